@@ -1,0 +1,103 @@
+//! The sandbox clock: real time plus an offset, which the control plane can advance (time
+//! travel). It is the only code that reads the wall clock; everything else asks it for `now`.
+
+use jiff::tz::{Offset, TimeZone};
+use jiff::{SignedDuration, Timestamp, Zoned};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+/// Japan Standard Time (UTC+9, no daylight saving).
+pub fn jst() -> TimeZone {
+    TimeZone::fixed(Offset::constant(9))
+}
+
+/// A sandbox's clock. The offset is in nanoseconds and lives in an atomic so that reading the
+/// time on the request path never takes a lock.
+#[derive(Debug)]
+pub struct Clock {
+    offset_nanos: AtomicI64,
+}
+
+impl Clock {
+    /// A clock running `offset_nanos` ahead of (or behind) the wall clock.
+    pub fn with_offset(offset_nanos: i64) -> Self {
+        Clock {
+            offset_nanos: AtomicI64::new(offset_nanos),
+        }
+    }
+
+    /// A clock that reads `start` right now and runs on from there.
+    pub fn starting_at(start: Timestamp) -> Self {
+        let offset = start.duration_since(Timestamp::now());
+        Clock::with_offset(offset.as_nanos() as i64)
+    }
+
+    pub fn offset_nanos(&self) -> i64 {
+        self.offset_nanos.load(Ordering::Relaxed)
+    }
+
+    /// The sandbox's current instant.
+    pub fn now(&self) -> Timestamp {
+        let offset = SignedDuration::from_nanos(self.offset_nanos());
+        Timestamp::now()
+            .checked_add(offset)
+            .unwrap_or(Timestamp::MAX)
+    }
+
+    /// The sandbox's current time in Japan.
+    pub fn now_jst(&self) -> Zoned {
+        self.now().to_zoned(jst())
+    }
+
+    /// Moves the clock forward; returns the new offset (to persist).
+    pub fn advance(&self, by: SignedDuration) -> i64 {
+        let by = by.as_nanos().clamp(0, i64::MAX as i128) as i64;
+        self.offset_nanos.fetch_add(by, Ordering::Relaxed) + by
+    }
+}
+
+/// RFC 3339 with the `+09:00` offset, second precision, as the API shows timestamps.
+pub fn format_jst(ts: Timestamp) -> String {
+    ts.to_zoned(jst()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advancing_moves_now_forward() {
+        let start: Timestamp = "2026-11-21T00:00:00Z".parse().unwrap();
+        let clock = Clock::starting_at(start);
+        clock.advance(SignedDuration::from_hours(24 * 91));
+        let now = clock.now();
+        assert!(now >= "2027-02-20T00:00:00Z".parse::<Timestamp>().unwrap());
+        assert!(now < "2027-02-20T01:00:00Z".parse::<Timestamp>().unwrap());
+        assert_eq!(format_jst(start), "2026-11-21T09:00:00+09:00");
+    }
+}
+
+/// Parses a duration written either in ISO 8601 (`P91D`, `PT1H`) or the short friendly form
+/// (`60s`, `1h`, `30d`, `2w`). Days count as 24 hours; months and years are refused because
+/// their length depends on the date.
+pub fn parse_duration(input: &str) -> Result<SignedDuration, String> {
+    let span: jiff::Span = input.trim().parse().map_err(|e| {
+        format!("{input:?} is not a duration; write e.g. \"60s\", \"1h\", \"30d\" or \"P91D\" ({e})")
+    })?;
+    span.to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .map_err(|_| format!("{input:?}: use days or weeks instead of months or years (e.g. \"90d\")"))
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::*;
+
+    #[test]
+    fn parses_both_forms() {
+        assert_eq!(parse_duration("P91D").unwrap(), SignedDuration::from_hours(91 * 24));
+        assert_eq!(parse_duration("1h").unwrap(), SignedDuration::from_hours(1));
+        assert_eq!(parse_duration("60s").unwrap(), SignedDuration::from_secs(60));
+        assert_eq!(parse_duration("30d").unwrap(), SignedDuration::from_hours(720));
+        assert!(parse_duration("P1M").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}

@@ -1,0 +1,52 @@
+//! Customers (individuals and corporations) and the users who log in for them.
+
+use super::kana::KanaName;
+use serde::{Deserialize, Serialize};
+
+/// Individual (personal segment) or corporation (corporate segment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CustomerKind {
+    Individual,
+    Corporation,
+}
+
+/// A bank customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customer {
+    pub id: String,
+    pub kind: CustomerKind,
+    /// Full name in kanji, family name first (or the registered company name).
+    pub name: String,
+    pub name_kana: KanaName,
+    pub family_name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name_kana: Option<String>,
+    pub given_name_kana: Option<String>,
+    pub email: Option<String>,
+}
+
+/// What a corporate user may do (申請者 / 承認者 / 管理者); individuals are `Owner`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Role {
+    Owner,
+    Operator,
+    Approver,
+    Admin,
+}
+
+/// A login identity for the consent screen, acting for one customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Stable subject identifier (`sub` in tokens).
+    pub id: String,
+    pub username: String,
+    /// Salted SHA-256 of the password; the password itself is never stored.
+    pub password_hash: String,
+    pub password_salt: String,
+    pub customer_id: String,
+    pub role: Role,
+    /// Display name of the person (for corporate users, the employee's name).
+    pub display_name: String,
+}

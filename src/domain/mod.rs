@@ -1,0 +1,11 @@
+//! Pure types and rules of a Japanese bank: money, Zengin codes, half-width kana names,
+//! customers, accounts, transactions and the consent records (clients, grants, tokens).
+//! Nothing here does I/O or reads the clock.
+
+pub mod account;
+pub mod codes;
+pub mod consent;
+pub mod customer;
+pub mod kana;
+pub mod money;
+pub mod transaction;

@@ -1,0 +1,157 @@
+//! One error type for the API, rendered as RFC 9457 problem details with a stable
+//! snake_case `code`. The request-context middleware adds the `requestId` to the body.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// RFC 9457 problem details, as every API error is answered.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Problem {
+    /// URI identifying the problem type (`urn:sandbank:problem:{code}`).
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// Short summary of the problem type.
+    pub title: String,
+    /// HTTP status code.
+    pub status: u16,
+    /// What went wrong with this request and how to fix it.
+    pub detail: String,
+    /// Stable machine-readable error code (snake_case).
+    pub code: String,
+    /// The `x-request-id` of the failed request, for support.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// An API error: status, stable code and a message that says what to fix.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+    /// Extra `WWW-Authenticate` challenge for 401/403 on bearer-protected resources.
+    pub www_authenticate: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            detail: detail.into(),
+            www_authenticate: None,
+        }
+    }
+
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+
+    pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, detail)
+    }
+
+    /// 401 for a missing bearer token (RFC 6750 §3.1: no error code in the challenge).
+    pub fn missing_token() -> Self {
+        ApiError {
+            www_authenticate: Some("Bearer realm=\"sandbank\"".into()),
+            ..Self::new(
+                StatusCode::UNAUTHORIZED,
+                "missing_token",
+                "send an access token as `Authorization: Bearer <token>` (or `x-access-token`)",
+            )
+        }
+    }
+
+    /// 401 `invalid_token`: unknown, expired or revoked.
+    pub fn invalid_token(detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        ApiError {
+            www_authenticate: Some(format!(
+                "Bearer realm=\"sandbank\", error=\"invalid_token\", error_description=\"{}\"",
+                detail.replace('"', "'")
+            )),
+            ..Self::new(StatusCode::UNAUTHORIZED, "invalid_token", detail)
+        }
+    }
+
+    /// 403 `insufficient_scope` naming the scope the endpoint needs.
+    pub fn insufficient_scope(scope: &str) -> Self {
+        ApiError {
+            www_authenticate: Some(format!(
+                "Bearer realm=\"sandbank\", error=\"insufficient_scope\", scope=\"{scope}\""
+            )),
+            ..Self::new(
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                format!("this endpoint needs the `{scope}` scope, which the token's grant does not include"),
+            )
+        }
+    }
+
+    pub fn internal(what: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %what, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "the sandbox hit an internal error; the request id identifies it in the server log",
+        )
+    }
+
+    fn title(&self) -> &'static str {
+        self.status.canonical_reason().unwrap_or("Error")
+    }
+
+    /// The problem document, without a request id.
+    pub fn problem(&self) -> Problem {
+        Problem {
+            problem_type: format!("urn:sandbank:problem:{}", self.code),
+            title: self.title().to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            code: self.code.to_owned(),
+            request_id: None,
+        }
+    }
+}
+
+impl From<crate::storage::StorageError> for ApiError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)
+    }
+}
+
+/// Renders a problem body (with `request_id` when known).
+pub fn problem_response(status: StatusCode, problem: &Problem) -> Response {
+    let body = serde_json::to_vec(problem).unwrap_or_default();
+    let mut res = (status, body).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    res
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = self.problem();
+        let mut res = problem_response(self.status, &problem);
+        if let Some(challenge) = &self.www_authenticate
+            && let Ok(v) = HeaderValue::from_str(challenge)
+        {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        // The request-context middleware re-renders the body with the request id.
+        res.extensions_mut().insert(problem);
+        res
+    }
+}

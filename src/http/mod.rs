@@ -1,0 +1,153 @@
+//! The HTTP face: router assembly, the request-context middleware (request id, FAPI
+//! interaction id, problem bodies with the request id), the access log, and Swagger UI.
+
+pub mod extract;
+pub mod openapi;
+pub mod routes;
+
+use crate::clock::format_jst;
+use crate::error::{ApiError, Problem, problem_response};
+use crate::services::sandbox::record_access;
+use crate::state::AppState;
+use crate::storage::AccessLogEntry;
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use extract::AccessSlot;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+/// All API routes with their OpenAPI description.
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(routes::accounts::personal::router())
+        .merge(routes::accounts::corporation::router())
+        .merge(routes::public::router())
+        .merge(routes::sandbox::router())
+        .merge(routes::health::router())
+        .merge(crate::oauth::router())
+}
+
+/// The application: API routes, `/openapi.json`, Swagger UI, fallbacks and middleware.
+pub fn build_router(state: AppState) -> Router {
+    let (router, api) = api_router().split_for_parts();
+    router
+        .merge(SwaggerUi::new("/swagger-ui").url("/openapi.json", api))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(middleware::from_fn_with_state(state.clone(), access_log))
+        .layer(middleware::from_fn(request_context))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("not_found", "no such endpoint; see /swagger-ui for the API")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not accept that method; see /swagger-ui")
+}
+
+/// The request id of the current request.
+#[derive(Clone)]
+pub struct RequestId(pub String);
+
+static REQUEST_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn new_request_id() -> String {
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let prefix = PREFIX.get_or_init(|| crate::ids::random_token(6));
+    format!("req-{prefix}-{:x}", REQUEST_COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+fn acceptable_request_id(v: &HeaderValue) -> Option<String> {
+    let s = v.to_str().ok()?;
+    (!s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic())).then(|| s.to_owned())
+}
+
+/// Assigns `x-request-id` (or keeps a sane one sent by the client), echoes
+/// `x-fapi-interaction-id`, and puts the request id into problem bodies.
+async fn request_context(mut req: Request, next: Next) -> Response {
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(acceptable_request_id)
+        .unwrap_or_else(new_request_id);
+    let fapi = req.headers().get("x-fapi-interaction-id").cloned();
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let mut res = next.run(req).await;
+    if let Some(mut problem) = res.extensions_mut().remove::<Problem>() {
+        problem.request_id = Some(request_id.clone());
+        let status = res.status();
+        let headers = std::mem::take(res.headers_mut());
+        res = problem_response(status, &problem);
+        for (name, value) in headers.iter() {
+            if name != axum::http::header::CONTENT_LENGTH {
+                res.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        res.headers_mut().insert("x-request-id", v);
+    }
+    if let Some(v) = fapi {
+        res.headers_mut().insert("x-fapi-interaction-id", v);
+    }
+    res
+}
+
+/// Whether a route's calls go into the access log (API calls, not docs or probes).
+fn logged(route: &str) -> bool {
+    !(route.starts_with("/swagger-ui") || route == "/openapi.json" || route == "/healthz")
+}
+
+/// Records every API call: time, request id, client, user, operation, account, status,
+/// latency and the end user's IP (`x-end-user-ip`). Never tokens or passwords.
+async fn access_log(State(app): State<AppState>, matched: Option<MatchedPath>, mut req: Request, next: Next) -> Response {
+    let Some(route) = matched.map(|m| m.as_str().to_owned()).filter(|r| logged(r)) else {
+        return next.run(req).await;
+    };
+    let started = Instant::now();
+    let slot = AccessSlot::default();
+    req.extensions_mut().insert(slot.clone());
+    let operation = format!("{} {}", req.method(), route);
+    let account_id = req.uri().query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "accountId")
+            .map(|(_, v)| v.chars().take(32).collect::<String>())
+    });
+    let end_user_ip = req
+        .headers()
+        .get("x-end-user-ip")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<std::net::IpAddr>().ok())
+        .map(|ip| ip.to_string());
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+    let res = next.run(req).await;
+    let (client_id, user_id) = slot
+        .0
+        .lock()
+        .map(|i| (i.client_id.clone(), i.user_id.clone()))
+        .unwrap_or_default();
+    let entry = AccessLogEntry {
+        id: 0,
+        time: format_jst(app.clock.now()),
+        request_id,
+        client_id,
+        user_id,
+        operation,
+        account_id,
+        status: res.status().as_u16(),
+        latency_micros: started.elapsed().as_micros() as u64,
+        end_user_ip,
+    };
+    if let Err(e) = record_access(&app, entry) {
+        tracing::warn!(error = %e, "could not write the access log");
+    }
+    res
+}

@@ -1,0 +1,431 @@
+//! Reference APIs (参照系) for both segments: account list, balances, transactions and
+//! incoming transfers. `/personal/v1` serves individual customers, `/corporation/v1`
+//! corporate ones; the handlers are shared and the segment is checked against the token.
+
+use crate::domain::account::Account;
+use crate::domain::consent::Scope;
+use crate::domain::customer::CustomerKind;
+use crate::domain::transaction::Transaction;
+use crate::error::ApiError;
+use crate::http::extract::{ApiQuery, Authenticated};
+use crate::services::reference::{self, HistoryKind};
+use crate::state::AppState;
+use axum::Json;
+use axum::http::StatusCode;
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// One account the token may read.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountItem {
+    /// Account identifier used by the other APIs (branch code + type code + number).
+    #[schema(example = "00111234567")]
+    pub account_id: String,
+    /// 3-digit branch code.
+    #[schema(example = "001")]
+    pub branch_code: String,
+    /// Branch name in kanji.
+    pub branch_name: String,
+    /// Deposit type code: 1 普通, 2 当座, 4 貯蓄, 9 その他.
+    #[schema(example = "1")]
+    pub account_type_code: String,
+    /// Deposit type name.
+    #[schema(example = "普通")]
+    pub account_type_name: String,
+    /// 7-digit account number.
+    #[schema(example = "1234567")]
+    pub account_number: String,
+    /// "1" for the customer's primary (代表) account, "2" otherwise.
+    pub primary_account_code: String,
+    /// Name of the primary account code.
+    pub primary_account_code_name: String,
+    /// Holder name in kanji.
+    pub account_name: String,
+    /// Holder name in half-width kana (Zengin).
+    #[schema(example = "ﾀﾅｶ ﾀﾛｳ")]
+    pub account_name_kana: String,
+    /// ISO 4217 currency code.
+    #[schema(example = "JPY")]
+    pub currency_code: String,
+    /// Currency name.
+    pub currency_name: String,
+    /// Largest amount one transfer from this account may move, yen as a string.
+    #[schema(example = "10000000")]
+    pub transfer_limit_amount: String,
+}
+
+/// The account list.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountsResponse {
+    /// Sandbox date the list was made (YYYY-MM-DD).
+    pub base_date: String,
+    /// Sandbox time the list was made (HH:MM:SS+09:00).
+    pub base_time: String,
+    /// The accounts, in account-id order.
+    pub accounts: Vec<AccountItem>,
+}
+
+/// Balance of one account.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BalanceItem {
+    /// Account identifier.
+    pub account_id: String,
+    /// Deposit type code.
+    pub account_type_code: String,
+    /// Deposit type name.
+    pub account_type_name: String,
+    /// Current balance, yen as a string (may be negative under an overdraft).
+    #[schema(example = "1200000")]
+    pub balance: String,
+    /// What can be withdrawn now, yen as a string (balance plus overdraft limit).
+    #[schema(example = "1200000")]
+    pub withdrawable_amount: String,
+    /// Balance at the end of the previous day.
+    pub previous_day_balance: String,
+    /// Balance at the end of the previous month.
+    pub previous_month_balance: String,
+    /// Sandbox date of the figures.
+    pub base_date: String,
+    /// Sandbox time of the figures.
+    pub base_time: String,
+    /// ISO 4217 currency code.
+    pub currency_code: String,
+    /// Currency name.
+    pub currency_name: String,
+}
+
+/// Balances of the requested account(s).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BalancesResponse {
+    /// One entry per account.
+    pub balances: Vec<BalanceItem>,
+}
+
+/// Query of the balances API.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct BalancesQuery {
+    /// One account; all the token's accounts when absent.
+    pub account_id: Option<String>,
+}
+
+/// Query of the history APIs.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TransactionsQuery {
+    /// The account to read.
+    pub account_id: String,
+    /// First date (YYYY-MM-DD). With no dates: today only. With only dateFrom: up to today.
+    pub date_from: Option<String>,
+    /// Last date (YYYY-MM-DD); needs dateFrom; must not be before it.
+    pub date_to: Option<String>,
+    /// From a previous page's `nextItemKey`, to read the next page (same dates).
+    pub next_item_key: Option<String>,
+    /// Items per page, 1..=500 (default 500).
+    pub limit: Option<u32>,
+}
+
+/// One history entry.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TransactionItem {
+    /// Date of the entry (YYYY-MM-DD).
+    pub transaction_date: String,
+    /// Value date (起算日).
+    pub value_date: String,
+    /// "1" credit (入金), "2" debit (出金).
+    #[schema(example = "1")]
+    pub transaction_type: String,
+    /// 取引区分: 10 cash, 11 transfer, 12 other-bank cheque, 13 clearing, 14 book transfer, 18 other, 19 correction.
+    #[schema(example = "11")]
+    pub transaction_kind: String,
+    /// Amount, yen as a string (always positive; transactionType gives the direction).
+    pub amount: String,
+    /// 摘要 as the passbook shows it.
+    pub remarks: String,
+    /// Remitter name in half-width kana, for incoming transfers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remitter_name: Option<String>,
+    /// Balance after this entry.
+    pub balance: String,
+    /// Stable key of this entry (date + sequence).
+    pub item_key: String,
+}
+
+/// A page of history, ascending.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TransactionsResponse {
+    /// The account read.
+    pub account_id: String,
+    /// ISO 4217 currency code.
+    pub currency_code: String,
+    /// Currency name.
+    pub currency_name: String,
+    /// First date covered.
+    pub date_from: String,
+    /// Last date covered.
+    pub date_to: String,
+    /// Sandbox date of the answer.
+    pub base_date: String,
+    /// Sandbox time of the answer.
+    pub base_time: String,
+    /// Whether another page follows.
+    pub has_next: bool,
+    /// Pass as `nextItemKey` to read the next page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_item_key: Option<String>,
+    /// Entries on this page.
+    pub count: usize,
+    /// The entries.
+    pub transactions: Vec<TransactionItem>,
+}
+
+/// Which API segment a route belongs to.
+#[derive(Debug, Clone, Copy)]
+pub enum Segment {
+    Personal,
+    Corporation,
+}
+
+impl Segment {
+    fn check(self, who: &Authenticated) -> Result<(), ApiError> {
+        match (self, who.0.customer_kind) {
+            (Segment::Personal, CustomerKind::Individual) | (Segment::Corporation, CustomerKind::Corporation) => Ok(()),
+            (Segment::Personal, CustomerKind::Corporation) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "wrong_segment",
+                "this token belongs to a corporate customer; call /corporation/v1 instead of /personal/v1",
+            )),
+            (Segment::Corporation, CustomerKind::Individual) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "wrong_segment",
+                "this token belongs to an individual customer; call /personal/v1 instead of /corporation/v1",
+            )),
+        }
+    }
+}
+
+fn base_date_time(app: &AppState) -> (Date, String, String) {
+    let now = app.clock.now_jst();
+    (
+        now.date(),
+        now.date().to_string(),
+        now.strftime("%H:%M:%S%:z").to_string(),
+    )
+}
+
+fn branch_name(app: &AppState, code: &str) -> String {
+    app.scenario
+        .scenario
+        .bank
+        .branches
+        .iter()
+        .find(|b| b.code.value.as_str() == code)
+        .map(|b| b.name.clone())
+        .unwrap_or_default()
+}
+
+fn account_item(app: &AppState, a: &Account) -> AccountItem {
+    AccountItem {
+        account_id: a.id.clone(),
+        branch_code: a.branch.to_string(),
+        branch_name: branch_name(app, a.branch.as_str()),
+        account_type_code: a.account_type.code().to_owned(),
+        account_type_name: a.account_type.name_ja().to_owned(),
+        account_number: a.number.to_string(),
+        primary_account_code: if a.primary { "1" } else { "2" }.to_owned(),
+        primary_account_code_name: if a.primary { "代表口座" } else { "その他" }.to_owned(),
+        account_name: a.holder_name.clone(),
+        account_name_kana: a.holder_kana.to_string(),
+        currency_code: "JPY".into(),
+        currency_name: "日本円".into(),
+        transfer_limit_amount: a.transfer_limit.to_api_string(),
+    }
+}
+
+fn transaction_item(t: &Transaction) -> TransactionItem {
+    TransactionItem {
+        transaction_date: t.date.to_string(),
+        value_date: t.value_date.to_string(),
+        transaction_type: t.direction.code().to_owned(),
+        transaction_kind: t.kind.code().to_owned(),
+        amount: t.amount.to_api_string(),
+        remarks: t.remarks.clone(),
+        remitter_name: t.remitter_name.clone(),
+        balance: t.balance_after.to_api_string(),
+        item_key: reference::item_key(t.date, t.seq),
+    }
+}
+
+pub async fn list_accounts(segment: Segment, app: AppState, who: Authenticated) -> Result<Json<AccountsResponse>, ApiError> {
+    segment.check(&who)?;
+    who.require(Scope::AccountsRead)?;
+    let accounts = reference::accounts(&app, &who.0)?;
+    let (_, base_date, base_time) = base_date_time(&app);
+    Ok(Json(AccountsResponse {
+        base_date,
+        base_time,
+        accounts: accounts.iter().map(|a| account_item(&app, a)).collect(),
+    }))
+}
+
+pub async fn balances(
+    segment: Segment,
+    app: AppState,
+    who: Authenticated,
+    q: BalancesQuery,
+) -> Result<Json<BalancesResponse>, ApiError> {
+    segment.check(&who)?;
+    who.require(Scope::AccountsRead)?;
+    let accounts = match &q.account_id {
+        Some(id) => vec![reference::account(&app, &who.0, id)?],
+        None => reference::accounts(&app, &who.0)?,
+    };
+    let (today, base_date, base_time) = base_date_time(&app);
+    let mut balances = Vec::with_capacity(accounts.len());
+    for a in &accounts {
+        let f = reference::balance(&app, a, today)?;
+        balances.push(BalanceItem {
+            account_id: a.id.clone(),
+            account_type_code: a.account_type.code().to_owned(),
+            account_type_name: a.account_type.name_ja().to_owned(),
+            balance: f.balance.to_api_string(),
+            withdrawable_amount: f.withdrawable.to_api_string(),
+            previous_day_balance: f.previous_day.to_api_string(),
+            previous_month_balance: f.previous_month.to_api_string(),
+            base_date: base_date.clone(),
+            base_time: base_time.clone(),
+            currency_code: "JPY".into(),
+            currency_name: "日本円".into(),
+        });
+    }
+    Ok(Json(BalancesResponse { balances }))
+}
+
+pub async fn transactions(
+    segment: Segment,
+    app: AppState,
+    who: Authenticated,
+    q: TransactionsQuery,
+    kind: HistoryKind,
+) -> Result<Json<TransactionsResponse>, ApiError> {
+    segment.check(&who)?;
+    who.require(Scope::TransactionsRead)?;
+    let account = reference::account(&app, &who.0, &q.account_id)?;
+    let (today, base_date, base_time) = base_date_time(&app);
+    let range = reference::date_range(q.date_from.as_deref(), q.date_to.as_deref(), today)?;
+    let page = reference::history(&app, &account, range, q.next_item_key.as_deref(), q.limit, kind)?;
+    let transactions: Vec<_> = page.items.iter().map(transaction_item).collect();
+    Ok(Json(TransactionsResponse {
+        account_id: account.id,
+        currency_code: "JPY".into(),
+        currency_name: "日本円".into(),
+        date_from: page.from.to_string(),
+        date_to: page.to.to_string(),
+        base_date,
+        base_time,
+        has_next: page.next_item_key.is_some(),
+        next_item_key: page.next_item_key,
+        count: transactions.len(),
+        transactions,
+    }))
+}
+
+/// Declares the four reference routes of one segment (utoipa needs literal paths).
+macro_rules! segment_routes {
+    ($module:ident, $segment:expr, $tag:literal, $accounts:literal, $balances:literal, $transactions:literal, $deposits:literal) => {
+        pub mod $module {
+            use super::*;
+            use axum::extract::State;
+
+            /// List the accounts the token may read.
+            #[utoipa::path(get, path = $accounts, tag = $tag,
+                security(("bearer" = ["accounts:read"])),
+                responses(
+                    (status = 200, description = "The accounts", body = AccountsResponse),
+                    (status = 401, description = "Missing, unknown or expired token", body = crate::error::Problem, content_type = "application/problem+json"),
+                    (status = 403, description = "Scope accounts:read missing, or wrong segment", body = crate::error::Problem, content_type = "application/problem+json"),
+                ))]
+            pub async fn accounts(State(app): State<AppState>, who: Authenticated) -> Result<Json<AccountsResponse>, ApiError> {
+                list_accounts($segment, app, who).await
+            }
+
+            /// Balances of one account, or of all the token's accounts.
+            #[utoipa::path(get, path = $balances, tag = $tag, params(BalancesQuery),
+                security(("bearer" = ["accounts:read"])),
+                responses(
+                    (status = 200, description = "The balances", body = BalancesResponse),
+                    (status = 400, description = "Bad query", body = crate::error::Problem, content_type = "application/problem+json"),
+                    (status = 401, description = "Missing, unknown or expired token", body = crate::error::Problem, content_type = "application/problem+json"),
+                    (status = 403, description = "Scope accounts:read missing, or wrong segment", body = crate::error::Problem, content_type = "application/problem+json"),
+                    (status = 404, description = "Not one of the token's accounts", body = crate::error::Problem, content_type = "application/problem+json"),
+                ))]
+            pub async fn balances(State(app): State<AppState>, who: Authenticated, ApiQuery(q): ApiQuery<BalancesQuery>) -> Result<Json<BalancesResponse>, ApiError> {
+                super::balances($segment, app, who, q).await
+            }
+
+            /// Account history (入出金明細), ascending, paged by `nextItemKey`.
+            #[utoipa::path(get, path = $transactions, tag = $tag, params(TransactionsQuery),
+                security(("bearer" = ["transactions:read"])),
+                responses(
+                    (status = 200, description = "A page of history", body = TransactionsResponse),
+                    (status = 400, description = "Bad dates, key or limit", body = crate::error::Problem, content_type = "application/problem+json"),
+                    (status = 401, description = "Missing, unknown or expired token", body = crate::error::Problem, content_type = "application/problem+json"),
+                    (status = 403, description = "Scope transactions:read missing, or wrong segment", body = crate::error::Problem, content_type = "application/problem+json"),
+                    (status = 404, description = "Not one of the token's accounts", body = crate::error::Problem, content_type = "application/problem+json"),
+                ))]
+            pub async fn transactions(State(app): State<AppState>, who: Authenticated, ApiQuery(q): ApiQuery<TransactionsQuery>) -> Result<Json<TransactionsResponse>, ApiError> {
+                super::transactions($segment, app, who, q, HistoryKind::All).await
+            }
+
+            /// Incoming transfers only (入金明細), same rules as the history API.
+            #[utoipa::path(get, path = $deposits, tag = $tag, params(TransactionsQuery),
+                security(("bearer" = ["transactions:read"])),
+                responses(
+                    (status = 200, description = "A page of incoming transfers", body = TransactionsResponse),
+                    (status = 400, description = "Bad dates, key or limit", body = crate::error::Problem, content_type = "application/problem+json"),
+                    (status = 401, description = "Missing, unknown or expired token", body = crate::error::Problem, content_type = "application/problem+json"),
+                    (status = 403, description = "Scope transactions:read missing, or wrong segment", body = crate::error::Problem, content_type = "application/problem+json"),
+                    (status = 404, description = "Not one of the token's accounts", body = crate::error::Problem, content_type = "application/problem+json"),
+                ))]
+            pub async fn deposit_transactions(State(app): State<AppState>, who: Authenticated, ApiQuery(q): ApiQuery<TransactionsQuery>) -> Result<Json<TransactionsResponse>, ApiError> {
+                super::transactions($segment, app, who, q, HistoryKind::Deposits).await
+            }
+
+            pub fn router() -> utoipa_axum::router::OpenApiRouter<AppState> {
+                utoipa_axum::router::OpenApiRouter::new()
+                    .routes(utoipa_axum::routes!(accounts))
+                    .routes(utoipa_axum::routes!(balances))
+                    .routes(utoipa_axum::routes!(transactions))
+                    .routes(utoipa_axum::routes!(deposit_transactions))
+            }
+        }
+    };
+}
+
+segment_routes!(
+    personal,
+    Segment::Personal,
+    "personal",
+    "/personal/v1/accounts",
+    "/personal/v1/accounts/balances",
+    "/personal/v1/accounts/transactions",
+    "/personal/v1/accounts/deposit-transactions"
+);
+segment_routes!(
+    corporation,
+    Segment::Corporation,
+    "corporation",
+    "/corporation/v1/accounts",
+    "/corporation/v1/accounts/balances",
+    "/corporation/v1/accounts/transactions",
+    "/corporation/v1/accounts/deposit-transactions"
+);

@@ -1,0 +1,6 @@
+//! One module per resource; each exposes `router()`.
+
+pub mod accounts;
+pub mod health;
+pub mod public;
+pub mod sandbox;

@@ -1,0 +1,171 @@
+//! Thin entry point: parse the command line, set up logging, call the library.
+
+use clap::Parser;
+use sandbank::cli::{Cli, Command, ScenarioAction};
+use sandbank::scenario::{self, LoadedScenario};
+use std::process::ExitCode;
+
+fn load_scenario(path: Option<&std::path::Path>) -> Result<LoadedScenario, scenario::ScenarioError> {
+    match path {
+        Some(p) => scenario::load_file(p),
+        None => scenario::load_str(scenario::DEFAULT_SCENARIO, "<embedded scenarios/default.yaml>"),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Openapi) => {
+            println!("{}", sandbank::http::openapi::openapi_json());
+            ExitCode::SUCCESS
+        }
+        Some(Command::Scenario { action: ScenarioAction::Check { file } }) => match scenario::load_file(&file) {
+            Ok(s) => {
+                println!(
+                    "{}: ok — scenario {:?}, {} declared customers, {} generated, {} clients",
+                    file.display(),
+                    s.scenario.name,
+                    s.scenario.customers.len(),
+                    s.scenario.populations.iter().map(|p| p.count.value as u64).sum::<u64>(),
+                    s.scenario.clients.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        },
+        Some(Command::Serve) | None => serve(cli.serve),
+    }
+}
+
+fn serve(args: sandbank::cli::ServeArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sled=warn".into()),
+        )
+        .init();
+    let scenario = match load_scenario(args.scenario.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("the scenario is not valid, nothing was started:\n{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("cannot listen on {}:{}: {e}", args.host, args.port);
+                return ExitCode::FAILURE;
+            }
+        };
+        let addr = match listener.local_addr() {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("cannot read the listening address: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let issuer = args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"))
+            .trim_end_matches('/')
+            .to_owned();
+        let config = sandbank::BootConfig {
+            data_dir: args.data_dir.clone(),
+            fresh: args.fresh,
+            scenario,
+            issuer: issuer.clone(),
+            admin_key: args.admin_key.clone(),
+            cache_bytes: args.cache_mb * 1024 * 1024,
+        };
+        let booted = tokio::task::spawn_blocking(move || sandbank::boot(config)).await;
+        let (state, report) = match booted {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                eprintln!("cannot start the sandbox: {e}");
+                return ExitCode::FAILURE;
+            }
+            Err(e) => {
+                eprintln!("cannot start the sandbox: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        println!("{}", banner(&state, &report, &issuer, &args));
+        match sandbank::run(state, listener, sandbank::shutdown_signal()).await {
+            Ok(()) => {
+                tracing::info!("stopped; all writes flushed");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("server error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+fn banner(state: &sandbank::AppState, report: &sandbank::BootReport, issuer: &str, args: &sandbank::cli::ServeArgs) -> String {
+    let s = &state.scenario.scenario;
+    let mut out = String::new();
+    let built = if report.generated {
+        format!(
+            "built from scenario {:?} in {:.1}s: {} customers, {} accounts, {} history entries",
+            s.name,
+            report.elapsed.as_secs_f64(),
+            report.customers,
+            report.accounts,
+            report.transactions
+        )
+    } else {
+        format!("reopened ({} accounts) from {}", report.accounts, args.data_dir.display())
+    };
+    out.push_str(&format!("\nsandbank — {} ({}) sandbox is up\n  {built}\n", s.bank.name, s.bank.code));
+    out.push_str(&format!("  sandbox clock:   {}\n", sandbank::clock::format_jst(state.clock.now())));
+    out.push_str(&format!("  Swagger UI:      {issuer}/swagger-ui/\n"));
+    out.push_str(&format!("  OpenAPI:         {issuer}/openapi.json\n"));
+    out.push_str(&format!("  OIDC discovery:  {issuer}/.well-known/openid-configuration\n"));
+    if let Some(c) = s.clients.first() {
+        out.push_str(&format!(
+            "  demo client:     client_id={}  client_secret={}  redirect_uri={}\n                   scopes: {}\n",
+            c.client_id.value,
+            c.client_secret,
+            c.redirect_uris.first().map(|u| u.value.as_str()).unwrap_or(""),
+            c.scopes.iter().map(|s| s.0.as_str()).collect::<Vec<_>>().join(" ")
+        ));
+    }
+    out.push_str("  test users:\n");
+    for c in s.customers.iter().take(4) {
+        if let Some(l) = &c.login {
+            out.push_str(&format!("    {:<14} password {:<18} individual  {}\n", l.username.value, l.password, c.name.kanji));
+        }
+        for u in &c.users {
+            out.push_str(&format!(
+                "    {:<14} password {:<18} {:?} of {}\n",
+                u.username.value,
+                u.password,
+                u.role,
+                c.name.kanji
+            ));
+        }
+    }
+    for p in &s.populations {
+        out.push_str(&format!(
+            "    {}00001..{}{:05}  password {}  (generated {:?})\n",
+            p.login.username_prefix.value, p.login.username_prefix.value, p.count.value, p.login.password, p.kind
+        ));
+    }
+    out.push_str(&format!("  admin key:       {}   (Authorization: Bearer … on /sandbox/v1)\n", state.admin_key));
+    out.push_str(&format!("  data dir:        {}\n", args.data_dir.display()));
+    out
+}

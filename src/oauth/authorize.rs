@@ -1,0 +1,203 @@
+//! The authorization endpoint (RFC 6749 §4.1 with PKCE): the login page, the consent page and
+//! the redirect back to the client with `code`, `state` and `iss` (RFC 9207). Problems with the
+//! client or redirect URI are shown as a page and never redirected.
+
+use super::pages;
+use crate::services::consent::{self, AuthorizeParams, AuthorizeRejection};
+use crate::state::AppState;
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+/// An HTML page that must not be cached or framed.
+fn page(status: StatusCode, html: String) -> Response {
+    let mut res = (status, Html(html)).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
+    );
+    res
+}
+
+fn error_page(app: &AppState, status: StatusCode, message: &str) -> Response {
+    page(status, pages::error(&app.scenario.scenario.bank.name, message))
+}
+
+/// `redirect_uri` with the given parameters appended to its query.
+fn redirect_to(redirect_uri: &str, params: &[(&str, Option<&str>)]) -> Response {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        if let Some(v) = v {
+            query.append_pair(k, v);
+        }
+    }
+    let sep = if redirect_uri.contains('?') { '&' } else { '?' };
+    let location = format!("{redirect_uri}{sep}{}", query.finish());
+    match HeaderValue::from_str(&location) {
+        Ok(v) => {
+            let mut res = StatusCode::SEE_OTHER.into_response();
+            res.headers_mut().insert(header::LOCATION, v);
+            res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+        Err(_) => StatusCode::BAD_REQUEST.into_response(),
+    }
+}
+
+/// Start an authorization: validates the request and shows the login page.
+#[utoipa::path(get, path = "/oauth/authorize", tag = "oauth",
+    params(
+        ("response_type" = String, Query, description = "Must be `code`"),
+        ("client_id" = String, Query, description = "The client's id"),
+        ("redirect_uri" = String, Query, description = "Exactly one of the client's registered redirect URIs"),
+        ("scope" = String, Query, description = "Space-separated scopes, e.g. `openid accounts:read transactions:read`"),
+        ("state" = Option<String>, Query, description = "Opaque value returned unchanged"),
+        ("code_challenge" = String, Query, description = "PKCE S256 challenge (43 characters)"),
+        ("code_challenge_method" = String, Query, description = "Must be `S256`"),
+        ("nonce" = Option<String>, Query, description = "OpenID Connect nonce, copied into the ID token"),
+    ),
+    responses(
+        (status = 200, description = "Login page", content_type = "text/html", body = String),
+        (status = 303, description = "Error redirect to the client (error, error_description, state, iss)"),
+        (status = 400, description = "Error page: unknown client or unregistered redirect URI", content_type = "text/html", body = String),
+    ))]
+pub async fn authorize(State(app): State<AppState>, uri: Uri) -> Response {
+    let params = match Query::<AuthorizeParams>::try_from_uri(&uri) {
+        Ok(Query(p)) => p,
+        Err(e) => return error_page(&app, StatusCode::BAD_REQUEST, &format!("The authorization request is malformed: {}", e.body_text())),
+    };
+    match consent::start_authorization(&app, params) {
+        Ok((pending, client)) => page(StatusCode::OK, pages::login(&app.scenario.scenario.bank.name, &pending, &client, None)),
+        Err(AuthorizeRejection::Page(message)) => error_page(&app, StatusCode::BAD_REQUEST, &message),
+        Err(AuthorizeRejection::Redirect { redirect_uri, error, state }) => redirect_to(
+            &redirect_uri,
+            &[
+                ("error", Some(error.error)),
+                ("error_description", Some(&error.description)),
+                ("state", state.as_deref()),
+                ("iss", Some(&app.issuer)),
+            ],
+        ),
+        Err(AuthorizeRejection::Storage(e)) => {
+            tracing::error!(error = %e, "storage error in authorize");
+            error_page(&app, StatusCode::INTERNAL_SERVER_ERROR, "The bank could not process the request; try again.")
+        }
+    }
+}
+
+/// The login form.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginForm {
+    /// The pending authorization (hidden field).
+    pub request_id: String,
+    /// Test user's login name.
+    pub username: String,
+    /// Test user's password.
+    pub password: String,
+}
+
+/// Submit the login form; shows the consent page on success.
+#[utoipa::path(post, path = "/oauth/authorize/login", tag = "oauth",
+    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Consent page", content_type = "text/html", body = String),
+        (status = 401, description = "Login page again, with the error", content_type = "text/html", body = String),
+        (status = 400, description = "Error page: unknown or expired request", content_type = "text/html", body = String),
+    ))]
+pub async fn login(State(app): State<AppState>, form: Result<Form<LoginForm>, FormRejection>) -> Response {
+    let Ok(Form(form)) = form else {
+        return error_page(&app, StatusCode::BAD_REQUEST, "The login form is incomplete: send request_id, username and password.");
+    };
+    let bank = &app.scenario.scenario.bank.name;
+    let result = (|| -> Result<Response, crate::storage::StorageError> {
+        let Some((pending, client)) = consent::pending_request(&app, &form.request_id)? else {
+            return Ok(error_page(&app, StatusCode::BAD_REQUEST, "This authorization request is unknown or has expired (10 minutes)."));
+        };
+        let Some(user) = consent::check_login(&app, &form.username, &form.password)? else {
+            let html = pages::login(bank, &pending, &client, Some("ユーザー名またはパスワードが違います。 / Wrong username or password."));
+            return Ok(page(StatusCode::UNAUTHORIZED, html));
+        };
+        let pending = consent::record_login(&app, pending, &user)?;
+        Ok(page(StatusCode::OK, pages::consent(bank, &pending, &client, &user.display_name, app.clock.now())))
+    })();
+    result.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "storage error in login");
+        error_page(&app, StatusCode::INTERNAL_SERVER_ERROR, "The bank could not process the login; try again.")
+    })
+}
+
+/// The consent form.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ConsentForm {
+    /// The pending authorization (hidden field).
+    pub request_id: String,
+    /// Proof of the login that preceded this form (hidden field).
+    pub consent_token: String,
+    /// `approve` or `deny`.
+    pub decision: String,
+}
+
+/// Submit the user's decision; redirects to the client with a code or `access_denied`.
+#[utoipa::path(post, path = "/oauth/authorize/consent", tag = "oauth",
+    request_body(content = ConsentForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Redirect to the client with code, state and iss (or error=access_denied)"),
+        (status = 400, description = "Error page: unknown request, missing login or bad decision", content_type = "text/html", body = String),
+    ))]
+pub async fn decide(State(app): State<AppState>, form: Result<Form<ConsentForm>, FormRejection>) -> Response {
+    let Ok(Form(form)) = form else {
+        return error_page(&app, StatusCode::BAD_REQUEST, "The consent form is incomplete: send request_id, consent_token and decision.");
+    };
+    let pending = match consent::pending_request(&app, &form.request_id) {
+        Ok(Some((pending, client))) => (pending, client),
+        Ok(None) => return error_page(&app, StatusCode::BAD_REQUEST, "This authorization request is unknown or has expired (10 minutes)."),
+        Err(e) => {
+            tracing::error!(error = %e, "storage error in consent");
+            return error_page(&app, StatusCode::INTERNAL_SERVER_ERROR, "The bank could not process the decision; try again.");
+        }
+    };
+    let (pending, client) = pending;
+    let logged_in = pending.user_id.is_some()
+        && pending
+            .consent_token
+            .as_deref()
+            .is_some_and(|t| crate::ids::sha256_b64(t.as_bytes()) == crate::ids::sha256_b64(form.consent_token.as_bytes()));
+    if !logged_in {
+        return error_page(&app, StatusCode::BAD_REQUEST, "Log in before deciding; the consent form does not belong to a login.");
+    }
+    let iss = Some(app.issuer.as_str());
+    match form.decision.as_str() {
+        "approve" => match consent::approve(&app, &pending, &client).await {
+            Ok(code) => redirect_to(
+                &pending.redirect_uri,
+                &[("code", Some(&code)), ("state", pending.state.as_deref()), ("iss", iss)],
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "storage error in approve");
+                error_page(&app, StatusCode::INTERNAL_SERVER_ERROR, "The bank could not record the consent; try again.")
+            }
+        },
+        "deny" => {
+            if let Err(e) = app.store.remove_pending(&pending.id) {
+                tracing::error!(error = %e, "storage error in deny");
+            }
+            redirect_to(
+                &pending.redirect_uri,
+                &[
+                    ("error", Some("access_denied")),
+                    ("error_description", Some("the user denied access")),
+                    ("state", pending.state.as_deref()),
+                    ("iss", iss),
+                ],
+            )
+        }
+        other => error_page(&app, StatusCode::BAD_REQUEST, &format!("decision must be approve or deny, got {other:?}")),
+    }
+}

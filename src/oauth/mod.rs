@@ -1,0 +1,48 @@
+//! The OAuth 2.0 / OpenID Connect authorization server: authorization (login and consent
+//! pages), token, revocation, introspection, discovery, JWKS and userinfo. The rules live in
+//! `services::consent`; this module is the HTTP face.
+
+pub mod authorize;
+pub mod discovery;
+pub mod jwt;
+pub mod pages;
+pub mod token;
+
+use crate::error::ApiError;
+use crate::services::consent::ConsentError;
+use crate::state::AppState;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// RFC 6749 §5.2 error body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OAuthErrorBody {
+    /// invalid_request, invalid_client, invalid_grant, unauthorized_client, unsupported_grant_type, invalid_scope or server_error.
+    pub error: String,
+    /// What went wrong and how to fix it.
+    pub error_description: String,
+}
+
+/// Maps a consent-service failure onto the problem shape (for the control plane).
+pub fn oauth_error_to_api(e: ConsentError) -> ApiError {
+    match e {
+        ConsentError::OAuth(e) => ApiError::bad_request(e.error, e.description),
+        ConsentError::Storage(e) => e.into(),
+    }
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(authorize::authorize))
+        .routes(routes!(authorize::login))
+        .routes(routes!(authorize::decide))
+        .routes(routes!(token::token))
+        .routes(routes!(token::revoke))
+        .routes(routes!(token::introspect))
+        .routes(routes!(discovery::openid_configuration))
+        .routes(routes!(discovery::oauth_metadata))
+        .routes(routes!(discovery::jwks))
+        .routes(routes!(discovery::userinfo))
+}

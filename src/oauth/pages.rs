@@ -1,0 +1,177 @@
+//! The HTML the user sees: login, consent (the six disclosures of the JBA principles, in
+//! Japanese with English beside them) and errors. Plain HTML, no scripts, all text escaped.
+
+use crate::clock::format_jst;
+use crate::domain::consent::{Client, PendingAuthorization};
+use jiff::Timestamp;
+
+/// Escapes text for HTML content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn layout(title: &str, body: &str, bank_name: &str) -> String {
+    format!(
+        r#"<!doctype html>
+<html lang="ja"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body{{font-family:system-ui,"Hiragino Sans","Noto Sans JP",sans-serif;background:#f3f5f8;margin:0;color:#1d2733}}
+header{{background:#0b4f8a;color:#fff;padding:12px 24px;font-weight:bold}}
+main{{max-width:640px;margin:24px auto;background:#fff;border-radius:8px;padding:24px 32px;box-shadow:0 1px 4px #0002}}
+h1{{font-size:1.3em}} .en{{color:#5b6875;font-size:.9em}} dt{{font-weight:bold;margin-top:14px}} dd{{margin:4px 0 0 0}}
+label{{display:block;margin-top:12px}} input[type=text],input[type=password]{{width:100%;padding:8px;font-size:1em;box-sizing:border-box}}
+button{{padding:10px 20px;font-size:1em;margin:16px 8px 0 0;border-radius:4px;border:1px solid #0b4f8a;cursor:pointer}}
+.primary{{background:#0b4f8a;color:#fff}} .error{{color:#b00020;font-weight:bold}} .note{{background:#fff8e1;padding:8px 12px;border-radius:4px}}
+</style></head>
+<body><header>{bank} <span class="en">(sandbox)</span></header><main>{body}</main></body></html>"#,
+        title = escape(title),
+        bank = escape(bank_name),
+        body = body
+    )
+}
+
+/// The login form for a pending authorization.
+pub fn login(bank_name: &str, pending: &PendingAuthorization, client: &Client, error: Option<&str>) -> String {
+    let error = error
+        .map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, escape(e)))
+        .unwrap_or_default();
+    let body = format!(
+        r#"<h1>ログイン <span class="en">Log in</span></h1>
+<p>{service}（{company}）が口座情報へのアクセスを求めています。<br><span class="en">{service} ({company}) asks to access your account information.</span></p>
+{error}
+<form method="post" action="/oauth/authorize/login">
+<input type="hidden" name="request_id" value="{request_id}">
+<label>ユーザー名 <span class="en">Username</span><input type="text" name="username" autocomplete="username" required></label>
+<label>パスワード <span class="en">Password</span><input type="password" name="password" autocomplete="current-password" required></label>
+<button class="primary" type="submit">ログイン <span>/ Log in</span></button>
+</form>
+<p class="note">サンドボックスです。テスト用のユーザーはサーバー起動時に表示されます。<br><span class="en">This is a sandbox: test users are printed when the server starts.</span></p>"#,
+        service = escape(&client.service),
+        company = escape(&client.company),
+        error = error,
+        request_id = escape(&pending.id),
+    );
+    layout("ログイン / Log in", &body, bank_name)
+}
+
+fn duration_words(secs: i64) -> (String, String) {
+    if secs % 86_400 == 0 {
+        let d = secs / 86_400;
+        (format!("{d}日"), format!("{d} day{}", if d == 1 { "" } else { "s" }))
+    } else if secs % 3_600 == 0 {
+        let h = secs / 3_600;
+        (format!("{h}時間"), format!("{h} hour{}", if h == 1 { "" } else { "s" }))
+    } else if secs % 60 == 0 {
+        let m = secs / 60;
+        (format!("{m}分"), format!("{m} minute{}", if m == 1 { "" } else { "s" }))
+    } else {
+        (format!("{secs}秒"), format!("{secs} seconds"))
+    }
+}
+
+fn japanese_date(ts: Timestamp) -> String {
+    ts.to_zoned(crate::clock::jst()).strftime("%Y年%m月%d日 %H:%M").to_string()
+}
+
+/// The consent screen: who, which service, what, how long, how to cancel, cautions.
+pub fn consent(
+    bank_name: &str,
+    pending: &PendingAuthorization,
+    client: &Client,
+    user_display_name: &str,
+    now: Timestamp,
+) -> String {
+    let scopes: String = pending
+        .scopes
+        .iter()
+        .map(|s| {
+            format!(
+                "<li>{} <span class=\"en\">— {} (<code>{}</code>)</span></li>",
+                escape(s.description_ja()),
+                escape(s.description_en()),
+                escape(s.as_str())
+            )
+        })
+        .collect();
+    let (access_ja, access_en) = duration_words(client.policy.access_ttl_secs);
+    let (refresh_ja, refresh_en) = duration_words(client.policy.refresh_ttl_secs);
+    let max = now
+        .saturating_add(jiff::SignedDuration::from_secs(client.policy.refresh_max_lifetime_secs))
+        .unwrap_or(now);
+    let access_until = now
+        .saturating_add(jiff::SignedDuration::from_secs(client.policy.access_ttl_secs))
+        .unwrap_or(now);
+    let body = format!(
+        r#"<h1>アクセスの許可 <span class="en">Allow access</span></h1>
+<p>{user} 様 <span class="en">Signed in as {user}</span></p>
+<dl>
+<dt>1. 接続先 <span class="en">Company receiving access</span></dt><dd>{company}</dd>
+<dt>2. サービス名 <span class="en">Service that will use it</span></dt><dd>{service}</dd>
+<dt>3. 許可する内容 <span class="en">What it may do</span></dt><dd><ul>{scopes}</ul></dd>
+<dt>4. 有効期限 <span class="en">How long it lasts</span></dt>
+<dd>アクセストークン: {access_ja}（{access_until_ja} まで） <span class="en">Access token: {access_en} (until {access_until})</span><br>
+リフレッシュトークン: {refresh_ja}ごとに更新、最長 <strong>{max_ja}</strong> まで延長可能 <span class="en">Refresh token: renewed every {refresh_en}; can be extended at most until <strong>{max}</strong></span><br>
+それ以降は再度の許可が必要です。<span class="en">After that you must authorize again.</span></dd>
+<dt>5. 解除の方法 <span class="en">How to cancel</span></dt>
+<dd>いつでも解除できます：{service} の設定画面、または当行の連携サービス管理から解除してください（サンドボックスでは <code>DELETE /sandbox/v1/grants/&lt;grantId&gt;</code>、接続先は <code>POST /oauth/revoke</code>）。
+<span class="en">You can cancel at any time from {service}'s settings or the bank's connected-services page (in the sandbox: <code>DELETE /sandbox/v1/grants/&lt;grantId&gt;</code>; the company can call <code>POST /oauth/revoke</code>).</span></dd>
+<dt>6. ご注意 <span class="en">Cautions</span></dt>
+<dd>当行は接続先のサービス内容を保証するものではありません。心当たりのない依頼や、内容に不明な点がある場合は「許可しない」を選んでください。当行の職員がパスワードを尋ねることはありません。
+<span class="en">The bank does not vouch for the company's service. If you did not expect this request or are unsure, choose "Deny". The bank never asks for your password.</span></dd>
+</dl>
+<form method="post" action="/oauth/authorize/consent">
+<input type="hidden" name="request_id" value="{request_id}">
+<input type="hidden" name="consent_token" value="{consent_token}">
+<button class="primary" type="submit" name="decision" value="approve">許可する / Allow</button>
+<button type="submit" name="decision" value="deny">許可しない / Deny</button>
+</form>"#,
+        user = escape(user_display_name),
+        company = escape(&client.company),
+        service = escape(&client.service),
+        scopes = scopes,
+        access_ja = access_ja,
+        access_en = access_en,
+        access_until_ja = japanese_date(access_until),
+        access_until = format_jst(access_until),
+        refresh_ja = refresh_ja,
+        refresh_en = refresh_en,
+        max_ja = japanese_date(max),
+        max = format_jst(max),
+        request_id = escape(&pending.id),
+        consent_token = escape(pending.consent_token.as_deref().unwrap_or("")),
+    );
+    layout("アクセスの許可 / Allow access", &body, bank_name)
+}
+
+/// An error the user must see (never a redirect to an untrusted URI).
+pub fn error(bank_name: &str, message: &str) -> String {
+    let body = format!(
+        r#"<h1>エラー <span class="en">Error</span></h1>
+<p class="error" role="alert">{}</p>
+<p>接続先のサービスに戻り、最初からやり直してください。<br><span class="en">Go back to the service and start again.</span></p>"#,
+        escape(message)
+    );
+    layout("エラー / Error", &body, bank_name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+    }
+}

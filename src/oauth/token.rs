@@ -1,0 +1,229 @@
+//! The token endpoint (authorization_code with PKCE, refresh_token with rotation), revocation
+//! (RFC 7009) and introspection (RFC 7662). Clients authenticate with client_secret_basic or
+//! client_secret_post; errors use the RFC 6749 §5.2 shape.
+
+use super::OAuthErrorBody;
+use crate::services::consent::{self, ConsentError, Introspection, OAuthError, TokenResponse};
+use crate::state::AppState;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+use std::collections::HashMap;
+use utoipa::ToSchema;
+
+/// An RFC 6749 error response, with `WWW-Authenticate` for failed Basic authentication.
+fn oauth_error(e: OAuthError, basic_used: bool) -> Response {
+    let status = if e.error == "invalid_client" {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let mut res = (
+        status,
+        Json(OAuthErrorBody {
+            error: e.error.to_owned(),
+            error_description: e.description,
+        }),
+    )
+        .into_response();
+    if status == StatusCode::UNAUTHORIZED && basic_used {
+        res.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"sandbank\""));
+    }
+    no_store(res)
+}
+
+fn no_store(mut res: Response) -> Response {
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res
+}
+
+fn consent_error(e: ConsentError, basic_used: bool) -> Response {
+    match e {
+        ConsentError::OAuth(e) => oauth_error(e, basic_used),
+        ConsentError::Storage(e) => {
+            tracing::error!(error = %e, "storage error at the token endpoint");
+            oauth_error(OAuthError::new("server_error", "the bank could not process the request; try again"), false)
+        }
+    }
+}
+
+/// Parses an `application/x-www-form-urlencoded` body; repeated parameters are refused.
+fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.starts_with("application/x-www-form-urlencoded") {
+        return Err(OAuthError::new(
+            "invalid_request",
+            "send the parameters as application/x-www-form-urlencoded",
+        ));
+    }
+    let mut map = HashMap::new();
+    for (k, v) in form_urlencoded::parse(body) {
+        if map.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(OAuthError::new("invalid_request", format!("parameter {k:?} is repeated")));
+        }
+    }
+    Ok(map)
+}
+
+/// Client id and secret from HTTP Basic (RFC 6749 §2.3.1: each form-urlencoded) or the body.
+fn client_credentials(headers: &HeaderMap, form: &HashMap<String, String>) -> Result<(String, String, bool), OAuthError> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")));
+    let in_body = form.contains_key("client_secret");
+    match basic {
+        Some(_) if in_body => Err(OAuthError::new(
+            "invalid_request",
+            "use one client authentication method: Basic or client_secret in the body, not both",
+        )),
+        Some(b64) => {
+            let bad = || OAuthError::new("invalid_client", "the Basic credentials are not base64 of client_id:client_secret");
+            let decoded = STANDARD.decode(b64.trim()).map_err(|_| bad())?;
+            let text = String::from_utf8(decoded).map_err(|_| bad())?;
+            let (id, secret) = text.split_once(':').ok_or_else(bad)?;
+            let decode = |s: &str| form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.to_string());
+            Ok((decode(id).unwrap_or_default(), decode(secret).unwrap_or_default(), true))
+        }
+        None => {
+            let id = form.get("client_id").cloned().unwrap_or_default();
+            let secret = form.get("client_secret").cloned().ok_or_else(|| {
+                OAuthError::new(
+                    "invalid_client",
+                    "authenticate the client with HTTP Basic or client_id and client_secret in the body",
+                )
+            })?;
+            Ok((id, secret, false))
+        }
+    }
+}
+
+/// Parameters of the token endpoint (form-encoded).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TokenForm {
+    /// `authorization_code` or `refresh_token`.
+    pub grant_type: String,
+    /// The code from the redirect (authorization_code).
+    pub code: Option<String>,
+    /// The same redirect_uri as in the authorization request (authorization_code).
+    pub redirect_uri: Option<String>,
+    /// The PKCE code verifier (authorization_code).
+    pub code_verifier: Option<String>,
+    /// The refresh token (refresh_token).
+    pub refresh_token: Option<String>,
+    /// Narrower scope on refresh (optional).
+    pub scope: Option<String>,
+    /// For client_secret_post.
+    pub client_id: Option<String>,
+    /// For client_secret_post.
+    pub client_secret: Option<String>,
+}
+
+
+/// Exchange a code or a refresh token for tokens.
+#[utoipa::path(post, path = "/oauth/token", tag = "oauth",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Tokens", body = TokenResponse),
+        (status = 400, description = "RFC 6749 error", body = OAuthErrorBody),
+        (status = 401, description = "Client authentication failed", body = OAuthErrorBody),
+    ))]
+pub async fn token(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = match parse_form(&headers, &body) {
+        Ok(f) => f,
+        Err(e) => return oauth_error(e, false),
+    };
+    let (client_id, secret, basic) = match client_credentials(&headers, &form) {
+        Ok(c) => c,
+        Err(e) => return oauth_error(e, true),
+    };
+    let client = match consent::authenticate_client(&app, &client_id, &secret) {
+        Ok(c) => c,
+        Err(e) => return consent_error(e, basic),
+    };
+    let get = |k: &str| form.get(k).map(String::as_str);
+    let result = match get("grant_type") {
+        Some("authorization_code") => {
+            consent::exchange_code(&app, &client, get("code"), get("redirect_uri"), get("code_verifier")).await
+        }
+        Some("refresh_token") => consent::refresh(&app, &client, get("refresh_token"), get("scope")).await,
+        Some(other) => Err(ConsentError::OAuth(OAuthError::new(
+            "unsupported_grant_type",
+            format!("grant_type {other:?} is not supported; use authorization_code or refresh_token"),
+        ))),
+        None => Err(ConsentError::OAuth(OAuthError::new("invalid_request", "grant_type is required"))),
+    };
+    match result {
+        Ok(tokens) => no_store(Json(tokens).into_response()),
+        Err(e) => consent_error(e, basic),
+    }
+}
+
+/// Parameters of revocation and introspection (form-encoded).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TokenParamForm {
+    /// The token to revoke or inspect.
+    pub token: String,
+    /// Optional hint: access_token or refresh_token.
+    pub token_type_hint: Option<String>,
+}
+
+async fn with_client(
+    app: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(crate::domain::consent::Client, String), Response> {
+    let form = parse_form(headers, body).map_err(|e| oauth_error(e, false))?;
+    let (id, secret, basic) = client_credentials(headers, &form).map_err(|e| oauth_error(e, true))?;
+    let client = consent::authenticate_client(app, &id, &secret).map_err(|e| consent_error(e, basic))?;
+    let token = form
+        .get("token")
+        .cloned()
+        .ok_or_else(|| oauth_error(OAuthError::new("invalid_request", "token is required"), false))?;
+    Ok((client, token))
+}
+
+/// Revoke a token (RFC 7009). A refresh token ends its whole grant. Unknown tokens also get 200.
+#[utoipa::path(post, path = "/oauth/revoke", tag = "oauth",
+    request_body(content = TokenParamForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked (or was not valid)"),
+        (status = 400, description = "RFC 6749 error", body = OAuthErrorBody),
+        (status = 401, description = "Client authentication failed", body = OAuthErrorBody),
+    ))]
+pub async fn revoke(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (client, token) = match with_client(&app, &headers, &body).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    match consent::revoke(&app, &client, &token).await {
+        Ok(()) => no_store(StatusCode::OK.into_response()),
+        Err(e) => consent_error(ConsentError::Storage(e), false),
+    }
+}
+
+/// Inspect a token (RFC 7662); only the client that owns it sees it active.
+#[utoipa::path(post, path = "/oauth/introspect", tag = "oauth",
+    request_body(content = TokenParamForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Token state", body = Introspection),
+        (status = 400, description = "RFC 6749 error", body = OAuthErrorBody),
+        (status = 401, description = "Client authentication failed", body = OAuthErrorBody),
+    ))]
+pub async fn introspect(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (client, token) = match with_client(&app, &headers, &body).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    match consent::introspect(&app, &client, &token) {
+        Ok(answer) => no_store(Json(answer).into_response()),
+        Err(e) => consent_error(ConsentError::Storage(e), false),
+    }
+}

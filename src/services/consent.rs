@@ -1,0 +1,670 @@
+//! Consent and tokens: the use cases behind the authorization server. Validating an
+//! authorization request, logging a user in, recording consent as a grant, exchanging a code
+//! (PKCE S256), rotating refresh tokens with reuse detection, revoking, introspecting, and
+//! authenticating bearer tokens on the resource APIs. All times come from the sandbox clock.
+
+use crate::domain::consent::{
+    AuthorizationCode, Client, Grant, PendingAuthorization, Scope, TokenKind, TokenRecord,
+};
+use crate::domain::customer::{CustomerKind, User};
+use crate::ids::{hash_secret, pkce_s256, prefixed_id, prefixed_secret, sha256_b64};
+use crate::state::AppState;
+use crate::storage::StorageError;
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+
+/// How long a user has to log in and decide after opening the authorization URL.
+const PENDING_TTL: SignedDuration = SignedDuration::from_mins(10);
+
+/// The caller of a resource API, as established by its access token.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub client_id: String,
+    pub user_id: String,
+    pub customer_id: String,
+    pub grant_id: String,
+    pub customer_kind: CustomerKind,
+    pub scopes: Vec<Scope>,
+}
+
+impl Principal {
+    pub fn has(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+}
+
+/// An RFC 6749 §5.2 error (`error`, `error_description`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    pub error: &'static str,
+    pub description: String,
+}
+
+impl OAuthError {
+    pub fn new(error: &'static str, description: impl Into<String>) -> Self {
+        OAuthError {
+            error,
+            description: description.into(),
+        }
+    }
+}
+
+/// Failures of the services here: the caller's mistake, or storage.
+#[derive(Debug)]
+pub enum ConsentError {
+    OAuth(OAuthError),
+    Storage(StorageError),
+}
+
+impl From<StorageError> for ConsentError {
+    fn from(e: StorageError) -> Self {
+        ConsentError::Storage(e)
+    }
+}
+
+impl From<OAuthError> for ConsentError {
+    fn from(e: OAuthError) -> Self {
+        ConsentError::OAuth(e)
+    }
+}
+
+fn oauth(error: &'static str, description: impl Into<String>) -> ConsentError {
+    ConsentError::OAuth(OAuthError::new(error, description))
+}
+
+/// Parameters of an authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3, OIDC `nonce`).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct AuthorizeParams {
+    pub response_type: Option<String>,
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub scope: Option<String>,
+    pub state: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub nonce: Option<String>,
+}
+
+/// Why an authorization request cannot go on.
+#[derive(Debug)]
+pub enum AuthorizeRejection {
+    /// The client or redirect URI cannot be trusted: show an error page, never redirect.
+    Page(String),
+    /// Tell the client through its redirect URI (RFC 6749 §4.1.2.1).
+    Redirect {
+        redirect_uri: String,
+        error: OAuthError,
+        state: Option<String>,
+    },
+    Storage(StorageError),
+}
+
+impl From<StorageError> for AuthorizeRejection {
+    fn from(e: StorageError) -> Self {
+        AuthorizeRejection::Storage(e)
+    }
+}
+
+fn is_pkce_value(s: &str) -> bool {
+    (43..=128).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+/// Checks an authorization request and remembers it until the user decides.
+pub fn start_authorization(
+    app: &AppState,
+    p: AuthorizeParams,
+) -> Result<(PendingAuthorization, Client), AuthorizeRejection> {
+    let client_id = p
+        .client_id
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| AuthorizeRejection::Page("The request has no client_id.".into()))?;
+    let client = app.store.client(client_id)?.ok_or_else(|| {
+        AuthorizeRejection::Page(format!("Unknown client_id {client_id:?}. Check the client_id registered in the scenario."))
+    })?;
+    let redirect_uri = p.redirect_uri.clone().ok_or_else(|| {
+        AuthorizeRejection::Page("The request has no redirect_uri; send one of the client's registered redirect URIs.".into())
+    })?;
+    if !client.redirect_uris.iter().any(|u| *u == redirect_uri) {
+        return Err(AuthorizeRejection::Page(format!(
+            "redirect_uri {redirect_uri:?} is not registered for client {client_id:?}; it must match a registered URI exactly."
+        )));
+    }
+    let state = p.state.clone();
+    let reject = |error: &'static str, description: String| AuthorizeRejection::Redirect {
+        redirect_uri: redirect_uri.clone(),
+        error: OAuthError::new(error, description),
+        state: state.clone(),
+    };
+    match p.response_type.as_deref() {
+        Some("code") => {}
+        Some(other) => {
+            return Err(reject(
+                "unsupported_response_type",
+                format!("response_type {other:?} is not supported; use \"code\""),
+            ));
+        }
+        None => return Err(reject("invalid_request", "response_type is required (use \"code\")".into())),
+    }
+    let scope_text = p.scope.as_deref().unwrap_or("");
+    let scopes = Scope::parse_list(scope_text).map_err(|e| reject("invalid_scope", e))?;
+    if scopes.is_empty() {
+        return Err(reject("invalid_scope", "scope is required, e.g. \"openid accounts:read\"".into()));
+    }
+    if let Some(s) = scopes.iter().find(|s| !client.scopes.contains(s)) {
+        return Err(reject(
+            "invalid_scope",
+            format!("client {client_id:?} is not allowed the scope {:?}", s.as_str()),
+        ));
+    }
+    let challenge = p
+        .code_challenge
+        .clone()
+        .ok_or_else(|| reject("invalid_request", "PKCE is required: send code_challenge and code_challenge_method=S256".into()))?;
+    match p.code_challenge_method.as_deref() {
+        Some("S256") => {}
+        Some("plain") | None => {
+            return Err(reject("invalid_request", "code_challenge_method must be S256 (plain is not accepted)".into()));
+        }
+        Some(other) => {
+            return Err(reject("invalid_request", format!("code_challenge_method {other:?} is not supported; use S256")));
+        }
+    }
+    if challenge.len() != 43 || !is_pkce_value(&challenge) {
+        return Err(reject(
+            "invalid_request",
+            "code_challenge must be the 43-character base64url SHA-256 of the code verifier".into(),
+        ));
+    }
+    let now = app.clock.now();
+    let pending = PendingAuthorization {
+        id: prefixed_id("areq"),
+        client_id: client.client_id.clone(),
+        redirect_uri,
+        scopes,
+        state: p.state,
+        nonce: p.nonce,
+        code_challenge: challenge,
+        expires_at: now.saturating_add(PENDING_TTL).unwrap_or(now),
+        user_id: None,
+        consent_token: None,
+        auth_time: None,
+    };
+    app.store.put_pending(&pending)?;
+    Ok((pending, client))
+}
+
+/// A pending request that still exists and has not timed out, with its client.
+pub fn pending_request(app: &AppState, id: &str) -> Result<Option<(PendingAuthorization, Client)>, StorageError> {
+    let Some(pending) = app.store.pending(id)? else {
+        return Ok(None);
+    };
+    if app.clock.now() >= pending.expires_at {
+        app.store.remove_pending(id)?;
+        return Ok(None);
+    }
+    Ok(app.store.client(&pending.client_id)?.map(|c| (pending, c)))
+}
+
+/// Checks a username and password.
+pub fn check_login(app: &AppState, username: &str, password: &str) -> Result<Option<User>, StorageError> {
+    let Some(user) = app.store.user(&format!("u-{username}"))? else {
+        return Ok(None);
+    };
+    Ok((hash_secret(&user.password_salt, password) == user.password_hash).then_some(user))
+}
+
+/// Records a successful login on the pending request and returns the consent token the
+/// consent form must carry.
+pub fn record_login(app: &AppState, mut pending: PendingAuthorization, user: &User) -> Result<PendingAuthorization, StorageError> {
+    pending.user_id = Some(user.id.clone());
+    pending.consent_token = Some(prefixed_secret("cst"));
+    pending.auth_time = Some(app.clock.now());
+    app.store.put_pending(&pending)?;
+    Ok(pending)
+}
+
+/// The user approved: record the grant, issue a single-use code. Returns the code.
+pub async fn approve(app: &AppState, pending: &PendingAuthorization, client: &Client) -> Result<String, StorageError> {
+    let now = app.clock.now();
+    let user_id = pending.user_id.clone().unwrap_or_default();
+    let customer_id = app.store.user(&user_id)?.map(|u| u.customer_id).unwrap_or_default();
+    let grant = new_grant(client, &user_id, &customer_id, pending.scopes.clone(), now);
+    app.store.put_grant(&grant)?;
+    let code = prefixed_secret("sbac");
+    let record = AuthorizationCode {
+        client_id: client.client_id.clone(),
+        redirect_uri: pending.redirect_uri.clone(),
+        user_id,
+        scopes: pending.scopes.clone(),
+        code_challenge: pending.code_challenge.clone(),
+        nonce: pending.nonce.clone(),
+        auth_time: pending.auth_time.unwrap_or(now),
+        expires_at: now.saturating_add(SignedDuration::from_secs(client.policy.code_ttl_secs)).unwrap_or(now),
+        grant_id: grant.id,
+        redeemed_at: None,
+    };
+    app.store.put_code(&sha256_b64(code.as_bytes()), &record)?;
+    app.store.remove_pending(&pending.id)?;
+    app.store.flush().await?;
+    Ok(code)
+}
+
+fn new_grant(client: &Client, user_id: &str, customer_id: &str, scopes: Vec<Scope>, now: Timestamp) -> Grant {
+    Grant {
+        id: prefixed_id("grt"),
+        client_id: client.client_id.clone(),
+        user_id: user_id.to_owned(),
+        customer_id: customer_id.to_owned(),
+        scopes,
+        issued_at: now,
+        max_expires_at: now
+            .saturating_add(SignedDuration::from_secs(client.policy.refresh_max_lifetime_secs))
+            .unwrap_or(now),
+        revoked_at: None,
+        revoked_reason: None,
+    }
+}
+
+/// Authenticates a client by id and secret (from Basic or the form body).
+pub fn authenticate_client(app: &AppState, client_id: &str, secret: &str) -> Result<Client, ConsentError> {
+    let client = app
+        .store
+        .client(client_id)?
+        .filter(|c| hash_secret(&c.secret_salt, secret) == c.secret_hash)
+        .ok_or_else(|| oauth("invalid_client", "client authentication failed: unknown client_id or wrong client_secret"))?;
+    Ok(client)
+}
+
+/// The token endpoint's answer (RFC 6749 §5.1, plus the OIDC `id_token`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TokenResponse {
+    /// Opaque bearer access token.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// Single-use refresh token; each refresh returns a new one.
+    pub refresh_token: String,
+    /// Seconds until this refresh token expires (never past the grant's maximum lifetime).
+    pub refresh_token_expires_in: i64,
+    /// Space-separated granted scopes.
+    pub scope: String,
+    /// OpenID Connect ID token (ES256), when `openid` was granted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+#[derive(Serialize)]
+struct IdTokenClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: i64,
+    iat: i64,
+    auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+}
+
+fn seconds_between(from: Timestamp, to: Timestamp) -> i64 {
+    to.duration_since(from).as_secs().max(0)
+}
+
+/// Issues an access and refresh token pair for a grant (and an ID token when asked).
+async fn issue_tokens(
+    app: &AppState,
+    client: &Client,
+    grant: &Grant,
+    scopes: &[Scope],
+    id_token: Option<(Timestamp, Option<&str>)>,
+) -> Result<TokenResponse, ConsentError> {
+    let now = app.clock.now();
+    let cap = |ttl: i64| -> Timestamp {
+        now.saturating_add(SignedDuration::from_secs(ttl))
+            .unwrap_or(now)
+            .min(grant.max_expires_at)
+    };
+    let customer_kind = app
+        .store
+        .customer(&grant.customer_id)?
+        .map(|c| c.kind)
+        .unwrap_or(CustomerKind::Individual);
+    let access = prefixed_secret("sbat");
+    let refresh = prefixed_secret("sbrt");
+    let record = |kind, expires_at| TokenRecord {
+        kind,
+        customer_kind,
+        grant_id: grant.id.clone(),
+        client_id: client.client_id.clone(),
+        user_id: grant.user_id.clone(),
+        customer_id: grant.customer_id.clone(),
+        scopes: scopes.to_vec(),
+        issued_at: now,
+        expires_at,
+        rotated_at: None,
+    };
+    let access_exp = cap(client.policy.access_ttl_secs);
+    let refresh_exp = cap(client.policy.refresh_ttl_secs);
+    app.store.put_token(&sha256_b64(access.as_bytes()), &record(TokenKind::Access, access_exp))?;
+    app.store.put_token(&sha256_b64(refresh.as_bytes()), &record(TokenKind::Refresh, refresh_exp))?;
+    let id_token = match id_token {
+        Some((auth_time, nonce)) if scopes.contains(&Scope::OpenId) => {
+            let claims = IdTokenClaims {
+                iss: &app.issuer,
+                sub: &grant.user_id,
+                aud: &client.client_id,
+                exp: access_exp.as_second(),
+                iat: now.as_second(),
+                auth_time: auth_time.as_second(),
+                nonce,
+            };
+            Some(app.signing_key.sign(&claims).map_err(|e| {
+                ConsentError::Storage(StorageError::Codec(format!("signing the ID token failed: {e}")))
+            })?)
+        }
+        _ => None,
+    };
+    app.store.flush().await?;
+    Ok(TokenResponse {
+        access_token: access,
+        token_type: "Bearer",
+        expires_in: seconds_between(now, access_exp),
+        refresh_token: refresh,
+        refresh_token_expires_in: seconds_between(now, refresh_exp),
+        scope: Scope::join(scopes),
+        id_token,
+    })
+}
+
+fn revoke_grant(app: &AppState, grant_id: &str, reason: &str) -> Result<(), StorageError> {
+    if let Some(mut grant) = app.store.grant(grant_id)?
+        && grant.revoked_at.is_none()
+    {
+        grant.revoked_at = Some(app.clock.now());
+        grant.revoked_reason = Some(reason.to_owned());
+        app.store.put_grant(&grant)?;
+    }
+    Ok(())
+}
+
+/// `grant_type=authorization_code` (RFC 6749 §4.1.3 with RFC 7636 §4.5).
+pub async fn exchange_code(
+    app: &AppState,
+    client: &Client,
+    code: Option<&str>,
+    redirect_uri: Option<&str>,
+    verifier: Option<&str>,
+) -> Result<TokenResponse, ConsentError> {
+    let code = code.ok_or_else(|| oauth("invalid_request", "code is required"))?;
+    let verifier = verifier.ok_or_else(|| oauth("invalid_request", "code_verifier is required (PKCE)"))?;
+    if !is_pkce_value(verifier) {
+        return Err(oauth("invalid_request", "code_verifier must be 43-128 characters of [A-Za-z0-9-._~]"));
+    }
+    let hash = sha256_b64(code.as_bytes());
+    let record = app
+        .store
+        .code(&hash)?
+        .filter(|c| c.client_id == client.client_id)
+        .ok_or_else(|| oauth("invalid_grant", "the authorization code is unknown or was issued to another client"))?;
+    let now = app.clock.now();
+    if record.redeemed_at.is_some() {
+        revoke_grant(app, &record.grant_id, "code_reuse")?;
+        app.store.flush().await?;
+        return Err(oauth(
+            "invalid_grant",
+            "the authorization code was already used; the grant issued from it has been revoked",
+        ));
+    }
+    if now >= record.expires_at {
+        return Err(oauth("invalid_grant", "the authorization code has expired; start the authorization again"));
+    }
+    if redirect_uri != Some(record.redirect_uri.as_str()) {
+        return Err(oauth(
+            "invalid_grant",
+            "redirect_uri must be identical to the one sent in the authorization request",
+        ));
+    }
+    if pkce_s256(verifier) != record.code_challenge {
+        return Err(oauth("invalid_grant", "PKCE verification failed: code_verifier does not match code_challenge"));
+    }
+    let redeemed = AuthorizationCode {
+        redeemed_at: Some(now),
+        ..record.clone()
+    };
+    if !app.store.swap_code(&hash, &record, &redeemed)? {
+        revoke_grant(app, &record.grant_id, "code_reuse")?;
+        return Err(oauth("invalid_grant", "the authorization code was already used"));
+    }
+    let grant = app
+        .store
+        .grant(&record.grant_id)?
+        .filter(|g| g.is_active(now))
+        .ok_or_else(|| oauth("invalid_grant", "the grant behind this code is no longer active"))?;
+    issue_tokens(app, client, &grant, &grant.scopes.clone(), Some((record.auth_time, record.nonce.as_deref()))).await
+}
+
+/// `grant_type=refresh_token` with rotation; a rotated token used again revokes the grant.
+pub async fn refresh(
+    app: &AppState,
+    client: &Client,
+    token: Option<&str>,
+    scope: Option<&str>,
+) -> Result<TokenResponse, ConsentError> {
+    let token = token.ok_or_else(|| oauth("invalid_request", "refresh_token is required"))?;
+    let hash = sha256_b64(token.as_bytes());
+    let record = app
+        .store
+        .token(&hash)?
+        .filter(|t| t.kind == TokenKind::Refresh && t.client_id == client.client_id)
+        .ok_or_else(|| oauth("invalid_grant", "the refresh token is unknown or was issued to another client"))?;
+    let now = app.clock.now();
+    let grant = app
+        .store
+        .grant(&record.grant_id)?
+        .ok_or_else(|| oauth("invalid_grant", "the grant behind this refresh token no longer exists"))?;
+    if grant.revoked_at.is_some() {
+        return Err(oauth("invalid_grant", "the grant was revoked; ask the user to authorize again"));
+    }
+    if record.rotated_at.is_some() {
+        revoke_grant(app, &grant.id, "refresh_token_reuse")?;
+        app.store.flush().await?;
+        return Err(oauth(
+            "invalid_grant",
+            "this refresh token was already used (rotation); as a precaution the whole grant has been revoked",
+        ));
+    }
+    if now >= grant.max_expires_at {
+        return Err(oauth(
+            "invalid_grant",
+            format!(
+                "the grant reached its maximum lifetime ({}); ask the user to authorize again",
+                crate::clock::format_jst(grant.max_expires_at)
+            ),
+        ));
+    }
+    if now >= record.expires_at {
+        return Err(oauth("invalid_grant", "the refresh token has expired; ask the user to authorize again"));
+    }
+    let scopes = match scope {
+        None => record.scopes.clone(),
+        Some(s) => {
+            let asked = Scope::parse_list(s).map_err(|e| oauth("invalid_scope", e))?;
+            if let Some(extra) = asked.iter().find(|s| !record.scopes.contains(s)) {
+                return Err(oauth("invalid_scope", format!("scope {:?} was not granted", extra.as_str())));
+            }
+            asked
+        }
+    };
+    let rotated = TokenRecord {
+        rotated_at: Some(now),
+        ..record.clone()
+    };
+    if !app.store.swap_token(&hash, &record, &rotated)? {
+        revoke_grant(app, &grant.id, "refresh_token_reuse")?;
+        app.store.flush().await?;
+        return Err(oauth("invalid_grant", "this refresh token was used concurrently; the grant has been revoked"));
+    }
+    issue_tokens(app, client, &grant, &scopes, None).await
+}
+
+/// RFC 7009: revoking a refresh token ends its grant; an access token just itself.
+pub async fn revoke(app: &AppState, client: &Client, token: &str) -> Result<(), StorageError> {
+    let hash = sha256_b64(token.as_bytes());
+    if let Some(record) = app.store.token(&hash)?
+        && record.client_id == client.client_id
+    {
+        match record.kind {
+            TokenKind::Refresh => revoke_grant(app, &record.grant_id, "client")?,
+            TokenKind::Access => {
+                let expired = TokenRecord {
+                    expires_at: app.clock.now(),
+                    ..record.clone()
+                };
+                app.store.swap_token(&hash, &record, &expired)?;
+            }
+        }
+        app.store.flush().await?;
+    }
+    Ok(())
+}
+
+/// RFC 7662 introspection answer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Introspection {
+    /// Whether the token is currently usable.
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+}
+
+pub fn introspect(app: &AppState, client: &Client, token: &str) -> Result<Introspection, StorageError> {
+    let inactive = Introspection {
+        active: false,
+        scope: None,
+        client_id: None,
+        sub: None,
+        token_type: None,
+        exp: None,
+        iat: None,
+        iss: None,
+    };
+    let Some(record) = app.store.token(&sha256_b64(token.as_bytes()))? else {
+        return Ok(inactive);
+    };
+    let now = app.clock.now();
+    let grant_active = app.store.grant(&record.grant_id)?.is_some_and(|g| g.is_active(now));
+    let active = record.client_id == client.client_id
+        && grant_active
+        && now < record.expires_at
+        && record.rotated_at.is_none();
+    if !active {
+        return Ok(inactive);
+    }
+    Ok(Introspection {
+        active: true,
+        scope: Some(Scope::join(&record.scopes)),
+        client_id: Some(record.client_id),
+        sub: Some(record.user_id),
+        token_type: Some(match record.kind {
+            TokenKind::Access => "access_token".into(),
+            TokenKind::Refresh => "refresh_token".into(),
+        }),
+        exp: Some(record.expires_at.as_second()),
+        iat: Some(record.issued_at.as_second()),
+        iss: Some(app.issuer.clone()),
+    })
+}
+
+/// Why a bearer token was refused.
+#[derive(Debug)]
+pub enum TokenRejection {
+    Invalid(&'static str),
+    Storage(StorageError),
+}
+
+impl From<StorageError> for TokenRejection {
+    fn from(e: StorageError) -> Self {
+        TokenRejection::Storage(e)
+    }
+}
+
+/// Establishes the principal behind an access token (the resource APIs' hot path).
+pub fn authenticate_bearer(app: &AppState, token: &str) -> Result<Principal, TokenRejection> {
+    let record = app
+        .store
+        .token(&sha256_b64(token.as_bytes()))?
+        .filter(|t| t.kind == TokenKind::Access)
+        .ok_or(TokenRejection::Invalid("the access token is not recognised"))?;
+    let now = app.clock.now();
+    if now >= record.expires_at {
+        return Err(TokenRejection::Invalid("the access token has expired; refresh it"));
+    }
+    let grant = app
+        .store
+        .grant(&record.grant_id)?
+        .ok_or(TokenRejection::Invalid("the grant behind this token no longer exists"))?;
+    if grant.revoked_at.is_some() {
+        return Err(TokenRejection::Invalid("the grant behind this token was revoked"));
+    }
+    Ok(Principal {
+        client_id: record.client_id,
+        user_id: record.user_id,
+        customer_id: record.customer_id,
+        grant_id: record.grant_id,
+        customer_kind: record.customer_kind,
+        scopes: record.scopes,
+    })
+}
+
+/// Sandbox shortcut: a grant and tokens for a user without the browser (admin only).
+pub async fn issue_for_user(
+    app: &AppState,
+    username: &str,
+    client_id: &str,
+    scopes: &[Scope],
+) -> Result<(TokenResponse, Grant), ConsentError> {
+    let user = app
+        .store
+        .user(&format!("u-{username}"))?
+        .ok_or_else(|| oauth("invalid_request", format!("no user with username {username:?}")))?;
+    let client = app
+        .store
+        .client(client_id)?
+        .ok_or_else(|| oauth("invalid_request", format!("no client with client_id {client_id:?}")))?;
+    if scopes.is_empty() {
+        return Err(oauth("invalid_scope", "name at least one scope"));
+    }
+    if let Some(s) = scopes.iter().find(|s| !client.scopes.contains(s)) {
+        return Err(oauth("invalid_scope", format!("client {client_id:?} is not allowed the scope {:?}", s.as_str())));
+    }
+    let now = app.clock.now();
+    let grant = new_grant(&client, &user.id, &user.customer_id, scopes.to_vec(), now);
+    app.store.put_grant(&grant)?;
+    let tokens = issue_tokens(app, &client, &grant, scopes, Some((now, None))).await?;
+    Ok((tokens, grant))
+}
+
+/// Revokes a grant by id; false when there is no such grant.
+pub async fn revoke_grant_by_id(app: &AppState, grant_id: &str, reason: &str) -> Result<bool, StorageError> {
+    if app.store.grant(grant_id)?.is_none() {
+        return Ok(false);
+    }
+    revoke_grant(app, grant_id, reason)?;
+    app.store.flush().await?;
+    Ok(true)
+}

@@ -1,0 +1,6 @@
+//! Use cases, between the HTTP/OAuth faces and the domain and storage: consent and tokens,
+//! reading accounts and history, and running the sandbox (bootstrap, clock, access log).
+
+pub mod consent;
+pub mod reference;
+pub mod sandbox;

@@ -1,0 +1,165 @@
+//! Reference use cases (参照系): the accounts a grant covers, balances with previous-day and
+//! previous-month figures, and history pages following the Japanese bank API date rules.
+
+use crate::domain::account::Account;
+use crate::domain::money::Yen;
+use crate::domain::transaction::{Direction, Transaction, TransactionKind};
+use crate::error::ApiError;
+use crate::services::consent::Principal;
+use crate::state::AppState;
+use jiff::civil::Date;
+
+/// Most items a history page holds.
+pub const MAX_PAGE: usize = 500;
+
+/// The principal's customer's accounts.
+pub fn accounts(app: &AppState, who: &Principal) -> Result<Vec<Account>, ApiError> {
+    Ok(app.store.accounts_of(&who.customer_id)?)
+}
+
+/// One of the principal's accounts; any other id is 404 (never 403: no hint that it exists).
+pub fn account(app: &AppState, who: &Principal, account_id: &str) -> Result<Account, ApiError> {
+    match app.store.account(account_id)? {
+        Some(a) if a.customer_id == who.customer_id => Ok(a),
+        _ => Err(ApiError::not_found(
+            "account_not_found",
+            format!("no account {account_id:?} among the accounts this token may read"),
+        )),
+    }
+}
+
+/// Balance figures for one account as of the sandbox clock.
+pub struct BalanceFigures {
+    pub balance: Yen,
+    pub withdrawable: Yen,
+    pub previous_day: Yen,
+    pub previous_month: Yen,
+}
+
+/// Balance, withdrawable amount, and the balances at the end of yesterday and of last month.
+pub fn balance(app: &AppState, account: &Account, today: Date) -> Result<BalanceFigures, ApiError> {
+    let balance_before = |date: Date| -> Result<Yen, ApiError> {
+        // The balance before the first entry on or after `date`: the last entry before it,
+        // or, with no history at all before it, the balance before the first entry.
+        Ok(match app.store.last_transaction_before(&account.id, date)? {
+            Some(t) => t.balance_after,
+            None => {
+                let first = app.store.history(&account.id, Date::MIN, Date::MAX, None, 1, |_| true)?;
+                match first.items.first() {
+                    Some(t) => Yen(t.balance_after.0 - t.signed_amount()),
+                    None => account.balance,
+                }
+            }
+        })
+    };
+    let month_start = today.first_of_month();
+    Ok(BalanceFigures {
+        balance: account.balance,
+        withdrawable: account.withdrawable(),
+        previous_day: balance_before(today)?,
+        previous_month: balance_before(month_start)?,
+    })
+}
+
+/// A parsed `YYYY-MM-DD` query date.
+pub fn parse_date(name: &str, value: &str) -> Result<Date, ApiError> {
+    let ok_shape = value.len() == 10
+        && value.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+    let parsed = ok_shape.then(|| value.parse::<Date>().ok()).flatten();
+    parsed.ok_or_else(|| {
+        ApiError::bad_request("invalid_date", format!("{name} must be a real date written YYYY-MM-DD, got {value:?}"))
+    })
+}
+
+/// The date range of a history request: none = today; only `dateFrom` = from..today;
+/// `dateFrom` after `dateTo` = 400.
+pub fn date_range(from: Option<&str>, to: Option<&str>, today: Date) -> Result<(Date, Date), ApiError> {
+    let from = from.map(|v| parse_date("dateFrom", v)).transpose()?;
+    let to = to.map(|v| parse_date("dateTo", v)).transpose()?;
+    let (from, to) = match (from, to) {
+        (None, None) => (today, today),
+        (Some(f), None) => (f, today.max(f)),
+        (None, Some(_)) => {
+            return Err(ApiError::bad_request("invalid_date", "dateTo needs dateFrom; send both, or only dateFrom"));
+        }
+        (Some(f), Some(t)) => (f, t),
+    };
+    if from > to {
+        return Err(ApiError::bad_request(
+            "invalid_date_range",
+            format!("dateFrom {from} is after dateTo {to}"),
+        ));
+    }
+    if to.since(from).map(|s| s.get_days()).unwrap_or(i32::MAX) > 366 * 2 {
+        return Err(ApiError::bad_request("invalid_date_range", "a history request may span at most two years"));
+    }
+    Ok((from, to))
+}
+
+/// `itemKey` / `nextItemKey`: the date and sequence of an entry, as 18 digits.
+pub fn item_key(date: Date, seq: u32) -> String {
+    format!("{:04}{:02}{:02}{:010}", date.year(), date.month(), date.day(), seq)
+}
+
+pub fn parse_item_key(key: &str) -> Result<(Date, u32), ApiError> {
+    let bad = || ApiError::bad_request("invalid_item_key", format!("nextItemKey {key:?} is not one this API returned"));
+    if key.len() != 18 || !key.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let date = format!("{}-{}-{}", &key[0..4], &key[4..6], &key[6..8]).parse::<Date>().map_err(|_| bad())?;
+    let seq = key[8..].parse::<u32>().map_err(|_| bad())?;
+    Ok((date, seq))
+}
+
+/// Which entries a history request wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryKind {
+    All,
+    /// Incoming transfers only (入金明細).
+    Deposits,
+}
+
+/// One page of history.
+pub struct HistoryPage {
+    pub from: Date,
+    pub to: Date,
+    pub items: Vec<Transaction>,
+    pub next_item_key: Option<String>,
+}
+
+/// A page of the account's history in ascending order.
+pub fn history(
+    app: &AppState,
+    account: &Account,
+    range: (Date, Date),
+    next_item_key: Option<&str>,
+    limit: Option<u32>,
+    kind: HistoryKind,
+) -> Result<HistoryPage, ApiError> {
+    let limit = match limit {
+        None => MAX_PAGE,
+        Some(n) if (1..=MAX_PAGE as u32).contains(&n) => n as usize,
+        Some(n) => {
+            return Err(ApiError::bad_request("invalid_limit", format!("limit must be 1..={MAX_PAGE}, got {n}")));
+        }
+    };
+    let start = next_item_key.map(parse_item_key).transpose()?;
+    if let Some((d, _)) = start
+        && (d < range.0 || d > range.1)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_item_key",
+            "nextItemKey lies outside dateFrom..dateTo; send the same dates as the first page",
+        ));
+    }
+    let page = app.store.history(&account.id, range.0, range.1, start, limit, |t| match kind {
+        HistoryKind::All => true,
+        HistoryKind::Deposits => t.direction == Direction::Credit && t.kind == TransactionKind::Transfer,
+    })?;
+    Ok(HistoryPage {
+        from: range.0,
+        to: range.1,
+        items: page.items,
+        next_item_key: page.next.map(|(d, s)| item_key(d, s)),
+    })
+}

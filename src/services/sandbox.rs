@@ -1,0 +1,169 @@
+//! Running a sandbox: building it from a scenario into an empty data dir (or reopening it),
+//! its clock (time travel) and its access log.
+
+use crate::clock::Clock;
+use crate::oauth::jwt::SigningKey;
+use crate::scenario::{LoadedScenario, generate};
+use crate::state::{AppState, Inner};
+use crate::storage::{AccessLogEntry, AccessLogFilter, Storage, StorageError};
+use jiff::{SignedDuration, Timestamp};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// The id of the sandbox a single `serve` runs. Every key is scoped by it, so one data dir
+/// can later hold many sandboxes.
+pub const DEFAULT_SANDBOX: &str = "default";
+
+const META_FINGERPRINT: &str = "scenario_fingerprint";
+const META_COMPLETE: &str = "generation_complete";
+const META_CLOCK_OFFSET: &str = "clock_offset_nanos";
+const META_SIGNING_KEY: &str = "id_token_signing_key";
+const META_ADMIN_KEY: &str = "admin_key";
+
+/// What `boot` needs.
+pub struct BootConfig {
+    pub data_dir: PathBuf,
+    /// Delete the data dir first.
+    pub fresh: bool,
+    pub scenario: LoadedScenario,
+    /// Public base URL (OAuth issuer).
+    pub issuer: String,
+    /// Admin key to use; generated (and kept) when absent.
+    pub admin_key: Option<String>,
+    pub cache_bytes: u64,
+}
+
+/// What happened at boot, for the startup banner.
+#[derive(Debug, Clone)]
+pub struct BootReport {
+    /// True when the world was generated now (empty data dir); false when reopened.
+    pub generated: bool,
+    pub customers: u64,
+    pub accounts: u64,
+    pub transactions: u64,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    #[error("{0}")]
+    Storage(#[from] StorageError),
+    #[error("cannot use data dir {dir}: {why}")]
+    DataDir { dir: String, why: String },
+    #[error("{0}")]
+    Key(String),
+}
+
+/// Opens or builds the sandbox and returns the application state.
+pub fn boot(cfg: BootConfig) -> Result<(AppState, BootReport), BootError> {
+    let started = Instant::now();
+    let dir_err = |why: String| BootError::DataDir {
+        dir: cfg.data_dir.display().to_string(),
+        why,
+    };
+    if cfg.fresh && cfg.data_dir.exists() {
+        std::fs::remove_dir_all(&cfg.data_dir).map_err(|e| dir_err(format!("could not delete it for --fresh: {e}")))?;
+    }
+    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| dir_err(e.to_string()))?;
+    let storage = Storage::open(&cfg.data_dir, cfg.cache_bytes)?;
+    let store = storage.sandbox(DEFAULT_SANDBOX);
+
+    let stored_fingerprint = store.meta_get(META_FINGERPRINT)?;
+    let complete = store.meta_get(META_COMPLETE)?.is_some();
+    if let Some(fp) = &stored_fingerprint
+        && complete
+        && fp.as_slice() != cfg.scenario.fingerprint.as_bytes()
+    {
+        return Err(dir_err(format!(
+            "it holds a sandbox built from a different scenario than {}; start with --fresh to rebuild it (this deletes its data) or point --data-dir elsewhere",
+            cfg.scenario.origin
+        )));
+    }
+
+    let mut report = BootReport {
+        generated: false,
+        customers: 0,
+        accounts: 0,
+        transactions: 0,
+        elapsed: Duration::ZERO,
+    };
+    let clock;
+    if complete {
+        let offset = store
+            .meta_get(META_CLOCK_OFFSET)?
+            .and_then(|b| b.try_into().ok().map(i64::from_be_bytes))
+            .unwrap_or(0);
+        clock = Clock::with_offset(offset);
+        report.accounts = store.account_count() as u64;
+    } else {
+        // An unfinished earlier build (killed mid-way) is thrown away and redone.
+        store.clear()?;
+        let start = cfg.scenario.clock_start(Timestamp::now());
+        clock = Clock::starting_at(start);
+        store.meta_put(META_FINGERPRINT, cfg.scenario.fingerprint.as_bytes())?;
+        store.meta_put(META_CLOCK_OFFSET, &clock.offset_nanos().to_be_bytes())?;
+        for client in generate::clients(&cfg.scenario.scenario) {
+            store.put_client(&client)?;
+        }
+        let pkcs8 = SigningKey::generate_pkcs8().map_err(BootError::Key)?;
+        store.meta_put(META_SIGNING_KEY, &pkcs8)?;
+        let mut writer = crate::storage::WorldWriter::new(&store);
+        generate::customers(&cfg.scenario.scenario, start, |c| writer.add(&c))?;
+        let (customers, accounts, transactions) = writer.finish()?;
+        report = BootReport {
+            generated: true,
+            customers,
+            accounts,
+            transactions,
+            elapsed: Duration::ZERO,
+        };
+        store.meta_put(META_COMPLETE, b"1")?;
+        storage.flush_blocking()?;
+    }
+
+    let pkcs8 = store
+        .meta_get(META_SIGNING_KEY)?
+        .ok_or_else(|| BootError::Key("the data dir has no ID-token signing key".into()))?;
+    let signing_key = SigningKey::from_pkcs8(&pkcs8).map_err(BootError::Key)?;
+    let admin_key = match cfg.admin_key {
+        Some(k) => k,
+        None => match store.meta_get(META_ADMIN_KEY)? {
+            Some(k) => String::from_utf8_lossy(&k).into_owned(),
+            None => {
+                let k = crate::ids::prefixed_secret("sbadm");
+                store.meta_put(META_ADMIN_KEY, k.as_bytes())?;
+                storage.flush_blocking()?;
+                k
+            }
+        },
+    };
+    report.elapsed = started.elapsed();
+    let state = AppState::new(Inner {
+        store,
+        clock,
+        scenario: cfg.scenario,
+        signing_key,
+        issuer: cfg.issuer,
+        admin_key,
+    });
+    Ok((state, report))
+}
+
+/// Moves the sandbox clock forward and makes the new time durable.
+pub async fn advance_clock(app: &AppState, by: SignedDuration) -> Result<Timestamp, StorageError> {
+    let offset = app.clock.advance(by);
+    app.store.meta_put(META_CLOCK_OFFSET, &offset.to_be_bytes())?;
+    app.store.flush().await?;
+    Ok(app.clock.now())
+}
+
+/// Appends to the access log (not flushed per entry: the log is best-effort durable within
+/// sled's flush interval, which keeps it off the request's critical path).
+pub fn record_access(app: &AppState, mut entry: AccessLogEntry) -> Result<(), StorageError> {
+    entry.id = app.store.next_access_log_id()?;
+    app.store.append_access_log(&entry)
+}
+
+pub fn access_logs(app: &AppState, filter: &AccessLogFilter) -> Result<(Vec<AccessLogEntry>, bool), StorageError> {
+    app.store.access_logs(filter)
+}

@@ -1,0 +1,36 @@
+//! Shared application state: the sandbox's store and clock, its scenario (bank facts), the
+//! ID-token signing key and the server settings. Cheap to clone.
+
+use crate::clock::Clock;
+use crate::oauth::jwt::SigningKey;
+use crate::scenario::LoadedScenario;
+use crate::storage::SandboxStore;
+use std::sync::Arc;
+
+/// Everything a request handler needs.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub store: SandboxStore,
+    pub clock: Clock,
+    pub scenario: LoadedScenario,
+    pub signing_key: SigningKey,
+    /// Public base URL and OAuth issuer, e.g. `http://127.0.0.1:8080`.
+    pub issuer: String,
+    /// Key for the `/sandbox/v1` control plane.
+    pub admin_key: String,
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        AppState(Arc::new(inner))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

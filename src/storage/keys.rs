@@ -1,0 +1,31 @@
+//! Key layout: `{sandbox}\0{part}\0{part}…`. Parts never contain NUL (ids are ASCII), so
+//! prefixes of a key are prefixes of the byte string and range scans follow key order.
+
+use jiff::civil::Date;
+
+pub fn join(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let len = prefix.len() + parts.iter().map(|p| p.len() + 1).sum::<usize>();
+    let mut key = Vec::with_capacity(len);
+    key.extend_from_slice(prefix);
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            key.push(0);
+        }
+        key.extend_from_slice(part);
+    }
+    key
+}
+
+/// A date as a big-endian yyyymmdd number: byte order is date order.
+pub fn date_bytes(d: Date) -> [u8; 4] {
+    let n = d.year() as u32 * 10_000 + d.month() as u32 * 100 + d.day() as u32;
+    n.to_be_bytes()
+}
+
+/// The position of a transaction within its account: date then sequence number.
+pub fn position_bytes(d: Date, seq: u32) -> [u8; 8] {
+    let mut out = [0u8; 8];
+    out[..4].copy_from_slice(&date_bytes(d));
+    out[4..].copy_from_slice(&seq.to_be_bytes());
+    out
+}

@@ -1,0 +1,278 @@
+//! Storage: the only code that knows sled. One sled tree per kind of record, every key
+//! prefixed with the sandbox id, values encoded with postcard. `SandboxStore` is the typed
+//! repository the services use; it is cheap to clone.
+
+mod access_log;
+mod codec;
+mod keys;
+mod world;
+
+pub use access_log::{AccessLogEntry, AccessLogFilter};
+pub use world::{HistoryPage, WorldWriter};
+
+use codec::{decode, encode};
+use std::path::Path;
+use std::sync::Arc;
+
+/// A storage failure: the disk or the stored bytes, never the caller's input.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("storage engine error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("stored record could not be decoded: {0}")]
+    Codec(String),
+}
+
+pub type Result<T> = std::result::Result<T, StorageError>;
+
+/// The open database and its trees.
+pub struct Storage {
+    db: sled::Db,
+    meta: sled::Tree,
+    customers: sled::Tree,
+    users: sled::Tree,
+    accounts: sled::Tree,
+    customer_accounts: sled::Tree,
+    transactions: sled::Tree,
+    clients: sled::Tree,
+    grants: sled::Tree,
+    tokens: sled::Tree,
+    codes: sled::Tree,
+    pending: sled::Tree,
+    access_log: sled::Tree,
+}
+
+impl Storage {
+    /// Opens (or creates) the database in `dir` with a page cache of `cache_bytes`.
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Arc<Storage>> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .mode(sled::Mode::HighThroughput)
+            .open()?;
+        let tree = |name: &str| db.open_tree(name);
+        Ok(Arc::new(Storage {
+            meta: tree("meta")?,
+            customers: tree("customers")?,
+            users: tree("users")?,
+            accounts: tree("accounts")?,
+            customer_accounts: tree("customer_accounts")?,
+            transactions: tree("transactions")?,
+            clients: tree("clients")?,
+            grants: tree("grants")?,
+            tokens: tree("tokens")?,
+            codes: tree("codes")?,
+            pending: tree("pending_authorizations")?,
+            access_log: tree("access_log")?,
+            db,
+        }))
+    }
+
+    /// A store scoped to one sandbox.
+    pub fn sandbox(self: &Arc<Self>, sandbox_id: &str) -> SandboxStore {
+        let mut prefix = sandbox_id.as_bytes().to_vec();
+        prefix.push(0);
+        SandboxStore {
+            storage: self.clone(),
+            prefix: Arc::from(prefix),
+        }
+    }
+
+    /// Makes every write so far durable. sled coalesces concurrent flushes, so many requests
+    /// waiting here share one fsync (group commit).
+    pub async fn flush(&self) -> Result<()> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Blocking flush, for boot before the runtime serves requests.
+    pub fn flush_blocking(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn all_trees(&self) -> [&sled::Tree; 12] {
+        [
+            &self.meta,
+            &self.customers,
+            &self.users,
+            &self.accounts,
+            &self.customer_accounts,
+            &self.transactions,
+            &self.clients,
+            &self.grants,
+            &self.tokens,
+            &self.codes,
+            &self.pending,
+            &self.access_log,
+        ]
+    }
+}
+
+/// Typed access to one sandbox's records.
+#[derive(Clone)]
+pub struct SandboxStore {
+    storage: Arc<Storage>,
+    prefix: Arc<[u8]>,
+}
+
+impl SandboxStore {
+    fn key(&self, parts: &[&[u8]]) -> Vec<u8> {
+        keys::join(&self.prefix, parts)
+    }
+
+    fn get<T: serde::de::DeserializeOwned>(&self, tree: &sled::Tree, key: &[u8]) -> Result<Option<T>> {
+        tree.get(key)?.map(|v| decode(&v)).transpose()
+    }
+
+    fn put<T: serde::Serialize>(&self, tree: &sled::Tree, key: &[u8], value: &T) -> Result<()> {
+        tree.insert(key, encode(value)?)?;
+        Ok(())
+    }
+
+    pub async fn flush(&self) -> Result<()> {
+        self.storage.flush().await
+    }
+
+    /// Deletes every record of this sandbox (used to rebuild an unfinished generation).
+    pub fn clear(&self) -> Result<()> {
+        for tree in self.storage.all_trees() {
+            let mut batch = sled::Batch::default();
+            for kv in tree.scan_prefix(&*self.prefix) {
+                let (k, _) = kv?;
+                batch.remove(k);
+            }
+            tree.apply_batch(batch)?;
+        }
+        Ok(())
+    }
+
+    // --- meta ---
+
+    pub fn meta_get(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .storage
+            .meta
+            .get(self.key(&[name.as_bytes()]))?
+            .map(|v| v.to_vec()))
+    }
+
+    pub fn meta_put(&self, name: &str, value: &[u8]) -> Result<()> {
+        self.storage.meta.insert(self.key(&[name.as_bytes()]), value)?;
+        Ok(())
+    }
+
+    // --- customers, users, accounts ---
+
+    pub fn customer(&self, id: &str) -> Result<Option<crate::domain::customer::Customer>> {
+        self.get(&self.storage.customers, &self.key(&[id.as_bytes()]))
+    }
+
+    pub fn user(&self, id: &str) -> Result<Option<crate::domain::customer::User>> {
+        self.get(&self.storage.users, &self.key(&[id.as_bytes()]))
+    }
+
+    pub fn account(&self, id: &str) -> Result<Option<crate::domain::account::Account>> {
+        self.get(&self.storage.accounts, &self.key(&[id.as_bytes()]))
+    }
+
+    /// The customer's accounts in account-id order.
+    pub fn accounts_of(&self, customer_id: &str) -> Result<Vec<crate::domain::account::Account>> {
+        let prefix = self.key(&[customer_id.as_bytes(), b""]);
+        let mut out = Vec::new();
+        for kv in self.storage.customer_accounts.scan_prefix(&prefix) {
+            let (k, _) = kv?;
+            let account_id = &k[prefix.len()..];
+            let key = self.key(&[account_id]);
+            if let Some(a) = self.get(&self.storage.accounts, &key)? {
+                out.push(a);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Number of accounts in this sandbox.
+    pub fn account_count(&self) -> usize {
+        self.storage.accounts.scan_prefix(&*self.prefix).count()
+    }
+
+    // --- clients ---
+
+    pub fn put_client(&self, client: &crate::domain::consent::Client) -> Result<()> {
+        self.put(&self.storage.clients, &self.key(&[client.client_id.as_bytes()]), client)
+    }
+
+    pub fn client(&self, id: &str) -> Result<Option<crate::domain::consent::Client>> {
+        self.get(&self.storage.clients, &self.key(&[id.as_bytes()]))
+    }
+
+    // --- grants, tokens, codes, pending authorizations ---
+
+    pub fn put_grant(&self, grant: &crate::domain::consent::Grant) -> Result<()> {
+        self.put(&self.storage.grants, &self.key(&[grant.id.as_bytes()]), grant)
+    }
+
+    pub fn grant(&self, id: &str) -> Result<Option<crate::domain::consent::Grant>> {
+        self.get(&self.storage.grants, &self.key(&[id.as_bytes()]))
+    }
+
+    pub fn put_token(&self, hash: &str, token: &crate::domain::consent::TokenRecord) -> Result<()> {
+        self.put(&self.storage.tokens, &self.key(&[hash.as_bytes()]), token)
+    }
+
+    pub fn token(&self, hash: &str) -> Result<Option<crate::domain::consent::TokenRecord>> {
+        self.get(&self.storage.tokens, &self.key(&[hash.as_bytes()]))
+    }
+
+    /// Replaces a token record only if it still equals `expected`: two concurrent refreshes
+    /// of the same refresh token cannot both win.
+    pub fn swap_token(
+        &self,
+        hash: &str,
+        expected: &crate::domain::consent::TokenRecord,
+        new: &crate::domain::consent::TokenRecord,
+    ) -> Result<bool> {
+        let key = self.key(&[hash.as_bytes()]);
+        let swapped = self
+            .storage
+            .tokens
+            .compare_and_swap(key, Some(encode(expected)?), Some(encode(new)?))?;
+        Ok(swapped.is_ok())
+    }
+
+    pub fn put_code(&self, hash: &str, code: &crate::domain::consent::AuthorizationCode) -> Result<()> {
+        self.put(&self.storage.codes, &self.key(&[hash.as_bytes()]), code)
+    }
+
+    pub fn code(&self, hash: &str) -> Result<Option<crate::domain::consent::AuthorizationCode>> {
+        self.get(&self.storage.codes, &self.key(&[hash.as_bytes()]))
+    }
+
+    /// Compare-and-swap for codes, so a code is redeemed exactly once.
+    pub fn swap_code(
+        &self,
+        hash: &str,
+        expected: &crate::domain::consent::AuthorizationCode,
+        new: &crate::domain::consent::AuthorizationCode,
+    ) -> Result<bool> {
+        let key = self.key(&[hash.as_bytes()]);
+        let swapped = self
+            .storage
+            .codes
+            .compare_and_swap(key, Some(encode(expected)?), Some(encode(new)?))?;
+        Ok(swapped.is_ok())
+    }
+
+    pub fn put_pending(&self, p: &crate::domain::consent::PendingAuthorization) -> Result<()> {
+        self.put(&self.storage.pending, &self.key(&[p.id.as_bytes()]), p)
+    }
+
+    pub fn pending(&self, id: &str) -> Result<Option<crate::domain::consent::PendingAuthorization>> {
+        self.get(&self.storage.pending, &self.key(&[id.as_bytes()]))
+    }
+
+    pub fn remove_pending(&self, id: &str) -> Result<()> {
+        self.storage.pending.remove(self.key(&[id.as_bytes()]))?;
+        Ok(())
+    }
+}

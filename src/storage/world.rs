@@ -1,0 +1,136 @@
+//! Writing a generated world in batches, and reading account history by date range.
+
+use super::codec::{decode, encode};
+use super::keys::{date_bytes, position_bytes};
+use super::{Result, SandboxStore};
+use crate::domain::transaction::Transaction;
+use crate::scenario::generate::GeneratedCustomer;
+use jiff::civil::Date;
+
+/// Collects generated customers and writes them a batch at a time.
+pub struct WorldWriter<'a> {
+    store: &'a SandboxStore,
+    customers: sled::Batch,
+    users: sled::Batch,
+    accounts: sled::Batch,
+    customer_accounts: sled::Batch,
+    transactions: sled::Batch,
+    pending: usize,
+    /// Totals written so far: (customers, accounts, transactions).
+    pub totals: (u64, u64, u64),
+}
+
+const BATCH_ITEMS: usize = 50_000;
+
+impl<'a> WorldWriter<'a> {
+    pub fn new(store: &'a SandboxStore) -> Self {
+        WorldWriter {
+            store,
+            customers: Default::default(),
+            users: Default::default(),
+            accounts: Default::default(),
+            customer_accounts: Default::default(),
+            transactions: Default::default(),
+            pending: 0,
+            totals: (0, 0, 0),
+        }
+    }
+
+    pub fn add(&mut self, g: &GeneratedCustomer) -> Result<()> {
+        let s = self.store;
+        self.customers.insert(s.key(&[g.customer.id.as_bytes()]), encode(&g.customer)?);
+        for u in &g.users {
+            self.users.insert(s.key(&[u.id.as_bytes()]), encode(u)?);
+        }
+        for (account, history) in &g.accounts {
+            self.accounts.insert(s.key(&[account.id.as_bytes()]), encode(account)?);
+            self.customer_accounts.insert(
+                s.key(&[g.customer.id.as_bytes(), account.id.as_bytes()]),
+                &[][..],
+            );
+            for t in history {
+                let key = s.key(&[account.id.as_bytes(), &position_bytes(t.date, t.seq)]);
+                self.transactions.insert(key, encode(t)?);
+            }
+            self.pending += history.len() + 1;
+            self.totals.1 += 1;
+            self.totals.2 += history.len() as u64;
+        }
+        self.totals.0 += 1;
+        if self.pending >= BATCH_ITEMS {
+            self.write()?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self) -> Result<()> {
+        let st = &self.store.storage;
+        st.transactions.apply_batch(std::mem::take(&mut self.transactions))?;
+        st.customers.apply_batch(std::mem::take(&mut self.customers))?;
+        st.users.apply_batch(std::mem::take(&mut self.users))?;
+        st.accounts.apply_batch(std::mem::take(&mut self.accounts))?;
+        st.customer_accounts.apply_batch(std::mem::take(&mut self.customer_accounts))?;
+        self.pending = 0;
+        Ok(())
+    }
+
+    /// Writes what is left.
+    pub fn finish(mut self) -> Result<(u64, u64, u64)> {
+        self.write()?;
+        Ok(self.totals)
+    }
+}
+
+/// A page of history.
+pub struct HistoryPage {
+    pub items: Vec<Transaction>,
+    /// Position (date, seq) of the first matching item after this page, if any.
+    pub next: Option<(Date, u32)>,
+}
+
+impl SandboxStore {
+    /// Transactions of `account_id` dated `from..=to`, starting at `start` (inclusive) when
+    /// given, keeping those `keep` accepts, at most `limit`.
+    pub fn history(
+        &self,
+        account_id: &str,
+        from: Date,
+        to: Date,
+        start: Option<(Date, u32)>,
+        limit: usize,
+        keep: impl Fn(&Transaction) -> bool,
+    ) -> Result<HistoryPage> {
+        let lower = match start {
+            Some((d, seq)) => position_bytes(d, seq),
+            None => position_bytes(from, 0),
+        };
+        let after_to = to.tomorrow().unwrap_or(to);
+        let lo = self.key(&[account_id.as_bytes(), &lower]);
+        let hi = self.key(&[account_id.as_bytes(), &date_bytes(after_to)]);
+        let mut items = Vec::new();
+        let mut next = None;
+        for kv in self.storage.transactions.range(lo..hi) {
+            let (_, v) = kv?;
+            let t: Transaction = decode(&v)?;
+            if !keep(&t) {
+                continue;
+            }
+            if items.len() == limit {
+                next = Some((t.date, t.seq));
+                break;
+            }
+            items.push(t);
+        }
+        Ok(HistoryPage { items, next })
+    }
+
+    /// The last transaction dated before `date` (for previous-day and previous-month balances).
+    pub fn last_transaction_before(&self, account_id: &str, date: Date) -> Result<Option<Transaction>> {
+        let lo = self.key(&[account_id.as_bytes(), b""]);
+        let hi = self.key(&[account_id.as_bytes(), &date_bytes(date)]);
+        match self.storage.transactions.range(lo..hi).next_back() {
+            Some(kv) => Ok(Some(decode(&kv?.1)?)),
+            None => Ok(None),
+        }
+    }
+}
