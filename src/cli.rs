@@ -24,6 +24,9 @@ pub enum Command {
     },
     /// Print the OpenAPI description (JSON).
     Openapi,
+    /// Build the sandbox from the scenario into the data dir, then exit (serve builds it
+    /// this way by itself when the data dir is empty).
+    Build,
 }
 
 #[derive(Debug, Subcommand)]

@@ -36,11 +36,80 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Some(Command::Build) => build(cli.serve),
         Some(Command::Serve) | None => serve(cli.serve),
     }
 }
 
-fn serve(args: sandbank::cli::ServeArgs) -> ExitCode {
+/// `sandbank build`: builds the world into the data dir and prints the counts as JSON.
+fn build(args: sandbank::cli::ServeArgs) -> ExitCode {
+    let scenario = match load_scenario(args.scenario.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("the scenario is not valid, nothing was built:\n{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = sandbank::BootConfig {
+        data_dir: args.data_dir.clone(),
+        fresh: args.fresh,
+        scenario,
+        issuer: String::new(),
+        admin_key: args.admin_key.clone(),
+        cache_bytes: args.cache_mb * 1024 * 1024,
+    };
+    match sandbank::boot(config) {
+        Ok((_, r)) => {
+            println!(
+                "{{\"generated\":{},\"customers\":{},\"accounts\":{},\"transactions\":{},\"seconds\":{:.2}}}",
+                r.generated,
+                r.customers,
+                r.accounts,
+                r.transactions,
+                r.elapsed.as_secs_f64()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cannot build the sandbox: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Builds an empty (or `--fresh`) data dir in a child process: generating a large world
+/// leaves memory behind in the allocator, and the server should not carry it while serving.
+fn build_in_child(args: &sandbank::cli::ServeArgs) -> Result<Option<sandbank::BootReport>, String> {
+    let empty = !args.data_dir.join("db").exists();
+    if !(args.fresh || empty) {
+        return Ok(None);
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the sandbank executable: {e}"))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("build").arg("--data-dir").arg(&args.data_dir).arg("--cache-mb").arg(args.cache_mb.to_string());
+    if let Some(s) = &args.scenario {
+        cmd.arg("--scenario").arg(s);
+    }
+    if args.fresh {
+        cmd.arg("--fresh");
+    }
+    let out = cmd.stderr(std::process::Stdio::inherit()).output().map_err(|e| format!("cannot run the build: {e}"))?;
+    if !out.status.success() {
+        return Err("building the sandbox failed (see above)".into());
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("unexpected build output: {e}"))?;
+    let n = |k: &str| report[k].as_u64().unwrap_or(0);
+    Ok(Some(sandbank::BootReport {
+        generated: true,
+        customers: n("customers"),
+        accounts: n("accounts"),
+        transactions: n("transactions"),
+        elapsed: std::time::Duration::from_secs_f64(report["seconds"].as_f64().unwrap_or(0.0)),
+    }))
+}
+
+fn serve(mut args: sandbank::cli::ServeArgs) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sled=warn".into()),
@@ -53,6 +122,17 @@ fn serve(args: sandbank::cli::ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let started = std::time::Instant::now();
+    let built = match build_in_child(&args) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if built.is_some() {
+        args.fresh = false;
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -91,7 +171,10 @@ fn serve(args: sandbank::cli::ServeArgs) -> ExitCode {
         };
         let booted = tokio::task::spawn_blocking(move || sandbank::boot(config)).await;
         let (state, report) = match booted {
-            Ok(Ok(v)) => v,
+            Ok(Ok((state, report))) => match built {
+                Some(b) => (state, sandbank::BootReport { elapsed: started.elapsed(), ..b }),
+                None => (state, report),
+            },
             Ok(Err(e)) => {
                 eprintln!("cannot start the sandbox: {e}");
                 return ExitCode::FAILURE;

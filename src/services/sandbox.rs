@@ -65,8 +65,8 @@ pub fn boot(cfg: BootConfig) -> Result<(AppState, BootReport), BootError> {
         std::fs::remove_dir_all(&cfg.data_dir).map_err(|e| dir_err(format!("could not delete it for --fresh: {e}")))?;
     }
     std::fs::create_dir_all(&cfg.data_dir).map_err(|e| dir_err(e.to_string()))?;
-    let storage = Storage::open(&cfg.data_dir, cfg.cache_bytes)?;
-    let store = storage.sandbox(DEFAULT_SANDBOX);
+    let mut storage = Storage::open(&cfg.data_dir, cfg.cache_bytes)?;
+    let mut store = storage.sandbox(DEFAULT_SANDBOX);
 
     let stored_fingerprint = store.meta_get(META_FINGERPRINT)?;
     let complete = store.meta_get(META_COMPLETE)?.is_some();
@@ -119,6 +119,12 @@ pub fn boot(cfg: BootConfig) -> Result<(AppState, BootReport), BootError> {
         };
         store.meta_put(META_COMPLETE, b"1")?;
         storage.flush_blocking()?;
+        // Reopen: a large build leaves sled holding the pages it wrote; a fresh handle
+        // starts with an empty cache, as a restarted server would.
+        drop(store);
+        drop(storage);
+        storage = Storage::open(&cfg.data_dir, cfg.cache_bytes)?;
+        store = storage.sandbox(DEFAULT_SANDBOX);
     }
 
     let pkcs8 = store

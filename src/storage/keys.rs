@@ -29,3 +29,8 @@ pub fn position_bytes(d: Date, seq: u32) -> [u8; 8] {
     out[4..].copy_from_slice(&seq.to_be_bytes());
     out
 }
+
+/// The month of a date as big-endian yyyymm: the key of a history chunk.
+pub fn month_bytes(d: Date) -> [u8; 4] {
+    (d.year() as u32 * 100 + d.month() as u32).to_be_bytes()
+}

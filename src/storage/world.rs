@@ -1,7 +1,7 @@
 //! Writing a generated world in batches, and reading account history by date range.
 
 use super::codec::{decode, encode};
-use super::keys::{date_bytes, position_bytes};
+use super::keys::{month_bytes, position_bytes};
 use super::{Result, SandboxStore};
 use crate::domain::transaction::Transaction;
 use crate::scenario::generate::GeneratedCustomer;
@@ -48,11 +48,14 @@ impl<'a> WorldWriter<'a> {
                 s.key(&[g.customer.id.as_bytes(), account.id.as_bytes()]),
                 &[][..],
             );
-            for t in history {
-                let key = s.key(&[account.id.as_bytes(), &position_bytes(t.date, t.seq)]);
-                self.transactions.insert(key, encode(t)?);
+            // History is kept as one chunk per account and month: far fewer keys than one
+            // per entry, which keeps a 100,000-account build fast and small.
+            for chunk in history.chunk_by(|a, b| month_bytes(a.date) == month_bytes(b.date)) {
+                let key = s.key(&[account.id.as_bytes(), &month_bytes(chunk[0].date)]);
+                self.transactions.insert(key, encode(&chunk)?);
+                self.pending += 1;
             }
-            self.pending += history.len() + 1;
+            self.pending += 1;
             self.totals.1 += 1;
             self.totals.2 += history.len() as u64;
         }
@@ -70,6 +73,9 @@ impl<'a> WorldWriter<'a> {
         st.users.apply_batch(std::mem::take(&mut self.users))?;
         st.accounts.apply_batch(std::mem::take(&mut self.accounts))?;
         st.customer_accounts.apply_batch(std::mem::take(&mut self.customer_accounts))?;
+        // Dirty pages cannot be evicted from sled's cache until flushed; flushing per batch
+        // keeps a large build's memory bounded.
+        st.db.flush()?;
         self.pending = 0;
         Ok(())
     }
@@ -100,37 +106,44 @@ impl SandboxStore {
         limit: usize,
         keep: impl Fn(&Transaction) -> bool,
     ) -> Result<HistoryPage> {
-        let lower = match start {
-            Some((d, seq)) => position_bytes(d, seq),
-            None => position_bytes(from, 0),
-        };
-        let after_to = to.tomorrow().unwrap_or(to);
-        let lo = self.key(&[account_id.as_bytes(), &lower]);
-        let hi = self.key(&[account_id.as_bytes(), &date_bytes(after_to)]);
+        let first = start.map(|(d, _)| d).unwrap_or(from).max(from);
+        let lo = self.key(&[account_id.as_bytes(), &month_bytes(first)]);
+        let hi = self.key(&[account_id.as_bytes(), &month_bytes(to)]);
         let mut items = Vec::new();
-        let mut next = None;
-        for kv in self.storage.transactions.range(lo..hi) {
+        for kv in self.storage.transactions.range(lo..=hi) {
             let (_, v) = kv?;
-            let t: Transaction = decode(&v)?;
-            if !keep(&t) {
-                continue;
+            let chunk: Vec<Transaction> = decode(&v)?;
+            for t in chunk {
+                if t.date < from || t.date > to || !keep(&t) {
+                    continue;
+                }
+                if let Some(s) = start
+                    && position_bytes(t.date, t.seq) < position_bytes(s.0, s.1)
+                {
+                    continue;
+                }
+                if items.len() == limit {
+                    return Ok(HistoryPage {
+                        items,
+                        next: Some((t.date, t.seq)),
+                    });
+                }
+                items.push(t);
             }
-            if items.len() == limit {
-                next = Some((t.date, t.seq));
-                break;
-            }
-            items.push(t);
         }
-        Ok(HistoryPage { items, next })
+        Ok(HistoryPage { items, next: None })
     }
 
     /// The last transaction dated before `date` (for previous-day and previous-month balances).
     pub fn last_transaction_before(&self, account_id: &str, date: Date) -> Result<Option<Transaction>> {
         let lo = self.key(&[account_id.as_bytes(), b""]);
-        let hi = self.key(&[account_id.as_bytes(), &date_bytes(date)]);
-        match self.storage.transactions.range(lo..hi).next_back() {
-            Some(kv) => Ok(Some(decode(&kv?.1)?)),
-            None => Ok(None),
+        let hi = self.key(&[account_id.as_bytes(), &month_bytes(date)]);
+        for kv in self.storage.transactions.range(lo..=hi).rev() {
+            let chunk: Vec<Transaction> = decode(&kv?.1)?;
+            if let Some(t) = chunk.into_iter().rev().find(|t| t.date < date) {
+                return Ok(Some(t));
+            }
         }
+        Ok(None)
     }
 }
