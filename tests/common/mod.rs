@@ -1,0 +1,267 @@
+//! Test harness: a real sandbank server on an ephemeral port with its own temporary data dir,
+//! and small helpers for driving it over HTTP like a client would.
+#![allow(dead_code)]
+
+use reqwest::redirect::Policy;
+use serde_json::Value;
+use std::path::PathBuf;
+use tokio::sync::oneshot;
+
+pub struct TestApp {
+    pub base: String,
+    pub admin_key: String,
+    /// A plain HTTP client that does not follow redirects (so tests see them).
+    pub http: reqwest::Client,
+    pub data_dir: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("reqwest client")
+}
+
+impl TestApp {
+    /// A server on the embedded default scenario.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(sandbank::scenario::DEFAULT_SCENARIO).await
+    }
+
+    pub async fn spawn_with(yaml: &str) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data_dir = dir.path().join("data");
+        let mut app = Self::spawn_on(yaml, data_dir).await;
+        app._dir = Some(dir);
+        app
+    }
+
+    /// A server on an existing data dir (to test restarts).
+    pub async fn spawn_on(yaml: &str, data_dir: PathBuf) -> TestApp {
+        let scenario = sandbank::scenario::load_str(yaml, "test scenario").expect("valid scenario");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let base = format!("http://{addr}");
+        let mut attempt = 0;
+        let (state, _) = loop {
+            let config = sandbank::BootConfig {
+                data_dir: data_dir.clone(),
+                fresh: false,
+                scenario: scenario.clone(),
+                issuer: base.clone(),
+                admin_key: None,
+                cache_bytes: 32 * 1024 * 1024,
+            };
+            match tokio::task::spawn_blocking(move || sandbank::boot(config)).await.expect("boot task") {
+                Ok(booted) => break booted,
+                // Reopening a data dir in the same process: sled's background flush may
+                // still hold the previous handle's file lock for a moment.
+                Err(e) if attempt < 40 && e.to_string().contains("could not acquire lock") => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("boot: {e}"),
+            }
+        };
+        let admin_key = state.admin_key.clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(sandbank::run(state, listener, async move {
+            let _ = rx.await;
+        }));
+        TestApp {
+            base,
+            admin_key,
+            http: http_client(),
+            data_dir,
+            _dir: None,
+            shutdown: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    /// Stops the server gracefully and waits for it (the data dir stays).
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.server.take() {
+            h.await.expect("server task").expect("server");
+        }
+    }
+
+    /// Keeps the temp dir alive beyond this app (for restarts).
+    pub fn take_dir(&mut self) -> Option<tempfile::TempDir> {
+        self._dir.take()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).bearer_auth(token).send().await.expect("request")
+    }
+
+    pub async fn get_json(&self, path: &str, token: &str) -> (u16, Value) {
+        let res = self.get(path, token).await;
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn admin_post(&self, path: &str, body: Value) -> (u16, Value) {
+        let res = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(&self.admin_key)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn admin_get(&self, path: &str) -> (u16, Value) {
+        self.get_json(path, &self.admin_key.clone()).await
+    }
+
+    /// Moves the sandbox clock forward.
+    pub async fn advance(&self, by: &str) {
+        let (status, body) = self.admin_post("/sandbox/v1/clock/advance", serde_json::json!({ "by": by })).await;
+        assert_eq!(status, 200, "advance clock: {body}");
+    }
+
+    /// Tokens for a user through the control plane (no browser).
+    pub async fn grant(&self, username: &str, client_id: &str, scopes: &[&str]) -> Value {
+        let (status, body) = self
+            .admin_post(
+                "/sandbox/v1/grants",
+                serde_json::json!({ "username": username, "clientId": client_id, "scopes": scopes }),
+            )
+            .await;
+        assert_eq!(status, 201, "create grant: {body}");
+        body
+    }
+
+    pub async fn access_token(&self, username: &str, scopes: &[&str]) -> String {
+        let g = self.grant(username, "demo-pfm", scopes).await;
+        g["tokens"]["access_token"].as_str().expect("access token").to_owned()
+    }
+
+    /// POSTs a form to the token endpoint with HTTP Basic client authentication.
+    pub async fn token_request(&self, client_id: &str, secret: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        let res = self
+            .http
+            .post(self.url("/oauth/token"))
+            .basic_auth(client_id, Some(secret))
+            .form(form)
+            .send()
+            .await
+            .expect("token request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The value of a hidden form field in an HTML page.
+pub fn hidden_field(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')?;
+    Some(html[start..start + end].to_owned())
+}
+
+/// A query parameter of a URL.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// A valid PKCE pair (verifier, S256 challenge).
+pub fn pkce_pair() -> (String, String) {
+    let verifier = sandbank::ids::random_token(32);
+    let challenge = sandbank::ids::pkce_s256(&verifier);
+    (verifier, challenge)
+}
+
+/// Runs the browser part of the code flow: login and approve. Returns the redirect Location.
+pub async fn browser_consent(app: &TestApp, authorize_url: &str, username: &str, password: &str) -> String {
+    let http = &app.http;
+    let page = http.get(authorize_url).send().await.expect("authorize");
+    assert_eq!(page.status(), 200, "login page");
+    let html = page.text().await.expect("html");
+    let request_id = hidden_field(&html, "request_id").expect("request_id on the login page");
+    let consent = http
+        .post(app.url("/oauth/authorize/login"))
+        .form(&[("request_id", request_id.as_str()), ("username", username), ("password", password)])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(consent.status(), 200, "consent page");
+    let html = consent.text().await.expect("html");
+    let consent_token = hidden_field(&html, "consent_token").expect("consent_token on the consent page");
+    let decided = http
+        .post(app.url("/oauth/authorize/consent"))
+        .form(&[
+            ("request_id", request_id.as_str()),
+            ("consent_token", consent_token.as_str()),
+            ("decision", "approve"),
+        ])
+        .send()
+        .await
+        .expect("consent");
+    assert_eq!(decided.status(), 303, "redirect after consent");
+    decided
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("Location")
+        .to_owned()
+}
+
+/// The authorization URL for demo-pfm with the given scope, PKCE challenge and state.
+pub fn authorize_url(app: &TestApp, scope: &str, challenge: &str, state: &str) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    q.append_pair("response_type", "code")
+        .append_pair("client_id", "demo-pfm")
+        .append_pair("redirect_uri", "http://127.0.0.1:3000/callback")
+        .append_pair("scope", scope)
+        .append_pair("state", state)
+        .append_pair("code_challenge", challenge)
+        .append_pair("code_challenge_method", "S256");
+    app.url(&format!("/oauth/authorize?{}", q.finish()))
+}
+
+/// Full code flow with PKCE for demo-pfm; returns the token response JSON.
+pub async fn code_flow_tokens(app: &TestApp, username: &str, password: &str, scope: &str) -> Value {
+    let (verifier, challenge) = pkce_pair();
+    let location = browser_consent(app, &authorize_url(app, scope, &challenge, "st"), username, password).await;
+    let code = query_param(&location, "code").expect("code");
+    let (status, body) = app
+        .token_request(
+            "demo-pfm",
+            "demo-secret",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", "http://127.0.0.1:3000/callback"),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "token exchange: {body}");
+    body
+}

@@ -1,0 +1,277 @@
+//! What the authorization server refuses, and how: wrong PKCE verifier, reused and expired
+//! codes, redirect URI mismatches, bad client secrets, plain or missing PKCE, unknown clients.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+async fn approved_code(app: &TestApp, challenge: &str) -> String {
+    let location = browser_consent(app, &authorize_url(app, "accounts:read", challenge, "s1"), "tanaka", "tanaka-pass").await;
+    query_param(&location, "code").expect("code")
+}
+
+async fn exchange(app: &TestApp, code: &str, verifier: &str, redirect: &str) -> (u16, Value) {
+    app.token_request(
+        "demo-pfm",
+        "demo-secret",
+        &[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirect), ("code_verifier", verifier)],
+    )
+    .await
+}
+
+const REDIRECT: &str = "http://127.0.0.1:3000/callback";
+
+#[tokio::test]
+async fn wrong_pkce_verifier_is_invalid_grant() {
+    let app = TestApp::spawn().await;
+    let (_, challenge) = pkce_pair();
+    let code = approved_code(&app, &challenge).await;
+    let (other_verifier, _) = pkce_pair();
+    let (status, body) = exchange(&app, &code, &other_verifier, REDIRECT).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(body["error_description"].as_str().unwrap().contains("PKCE"));
+}
+
+#[tokio::test]
+async fn reused_code_fails_and_revokes_what_the_first_use_issued() {
+    let app = TestApp::spawn().await;
+    let (verifier, challenge) = pkce_pair();
+    let code = approved_code(&app, &challenge).await;
+    let (status, first) = exchange(&app, &code, &verifier, REDIRECT).await;
+    assert_eq!(status, 200);
+    let access = first["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/personal/v1/accounts", access).await.status(), 200);
+    let (status, body) = exchange(&app, &code, &verifier, REDIRECT).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(app.get("/personal/v1/accounts", access).await.status(), 401, "grant revoked on code reuse");
+}
+
+#[tokio::test]
+async fn expired_code_is_invalid_grant() {
+    let app = TestApp::spawn().await;
+    let (verifier, challenge) = pkce_pair();
+    let code = approved_code(&app, &challenge).await;
+    app.advance("61s").await;
+    let (status, body) = exchange(&app, &code, &verifier, REDIRECT).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(body["error_description"].as_str().unwrap().contains("expired"));
+}
+
+#[tokio::test]
+async fn redirect_uri_must_match_exactly() {
+    let app = TestApp::spawn().await;
+    let (verifier, challenge) = pkce_pair();
+    // At the authorization endpoint: an error page, never a redirect.
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    q.append_pair("response_type", "code")
+        .append_pair("client_id", "demo-pfm")
+        .append_pair("redirect_uri", "http://127.0.0.1:3000/callback/evil")
+        .append_pair("scope", "accounts:read")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    let res = app.http.get(app.url(&format!("/oauth/authorize?{}", q.finish()))).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get("location").is_none());
+    assert!(res.text().await.unwrap().contains("not registered"));
+    // At the token endpoint: a different redirect_uri than in the request.
+    let code = approved_code(&app, &challenge).await;
+    let (status, body) = exchange(&app, &code, &verifier, "http://localhost:3000/callback").await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn unknown_client_shows_an_error_page() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .http
+        .get(app.url("/oauth/authorize?response_type=code&client_id=nobody&redirect_uri=http%3A%2F%2F127.0.0.1%3A3000%2Fcallback"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get("location").is_none());
+    assert!(res.text().await.unwrap().contains("Unknown client_id"));
+}
+
+#[tokio::test]
+async fn wrong_client_secret_is_invalid_client() {
+    let app = TestApp::spawn().await;
+    let (verifier, challenge) = pkce_pair();
+    let code = approved_code(&app, &challenge).await;
+    let (status, body) = app
+        .token_request(
+            "demo-pfm",
+            "wrong-secret",
+            &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", &verifier)],
+        )
+        .await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"], "invalid_client");
+    // client_secret_post with the right secret still works afterwards.
+    let res = app
+        .http
+        .post(app.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+            ("client_id", "demo-pfm"),
+            ("client_secret", "demo-secret"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+}
+
+async fn authorize_error(app: &TestApp, extra: &[(&str, &str)]) -> (String, Option<String>) {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    q.append_pair("response_type", "code")
+        .append_pair("client_id", "demo-pfm")
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("scope", "accounts:read")
+        .append_pair("state", "xyz");
+    for (k, v) in extra {
+        q.append_pair(k, v);
+    }
+    let res = app.http.get(app.url(&format!("/oauth/authorize?{}", q.finish()))).send().await.unwrap();
+    assert_eq!(res.status(), 303, "errors after the redirect URI is trusted go back to the client");
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(REDIRECT));
+    assert_eq!(query_param(&location, "state").as_deref(), Some("xyz"));
+    assert_eq!(query_param(&location, "iss").as_deref(), Some(app.base.as_str()));
+    (query_param(&location, "error").unwrap(), query_param(&location, "error_description"))
+}
+
+#[tokio::test]
+async fn pkce_is_required_and_plain_is_refused() {
+    let app = TestApp::spawn().await;
+    let (_, challenge) = pkce_pair();
+    let (error, why) = authorize_error(&app, &[]).await;
+    assert_eq!(error, "invalid_request");
+    assert!(why.unwrap().contains("PKCE"));
+    let (error, why) = authorize_error(&app, &[("code_challenge", &challenge), ("code_challenge_method", "plain")]).await;
+    assert_eq!(error, "invalid_request");
+    assert!(why.unwrap().contains("S256"));
+    let (error, _) = authorize_error(&app, &[("code_challenge", &challenge)]).await;
+    assert_eq!(error, "invalid_request", "a missing method means plain, which is refused");
+}
+
+#[tokio::test]
+async fn scopes_beyond_the_client_and_the_user_denying_are_reported_to_the_client() {
+    let app = TestApp::spawn().await;
+    let (_, challenge) = pkce_pair();
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    q.append_pair("response_type", "code")
+        .append_pair("client_id", "demo-accounting")
+        .append_pair("redirect_uri", "http://127.0.0.1:3001/callback")
+        .append_pair("scope", "openid profile")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    let res = app.http.get(app.url(&format!("/oauth/authorize?{}", q.finish()))).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(query_param(res.headers()["location"].to_str().unwrap(), "error").as_deref(), Some("invalid_scope"));
+
+    // The user says no.
+    let page = app.http.get(authorize_url(&app, "accounts:read", &challenge, "s")).send().await.unwrap().text().await.unwrap();
+    let request_id = hidden_field(&page, "request_id").unwrap();
+    let consent = app
+        .http
+        .post(app.url("/oauth/authorize/login"))
+        .form(&[("request_id", request_id.as_str()), ("username", "tanaka"), ("password", "tanaka-pass")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = hidden_field(&consent, "consent_token").unwrap();
+    // A forged consent (no login proof) is refused.
+    let forged = app
+        .http
+        .post(app.url("/oauth/authorize/consent"))
+        .form(&[("request_id", request_id.as_str()), ("consent_token", "guess"), ("decision", "approve")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
+    let res = app
+        .http
+        .post(app.url("/oauth/authorize/consent"))
+        .form(&[("request_id", request_id.as_str()), ("consent_token", token.as_str()), ("decision", "deny")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(query_param(res.headers()["location"].to_str().unwrap(), "error").as_deref(), Some("access_denied"));
+}
+
+#[tokio::test]
+async fn token_endpoint_rejects_bad_requests_in_rfc6749_shape() {
+    let app = TestApp::spawn().await;
+    let (status, body) = app.token_request("demo-pfm", "demo-secret", &[("grant_type", "password")]).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "unsupported_grant_type");
+    let (status, body) = app.token_request("demo-pfm", "demo-secret", &[("grant_type", "refresh_token"), ("refresh_token", "nope")]).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "invalid_grant");
+    let res = app.http.post(app.url("/oauth/token")).body("{}").header("content-type", "application/json").send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn revocation_and_introspection() {
+    let app = TestApp::spawn().await;
+    let tokens = code_flow_tokens(&app, "tanaka", "tanaka-pass", "accounts:read").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let introspect = |token: String| {
+        let app = &app;
+        async move {
+            let res = app
+                .http
+                .post(app.url("/oauth/introspect"))
+                .basic_auth("demo-pfm", Some("demo-secret"))
+                .form(&[("token", token.as_str())])
+                .send()
+                .await
+                .unwrap();
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    let info = introspect(access.to_owned()).await;
+    assert_eq!(info["active"], true);
+    assert_eq!(info["sub"], "u-tanaka");
+    assert_eq!(info["scope"], "accounts:read");
+    // Revoking the refresh token ends the grant, so the access token dies too.
+    let res = app
+        .http
+        .post(app.url("/oauth/revoke"))
+        .basic_auth("demo-pfm", Some("demo-secret"))
+        .form(&[("token", refresh)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(introspect(access.to_owned()).await["active"], false);
+    assert_eq!(app.get("/personal/v1/accounts", access).await.status(), 401);
+    // Unknown tokens are fine to revoke (RFC 7009).
+    let res = app
+        .http
+        .post(app.url("/oauth/revoke"))
+        .basic_auth("demo-pfm", Some("demo-secret"))
+        .form(&[("token", "never-issued")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
