@@ -5,7 +5,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "sandbank", version, about = "A sandbox Japanese bank: open-API reference APIs behind OAuth 2.0 + PKCE")]
+#[command(
+    name = "sandbank",
+    version,
+    about = "A sandbox Japanese bank: open-API reference APIs behind OAuth 2.0 + PKCE"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

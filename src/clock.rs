@@ -38,9 +38,7 @@ impl Clock {
     /// The sandbox's current instant.
     pub fn now(&self) -> Timestamp {
         let offset = SignedDuration::from_nanos(self.offset_nanos());
-        Timestamp::now()
-            .checked_add(offset)
-            .unwrap_or(Timestamp::MAX)
+        Timestamp::now().checked_add(offset).unwrap_or(Timestamp::MAX)
     }
 
     /// The sandbox's current time in Japan.
@@ -80,9 +78,10 @@ mod tests {
 /// (`60s`, `1h`, `30d`, `2w`). Days count as 24 hours; months and years are refused because
 /// their length depends on the date.
 pub fn parse_duration(input: &str) -> Result<SignedDuration, String> {
-    let span: jiff::Span = input.trim().parse().map_err(|e| {
-        format!("{input:?} is not a duration; write e.g. \"60s\", \"1h\", \"30d\" or \"P91D\" ({e})")
-    })?;
+    let span: jiff::Span = input
+        .trim()
+        .parse()
+        .map_err(|e| format!("{input:?} is not a duration; write e.g. \"60s\", \"1h\", \"30d\" or \"P91D\" ({e})"))?;
     span.to_duration(jiff::SpanRelativeTo::days_are_24_hours())
         .map_err(|_| format!("{input:?}: use days or weeks instead of months or years (e.g. \"90d\")"))
 }

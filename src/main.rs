@@ -19,7 +19,9 @@ fn main() -> ExitCode {
             println!("{}", sandbank::http::openapi::openapi_json());
             ExitCode::SUCCESS
         }
-        Some(Command::Scenario { action: ScenarioAction::Check { file } }) => match scenario::load_file(&file) {
+        Some(Command::Scenario {
+            action: ScenarioAction::Check { file },
+        }) => match scenario::load_file(&file) {
             Ok(s) => {
                 println!(
                     "{}: ok — scenario {:?}, {} declared customers, {} generated, {} clients",
@@ -86,14 +88,21 @@ fn build_in_child(args: &sandbank::cli::ServeArgs) -> Result<Option<sandbank::Bo
     }
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the sandbank executable: {e}"))?;
     let mut cmd = std::process::Command::new(exe);
-    cmd.arg("build").arg("--data-dir").arg(&args.data_dir).arg("--cache-mb").arg(args.cache_mb.to_string());
+    cmd.arg("build")
+        .arg("--data-dir")
+        .arg(&args.data_dir)
+        .arg("--cache-mb")
+        .arg(args.cache_mb.to_string());
     if let Some(s) = &args.scenario {
         cmd.arg("--scenario").arg(s);
     }
     if args.fresh {
         cmd.arg("--fresh");
     }
-    let out = cmd.stderr(std::process::Stdio::inherit()).output().map_err(|e| format!("cannot run the build: {e}"))?;
+    let out = cmd
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run the build: {e}"))?;
     if !out.status.success() {
         return Err("building the sandbox failed (see above)".into());
     }
@@ -172,7 +181,13 @@ fn serve(mut args: sandbank::cli::ServeArgs) -> ExitCode {
         let booted = tokio::task::spawn_blocking(move || sandbank::boot(config)).await;
         let (state, report) = match booted {
             Ok(Ok((state, report))) => match built {
-                Some(b) => (state, sandbank::BootReport { elapsed: started.elapsed(), ..b }),
+                Some(b) => (
+                    state,
+                    sandbank::BootReport {
+                        elapsed: started.elapsed(),
+                        ..b
+                    },
+                ),
                 None => (state, report),
             },
             Ok(Err(e)) => {
@@ -198,7 +213,12 @@ fn serve(mut args: sandbank::cli::ServeArgs) -> ExitCode {
     })
 }
 
-fn banner(state: &sandbank::AppState, report: &sandbank::BootReport, issuer: &str, args: &sandbank::cli::ServeArgs) -> String {
+fn banner(
+    state: &sandbank::AppState,
+    report: &sandbank::BootReport,
+    issuer: &str,
+    args: &sandbank::cli::ServeArgs,
+) -> String {
     let s = &state.scenario.scenario;
     let mut out = String::new();
     let built = if report.generated {
@@ -211,13 +231,25 @@ fn banner(state: &sandbank::AppState, report: &sandbank::BootReport, issuer: &st
             report.transactions
         )
     } else {
-        format!("reopened ({} accounts) from {}", report.accounts, args.data_dir.display())
+        format!(
+            "reopened ({} accounts) from {}",
+            report.accounts,
+            args.data_dir.display()
+        )
     };
-    out.push_str(&format!("\nsandbank — {} ({}) sandbox is up\n  {built}\n", s.bank.name, s.bank.code));
-    out.push_str(&format!("  sandbox clock:   {}\n", sandbank::clock::format_jst(state.clock.now())));
+    out.push_str(&format!(
+        "\nsandbank — {} ({}) sandbox is up\n  {built}\n",
+        s.bank.name, s.bank.code
+    ));
+    out.push_str(&format!(
+        "  sandbox clock:   {}\n",
+        sandbank::clock::format_jst(state.clock.now())
+    ));
     out.push_str(&format!("  Swagger UI:      {issuer}/swagger-ui/\n"));
     out.push_str(&format!("  OpenAPI:         {issuer}/openapi.json\n"));
-    out.push_str(&format!("  OIDC discovery:  {issuer}/.well-known/openid-configuration\n"));
+    out.push_str(&format!(
+        "  OIDC discovery:  {issuer}/.well-known/openid-configuration\n"
+    ));
     if let Some(c) = s.clients.first() {
         out.push_str(&format!(
             "  demo client:     client_id={}  client_secret={}  redirect_uri={}\n                   scopes: {}\n",
@@ -230,15 +262,15 @@ fn banner(state: &sandbank::AppState, report: &sandbank::BootReport, issuer: &st
     out.push_str("  test users:\n");
     for c in s.customers.iter().take(4) {
         if let Some(l) = &c.login {
-            out.push_str(&format!("    {:<14} password {:<18} individual  {}\n", l.username.value, l.password, c.name.kanji));
+            out.push_str(&format!(
+                "    {:<14} password {:<18} individual  {}\n",
+                l.username.value, l.password, c.name.kanji
+            ));
         }
         for u in &c.users {
             out.push_str(&format!(
                 "    {:<14} password {:<18} {:?} of {}\n",
-                u.username.value,
-                u.password,
-                u.role,
-                c.name.kanji
+                u.username.value, u.password, u.role, c.name.kanji
             ));
         }
     }
@@ -248,7 +280,10 @@ fn banner(state: &sandbank::AppState, report: &sandbank::BootReport, issuer: &st
             p.login.username_prefix.value, p.login.username_prefix.value, p.count.value, p.login.password, p.kind
         ));
     }
-    out.push_str(&format!("  admin key:       {}   (Authorization: Bearer … on /sandbox/v1)\n", state.admin_key));
+    out.push_str(&format!(
+        "  admin key:       {}   (Authorization: Bearer … on /sandbox/v1)\n",
+        state.admin_key
+    ));
     out.push_str(&format!("  data dir:        {}\n", args.data_dir.display()));
     out
 }

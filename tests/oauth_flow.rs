@@ -22,7 +22,7 @@ macro_rules! oauth_client {
     };
 }
 
-fn invalid_grant<E: std::fmt::Debug, R: std::fmt::Debug>(
+fn invalid_grant<E, R: std::fmt::Debug>(
     result: Result<R, RequestTokenError<E, oauth2::StandardErrorResponse<BasicErrorResponseType>>>,
 ) -> String
 where
@@ -30,7 +30,11 @@ where
 {
     match result {
         Err(RequestTokenError::ServerResponse(e)) => {
-            assert_eq!(*e.error(), BasicErrorResponseType::InvalidGrant, "expected invalid_grant, got {e:?}");
+            assert_eq!(
+                *e.error(),
+                BasicErrorResponseType::InvalidGrant,
+                "expected invalid_grant, got {e:?}"
+            );
             e.error_description().cloned().unwrap_or_default()
         }
         other => panic!("expected invalid_grant, got {other:?}"),
@@ -58,7 +62,11 @@ async fn code_flow_with_pkce_reads_accounts_balances_and_paged_transactions() {
     let request_id = hidden_field(&html, "request_id").unwrap();
     let wrong = http
         .post(app.url("/oauth/authorize/login"))
-        .form(&[("request_id", request_id.as_str()), ("username", "tanaka"), ("password", "nope")])
+        .form(&[
+            ("request_id", request_id.as_str()),
+            ("username", "tanaka"),
+            ("password", "nope"),
+        ])
         .send()
         .await
         .unwrap();
@@ -66,7 +74,11 @@ async fn code_flow_with_pkce_reads_accounts_balances_and_paged_transactions() {
     assert!(wrong.text().await.unwrap().contains("Wrong username or password"));
     let consent = http
         .post(app.url("/oauth/authorize/login"))
-        .form(&[("request_id", request_id.as_str()), ("username", "tanaka"), ("password", "tanaka-pass")])
+        .form(&[
+            ("request_id", request_id.as_str()),
+            ("username", "tanaka"),
+            ("password", "tanaka-pass"),
+        ])
         .send()
         .await
         .unwrap()
@@ -74,21 +86,25 @@ async fn code_flow_with_pkce_reads_accounts_balances_and_paged_transactions() {
         .await
         .unwrap();
     for expected in [
-        "株式会社デモ家計簿",       // 1. company
-        "デモ家計簿アプリ",         // 2. service
-        "口座一覧・残高の参照",     // 3. scopes in words
+        "株式会社デモ家計簿",   // 1. company
+        "デモ家計簿アプリ",     // 2. service
+        "口座一覧・残高の参照", // 3. scopes in words
         "Read your account statements",
-        "1時間",                    // 4. access token lifetime
-        "2027年02月19日",           // 4. refresh maximum as a date (clock start + 90 days)
-        "解除の方法",               // 5. how to cancel
-        "ご注意",                   // 6. cautions
+        "1時間",          // 4. access token lifetime
+        "2027年02月19日", // 4. refresh maximum as a date (clock start + 90 days)
+        "解除の方法",     // 5. how to cancel
+        "ご注意",         // 6. cautions
     ] {
         assert!(consent.contains(expected), "consent page should show {expected:?}");
     }
     let consent_token = hidden_field(&consent, "consent_token").unwrap();
     let res = http
         .post(app.url("/oauth/authorize/consent"))
-        .form(&[("request_id", request_id.as_str()), ("consent_token", consent_token.as_str()), ("decision", "approve")])
+        .form(&[
+            ("request_id", request_id.as_str()),
+            ("consent_token", consent_token.as_str()),
+            ("decision", "approve"),
+        ])
         .send()
         .await
         .unwrap();
@@ -96,7 +112,11 @@ async fn code_flow_with_pkce_reads_accounts_balances_and_paged_transactions() {
     let location = res.headers()["location"].to_str().unwrap().to_owned();
     assert!(location.starts_with("http://127.0.0.1:3000/callback?"));
     assert_eq!(query_param(&location, "state").as_deref(), Some(csrf.secret().as_str()));
-    assert_eq!(query_param(&location, "iss").as_deref(), Some(app.base.as_str()), "RFC 9207 iss");
+    assert_eq!(
+        query_param(&location, "iss").as_deref(),
+        Some(app.base.as_str()),
+        "RFC 9207 iss"
+    );
     let code = query_param(&location, "code").unwrap();
 
     let tokens = client
@@ -112,7 +132,10 @@ async fn code_flow_with_pkce_reads_accounts_balances_and_paged_transactions() {
     let raw: Value = http
         .post(app.url("/oauth/token"))
         .basic_auth("demo-pfm", Some("demo-secret"))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", tokens.refresh_token().unwrap().secret())])
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens.refresh_token().unwrap().secret()),
+        ])
         .send()
         .await
         .unwrap()
@@ -132,7 +155,9 @@ async fn code_flow_with_pkce_reads_accounts_balances_and_paged_transactions() {
     assert_eq!(list[0]["accountNameKana"], "ﾀﾅｶ ﾀﾛｳ");
     assert_eq!(list[0]["primaryAccountCode"], "1");
 
-    let (status, balances) = app.get_json("/personal/v1/accounts/balances?accountId=00111234567", &access).await;
+    let (status, balances) = app
+        .get_json("/personal/v1/accounts/balances?accountId=00111234567", &access)
+        .await;
     assert_eq!(status, 200);
     let b = &balances["balances"][0];
     assert_eq!(b["balance"], "1200000", "opening balance from the scenario");
@@ -142,7 +167,10 @@ async fn code_flow_with_pkce_reads_accounts_balances_and_paged_transactions() {
 
     // Paged transactions: pages of 10 cover the same entries as one big page, ascending.
     let (status, all) = app
-        .get_json("/personal/v1/accounts/transactions?accountId=00111234567&dateFrom=2026-08-23&dateTo=2026-11-21", &access)
+        .get_json(
+            "/personal/v1/accounts/transactions?accountId=00111234567&dateFrom=2026-08-23&dateTo=2026-11-21",
+            &access,
+        )
         .await;
     assert_eq!(status, 200, "{all}");
     assert_eq!(all["hasNext"], false);
@@ -151,7 +179,9 @@ async fn code_flow_with_pkce_reads_accounts_balances_and_paged_transactions() {
     let mut seen = Vec::new();
     let mut key: Option<String> = None;
     loop {
-        let mut path = "/personal/v1/accounts/transactions?accountId=00111234567&dateFrom=2026-08-23&dateTo=2026-11-21&limit=10".to_owned();
+        let mut path =
+            "/personal/v1/accounts/transactions?accountId=00111234567&dateFrom=2026-08-23&dateTo=2026-11-21&limit=10"
+                .to_owned();
         if let Some(k) = &key {
             path.push_str(&format!("&nextItemKey={k}"));
         }
@@ -167,21 +197,41 @@ async fn code_flow_with_pkce_reads_accounts_balances_and_paged_transactions() {
             break;
         }
     }
-    let expected: Vec<String> = all["transactions"].as_array().unwrap().iter().map(|t| t["itemKey"].as_str().unwrap().to_owned()).collect();
+    let expected: Vec<String> = all["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["itemKey"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(seen, expected, "paging returns every entry once, in order");
-    let dates: Vec<&str> = all["transactions"].as_array().unwrap().iter().map(|t| t["transactionDate"].as_str().unwrap()).collect();
+    let dates: Vec<&str> = all["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["transactionDate"].as_str().unwrap())
+        .collect();
     assert!(dates.windows(2).all(|w| w[0] <= w[1]), "ascending");
     // The last entry's balance is the account's balance.
-    assert_eq!(all["transactions"].as_array().unwrap().last().unwrap()["balance"], "1200000");
+    assert_eq!(
+        all["transactions"].as_array().unwrap().last().unwrap()["balance"],
+        "1200000"
+    );
 
     // Incoming transfers are credits of kind 11 only.
     let (status, deposits) = app
-        .get_json("/personal/v1/accounts/deposit-transactions?accountId=00111234567&dateFrom=2026-08-23", &access)
+        .get_json(
+            "/personal/v1/accounts/deposit-transactions?accountId=00111234567&dateFrom=2026-08-23",
+            &access,
+        )
         .await;
     assert_eq!(status, 200);
     let deposits = deposits["transactions"].as_array().unwrap();
     assert!(!deposits.is_empty(), "salary arrives by transfer");
-    assert!(deposits.iter().all(|t| t["transactionType"] == "1" && t["transactionKind"] == "11"));
+    assert!(
+        deposits
+            .iter()
+            .all(|t| t["transactionType"] == "1" && t["transactionKind"] == "11")
+    );
 
     // Userinfo: names in kanji and kana.
     let (status, me) = app.get_json("/oauth/userinfo", &access).await;
@@ -198,7 +248,8 @@ async fn id_token_is_signed_with_the_published_key() {
     let id_token = tokens["id_token"].as_str().expect("id_token with openid");
     let (_, jwks) = app.get_json("/oauth/jwks", "").await;
     let key = &jwks["keys"][0];
-    let decoding = jsonwebtoken::DecodingKey::from_ec_components(key["x"].as_str().unwrap(), key["y"].as_str().unwrap()).unwrap();
+    let decoding =
+        jsonwebtoken::DecodingKey::from_ec_components(key["x"].as_str().unwrap(), key["y"].as_str().unwrap()).unwrap();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
     validation.set_audience(&["demo-pfm"]);
     validation.set_issuer(&[app.base.as_str()]);
@@ -224,7 +275,11 @@ async fn refresh_rotates_and_reuse_revokes_the_grant() {
     let first = code_flow_tokens(&app, "tanaka", "tanaka-pass", "accounts:read").await;
     let r1 = RefreshToken::new(first["refresh_token"].as_str().unwrap().into());
 
-    let second = client.exchange_refresh_token(&r1).request_async(&http).await.expect("refresh");
+    let second = client
+        .exchange_refresh_token(&r1)
+        .request_async(&http)
+        .await
+        .expect("refresh");
     let r2 = second.refresh_token().expect("rotated refresh token").clone();
     assert_ne!(r2.secret(), r1.secret(), "refresh tokens rotate");
     let a2 = second.access_token().secret().clone();
@@ -252,7 +307,12 @@ async fn clock_expires_access_tokens_and_caps_refresh_at_the_maximum_lifetime() 
     app.advance("PT1H1M").await;
     let res = app.get("/personal/v1/accounts", access).await;
     assert_eq!(res.status(), 401);
-    assert!(res.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+    assert!(
+        res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["code"], "invalid_token");
     assert!(body["requestId"].is_string());
@@ -260,13 +320,26 @@ async fn clock_expires_access_tokens_and_caps_refresh_at_the_maximum_lifetime() 
     // Refresh within its lifetime works and yields a usable token; keep refreshing monthly.
     let mut refresh = RefreshToken::new(tokens["refresh_token"].as_str().unwrap().into());
     for _ in 0..3 {
-        let t = client.exchange_refresh_token(&refresh).request_async(&http).await.expect("refresh");
-        assert_eq!(app.get("/personal/v1/accounts", t.access_token().secret()).await.status(), 200);
+        let t = client
+            .exchange_refresh_token(&refresh)
+            .request_async(&http)
+            .await
+            .expect("refresh");
+        assert_eq!(
+            app.get("/personal/v1/accounts", t.access_token().secret())
+                .await
+                .status(),
+            200
+        );
         refresh = t.refresh_token().unwrap().clone();
         app.advance("P29D").await;
     }
     // 87 days + 1 hour in: the refresh token may only live until day 90.
-    let t = client.exchange_refresh_token(&refresh).request_async(&http).await.expect("refresh near the cap");
+    let t = client
+        .exchange_refresh_token(&refresh)
+        .request_async(&http)
+        .await
+        .expect("refresh near the cap");
     let refresh_left = t.refresh_token().unwrap().clone();
     assert!(t.expires_in().unwrap().as_secs() <= 3600);
     app.advance("P4D").await;

@@ -7,7 +7,13 @@ use common::*;
 use serde_json::Value;
 
 async fn approved_code(app: &TestApp, challenge: &str) -> String {
-    let location = browser_consent(app, &authorize_url(app, "accounts:read", challenge, "s1"), "tanaka", "tanaka-pass").await;
+    let location = browser_consent(
+        app,
+        &authorize_url(app, "accounts:read", challenge, "s1"),
+        "tanaka",
+        "tanaka-pass",
+    )
+    .await;
     query_param(&location, "code").expect("code")
 }
 
@@ -15,7 +21,12 @@ async fn exchange(app: &TestApp, code: &str, verifier: &str, redirect: &str) -> 
     app.token_request(
         "demo-pfm",
         "demo-secret",
-        &[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirect), ("code_verifier", verifier)],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect),
+            ("code_verifier", verifier),
+        ],
     )
     .await
 }
@@ -46,7 +57,11 @@ async fn reused_code_fails_and_revokes_what_the_first_use_issued() {
     let (status, body) = exchange(&app, &code, &verifier, REDIRECT).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"], "invalid_grant");
-    assert_eq!(app.get("/personal/v1/accounts", access).await.status(), 401, "grant revoked on code reuse");
+    assert_eq!(
+        app.get("/personal/v1/accounts", access).await.status(),
+        401,
+        "grant revoked on code reuse"
+    );
 }
 
 #[tokio::test]
@@ -73,7 +88,12 @@ async fn redirect_uri_must_match_exactly() {
         .append_pair("scope", "accounts:read")
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256");
-    let res = app.http.get(app.url(&format!("/oauth/authorize?{}", q.finish()))).send().await.unwrap();
+    let res = app
+        .http
+        .get(app.url(&format!("/oauth/authorize?{}", q.finish())))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 400);
     assert!(res.headers().get("location").is_none());
     assert!(res.text().await.unwrap().contains("not registered"));
@@ -107,7 +127,12 @@ async fn wrong_client_secret_is_invalid_client() {
         .token_request(
             "demo-pfm",
             "wrong-secret",
-            &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", &verifier)],
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &verifier),
+            ],
         )
         .await;
     assert_eq!(status, 401);
@@ -141,13 +166,25 @@ async fn authorize_error(app: &TestApp, extra: &[(&str, &str)]) -> (String, Opti
     for (k, v) in extra {
         q.append_pair(k, v);
     }
-    let res = app.http.get(app.url(&format!("/oauth/authorize?{}", q.finish()))).send().await.unwrap();
-    assert_eq!(res.status(), 303, "errors after the redirect URI is trusted go back to the client");
+    let res = app
+        .http
+        .get(app.url(&format!("/oauth/authorize?{}", q.finish())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        303,
+        "errors after the redirect URI is trusted go back to the client"
+    );
     let location = res.headers()["location"].to_str().unwrap().to_owned();
     assert!(location.starts_with(REDIRECT));
     assert_eq!(query_param(&location, "state").as_deref(), Some("xyz"));
     assert_eq!(query_param(&location, "iss").as_deref(), Some(app.base.as_str()));
-    (query_param(&location, "error").unwrap(), query_param(&location, "error_description"))
+    (
+        query_param(&location, "error").unwrap(),
+        query_param(&location, "error_description"),
+    )
 }
 
 #[tokio::test]
@@ -157,11 +194,18 @@ async fn pkce_is_required_and_plain_is_refused() {
     let (error, why) = authorize_error(&app, &[]).await;
     assert_eq!(error, "invalid_request");
     assert!(why.unwrap().contains("PKCE"));
-    let (error, why) = authorize_error(&app, &[("code_challenge", &challenge), ("code_challenge_method", "plain")]).await;
+    let (error, why) = authorize_error(
+        &app,
+        &[("code_challenge", &challenge), ("code_challenge_method", "plain")],
+    )
+    .await;
     assert_eq!(error, "invalid_request");
     assert!(why.unwrap().contains("S256"));
     let (error, _) = authorize_error(&app, &[("code_challenge", &challenge)]).await;
-    assert_eq!(error, "invalid_request", "a missing method means plain, which is refused");
+    assert_eq!(
+        error, "invalid_request",
+        "a missing method means plain, which is refused"
+    );
 }
 
 #[tokio::test]
@@ -175,17 +219,37 @@ async fn scopes_beyond_the_client_and_the_user_denying_are_reported_to_the_clien
         .append_pair("scope", "openid profile")
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256");
-    let res = app.http.get(app.url(&format!("/oauth/authorize?{}", q.finish()))).send().await.unwrap();
+    let res = app
+        .http
+        .get(app.url(&format!("/oauth/authorize?{}", q.finish())))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 303);
-    assert_eq!(query_param(res.headers()["location"].to_str().unwrap(), "error").as_deref(), Some("invalid_scope"));
+    assert_eq!(
+        query_param(res.headers()["location"].to_str().unwrap(), "error").as_deref(),
+        Some("invalid_scope")
+    );
 
     // The user says no.
-    let page = app.http.get(authorize_url(&app, "accounts:read", &challenge, "s")).send().await.unwrap().text().await.unwrap();
+    let page = app
+        .http
+        .get(authorize_url(&app, "accounts:read", &challenge, "s"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let request_id = hidden_field(&page, "request_id").unwrap();
     let consent = app
         .http
         .post(app.url("/oauth/authorize/login"))
-        .form(&[("request_id", request_id.as_str()), ("username", "tanaka"), ("password", "tanaka-pass")])
+        .form(&[
+            ("request_id", request_id.as_str()),
+            ("username", "tanaka"),
+            ("password", "tanaka-pass"),
+        ])
         .send()
         .await
         .unwrap()
@@ -197,7 +261,11 @@ async fn scopes_beyond_the_client_and_the_user_denying_are_reported_to_the_clien
     let forged = app
         .http
         .post(app.url("/oauth/authorize/consent"))
-        .form(&[("request_id", request_id.as_str()), ("consent_token", "guess"), ("decision", "approve")])
+        .form(&[
+            ("request_id", request_id.as_str()),
+            ("consent_token", "guess"),
+            ("decision", "approve"),
+        ])
         .send()
         .await
         .unwrap();
@@ -205,24 +273,46 @@ async fn scopes_beyond_the_client_and_the_user_denying_are_reported_to_the_clien
     let res = app
         .http
         .post(app.url("/oauth/authorize/consent"))
-        .form(&[("request_id", request_id.as_str()), ("consent_token", token.as_str()), ("decision", "deny")])
+        .form(&[
+            ("request_id", request_id.as_str()),
+            ("consent_token", token.as_str()),
+            ("decision", "deny"),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 303);
-    assert_eq!(query_param(res.headers()["location"].to_str().unwrap(), "error").as_deref(), Some("access_denied"));
+    assert_eq!(
+        query_param(res.headers()["location"].to_str().unwrap(), "error").as_deref(),
+        Some("access_denied")
+    );
 }
 
 #[tokio::test]
 async fn token_endpoint_rejects_bad_requests_in_rfc6749_shape() {
     let app = TestApp::spawn().await;
-    let (status, body) = app.token_request("demo-pfm", "demo-secret", &[("grant_type", "password")]).await;
+    let (status, body) = app
+        .token_request("demo-pfm", "demo-secret", &[("grant_type", "password")])
+        .await;
     assert_eq!(status, 400);
     assert_eq!(body["error"], "unsupported_grant_type");
-    let (status, body) = app.token_request("demo-pfm", "demo-secret", &[("grant_type", "refresh_token"), ("refresh_token", "nope")]).await;
+    let (status, body) = app
+        .token_request(
+            "demo-pfm",
+            "demo-secret",
+            &[("grant_type", "refresh_token"), ("refresh_token", "nope")],
+        )
+        .await;
     assert_eq!(status, 400);
     assert_eq!(body["error"], "invalid_grant");
-    let res = app.http.post(app.url("/oauth/token")).body("{}").header("content-type", "application/json").send().await.unwrap();
+    let res = app
+        .http
+        .post(app.url("/oauth/token"))
+        .body("{}")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"], "invalid_request");

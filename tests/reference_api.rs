@@ -24,9 +24,14 @@ async fn a_token_only_reaches_its_own_users_accounts() {
         let (status, body) = app.get_json(&path, &tanaka).await;
         assert_eq!(status, 404, "{path}: another user's account is not found");
         assert_eq!(body["code"], "account_not_found");
-        assert!(!body.to_string().contains("ｽｽﾞｷ"), "nothing about the other account leaks");
+        assert!(
+            !body.to_string().contains("ｽｽﾞｷ"),
+            "nothing about the other account leaks"
+        );
     }
-    let (status, _) = app.get_json("/personal/v1/accounts/balances?accountId=99999999999", &tanaka).await;
+    let (status, _) = app
+        .get_json("/personal/v1/accounts/balances?accountId=99999999999", &tanaka)
+        .await;
     assert_eq!(status, 404, "an account that does not exist answers the same");
     let (_, mine) = app.get_json("/personal/v1/accounts/balances", &tanaka).await;
     assert_eq!(mine["balances"].as_array().unwrap().len(), 2);
@@ -36,9 +41,19 @@ async fn a_token_only_reaches_its_own_users_accounts() {
 async fn each_endpoint_needs_its_scope() {
     let app = TestApp::spawn().await;
     let accounts_only = app.access_token("tanaka", &["accounts:read"]).await;
-    let res = app.get("/personal/v1/accounts/transactions?accountId=00111234567", &accounts_only).await;
+    let res = app
+        .get(
+            "/personal/v1/accounts/transactions?accountId=00111234567",
+            &accounts_only,
+        )
+        .await;
     assert_eq!(res.status(), 403);
-    assert!(res.headers()["www-authenticate"].to_str().unwrap().contains("insufficient_scope"));
+    assert!(
+        res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("insufficient_scope")
+    );
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["code"], "insufficient_scope");
     assert!(body["detail"].as_str().unwrap().contains("transactions:read"));
@@ -46,7 +61,9 @@ async fn each_endpoint_needs_its_scope() {
     let tx_only = app.access_token("tanaka", &["transactions:read"]).await;
     let (status, _) = app.get_json("/personal/v1/accounts", &tx_only).await;
     assert_eq!(status, 403);
-    let (status, _) = app.get_json("/personal/v1/accounts/transactions?accountId=00111234567", &tx_only).await;
+    let (status, _) = app
+        .get_json("/personal/v1/accounts/transactions?accountId=00111234567", &tx_only)
+        .await;
     assert_eq!(status, 200);
     let (status, _) = app.get_json("/oauth/userinfo", &tx_only).await;
     assert_eq!(status, 403, "userinfo needs openid");
@@ -65,7 +82,13 @@ async fn missing_and_bad_tokens_are_401() {
     assert_eq!(body["code"], "invalid_token");
     // The x-access-token alias works.
     let token = app.access_token("tanaka", READ_ALL).await;
-    let res = app.http.get(app.url("/personal/v1/accounts")).header("x-access-token", &token).send().await.unwrap();
+    let res = app
+        .http
+        .get(app.url("/personal/v1/accounts"))
+        .header("x-access-token", &token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
 }
 
@@ -108,7 +131,13 @@ async fn segments_match_the_customer_kind() {
     let (status, body) = app.get_json("/corporation/v1/accounts", &person).await;
     assert_eq!(status, 403);
     assert_eq!(body["code"], "wrong_segment");
-    let g = app.grant("yamada-operator", "demo-accounting", &["accounts:read", "transactions:read"]).await;
+    let g = app
+        .grant(
+            "yamada-operator",
+            "demo-accounting",
+            &["accounts:read", "transactions:read"],
+        )
+        .await;
     let corp = g["tokens"]["access_token"].as_str().unwrap();
     let (status, body) = app.get_json("/corporation/v1/accounts", corp).await;
     assert_eq!(status, 200);
@@ -134,8 +163,17 @@ async fn public_information_needs_no_token() {
 #[tokio::test]
 async fn request_ids_fapi_ids_and_problem_shape() {
     let app = TestApp::spawn().await;
-    let res = app.http.get(app.url("/healthz")).header("x-fapi-interaction-id", "c770aef3-6784-41f7-8e0e-ff5f97bddb3a").send().await.unwrap();
-    assert_eq!(res.headers()["x-fapi-interaction-id"], "c770aef3-6784-41f7-8e0e-ff5f97bddb3a");
+    let res = app
+        .http
+        .get(app.url("/healthz"))
+        .header("x-fapi-interaction-id", "c770aef3-6784-41f7-8e0e-ff5f97bddb3a")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()["x-fapi-interaction-id"],
+        "c770aef3-6784-41f7-8e0e-ff5f97bddb3a"
+    );
     assert!(res.headers().contains_key("x-request-id"));
     let res = app.http.get(app.url("/no/such/thing")).send().await.unwrap();
     assert_eq!(res.status(), 404);
@@ -158,11 +196,21 @@ async fn request_ids_fapi_ids_and_problem_shape() {
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["code"], "invalid_json");
-    let (status, body) = app.admin_post("/sandbox/v1/clock/advance", serde_json::json!({"by": 5})).await;
+    let (status, body) = app
+        .admin_post("/sandbox/v1/clock/advance", serde_json::json!({"by": 5}))
+        .await;
     assert_eq!(status, 422, "{body}");
-    let (status, body) = app.admin_post("/sandbox/v1/clock/advance", serde_json::json!({"by": "-P1D"})).await;
+    let (status, body) = app
+        .admin_post("/sandbox/v1/clock/advance", serde_json::json!({"by": "-P1D"}))
+        .await;
     assert_eq!(status, 400, "{body}");
-    let res = app.http.get(app.url("/sandbox/v1/clock")).bearer_auth("wrong").send().await.unwrap();
+    let res = app
+        .http
+        .get(app.url("/sandbox/v1/clock"))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
 }
 
@@ -180,7 +228,12 @@ async fn the_access_log_records_calls_without_secrets() {
         .await
         .unwrap();
     let request_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
-    assert_eq!(app.get("/personal/v1/accounts/balances?accountId=nope", token).await.status(), 404);
+    assert_eq!(
+        app.get("/personal/v1/accounts/balances?accountId=nope", token)
+            .await
+            .status(),
+        404
+    );
 
     let (status, log) = app.admin_get("/sandbox/v1/access-logs?clientId=demo-pfm").await;
     assert_eq!(status, 200);
@@ -199,11 +252,19 @@ async fn the_access_log_records_calls_without_secrets() {
     assert!(!text.contains(&app.admin_key));
 
     let (_, only_404) = app.admin_get("/sandbox/v1/access-logs?status=404").await;
-    assert!(only_404["entries"].as_array().unwrap().iter().all(|e| e["status"] == 404));
+    assert!(
+        only_404["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["status"] == 404)
+    );
     let (_, page) = app.admin_get("/sandbox/v1/access-logs?limit=1").await;
     assert_eq!(page["hasNext"], true);
     let before = page["nextBefore"].as_u64().unwrap();
-    let (_, next) = app.admin_get(&format!("/sandbox/v1/access-logs?limit=1&before={before}")).await;
+    let (_, next) = app
+        .admin_get(&format!("/sandbox/v1/access-logs?limit=1&before={before}"))
+        .await;
     assert!(next["entries"][0]["id"].as_u64().unwrap() < before);
 }
 
@@ -221,8 +282,14 @@ async fn state_survives_a_restart_and_another_scenario_is_refused() {
     let (status, _) = again.get_json("/personal/v1/accounts", &token).await;
     assert_eq!(status, 200, "tokens survive a restart");
     let (_, clock2) = again.admin_get("/sandbox/v1/clock").await;
-    assert_eq!(clock2["offsetSeconds"], clock["offsetSeconds"], "the advanced clock survives a restart");
-    assert!(clock2["offsetSeconds"].as_i64().unwrap() < -1_000, "the clock started in the scenario's past");
+    assert_eq!(
+        clock2["offsetSeconds"], clock["offsetSeconds"],
+        "the advanced clock survives a restart"
+    );
+    assert!(
+        clock2["offsetSeconds"].as_i64().unwrap() < -1_000,
+        "the clock started in the scenario's past"
+    );
     assert_eq!(again.admin_key, app.admin_key, "the admin key is kept");
     let mut again = again;
     again.stop().await;

@@ -92,14 +92,20 @@ fn bearer_token(parts: &Parts) -> Option<&str> {
         let (scheme, token) = value.split_once(' ')?;
         return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim());
     }
-    parts.headers.get("x-access-token").and_then(|v| v.to_str().ok()).map(str::trim)
+    parts
+        .headers
+        .get("x-access-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
 }
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
-        let token = bearer_token(parts).filter(|t| !t.is_empty()).ok_or_else(ApiError::missing_token)?;
+        let token = bearer_token(parts)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(ApiError::missing_token)?;
         match authenticate_bearer(app, token) {
             Ok(principal) => {
                 AccessSlot::record(parts, Some(&principal.client_id), Some(&principal.user_id));

@@ -50,7 +50,11 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not accept that method; see /swagger-ui")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not accept that method; see /swagger-ui",
+    )
 }
 
 /// The request id of the current request.
@@ -108,7 +112,12 @@ fn logged(route: &str) -> bool {
 
 /// Records every API call: time, request id, client, user, operation, account, status,
 /// latency and the end user's IP (`x-end-user-ip`). Never tokens or passwords.
-async fn access_log(State(app): State<AppState>, matched: Option<MatchedPath>, mut req: Request, next: Next) -> Response {
+async fn access_log(
+    State(app): State<AppState>,
+    matched: Option<MatchedPath>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let Some(route) = matched.map(|m| m.as_str().to_owned()).filter(|r| logged(r)) else {
         return next.run(req).await;
     };
@@ -127,7 +136,11 @@ async fn access_log(State(app): State<AppState>, matched: Option<MatchedPath>, m
         .and_then(|v| v.to_str().ok())
         .and_then(|s| s.trim().parse::<std::net::IpAddr>().ok())
         .map(|ip| ip.to_string());
-    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
     let res = next.run(req).await;
     let (client_id, user_id) = slot
         .0

@@ -2,7 +2,9 @@
 //! and the router cannot drift apart.
 
 use utoipa::openapi::OpenApi as OpenApiDoc;
-use utoipa::openapi::security::{AuthorizationCode, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Scopes, SecurityScheme, ApiKey, ApiKeyValue};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, AuthorizationCode, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Scopes, SecurityScheme,
+};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
@@ -34,7 +36,9 @@ impl Modify for Security {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("Access token from /oauth/token (RFC 6750); `x-access-token` is accepted as an alias"))
+                    .description(Some(
+                        "Access token from /oauth/token (RFC 6750); `x-access-token` is accepted as an alias",
+                    ))
                     .build(),
             ),
         );

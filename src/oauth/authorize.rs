@@ -21,7 +21,9 @@ fn page(status: StatusCode, html: String) -> Response {
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ),
     );
     res
 }
@@ -44,7 +46,8 @@ fn redirect_to(redirect_uri: &str, params: &[(&str, Option<&str>)]) -> Response 
         Ok(v) => {
             let mut res = StatusCode::SEE_OTHER.into_response();
             res.headers_mut().insert(header::LOCATION, v);
-            res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             res
         }
         Err(_) => StatusCode::BAD_REQUEST.into_response(),
@@ -71,12 +74,25 @@ fn redirect_to(redirect_uri: &str, params: &[(&str, Option<&str>)]) -> Response 
 pub async fn authorize(State(app): State<AppState>, uri: Uri) -> Response {
     let params = match Query::<AuthorizeParams>::try_from_uri(&uri) {
         Ok(Query(p)) => p,
-        Err(e) => return error_page(&app, StatusCode::BAD_REQUEST, &format!("The authorization request is malformed: {}", e.body_text())),
+        Err(e) => {
+            return error_page(
+                &app,
+                StatusCode::BAD_REQUEST,
+                &format!("The authorization request is malformed: {}", e.body_text()),
+            );
+        }
     };
     match consent::start_authorization(&app, params) {
-        Ok((pending, client)) => page(StatusCode::OK, pages::login(&app.scenario.scenario.bank.name, &pending, &client, None)),
+        Ok((pending, client)) => page(
+            StatusCode::OK,
+            pages::login(&app.scenario.scenario.bank.name, &pending, &client, None),
+        ),
         Err(AuthorizeRejection::Page(message)) => error_page(&app, StatusCode::BAD_REQUEST, &message),
-        Err(AuthorizeRejection::Redirect { redirect_uri, error, state }) => redirect_to(
+        Err(AuthorizeRejection::Redirect {
+            redirect_uri,
+            error,
+            state,
+        }) => redirect_to(
             &redirect_uri,
             &[
                 ("error", Some(error.error)),
@@ -87,7 +103,11 @@ pub async fn authorize(State(app): State<AppState>, uri: Uri) -> Response {
         ),
         Err(AuthorizeRejection::Storage(e)) => {
             tracing::error!(error = %e, "storage error in authorize");
-            error_page(&app, StatusCode::INTERNAL_SERVER_ERROR, "The bank could not process the request; try again.")
+            error_page(
+                &app,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The bank could not process the request; try again.",
+            )
         }
     }
 }
@@ -113,23 +133,43 @@ pub struct LoginForm {
     ))]
 pub async fn login(State(app): State<AppState>, form: Result<Form<LoginForm>, FormRejection>) -> Response {
     let Ok(Form(form)) = form else {
-        return error_page(&app, StatusCode::BAD_REQUEST, "The login form is incomplete: send request_id, username and password.");
+        return error_page(
+            &app,
+            StatusCode::BAD_REQUEST,
+            "The login form is incomplete: send request_id, username and password.",
+        );
     };
     let bank = &app.scenario.scenario.bank.name;
     let result = (|| -> Result<Response, crate::storage::StorageError> {
         let Some((pending, client)) = consent::pending_request(&app, &form.request_id)? else {
-            return Ok(error_page(&app, StatusCode::BAD_REQUEST, "This authorization request is unknown or has expired (10 minutes)."));
+            return Ok(error_page(
+                &app,
+                StatusCode::BAD_REQUEST,
+                "This authorization request is unknown or has expired (10 minutes).",
+            ));
         };
         let Some(user) = consent::check_login(&app, &form.username, &form.password)? else {
-            let html = pages::login(bank, &pending, &client, Some("ユーザー名またはパスワードが違います。 / Wrong username or password."));
+            let html = pages::login(
+                bank,
+                &pending,
+                &client,
+                Some("ユーザー名またはパスワードが違います。 / Wrong username or password."),
+            );
             return Ok(page(StatusCode::UNAUTHORIZED, html));
         };
         let pending = consent::record_login(&app, pending, &user)?;
-        Ok(page(StatusCode::OK, pages::consent(bank, &pending, &client, &user.display_name, app.clock.now())))
+        Ok(page(
+            StatusCode::OK,
+            pages::consent(bank, &pending, &client, &user.display_name, app.clock.now()),
+        ))
     })();
     result.unwrap_or_else(|e| {
         tracing::error!(error = %e, "storage error in login");
-        error_page(&app, StatusCode::INTERNAL_SERVER_ERROR, "The bank could not process the login; try again.")
+        error_page(
+            &app,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The bank could not process the login; try again.",
+        )
     })
 }
 
@@ -153,24 +193,41 @@ pub struct ConsentForm {
     ))]
 pub async fn decide(State(app): State<AppState>, form: Result<Form<ConsentForm>, FormRejection>) -> Response {
     let Ok(Form(form)) = form else {
-        return error_page(&app, StatusCode::BAD_REQUEST, "The consent form is incomplete: send request_id, consent_token and decision.");
+        return error_page(
+            &app,
+            StatusCode::BAD_REQUEST,
+            "The consent form is incomplete: send request_id, consent_token and decision.",
+        );
     };
     let pending = match consent::pending_request(&app, &form.request_id) {
         Ok(Some((pending, client))) => (pending, client),
-        Ok(None) => return error_page(&app, StatusCode::BAD_REQUEST, "This authorization request is unknown or has expired (10 minutes)."),
+        Ok(None) => {
+            return error_page(
+                &app,
+                StatusCode::BAD_REQUEST,
+                "This authorization request is unknown or has expired (10 minutes).",
+            );
+        }
         Err(e) => {
             tracing::error!(error = %e, "storage error in consent");
-            return error_page(&app, StatusCode::INTERNAL_SERVER_ERROR, "The bank could not process the decision; try again.");
+            return error_page(
+                &app,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The bank could not process the decision; try again.",
+            );
         }
     };
     let (pending, client) = pending;
     let logged_in = pending.user_id.is_some()
-        && pending
-            .consent_token
-            .as_deref()
-            .is_some_and(|t| crate::ids::sha256_b64(t.as_bytes()) == crate::ids::sha256_b64(form.consent_token.as_bytes()));
+        && pending.consent_token.as_deref().is_some_and(|t| {
+            crate::ids::sha256_b64(t.as_bytes()) == crate::ids::sha256_b64(form.consent_token.as_bytes())
+        });
     if !logged_in {
-        return error_page(&app, StatusCode::BAD_REQUEST, "Log in before deciding; the consent form does not belong to a login.");
+        return error_page(
+            &app,
+            StatusCode::BAD_REQUEST,
+            "Log in before deciding; the consent form does not belong to a login.",
+        );
     }
     let iss = Some(app.issuer.as_str());
     match form.decision.as_str() {
@@ -181,7 +238,11 @@ pub async fn decide(State(app): State<AppState>, form: Result<Form<ConsentForm>,
             ),
             Err(e) => {
                 tracing::error!(error = %e, "storage error in approve");
-                error_page(&app, StatusCode::INTERNAL_SERVER_ERROR, "The bank could not record the consent; try again.")
+                error_page(
+                    &app,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The bank could not record the consent; try again.",
+                )
             }
         },
         "deny" => {
@@ -198,6 +259,10 @@ pub async fn decide(State(app): State<AppState>, form: Result<Form<ConsentForm>,
                 ],
             )
         }
-        other => error_page(&app, StatusCode::BAD_REQUEST, &format!("decision must be approve or deny, got {other:?}")),
+        other => error_page(
+            &app,
+            StatusCode::BAD_REQUEST,
+            &format!("decision must be approve or deny, got {other:?}"),
+        ),
     }
 }

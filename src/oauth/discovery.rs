@@ -75,7 +75,9 @@ pub async fn userinfo(State(app): State<AppState>, who: Authenticated) -> Result
         let user = app.store.user(&who.0.user_id)?;
         let customer = app.store.customer(&who.0.customer_id)?;
         if let (Some(user), Some(c)) = (user, customer) {
-            let map = claims.as_object_mut().ok_or_else(|| ApiError::internal("claims are not an object"))?;
+            let map = claims
+                .as_object_mut()
+                .ok_or_else(|| ApiError::internal("claims are not an object"))?;
             match c.kind {
                 CustomerKind::Individual => {
                     map.insert("customer_type".into(), json!("individual"));

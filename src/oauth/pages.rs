@@ -82,7 +82,9 @@ fn duration_words(secs: i64) -> (String, String) {
 }
 
 fn japanese_date(ts: Timestamp) -> String {
-    ts.to_zoned(crate::clock::jst()).strftime("%Y年%m月%d日 %H:%M").to_string()
+    ts.to_zoned(crate::clock::jst())
+        .strftime("%Y年%m月%d日 %H:%M")
+        .to_string()
 }
 
 /// The consent screen: who, which service, what, how long, how to cancel, cautions.

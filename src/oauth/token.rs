@@ -32,15 +32,19 @@ fn oauth_error(e: OAuthError, basic_used: bool) -> Response {
     )
         .into_response();
     if status == StatusCode::UNAUTHORIZED && basic_used {
-        res.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"sandbank\""));
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"sandbank\""),
+        );
     }
     no_store(res)
 }
 
 fn no_store(mut res: Response) -> Response {
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     res
 }
 
@@ -49,14 +53,20 @@ fn consent_error(e: ConsentError, basic_used: bool) -> Response {
         ConsentError::OAuth(e) => oauth_error(e, basic_used),
         ConsentError::Storage(e) => {
             tracing::error!(error = %e, "storage error at the token endpoint");
-            oauth_error(OAuthError::new("server_error", "the bank could not process the request; try again"), false)
+            oauth_error(
+                OAuthError::new("server_error", "the bank could not process the request; try again"),
+                false,
+            )
         }
     }
 }
 
 /// Parses an `application/x-www-form-urlencoded` body; repeated parameters are refused.
 fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if !content_type.starts_with("application/x-www-form-urlencoded") {
         return Err(OAuthError::new(
             "invalid_request",
@@ -66,14 +76,20 @@ fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String
     let mut map = HashMap::new();
     for (k, v) in form_urlencoded::parse(body) {
         if map.insert(k.to_string(), v.to_string()).is_some() {
-            return Err(OAuthError::new("invalid_request", format!("parameter {k:?} is repeated")));
+            return Err(OAuthError::new(
+                "invalid_request",
+                format!("parameter {k:?} is repeated"),
+            ));
         }
     }
     Ok(map)
 }
 
 /// Client id and secret from HTTP Basic (RFC 6749 §2.3.1: each form-urlencoded) or the body.
-fn client_credentials(headers: &HeaderMap, form: &HashMap<String, String>) -> Result<(String, String, bool), OAuthError> {
+fn client_credentials(
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<(String, String, bool), OAuthError> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -85,11 +101,20 @@ fn client_credentials(headers: &HeaderMap, form: &HashMap<String, String>) -> Re
             "use one client authentication method: Basic or client_secret in the body, not both",
         )),
         Some(b64) => {
-            let bad = || OAuthError::new("invalid_client", "the Basic credentials are not base64 of client_id:client_secret");
+            let bad = || {
+                OAuthError::new(
+                    "invalid_client",
+                    "the Basic credentials are not base64 of client_id:client_secret",
+                )
+            };
             let decoded = STANDARD.decode(b64.trim()).map_err(|_| bad())?;
             let text = String::from_utf8(decoded).map_err(|_| bad())?;
             let (id, secret) = text.split_once(':').ok_or_else(bad)?;
-            let decode = |s: &str| form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.to_string());
+            let decode = |s: &str| {
+                form_urlencoded::parse(format!("x={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.to_string())
+            };
             Ok((decode(id).unwrap_or_default(), decode(secret).unwrap_or_default(), true))
         }
         None => {
@@ -126,7 +151,6 @@ pub struct TokenForm {
     pub client_secret: Option<String>,
 }
 
-
 /// Exchange a code or a refresh token for tokens.
 #[utoipa::path(post, path = "/oauth/token", tag = "oauth",
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
@@ -158,7 +182,10 @@ pub async fn token(State(app): State<AppState>, headers: HeaderMap, body: Bytes)
             "unsupported_grant_type",
             format!("grant_type {other:?} is not supported; use authorization_code or refresh_token"),
         ))),
-        None => Err(ConsentError::OAuth(OAuthError::new("invalid_request", "grant_type is required"))),
+        None => Err(ConsentError::OAuth(OAuthError::new(
+            "invalid_request",
+            "grant_type is required",
+        ))),
     };
     match result {
         Ok(tokens) => no_store(Json(tokens).into_response()),

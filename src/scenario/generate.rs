@@ -39,9 +39,7 @@ const CORPORATE_TRANSFER_LIMIT: Yen = Yen(100_000_000);
 
 /// SplitMix64: spreads (seed, stream, index) into independent RNG seeds.
 fn mix(seed: u64, stream: u64, index: u64) -> u64 {
-    let mut z = seed
-        ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ index.wrapping_mul(0xD1B5_4A32_D192_ED69);
+    let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index.wrapping_mul(0xD1B5_4A32_D192_ED69);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -66,9 +64,8 @@ pub fn clients(s: &Scenario) -> Vec<Client> {
         .iter()
         .map(|c| {
             let salt = salt(&mut rng);
-            let pick = |o: Option<super::schema::DurationSpec>, d: super::schema::DurationSpec| {
-                o.unwrap_or(d).0.as_secs()
-            };
+            let pick =
+                |o: Option<super::schema::DurationSpec>, d: super::schema::DurationSpec| o.unwrap_or(d).0.as_secs();
             let mut scopes: Vec<_> = c.scopes.iter().map(|s| s.0).collect();
             scopes.sort();
             scopes.dedup();
@@ -83,10 +80,7 @@ pub fn clients(s: &Scenario) -> Vec<Client> {
                 policy: TokenPolicy {
                     access_ttl_secs: pick(c.tokens.access_ttl, s.tokens.access_ttl),
                     refresh_ttl_secs: pick(c.tokens.refresh_ttl, s.tokens.refresh_ttl),
-                    refresh_max_lifetime_secs: pick(
-                        c.tokens.refresh_max_lifetime,
-                        s.tokens.refresh_max_lifetime,
-                    ),
+                    refresh_max_lifetime_secs: pick(c.tokens.refresh_max_lifetime, s.tokens.refresh_max_lifetime),
                     code_ttl_secs: s.tokens.code_ttl.value.0.as_secs(),
                 },
             }
@@ -118,7 +112,14 @@ pub fn customers<E>(
         let customer = declared_customer(spec);
         let mut users = Vec::new();
         if let Some(login) = &spec.login {
-            users.push(make_user(&mut rng, &login.username.value, &login.password, &customer.id, Role::Owner, &customer.name));
+            users.push(make_user(
+                &mut rng,
+                &login.username.value,
+                &login.password,
+                &customer.id,
+                Role::Owner,
+                &customer.name,
+            ));
         }
         for u in &spec.users {
             let role = match u.role {
@@ -126,7 +127,14 @@ pub fn customers<E>(
                 CorporateRole::Approver => Role::Approver,
                 CorporateRole::Admin => Role::Admin,
             };
-            users.push(make_user(&mut rng, &u.username.value, &u.password, &customer.id, role, &u.name));
+            users.push(make_user(
+                &mut rng,
+                &u.username.value,
+                &u.password,
+                &customer.id,
+                role,
+                &u.name,
+            ));
         }
         let mut accounts = Vec::new();
         for (n, a) in spec.accounts.iter().enumerate() {
@@ -151,7 +159,11 @@ pub fn customers<E>(
             account.next_seq = history.len() as u32;
             accounts.push((account, history));
         }
-        sink(GeneratedCustomer { customer, users, accounts })?;
+        sink(GeneratedCustomer {
+            customer,
+            users,
+            accounts,
+        })?;
     }
 
     let all_branches: Vec<BranchCode> = s.bank.branches.iter().map(|b| b.code.value.clone()).collect();
@@ -347,7 +359,15 @@ fn population_member(
         let mut account = new_account(&customer, branch, account_type, number, k == 0, Yen::ZERO);
         let [bmin, bmax] = pop.balance.value;
         let balance = Yen(rng.random_range(bmin..=bmax));
-        let history = history(rng, pop.kind, pop.activity, pop.history_days.value, start_date, balance, Yen::ZERO);
+        let history = history(
+            rng,
+            pop.kind,
+            pop.activity,
+            pop.history_days.value,
+            start_date,
+            balance,
+            Yen::ZERO,
+        );
         account.balance = balance;
         account.next_seq = history.len() as u32;
         accounts.push((account, history));
@@ -495,8 +515,14 @@ fn plan_individual(
     let f = activity_factor(activity);
     let mut plan = Vec::new();
     let employer = names::EMPLOYERS.choose(rng).copied().unwrap_or("ｶ)ﾔﾏﾀﾞｼﾖｳｼﾞ");
-    let salary = (rng.random_bool(0.85)).then(|| round_to(rng.random_range(180_000..=550_000), 1_000) + rng.random_range(0..1000));
-    let rent = (rng.random_bool(0.55)).then(|| (round_to(rng.random_range(45_000..=140_000), 1_000), *names::LANDLORDS.choose(rng).unwrap_or(&"ｶ)ｻｸﾗﾌﾄﾞｳｻﾝ")));
+    let salary = (rng.random_bool(0.85))
+        .then(|| round_to(rng.random_range(180_000..=550_000), 1_000) + rng.random_range(0..1000));
+    let rent = (rng.random_bool(0.55)).then(|| {
+        (
+            round_to(rng.random_range(45_000..=140_000), 1_000),
+            *names::LANDLORDS.choose(rng).unwrap_or(&"ｶ)ｻｸﾗﾌﾄﾞｳｻﾝ"),
+        )
+    });
     let card = names::CARD_COMPANIES.choose(rng).copied().unwrap_or("JCB");
     let utilities: Vec<_> = names::UTILITIES.iter().filter(|_| rng.random_bool(0.8)).collect();
     // Bigger balances spend a little more, so statements don't look alike.

@@ -111,7 +111,8 @@ fn check(s: &Scenario, origin: &str) -> Vec<String> {
 
     let mut branches = HashSet::new();
     if s.bank.branches.is_empty() {
-        p.list.push(format!("{origin}: bank.branches: declare at least one branch"));
+        p.list
+            .push(format!("{origin}: bank.branches: declare at least one branch"));
     }
     for b in &s.bank.branches {
         if !branches.insert(b.code.value.clone()) {
@@ -122,13 +123,19 @@ fn check(s: &Scenario, origin: &str) -> Vec<String> {
         if let Some(code) = &atm.branch
             && !branches.contains(&code.value)
         {
-            p.at(pos(code), format!("ATM branch {} is not one of bank.branches", code.value));
+            p.at(
+                pos(code),
+                format!("ATM branch {} is not one of bank.branches", code.value),
+            );
         }
     }
     let mut banks = HashSet::new();
     for ob in &s.other_banks {
         if ob.code.value == s.bank.code {
-            p.at(pos(&ob.code), format!("other bank {} is this bank's own code", ob.code.value));
+            p.at(
+                pos(&ob.code),
+                format!("other bank {} is this bank's own code", ob.code.value),
+            );
         } else if !banks.insert(ob.code.value.clone()) {
             p.at(pos(&ob.code), format!("other bank {} is declared twice", ob.code.value));
         }
@@ -137,8 +144,16 @@ fn check(s: &Scenario, origin: &str) -> Vec<String> {
     let mut client_ids = HashSet::new();
     for c in &s.clients {
         let id = &c.client_id;
-        if id.value.is_empty() || !id.value.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
-            p.at(pos(id), "clientId must be non-empty ASCII letters, digits, '-', '_' or '.'");
+        if id.value.is_empty()
+            || !id
+                .value
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+        {
+            p.at(
+                pos(id),
+                "clientId must be non-empty ASCII letters, digits, '-', '_' or '.'",
+            );
         }
         if !client_ids.insert(id.value.clone()) {
             p.at(pos(id), format!("clientId {:?} is declared twice", id.value));
@@ -152,7 +167,10 @@ fn check(s: &Scenario, origin: &str) -> Vec<String> {
         for uri in &c.redirect_uris {
             let u = &uri.value;
             if !(u.starts_with("http://") || u.starts_with("https://")) || u.contains('#') || u.contains(' ') {
-                p.at(pos(uri), format!("redirect URI {u:?} must be an absolute http(s) URL without a fragment"));
+                p.at(
+                    pos(uri),
+                    format!("redirect URI {u:?} must be an absolute http(s) URL without a fragment"),
+                );
             }
         }
         if c.scopes.is_empty() {
@@ -164,8 +182,17 @@ fn check(s: &Scenario, origin: &str) -> Vec<String> {
     let mut usernames = HashSet::new();
     let mut numbers = HashSet::new();
     for c in &s.customers {
-        if c.id.value.is_empty() || !c.id.value.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_".contains(ch)) {
-            p.at(pos(&c.id), "customer id must be non-empty ASCII letters, digits, '-' or '_'");
+        if c.id.value.is_empty()
+            || !c
+                .id
+                .value
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "-_".contains(ch))
+        {
+            p.at(
+                pos(&c.id),
+                "customer id must be non-empty ASCII letters, digits, '-' or '_'",
+            );
         }
         if !customer_ids.insert(c.id.value.clone()) {
             p.at(pos(&c.id), format!("customer id {:?} is declared twice", c.id.value));
@@ -212,7 +239,10 @@ fn check(s: &Scenario, origin: &str) -> Vec<String> {
         }
         for a in &c.accounts {
             if !branches.contains(&a.branch.value) {
-                p.at(pos(&a.branch), format!("branch {} is not one of bank.branches", a.branch.value));
+                p.at(
+                    pos(&a.branch),
+                    format!("branch {} is not one of bank.branches", a.branch.value),
+                );
             }
             let key = (a.branch.value.clone(), a.account_type, a.number.value.clone());
             if !numbers.insert(key) {
@@ -227,13 +257,22 @@ fn check(s: &Scenario, origin: &str) -> Vec<String> {
                 );
             }
             if a.opening_balance.value < -(a.overdraft_limit as i64) {
-                p.at(pos(&a.opening_balance), "openingBalance is below the account's overdraft limit");
+                p.at(
+                    pos(&a.opening_balance),
+                    "openingBalance is below the account's overdraft limit",
+                );
             }
             if a.opening_balance.value > 1_000_000_000_000 {
-                p.at(pos(&a.opening_balance), "openingBalance above 1 trillion yen is not supported");
+                p.at(
+                    pos(&a.opening_balance),
+                    "openingBalance above 1 trillion yen is not supported",
+                );
             }
             if a.history_days.value > MAX_HISTORY_DAYS {
-                p.at(pos(&a.history_days), format!("historyDays may be at most {MAX_HISTORY_DAYS}"));
+                p.at(
+                    pos(&a.history_days),
+                    format!("historyDays may be at most {MAX_HISTORY_DAYS}"),
+                );
             }
         }
     }
@@ -253,20 +292,35 @@ fn check(s: &Scenario, origin: &str) -> Vec<String> {
         }
         let [amin, amax] = pop.accounts_per_customer.value;
         if amin == 0 || amin > amax || amax > 5 {
-            p.at(pos(&pop.accounts_per_customer), "accountsPerCustomer must be [min, max] with 1 <= min <= max <= 5");
+            p.at(
+                pos(&pop.accounts_per_customer),
+                "accountsPerCustomer must be [min, max] with 1 <= min <= max <= 5",
+            );
         }
         let [bmin, bmax] = pop.balance.value;
         if bmin < 0 || bmin > bmax || bmax > 1_000_000_000_000 {
-            p.at(pos(&pop.balance), "balance must be [min, max] yen with 0 <= min <= max <= 1000000000000");
+            p.at(
+                pos(&pop.balance),
+                "balance must be [min, max] yen with 0 <= min <= max <= 1000000000000",
+            );
         }
         if pop.history_days.value > MAX_HISTORY_DAYS {
-            p.at(pos(&pop.history_days), format!("historyDays may be at most {MAX_HISTORY_DAYS}"));
+            p.at(
+                pos(&pop.history_days),
+                format!("historyDays may be at most {MAX_HISTORY_DAYS}"),
+            );
         }
         let prefix = &pop.login.username_prefix;
         if prefix.value.is_empty() || !prefix.value.chars().all(|ch| ch.is_ascii_alphabetic() || ch == '-') {
-            p.at(pos(prefix), "usernamePrefix must be ASCII letters or '-' (a number is appended)");
+            p.at(
+                pos(prefix),
+                "usernamePrefix must be ASCII letters or '-' (a number is appended)",
+            );
         } else if prefixes.contains(&prefix.value) {
-            p.at(pos(prefix), format!("usernamePrefix {:?} is used by two populations", prefix.value));
+            p.at(
+                pos(prefix),
+                format!("usernamePrefix {:?} is used by two populations", prefix.value),
+            );
         } else {
             prefixes.push(prefix.value.clone());
         }
@@ -290,7 +344,10 @@ fn check(s: &Scenario, origin: &str) -> Vec<String> {
 fn check_username(username: &Spanned<String>, seen: &mut HashSet<String>, p: &mut Problems<'_>) {
     let u = &username.value;
     if u.is_empty() || !u.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.@".contains(ch)) {
-        p.at(pos(username), "a username must be non-empty ASCII letters, digits, '-', '_', '.' or '@'");
+        p.at(
+            pos(username),
+            "a username must be non-empty ASCII letters, digits, '-', '_', '.' or '@'",
+        );
     }
     if !seen.insert(u.clone()) {
         p.at(pos(username), format!("username {u:?} is used twice"));
@@ -299,9 +356,15 @@ fn check_username(username: &Spanned<String>, seen: &mut HashSet<String>, p: &mu
 
 fn check_tokens(t: &TokenSpec, p: &mut Problems<'_>) {
     if t.code_ttl.value.0 > SignedDuration::from_secs(60) {
-        p.at(pos(&t.code_ttl), "codeTtl may be at most 60s (authorization codes must be short-lived)");
+        p.at(
+            pos(&t.code_ttl),
+            "codeTtl may be at most 60s (authorization codes must be short-lived)",
+        );
     }
     if t.refresh_max_lifetime.0 < t.refresh_ttl.0 {
-        p.at(&Location::UNKNOWN, "tokens.refreshMaxLifetime must be at least tokens.refreshTtl");
+        p.at(
+            &Location::UNKNOWN,
+            "tokens.refreshMaxLifetime must be at least tokens.refreshTtl",
+        );
     }
 }

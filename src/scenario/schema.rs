@@ -197,7 +197,9 @@ impl<'de> Deserialize<'de> for ScopeSpec {
         let scopes = Scope::parse_list(&s).map_err(serde::de::Error::custom)?;
         match scopes.as_slice() {
             [one] => Ok(ScopeSpec(*one)),
-            _ => Err(serde::de::Error::custom(format!("{s:?}: write one scope per list item"))),
+            _ => Err(serde::de::Error::custom(format!(
+                "{s:?}: write one scope per list item"
+            ))),
         }
     }
 }
@@ -275,11 +277,7 @@ pub struct AccountSpec {
 }
 
 fn default_history_days() -> Spanned<u32> {
-    Spanned::new(
-        90,
-        serde_saphyr::Location::UNKNOWN,
-        serde_saphyr::Location::UNKNOWN,
-    )
+    Spanned::new(90, serde_saphyr::Location::UNKNOWN, serde_saphyr::Location::UNKNOWN)
 }
 
 /// How many movements generated history has.
@@ -321,11 +319,7 @@ fn default_account_types() -> Vec<AccountType> {
 }
 
 fn default_accounts_per_customer() -> Spanned<[u32; 2]> {
-    Spanned::new(
-        [1, 1],
-        serde_saphyr::Location::UNKNOWN,
-        serde_saphyr::Location::UNKNOWN,
-    )
+    Spanned::new([1, 1], serde_saphyr::Location::UNKNOWN, serde_saphyr::Location::UNKNOWN)
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -3,9 +3,7 @@
 //! (PKCE S256), rotating refresh tokens with reuse detection, revoking, introspecting, and
 //! authenticating bearer tokens on the resource APIs. All times come from the sandbox clock.
 
-use crate::domain::consent::{
-    AuthorizationCode, Client, Grant, PendingAuthorization, Scope, TokenKind, TokenRecord,
-};
+use crate::domain::consent::{AuthorizationCode, Client, Grant, PendingAuthorization, Scope, TokenKind, TokenRecord};
 use crate::domain::customer::{CustomerKind, User};
 use crate::ids::{hash_secret, pkce_s256, prefixed_id, prefixed_secret, sha256_b64};
 use crate::state::AppState;
@@ -106,8 +104,7 @@ impl From<StorageError> for AuthorizeRejection {
 }
 
 fn is_pkce_value(s: &str) -> bool {
-    (43..=128).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+    (43..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
 /// Checks an authorization request and remembers it until the user decides.
@@ -121,12 +118,16 @@ pub fn start_authorization(
         .filter(|s| !s.is_empty())
         .ok_or_else(|| AuthorizeRejection::Page("The request has no client_id.".into()))?;
     let client = app.store.client(client_id)?.ok_or_else(|| {
-        AuthorizeRejection::Page(format!("Unknown client_id {client_id:?}. Check the client_id registered in the scenario."))
+        AuthorizeRejection::Page(format!(
+            "Unknown client_id {client_id:?}. Check the client_id registered in the scenario."
+        ))
     })?;
     let redirect_uri = p.redirect_uri.clone().ok_or_else(|| {
-        AuthorizeRejection::Page("The request has no redirect_uri; send one of the client's registered redirect URIs.".into())
+        AuthorizeRejection::Page(
+            "The request has no redirect_uri; send one of the client's registered redirect URIs.".into(),
+        )
     })?;
-    if !client.redirect_uris.iter().any(|u| *u == redirect_uri) {
+    if !client.redirect_uris.contains(&redirect_uri) {
         return Err(AuthorizeRejection::Page(format!(
             "redirect_uri {redirect_uri:?} is not registered for client {client_id:?}; it must match a registered URI exactly."
         )));
@@ -145,12 +146,20 @@ pub fn start_authorization(
                 format!("response_type {other:?} is not supported; use \"code\""),
             ));
         }
-        None => return Err(reject("invalid_request", "response_type is required (use \"code\")".into())),
+        None => {
+            return Err(reject(
+                "invalid_request",
+                "response_type is required (use \"code\")".into(),
+            ));
+        }
     }
     let scope_text = p.scope.as_deref().unwrap_or("");
     let scopes = Scope::parse_list(scope_text).map_err(|e| reject("invalid_scope", e))?;
     if scopes.is_empty() {
-        return Err(reject("invalid_scope", "scope is required, e.g. \"openid accounts:read\"".into()));
+        return Err(reject(
+            "invalid_scope",
+            "scope is required, e.g. \"openid accounts:read\"".into(),
+        ));
     }
     if let Some(s) = scopes.iter().find(|s| !client.scopes.contains(s)) {
         return Err(reject(
@@ -158,17 +167,25 @@ pub fn start_authorization(
             format!("client {client_id:?} is not allowed the scope {:?}", s.as_str()),
         ));
     }
-    let challenge = p
-        .code_challenge
-        .clone()
-        .ok_or_else(|| reject("invalid_request", "PKCE is required: send code_challenge and code_challenge_method=S256".into()))?;
+    let challenge = p.code_challenge.clone().ok_or_else(|| {
+        reject(
+            "invalid_request",
+            "PKCE is required: send code_challenge and code_challenge_method=S256".into(),
+        )
+    })?;
     match p.code_challenge_method.as_deref() {
         Some("S256") => {}
         Some("plain") | None => {
-            return Err(reject("invalid_request", "code_challenge_method must be S256 (plain is not accepted)".into()));
+            return Err(reject(
+                "invalid_request",
+                "code_challenge_method must be S256 (plain is not accepted)".into(),
+            ));
         }
         Some(other) => {
-            return Err(reject("invalid_request", format!("code_challenge_method {other:?} is not supported; use S256")));
+            return Err(reject(
+                "invalid_request",
+                format!("code_challenge_method {other:?} is not supported; use S256"),
+            ));
         }
     }
     if challenge.len() != 43 || !is_pkce_value(&challenge) {
@@ -217,7 +234,11 @@ pub fn check_login(app: &AppState, username: &str, password: &str) -> Result<Opt
 
 /// Records a successful login on the pending request and returns the consent token the
 /// consent form must carry.
-pub fn record_login(app: &AppState, mut pending: PendingAuthorization, user: &User) -> Result<PendingAuthorization, StorageError> {
+pub fn record_login(
+    app: &AppState,
+    mut pending: PendingAuthorization,
+    user: &User,
+) -> Result<PendingAuthorization, StorageError> {
     pending.user_id = Some(user.id.clone());
     pending.consent_token = Some(prefixed_secret("cst"));
     pending.auth_time = Some(app.clock.now());
@@ -241,7 +262,9 @@ pub async fn approve(app: &AppState, pending: &PendingAuthorization, client: &Cl
         code_challenge: pending.code_challenge.clone(),
         nonce: pending.nonce.clone(),
         auth_time: pending.auth_time.unwrap_or(now),
-        expires_at: now.saturating_add(SignedDuration::from_secs(client.policy.code_ttl_secs)).unwrap_or(now),
+        expires_at: now
+            .saturating_add(SignedDuration::from_secs(client.policy.code_ttl_secs))
+            .unwrap_or(now),
         grant_id: grant.id,
         redeemed_at: None,
     };
@@ -273,7 +296,12 @@ pub fn authenticate_client(app: &AppState, client_id: &str, secret: &str) -> Res
         .store
         .client(client_id)?
         .filter(|c| hash_secret(&c.secret_salt, secret) == c.secret_hash)
-        .ok_or_else(|| oauth("invalid_client", "client authentication failed: unknown client_id or wrong client_secret"))?;
+        .ok_or_else(|| {
+            oauth(
+                "invalid_client",
+                "client authentication failed: unknown client_id or wrong client_secret",
+            )
+        })?;
     Ok(client)
 }
 
@@ -348,25 +376,30 @@ async fn issue_tokens(
     };
     let access_exp = cap(client.policy.access_ttl_secs);
     let refresh_exp = cap(client.policy.refresh_ttl_secs);
-    app.store.put_token(&sha256_b64(access.as_bytes()), &record(TokenKind::Access, access_exp))?;
-    app.store.put_token(&sha256_b64(refresh.as_bytes()), &record(TokenKind::Refresh, refresh_exp))?;
-    let id_token = match id_token {
-        Some((auth_time, nonce)) if scopes.contains(&Scope::OpenId) => {
-            let claims = IdTokenClaims {
-                iss: &app.issuer,
-                sub: &grant.user_id,
-                aud: &client.client_id,
-                exp: access_exp.as_second(),
-                iat: now.as_second(),
-                auth_time: auth_time.as_second(),
-                nonce,
-            };
-            Some(app.signing_key.sign(&claims).map_err(|e| {
-                ConsentError::Storage(StorageError::Codec(format!("signing the ID token failed: {e}")))
-            })?)
-        }
-        _ => None,
-    };
+    app.store
+        .put_token(&sha256_b64(access.as_bytes()), &record(TokenKind::Access, access_exp))?;
+    app.store.put_token(
+        &sha256_b64(refresh.as_bytes()),
+        &record(TokenKind::Refresh, refresh_exp),
+    )?;
+    let id_token =
+        match id_token {
+            Some((auth_time, nonce)) if scopes.contains(&Scope::OpenId) => {
+                let claims = IdTokenClaims {
+                    iss: &app.issuer,
+                    sub: &grant.user_id,
+                    aud: &client.client_id,
+                    exp: access_exp.as_second(),
+                    iat: now.as_second(),
+                    auth_time: auth_time.as_second(),
+                    nonce,
+                };
+                Some(app.signing_key.sign(&claims).map_err(|e| {
+                    ConsentError::Storage(StorageError::Codec(format!("signing the ID token failed: {e}")))
+                })?)
+            }
+            _ => None,
+        };
     app.store.flush().await?;
     Ok(TokenResponse {
         access_token: access,
@@ -401,14 +434,22 @@ pub async fn exchange_code(
     let code = code.ok_or_else(|| oauth("invalid_request", "code is required"))?;
     let verifier = verifier.ok_or_else(|| oauth("invalid_request", "code_verifier is required (PKCE)"))?;
     if !is_pkce_value(verifier) {
-        return Err(oauth("invalid_request", "code_verifier must be 43-128 characters of [A-Za-z0-9-._~]"));
+        return Err(oauth(
+            "invalid_request",
+            "code_verifier must be 43-128 characters of [A-Za-z0-9-._~]",
+        ));
     }
     let hash = sha256_b64(code.as_bytes());
     let record = app
         .store
         .code(&hash)?
         .filter(|c| c.client_id == client.client_id)
-        .ok_or_else(|| oauth("invalid_grant", "the authorization code is unknown or was issued to another client"))?;
+        .ok_or_else(|| {
+            oauth(
+                "invalid_grant",
+                "the authorization code is unknown or was issued to another client",
+            )
+        })?;
     let now = app.clock.now();
     if record.redeemed_at.is_some() {
         revoke_grant(app, &record.grant_id, "code_reuse")?;
@@ -419,7 +460,10 @@ pub async fn exchange_code(
         ));
     }
     if now >= record.expires_at {
-        return Err(oauth("invalid_grant", "the authorization code has expired; start the authorization again"));
+        return Err(oauth(
+            "invalid_grant",
+            "the authorization code has expired; start the authorization again",
+        ));
     }
     if redirect_uri != Some(record.redirect_uri.as_str()) {
         return Err(oauth(
@@ -428,7 +472,10 @@ pub async fn exchange_code(
         ));
     }
     if pkce_s256(verifier) != record.code_challenge {
-        return Err(oauth("invalid_grant", "PKCE verification failed: code_verifier does not match code_challenge"));
+        return Err(oauth(
+            "invalid_grant",
+            "PKCE verification failed: code_verifier does not match code_challenge",
+        ));
     }
     let redeemed = AuthorizationCode {
         redeemed_at: Some(now),
@@ -443,7 +490,14 @@ pub async fn exchange_code(
         .grant(&record.grant_id)?
         .filter(|g| g.is_active(now))
         .ok_or_else(|| oauth("invalid_grant", "the grant behind this code is no longer active"))?;
-    issue_tokens(app, client, &grant, &grant.scopes.clone(), Some((record.auth_time, record.nonce.as_deref()))).await
+    issue_tokens(
+        app,
+        client,
+        &grant,
+        &grant.scopes.clone(),
+        Some((record.auth_time, record.nonce.as_deref())),
+    )
+    .await
 }
 
 /// `grant_type=refresh_token` with rotation; a rotated token used again revokes the grant.
@@ -459,14 +513,22 @@ pub async fn refresh(
         .store
         .token(&hash)?
         .filter(|t| t.kind == TokenKind::Refresh && t.client_id == client.client_id)
-        .ok_or_else(|| oauth("invalid_grant", "the refresh token is unknown or was issued to another client"))?;
+        .ok_or_else(|| {
+            oauth(
+                "invalid_grant",
+                "the refresh token is unknown or was issued to another client",
+            )
+        })?;
     let now = app.clock.now();
     let grant = app
         .store
         .grant(&record.grant_id)?
         .ok_or_else(|| oauth("invalid_grant", "the grant behind this refresh token no longer exists"))?;
     if grant.revoked_at.is_some() {
-        return Err(oauth("invalid_grant", "the grant was revoked; ask the user to authorize again"));
+        return Err(oauth(
+            "invalid_grant",
+            "the grant was revoked; ask the user to authorize again",
+        ));
     }
     if record.rotated_at.is_some() {
         revoke_grant(app, &grant.id, "refresh_token_reuse")?;
@@ -486,14 +548,20 @@ pub async fn refresh(
         ));
     }
     if now >= record.expires_at {
-        return Err(oauth("invalid_grant", "the refresh token has expired; ask the user to authorize again"));
+        return Err(oauth(
+            "invalid_grant",
+            "the refresh token has expired; ask the user to authorize again",
+        ));
     }
     let scopes = match scope {
         None => record.scopes.clone(),
         Some(s) => {
             let asked = Scope::parse_list(s).map_err(|e| oauth("invalid_scope", e))?;
             if let Some(extra) = asked.iter().find(|s| !record.scopes.contains(s)) {
-                return Err(oauth("invalid_scope", format!("scope {:?} was not granted", extra.as_str())));
+                return Err(oauth(
+                    "invalid_scope",
+                    format!("scope {:?} was not granted", extra.as_str()),
+                ));
             }
             asked
         }
@@ -505,7 +573,10 @@ pub async fn refresh(
     if !app.store.swap_token(&hash, &record, &rotated)? {
         revoke_grant(app, &grant.id, "refresh_token_reuse")?;
         app.store.flush().await?;
-        return Err(oauth("invalid_grant", "this refresh token was used concurrently; the grant has been revoked"));
+        return Err(oauth(
+            "invalid_grant",
+            "this refresh token was used concurrently; the grant has been revoked",
+        ));
     }
     issue_tokens(app, client, &grant, &scopes, None).await
 }
@@ -536,18 +607,25 @@ pub async fn revoke(app: &AppState, client: &Client, token: &str) -> Result<(), 
 pub struct Introspection {
     /// Whether the token is currently usable.
     pub active: bool,
+    /// Space-separated scopes of the token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The client the token was issued to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// The user the token acts for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
+    /// access_token or refresh_token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_type: Option<String>,
+    /// Expiry, seconds since the epoch (sandbox time).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exp: Option<i64>,
+    /// Issue time, seconds since the epoch (sandbox time).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
+    /// The issuer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
 }
@@ -568,10 +646,8 @@ pub fn introspect(app: &AppState, client: &Client, token: &str) -> Result<Intros
     };
     let now = app.clock.now();
     let grant_active = app.store.grant(&record.grant_id)?.is_some_and(|g| g.is_active(now));
-    let active = record.client_id == client.client_id
-        && grant_active
-        && now < record.expires_at
-        && record.rotated_at.is_none();
+    let active =
+        record.client_id == client.client_id && grant_active && now < record.expires_at && record.rotated_at.is_none();
     if !active {
         return Ok(inactive);
     }
@@ -650,7 +726,10 @@ pub async fn issue_for_user(
         return Err(oauth("invalid_scope", "name at least one scope"));
     }
     if let Some(s) = scopes.iter().find(|s| !client.scopes.contains(s)) {
-        return Err(oauth("invalid_scope", format!("client {client_id:?} is not allowed the scope {:?}", s.as_str())));
+        return Err(oauth(
+            "invalid_scope",
+            format!("client {client_id:?} is not allowed the scope {:?}", s.as_str()),
+        ));
     }
     let now = app.clock.now();
     let grant = new_grant(&client, &user.id, &user.customer_id, scopes.to_vec(), now);

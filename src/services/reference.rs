@@ -44,7 +44,9 @@ pub fn balance(app: &AppState, account: &Account, today: Date) -> Result<Balance
         Ok(match app.store.last_transaction_before(&account.id, date)? {
             Some(t) => t.balance_after,
             None => {
-                let first = app.store.history(&account.id, Date::MIN, Date::MAX, None, 1, |_| true)?;
+                let first = app
+                    .store
+                    .history(&account.id, Date::MIN, Date::MAX, None, 1, |_| true)?;
                 match first.items.first() {
                     Some(t) => Yen(t.balance_after.0 - t.signed_amount()),
                     None => account.balance,
@@ -64,10 +66,19 @@ pub fn balance(app: &AppState, account: &Account, today: Date) -> Result<Balance
 /// A parsed `YYYY-MM-DD` query date.
 pub fn parse_date(name: &str, value: &str) -> Result<Date, ApiError> {
     let ok_shape = value.len() == 10
-        && value.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+        && value.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
     let parsed = ok_shape.then(|| value.parse::<Date>().ok()).flatten();
     parsed.ok_or_else(|| {
-        ApiError::bad_request("invalid_date", format!("{name} must be a real date written YYYY-MM-DD, got {value:?}"))
+        ApiError::bad_request(
+            "invalid_date",
+            format!("{name} must be a real date written YYYY-MM-DD, got {value:?}"),
+        )
     })
 }
 
@@ -80,7 +91,10 @@ pub fn date_range(from: Option<&str>, to: Option<&str>, today: Date) -> Result<(
         (None, None) => (today, today),
         (Some(f), None) => (f, today.max(f)),
         (None, Some(_)) => {
-            return Err(ApiError::bad_request("invalid_date", "dateTo needs dateFrom; send both, or only dateFrom"));
+            return Err(ApiError::bad_request(
+                "invalid_date",
+                "dateTo needs dateFrom; send both, or only dateFrom",
+            ));
         }
         (Some(f), Some(t)) => (f, t),
     };
@@ -91,7 +105,10 @@ pub fn date_range(from: Option<&str>, to: Option<&str>, today: Date) -> Result<(
         ));
     }
     if to.since(from).map(|s| s.get_days()).unwrap_or(i32::MAX) > 366 * 2 {
-        return Err(ApiError::bad_request("invalid_date_range", "a history request may span at most two years"));
+        return Err(ApiError::bad_request(
+            "invalid_date_range",
+            "a history request may span at most two years",
+        ));
     }
     Ok((from, to))
 }
@@ -102,11 +119,18 @@ pub fn item_key(date: Date, seq: u32) -> String {
 }
 
 pub fn parse_item_key(key: &str) -> Result<(Date, u32), ApiError> {
-    let bad = || ApiError::bad_request("invalid_item_key", format!("nextItemKey {key:?} is not one this API returned"));
+    let bad = || {
+        ApiError::bad_request(
+            "invalid_item_key",
+            format!("nextItemKey {key:?} is not one this API returned"),
+        )
+    };
     if key.len() != 18 || !key.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
-    let date = format!("{}-{}-{}", &key[0..4], &key[4..6], &key[6..8]).parse::<Date>().map_err(|_| bad())?;
+    let date = format!("{}-{}-{}", &key[0..4], &key[4..6], &key[6..8])
+        .parse::<Date>()
+        .map_err(|_| bad())?;
     let seq = key[8..].parse::<u32>().map_err(|_| bad())?;
     Ok((date, seq))
 }
@@ -140,7 +164,10 @@ pub fn history(
         None => MAX_PAGE,
         Some(n) if (1..=MAX_PAGE as u32).contains(&n) => n as usize,
         Some(n) => {
-            return Err(ApiError::bad_request("invalid_limit", format!("limit must be 1..={MAX_PAGE}, got {n}")));
+            return Err(ApiError::bad_request(
+                "invalid_limit",
+                format!("limit must be 1..={MAX_PAGE}, got {n}"),
+            ));
         }
     };
     let start = next_item_key.map(parse_item_key).transpose()?;
@@ -152,10 +179,12 @@ pub fn history(
             "nextItemKey lies outside dateFrom..dateTo; send the same dates as the first page",
         ));
     }
-    let page = app.store.history(&account.id, range.0, range.1, start, limit, |t| match kind {
-        HistoryKind::All => true,
-        HistoryKind::Deposits => t.direction == Direction::Credit && t.kind == TransactionKind::Transfer,
-    })?;
+    let page = app
+        .store
+        .history(&account.id, range.0, range.1, start, limit, |t| match kind {
+            HistoryKind::All => true,
+            HistoryKind::Deposits => t.direction == Direction::Credit && t.kind == TransactionKind::Transfer,
+        })?;
     Ok(HistoryPage {
         from: range.0,
         to: range.1,

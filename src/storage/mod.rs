@@ -150,11 +150,7 @@ impl SandboxStore {
     // --- meta ---
 
     pub fn meta_get(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .storage
-            .meta
-            .get(self.key(&[name.as_bytes()]))?
-            .map(|v| v.to_vec()))
+        Ok(self.storage.meta.get(self.key(&[name.as_bytes()]))?.map(|v| v.to_vec()))
     }
 
     pub fn meta_put(&self, name: &str, value: &[u8]) -> Result<()> {

@@ -38,16 +38,15 @@ impl<'a> WorldWriter<'a> {
 
     pub fn add(&mut self, g: &GeneratedCustomer) -> Result<()> {
         let s = self.store;
-        self.customers.insert(s.key(&[g.customer.id.as_bytes()]), encode(&g.customer)?);
+        self.customers
+            .insert(s.key(&[g.customer.id.as_bytes()]), encode(&g.customer)?);
         for u in &g.users {
             self.users.insert(s.key(&[u.id.as_bytes()]), encode(u)?);
         }
         for (account, history) in &g.accounts {
             self.accounts.insert(s.key(&[account.id.as_bytes()]), encode(account)?);
-            self.customer_accounts.insert(
-                s.key(&[g.customer.id.as_bytes(), account.id.as_bytes()]),
-                &[][..],
-            );
+            self.customer_accounts
+                .insert(s.key(&[g.customer.id.as_bytes(), account.id.as_bytes()]), &[][..]);
             // History is kept as one chunk per account and month: far fewer keys than one
             // per entry, which keeps a 100,000-account build fast and small.
             for chunk in history.chunk_by(|a, b| month_bytes(a.date) == month_bytes(b.date)) {
@@ -72,7 +71,8 @@ impl<'a> WorldWriter<'a> {
         st.customers.apply_batch(std::mem::take(&mut self.customers))?;
         st.users.apply_batch(std::mem::take(&mut self.users))?;
         st.accounts.apply_batch(std::mem::take(&mut self.accounts))?;
-        st.customer_accounts.apply_batch(std::mem::take(&mut self.customer_accounts))?;
+        st.customer_accounts
+            .apply_batch(std::mem::take(&mut self.customer_accounts))?;
         // Dirty pages cannot be evicted from sled's cache until flushed; flushing per batch
         // keeps a large build's memory bounded.
         st.db.flush()?;

@@ -55,7 +55,10 @@ impl TestApp {
                 admin_key: None,
                 cache_bytes: 32 * 1024 * 1024,
             };
-            match tokio::task::spawn_blocking(move || sandbank::boot(config)).await.expect("boot task") {
+            match tokio::task::spawn_blocking(move || sandbank::boot(config))
+                .await
+                .expect("boot task")
+            {
                 Ok(booted) => break booted,
                 // Reopening a data dir in the same process: sled's background flush may
                 // still hold the previous handle's file lock for a moment.
@@ -102,7 +105,12 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
-        self.http.get(self.url(path)).bearer_auth(token).send().await.expect("request")
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn get_json(&self, path: &str, token: &str) -> (u16, Value) {
@@ -130,7 +138,9 @@ impl TestApp {
 
     /// Moves the sandbox clock forward.
     pub async fn advance(&self, by: &str) {
-        let (status, body) = self.admin_post("/sandbox/v1/clock/advance", serde_json::json!({ "by": by })).await;
+        let (status, body) = self
+            .admin_post("/sandbox/v1/clock/advance", serde_json::json!({ "by": by }))
+            .await;
         assert_eq!(status, 200, "advance clock: {body}");
     }
 
@@ -206,7 +216,11 @@ pub async fn browser_consent(app: &TestApp, authorize_url: &str, username: &str,
     let request_id = hidden_field(&html, "request_id").expect("request_id on the login page");
     let consent = http
         .post(app.url("/oauth/authorize/login"))
-        .form(&[("request_id", request_id.as_str()), ("username", username), ("password", password)])
+        .form(&[
+            ("request_id", request_id.as_str()),
+            ("username", username),
+            ("password", password),
+        ])
         .send()
         .await
         .expect("login");

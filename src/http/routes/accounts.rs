@@ -265,7 +265,11 @@ fn transaction_item(t: &Transaction) -> TransactionItem {
     }
 }
 
-pub async fn list_accounts(segment: Segment, app: AppState, who: Authenticated) -> Result<Json<AccountsResponse>, ApiError> {
+pub async fn list_accounts(
+    segment: Segment,
+    app: AppState,
+    who: Authenticated,
+) -> Result<Json<AccountsResponse>, ApiError> {
     segment.check(&who)?;
     who.require(Scope::AccountsRead)?;
     let accounts = reference::accounts(&app, &who.0)?;
@@ -341,13 +345,13 @@ pub async fn transactions(
 
 /// Declares the four reference routes of one segment (utoipa needs literal paths).
 macro_rules! segment_routes {
-    ($module:ident, $segment:expr, $tag:literal, $accounts:literal, $balances:literal, $transactions:literal, $deposits:literal) => {
+    ($module:ident, $segment:expr, $tag:literal, $op:literal, $accounts:literal, $balances:literal, $transactions:literal, $deposits:literal) => {
         pub mod $module {
             use super::*;
             use axum::extract::State;
 
             /// List the accounts the token may read.
-            #[utoipa::path(get, path = $accounts, tag = $tag,
+            #[utoipa::path(get, path = $accounts, tag = $tag, operation_id = concat!($op, "Accounts"),
                 security(("bearer" = ["accounts:read"])),
                 responses(
                     (status = 200, description = "The accounts", body = AccountsResponse),
@@ -359,7 +363,7 @@ macro_rules! segment_routes {
             }
 
             /// Balances of one account, or of all the token's accounts.
-            #[utoipa::path(get, path = $balances, tag = $tag, params(BalancesQuery),
+            #[utoipa::path(get, path = $balances, tag = $tag, operation_id = concat!($op, "Balances"), params(BalancesQuery),
                 security(("bearer" = ["accounts:read"])),
                 responses(
                     (status = 200, description = "The balances", body = BalancesResponse),
@@ -373,7 +377,7 @@ macro_rules! segment_routes {
             }
 
             /// Account history (入出金明細), ascending, paged by `nextItemKey`.
-            #[utoipa::path(get, path = $transactions, tag = $tag, params(TransactionsQuery),
+            #[utoipa::path(get, path = $transactions, tag = $tag, operation_id = concat!($op, "Transactions"), params(TransactionsQuery),
                 security(("bearer" = ["transactions:read"])),
                 responses(
                     (status = 200, description = "A page of history", body = TransactionsResponse),
@@ -387,7 +391,7 @@ macro_rules! segment_routes {
             }
 
             /// Incoming transfers only (入金明細), same rules as the history API.
-            #[utoipa::path(get, path = $deposits, tag = $tag, params(TransactionsQuery),
+            #[utoipa::path(get, path = $deposits, tag = $tag, operation_id = concat!($op, "DepositTransactions"), params(TransactionsQuery),
                 security(("bearer" = ["transactions:read"])),
                 responses(
                     (status = 200, description = "A page of incoming transfers", body = TransactionsResponse),
@@ -415,6 +419,7 @@ segment_routes!(
     personal,
     Segment::Personal,
     "personal",
+    "personal",
     "/personal/v1/accounts",
     "/personal/v1/accounts/balances",
     "/personal/v1/accounts/transactions",
@@ -423,6 +428,7 @@ segment_routes!(
 segment_routes!(
     corporation,
     Segment::Corporation,
+    "corporation",
     "corporation",
     "/corporation/v1/accounts",
     "/corporation/v1/accounts/balances",

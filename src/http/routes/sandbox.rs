@@ -70,10 +70,16 @@ pub async fn advance_clock(
 ) -> Result<Json<ClockView>, ApiError> {
     let by = parse_duration(&req.by).map_err(|e| ApiError::bad_request("invalid_duration", e))?;
     if by <= SignedDuration::ZERO {
-        return Err(ApiError::bad_request("invalid_duration", "the clock only moves forward; give a positive duration"));
+        return Err(ApiError::bad_request(
+            "invalid_duration",
+            "the clock only moves forward; give a positive duration",
+        ));
     }
     if by > SignedDuration::from_hours(24 * 365 * 20) {
-        return Err(ApiError::bad_request("invalid_duration", "advance at most 20 years at a time"));
+        return Err(ApiError::bad_request(
+            "invalid_duration",
+            "advance at most 20 years at a time",
+        ));
     }
     sandbox::advance_clock(&app, by).await?;
     Ok(Json(clock_view(&app)))
@@ -138,7 +144,11 @@ pub async fn create_grant(
     responses((status = 204, description = "Revoked"),
               (status = 404, description = "No such grant", body = crate::error::Problem, content_type = "application/problem+json"),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = "application/problem+json")))]
-pub async fn revoke_grant(_: Admin, State(app): State<AppState>, Path(grant_id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn revoke_grant(
+    _: Admin,
+    State(app): State<AppState>,
+    Path(grant_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     if consent::revoke_grant_by_id(&app, &grant_id, "user").await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
