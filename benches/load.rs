@@ -1,1 +1,261 @@
-fn main() {}
+//! Load benchmark (a program that prints figures, not a timed test):
+//!
+//!     cargo bench --bench load            # full run, 10 s per phase
+//!     BENCH_SECONDS=3 cargo bench --bench load
+//!
+//! Builds a sandbox from `scenarios/large.yaml` in an empty data dir (timing the start), then
+//! drives it over loopback with 64 keep-alive connections and prints req/s, p50, p99 and the
+//! server's RSS for: a bare static-JSON route of the same size as the balance answer (the
+//! physical-limit baseline), an authenticated balance read, and an authenticated transactions
+//! page of 50 items.
+
+use http_body_util::{BodyExt, Empty};
+use hyper::Request;
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CONNECTIONS: usize = 64;
+const ADMIN_KEY: &str = "bench-admin-key";
+
+struct Server {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn rss_mib(pid: u32, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+async fn get(port: u16, path: &str, token: Option<&str>) -> (u16, Bytes) {
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut req = Request::get(path).header("host", "127.0.0.1");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let res = send
+        .send_request(req.body(Empty::<Bytes>::new()).unwrap())
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.into_body().collect().await.unwrap().to_bytes())
+}
+
+async fn start_server() -> (Server, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let started = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_sandbank"))
+        .args([
+            "--scenario",
+            "scenarios/large.yaml",
+            "--port",
+            &port.to_string(),
+            "--admin-key",
+            ADMIN_KEY,
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start sandbank");
+    let server = Server { child, port, _dir: dir };
+    loop {
+        if let Ok(s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            drop(s);
+            if get(port, "/healthz", None).await.0 == 200 {
+                break;
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(300), "server did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (server, started.elapsed())
+}
+
+struct Figures {
+    requests: usize,
+    errors: usize,
+    rps: f64,
+    p50: f64,
+    p99: f64,
+}
+
+/// `CONNECTIONS` keep-alive connections sending `path` for `seconds`.
+async fn drive(port: u16, path: &str, token: Option<&str>, seconds: f64) -> Figures {
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let path = path.to_owned();
+        let auth = token.map(|t| format!("Bearer {t}"));
+        tasks.push(tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            stream.set_nodelay(true).unwrap();
+            let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            let mut latencies = Vec::with_capacity(100_000);
+            let mut errors = 0;
+            while Instant::now() < deadline {
+                let mut req = Request::get(path.as_str()).header("host", "127.0.0.1");
+                if let Some(a) = &auth {
+                    req = req.header("authorization", a.as_str());
+                }
+                let t0 = Instant::now();
+                let res = send
+                    .send_request(req.body(Empty::<Bytes>::new()).unwrap())
+                    .await
+                    .unwrap();
+                let ok = res.status().is_success();
+                let _ = res.into_body().collect().await.unwrap();
+                latencies.push(t0.elapsed().as_micros() as u32);
+                if !ok {
+                    errors += 1;
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await.unwrap();
+        all.extend(l);
+        errors += e;
+    }
+    all.sort_unstable();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
+    Figures {
+        requests: all.len(),
+        errors,
+        rps: all.len() as f64 / seconds,
+        p50: pct(0.50),
+        p99: pct(0.99),
+    }
+}
+
+fn print_row(name: &str, f: &Figures, rss: f64) {
+    println!(
+        "{name:<34} {:>10.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   {:>8} reqs  {:>3} errors   RSS {:>6.1} MiB",
+        f.rps, f.p50, f.p99, f.requests, f.errors, rss
+    );
+}
+
+fn main() {
+    let seconds: f64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10.0);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        println!(
+            "sandbank load benchmark: scenarios/large.yaml, {CONNECTIONS} connections, {seconds} s per phase, {} cores",
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+        );
+        let (server, startup) = start_server().await;
+        let pid = server.child.id();
+        println!(
+            "start from an empty data dir: {:.1} s (build + open + first answer); RSS {:.1} MiB",
+            startup.as_secs_f64(),
+            rss_mib(pid, "VmRSS")
+        );
+
+        // A token for the benchmark user, through the control plane.
+        let body = r#"{"username":"bench","clientId":"bench","scopes":["accounts:read","transactions:read"]}"#;
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+            .await
+            .unwrap();
+        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let req = Request::post("/sandbox/v1/grants")
+            .header("host", "127.0.0.1")
+            .header("authorization", format!("Bearer {ADMIN_KEY}"))
+            .header("content-type", "application/json")
+            .body(http_body_util::Full::new(Bytes::from(body)))
+            .unwrap();
+        let res = send.send_request(req).await.unwrap();
+        let grant: serde_json::Value =
+            serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        let token = grant["tokens"]["access_token"].as_str().expect("token").to_owned();
+
+        let balance_path = "/personal/v1/accounts/balances?accountId=00110000001";
+        let tx_path =
+            "/personal/v1/accounts/transactions?accountId=00110000001&dateFrom=2026-08-23&dateTo=2026-11-21&limit=50";
+        let (status, balance_body) = get(server.port, balance_path, Some(&token)).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&balance_body));
+        let (status, tx_body) = get(server.port, tx_path, Some(&token)).await;
+        assert_eq!(status, 200);
+        let tx: serde_json::Value = serde_json::from_slice(&tx_body).unwrap();
+        assert_eq!(tx["count"], 50, "the benchmark account has at least 50 entries");
+        let static_path = format!("/_bench/static?bytes={}", balance_body.len());
+        println!(
+            "balance answer {} bytes; transactions page {} bytes (50 items)\n",
+            balance_body.len(),
+            tx_body.len()
+        );
+
+        // Warm up, then measure each phase.
+        drive(server.port, &static_path, None, 1.0).await;
+        let base = drive(server.port, &static_path, None, seconds).await;
+        print_row("static JSON baseline (same size)", &base, rss_mib(pid, "VmRSS"));
+        drive(server.port, balance_path, Some(&token), 1.0).await;
+        let bal = drive(server.port, balance_path, Some(&token), seconds).await;
+        print_row("authenticated balance read", &bal, rss_mib(pid, "VmRSS"));
+        drive(server.port, tx_path, Some(&token), 1.0).await;
+        let txs = drive(server.port, tx_path, Some(&token), seconds).await;
+        print_row("authenticated transactions (50)", &txs, rss_mib(pid, "VmRSS"));
+
+        println!();
+        println!(
+            "balance read / baseline: {:.0}% (target >= 50%), balance p99 {:.2} ms (target <= 10 ms)",
+            100.0 * bal.rps / base.rps,
+            bal.p99
+        );
+        println!(
+            "server peak RSS (VmHWM): {:.1} MiB (target <= 1024 MiB); startup {:.1} s (target <= 60 s)",
+            rss_mib(pid, "VmHWM"),
+            startup.as_secs_f64()
+        );
+        drop(server);
+    });
+}

@@ -38,7 +38,16 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = build_app(state.clone());
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let log_writer = tokio::spawn(services::sandbox::write_access_log_every(
+        state.clone(),
+        std::time::Duration::from_millis(50),
+        stop_rx,
+    ));
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let _ = stop_tx.send(true);
+    let _ = log_writer.await;
+    served?;
     state
         .store
         .flush()

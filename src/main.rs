@@ -5,6 +5,11 @@ use sandbank::cli::{Cli, Command, ScenarioAction};
 use sandbank::scenario::{self, LoadedScenario};
 use std::process::ExitCode;
 
+// glibc's malloc contends on its arena locks under many small, short-lived allocations per
+// request; mimalloc does not.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn load_scenario(path: Option<&std::path::Path>) -> Result<LoadedScenario, scenario::ScenarioError> {
     match path {
         Some(p) => scenario::load_file(p),

@@ -20,6 +20,8 @@ pub struct Inner {
     pub issuer: String,
     /// Key for the `/sandbox/v1` control plane.
     pub admin_key: String,
+    /// Recently used access tokens (see `services::consent::TokenCache`).
+    pub token_cache: crate::services::consent::TokenCache,
 }
 
 impl AppState {

@@ -73,7 +73,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 }
 
 /// The caller of a resource API, authenticated by its bearer token.
-pub struct Authenticated(pub Principal);
+pub struct Authenticated(pub Arc<Principal>);
 
 impl Authenticated {
     /// 403 `insufficient_scope` unless the grant includes `scope`.

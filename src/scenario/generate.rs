@@ -157,6 +157,7 @@ pub fn customers<E>(
             );
             account.balance = Yen(a.opening_balance.value);
             account.next_seq = history.len() as u32;
+            account.set_opening_balances(&history);
             accounts.push((account, history));
         }
         sink(GeneratedCustomer {
@@ -254,6 +255,8 @@ fn new_account(
             CustomerKind::Corporation => CORPORATE_TRANSFER_LIMIT,
         },
         next_seq: 0,
+        day_open: None,
+        month_open: None,
     }
 }
 
@@ -370,6 +373,7 @@ fn population_member(
         );
         account.balance = balance;
         account.next_seq = history.len() as u32;
+        account.set_opening_balances(&history);
         accounts.push((account, history));
     }
     GeneratedCustomer {

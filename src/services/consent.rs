@@ -10,6 +10,7 @@ use crate::state::AppState;
 use crate::storage::StorageError;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// How long a user has to log in and decide after opening the authorization URL.
 const PENDING_TTL: SignedDuration = SignedDuration::from_mins(10);
@@ -419,6 +420,7 @@ fn revoke_grant(app: &AppState, grant_id: &str, reason: &str) -> Result<(), Stor
         grant.revoked_at = Some(app.clock.now());
         grant.revoked_reason = Some(reason.to_owned());
         app.store.put_grant(&grant)?;
+        app.token_cache.clear();
     }
     Ok(())
 }
@@ -595,6 +597,7 @@ pub async fn revoke(app: &AppState, client: &Client, token: &str) -> Result<(), 
                     ..record.clone()
                 };
                 app.store.swap_token(&hash, &record, &expired)?;
+                app.token_cache.clear();
             }
         }
         app.store.flush().await?;
@@ -679,14 +682,55 @@ impl From<StorageError> for TokenRejection {
     }
 }
 
+/// Principals of recently used access tokens, by token hash, so the resource APIs' hot path
+/// does not read and decode the token and grant records on every call. Entries carry the
+/// token's expiry (checked against the clock on every use); any revocation clears the cache.
+#[derive(Default)]
+pub struct TokenCache {
+    map: std::sync::RwLock<std::collections::HashMap<String, (Timestamp, Arc<Principal>)>>,
+}
+
+/// Upper bound on cached tokens; the cache starts over when it is reached.
+const TOKEN_CACHE_MAX: usize = 100_000;
+
+impl TokenCache {
+    fn get(&self, hash: &str) -> Option<(Timestamp, Arc<Principal>)> {
+        self.map.read().ok()?.get(hash).cloned()
+    }
+
+    fn put(&self, hash: String, expires_at: Timestamp, principal: Arc<Principal>) {
+        if let Ok(mut map) = self.map.write() {
+            if map.len() >= TOKEN_CACHE_MAX {
+                map.clear();
+            }
+            map.insert(hash, (expires_at, principal));
+        }
+    }
+
+    /// Forgets everything (after any revocation).
+    pub fn clear(&self) {
+        if let Ok(mut map) = self.map.write() {
+            map.clear();
+        }
+    }
+}
+
 /// Establishes the principal behind an access token (the resource APIs' hot path).
-pub fn authenticate_bearer(app: &AppState, token: &str) -> Result<Principal, TokenRejection> {
+pub fn authenticate_bearer(app: &AppState, token: &str) -> Result<Arc<Principal>, TokenRejection> {
+    let hash = sha256_b64(token.as_bytes());
+    let now = app.clock.now();
+    if let Some((expires_at, principal)) = app.token_cache.get(&hash) {
+        return if now < expires_at {
+            Ok(principal)
+        } else {
+            Err(TokenRejection::Invalid("the access token has expired; refresh it"))
+        };
+    }
     let record = app
         .store
-        .token(&sha256_b64(token.as_bytes()))?
+        .token(&hash)?
         .filter(|t| t.kind == TokenKind::Access)
         .ok_or(TokenRejection::Invalid("the access token is not recognised"))?;
-    let now = app.clock.now();
     if now >= record.expires_at {
         return Err(TokenRejection::Invalid("the access token has expired; refresh it"));
     }
@@ -697,14 +741,16 @@ pub fn authenticate_bearer(app: &AppState, token: &str) -> Result<Principal, Tok
     if grant.revoked_at.is_some() {
         return Err(TokenRejection::Invalid("the grant behind this token was revoked"));
     }
-    Ok(Principal {
+    let principal = Arc::new(Principal {
         client_id: record.client_id,
         user_id: record.user_id,
         customer_id: record.customer_id,
         grant_id: record.grant_id,
         customer_kind: record.customer_kind,
         scopes: record.scopes,
-    })
+    });
+    app.token_cache.put(hash, record.expires_at, principal.clone());
+    Ok(principal)
 }
 
 /// Sandbox shortcut: a grant and tokens for a user without the browser (admin only).

@@ -37,30 +37,13 @@ pub struct BalanceFigures {
 }
 
 /// Balance, withdrawable amount, and the balances at the end of yesterday and of last month.
-pub fn balance(app: &AppState, account: &Account, today: Date) -> Result<BalanceFigures, ApiError> {
-    let balance_before = |date: Date| -> Result<Yen, ApiError> {
-        // The balance before the first entry on or after `date`: the last entry before it,
-        // or, with no history at all before it, the balance before the first entry.
-        Ok(match app.store.last_transaction_before(&account.id, date)? {
-            Some(t) => t.balance_after,
-            None => {
-                let first = app
-                    .store
-                    .history(&account.id, Date::MIN, Date::MAX, None, 1, |_| true)?;
-                match first.items.first() {
-                    Some(t) => Yen(t.balance_after.0 - t.signed_amount()),
-                    None => account.balance,
-                }
-            }
-        })
-    };
-    let month_start = today.first_of_month();
-    Ok(BalanceFigures {
+pub fn balance(account: &Account, today: Date) -> BalanceFigures {
+    BalanceFigures {
         balance: account.balance,
         withdrawable: account.withdrawable(),
-        previous_day: balance_before(today)?,
-        previous_month: balance_before(month_start)?,
-    })
+        previous_day: account.previous_day_balance(today),
+        previous_month: account.previous_month_balance(today),
+    }
 }
 
 /// A parsed `YYYY-MM-DD` query date.

@@ -19,6 +19,11 @@ const META_COMPLETE: &str = "generation_complete";
 const META_CLOCK_OFFSET: &str = "clock_offset_nanos";
 const META_SIGNING_KEY: &str = "id_token_signing_key";
 const META_ADMIN_KEY: &str = "admin_key";
+const META_SCHEMA: &str = "schema_version";
+
+/// Version of the stored record layout; a data dir written with another one is refused
+/// (rebuild it with `--fresh`) rather than misread.
+pub const SCHEMA_VERSION: &[u8] = b"1";
 
 /// What `boot` needs.
 pub struct BootConfig {
@@ -70,6 +75,12 @@ pub fn boot(cfg: BootConfig) -> Result<(AppState, BootReport), BootError> {
 
     let stored_fingerprint = store.meta_get(META_FINGERPRINT)?;
     let complete = store.meta_get(META_COMPLETE)?.is_some();
+    if complete && store.meta_get(META_SCHEMA)?.as_deref() != Some(SCHEMA_VERSION) {
+        return Err(dir_err(
+            "it was written by another version of sandbank; start with --fresh to rebuild it (this deletes its data)"
+                .into(),
+        ));
+    }
     if let Some(fp) = &stored_fingerprint
         && complete
         && fp.as_slice() != cfg.scenario.fingerprint.as_bytes()
@@ -101,6 +112,7 @@ pub fn boot(cfg: BootConfig) -> Result<(AppState, BootReport), BootError> {
         let start = cfg.scenario.clock_start(Timestamp::now());
         clock = Clock::starting_at(start);
         store.meta_put(META_FINGERPRINT, cfg.scenario.fingerprint.as_bytes())?;
+        store.meta_put(META_SCHEMA, SCHEMA_VERSION)?;
         store.meta_put(META_CLOCK_OFFSET, &clock.offset_nanos().to_be_bytes())?;
         for client in generate::clients(&cfg.scenario.scenario) {
             store.put_client(&client)?;
@@ -151,6 +163,7 @@ pub fn boot(cfg: BootConfig) -> Result<(AppState, BootReport), BootError> {
         signing_key,
         issuer: cfg.issuer,
         admin_key,
+        token_cache: Default::default(),
     });
     Ok((state, report))
 }
@@ -163,11 +176,31 @@ pub async fn advance_clock(app: &AppState, by: SignedDuration) -> Result<Timesta
     Ok(app.clock.now())
 }
 
-/// Appends to the access log (not flushed per entry: the log is best-effort durable within
-/// sled's flush interval, which keeps it off the request's critical path).
-pub fn record_access(app: &AppState, mut entry: AccessLogEntry) -> Result<(), StorageError> {
-    entry.id = app.store.next_access_log_id()?;
-    app.store.append_access_log(&entry)
+/// Appends to the access log. Entries are written in batches by `write_access_log_every`
+/// (and before the log is read), which keeps logging off the request's critical path; the
+/// log is durable within a fraction of a second, not per request.
+pub fn record_access(app: &AppState, entry: AccessLogEntry) {
+    app.store.append_access_log(entry);
+}
+
+/// Background worker: writes buffered access-log entries every `period` until `stop`.
+pub async fn write_access_log_every(app: AppState, period: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = stop.changed() => break,
+        }
+        // A batch of a few thousand entries takes a moment; keep it off the async workers.
+        let store = app.store.clone();
+        match tokio::task::spawn_blocking(move || store.write_access_log()).await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not write the access log"),
+            Err(e) => tracing::warn!(error = %e, "access log writer failed"),
+            Ok(Ok(())) => {}
+        }
+    }
+    if let Err(e) = app.store.write_access_log() {
+        tracing::warn!(error = %e, "could not write the access log");
+    }
 }
 
 pub fn access_logs(app: &AppState, filter: &AccessLogFilter) -> Result<(Vec<AccessLogEntry>, bool), StorageError> {

@@ -1,8 +1,25 @@
 //! The API access log (who did what, with which result), kept per sandbox, newest first.
+//! Entries are buffered in memory and written in chunks: one sled value holds up to
+//! `CHUNK` consecutive entries under the id of its first entry, so a busy sandbox writes a
+//! few values per interval instead of one copy-on-write node update per request. Reading
+//! the log writes the buffer first.
 
 use super::codec::{decode, encode};
 use super::{Result, SandboxStore};
 use serde::{Deserialize, Serialize};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Most entries stored in one sled value.
+const CHUNK: usize = 512;
+
+/// Entries not yet written, and the next entry id.
+#[derive(Default)]
+pub struct AccessLogBuffer {
+    pending: Mutex<Vec<AccessLogEntry>>,
+    next_id: AtomicU64,
+    loaded: std::sync::OnceLock<()>,
+}
 
 /// One recorded API call. Never holds tokens or passwords.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,34 +66,72 @@ impl AccessLogFilter {
 }
 
 impl SandboxStore {
-    /// A new, increasing entry id.
-    pub fn next_access_log_id(&self) -> Result<u64> {
-        Ok(self.storage.db.generate_id()?)
+    fn log_buffer(&self) -> &AccessLogBuffer {
+        let buffer = &*self.log_buffer;
+        buffer.loaded.get_or_init(|| {
+            // Continue numbering after the newest stored entry.
+            let last = self
+                .storage
+                .access_log
+                .scan_prefix(&*self.prefix)
+                .next_back()
+                .and_then(|kv| kv.ok())
+                .and_then(|(_, v)| decode::<Vec<AccessLogEntry>>(&v).ok())
+                .and_then(|chunk| chunk.last().map(|e| e.id))
+                .unwrap_or(0);
+            buffer.next_id.store(last + 1, Ordering::Relaxed);
+        });
+        buffer
     }
 
-    pub fn append_access_log(&self, entry: &AccessLogEntry) -> Result<()> {
-        let key = self.key(&[&entry.id.to_be_bytes()]);
-        self.storage.access_log.insert(key, encode(entry)?)?;
+    /// Queues an entry (its id is assigned here); `write_access_log` stores it.
+    pub fn append_access_log(&self, mut entry: AccessLogEntry) {
+        let buffer = self.log_buffer();
+        entry.id = buffer.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut pending) = buffer.pending.lock() {
+            pending.push(entry);
+        }
+    }
+
+    /// Writes the queued entries in one batch.
+    pub fn write_access_log(&self) -> Result<()> {
+        let entries = match self.log_buffer().pending.lock() {
+            Ok(mut pending) => std::mem::take(&mut *pending),
+            Err(_) => return Ok(()),
+        };
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for chunk in entries.chunks(CHUNK) {
+            batch.insert(self.key(&[&chunk[0].id.to_be_bytes()]), encode(&chunk)?);
+        }
+        self.storage.access_log.apply_batch(batch)?;
         Ok(())
     }
 
     /// Matching entries, newest first, and whether more remain.
     pub fn access_logs(&self, f: &AccessLogFilter) -> Result<(Vec<AccessLogEntry>, bool)> {
+        self.write_access_log()?;
         let lo = self.key(&[b""]);
         let hi = match f.before {
             Some(id) => self.key(&[&id.to_be_bytes()]),
             None => self.key(&[&u64::MAX.to_be_bytes()]),
         };
         let mut out = Vec::new();
+        // Chunks are keyed by their first id, so every chunk holding an id below `before`
+        // starts below it.
         for kv in self.storage.access_log.range(lo..hi).rev() {
-            let e: AccessLogEntry = decode(&kv?.1)?;
-            if !f.matches(&e) {
-                continue;
+            let chunk: Vec<AccessLogEntry> = decode(&kv?.1)?;
+            for e in chunk.into_iter().rev() {
+                if f.before.is_some_and(|b| e.id >= b) || !f.matches(&e) {
+                    continue;
+                }
+                if out.len() == f.limit {
+                    return Ok((out, true));
+                }
+                out.push(e);
             }
-            if out.len() == f.limit {
-                return Ok((out, true));
-            }
-            out.push(e);
         }
         Ok((out, false))
     }

@@ -75,6 +75,7 @@ impl Storage {
         SandboxStore {
             storage: self.clone(),
             prefix: Arc::from(prefix),
+            log_buffer: Default::default(),
         }
     }
 
@@ -114,6 +115,7 @@ impl Storage {
 pub struct SandboxStore {
     storage: Arc<Storage>,
     prefix: Arc<[u8]>,
+    log_buffer: Arc<access_log::AccessLogBuffer>,
 }
 
 impl SandboxStore {
@@ -130,6 +132,7 @@ impl SandboxStore {
         Ok(())
     }
 
+    /// Makes every write so far durable (see `Storage::flush`).
     pub async fn flush(&self) -> Result<()> {
         self.storage.flush().await
     }

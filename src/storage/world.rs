@@ -133,17 +133,4 @@ impl SandboxStore {
         }
         Ok(HistoryPage { items, next: None })
     }
-
-    /// The last transaction dated before `date` (for previous-day and previous-month balances).
-    pub fn last_transaction_before(&self, account_id: &str, date: Date) -> Result<Option<Transaction>> {
-        let lo = self.key(&[account_id.as_bytes(), b""]);
-        let hi = self.key(&[account_id.as_bytes(), &month_bytes(date)]);
-        for kv in self.storage.transactions.range(lo..=hi).rev() {
-            let chunk: Vec<Transaction> = decode(&kv?.1)?;
-            if let Some(t) = chunk.into_iter().rev().find(|t| t.date < date) {
-                return Ok(Some(t));
-            }
-        }
-        Ok(None)
-    }
 }

@@ -296,7 +296,7 @@ pub async fn balances(
     let (today, base_date, base_time) = base_date_time(&app);
     let mut balances = Vec::with_capacity(accounts.len());
     for a in &accounts {
-        let f = reference::balance(&app, a, today)?;
+        let f = reference::balance(a, today);
         balances.push(BalanceItem {
             account_id: a.id.clone(),
             account_type_code: a.account_type.code().to_owned(),
