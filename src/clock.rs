@@ -46,6 +46,12 @@ impl Clock {
         self.now().to_zoned(jst())
     }
 
+    /// Moves the clock forward to `target` if it is ahead; returns the new offset.
+    pub fn advance_to(&self, target: Timestamp) -> i64 {
+        let by = target.duration_since(self.now());
+        if by > SignedDuration::ZERO { self.advance(by) } else { self.offset_nanos() }
+    }
+
     /// Moves the clock forward; returns the new offset (to persist).
     pub fn advance(&self, by: SignedDuration) -> i64 {
         let by = by.as_nanos().clamp(0, i64::MAX as i128) as i64;

@@ -24,6 +24,22 @@ pub struct Problem {
     /// The `x-request-id` of the failed request, for support.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// Per-field problems (e.g. each bad transfer item), when there are several.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+/// One field that needs fixing.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldError {
+    /// The transfer item it concerns (1-based), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item_id: Option<u32>,
+    /// The field, as named in the request.
+    pub field: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
 }
 
 /// An API error: status, stable code and a message that says what to fix.
@@ -34,6 +50,8 @@ pub struct ApiError {
     pub detail: String,
     /// Extra `WWW-Authenticate` challenge for 401/403 on bearer-protected resources.
     pub www_authenticate: Option<String>,
+    /// Per-field problems.
+    pub errors: Vec<FieldError>,
 }
 
 impl ApiError {
@@ -43,7 +61,14 @@ impl ApiError {
             code,
             detail: detail.into(),
             www_authenticate: None,
+            errors: Vec::new(),
         }
+    }
+
+    /// Adds per-field problems.
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
     }
 
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
@@ -114,6 +139,7 @@ impl ApiError {
             detail: self.detail.clone(),
             code: self.code.to_owned(),
             request_id: None,
+            errors: self.errors.clone(),
         }
     }
 }

@@ -22,6 +22,8 @@ pub struct Inner {
     pub admin_key: String,
     /// Recently used access tokens (see `services::consent::TokenCache`).
     pub token_cache: crate::services::consent::TokenCache,
+    /// Idempotency keys whose first request is still running.
+    pub in_flight: crate::http::idempotency::InFlight,
 }
 
 impl AppState {

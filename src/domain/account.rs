@@ -35,6 +35,8 @@ pub struct Account {
     pub day_open: Option<(Date, Yen)>,
     /// Balance at the start of the month of the latest entry (first day of that month).
     pub month_open: Option<(Date, Yen)>,
+    /// Total sent by transfer (with fees) on a day, for the daily limit.
+    pub daily_out: Option<(Date, Yen)>,
 }
 
 impl Account {

@@ -16,15 +16,27 @@ pub enum Scope {
     AccountsRead,
     /// Statements: transactions and incoming transfers.
     TransactionsRead,
+    /// Transfers to the user's own accounts at this bank and to destinations registered in
+    /// advance (the "own accounts" connection).
+    TransfersOwn,
+    /// Transfers to any beneficiary (the "third-party payment instruction" connection).
+    TransfersAny,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [
+    pub const ALL: [Scope; 6] = [
         Scope::OpenId,
         Scope::Profile,
         Scope::AccountsRead,
         Scope::TransactionsRead,
+        Scope::TransfersOwn,
+        Scope::TransfersAny,
     ];
+
+    /// Scopes that move money: the consent screen asks for a one-time code for them.
+    pub fn moves_money(self) -> bool {
+        matches!(self, Scope::TransfersOwn | Scope::TransfersAny)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -32,6 +44,8 @@ impl Scope {
             Scope::Profile => "profile",
             Scope::AccountsRead => "accounts:read",
             Scope::TransactionsRead => "transactions:read",
+            Scope::TransfersOwn => "transfers:own",
+            Scope::TransfersAny => "transfers:any",
         }
     }
 
@@ -46,6 +60,8 @@ impl Scope {
             Scope::Profile => "氏名（漢字・カナ）の参照",
             Scope::AccountsRead => "口座一覧・残高の参照",
             Scope::TransactionsRead => "入出金明細・入金明細の参照",
+            Scope::TransfersOwn => "ご本人名義の口座・登録済みの振込先への振込",
+            Scope::TransfersAny => "任意の振込先への振込（振込指図の伝達）",
         }
     }
 
@@ -56,6 +72,8 @@ impl Scope {
             Scope::Profile => "Read your name (kanji and kana)",
             Scope::AccountsRead => "Read your account list and balances",
             Scope::TransactionsRead => "Read your account statements and incoming transfers",
+            Scope::TransfersOwn => "Transfer money to your own accounts and to payees you registered",
+            Scope::TransfersAny => "Transfer money to any beneficiary on your instruction",
         }
     }
 

@@ -24,6 +24,8 @@ pub struct Customer {
     pub family_name_kana: Option<String>,
     pub given_name_kana: Option<String>,
     pub email: Option<String>,
+    /// Destinations registered in advance.
+    pub payees: Vec<Payee>,
 }
 
 /// What a corporate user may do (申請者 / 承認者 / 管理者); individuals are `Owner`.
@@ -49,4 +51,16 @@ pub struct User {
     pub role: Role,
     /// Display name of the person (for corporate users, the employee's name).
     pub display_name: String,
+    /// Salted hash of the one-time code the consent screen asks for transfer scopes.
+    pub otp_hash: String,
+}
+
+/// A destination registered in advance by a customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payee {
+    pub bank_code: String,
+    pub branch_code: String,
+    pub account_type_code: String,
+    pub account_number: String,
+    pub name_kana: String,
 }

@@ -3,9 +3,12 @@
 //! Nothing here does I/O or reads the clock.
 
 pub mod account;
+pub mod calendar;
 pub mod codes;
 pub mod consent;
 pub mod customer;
+pub mod event;
 pub mod kana;
 pub mod money;
 pub mod transaction;
+pub mod transfer;

@@ -2,6 +2,7 @@
 //! interaction id, problem bodies with the request id), the access log, and Swagger UI.
 
 pub mod extract;
+pub mod idempotency;
 pub mod openapi;
 pub mod routes;
 
@@ -27,6 +28,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(routes::accounts::personal::router())
         .merge(routes::accounts::corporation::router())
+        .merge(routes::transfers::personal::router())
+        .merge(routes::transfers::corporation::router())
         .merge(routes::public::router())
         .merge(routes::sandbox::router())
         .merge(routes::health::router())
@@ -41,6 +44,7 @@ pub fn build_router(state: AppState) -> Router {
         .route("/_bench/static", axum::routing::get(bench_static))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         .route_layer(middleware::from_fn_with_state(state.clone(), access_log))
         .layer(middleware::from_fn(request_context))
         .with_state(state)

@@ -13,7 +13,7 @@ use super::schema::{Activity, CorporateRole, PopulationSpec, Scenario};
 use crate::domain::account::Account;
 use crate::domain::codes::{AccountNumber, AccountType, BranchCode};
 use crate::domain::consent::{Client, TokenPolicy};
-use crate::domain::customer::{Customer, CustomerKind, Role, User};
+use crate::domain::customer::{Customer, CustomerKind, Payee, Role, User};
 use crate::domain::kana::{KanaName, to_zengin};
 use crate::domain::money::Yen;
 use crate::domain::transaction::{Direction, Transaction, TransactionKind};
@@ -33,9 +33,8 @@ pub struct GeneratedCustomer {
     pub accounts: Vec<(Account, Vec<Transaction>)>,
 }
 
-/// Per-transfer limit applied to generated and declared accounts.
-const INDIVIDUAL_TRANSFER_LIMIT: Yen = Yen(10_000_000);
-const CORPORATE_TRANSFER_LIMIT: Yen = Yen(100_000_000);
+/// One-time code of generated users (declared users set theirs in the scenario).
+const DEFAULT_OTP: &str = "123456";
 
 /// SplitMix64: spreads (seed, stream, index) into independent RNG seeds.
 fn mix(seed: u64, stream: u64, index: u64) -> u64 {
@@ -112,14 +111,12 @@ pub fn customers<E>(
         let customer = declared_customer(spec);
         let mut users = Vec::new();
         if let Some(login) = &spec.login {
-            users.push(make_user(
-                &mut rng,
-                &login.username.value,
-                &login.password,
-                &customer.id,
-                Role::Owner,
-                &customer.name,
-            ));
+            let credentials = Credentials {
+                username: &login.username.value,
+                password: &login.password,
+                otp: &login.otp,
+            };
+            users.push(make_user(&mut rng, credentials, &customer.id, Role::Owner, &customer.name));
         }
         for u in &spec.users {
             let role = match u.role {
@@ -127,14 +124,12 @@ pub fn customers<E>(
                 CorporateRole::Approver => Role::Approver,
                 CorporateRole::Admin => Role::Admin,
             };
-            users.push(make_user(
-                &mut rng,
-                &u.username.value,
-                &u.password,
-                &customer.id,
-                role,
-                &u.name,
-            ));
+            let credentials = Credentials {
+                username: &u.username.value,
+                password: &u.password,
+                otp: &u.otp,
+            };
+            users.push(make_user(&mut rng, credentials, &customer.id, role, &u.name));
         }
         let mut accounts = Vec::new();
         for (n, a) in spec.accounts.iter().enumerate() {
@@ -145,6 +140,7 @@ pub fn customers<E>(
                 a.number.value.clone(),
                 n == 0,
                 Yen(a.overdraft_limit as i64),
+                Yen(s.limits.per_transfer as i64),
             );
             let history = history(
                 &mut rng,
@@ -177,7 +173,12 @@ pub fn customers<E>(
         };
         for i in 0..pop.count.value {
             let mut rng = rng_for(s.seed, STREAM_POPULATION + p as u64, i as u64);
-            let generated = population_member(&mut rng, pop, i + 1, &branches, start_date, &mut counters, &used);
+            let place = Placement {
+                branches: &branches,
+                start_date,
+                transfer_limit: Yen(s.limits.per_transfer as i64),
+            };
+            let generated = population_member(&mut rng, pop, i + 1, &place, &mut counters, &used);
             sink(generated)?;
         }
     }
@@ -208,19 +209,32 @@ fn declared_customer(spec: &super::schema::CustomerSpec) -> Customer {
         family_name_kana: family_kana,
         given_name_kana: given_kana,
         email: spec.email.clone(),
+        payees: spec
+            .payees
+            .iter()
+            .map(|p| Payee {
+                bank_code: p.bank_code.to_string(),
+                branch_code: p.branch.to_string(),
+                account_type_code: p.account_type.code().to_owned(),
+                account_number: p.number.to_string(),
+                name_kana: p.name.to_string(),
+            })
+            .collect(),
     }
 }
 
-fn make_user(
-    rng: &mut ChaCha8Rng,
-    username: &str,
-    password: &str,
-    customer_id: &str,
-    role: Role,
-    display_name: &str,
-) -> User {
+/// Login credentials of a user to create.
+struct Credentials<'a> {
+    username: &'a str,
+    password: &'a str,
+    otp: &'a str,
+}
+
+fn make_user(rng: &mut ChaCha8Rng, login: Credentials<'_>, customer_id: &str, role: Role, display_name: &str) -> User {
+    let Credentials { username, password, otp } = login;
     let salt = salt(rng);
     User {
+        otp_hash: hash_secret(&salt, otp),
         id: format!("u-{username}"),
         username: username.to_owned(),
         password_hash: hash_secret(&salt, password),
@@ -238,6 +252,7 @@ fn new_account(
     number: AccountNumber,
     primary: bool,
     overdraft_limit: Yen,
+    transfer_limit: Yen,
 ) -> Account {
     Account {
         id: Account::make_id(&branch, account_type, &number),
@@ -250,13 +265,11 @@ fn new_account(
         primary,
         balance: Yen::ZERO,
         overdraft_limit,
-        transfer_limit: match customer.kind {
-            CustomerKind::Individual => INDIVIDUAL_TRANSFER_LIMIT,
-            CustomerKind::Corporation => CORPORATE_TRANSFER_LIMIT,
-        },
+        transfer_limit,
         next_seq: 0,
         day_open: None,
         month_open: None,
+        daily_out: None,
     }
 }
 
@@ -303,12 +316,18 @@ fn next_number(
     }
 }
 
+/// Where and when a population's accounts are opened.
+struct Placement<'a> {
+    branches: &'a [BranchCode],
+    start_date: Date,
+    transfer_limit: Yen,
+}
+
 fn population_member(
     rng: &mut ChaCha8Rng,
     pop: &PopulationSpec,
     n: u32,
-    branches: &[BranchCode],
-    start_date: Date,
+    place: &Placement<'_>,
     counters: &mut HashMap<(BranchCode, AccountType), u32>,
     used: &HashSet<(BranchCode, AccountType, AccountNumber)>,
 ) -> GeneratedCustomer {
@@ -326,6 +345,7 @@ fn population_member(
                 family_name_kana: Some(fr),
                 given_name_kana: Some(gr),
                 email: None,
+                payees: Vec::new(),
             }
         }
         CustomerKind::Corporation => {
@@ -340,6 +360,7 @@ fn population_member(
                 family_name_kana: None,
                 given_name_kana: None,
                 email: None,
+                payees: Vec::new(),
             }
         }
     };
@@ -350,16 +371,21 @@ fn population_member(
             (Role::Admin, format!("{fk} {gk}"))
         }
     };
-    let user = make_user(rng, &username, &pop.login.password, &customer.id, role, &display);
+    let credentials = Credentials {
+        username: &username,
+        password: &pop.login.password,
+        otp: DEFAULT_OTP,
+    };
+    let user = make_user(rng, credentials, &customer.id, role, &display);
 
     let [amin, amax] = pop.accounts_per_customer.value;
     let account_count = rng.random_range(amin..=amax);
     let mut accounts = Vec::new();
     for k in 0..account_count {
-        let branch = branches.choose(rng).cloned().unwrap_or_else(|| unreachable!());
+        let branch = place.branches.choose(rng).cloned().unwrap_or_else(|| unreachable!());
         let account_type = *pop.account_types.choose(rng).unwrap_or(&AccountType::Ordinary);
         let number = next_number(counters, used, &branch, account_type);
-        let mut account = new_account(&customer, branch, account_type, number, k == 0, Yen::ZERO);
+        let mut account = new_account(&customer, branch, account_type, number, k == 0, Yen::ZERO, place.transfer_limit);
         let [bmin, bmax] = pop.balance.value;
         let balance = Yen(rng.random_range(bmin..=bmax));
         let history = history(
@@ -367,7 +393,7 @@ fn population_member(
             pop.kind,
             pop.activity,
             pop.history_days.value,
-            start_date,
+            place.start_date,
             balance,
             Yen::ZERO,
         );

@@ -30,6 +30,103 @@ pub struct Scenario {
     pub customers: Vec<CustomerSpec>,
     #[serde(default)]
     pub populations: Vec<PopulationSpec>,
+    /// Transfer fees (defaults: same branch free, same bank 110/220, other bank 330/550).
+    #[serde(default)]
+    pub fees: FeesSpec,
+    /// Transfer limits applied to every account.
+    #[serde(default)]
+    pub limits: LimitsSpec,
+    /// How long a corporate transfer waits for approval before it expires.
+    #[serde(default = "default_approval_ttl")]
+    pub approval_ttl: DurationSpec,
+}
+
+fn default_approval_ttl() -> DurationSpec {
+    DurationSpec(SignedDuration::from_hours(24))
+}
+
+/// Fees in yen: `[below 30,000 yen, from 30,000 yen]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FeesSpec {
+    #[serde(default = "fee_same_branch")]
+    pub same_branch: [u32; 2],
+    #[serde(default = "fee_same_bank")]
+    pub same_bank: [u32; 2],
+    #[serde(default = "fee_other_bank")]
+    pub other_bank: [u32; 2],
+}
+
+fn fee_same_branch() -> [u32; 2] {
+    [0, 0]
+}
+fn fee_same_bank() -> [u32; 2] {
+    [110, 220]
+}
+fn fee_other_bank() -> [u32; 2] {
+    [330, 550]
+}
+
+impl Default for FeesSpec {
+    fn default() -> Self {
+        FeesSpec {
+            same_branch: fee_same_branch(),
+            same_bank: fee_same_bank(),
+            other_bank: fee_other_bank(),
+        }
+    }
+}
+
+/// Transfer limits in yen.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LimitsSpec {
+    /// Largest single transfer item.
+    #[serde(default = "limit_per_transfer")]
+    pub per_transfer: u64,
+    /// Largest total of transfers (with fees) from one account per day.
+    #[serde(default = "limit_daily")]
+    pub daily_per_account: u64,
+}
+
+fn limit_per_transfer() -> u64 {
+    10_000_000
+}
+fn limit_daily() -> u64 {
+    20_000_000
+}
+
+impl Default for LimitsSpec {
+    fn default() -> Self {
+        LimitsSpec {
+            per_transfer: limit_per_transfer(),
+            daily_per_account: limit_daily(),
+        }
+    }
+}
+
+/// An account held at another bank, so transfers to it can be checked as that bank would.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ForeignAccountSpec {
+    pub branch: BranchCode,
+    #[serde(rename = "type")]
+    pub account_type: AccountType,
+    pub number: AccountNumber,
+    /// Holder name in kana.
+    pub name: KanaName,
+}
+
+/// A destination registered in advance (for the `transfers:own` scope).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PayeeSpec {
+    pub bank_code: BankCode,
+    pub branch: BranchCode,
+    #[serde(rename = "type")]
+    pub account_type: AccountType,
+    pub number: AccountNumber,
+    pub name: KanaName,
 }
 
 /// Where the sandbox clock starts.
@@ -132,6 +229,9 @@ pub struct OtherBankSpec {
     pub name: String,
     #[serde(default)]
     pub name_kana: Option<KanaName>,
+    /// Accounts at that bank; when given, transfers to other accounts there are returned.
+    #[serde(default)]
+    pub accounts: Vec<ForeignAccountSpec>,
 }
 
 /// A duration such as "60s", "1h", "30d" or "P90D".
@@ -220,6 +320,9 @@ pub struct CustomerSpec {
     #[serde(default)]
     pub users: Vec<CorporateUserSpec>,
     pub accounts: Vec<AccountSpec>,
+    /// Destinations registered in advance (transfers with the `transfers:own` scope).
+    #[serde(default)]
+    pub payees: Vec<PayeeSpec>,
     /// How busy the generated history of this customer's accounts is.
     #[serde(default)]
     pub activity: Activity,
@@ -239,6 +342,13 @@ pub struct NameSpec {
 pub struct LoginSpec {
     pub username: Spanned<String>,
     pub password: String,
+    /// One-time code asked on the consent screen for transfer scopes (default "123456").
+    #[serde(default = "default_otp")]
+    pub otp: String,
+}
+
+pub fn default_otp() -> String {
+    "123456".into()
 }
 
 /// A person who logs in for a corporation.
@@ -250,6 +360,9 @@ pub struct CorporateUserSpec {
     pub role: CorporateRole,
     /// The person's name, e.g. "佐藤 花子".
     pub name: String,
+    /// One-time code asked on the consent screen for transfer scopes (default "123456").
+    #[serde(default = "default_otp")]
+    pub otp: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -2,5 +2,7 @@
 //! reading accounts and history, and running the sandbox (bootstrap, clock, access log).
 
 pub mod consent;
+pub mod ledger;
 pub mod reference;
 pub mod sandbox;
+pub mod transfers;

@@ -164,13 +164,27 @@ pub fn boot(cfg: BootConfig) -> Result<(AppState, BootReport), BootError> {
         issuer: cfg.issuer,
         admin_key,
         token_cache: Default::default(),
+        in_flight: Default::default(),
     });
     Ok((state, report))
 }
 
-/// Moves the sandbox clock forward and makes the new time durable.
-pub async fn advance_clock(app: &AppState, by: SignedDuration) -> Result<Timestamp, StorageError> {
-    let offset = app.clock.advance(by);
+/// Moves the sandbox clock forward and makes the new time durable. Scheduled work due on
+/// the way (scheduled transfers, settlements, approval deadlines) runs at its own instant:
+/// the clock stops at each due time, runs what is due, and moves on.
+pub async fn advance_clock(app: &AppState, by: SignedDuration) -> Result<Timestamp, crate::error::ApiError> {
+    let target = app.clock.now().saturating_add(by).unwrap_or(Timestamp::MAX);
+    loop {
+        let next = app.store.due(target)?.into_iter().map(|(at, _)| at).min();
+        match next {
+            Some(at) => {
+                app.clock.advance_to(at);
+                super::transfers::run_due(app).await?;
+            }
+            None => break,
+        }
+    }
+    let offset = app.clock.advance_to(target);
     app.store.meta_put(META_CLOCK_OFFSET, &offset.to_be_bytes())?;
     app.store.flush().await?;
     Ok(app.clock.now())

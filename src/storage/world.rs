@@ -107,13 +107,24 @@ impl SandboxStore {
         keep: impl Fn(&Transaction) -> bool,
     ) -> Result<HistoryPage> {
         let first = start.map(|(d, _)| d).unwrap_or(from).max(from);
+        let after_to = to
+            .first_of_month()
+            .checked_add(jiff::ToSpan::months(1))
+            .unwrap_or(to);
         let lo = self.key(&[account_id.as_bytes(), &month_bytes(first)]);
-        let hi = self.key(&[account_id.as_bytes(), &month_bytes(to)]);
+        let hi = self.key(&[account_id.as_bytes(), &month_bytes(after_to)]);
+        // A month holds its generated chunk (key ends with the month) followed by the entries
+        // posted since (month + position), all in date order.
+        let chunk_key_len = lo.len();
         let mut items = Vec::new();
-        for kv in self.storage.transactions.range(lo..=hi) {
-            let (_, v) = kv?;
-            let chunk: Vec<Transaction> = decode(&v)?;
-            for t in chunk {
+        for kv in self.storage.transactions.range(lo..hi) {
+            let (k, v) = kv?;
+            let entries: Vec<Transaction> = if k.len() == chunk_key_len {
+                decode(&v)?
+            } else {
+                vec![decode(&v)?]
+            };
+            for t in entries {
                 if t.date < from || t.date > to || !keep(&t) {
                     continue;
                 }

@@ -196,7 +196,8 @@ pub enum Segment {
 }
 
 impl Segment {
-    fn check(self, who: &Authenticated) -> Result<(), ApiError> {
+    /// 403 `wrong_segment` unless the token's customer belongs to this segment.
+    pub fn check(self, who: &Authenticated) -> Result<(), ApiError> {
         match (self, who.0.customer_kind) {
             (Segment::Personal, CustomerKind::Individual) | (Segment::Corporation, CustomerKind::Corporation) => Ok(()),
             (Segment::Personal, CustomerKind::Corporation) => Err(ApiError::new(

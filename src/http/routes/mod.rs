@@ -4,3 +4,4 @@ pub mod accounts;
 pub mod health;
 pub mod public;
 pub mod sandbox;
+pub mod transfers;

@@ -1,0 +1,159 @@
+//! `Idempotency-Key` on update requests (IETF draft): the same key and body replay the first
+//! answer (status and body), the same key with another body is 422, and the same key while
+//! the first request is still running is 409. Keys are scoped per client and kept for at
+//! least 24 hours of sandbox time. Transfer requests also record their key in the same atomic
+//! write as the transfer, so a retry after a crash finds the transfer instead of repeating it.
+
+use crate::error::ApiError;
+use crate::services::consent::authenticate_bearer;
+use crate::state::AppState;
+use crate::storage::IdempotentAnswer;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use jiff::SignedDuration;
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+/// How long answers are kept (sandbox time).
+const KEEP: SignedDuration = SignedDuration::from_hours(24);
+/// Largest request body accepted on a keyed request.
+const MAX_BODY: usize = 1 << 20;
+
+/// Keys whose first request is still running, per client.
+#[derive(Default)]
+pub struct InFlight(Mutex<HashSet<(String, String)>>);
+
+/// The key a handler may use to tie its own writes to the request (see module docs).
+#[derive(Clone, Debug)]
+pub struct IdempotencyContext {
+    pub client_id: String,
+    pub key: String,
+    pub fingerprint: String,
+}
+
+fn client_of(app: &AppState, req: &Request) -> Option<String> {
+    let headers = req.headers();
+    if let Some(admin) = headers.get("x-sandbox-admin-key").and_then(|v| v.to_str().ok())
+        && admin == app.admin_key
+    {
+        return Some("sandbox-admin".into());
+    }
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' ').filter(|(s, _)| s.eq_ignore_ascii_case("bearer")).map(|(_, t)| t.trim().to_owned()))
+        .or_else(|| headers.get("x-access-token").and_then(|v| v.to_str().ok()).map(str::to_owned))?;
+    if token == app.admin_key {
+        return Some("sandbox-admin".into());
+    }
+    authenticate_bearer(app, &token).ok().map(|p| p.client_id.clone())
+}
+
+fn replay(answer: &IdempotentAnswer) -> Response {
+    let mut res = (StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK), answer.body.clone()).into_response();
+    if let Ok(v) = HeaderValue::from_str(&answer.content_type) {
+        res.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    res
+}
+
+pub async fn idempotency(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    if req.method() != Method::POST {
+        return next.run(req).await;
+    }
+    let Some(key) = req.headers().get("idempotency-key").map(|v| v.to_str().map(str::to_owned)) else {
+        return next.run(req).await;
+    };
+    let key = match key {
+        Ok(k) if !k.is_empty() && k.len() <= 255 => k,
+        _ => {
+            return ApiError::bad_request("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 visible ASCII characters")
+                .into_response();
+        }
+    };
+    // Unauthenticated requests go on and fail authentication in the handler.
+    let Some(client_id) = client_of(&app, &req) else {
+        return next.run(req).await;
+    };
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
+        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "request bodies are limited to 1 MiB").into_response();
+    };
+    let fingerprint = crate::ids::sha256_b64(format!("{} {}\n", parts.method, parts.uri.path()).as_bytes())
+        + &crate::ids::sha256_b64(&bytes);
+    let now = app.clock.now();
+
+    match app.store.idempotent_answer(&client_id, &key) {
+        Ok(Some(answer)) if answer.created_at.saturating_add(KEEP).unwrap_or(answer.created_at) > now => {
+            if answer.fingerprint == fingerprint {
+                return replay(&answer);
+            }
+            return ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "this Idempotency-Key was already used with a different request; use a new key for a new request",
+            )
+            .into_response();
+        }
+        Ok(_) => {}
+        Err(e) => return ApiError::from(e).into_response(),
+    }
+    let slot = (client_id.clone(), key.clone());
+    let first = app.in_flight.0.lock().map(|mut set| set.insert(slot.clone())).unwrap_or(false);
+    if !first {
+        return ApiError::new(
+            StatusCode::CONFLICT,
+            "idempotency_key_in_use",
+            "a request with this Idempotency-Key is still being processed; retry after it has answered",
+        )
+        .into_response();
+    }
+    let mut req = Request::from_parts(parts, Body::from(bytes));
+    req.extensions_mut().insert(IdempotencyContext {
+        client_id: client_id.clone(),
+        key: key.clone(),
+        fingerprint: fingerprint.clone(),
+    });
+    let res = next.run(req).await;
+    let res = record(&app, &client_id, &key, fingerprint, res, now).await;
+    if let Ok(mut set) = app.in_flight.0.lock() {
+        set.remove(&slot);
+    }
+    res
+}
+
+/// Stores the answer (not 5xx: those may be retried) durably before it is sent.
+async fn record(app: &AppState, client_id: &str, key: &str, fingerprint: String, res: Response, now: jiff::Timestamp) -> Response {
+    let status = res.status();
+    if status.is_server_error() {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let Ok(bytes) = to_bytes(body, usize::MAX).await else {
+        return ApiError::internal("could not read the response body").into_response();
+    };
+    let answer = IdempotentAnswer {
+        fingerprint,
+        status: status.as_u16(),
+        content_type: parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/json")
+            .to_owned(),
+        body: bytes.to_vec(),
+        created_at: now,
+    };
+    // A problem body is re-rendered with the request id later; store what the client sees
+    // without it (the replay gets its own request id).
+    if let Err(e) = app.store.put_idempotent_answer(client_id, key, &answer) {
+        tracing::warn!(error = %e, "could not store an idempotent answer");
+    } else if let Err(e) = app.store.flush().await {
+        tracing::warn!(error = %e, "could not flush an idempotent answer");
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}

@@ -1,0 +1,95 @@
+//! The ledger's building blocks, used inside one atomic write: posting to a customer account
+//! (which also writes its history entry and keeps the previous-day and previous-month
+//! figures), posting to a system account, and writing the event and the customer's
+//! notification. Every movement built from these is balanced: what leaves one ledger account
+//! enters another.
+
+use crate::domain::account::Account;
+use crate::domain::event::{Event, Notification};
+use crate::domain::money::Yen;
+use crate::domain::transaction::{Direction, Transaction, TransactionKind};
+use crate::storage::LedgerTx;
+use jiff::Timestamp;
+use sled::transaction::ConflictableTransactionError;
+
+pub type TxResult<T> = Result<T, ConflictableTransactionError<crate::storage::ledger_abort::TxAbort>>;
+
+/// System ledger accounts.
+pub const FEE_INCOME: &str = "fee_income";
+pub const SUSPENSE: &str = "suspense";
+/// The world outside the bank (credits from outside the sandbox).
+pub const EXTERNAL: &str = "external";
+
+/// The clearing account of another bank.
+pub fn clearing(bank_code: &str) -> String {
+    format!("clearing:{bank_code}")
+}
+
+/// One entry to post to a customer account.
+pub struct Entry<'a> {
+    pub direction: Direction,
+    pub kind: TransactionKind,
+    pub amount: Yen,
+    pub remarks: &'a str,
+    pub remitter_name: Option<&'a str>,
+}
+
+/// Posts `entry` to `account` at `now`: balance, history, day/month opening figures.
+pub fn post(tx: &LedgerTx<'_>, account: &mut Account, entry: Entry<'_>, now: Timestamp) -> TxResult<()> {
+    let date = now.to_zoned(crate::clock::jst()).date();
+    if account.day_open.is_none_or(|(d, _)| d != date) {
+        account.day_open = Some((date, account.balance));
+    }
+    let month = date.first_of_month();
+    if account.month_open.is_none_or(|(m, _)| m != month) {
+        account.month_open = Some((month, account.balance));
+    }
+    let signed = match entry.direction {
+        Direction::Credit => entry.amount.0,
+        Direction::Debit => -entry.amount.0,
+    };
+    account.balance = Yen(account.balance.0 + signed);
+    let t = Transaction {
+        seq: account.next_seq,
+        date,
+        value_date: date,
+        direction: entry.direction,
+        kind: entry.kind,
+        amount: entry.amount,
+        balance_after: account.balance,
+        remarks: entry.remarks.to_owned(),
+        remitter_name: entry.remitter_name.map(str::to_owned),
+    };
+    account.next_seq += 1;
+    tx.append_history(&account.id, &t)
+}
+
+/// Posts `amount` (signed) to a system account.
+pub fn post_system(tx: &LedgerTx<'_>, account: &str, amount: i64) -> TxResult<()> {
+    let id = tx.id()?;
+    tx.post_system(account, amount, id)
+}
+
+/// Writes an event to the outbox.
+pub fn event(tx: &LedgerTx<'_>, event_type: &str, data: serde_json::Value, now: Timestamp) -> TxResult<()> {
+    let e = Event {
+        id: tx.id()?,
+        event_type: event_type.to_owned(),
+        occurred_at: crate::clock::format_jst(now),
+        data: data.to_string(),
+    };
+    tx.put_event(&e)
+}
+
+/// Writes the customer's notification (the e-mail the bank would send).
+pub fn notify(tx: &LedgerTx<'_>, account: &Account, subject: &str, body: String, now: Timestamp) -> TxResult<()> {
+    let n = Notification {
+        id: tx.id()?,
+        customer_id: account.customer_id.clone(),
+        account_id: account.id.clone(),
+        sent_at: crate::clock::format_jst(now),
+        subject: subject.to_owned(),
+        body,
+    };
+    tx.put_notification(&n)
+}

@@ -1,0 +1,36 @@
+//! Stored answers of update requests sent with an `Idempotency-Key`, per client and key.
+
+use super::codec::encode;
+use super::{Result, SandboxStore};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// The first answer to a keyed request, replayed to its retries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotentAnswer {
+    /// SHA-256 of method, path and body of the first request.
+    pub fingerprint: String,
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+    pub created_at: Timestamp,
+}
+
+impl SandboxStore {
+    pub fn idempotent_answer(&self, client_id: &str, key: &str) -> Result<Option<IdempotentAnswer>> {
+        self.get(&self.storage.idempotency, &self.key(&[client_id.as_bytes(), key.as_bytes()]))
+    }
+
+    pub fn put_idempotent_answer(&self, client_id: &str, key: &str, answer: &IdempotentAnswer) -> Result<()> {
+        self.storage
+            .idempotency
+            .insert(self.key(&[client_id.as_bytes(), key.as_bytes()]), encode(answer)?)?;
+        Ok(())
+    }
+
+    pub fn remove_idempotent_answer(&self, client_id: &str, key: &str) -> Result<()> {
+        self.storage.idempotency.remove(self.key(&[client_id.as_bytes(), key.as_bytes()]))?;
+        Ok(())
+    }
+}
+

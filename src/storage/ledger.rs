@@ -1,0 +1,305 @@
+//! Atomic writes of money movements. `SandboxStore::atomically` runs a closure in one sled
+//! transaction over every tree a movement touches — accounts, history, system ledger
+//! postings, transfers and their indexes, the schedule, the event outbox and notifications —
+//! so a movement and its records are written together or not at all. sled retries the closure
+//! on conflict, so it must not have effects outside the `LedgerTx` it is given.
+
+use super::codec::{decode, encode};
+use super::keys::{date_bytes, month_bytes, position_bytes};
+use super::{Result, SandboxStore, StorageError};
+use crate::domain::account::Account;
+use crate::domain::event::{Event, Notification};
+use crate::domain::transaction::Transaction;
+use crate::domain::transfer::TransferRequest;
+use jiff::Timestamp;
+use jiff::civil::Date;
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+
+/// Why a transactional closure gave up.
+#[derive(Debug)]
+pub enum TxError<E> {
+    /// The caller's own reason (e.g. insufficient funds); nothing was written.
+    Abort(E),
+    Storage(StorageError),
+}
+
+type TxResult<T> = std::result::Result<T, ConflictableTransactionError<TxAbort>>;
+
+/// What travels through sled's abort channel: the caller's error or a codec failure.
+#[derive(Debug)]
+pub enum TxAbort {
+    Caller(Box<dyn std::any::Any + Send>),
+    Codec(String),
+}
+
+/// The operations a movement may do, all inside one transaction.
+pub struct LedgerTx<'a> {
+    store: &'a SandboxStore,
+    accounts: &'a TransactionalTree,
+    transactions: &'a TransactionalTree,
+    ledger: &'a TransactionalTree,
+    transfers: &'a TransactionalTree,
+    transfer_index: &'a TransactionalTree,
+    schedule: &'a TransactionalTree,
+    events: &'a TransactionalTree,
+    notifications: &'a TransactionalTree,
+}
+
+fn codec<T>(r: Result<T>) -> TxResult<T> {
+    r.map_err(|e| ConflictableTransactionError::Abort(TxAbort::Codec(e.to_string())))
+}
+
+/// Stops the transaction with the caller's error.
+pub fn abort<E: Send + 'static, T>(e: E) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(TxAbort::Caller(Box::new(e))))
+}
+
+impl LedgerTx<'_> {
+    pub fn account(&self, id: &str) -> TxResult<Option<Account>> {
+        match self.accounts.get(self.store.key(&[id.as_bytes()]))? {
+            Some(v) => codec(decode(&v)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub fn put_account(&self, a: &Account) -> TxResult<()> {
+        self.accounts.insert(self.store.key(&[a.id.as_bytes()]), codec(encode(a))?)?;
+        Ok(())
+    }
+
+    /// Adds a history entry (stored under its month, after the month's generated chunk).
+    pub fn append_history(&self, account_id: &str, t: &Transaction) -> TxResult<()> {
+        let mut pos = month_bytes(t.date).to_vec();
+        pos.extend_from_slice(&position_bytes(t.date, t.seq));
+        let key = self.store.key(&[account_id.as_bytes(), &pos]);
+        self.transactions.insert(key, codec(encode(t))?)?;
+        Ok(())
+    }
+
+    /// Posts to a system ledger account (fee income, clearing, suspense, external). Each
+    /// posting is its own key, so concurrent movements never conflict on a hot balance.
+    pub fn post_system(&self, account: &str, amount: i64, posting_id: u64) -> TxResult<()> {
+        let key = self.store.key(&[account.as_bytes(), &posting_id.to_be_bytes()]);
+        self.ledger.insert(key, &amount.to_be_bytes()[..])?;
+        Ok(())
+    }
+
+    pub fn transfer(&self, apply_no: &str) -> TxResult<Option<TransferRequest>> {
+        match self.transfers.get(self.store.key(&[apply_no.as_bytes()]))? {
+            Some(v) => codec(decode(&v)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores a transfer and indexes it by account and creation date.
+    pub fn put_transfer(&self, t: &TransferRequest) -> TxResult<()> {
+        self.transfers.insert(self.store.key(&[t.apply_no.as_bytes()]), codec(encode(t))?)?;
+        let created = t.created_at.to_zoned(crate::clock::jst()).date();
+        let idx = self
+            .store
+            .key(&[t.account_id.as_bytes(), &date_bytes(created), t.apply_no.as_bytes()]);
+        self.transfer_index.insert(idx, &[][..])?;
+        Ok(())
+    }
+
+    /// The transfer created by an earlier request with this client's idempotency key:
+    /// (apply number, request fingerprint).
+    pub fn idempotent_transfer(&self, client_id: &str, key: &str) -> TxResult<Option<(String, String)>> {
+        let k = self.store.key(&[b"~idem", client_id.as_bytes(), key.as_bytes()]);
+        match self.transfer_index.get(k)? {
+            Some(v) => codec(decode(&v)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Ties an idempotency key to the transfer it created, in the same atomic write.
+    pub fn put_idempotent_transfer(&self, client_id: &str, key: &str, apply_no: &str, fingerprint: &str) -> TxResult<()> {
+        let k = self.store.key(&[b"~idem", client_id.as_bytes(), key.as_bytes()]);
+        let v = codec(encode(&(apply_no.to_owned(), fingerprint.to_owned())))?;
+        self.transfer_index.insert(k, v)?;
+        Ok(())
+    }
+
+    /// Runs `apply_no` when the clock reaches `at`.
+    pub fn schedule(&self, at: Timestamp, apply_no: &str) -> TxResult<()> {
+        let key = self.store.key(&[&schedule_time(at), apply_no.as_bytes()]);
+        self.schedule.insert(key, &[][..])?;
+        Ok(())
+    }
+
+    pub fn unschedule(&self, at: Timestamp, apply_no: &str) -> TxResult<()> {
+        self.schedule.remove(self.store.key(&[&schedule_time(at), apply_no.as_bytes()]))?;
+        Ok(())
+    }
+
+    pub fn put_event(&self, e: &Event) -> TxResult<()> {
+        self.events.insert(self.store.key(&[&e.id.to_be_bytes()]), codec(encode(e))?)?;
+        Ok(())
+    }
+
+    pub fn put_notification(&self, n: &Notification) -> TxResult<()> {
+        let key = self.store.key(&[n.customer_id.as_bytes(), &n.id.to_be_bytes()]);
+        self.notifications.insert(key, codec(encode(n))?)?;
+        Ok(())
+    }
+
+    /// A fresh, increasing id (events, notifications, postings, transfers).
+    pub fn id(&self) -> TxResult<u64> {
+        Ok(self.accounts.generate_id()?)
+    }
+}
+
+/// Scheduled instants as sortable bytes (nanoseconds since the epoch, offset to be unsigned).
+fn schedule_time(at: Timestamp) -> [u8; 16] {
+    ((at.as_nanosecond() as u128) ^ (1u128 << 127)).to_be_bytes()
+}
+
+impl SandboxStore {
+    /// Runs `f` atomically over the money trees; `f` may be retried on conflict.
+    pub fn atomically<T, E: Send + 'static>(
+        &self,
+        f: impl Fn(&LedgerTx<'_>) -> TxResult<T>,
+    ) -> std::result::Result<T, TxError<E>> {
+        let st = &self.storage;
+        let trees = (
+            &st.accounts,
+            &st.transactions,
+            &st.ledger,
+            &st.transfers,
+            &st.transfer_index,
+            &st.schedule,
+            &st.events,
+            &st.notifications,
+        );
+        let result = trees.transaction(|(accounts, transactions, ledger, transfers, transfer_index, schedule, events, notifications)| {
+            let tx = LedgerTx {
+                store: self,
+                accounts,
+                transactions,
+                ledger,
+                transfers,
+                transfer_index,
+                schedule,
+                events,
+                notifications,
+            };
+            f(&tx)
+        });
+        match result {
+            Ok(v) => Ok(v),
+            Err(TransactionError::Abort(TxAbort::Caller(e))) => match e.downcast::<E>() {
+                Ok(e) => Err(TxError::Abort(*e)),
+                Err(_) => Err(TxError::Storage(StorageError::Codec("unexpected abort type".into()))),
+            },
+            Err(TransactionError::Abort(TxAbort::Codec(e))) => Err(TxError::Storage(StorageError::Codec(e))),
+            Err(TransactionError::Storage(e)) => Err(TxError::Storage(StorageError::Sled(e))),
+        }
+    }
+
+    pub fn transfer(&self, apply_no: &str) -> Result<Option<TransferRequest>> {
+        self.get(&self.storage.transfers, &self.key(&[apply_no.as_bytes()]))
+    }
+
+    /// Apply numbers of transfers from `account_id` created `from..=to`, in order, starting
+    /// after `after` when given; at most `limit` (plus whether more remain).
+    pub fn transfers_of(
+        &self,
+        account_id: &str,
+        from: Date,
+        to: Date,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<String>, bool)> {
+        let lo = self.key(&[account_id.as_bytes(), &date_bytes(from)]);
+        let hi = self.key(&[account_id.as_bytes(), &date_bytes(to.tomorrow().unwrap_or(to))]);
+        let mut out = Vec::new();
+        for kv in self.storage.transfer_index.range(lo..hi) {
+            let (k, _) = kv?;
+            let apply_no = String::from_utf8_lossy(&k[k.len() - 16..]).into_owned();
+            if after.is_some_and(|a| apply_no.as_str() <= a) {
+                continue;
+            }
+            if out.len() == limit {
+                return Ok((out, true));
+            }
+            out.push(apply_no);
+        }
+        Ok((out, false))
+    }
+
+    /// Scheduled apply numbers due at or before `now`, earliest first, with their instants.
+    pub fn due(&self, now: Timestamp) -> Result<Vec<(Timestamp, String)>> {
+        let lo = self.key(&[b""]);
+        let hi = self.key(&[&schedule_time(now), &[0xff]]);
+        let mut out = Vec::new();
+        for kv in self.storage.schedule.range(lo..hi) {
+            let (k, _) = kv?;
+            let rest = &k[self.prefix.len()..];
+            if rest.len() < 17 {
+                continue;
+            }
+            let mut t = [0u8; 16];
+            t.copy_from_slice(&rest[..16]);
+            let nanos = (u128::from_be_bytes(t) ^ (1u128 << 127)) as i128;
+            let at = Timestamp::from_nanosecond(nanos).unwrap_or(now);
+            out.push((at, String::from_utf8_lossy(&rest[17..]).into_owned()));
+        }
+        Ok(out)
+    }
+
+    /// Balance of every system ledger account (fee income, clearing per bank, suspense, external).
+    pub fn system_balances(&self) -> Result<Vec<(String, i64)>> {
+        let mut out: Vec<(String, i64)> = Vec::new();
+        for kv in self.storage.ledger.scan_prefix(&*self.prefix) {
+            let (k, v) = kv?;
+            let rest = &k[self.prefix.len()..];
+            let name_end = rest.len().saturating_sub(9);
+            let name = String::from_utf8_lossy(&rest[..name_end]).into_owned();
+            let amount = i64::from_be_bytes(v.as_ref().try_into().map_err(|_| StorageError::Codec("posting".into()))?);
+            match out.last_mut() {
+                Some((n, total)) if *n == name => *total += amount,
+                _ => out.push((name, amount)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sum of every customer account balance, the number of accounts, and those below their
+    /// overdraft limit.
+    pub fn customer_balance_summary(&self) -> Result<(i64, u64, Vec<String>)> {
+        let mut total = 0i64;
+        let mut count = 0u64;
+        let mut below = Vec::new();
+        for kv in self.storage.accounts.scan_prefix(&*self.prefix) {
+            let a: Account = decode(&kv?.1)?;
+            total += a.balance.0;
+            count += 1;
+            if a.balance.0 < -a.overdraft_limit.0 {
+                below.push(a.id);
+            }
+        }
+        Ok((total, count, below))
+    }
+
+    /// The customer's notifications, newest first.
+    pub fn notifications(&self, customer_id: &str, limit: usize) -> Result<Vec<Notification>> {
+        let prefix = self.key(&[customer_id.as_bytes(), b""]);
+        let mut out = Vec::new();
+        for kv in self.storage.notifications.scan_prefix(&prefix).rev().take(limit) {
+            out.push(decode(&kv?.1)?);
+        }
+        Ok(out)
+    }
+
+    /// Events with id greater than `after`, oldest first.
+    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<Event>> {
+        let lo = self.key(&[&after.saturating_add(1).to_be_bytes()]);
+        let hi = self.key(&[&u64::MAX.to_be_bytes()]);
+        let mut out = Vec::new();
+        for kv in self.storage.events.range(lo..hi).take(limit) {
+            out.push(decode(&kv?.1)?);
+        }
+        Ok(out)
+    }
+}
