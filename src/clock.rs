@@ -49,7 +49,11 @@ impl Clock {
     /// Moves the clock forward to `target` if it is ahead; returns the new offset.
     pub fn advance_to(&self, target: Timestamp) -> i64 {
         let by = target.duration_since(self.now());
-        if by > SignedDuration::ZERO { self.advance(by) } else { self.offset_nanos() }
+        if by > SignedDuration::ZERO {
+            self.advance(by)
+        } else {
+            self.offset_nanos()
+        }
     }
 
     /// Moves the clock forward; returns the new offset (to persist).

@@ -44,9 +44,15 @@ pub async fn run(
         std::time::Duration::from_millis(50),
         stop_rx,
     ));
+    let scheduler = tokio::spawn(services::transfers::run_due_every(
+        state.clone(),
+        std::time::Duration::from_secs(1),
+        stop_tx.subscribe(),
+    ));
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     let _ = stop_tx.send(true);
     let _ = log_writer.await;
+    let _ = scheduler.await;
     served?;
     state
         .store

@@ -281,7 +281,7 @@ fn banner(
     }
     for p in &s.populations {
         out.push_str(&format!(
-            "    {}00001..{}{:05}  password {}  (generated {:?})\n",
+            "    {}00001..{}{:05}  password {}  one-time code 123456  (generated {:?})\n",
             p.login.username_prefix.value, p.login.username_prefix.value, p.count.value, p.login.password, p.kind
         ));
     }

@@ -36,8 +36,8 @@ fn named_holidays(year: i16) -> Vec<Date> {
         d(5, 4),  // みどりの日
         d(5, 5),  // こどもの日
         d(9, autumnal_equinox(year)),
-        d(11, 3),  // 文化の日
-        d(11, 23), // 勤労感謝の日
+        d(11, 3),                                 // 文化の日
+        d(11, 23),                                // 勤労感謝の日
         nth_weekday(year, 9, Weekday::Monday, 3), // 敬老の日
     ];
     if year >= 2020 {
@@ -162,7 +162,10 @@ mod tests {
         assert!(h25.contains(&date(2025, 9, 23)));
         assert!(h25.contains(&date(2025, 11, 24)), "substitute for Sunday Nov 23");
         let h27 = national_holidays(2027);
-        assert!(h27.contains(&date(2027, 3, 21)) && h27.contains(&date(2027, 3, 22)), "equinox on Sunday, substitute Monday");
+        assert!(
+            h27.contains(&date(2027, 3, 21)) && h27.contains(&date(2027, 3, 22)),
+            "equinox on Sunday, substitute Monday"
+        );
         assert!(h27.contains(&date(2027, 9, 23)));
     }
 
@@ -172,7 +175,11 @@ mod tests {
         assert!(!is_business_day(date(2026, 12, 31)));
         assert!(!is_business_day(date(2027, 1, 3)));
         assert!(is_business_day(date(2027, 1, 4)));
-        assert_eq!(next_business_day(date(2026, 11, 21)), date(2026, 11, 24), "Sat → Tue after the holiday Monday");
+        assert_eq!(
+            next_business_day(date(2026, 11, 21)),
+            date(2026, 11, 24),
+            "Sat → Tue after the holiday Monday"
+        );
         assert_eq!(previous_business_day(date(2026, 11, 23)), date(2026, 11, 20));
     }
 }

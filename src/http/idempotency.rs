@@ -44,8 +44,17 @@ fn client_of(app: &AppState, req: &Request) -> Option<String> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' ').filter(|(s, _)| s.eq_ignore_ascii_case("bearer")).map(|(_, t)| t.trim().to_owned()))
-        .or_else(|| headers.get("x-access-token").and_then(|v| v.to_str().ok()).map(str::to_owned))?;
+        .and_then(|v| {
+            v.split_once(' ')
+                .filter(|(s, _)| s.eq_ignore_ascii_case("bearer"))
+                .map(|(_, t)| t.trim().to_owned())
+        })
+        .or_else(|| {
+            headers
+                .get("x-access-token")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })?;
     if token == app.admin_key {
         return Some("sandbox-admin".into());
     }
@@ -53,11 +62,16 @@ fn client_of(app: &AppState, req: &Request) -> Option<String> {
 }
 
 fn replay(answer: &IdempotentAnswer) -> Response {
-    let mut res = (StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK), answer.body.clone()).into_response();
+    let mut res = (
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK),
+        answer.body.clone(),
+    )
+        .into_response();
     if let Ok(v) = HeaderValue::from_str(&answer.content_type) {
         res.headers_mut().insert(header::CONTENT_TYPE, v);
     }
-    res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    res.headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
     res
 }
 
@@ -65,14 +79,21 @@ pub async fn idempotency(State(app): State<AppState>, req: Request, next: Next) 
     if req.method() != Method::POST {
         return next.run(req).await;
     }
-    let Some(key) = req.headers().get("idempotency-key").map(|v| v.to_str().map(str::to_owned)) else {
+    let Some(key) = req
+        .headers()
+        .get("idempotency-key")
+        .map(|v| v.to_str().map(str::to_owned))
+    else {
         return next.run(req).await;
     };
     let key = match key {
         Ok(k) if !k.is_empty() && k.len() <= 255 => k,
         _ => {
-            return ApiError::bad_request("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 visible ASCII characters")
-                .into_response();
+            return ApiError::bad_request(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            )
+            .into_response();
         }
     };
     // Unauthenticated requests go on and fail authentication in the handler.
@@ -81,7 +102,12 @@ pub async fn idempotency(State(app): State<AppState>, req: Request, next: Next) 
     };
     let (parts, body) = req.into_parts();
     let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
-        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "request bodies are limited to 1 MiB").into_response();
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "request bodies are limited to 1 MiB",
+        )
+        .into_response();
     };
     let fingerprint = crate::ids::sha256_b64(format!("{} {}\n", parts.method, parts.uri.path()).as_bytes())
         + &crate::ids::sha256_b64(&bytes);
@@ -103,7 +129,12 @@ pub async fn idempotency(State(app): State<AppState>, req: Request, next: Next) 
         Err(e) => return ApiError::from(e).into_response(),
     }
     let slot = (client_id.clone(), key.clone());
-    let first = app.in_flight.0.lock().map(|mut set| set.insert(slot.clone())).unwrap_or(false);
+    let first = app
+        .in_flight
+        .0
+        .lock()
+        .map(|mut set| set.insert(slot.clone()))
+        .unwrap_or(false);
     if !first {
         return ApiError::new(
             StatusCode::CONFLICT,
@@ -127,7 +158,14 @@ pub async fn idempotency(State(app): State<AppState>, req: Request, next: Next) 
 }
 
 /// Stores the answer (not 5xx: those may be retried) durably before it is sent.
-async fn record(app: &AppState, client_id: &str, key: &str, fingerprint: String, res: Response, now: jiff::Timestamp) -> Response {
+async fn record(
+    app: &AppState,
+    client_id: &str,
+    key: &str,
+    fingerprint: String,
+    res: Response,
+    now: jiff::Timestamp,
+) -> Response {
     let status = res.status();
     if status.is_server_error() {
         return res;

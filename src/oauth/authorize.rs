@@ -160,7 +160,7 @@ pub async fn login(State(app): State<AppState>, form: Result<Form<LoginForm>, Fo
         let pending = consent::record_login(&app, pending, &user)?;
         Ok(page(
             StatusCode::OK,
-            pages::consent(bank, &pending, &client, &user.display_name, app.clock.now()),
+            pages::consent(bank, &pending, &client, &user.display_name, app.clock.now(), None),
         ))
     })();
     result.unwrap_or_else(|e| {
@@ -182,6 +182,8 @@ pub struct ConsentForm {
     pub consent_token: String,
     /// `approve` or `deny`.
     pub decision: String,
+    /// One-time code, required to approve transfer scopes.
+    pub otp: Option<String>,
 }
 
 /// Submit the user's decision; redirects to the client with a code or `access_denied`.
@@ -230,6 +232,33 @@ pub async fn decide(State(app): State<AppState>, form: Result<Form<ConsentForm>,
         );
     }
     let iss = Some(app.issuer.as_str());
+    if form.decision == "approve" && pending.scopes.iter().any(|s| s.moves_money()) {
+        let user = match app.store.user(pending.user_id.as_deref().unwrap_or_default()) {
+            Ok(Some(u)) => u,
+            _ => {
+                return error_page(
+                    &app,
+                    StatusCode::BAD_REQUEST,
+                    "The user who logged in no longer exists.",
+                );
+            }
+        };
+        let otp_ok = form
+            .otp
+            .as_deref()
+            .is_some_and(|otp| crate::ids::hash_secret(&user.password_salt, otp.trim()) == user.otp_hash);
+        if !otp_ok {
+            let html = pages::consent(
+                &app.scenario.scenario.bank.name,
+                &pending,
+                &client,
+                &user.display_name,
+                app.clock.now(),
+                Some("ワンタイムパスワードが違います。 / Wrong one-time code."),
+            );
+            return page(StatusCode::UNAUTHORIZED, html);
+        }
+    }
     match form.decision.as_str() {
         "approve" => match consent::approve(&app, &pending, &client).await {
             Ok(code) => redirect_to(

@@ -94,7 +94,19 @@ pub fn consent(
     client: &Client,
     user_display_name: &str,
     now: Timestamp,
+    error: Option<&str>,
 ) -> String {
+    let needs_otp = pending.scopes.iter().any(|s| s.moves_money());
+    let otp_field = if needs_otp {
+        r#"<div class="note"><label>ワンタイムパスワード <span class="en">One-time code</span>
+<input type="text" name="otp" inputmode="numeric" autocomplete="one-time-code"></label>
+<span class="en">振込の権限には追加の認証が必要です。サンドボックスではテスト用ユーザーのコードが起動時に表示されます。 Transfer authority needs a stronger login step; in the sandbox, test users' codes are printed at startup.</span></div>"#
+    } else {
+        ""
+    };
+    let error = error
+        .map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, escape(e)))
+        .unwrap_or_default();
     let scopes: String = pending
         .scopes
         .iter()
@@ -133,9 +145,11 @@ pub fn consent(
 <dd>当行は接続先のサービス内容を保証するものではありません。心当たりのない依頼や、内容に不明な点がある場合は「許可しない」を選んでください。当行の職員がパスワードを尋ねることはありません。
 <span class="en">The bank does not vouch for the company's service. If you did not expect this request or are unsure, choose "Deny". The bank never asks for your password.</span></dd>
 </dl>
+{error}
 <form method="post" action="/oauth/authorize/consent">
 <input type="hidden" name="request_id" value="{request_id}">
 <input type="hidden" name="consent_token" value="{consent_token}">
+{otp_field}
 <button class="primary" type="submit" name="decision" value="approve">許可する / Allow</button>
 <button type="submit" name="decision" value="deny">許可しない / Deny</button>
 </form>"#,
@@ -153,6 +167,8 @@ pub fn consent(
         max = format_jst(max),
         request_id = escape(&pending.id),
         consent_token = escape(pending.consent_token.as_deref().unwrap_or("")),
+        error = error,
+        otp_field = otp_field,
     );
     layout("アクセスの許可 / Allow access", &body, bank_name)
 }

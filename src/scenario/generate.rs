@@ -116,7 +116,13 @@ pub fn customers<E>(
                 password: &login.password,
                 otp: &login.otp,
             };
-            users.push(make_user(&mut rng, credentials, &customer.id, Role::Owner, &customer.name));
+            users.push(make_user(
+                &mut rng,
+                credentials,
+                &customer.id,
+                Role::Owner,
+                &customer.name,
+            ));
         }
         for u in &spec.users {
             let role = match u.role {
@@ -231,7 +237,11 @@ struct Credentials<'a> {
 }
 
 fn make_user(rng: &mut ChaCha8Rng, login: Credentials<'_>, customer_id: &str, role: Role, display_name: &str) -> User {
-    let Credentials { username, password, otp } = login;
+    let Credentials {
+        username,
+        password,
+        otp,
+    } = login;
     let salt = salt(rng);
     User {
         otp_hash: hash_secret(&salt, otp),
@@ -385,7 +395,15 @@ fn population_member(
         let branch = place.branches.choose(rng).cloned().unwrap_or_else(|| unreachable!());
         let account_type = *pop.account_types.choose(rng).unwrap_or(&AccountType::Ordinary);
         let number = next_number(counters, used, &branch, account_type);
-        let mut account = new_account(&customer, branch, account_type, number, k == 0, Yen::ZERO, place.transfer_limit);
+        let mut account = new_account(
+            &customer,
+            branch,
+            account_type,
+            number,
+            k == 0,
+            Yen::ZERO,
+            place.transfer_limit,
+        );
         let [bmin, bmax] = pop.balance.value;
         let balance = Yen(rng.random_range(bmin..=bmax));
         let history = history(

@@ -20,6 +20,7 @@ const META_CLOCK_OFFSET: &str = "clock_offset_nanos";
 const META_SIGNING_KEY: &str = "id_token_signing_key";
 const META_ADMIN_KEY: &str = "admin_key";
 const META_SCHEMA: &str = "schema_version";
+const META_OPENING_TOTAL: &str = "opening_balance_total";
 
 /// Version of the stored record layout; a data dir written with another one is refused
 /// (rebuild it with `--fresh`) rather than misread.
@@ -121,7 +122,8 @@ pub fn boot(cfg: BootConfig) -> Result<(AppState, BootReport), BootError> {
         store.meta_put(META_SIGNING_KEY, &pkcs8)?;
         let mut writer = crate::storage::WorldWriter::new(&store);
         generate::customers(&cfg.scenario.scenario, start, |c| writer.add(&c))?;
-        let (customers, accounts, transactions) = writer.finish()?;
+        let ((customers, accounts, transactions), balance_total) = writer.finish()?;
+        store.meta_put(META_OPENING_TOTAL, &balance_total.to_be_bytes())?;
         report = BootReport {
             generated: true,
             customers,
@@ -219,4 +221,30 @@ pub async fn write_access_log_every(app: AppState, period: Duration, mut stop: t
 
 pub fn access_logs(app: &AppState, filter: &AccessLogFilter) -> Result<(Vec<AccessLogEntry>, bool), StorageError> {
     app.store.access_logs(filter)
+}
+
+/// The ledger's totals: every customer account and system account; their sum must equal
+/// the total of opening balances (money is neither created nor destroyed).
+pub struct LedgerSummary {
+    pub opening_total: i64,
+    pub customer_total: i64,
+    pub account_count: u64,
+    pub system: Vec<(String, i64)>,
+    pub below_limit: Vec<String>,
+}
+
+pub fn ledger_summary(app: &AppState) -> Result<LedgerSummary, StorageError> {
+    let opening_total = app
+        .store
+        .meta_get(META_OPENING_TOTAL)?
+        .and_then(|b| b.try_into().ok().map(i64::from_be_bytes))
+        .unwrap_or(0);
+    let (customer_total, account_count, below_limit) = app.store.customer_balance_summary()?;
+    Ok(LedgerSummary {
+        opening_total,
+        customer_total,
+        account_count,
+        system: app.store.system_balances()?,
+        below_limit,
+    })
 }

@@ -15,15 +15,13 @@ use crate::domain::customer::{CustomerKind, Role};
 use crate::domain::kana::KanaName;
 use crate::domain::money::Yen;
 use crate::domain::transaction::{Direction, TransactionKind};
-use crate::domain::transfer::{
-    Destination, FeeTable, HolidayRule, TransferItem, TransferRequest, TransferStatus,
-};
+use crate::domain::transfer::{Destination, FeeTable, HolidayRule, TransferItem, TransferRequest, TransferStatus};
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 use crate::storage::{LedgerTx, TxError, abort};
 use axum::http::StatusCode;
-use jiff::civil::{Date, Time};
 use jiff::Timestamp;
+use jiff::civil::{Date, Time};
 use serde_json::json;
 
 /// Most items in one request.
@@ -127,7 +125,10 @@ fn transfer_hours(app: &AppState) -> (Time, Time) {
 
 /// 08:30 JST on `date`: when the morning batch runs.
 fn morning(date: Date) -> Timestamp {
-    date.at(8, 30, 0, 0).to_zoned(jst()).map(|z| z.timestamp()).unwrap_or(Timestamp::UNIX_EPOCH)
+    date.at(8, 30, 0, 0)
+        .to_zoned(jst())
+        .map(|z| z.timestamp())
+        .unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
 /// Names are compared as the Zengin system sees them, ignoring spaces.
@@ -172,7 +173,11 @@ pub fn plan(app: &AppState, who: &Principal, input: &TransferInput) -> Result<Pl
     let mut errors = Vec::new();
 
     if input.transfers.is_empty() || input.transfers.len() > MAX_ITEMS {
-        errors.push(field(None, "transfers", format!("send 1 to {MAX_ITEMS} items, got {}", input.transfers.len())));
+        errors.push(field(
+            None,
+            "transfers",
+            format!("send 1 to {MAX_ITEMS} items, got {}", input.transfers.len()),
+        ));
     }
     let remitter_name = match &input.remitter_name {
         Some(n) => match KanaName::parse(n) {
@@ -199,7 +204,11 @@ pub fn plan(app: &AppState, who: &Principal, input: &TransferInput) -> Result<Pl
         },
     };
     if designated < today {
-        errors.push(field(None, "transferDesignatedDate", format!("{designated} is in the past (today is {today})")));
+        errors.push(field(
+            None,
+            "transferDesignatedDate",
+            format!("{designated} is in the past (today is {today})"),
+        ));
     }
     if designated.since(today).map(|s| s.get_days() as i64).unwrap_or(0) > MAX_DAYS_AHEAD {
         errors.push(field(None, "transferDesignatedDate", "at most 365 days ahead"));
@@ -209,7 +218,11 @@ pub fn plan(app: &AppState, who: &Principal, input: &TransferInput) -> Result<Pl
         Some("2") => HolidayRule::PreviousBusinessDay,
         Some("3") => HolidayRule::Reject,
         Some(other) => {
-            errors.push(field(None, "transferDateHolidayCode", format!("must be \"1\", \"2\" or \"3\", got {other:?}")));
+            errors.push(field(
+                None,
+                "transferDateHolidayCode",
+                format!("must be \"1\", \"2\" or \"3\", got {other:?}"),
+            ));
             HolidayRule::NextBusinessDay
         }
     };
@@ -224,9 +237,17 @@ pub fn plan(app: &AppState, who: &Principal, input: &TransferInput) -> Result<Pl
         let before = errors.len();
         let amount = parse_amount(&it.transfer_amount);
         match amount {
-            None => errors.push(field(Some(id), "transferAmount", "whole yen as a string of digits, e.g. \"15000\"")),
+            None => errors.push(field(
+                Some(id),
+                "transferAmount",
+                "whole yen as a string of digits, e.g. \"15000\"",
+            )),
             Some(a) if a.0 < 1 => errors.push(field(Some(id), "transferAmount", "must be at least 1 yen")),
-            Some(a) if a > limit => errors.push(field(Some(id), "transferAmount", format!("above the per-transfer limit of {limit} yen"))),
+            Some(a) if a > limit => errors.push(field(
+                Some(id),
+                "transferAmount",
+                format!("above the per-transfer limit of {limit} yen"),
+            )),
             _ => {}
         }
         let bank = BankCode::parse(&it.beneficiary_bank_code);
@@ -244,7 +265,11 @@ pub fn plan(app: &AppState, who: &Principal, input: &TransferInput) -> Result<Pl
             errors.push(field(Some(id), "accountNumber", e.clone()));
         }
         if kind.is_none() {
-            errors.push(field(Some(id), "accountTypeCode", "must be 1 (普通), 2 (当座), 4 (貯蓄) or 9 (その他)"));
+            errors.push(field(
+                Some(id),
+                "accountTypeCode",
+                "must be 1 (普通), 2 (当座), 4 (貯蓄) or 9 (その他)",
+            ));
         }
         if let Err(e) = &name {
             errors.push(field(Some(id), "beneficiaryName", e.clone()));
@@ -252,26 +277,53 @@ pub fn plan(app: &AppState, who: &Principal, input: &TransferInput) -> Result<Pl
         if it.edi_info.as_ref().is_some_and(|e| e.chars().count() > 20) {
             errors.push(field(Some(id), "ediInfo", "at most 20 characters"));
         }
-        let (Ok(bank), Ok(branch), Ok(number), Some(kind), Ok(name), Some(amount)) = (bank, branch, number, kind, name, amount) else {
+        let (Ok(bank), Ok(branch), Ok(number), Some(kind), Ok(name), Some(amount)) =
+            (bank, branch, number, kind, name, amount)
+        else {
             continue;
         };
         let destination = if &bank == bank_code(app) {
-            if !app.scenario.scenario.bank.branches.iter().any(|b| b.code.value == branch) {
-                errors.push(field(Some(id), "beneficiaryBranchCode", format!("this bank has no branch {branch}")));
+            if !app
+                .scenario
+                .scenario
+                .bank
+                .branches
+                .iter()
+                .any(|b| b.code.value == branch)
+            {
+                errors.push(field(
+                    Some(id),
+                    "beneficiaryBranchCode",
+                    format!("this bank has no branch {branch}"),
+                ));
             }
             if Account::make_id(&branch, kind, &number) == account.id {
-                errors.push(field(Some(id), "accountNumber", "the beneficiary is the remitting account itself"));
+                errors.push(field(
+                    Some(id),
+                    "accountNumber",
+                    "the beneficiary is the remitting account itself",
+                ));
             }
-            if branch == account.branch { Destination::SameBranch } else { Destination::SameBank }
+            if branch == account.branch {
+                Destination::SameBranch
+            } else {
+                Destination::SameBank
+            }
         } else {
             if !app.scenario.scenario.other_banks.iter().any(|b| b.code.value == bank) {
-                errors.push(field(Some(id), "beneficiaryBankCode", format!("bank {bank} is not one this bank can transfer to")));
+                errors.push(field(
+                    Some(id),
+                    "beneficiaryBankCode",
+                    format!("bank {bank} is not one this bank can transfer to"),
+                ));
             }
             Destination::OtherBank
         };
         if !who.has(Scope::TransfersAny) {
             let own = bank == *bank_code(app)
-                && own_accounts.iter().any(|a| a.branch == branch && a.account_type == kind && a.number == number);
+                && own_accounts
+                    .iter()
+                    .any(|a| a.branch == branch && a.account_type == kind && a.number == number);
             let registered = customer.as_ref().is_some_and(|c| {
                 c.payees.iter().any(|p| {
                     p.bank_code == bank.as_str()
@@ -306,7 +358,12 @@ pub fn plan(app: &AppState, who: &Principal, input: &TransferInput) -> Result<Pl
             status_reason: None,
         });
     }
-    let mut ids: Vec<u32> = input.transfers.iter().enumerate().map(|(i, t)| t.item_id.unwrap_or(i as u32 + 1)).collect();
+    let mut ids: Vec<u32> = input
+        .transfers
+        .iter()
+        .enumerate()
+        .map(|(i, t)| t.item_id.unwrap_or(i as u32 + 1))
+        .collect();
     ids.sort();
     if ids.windows(2).any(|w| w[0] == w[1]) {
         errors.push(field(None, "transfers", "itemId values must be unique"));
@@ -314,12 +371,25 @@ pub fn plan(app: &AppState, who: &Principal, input: &TransferInput) -> Result<Pl
     if let Some(c) = &input.total_count
         && c.parse::<usize>().ok() != Some(input.transfers.len())
     {
-        errors.push(field(None, "totalCount", format!("{c:?} does not match the {} items sent", input.transfers.len())));
+        errors.push(field(
+            None,
+            "totalCount",
+            format!("{c:?} does not match the {} items sent", input.transfers.len()),
+        ));
     }
     if let Some(t) = &input.total_amount {
-        let sum: i64 = input.transfers.iter().filter_map(|i| parse_amount(&i.transfer_amount)).map(|y| y.0).sum();
+        let sum: i64 = input
+            .transfers
+            .iter()
+            .filter_map(|i| parse_amount(&i.transfer_amount))
+            .map(|y| y.0)
+            .sum();
         if parse_amount(t).map(|y| y.0) != Some(sum) {
-            errors.push(field(None, "totalAmount", format!("{t:?} does not match the items' sum {sum}")));
+            errors.push(field(
+                None,
+                "totalAmount",
+                format!("{t:?} does not match the items' sum {sum}"),
+            ));
         }
     }
 
@@ -331,7 +401,11 @@ pub fn plan(app: &AppState, who: &Principal, input: &TransferInput) -> Result<Pl
             HolidayRule::PreviousBusinessDay => {
                 let prev = previous_business_day(designated);
                 if prev < today {
-                    errors.push(field(None, "transferDateHolidayCode", format!("the previous business day {prev} is already past")));
+                    errors.push(field(
+                        None,
+                        "transferDateHolidayCode",
+                        format!("the previous business day {prev} is already past"),
+                    ));
                 }
                 prev.max(today)
             }
@@ -382,7 +456,11 @@ pub fn plan(app: &AppState, who: &Principal, input: &TransferInput) -> Result<Pl
     if sent_today + plan.total_debit().0 > daily {
         return Err(ApiError::bad_request(
             "daily_limit_exceeded",
-            format!("this would send {} yen from the account on {}; the daily limit is {daily} yen", sent_today + plan.total_debit().0, plan.execution),
+            format!(
+                "this would send {} yen from the account on {}; the daily limit is {daily} yen",
+                sent_today + plan.total_debit().0,
+                plan.execution
+            ),
         ));
     }
     Ok(plan)
@@ -391,7 +469,10 @@ pub fn plan(app: &AppState, who: &Principal, input: &TransferInput) -> Result<Pl
 /// Result of applying a request's items to the ledger.
 #[derive(Debug)]
 pub enum ExecError {
-    InsufficientFunds { needed: Yen, available: Yen },
+    InsufficientFunds {
+        needed: Yen,
+        available: Yen,
+    },
     DailyLimit,
     NotFound,
     WrongState(TransferStatus),
@@ -422,14 +503,27 @@ fn receiving(app: &AppState, tx: &LedgerTx<'_>, item: &TransferItem, now: Timest
             Some(_) => Receiving::Credit(id),
         });
     }
-    let bank = app.scenario.scenario.other_banks.iter().find(|b| b.code.value == item.bank_code);
+    let bank = app
+        .scenario
+        .scenario
+        .other_banks
+        .iter()
+        .find(|b| b.code.value == item.bank_code);
     if let Some(b) = bank
         && !b.accounts.is_empty()
     {
-        match b.accounts.iter().find(|a| a.branch == item.branch_code && a.account_type == item.account_type && a.number == item.account_number) {
-            None => return Ok(Receiving::Reject("受取口座なし / no such account at the receiving bank")),
+        match b.accounts.iter().find(|a| {
+            a.branch == item.branch_code && a.account_type == item.account_type && a.number == item.account_number
+        }) {
+            None => {
+                return Ok(Receiving::Reject(
+                    "受取口座なし / no such account at the receiving bank",
+                ));
+            }
             Some(a) if !same_name(a.name.as_str(), &item.beneficiary_name) => {
-                return Ok(Receiving::Reject("受取人名相違 / the beneficiary name does not match the account"));
+                return Ok(Receiving::Reject(
+                    "受取人名相違 / the beneficiary name does not match the account",
+                ));
             }
             Some(_) => {}
         }
@@ -449,7 +543,12 @@ fn receiving(app: &AppState, tx: &LedgerTx<'_>, item: &TransferItem, now: Timest
 }
 
 /// Moves the money of every item of `req` (inside the transaction) and sets statuses.
-fn execute_items(app: &AppState, tx: &LedgerTx<'_>, req: &mut TransferRequest, now: Timestamp) -> TxResult<Result<(), ExecError>> {
+fn execute_items(
+    app: &AppState,
+    tx: &LedgerTx<'_>,
+    req: &mut TransferRequest,
+    now: Timestamp,
+) -> TxResult<Result<(), ExecError>> {
     let Some(mut remitter) = tx.account(&req.account_id)? else {
         return Ok(Err(ExecError::NotFound));
     };
@@ -472,20 +571,69 @@ fn execute_items(app: &AppState, tx: &LedgerTx<'_>, req: &mut TransferRequest, n
     let mut settle_at: Option<Timestamp> = None;
     for item in req.items.iter_mut() {
         let to = format!("ﾌﾘｺﾐ {}", item.beneficiary_name);
-        ledger::post(tx, &mut remitter, Entry { direction: Direction::Debit, kind: TransactionKind::Transfer, amount: item.amount, remarks: &to, remitter_name: None }, now)?;
+        ledger::post(
+            tx,
+            &mut remitter,
+            Entry {
+                direction: Direction::Debit,
+                kind: TransactionKind::Transfer,
+                amount: item.amount,
+                remarks: &to,
+                remitter_name: None,
+            },
+            now,
+        )?;
         if item.fee.0 > 0 {
-            ledger::post(tx, &mut remitter, Entry { direction: Direction::Debit, kind: TransactionKind::Other, amount: item.fee, remarks: "ﾌﾘｺﾐﾃｽｳﾘﾖｳ", remitter_name: None }, now)?;
+            ledger::post(
+                tx,
+                &mut remitter,
+                Entry {
+                    direction: Direction::Debit,
+                    kind: TransactionKind::Other,
+                    amount: item.fee,
+                    remarks: "ﾌﾘｺﾐﾃｽｳﾘﾖｳ",
+                    remitter_name: None,
+                },
+                now,
+            )?;
             ledger::post_system(tx, ledger::FEE_INCOME, item.fee.0)?;
         }
         match receiving(app, tx, item, now)? {
             Receiving::Credit(id) if id == remitter.id => {}
             Receiving::Credit(id) => {
-                let Some(mut beneficiary) = tx.account(&id)? else { continue };
+                let Some(mut beneficiary) = tx.account(&id)? else {
+                    continue;
+                };
                 let from = format!("ﾌﾘｺﾐ {}", req.remitter_name);
-                ledger::post(tx, &mut beneficiary, Entry { direction: Direction::Credit, kind: TransactionKind::Transfer, amount: item.amount, remarks: &from, remitter_name: Some(&req.remitter_name) }, now)?;
+                ledger::post(
+                    tx,
+                    &mut beneficiary,
+                    Entry {
+                        direction: Direction::Credit,
+                        kind: TransactionKind::Transfer,
+                        amount: item.amount,
+                        remarks: &from,
+                        remitter_name: Some(&req.remitter_name),
+                    },
+                    now,
+                )?;
                 tx.put_account(&beneficiary)?;
-                ledger::notify(tx, &beneficiary, "入金のお知らせ / Incoming transfer", format!("{} 様から {} 円のお振込みがありました。", req.remitter_name, item.amount), now)?;
-                ledger::event(tx, "account.credited", json!({"accountId": id, "amount": item.amount.to_api_string(), "remitterName": req.remitter_name, "applyNo": req.apply_no}), now)?;
+                ledger::notify(
+                    tx,
+                    &beneficiary,
+                    "入金のお知らせ / Incoming transfer",
+                    format!(
+                        "{} 様から {} 円のお振込みがありました。",
+                        req.remitter_name, item.amount
+                    ),
+                    now,
+                )?;
+                ledger::event(
+                    tx,
+                    "account.credited",
+                    json!({"accountId": id, "amount": item.amount.to_api_string(), "remitterName": req.remitter_name, "applyNo": req.apply_no}),
+                    now,
+                )?;
                 item.status = TransferStatus::Completed;
             }
             Receiving::Clearing => {
@@ -499,7 +647,18 @@ fn execute_items(app: &AppState, tx: &LedgerTx<'_>, req: &mut TransferRequest, n
             }
             Receiving::Reject(why) => {
                 let back = format!("ｼｷﾝﾍﾝｷﾔｸ {}", item.beneficiary_name);
-                ledger::post(tx, &mut remitter, Entry { direction: Direction::Credit, kind: TransactionKind::Transfer, amount: item.amount, remarks: &back, remitter_name: None }, now)?;
+                ledger::post(
+                    tx,
+                    &mut remitter,
+                    Entry {
+                        direction: Direction::Credit,
+                        kind: TransactionKind::Transfer,
+                        amount: item.amount,
+                        remarks: &back,
+                        remitter_name: None,
+                    },
+                    now,
+                )?;
                 item.status = TransferStatus::FundsReturned;
                 item.status_reason = Some(why.to_owned());
             }
@@ -514,7 +673,13 @@ fn execute_items(app: &AppState, tx: &LedgerTx<'_>, req: &mut TransferRequest, n
         tx,
         &remitter,
         "お振込受付のお知らせ / Transfer accepted",
-        format!("受付番号 {}: {} 件 {} 円（手数料 {} 円）のお振込みを受け付けました。", req.apply_no, req.items.len(), req.total_amount(), req.total_fee()),
+        format!(
+            "受付番号 {}: {} 件 {} 円（手数料 {} 円）のお振込みを受け付けました。",
+            req.apply_no,
+            req.items.len(),
+            req.total_amount(),
+            req.total_fee()
+        ),
         now,
     )?;
     Ok(Ok(()))
@@ -534,7 +699,12 @@ fn status_event(tx: &LedgerTx<'_>, req: &TransferRequest, now: Timestamp) -> TxR
         TransferStatus::Failed => "transfer.failed",
         _ => "transfer.updated",
     };
-    ledger::event(tx, kind, json!({"applyNo": req.apply_no, "accountId": req.account_id, "status": status.code(), "totalAmount": req.total_amount().to_api_string()}), now)
+    ledger::event(
+        tx,
+        kind,
+        json!({"applyNo": req.apply_no, "accountId": req.account_id, "status": status.code(), "totalAmount": req.total_amount().to_api_string()}),
+        now,
+    )
 }
 
 fn exec_error(e: ExecError) -> ApiError {
@@ -543,7 +713,10 @@ fn exec_error(e: ExecError) -> ApiError {
             "insufficient_funds",
             format!("the transfer needs {needed} yen with fees; {available} yen can be withdrawn"),
         ),
-        ExecError::DailyLimit => ApiError::bad_request("daily_limit_exceeded", "this transfer would pass the account's daily limit"),
+        ExecError::DailyLimit => ApiError::bad_request(
+            "daily_limit_exceeded",
+            "this transfer would pass the account's daily limit",
+        ),
         ExecError::NotFound => ApiError::not_found("account_not_found", "the remitting account no longer exists"),
         ExecError::KeyReused => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -553,7 +726,11 @@ fn exec_error(e: ExecError) -> ApiError {
         ExecError::WrongState(s) => ApiError::new(
             StatusCode::CONFLICT,
             "invalid_transfer_state",
-            format!("the transfer is {} ({}); that is not possible now", s.code(), s.name_ja()),
+            format!(
+                "the transfer is {} ({}); that is not possible now",
+                s.code(),
+                s.name_ja()
+            ),
         ),
     }
 }
@@ -568,7 +745,12 @@ fn tx_error(e: TxError<ExecError>) -> ApiError {
 /// `applyNo`: the creation date and a sequence number, 16 digits.
 fn new_apply_no(app: &AppState, today: Date) -> Result<String, ApiError> {
     let n = app.store.next_id()? % 100_000_000;
-    Ok(format!("{:04}{:02}{:02}{n:08}", today.year(), today.month(), today.day()))
+    Ok(format!(
+        "{:04}{:02}{:02}{n:08}",
+        today.year(),
+        today.month(),
+        today.day()
+    ))
 }
 
 /// An idempotency key carried into the transfer's own atomic write: (key, request fingerprint).
@@ -577,7 +759,12 @@ pub type IdempotencyKey<'a> = Option<(&'a str, &'a str)>;
 /// Accepts a request: corporate operators' requests wait for approval, the rest run now or are
 /// scheduled. Durable when it returns. With an idempotency key, a transfer already created by
 /// the same key and request is returned instead of making another.
-pub async fn request(app: &AppState, who: &Principal, input: &TransferInput, idem: IdempotencyKey<'_>) -> Result<TransferRequest, ApiError> {
+pub async fn request(
+    app: &AppState,
+    who: &Principal,
+    input: &TransferInput,
+    idem: IdempotencyKey<'_>,
+) -> Result<TransferRequest, ApiError> {
     if let Some((key, fingerprint)) = idem
         && let Some(existing) = existing_for_key(app, who, key, fingerprint)?
     {
@@ -587,7 +774,8 @@ pub async fn request(app: &AppState, who: &Principal, input: &TransferInput, ide
     let now = app.clock.now();
     let today = now.to_zoned(jst()).date();
     let user = app.store.user(&who.user_id)?;
-    let needs_approval = who.customer_kind == CustomerKind::Corporation && user.as_ref().is_some_and(|u| u.role == Role::Operator);
+    let needs_approval =
+        who.customer_kind == CustomerKind::Corporation && user.as_ref().is_some_and(|u| u.role == Role::Operator);
     let mut req = TransferRequest {
         apply_no: new_apply_no(app, today)?,
         account_id: plan.account.id.clone(),
@@ -647,7 +835,12 @@ pub async fn request(app: &AppState, who: &Principal, input: &TransferInput, ide
     Ok(saved)
 }
 
-fn existing_for_key(app: &AppState, who: &Principal, key: &str, fingerprint: &str) -> Result<Option<TransferRequest>, ApiError> {
+fn existing_for_key(
+    app: &AppState,
+    who: &Principal,
+    key: &str,
+    fingerprint: &str,
+) -> Result<Option<TransferRequest>, ApiError> {
     app.store
         .atomically::<Option<TransferRequest>, ExecError>(|tx| match tx.idempotent_transfer(&who.client_id, key)? {
             Some((apply_no, fp)) if fp == fingerprint => tx.transfer(&apply_no),
@@ -666,19 +859,24 @@ pub async fn run_due(app: &AppState) -> Result<usize, ApiError> {
     for (at, apply_no) in due {
         let result = app.store.atomically::<(), ExecError>(|tx| {
             tx.unschedule(at, &apply_no)?;
-            let Some(mut req) = tx.transfer(&apply_no)? else { return Ok(()) };
+            let Some(mut req) = tx.transfer(&apply_no)? else {
+                return Ok(());
+            };
             // The clock is stepped to each due instant (see `sandbox::advance_clock`), so `now`
             // is when this was due, and history stays in date order.
             let when = now;
             match req.status() {
-                TransferStatus::Scheduled => {
-                    match execute_items(app, tx, &mut req, when)? {
-                        Ok(()) => {}
-                        Err(ExecError::InsufficientFunds { .. }) => req.set_status(TransferStatus::Failed, Some("残高不足 / insufficient funds on the execution date")),
-                        Err(ExecError::DailyLimit) => req.set_status(TransferStatus::Failed, Some("限度額超過 / daily limit exceeded")),
-                        Err(_) => req.set_status(TransferStatus::Failed, Some("the remitting account no longer exists")),
+                TransferStatus::Scheduled => match execute_items(app, tx, &mut req, when)? {
+                    Ok(()) => {}
+                    Err(ExecError::InsufficientFunds { .. }) => req.set_status(
+                        TransferStatus::Failed,
+                        Some("残高不足 / insufficient funds on the execution date"),
+                    ),
+                    Err(ExecError::DailyLimit) => {
+                        req.set_status(TransferStatus::Failed, Some("限度額超過 / daily limit exceeded"))
                     }
-                }
+                    Err(_) => req.set_status(TransferStatus::Failed, Some("the remitting account no longer exists")),
+                },
                 TransferStatus::Processing => {
                     for item in req.items.iter_mut().filter(|i| i.status == TransferStatus::Processing) {
                         ledger::post_system(tx, ledger::SUSPENSE, -item.amount.0)?;
@@ -687,7 +885,10 @@ pub async fn run_due(app: &AppState) -> Result<usize, ApiError> {
                     }
                 }
                 TransferStatus::PendingApproval if req.approval_deadline.is_some_and(|d| d <= now) => {
-                    req.set_status(TransferStatus::Expired, Some("承認期限切れ / not approved by the deadline"));
+                    req.set_status(
+                        TransferStatus::Expired,
+                        Some("承認期限切れ / not approved by the deadline"),
+                    );
                 }
                 _ => return Ok(()),
             }
@@ -710,7 +911,10 @@ pub async fn cancel(app: &AppState, who: Option<&Principal>, apply_no: &str) -> 
     let req = app
         .store
         .atomically::<TransferRequest, ExecError>(|tx| {
-            let Some(mut req) = tx.transfer(apply_no)?.filter(|r| who.is_none_or(|w| w.customer_id == r.customer_id)) else {
+            let Some(mut req) = tx
+                .transfer(apply_no)?
+                .filter(|r| who.is_none_or(|w| w.customer_id == r.customer_id))
+            else {
                 return abort(ExecError::NotFound);
             };
             match req.status() {
@@ -729,7 +933,10 @@ pub async fn cancel(app: &AppState, who: Option<&Principal>, apply_no: &str) -> 
             Ok(req)
         })
         .map_err(|e| match e {
-            TxError::Abort(ExecError::NotFound) => ApiError::not_found("transfer_not_found", format!("no transfer {apply_no:?} for this customer")),
+            TxError::Abort(ExecError::NotFound) => ApiError::not_found(
+                "transfer_not_found",
+                format!("no transfer {apply_no:?} for this customer"),
+            ),
             e => tx_error(e),
         })?;
     app.store.flush().await?;
@@ -745,12 +952,24 @@ pub enum Decision {
 
 /// Approves (the transfer then runs or is scheduled) or returns (差戻, status 3) a request
 /// waiting for approval. `approver` must be an approver or admin of the same corporation.
-pub async fn decide(app: &AppState, approver_id: &str, apply_no: &str, decision: Decision, comment: Option<&str>) -> Result<TransferRequest, ApiError> {
+pub async fn decide(
+    app: &AppState,
+    approver_id: &str,
+    apply_no: &str,
+    decision: Decision,
+    comment: Option<&str>,
+) -> Result<TransferRequest, ApiError> {
     let approver = app
         .store
         .user(approver_id)?
         .filter(|u| matches!(u.role, Role::Approver | Role::Admin))
-        .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "not_an_approver", format!("{approver_id:?} is not an approver of a corporation")))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "not_an_approver",
+                format!("{approver_id:?} is not an approver of a corporation"),
+            )
+        })?;
     let now = app.clock.now();
     let today = now.to_zoned(jst()).date();
     let req = app
@@ -788,7 +1007,10 @@ pub async fn decide(app: &AppState, approver_id: &str, apply_no: &str, decision:
             Ok(req)
         })
         .map_err(|e| match e {
-            TxError::Abort(ExecError::NotFound) => ApiError::not_found("transfer_not_found", format!("no transfer {apply_no:?} for this corporation")),
+            TxError::Abort(ExecError::NotFound) => ApiError::not_found(
+                "transfer_not_found",
+                format!("no transfer {apply_no:?} for this corporation"),
+            ),
             e => tx_error(e),
         })?;
     app.store.flush().await?;
@@ -800,15 +1022,33 @@ pub fn get(app: &AppState, who: &Principal, apply_no: &str) -> Result<TransferRe
     app.store
         .transfer(apply_no)?
         .filter(|r| r.customer_id == who.customer_id)
-        .ok_or_else(|| ApiError::not_found("transfer_not_found", format!("no transfer {apply_no:?} among this customer's transfers")))
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "transfer_not_found",
+                format!("no transfer {apply_no:?} among this customer's transfers"),
+            )
+        })
 }
 
 /// Answer codes of account-name verification (照会回答コード).
-pub fn verify_account(app: &AppState, bank: &str, branch: &str, kind: &str, number: &str, name: &str) -> Result<(&'static str, Option<String>), ApiError> {
+pub fn verify_account(
+    app: &AppState,
+    bank: &str,
+    branch: &str,
+    kind: &str,
+    number: &str,
+    name: &str,
+) -> Result<(&'static str, Option<String>), ApiError> {
     let mut errors = Vec::new();
-    let bank = BankCode::parse(bank).map_err(|e| errors.push(field(None, "bankCode", e))).ok();
-    let branch = BranchCode::parse(branch).map_err(|e| errors.push(field(None, "branchCode", e))).ok();
-    let number = AccountNumber::parse(number).map_err(|e| errors.push(field(None, "accountNumber", e))).ok();
+    let bank = BankCode::parse(bank)
+        .map_err(|e| errors.push(field(None, "bankCode", e)))
+        .ok();
+    let branch = BranchCode::parse(branch)
+        .map_err(|e| errors.push(field(None, "branchCode", e)))
+        .ok();
+    let number = AccountNumber::parse(number)
+        .map_err(|e| errors.push(field(None, "accountNumber", e)))
+        .ok();
     let kind = account_type(kind).or_else(|| {
         errors.push(field(None, "accountTypeCode", "must be 1, 2, 4 or 9"));
         None
@@ -817,7 +1057,10 @@ pub fn verify_account(app: &AppState, bank: &str, branch: &str, kind: &str, numb
         errors.push(field(None, "accountName", e));
     }
     let (Some(bank), Some(branch), Some(number), Some(kind)) = (bank, branch, number, kind) else {
-        return Err(ApiError::bad_request("invalid_verification", format!("{} problems; see errors", errors.len())).with_errors(errors));
+        return Err(
+            ApiError::bad_request("invalid_verification", format!("{} problems; see errors", errors.len()))
+                .with_errors(errors),
+        );
     };
     if !errors.is_empty() {
         return Err(ApiError::bad_request("invalid_verification", "see errors").with_errors(errors));
@@ -835,15 +1078,27 @@ pub fn verify_account(app: &AppState, bank: &str, branch: &str, kind: &str, numb
     if other.accounts.is_empty() {
         return Ok(("9", None));
     }
-    Ok(match other.accounts.iter().find(|a| a.branch == branch && a.account_type == kind && a.number == number) {
-        None => ("1", None),
-        Some(a) if same_name(a.name.as_str(), name) => ("0", Some(a.name.to_string())),
-        Some(_) => ("2", None),
-    })
+    Ok(
+        match other
+            .accounts
+            .iter()
+            .find(|a| a.branch == branch && a.account_type == kind && a.number == number)
+        {
+            None => ("1", None),
+            Some(a) if same_name(a.name.as_str(), name) => ("0", Some(a.name.to_string())),
+            Some(_) => ("2", None),
+        },
+    )
 }
 
 /// Credits an account from outside the bank (sandbox control): salary from another bank etc.
-pub async fn credit_from_outside(app: &AppState, account_id: &str, amount: Yen, remitter: &str, edi: Option<&str>) -> Result<Account, ApiError> {
+pub async fn credit_from_outside(
+    app: &AppState,
+    account_id: &str,
+    amount: Yen,
+    remitter: &str,
+    edi: Option<&str>,
+) -> Result<Account, ApiError> {
     let now = app.clock.now();
     let remarks = match edi {
         Some(e) => format!("ﾌﾘｺﾐ {remitter} {e}"),
@@ -852,12 +1107,36 @@ pub async fn credit_from_outside(app: &AppState, account_id: &str, amount: Yen, 
     let account = app
         .store
         .atomically::<Account, ExecError>(|tx| {
-            let Some(mut account) = tx.account(account_id)? else { return abort(ExecError::NotFound) };
-            ledger::post(tx, &mut account, Entry { direction: Direction::Credit, kind: TransactionKind::Transfer, amount, remarks: &remarks, remitter_name: Some(remitter) }, now)?;
+            let Some(mut account) = tx.account(account_id)? else {
+                return abort(ExecError::NotFound);
+            };
+            ledger::post(
+                tx,
+                &mut account,
+                Entry {
+                    direction: Direction::Credit,
+                    kind: TransactionKind::Transfer,
+                    amount,
+                    remarks: &remarks,
+                    remitter_name: Some(remitter),
+                },
+                now,
+            )?;
             ledger::post_system(tx, ledger::EXTERNAL, -amount.0)?;
             tx.put_account(&account)?;
-            ledger::notify(tx, &account, "入金のお知らせ / Incoming transfer", format!("{remitter} 様から {amount} 円のお振込みがありました。"), now)?;
-            ledger::event(tx, "account.credited", json!({"accountId": account_id, "amount": amount.to_api_string(), "remitterName": remitter}), now)?;
+            ledger::notify(
+                tx,
+                &account,
+                "入金のお知らせ / Incoming transfer",
+                format!("{remitter} 様から {amount} 円のお振込みがありました。"),
+                now,
+            )?;
+            ledger::event(
+                tx,
+                "account.credited",
+                json!({"accountId": account_id, "amount": amount.to_api_string(), "remitterName": remitter}),
+                now,
+            )?;
             Ok(account)
         })
         .map_err(|e| match e {

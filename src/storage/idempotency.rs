@@ -18,7 +18,10 @@ pub struct IdempotentAnswer {
 
 impl SandboxStore {
     pub fn idempotent_answer(&self, client_id: &str, key: &str) -> Result<Option<IdempotentAnswer>> {
-        self.get(&self.storage.idempotency, &self.key(&[client_id.as_bytes(), key.as_bytes()]))
+        self.get(
+            &self.storage.idempotency,
+            &self.key(&[client_id.as_bytes(), key.as_bytes()]),
+        )
     }
 
     pub fn put_idempotent_answer(&self, client_id: &str, key: &str, answer: &IdempotentAnswer) -> Result<()> {
@@ -29,8 +32,9 @@ impl SandboxStore {
     }
 
     pub fn remove_idempotent_answer(&self, client_id: &str, key: &str) -> Result<()> {
-        self.storage.idempotency.remove(self.key(&[client_id.as_bytes(), key.as_bytes()]))?;
+        self.storage
+            .idempotency
+            .remove(self.key(&[client_id.as_bytes(), key.as_bytes()]))?;
         Ok(())
     }
 }
-

@@ -64,7 +64,8 @@ impl LedgerTx<'_> {
     }
 
     pub fn put_account(&self, a: &Account) -> TxResult<()> {
-        self.accounts.insert(self.store.key(&[a.id.as_bytes()]), codec(encode(a))?)?;
+        self.accounts
+            .insert(self.store.key(&[a.id.as_bytes()]), codec(encode(a))?)?;
         Ok(())
     }
 
@@ -94,7 +95,8 @@ impl LedgerTx<'_> {
 
     /// Stores a transfer and indexes it by account and creation date.
     pub fn put_transfer(&self, t: &TransferRequest) -> TxResult<()> {
-        self.transfers.insert(self.store.key(&[t.apply_no.as_bytes()]), codec(encode(t))?)?;
+        self.transfers
+            .insert(self.store.key(&[t.apply_no.as_bytes()]), codec(encode(t))?)?;
         let created = t.created_at.to_zoned(crate::clock::jst()).date();
         let idx = self
             .store
@@ -114,7 +116,13 @@ impl LedgerTx<'_> {
     }
 
     /// Ties an idempotency key to the transfer it created, in the same atomic write.
-    pub fn put_idempotent_transfer(&self, client_id: &str, key: &str, apply_no: &str, fingerprint: &str) -> TxResult<()> {
+    pub fn put_idempotent_transfer(
+        &self,
+        client_id: &str,
+        key: &str,
+        apply_no: &str,
+        fingerprint: &str,
+    ) -> TxResult<()> {
         let k = self.store.key(&[b"~idem", client_id.as_bytes(), key.as_bytes()]);
         let v = codec(encode(&(apply_no.to_owned(), fingerprint.to_owned())))?;
         self.transfer_index.insert(k, v)?;
@@ -129,12 +137,14 @@ impl LedgerTx<'_> {
     }
 
     pub fn unschedule(&self, at: Timestamp, apply_no: &str) -> TxResult<()> {
-        self.schedule.remove(self.store.key(&[&schedule_time(at), apply_no.as_bytes()]))?;
+        self.schedule
+            .remove(self.store.key(&[&schedule_time(at), apply_no.as_bytes()]))?;
         Ok(())
     }
 
     pub fn put_event(&self, e: &Event) -> TxResult<()> {
-        self.events.insert(self.store.key(&[&e.id.to_be_bytes()]), codec(encode(e))?)?;
+        self.events
+            .insert(self.store.key(&[&e.id.to_be_bytes()]), codec(encode(e))?)?;
         Ok(())
     }
 
@@ -172,20 +182,22 @@ impl SandboxStore {
             &st.events,
             &st.notifications,
         );
-        let result = trees.transaction(|(accounts, transactions, ledger, transfers, transfer_index, schedule, events, notifications)| {
-            let tx = LedgerTx {
-                store: self,
-                accounts,
-                transactions,
-                ledger,
-                transfers,
-                transfer_index,
-                schedule,
-                events,
-                notifications,
-            };
-            f(&tx)
-        });
+        let result = trees.transaction(
+            |(accounts, transactions, ledger, transfers, transfer_index, schedule, events, notifications)| {
+                let tx = LedgerTx {
+                    store: self,
+                    accounts,
+                    transactions,
+                    ledger,
+                    transfers,
+                    transfer_index,
+                    schedule,
+                    events,
+                    notifications,
+                };
+                f(&tx)
+            },
+        );
         match result {
             Ok(v) => Ok(v),
             Err(TransactionError::Abort(TxAbort::Caller(e))) => match e.downcast::<E>() {
@@ -256,7 +268,11 @@ impl SandboxStore {
             let rest = &k[self.prefix.len()..];
             let name_end = rest.len().saturating_sub(9);
             let name = String::from_utf8_lossy(&rest[..name_end]).into_owned();
-            let amount = i64::from_be_bytes(v.as_ref().try_into().map_err(|_| StorageError::Codec("posting".into()))?);
+            let amount = i64::from_be_bytes(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| StorageError::Codec("posting".into()))?,
+            );
             match out.last_mut() {
                 Some((n, total)) if *n == name => *total += amount,
                 _ => out.push((name, amount)),

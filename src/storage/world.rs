@@ -3,6 +3,7 @@
 use super::codec::{decode, encode};
 use super::keys::{month_bytes, position_bytes};
 use super::{Result, SandboxStore};
+use crate::domain::account::Account;
 use crate::domain::transaction::Transaction;
 use crate::scenario::generate::GeneratedCustomer;
 use jiff::civil::Date;
@@ -18,6 +19,8 @@ pub struct WorldWriter<'a> {
     pending: usize,
     /// Totals written so far: (customers, accounts, transactions).
     pub totals: (u64, u64, u64),
+    /// Sum of all account balances written.
+    pub balance_total: i64,
 }
 
 const BATCH_ITEMS: usize = 50_000;
@@ -33,6 +36,7 @@ impl<'a> WorldWriter<'a> {
             transactions: Default::default(),
             pending: 0,
             totals: (0, 0, 0),
+            balance_total: 0,
         }
     }
 
@@ -55,6 +59,7 @@ impl<'a> WorldWriter<'a> {
                 self.pending += 1;
             }
             self.pending += 1;
+            self.balance_total += account.balance.0;
             self.totals.1 += 1;
             self.totals.2 += history.len() as u64;
         }
@@ -80,10 +85,10 @@ impl<'a> WorldWriter<'a> {
         Ok(())
     }
 
-    /// Writes what is left.
-    pub fn finish(mut self) -> Result<(u64, u64, u64)> {
+    /// Writes what is left; returns the totals and the sum of balances.
+    pub fn finish(mut self) -> Result<((u64, u64, u64), i64)> {
         self.write()?;
-        Ok(self.totals)
+        Ok((self.totals, self.balance_total))
     }
 }
 
@@ -107,10 +112,7 @@ impl SandboxStore {
         keep: impl Fn(&Transaction) -> bool,
     ) -> Result<HistoryPage> {
         let first = start.map(|(d, _)| d).unwrap_or(from).max(from);
-        let after_to = to
-            .first_of_month()
-            .checked_add(jiff::ToSpan::months(1))
-            .unwrap_or(to);
+        let after_to = to.first_of_month().checked_add(jiff::ToSpan::months(1)).unwrap_or(to);
         let lo = self.key(&[account_id.as_bytes(), &month_bytes(first)]);
         let hi = self.key(&[account_id.as_bytes(), &month_bytes(after_to)]);
         // A month holds its generated chunk (key ends with the month) followed by the entries
@@ -143,5 +145,45 @@ impl SandboxStore {
             }
         }
         Ok(HistoryPage { items, next: None })
+    }
+}
+
+impl SandboxStore {
+    /// Accounts in id order after `after`, at most `limit`, optionally of one customer.
+    pub fn list_accounts(
+        &self,
+        customer_id: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Account>, bool)> {
+        if let Some(c) = customer_id {
+            let all = self.accounts_of(c)?;
+            let rest: Vec<Account> = all
+                .into_iter()
+                .filter(|a| after.is_none_or(|x| a.id.as_str() > x))
+                .collect();
+            let more = rest.len() > limit;
+            return Ok((rest.into_iter().take(limit).collect(), more));
+        }
+        let lo = match after {
+            Some(a) => {
+                let mut k = self.key(&[a.as_bytes()]);
+                k.push(0);
+                k
+            }
+            None => self.key(&[b""]),
+        };
+        let mut out = Vec::new();
+        for kv in self.storage.accounts.range(lo..) {
+            let (k, v) = kv?;
+            if !k.starts_with(&self.prefix) {
+                break;
+            }
+            if out.len() == limit {
+                return Ok((out, true));
+            }
+            out.push(decode(&v)?);
+        }
+        Ok((out, false))
     }
 }

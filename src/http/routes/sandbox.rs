@@ -262,8 +262,394 @@ pub async fn access_logs(
     }))
 }
 
+/// Money arriving from outside the bank.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreditRequest {
+    /// Amount in whole yen (string).
+    #[schema(example = "250000")]
+    pub amount: String,
+    /// Remitter name (kana; converted as banks do).
+    #[schema(example = "ｶ)ｻﾝﾄﾞｼﾖｳｼﾞ")]
+    pub remitter_name: String,
+    /// EDI information shown in the remarks.
+    pub edi_info: Option<String>,
+}
+
+/// An account after a movement.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountBalance {
+    /// The account.
+    pub account_id: String,
+    /// Its balance now, yen.
+    pub balance: String,
+}
+
+/// Credit an account from outside the bank (e.g. salary from another bank). Accepts `Idempotency-Key`.
+#[utoipa::path(post, path = "/sandbox/v1/accounts/{account_id}/credit", tag = "sandbox", request_body = CreditRequest,
+    params(("account_id" = String, Path, description = "The account to credit")),
+    security(("adminKey" = [])),
+    responses((status = 201, description = "Credited", body = AccountBalance),
+              (status = 400, description = "Bad amount or name", body = crate::error::Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such account", body = crate::error::Problem, content_type = "application/problem+json")))]
+pub async fn credit(
+    _: Admin,
+    State(app): State<AppState>,
+    Path(account_id): Path<String>,
+    ApiJson(req): ApiJson<CreditRequest>,
+) -> Result<(StatusCode, Json<AccountBalance>), ApiError> {
+    let amount = req
+        .amount
+        .parse::<i64>()
+        .ok()
+        .filter(|a| (1..=1_000_000_000_000).contains(a))
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_amount",
+                "amount must be whole yen between 1 and 1000000000000, as a string",
+            )
+        })?;
+    let remitter = crate::domain::kana::KanaName::parse(&req.remitter_name)
+        .map_err(|e| ApiError::bad_request("invalid_name", format!("remitterName: {e}")))?;
+    if req.edi_info.as_ref().is_some_and(|e| e.chars().count() > 20) {
+        return Err(ApiError::bad_request("invalid_edi", "ediInfo: at most 20 characters"));
+    }
+    let account = crate::services::transfers::credit_from_outside(
+        &app,
+        &account_id,
+        crate::domain::money::Yen(amount),
+        remitter.as_str(),
+        req.edi_info.as_deref(),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(AccountBalance {
+            account_id: account.id,
+            balance: account.balance.to_api_string(),
+        }),
+    ))
+}
+
+/// Which accounts to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AccountsQuery {
+    /// Only this customer's accounts.
+    pub customer_id: Option<String>,
+    /// Accounts after this id (paging).
+    pub after: Option<String>,
+    /// Page size, 1..=1000 (default 100).
+    pub limit: Option<usize>,
+}
+
+/// An account as the control plane shows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminAccount {
+    /// Account id.
+    pub account_id: String,
+    /// Owner.
+    pub customer_id: String,
+    /// Branch code.
+    pub branch_code: String,
+    /// Deposit type code.
+    pub account_type_code: String,
+    /// Account number.
+    pub account_number: String,
+    /// Holder name in kana.
+    pub account_name_kana: String,
+    /// Balance, yen.
+    pub balance: String,
+}
+
+/// A page of accounts.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminAccountPage {
+    /// The accounts, in id order.
+    pub accounts: Vec<AdminAccount>,
+    /// Whether more follow.
+    pub has_next: bool,
+}
+
+/// List the sandbox's accounts (for test set-up: who can receive a transfer).
+#[utoipa::path(get, path = "/sandbox/v1/accounts", tag = "sandbox", params(AccountsQuery),
+    security(("adminKey" = [])),
+    responses((status = 200, description = "Accounts", body = AdminAccountPage)))]
+pub async fn list_accounts(
+    _: Admin,
+    State(app): State<AppState>,
+    ApiQuery(q): ApiQuery<AccountsQuery>,
+) -> Result<Json<AdminAccountPage>, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request("invalid_limit", "limit must be 1..=1000"));
+    }
+    let (accounts, has_next) = app
+        .store
+        .list_accounts(q.customer_id.as_deref(), q.after.as_deref(), limit)?;
+    Ok(Json(AdminAccountPage {
+        accounts: accounts
+            .into_iter()
+            .map(|a| AdminAccount {
+                account_id: a.id,
+                customer_id: a.customer_id,
+                branch_code: a.branch.to_string(),
+                account_type_code: a.account_type.code().into(),
+                account_number: a.number.to_string(),
+                account_name_kana: a.holder_kana.to_string(),
+                balance: a.balance.to_api_string(),
+            })
+            .collect(),
+        has_next,
+    }))
+}
+
+/// Whose notifications.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct NotificationsQuery {
+    /// Login name of the user (their customer's notifications).
+    pub username: Option<String>,
+    /// Or the customer id.
+    pub customer_id: Option<String>,
+    /// Most to return, 1..=500 (default 50).
+    pub limit: Option<usize>,
+}
+
+/// A notification the bank sent (the simulated e-mail).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationView {
+    /// Id (increasing).
+    pub id: u64,
+    /// The account concerned.
+    pub account_id: String,
+    /// When it was sent (sandbox time).
+    pub sent_at: String,
+    /// Subject line.
+    pub subject: String,
+    /// Text.
+    pub body: String,
+}
+
+/// Notifications, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationList {
+    /// The notifications.
+    pub notifications: Vec<NotificationView>,
+}
+
+/// List a customer's notifications: every movement of funds sends one.
+#[utoipa::path(get, path = "/sandbox/v1/notifications", tag = "sandbox", params(NotificationsQuery),
+    security(("adminKey" = [])),
+    responses((status = 200, description = "Notifications", body = NotificationList),
+              (status = 400, description = "Neither username nor customerId", body = crate::error::Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such user", body = crate::error::Problem, content_type = "application/problem+json")))]
+pub async fn notifications(
+    _: Admin,
+    State(app): State<AppState>,
+    ApiQuery(q): ApiQuery<NotificationsQuery>,
+) -> Result<Json<NotificationList>, ApiError> {
+    let customer_id = match (&q.username, &q.customer_id) {
+        (Some(u), _) => app
+            .store
+            .user(&format!("u-{u}"))?
+            .map(|u| u.customer_id)
+            .ok_or_else(|| ApiError::not_found("user_not_found", format!("no user {u:?}")))?,
+        (None, Some(c)) => c.clone(),
+        (None, None) => return Err(ApiError::bad_request("invalid_query", "send username or customerId")),
+    };
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let list = app.store.notifications(&customer_id, limit)?;
+    Ok(Json(NotificationList {
+        notifications: list
+            .into_iter()
+            .map(|n| NotificationView {
+                id: n.id,
+                account_id: n.account_id,
+                sent_at: n.sent_at,
+                subject: n.subject,
+                body: n.body,
+            })
+            .collect(),
+    }))
+}
+
+/// A system ledger account.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SystemAccount {
+    /// fee_income, suspense, external, or clearing:{bankCode}.
+    pub name: String,
+    /// Balance, yen.
+    pub balance: String,
+}
+
+/// The ledger's totals and invariants.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LedgerView {
+    /// Sum of the opening balances when the sandbox was built.
+    pub opening_total: String,
+    /// Sum of every customer account balance now.
+    pub customer_total: String,
+    /// Number of customer accounts.
+    pub account_count: u64,
+    /// System ledger accounts.
+    pub system_accounts: Vec<SystemAccount>,
+    /// customerTotal + system balances − openingTotal; always 0 when money is conserved.
+    pub discrepancy: String,
+    /// Accounts below their overdraft limit (always empty).
+    pub accounts_below_limit: Vec<String>,
+}
+
+/// Ledger totals: money conservation and limits, for checking invariants.
+#[utoipa::path(get, path = "/sandbox/v1/ledger", tag = "sandbox",
+    security(("adminKey" = [])),
+    responses((status = 200, description = "Totals", body = LedgerView)))]
+pub async fn ledger(_: Admin, State(app): State<AppState>) -> Result<Json<LedgerView>, ApiError> {
+    let s = sandbox::ledger_summary(&app)?;
+    let system_total: i64 = s.system.iter().map(|(_, v)| v).sum();
+    Ok(Json(LedgerView {
+        opening_total: s.opening_total.to_string(),
+        customer_total: s.customer_total.to_string(),
+        account_count: s.account_count,
+        discrepancy: (s.customer_total + system_total - s.opening_total).to_string(),
+        system_accounts: s
+            .system
+            .into_iter()
+            .map(|(name, v)| SystemAccount {
+                name,
+                balance: v.to_string(),
+            })
+            .collect(),
+        accounts_below_limit: s.below_limit,
+    }))
+}
+
+/// An approver's decision.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApprovalRequest {
+    /// Login name of the approver (an approver or admin of the same corporation).
+    #[schema(example = "yamada-approver")]
+    pub approver: String,
+    /// "approve" or "return" (差戻).
+    #[schema(example = "approve")]
+    pub decision: String,
+    /// Comment to the applicant.
+    pub comment: Option<String>,
+}
+
+/// Approve or return (差戻) a corporate transfer waiting for approval. Accepts `Idempotency-Key`.
+#[utoipa::path(post, path = "/sandbox/v1/transfers/{apply_no}/approval", tag = "sandbox", request_body = ApprovalRequest,
+    params(("apply_no" = String, Path, description = "Acceptance number")),
+    security(("adminKey" = [])),
+    responses((status = 200, description = "The transfer after the decision", body = crate::http::routes::transfers::TransferView),
+              (status = 400, description = "Bad decision", body = crate::error::Problem, content_type = "application/problem+json"),
+              (status = 403, description = "Not an approver", body = crate::error::Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such transfer for the approver's corporation", body = crate::error::Problem, content_type = "application/problem+json"),
+              (status = 409, description = "Not waiting for approval", body = crate::error::Problem, content_type = "application/problem+json")))]
+pub async fn approval(
+    _: Admin,
+    State(app): State<AppState>,
+    Path(apply_no): Path<String>,
+    ApiJson(req): ApiJson<ApprovalRequest>,
+) -> Result<Json<crate::http::routes::transfers::TransferView>, ApiError> {
+    let decision = match req.decision.as_str() {
+        "approve" => crate::services::transfers::Decision::Approve,
+        "return" => crate::services::transfers::Decision::Return,
+        other => {
+            return Err(ApiError::bad_request(
+                "invalid_decision",
+                format!("decision must be approve or return, got {other:?}"),
+            ));
+        }
+    };
+    let r = crate::services::transfers::decide(
+        &app,
+        &format!("u-{}", req.approver),
+        &apply_no,
+        decision,
+        req.comment.as_deref(),
+    )
+    .await?;
+    Ok(Json(crate::http::routes::transfers::view(&r)))
+}
+
+/// Paging of the event outbox.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// Events after this id (0 for the first).
+    pub after: Option<u64>,
+    /// Most to return, 1..=1000 (default 100).
+    pub limit: Option<usize>,
+}
+
+/// One event from the outbox.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventView {
+    /// Id (increasing).
+    pub id: u64,
+    /// e.g. transfer.completed, account.credited.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// When it happened (sandbox time).
+    pub occurred_at: String,
+    /// The payload.
+    pub data: serde_json::Value,
+}
+
+/// Events, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventList {
+    /// The events.
+    pub events: Vec<EventView>,
+}
+
+/// Pull events from the outbox (every state change writes one in the same atomic write).
+#[utoipa::path(get, path = "/sandbox/v1/events", tag = "sandbox", params(EventsQuery),
+    security(("adminKey" = [])),
+    responses((status = 200, description = "Events", body = EventList)))]
+pub async fn events(
+    _: Admin,
+    State(app): State<AppState>,
+    ApiQuery(q): ApiQuery<EventsQuery>,
+) -> Result<Json<EventList>, ApiError> {
+    let list = app
+        .store
+        .events_after(q.after.unwrap_or(0), q.limit.unwrap_or(100).clamp(1, 1000))?;
+    Ok(Json(EventList {
+        events: list
+            .into_iter()
+            .map(|e| EventView {
+                id: e.id,
+                event_type: e.event_type,
+                occurred_at: e.occurred_at,
+                data: serde_json::from_str(&e.data).unwrap_or(serde_json::Value::Null),
+            })
+            .collect(),
+    }))
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(credit))
+        .routes(routes!(list_accounts))
+        .routes(routes!(notifications))
+        .routes(routes!(ledger))
+        .routes(routes!(approval))
+        .routes(routes!(events))
         .routes(routes!(get_clock))
         .routes(routes!(advance_clock))
         .routes(routes!(create_grant))

@@ -231,7 +231,12 @@ pub struct VerifyResult {
     pub account_name: Option<String>,
 }
 
-pub async fn quote(segment: super::accounts::Segment, app: AppState, who: Authenticated, input: TransferInput) -> Result<Json<FeeQuote>, ApiError> {
+pub async fn quote(
+    segment: super::accounts::Segment,
+    app: AppState,
+    who: Authenticated,
+    input: TransferInput,
+) -> Result<Json<FeeQuote>, ApiError> {
     segment.check(&who)?;
     let plan = transfers::plan(&app, &who.0, &input)?;
     Ok(Json(FeeQuote {
@@ -265,22 +270,41 @@ pub async fn request(
     Ok((StatusCode::CREATED, Json(view(&req))))
 }
 
-pub async fn result(segment: super::accounts::Segment, app: AppState, who: Authenticated, q: ApplyNoQuery) -> Result<Json<TransferView>, ApiError> {
+pub async fn result(
+    segment: super::accounts::Segment,
+    app: AppState,
+    who: Authenticated,
+    q: ApplyNoQuery,
+) -> Result<Json<TransferView>, ApiError> {
     segment.check(&who)?;
-    if !(who.0.has(crate::domain::consent::Scope::TransfersAny) || who.0.has(crate::domain::consent::Scope::TransfersOwn)) {
+    if !(who.0.has(crate::domain::consent::Scope::TransfersAny)
+        || who.0.has(crate::domain::consent::Scope::TransfersOwn))
+    {
         return Err(ApiError::insufficient_scope("transfers:own or transfers:any"));
     }
     Ok(Json(view(&transfers::get(&app, &who.0, &q.apply_no)?)))
 }
 
-pub async fn status(segment: super::accounts::Segment, app: AppState, who: Authenticated, q: StatusQuery) -> Result<Json<TransferList>, ApiError> {
+pub async fn status(
+    segment: super::accounts::Segment,
+    app: AppState,
+    who: Authenticated,
+    q: StatusQuery,
+) -> Result<Json<TransferList>, ApiError> {
     segment.check(&who)?;
-    if !(who.0.has(crate::domain::consent::Scope::TransfersAny) || who.0.has(crate::domain::consent::Scope::TransfersOwn)) {
+    if !(who.0.has(crate::domain::consent::Scope::TransfersAny)
+        || who.0.has(crate::domain::consent::Scope::TransfersOwn))
+    {
         return Err(ApiError::insufficient_scope("transfers:own or transfers:any"));
     }
     if let Some(apply_no) = &q.apply_no {
         let one = view(&transfers::get(&app, &who.0, apply_no)?);
-        return Ok(Json(TransferList { transfers: vec![one], has_next: false, next_item_key: None, count: 1 }));
+        return Ok(Json(TransferList {
+            transfers: vec![one],
+            has_next: false,
+            next_item_key: None,
+            count: 1,
+        }));
     }
     let account_id = q
         .account_id
@@ -292,15 +316,25 @@ pub async fn status(segment: super::accounts::Segment, app: AppState, who: Authe
     let limit = match q.limit {
         None => 100,
         Some(n) if (1..=100).contains(&n) => n as usize,
-        Some(n) => return Err(ApiError::bad_request("invalid_limit", format!("limit must be 1..=100, got {n}"))),
+        Some(n) => {
+            return Err(ApiError::bad_request(
+                "invalid_limit",
+                format!("limit must be 1..=100, got {n}"),
+            ));
+        }
     };
     if let Some(k) = &q.next_item_key
         && (k.len() != 16 || !k.bytes().all(|b| b.is_ascii_digit()))
     {
-        return Err(ApiError::bad_request("invalid_item_key", format!("nextItemKey {k:?} is not one this API returned")));
+        return Err(ApiError::bad_request(
+            "invalid_item_key",
+            format!("nextItemKey {k:?} is not one this API returned"),
+        ));
     }
     // nextItemKey is the last applyNo of the previous page.
-    let (apply_nos, has_next) = app.store.transfers_of(&account.id, from, to, q.next_item_key.as_deref(), limit)?;
+    let (apply_nos, has_next) = app
+        .store
+        .transfers_of(&account.id, from, to, q.next_item_key.as_deref(), limit)?;
     let mut list = Vec::new();
     for no in &apply_nos {
         if let Some(r) = app.store.transfer(no)? {
@@ -315,22 +349,46 @@ pub async fn status(segment: super::accounts::Segment, app: AppState, who: Authe
     }))
 }
 
-pub async fn cancel(segment: super::accounts::Segment, app: AppState, who: Authenticated, q: ApplyNoQuery) -> Result<Json<TransferView>, ApiError> {
+pub async fn cancel(
+    segment: super::accounts::Segment,
+    app: AppState,
+    who: Authenticated,
+    q: ApplyNoQuery,
+) -> Result<Json<TransferView>, ApiError> {
     segment.check(&who)?;
-    if !(who.0.has(crate::domain::consent::Scope::TransfersAny) || who.0.has(crate::domain::consent::Scope::TransfersOwn)) {
+    if !(who.0.has(crate::domain::consent::Scope::TransfersAny)
+        || who.0.has(crate::domain::consent::Scope::TransfersOwn))
+    {
         return Err(ApiError::insufficient_scope("transfers:own or transfers:any"));
     }
     let r = transfers::cancel(&app, Some(&who.0), &q.apply_no).await?;
     Ok(Json(view(&r)))
 }
 
-pub async fn verify(segment: super::accounts::Segment, app: AppState, who: Authenticated, r: VerifyRequest) -> Result<Json<VerifyResult>, ApiError> {
+pub async fn verify(
+    segment: super::accounts::Segment,
+    app: AppState,
+    who: Authenticated,
+    r: VerifyRequest,
+) -> Result<Json<VerifyResult>, ApiError> {
     segment.check(&who)?;
-    if !(who.0.has(crate::domain::consent::Scope::TransfersAny) || who.0.has(crate::domain::consent::Scope::TransfersOwn)) {
+    if !(who.0.has(crate::domain::consent::Scope::TransfersAny)
+        || who.0.has(crate::domain::consent::Scope::TransfersOwn))
+    {
         return Err(ApiError::insufficient_scope("transfers:own or transfers:any"));
     }
-    let (code, name) = transfers::verify_account(&app, &r.bank_code, &r.branch_code, &r.account_type_code, &r.account_number, &r.account_name)?;
-    Ok(Json(VerifyResult { result_code: code.into(), account_name: name }))
+    let (code, name) = transfers::verify_account(
+        &app,
+        &r.bank_code,
+        &r.branch_code,
+        &r.account_type_code,
+        &r.account_number,
+        &r.account_name,
+    )?;
+    Ok(Json(VerifyResult {
+        result_code: code.into(),
+        account_name: name,
+    }))
 }
 
 /// Declares the transfer routes of one segment (utoipa needs literal paths).
