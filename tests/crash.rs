@@ -1,0 +1,262 @@
+//! Durability: drive transfers against the real binary, `kill -9` it at a random moment,
+//! restart it on the same data dir, and check that every transfer that got a 2xx is there
+//! exactly once (a retry with the same Idempotency-Key finds it instead of repeating it) and
+//! that the ledger's invariants hold. Repeated several times on the same data dir.
+
+mod common;
+
+use common::http_client;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const ADMIN: &str = "crash-test-admin";
+const CLIENTS: usize = 12;
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start(data: &std::path::Path) -> Server {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_sandbank"))
+        .args(["--port", &port.to_string(), "--admin-key", ADMIN])
+        .arg("--data-dir")
+        .arg(data)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start sandbank");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = http_client();
+    for _ in 0..300 {
+        if let Ok(r) = http.get(format!("{base}/healthz")).send().await
+            && r.status() == 200
+        {
+            return Server { child, base };
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("sandbank did not start");
+}
+
+/// One transfer a client asked for: its key, body, remitter token, and the applyNo if a 2xx came back.
+#[derive(Clone)]
+struct Sent {
+    key: String,
+    body: Value,
+    token: String,
+    account: String,
+    apply_no: Option<String>,
+}
+
+async fn admin(http: &reqwest::Client, base: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    let mut req = http.request(method, format!("{base}{path}")).bearer_auth(ADMIN);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    req.send().await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_transfers_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let http = http_client();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20261121);
+    let mut all: Vec<Sent> = Vec::new();
+
+    for round in 0..3 {
+        let mut server = start(&data).await;
+        let base = server.base.clone();
+        let page = admin(
+            &http,
+            &base,
+            reqwest::Method::GET,
+            "/sandbox/v1/accounts?limit=1000",
+            None,
+        )
+        .await;
+        let accounts: Vec<Value> = page["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["customerId"].as_str().unwrap().starts_with("user"))
+            .cloned()
+            .collect();
+
+        // Before anything new: what earlier rounds acknowledged is there, exactly once.
+        verify(&http, &base, &mut all).await;
+
+        let mut tasks = Vec::new();
+        for c in 0..CLIENTS {
+            let remitter = accounts[c].clone();
+            let g = admin(
+                &http,
+                &base,
+                reqwest::Method::POST,
+                "/sandbox/v1/grants",
+                Some(json!({"username": remitter["customerId"], "clientId": "demo-pay", "scopes": ["transfers:any"]})),
+            )
+            .await;
+            let token = g["tokens"]["access_token"].as_str().unwrap().to_owned();
+            let accounts = accounts.clone();
+            let base = base.clone();
+            let seed = rng.random::<u64>();
+            tasks.push(tokio::spawn(async move {
+                let http = http_client();
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+                let mut sent = Vec::new();
+                for n in 0.. {
+                    let to = &accounts[rng.random_range(CLIENTS..accounts.len())];
+                    let body = json!({"accountId": remitter["accountId"], "transfers": [{
+                        "transferAmount": rng.random_range(1..300).to_string(), "beneficiaryBankCode": "0999",
+                        "beneficiaryBranchCode": to["branchCode"], "accountTypeCode": to["accountTypeCode"],
+                        "accountNumber": to["accountNumber"], "beneficiaryName": to["accountNameKana"]}]});
+                    let mut s = Sent {
+                        key: format!("r{round}-c{c}-{n}"),
+                        body,
+                        token: token.clone(),
+                        account: remitter["accountId"].as_str().unwrap().to_owned(),
+                        apply_no: None,
+                    };
+                    let res = http
+                        .post(format!("{base}/personal/v1/transfer/request"))
+                        .bearer_auth(&token)
+                        .header("Idempotency-Key", &s.key)
+                        .json(&s.body)
+                        .send()
+                        .await;
+                    match res {
+                        Ok(r) if r.status() == 201 => {
+                            let v: Value = r.json().await.unwrap_or(Value::Null);
+                            s.apply_no = v["applyNo"].as_str().map(str::to_owned);
+                            sent.push(s);
+                        }
+                        Ok(r) => panic!("unexpected status {}", r.status()),
+                        // The server died under us: this one may or may not have happened.
+                        Err(_) => {
+                            sent.push(s);
+                            return sent;
+                        }
+                    }
+                }
+                sent
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(rng.random_range(300..1500))).await;
+        server.child.kill().expect("kill -9"); // SIGKILL: no shutdown, no flush
+        server.child.wait().unwrap();
+        let mut acknowledged = 0;
+        for t in tasks {
+            let sent = t.await.unwrap();
+            acknowledged += sent.iter().filter(|s| s.apply_no.is_some()).count();
+            all.extend(sent);
+        }
+        assert!(
+            acknowledged > 0,
+            "round {round}: some transfers were acknowledged before the kill"
+        );
+    }
+    let server = start(&data).await;
+    verify(&http, &server.base, &mut all).await;
+    let mut server = server;
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+}
+
+/// Every acknowledged transfer exists; retrying any request (acknowledged or cut off) with its
+/// key yields exactly one transfer; each account lists exactly the transfers its keys made;
+/// money is conserved.
+async fn verify(http: &reqwest::Client, base: &str, all: &mut [Sent]) {
+    if all.is_empty() {
+        return;
+    }
+    for s in all.iter_mut() {
+        let r = http
+            .post(format!("{base}/personal/v1/transfer/request"))
+            .bearer_auth(&s.token)
+            .header("Idempotency-Key", &s.key)
+            .json(&s.body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "a retry of {} answers like the first", s.key);
+        let v: Value = r.json().await.unwrap();
+        let no = v["applyNo"].as_str().unwrap().to_owned();
+        if let Some(acked) = &s.apply_no {
+            assert_eq!(&no, acked, "acknowledged transfer {} is there, not made again", s.key);
+        }
+        s.apply_no = Some(no);
+    }
+    let mut by_account: HashMap<String, (String, Vec<String>)> = HashMap::new();
+    for s in all.iter() {
+        let e = by_account
+            .entry(s.account.clone())
+            .or_insert_with(|| (s.token.clone(), Vec::new()));
+        e.1.push(s.apply_no.clone().unwrap());
+    }
+    for (account, (token, mut expected)) in by_account {
+        expected.sort();
+        expected.dedup();
+        let mut listed = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let mut url =
+                format!("{base}/personal/v1/transfer/status?accountId={account}&dateFrom=2026-11-21&limit=100");
+            if let Some(k) = &next {
+                url.push_str(&format!("&nextItemKey={k}"));
+            }
+            let page: Value = http
+                .get(url)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            listed.extend(
+                page["transfers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t["applyNo"].as_str().unwrap().to_owned()),
+            );
+            match page["nextItemKey"].as_str() {
+                Some(k) => next = Some(k.to_owned()),
+                None => break,
+            }
+        }
+        listed.sort();
+        assert_eq!(
+            listed, expected,
+            "account {account}: each request made exactly one transfer"
+        );
+    }
+    let ledger: Value = http
+        .get(format!("{base}/sandbox/v1/ledger"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ledger["discrepancy"], "0",
+        "money is conserved after the crash: {ledger}"
+    );
+    assert_eq!(ledger["accountsBelowLimit"], json!([]));
+}
