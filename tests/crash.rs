@@ -30,7 +30,7 @@ fn free_port() -> u16 {
 
 async fn start(data: &std::path::Path) -> Server {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_sandbank"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sandbank"))
         .args(["--port", &port.to_string(), "--admin-key", ADMIN])
         .arg("--data-dir")
         .arg(data)
@@ -48,6 +48,8 @@ async fn start(data: &std::path::Path) -> Server {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("sandbank did not start");
 }
 
