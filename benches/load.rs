@@ -6,8 +6,9 @@
 //! Builds a sandbox from `scenarios/large.yaml` in an empty data dir (timing the start), then
 //! drives it over loopback with 64 keep-alive connections and prints req/s, p50, p99 and the
 //! server's RSS for: a bare static-JSON route of the same size as the balance answer (the
-//! physical-limit baseline), an authenticated balance read, and an authenticated transactions
-//! page of 50 items.
+//! physical-limit baseline), an authenticated balance read, an authenticated transactions
+//! page of 50 items, and acknowledged-durable same-bank transfers (64 remitters, beneficiaries
+//! drawn from 10,000 accounts), followed by the ledger's invariant check.
 
 use http_body_util::{BodyExt, Empty};
 use hyper::Request;
@@ -84,8 +85,16 @@ async fn start_server() -> (Server, Duration) {
         ])
         .arg("--data-dir")
         .arg(dir.path().join("data"))
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::null())
+        .stderr(
+            std::fs::File::create("/tmp/sandbank-bench-server.log")
+                .map(Stdio::from)
+                .unwrap_or(Stdio::null()),
+        )
         .spawn()
         .expect("start sandbank");
     let server = Server { child, port, _dir: dir };
@@ -169,6 +178,131 @@ async fn drive(port: u16, path: &str, token: Option<&str>, seconds: f64) -> Figu
     }
 }
 
+async fn request_json(
+    port: u16,
+    method: &str,
+    path: &str,
+    auth: &str,
+    body: Option<String>,
+) -> (u16, serde_json::Value) {
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "127.0.0.1")
+        .header("authorization", format!("Bearer {auth}"))
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(Bytes::from(body.unwrap_or_default())))
+        .unwrap();
+    let res = send.send_request(req).await.unwrap();
+    let status = res.status().as_u16();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Same-bank transfers: each connection is one remitter sending to random beneficiaries.
+async fn drive_transfers(
+    port: u16,
+    remitters: Vec<(String, String)>,
+    beneficiaries: std::sync::Arc<Vec<serde_json::Value>>,
+    seconds: f64,
+) -> Figures {
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let mut tasks = Vec::new();
+    for (i, (account, token)) in remitters.into_iter().enumerate() {
+        let beneficiaries = beneficiaries.clone();
+        tasks.push(tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            stream.set_nodelay(true).unwrap();
+            let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+            tokio::spawn(conn);
+            let auth = format!("Bearer {token}");
+            let mut latencies = Vec::new();
+            let mut errors = 0;
+            let mut n = i * 7919;
+            while Instant::now() < deadline {
+                n = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let to = &beneficiaries[(n >> 33) % beneficiaries.len()];
+                if to["accountId"] == account.as_str() {
+                    continue;
+                }
+                let body = format!(
+                    r#"{{"accountId":"{account}","transfers":[{{"transferAmount":"{}","beneficiaryBankCode":"0999","beneficiaryBranchCode":"{}","accountTypeCode":"{}","accountNumber":"{}","beneficiaryName":"{}"}}]}}"#,
+                    (n >> 40) % 1000 + 1,
+                    to["branchCode"].as_str().unwrap(),
+                    to["accountTypeCode"].as_str().unwrap(),
+                    to["accountNumber"].as_str().unwrap(),
+                    to["accountNameKana"].as_str().unwrap()
+                );
+                let req = Request::post("/personal/v1/transfer/request")
+                    .header("host", "127.0.0.1")
+                    .header("authorization", auth.as_str())
+                    .header("content-type", "application/json")
+                    .body(http_body_util::Full::new(Bytes::from(body)))
+                    .unwrap();
+                let t0 = Instant::now();
+                let res = send.send_request(req).await.unwrap();
+                let ok = res.status().as_u16() == 201;
+                let _ = res.into_body().collect().await.unwrap();
+                latencies.push(t0.elapsed().as_micros() as u32);
+                if !ok {
+                    errors += 1;
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await.unwrap();
+        all.extend(l);
+        errors += e;
+    }
+    all.sort_unstable();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
+    Figures {
+        requests: all.len(),
+        errors,
+        rps: (all.len() - errors) as f64 / seconds,
+        p50: pct(0.50),
+        p99: pct(0.99),
+    }
+}
+
+async fn read_phases(
+    port: u16,
+    static_path: &str,
+    balance_path: &str,
+    tx_path: &str,
+    token: &str,
+    seconds: f64,
+    pid: u32,
+) -> (Figures, Figures) {
+    drive(port, static_path, None, 1.0).await;
+    let base = drive(port, static_path, None, seconds).await;
+    print_row("static JSON baseline (same size)", &base, rss_mib(pid, "VmRSS"));
+    drive(port, balance_path, Some(token), 1.0).await;
+    let bal = drive(port, balance_path, Some(token), seconds).await;
+    print_row("authenticated balance read", &bal, rss_mib(pid, "VmRSS"));
+    drive(port, tx_path, Some(token), 1.0).await;
+    let txs = drive(port, tx_path, Some(token), seconds).await;
+    print_row("authenticated transactions (50)", &txs, rss_mib(pid, "VmRSS"));
+    (base, bal)
+}
+
 fn print_row(name: &str, f: &Figures, rss: f64) {
     println!(
         "{name:<34} {:>10.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   {:>8} reqs  {:>3} errors   RSS {:>6.1} MiB",
@@ -234,18 +368,87 @@ fn main() {
             tx_body.len()
         );
 
-        // Warm up, then measure each phase.
-        drive(server.port, &static_path, None, 1.0).await;
-        let base = drive(server.port, &static_path, None, seconds).await;
-        print_row("static JSON baseline (same size)", &base, rss_mib(pid, "VmRSS"));
-        drive(server.port, balance_path, Some(&token), 1.0).await;
-        let bal = drive(server.port, balance_path, Some(&token), seconds).await;
-        print_row("authenticated balance read", &bal, rss_mib(pid, "VmRSS"));
-        drive(server.port, tx_path, Some(&token), 1.0).await;
-        let txs = drive(server.port, tx_path, Some(&token), seconds).await;
-        print_row("authenticated transactions (50)", &txs, rss_mib(pid, "VmRSS"));
+        // Warm up, then measure each phase. BENCH_ONLY_TRANSFERS=1 skips the read phases.
+        let reads = std::env::var_os("BENCH_ONLY_TRANSFERS").is_none();
+        let empty = || Figures {
+            requests: 0,
+            errors: 0,
+            rps: 1.0,
+            p50: 0.0,
+            p99: 0.0,
+        };
+        let (base, bal) = if reads {
+            read_phases(server.port, &static_path, balance_path, tx_path, &token, seconds, pid).await
+        } else {
+            (empty(), empty())
+        };
+
+        // Durable transfers: 64 remitters, beneficiaries among the first 10,000 accounts.
+        let mut beneficiaries = Vec::new();
+        let mut after = String::new();
+        while beneficiaries.len() < 10_000 {
+            let path = format!(
+                "/sandbox/v1/accounts?limit=1000{}",
+                if after.is_empty() {
+                    String::new()
+                } else {
+                    format!("&after={after}")
+                }
+            );
+            let (_, page) = request_json(server.port, "GET", &path, ADMIN_KEY, None).await;
+            let list = page["accounts"].as_array().unwrap().clone();
+            after = list.last().unwrap()["accountId"].as_str().unwrap().to_owned();
+            beneficiaries.extend(list);
+        }
+        beneficiaries.truncate(10_000);
+        let mut remitters = Vec::new();
+        for a in beneficiaries
+            .iter()
+            .filter(|a| a["customerId"].as_str().unwrap().starts_with("user"))
+            .take(CONNECTIONS)
+        {
+            let id = a["accountId"].as_str().unwrap().to_owned();
+            let credit = r#"{"amount":"10000000","remitterName":"ﾍﾞﾝﾁ"}"#.to_owned();
+            let (s, _) = request_json(
+                server.port,
+                "POST",
+                &format!("/sandbox/v1/accounts/{id}/credit"),
+                ADMIN_KEY,
+                Some(credit),
+            )
+            .await;
+            assert_eq!(s, 201);
+            let body = format!(
+                r#"{{"username":"{}","clientId":"bench","scopes":["transfers:any"]}}"#,
+                a["customerId"].as_str().unwrap()
+            );
+            let (s, g) = request_json(server.port, "POST", "/sandbox/v1/grants", ADMIN_KEY, Some(body)).await;
+            assert_eq!(s, 201, "{g}");
+            remitters.push((id, g["tokens"]["access_token"].as_str().unwrap().to_owned()));
+        }
+        let beneficiaries = std::sync::Arc::new(beneficiaries);
+        let warm = drive_transfers(server.port, remitters.clone(), beneficiaries.clone(), 1.0).await;
+        assert_eq!(warm.errors, 0, "warm-up transfers failed");
+        let transfers = drive_transfers(server.port, remitters, beneficiaries, seconds).await;
+        print_row("durable same-bank transfers", &transfers, rss_mib(pid, "VmRSS"));
+        let (_, ledger) = request_json(server.port, "GET", "/sandbox/v1/ledger", ADMIN_KEY, None).await;
+        let fee_income = ledger["systemAccounts"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["name"] == "fee_income"))
+            .map(|x| x["balance"].clone())
+            .unwrap_or_default();
+        println!(
+            "ledger after the run: discrepancy {} (must be \"0\"), accounts below their limit: {}, fee income {}",
+            ledger["discrepancy"],
+            ledger["accountsBelowLimit"].as_array().map(|a| a.len()).unwrap_or(0),
+            fee_income
+        );
 
         println!();
+        println!(
+            "transfers: {:.0}/s acknowledged-durable (target >= 5000), p99 {:.2} ms (target <= 50 ms), {} errors",
+            transfers.rps, transfers.p99, transfers.errors
+        );
         println!(
             "balance read / baseline: {:.0}% (target >= 50%), balance p99 {:.2} ms (target <= 10 ms)",
             100.0 * bal.rps / base.rps,

@@ -125,6 +125,7 @@ fn build_in_child(args: &sandbank::cli::ServeArgs) -> Result<Option<sandbank::Bo
 
 fn serve(mut args: sandbank::cli::ServeArgs) -> ExitCode {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sled=warn".into()),
         )

@@ -69,7 +69,7 @@ impl LedgerTx<'_> {
         Ok(())
     }
 
-    /// Adds a history entry (stored under its month, after the month's generated chunk).
+    /// Adds a history entry (key: account, month, position).
     pub fn append_history(&self, account_id: &str, t: &Transaction) -> TxResult<()> {
         let mut pos = month_bytes(t.date).to_vec();
         pos.extend_from_slice(&position_bytes(t.date, t.seq));
@@ -174,7 +174,7 @@ impl SandboxStore {
         let st = &self.storage;
         let trees = (
             &st.accounts,
-            &st.transactions,
+            &st.postings,
             &st.ledger,
             &st.transfers,
             &st.transfer_index,

@@ -43,6 +43,8 @@ pub struct Storage {
     accounts: sled::Tree,
     customer_accounts: sled::Tree,
     transactions: sled::Tree,
+    /// History entries posted after the world was built (one small value each).
+    postings: sled::Tree,
     clients: sled::Tree,
     grants: sled::Tree,
     tokens: sled::Tree,
@@ -56,22 +58,26 @@ pub struct Storage {
     events: sled::Tree,
     notifications: sled::Tree,
     idempotency: sled::Tree,
-    group_commit: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<FlushWaiter>>,
+    group_commit: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<FlushWaiter>>>,
 }
 
 type FlushWaiter = tokio::sync::oneshot::Sender<std::result::Result<(), String>>;
 
-/// The flusher behind `Storage::flush`: one `sled::Db::flush` per batch of waiters.
-async fn group_commit(db: sled::Db, mut rx: tokio::sync::mpsc::UnboundedReceiver<FlushWaiter>) {
-    while let Some(first) = rx.recv().await {
+/// The flusher behind `Storage::flush`, on its own thread: it takes every waiter queued,
+/// flushes once, answers them all, and repeats.
+fn group_commit(db: sled::Db, rx: std::sync::mpsc::Receiver<FlushWaiter>) {
+    while let Ok(first) = rx.recv() {
         let mut waiters = vec![first];
         while let Ok(w) = rx.try_recv() {
             waiters.push(w);
         }
-        let db = db.clone();
-        let result = tokio::task::spawn_blocking(move || db.flush().map(|_| ()).map_err(|e| e.to_string()))
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()));
+        let started = std::time::Instant::now();
+        let result = db.flush().map(|_| ()).map_err(|e| e.to_string());
+        tracing::debug!(
+            batch = waiters.len(),
+            micros = started.elapsed().as_micros() as u64,
+            "group commit"
+        );
         for w in waiters {
             let _ = w.send(result.clone());
         }
@@ -94,6 +100,7 @@ impl Storage {
             accounts: tree("accounts")?,
             customer_accounts: tree("customer_accounts")?,
             transactions: tree("transactions")?,
+            postings: tree("posted_transactions")?,
             clients: tree("clients")?,
             grants: tree("grants")?,
             tokens: tree("tokens")?,
@@ -129,11 +136,19 @@ impl Storage {
     pub async fn flush(&self) -> Result<()> {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let queue = self.group_commit.get_or_init(|| {
-            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-            tokio::spawn(group_commit(self.db.clone(), rx));
-            tx
+            let (tx, rx) = std::sync::mpsc::channel();
+            let db = self.db.clone();
+            // The thread ends when the sender (owned by this Storage) is dropped.
+            let spawned = std::thread::Builder::new()
+                .name("group-commit".into())
+                .spawn(move || group_commit(db, rx));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start the group-commit thread");
+            }
+            std::sync::Mutex::new(tx)
         });
-        if queue.send(done_tx).is_err() {
+        let sent = queue.lock().map(|q| q.send(done_tx).is_ok()).unwrap_or(false);
+        if !sent {
             return Ok(self.db.flush_async().await.map(|_| ())?);
         }
         match done_rx.await {
@@ -148,7 +163,7 @@ impl Storage {
         Ok(())
     }
 
-    fn all_trees(&self) -> [&sled::Tree; 19] {
+    fn all_trees(&self) -> [&sled::Tree; 20] {
         [
             &self.meta,
             &self.customers,
@@ -156,6 +171,7 @@ impl Storage {
             &self.accounts,
             &self.customer_accounts,
             &self.transactions,
+            &self.postings,
             &self.clients,
             &self.grants,
             &self.tokens,

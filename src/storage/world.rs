@@ -115,18 +115,28 @@ impl SandboxStore {
         let after_to = to.first_of_month().checked_add(jiff::ToSpan::months(1)).unwrap_or(to);
         let lo = self.key(&[account_id.as_bytes(), &month_bytes(first)]);
         let hi = self.key(&[account_id.as_bytes(), &month_bytes(after_to)]);
-        // A month holds its generated chunk (key ends with the month) followed by the entries
-        // posted since (month + position), all in date order.
-        let chunk_key_len = lo.len();
+        // Generated history (monthly chunks) is all dated before the clock start; entries
+        // posted since live in their own tree (small values, so posting does not rewrite
+        // pages full of chunks) and are all dated at or after it: chunks first, then postings.
+        let chunks = self
+            .storage
+            .transactions
+            .range(lo.clone()..hi.clone())
+            .map(|kv| -> Result<Vec<Transaction>> {
+                let (_, v) = kv?;
+                decode(&v)
+            });
+        let posted = self
+            .storage
+            .postings
+            .range(lo..hi)
+            .map(|kv| -> Result<Vec<Transaction>> {
+                let (_, v) = kv?;
+                Ok(vec![decode(&v)?])
+            });
         let mut items = Vec::new();
-        for kv in self.storage.transactions.range(lo..hi) {
-            let (k, v) = kv?;
-            let entries: Vec<Transaction> = if k.len() == chunk_key_len {
-                decode(&v)?
-            } else {
-                vec![decode(&v)?]
-            };
-            for t in entries {
+        for entries in chunks.chain(posted) {
+            for t in entries? {
                 if t.date < from || t.date > to || !keep(&t) {
                     continue;
                 }
