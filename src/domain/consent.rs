@@ -21,21 +21,24 @@ pub enum Scope {
     TransfersOwn,
     /// Transfers to any beneficiary (the "third-party payment instruction" connection).
     TransfersAny,
+    /// Instant account debits by a biller, under a mandate the user grants on consent.
+    Debits,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 7] = [
         Scope::OpenId,
         Scope::Profile,
         Scope::AccountsRead,
         Scope::TransactionsRead,
         Scope::TransfersOwn,
         Scope::TransfersAny,
+        Scope::Debits,
     ];
 
     /// Scopes that move money: the consent screen asks for a one-time code for them.
     pub fn moves_money(self) -> bool {
-        matches!(self, Scope::TransfersOwn | Scope::TransfersAny)
+        matches!(self, Scope::TransfersOwn | Scope::TransfersAny | Scope::Debits)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +49,7 @@ impl Scope {
             Scope::TransactionsRead => "transactions:read",
             Scope::TransfersOwn => "transfers:own",
             Scope::TransfersAny => "transfers:any",
+            Scope::Debits => "debits",
         }
     }
 
@@ -62,6 +66,7 @@ impl Scope {
             Scope::TransactionsRead => "入出金明細・入金明細の参照",
             Scope::TransfersOwn => "ご本人名義の口座・登録済みの振込先への振込",
             Scope::TransfersAny => "任意の振込先への振込（振込指図の伝達）",
+            Scope::Debits => "即時口座振替（下記の上限額まで、選択した口座から引き落とし）",
         }
     }
 
@@ -74,6 +79,7 @@ impl Scope {
             Scope::TransactionsRead => "Read your account statements and incoming transfers",
             Scope::TransfersOwn => "Transfer money to your own accounts and to payees you registered",
             Scope::TransfersAny => "Transfer money to any beneficiary on your instruction",
+            Scope::Debits => "Debit the account you choose, instantly, up to the limits below",
         }
     }
 
@@ -211,4 +217,6 @@ pub struct PendingAuthorization {
     pub user_id: Option<String>,
     pub consent_token: Option<String>,
     pub auth_time: Option<Timestamp>,
+    /// Limits of the debit mandate asked for (with the `debits` scope): per debit, per month.
+    pub debit_limits: Option<(i64, i64)>,
 }

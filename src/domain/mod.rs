@@ -7,6 +7,7 @@ pub mod calendar;
 pub mod codes;
 pub mod consent;
 pub mod customer;
+pub mod debit;
 pub mod event;
 pub mod kana;
 pub mod money;

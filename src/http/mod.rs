@@ -30,6 +30,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::accounts::corporation::router())
         .merge(routes::transfers::personal::router())
         .merge(routes::transfers::corporation::router())
+        .merge(routes::debits::personal::router())
+        .merge(routes::debits::corporation::router())
         .merge(routes::public::router())
         .merge(routes::sandbox::router())
         .merge(routes::health::router())

@@ -160,7 +160,15 @@ pub async fn login(State(app): State<AppState>, form: Result<Form<LoginForm>, Fo
         let pending = consent::record_login(&app, pending, &user)?;
         Ok(page(
             StatusCode::OK,
-            pages::consent(bank, &pending, &client, &user.display_name, app.clock.now(), None),
+            pages::consent(
+                bank,
+                &pending,
+                &client,
+                &user.display_name,
+                app.clock.now(),
+                None,
+                &debit_choices(&app, &user.id),
+            ),
         ))
     })();
     result.unwrap_or_else(|e| {
@@ -182,8 +190,30 @@ pub struct ConsentForm {
     pub consent_token: String,
     /// `approve` or `deny`.
     pub decision: String,
-    /// One-time code, required to approve transfer scopes.
+    /// One-time code, required to approve transfer and debit scopes.
     pub otp: Option<String>,
+    /// With the `debits` scope: the account the mandate debits.
+    pub debit_account: Option<String>,
+}
+
+/// The user's accounts as (id, label) for the mandate's account choice.
+fn debit_choices(app: &AppState, user_id: &str) -> Vec<(String, String)> {
+    let customer = app
+        .store
+        .user(user_id)
+        .ok()
+        .flatten()
+        .map(|u| u.customer_id)
+        .unwrap_or_default();
+    app.store
+        .accounts_of(&customer)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| {
+            let label = format!("{} {} {}", a.branch, a.account_type.name_ja(), a.number);
+            (a.id, label)
+        })
+        .collect()
 }
 
 /// Submit the user's decision; redirects to the client with a code or `access_denied`.
@@ -255,12 +285,25 @@ pub async fn decide(State(app): State<AppState>, form: Result<Form<ConsentForm>,
                 &user.display_name,
                 app.clock.now(),
                 Some("ワンタイムパスワードが違います。 / Wrong one-time code."),
+                &debit_choices(&app, &user.id),
             );
             return page(StatusCode::UNAUTHORIZED, html);
         }
     }
+    let choices = debit_choices(&app, pending.user_id.as_deref().unwrap_or_default());
+    let debit_account = form
+        .debit_account
+        .as_deref()
+        .filter(|a| choices.iter().any(|(id, _)| id == a));
+    if form.decision == "approve" && pending.debit_limits.is_some() && debit_account.is_none() {
+        return error_page(
+            &app,
+            StatusCode::BAD_REQUEST,
+            "Choose one of your accounts for the debit mandate.",
+        );
+    }
     match form.decision.as_str() {
-        "approve" => match consent::approve(&app, &pending, &client).await {
+        "approve" => match consent::approve(&app, &pending, &client, debit_account).await {
             Ok(code) => redirect_to(
                 &pending.redirect_uri,
                 &[("code", Some(&code)), ("state", pending.state.as_deref()), ("iss", iss)],

@@ -95,7 +95,31 @@ pub fn consent(
     user_display_name: &str,
     now: Timestamp,
     error: Option<&str>,
+    debit_accounts: &[(String, String)],
 ) -> String {
+    let mandate = match pending.debit_limits {
+        Some((each, month)) => {
+            let options: String = debit_accounts
+                .iter()
+                .enumerate()
+                .map(|(i, (id, label))| {
+                    format!(
+                        r#"<label><input type="radio" name="debit_account" value="{}"{}> {}</label>"#,
+                        escape(id),
+                        if i == 0 { " checked" } else { "" },
+                        escape(label)
+                    )
+                })
+                .collect();
+            format!(
+                r#"<dt>口座振替の内容 <span class="en">Account debit mandate</span></dt>
+<dd>収納企業 <span class="en">Biller</span>: {company}<br>1回の上限 <span class="en">Per debit</span>: {each} 円 / 月間上限 <span class="en">Per month</span>: {month} 円<br>
+引落口座 <span class="en">Account to debit</span>: {options}</dd>"#,
+                company = escape(&client.company),
+            )
+        }
+        None => String::new(),
+    };
     let needs_otp = pending.scopes.iter().any(|s| s.moves_money());
     let otp_field = if needs_otp {
         r#"<div class="note"><label>ワンタイムパスワード <span class="en">One-time code</span>
@@ -134,6 +158,7 @@ pub fn consent(
 <dt>1. 接続先 <span class="en">Company receiving access</span></dt><dd>{company}</dd>
 <dt>2. サービス名 <span class="en">Service that will use it</span></dt><dd>{service}</dd>
 <dt>3. 許可する内容 <span class="en">What it may do</span></dt><dd><ul>{scopes}</ul></dd>
+{mandate}
 <dt>4. 有効期限 <span class="en">How long it lasts</span></dt>
 <dd>アクセストークン: {access_ja}（{access_until_ja} まで） <span class="en">Access token: {access_en} (until {access_until})</span><br>
 リフレッシュトークン: {refresh_ja}ごとに更新、最長 <strong>{max_ja}</strong> まで延長可能 <span class="en">Refresh token: renewed every {refresh_en}; can be extended at most until <strong>{max}</strong></span><br>
@@ -169,6 +194,7 @@ pub fn consent(
         consent_token = escape(pending.consent_token.as_deref().unwrap_or("")),
         error = error,
         otp_field = otp_field,
+        mandate = mandate,
     );
     layout("アクセスの許可 / Allow access", &body, bank_name)
 }

@@ -82,6 +82,10 @@ pub struct AuthorizeParams {
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
     pub nonce: Option<String>,
+    /// With the `debits` scope: the most one debit may take, yen.
+    pub debit_max_amount: Option<String>,
+    /// With the `debits` scope: the most that may be debited in a calendar month, yen.
+    pub debit_monthly_max_amount: Option<String>,
 }
 
 /// Why an authorization request cannot go on.
@@ -195,6 +199,22 @@ pub fn start_authorization(
             "code_challenge must be the 43-character base64url SHA-256 of the code verifier".into(),
         ));
     }
+    let debit_limits = if scopes.contains(&Scope::Debits) {
+        let parse = |v: &Option<String>| v.as_deref().and_then(|s| s.parse::<i64>().ok());
+        match (parse(&p.debit_max_amount), parse(&p.debit_monthly_max_amount)) {
+            (Some(each), Some(month)) if (1..=10_000_000).contains(&each) && (each..=100_000_000).contains(&month) => {
+                Some((each, month))
+            }
+            _ => {
+                return Err(reject(
+                    "invalid_request",
+                    "the debits scope needs debit_max_amount (1..=10000000 yen) and debit_monthly_max_amount (at least debit_max_amount, at most 100000000 yen)".into(),
+                ));
+            }
+        }
+    } else {
+        None
+    };
     let now = app.clock.now();
     let pending = PendingAuthorization {
         id: prefixed_id("areq"),
@@ -208,6 +228,7 @@ pub fn start_authorization(
         user_id: None,
         consent_token: None,
         auth_time: None,
+        debit_limits,
     };
     app.store.put_pending(&pending)?;
     Ok((pending, client))
@@ -247,13 +268,35 @@ pub fn record_login(
     Ok(pending)
 }
 
-/// The user approved: record the grant, issue a single-use code. Returns the code.
-pub async fn approve(app: &AppState, pending: &PendingAuthorization, client: &Client) -> Result<String, StorageError> {
+/// The user approved: record the grant (and the debit mandate on `debit_account`, which
+/// must be one of the customer's accounts, checked by the caller), issue a single-use code.
+pub async fn approve(
+    app: &AppState,
+    pending: &PendingAuthorization,
+    client: &Client,
+    debit_account: Option<&str>,
+) -> Result<String, StorageError> {
     let now = app.clock.now();
     let user_id = pending.user_id.clone().unwrap_or_default();
     let customer_id = app.store.user(&user_id)?.map(|u| u.customer_id).unwrap_or_default();
     let grant = new_grant(client, &user_id, &customer_id, pending.scopes.clone(), now);
     app.store.put_grant(&grant)?;
+    if let (Some((each, month)), Some(account_id)) = (pending.debit_limits, debit_account) {
+        let mandate = crate::domain::debit::Mandate {
+            id: prefixed_id("mdt"),
+            client_id: client.client_id.clone(),
+            biller_name: client.company.clone(),
+            customer_id: customer_id.clone(),
+            user_id: user_id.clone(),
+            account_id: account_id.to_owned(),
+            max_per_debit: crate::domain::money::Yen(each),
+            max_per_month: crate::domain::money::Yen(month),
+            status: crate::domain::debit::MandateStatus::Active,
+            created_at: now,
+            month_total: None,
+        };
+        app.store.put_mandate(&mandate)?;
+    }
     let code = prefixed_secret("sbac");
     let record = AuthorizationCode {
         client_id: client.client_id.clone(),

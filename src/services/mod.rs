@@ -2,6 +2,7 @@
 //! reading accounts and history, and running the sandbox (bootstrap, clock, access log).
 
 pub mod consent;
+pub mod debits;
 pub mod ledger;
 pub mod reference;
 pub mod sandbox;

@@ -44,6 +44,7 @@ pub struct LedgerTx<'a> {
     schedule: &'a TransactionalTree,
     events: &'a TransactionalTree,
     notifications: &'a TransactionalTree,
+    mandates: &'a TransactionalTree,
 }
 
 fn codec<T>(r: Result<T>) -> TxResult<T> {
@@ -154,6 +155,19 @@ impl LedgerTx<'_> {
         Ok(())
     }
 
+    pub fn mandate(&self, id: &str) -> TxResult<Option<crate::domain::debit::Mandate>> {
+        match self.mandates.get(self.store.key(&[id.as_bytes()]))? {
+            Some(v) => codec(decode(&v)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub fn put_mandate(&self, m: &crate::domain::debit::Mandate) -> TxResult<()> {
+        self.mandates
+            .insert(self.store.key(&[m.id.as_bytes()]), codec(encode(m))?)?;
+        Ok(())
+    }
+
     /// A fresh, increasing id (events, notifications, postings, transfers).
     pub fn id(&self) -> TxResult<u64> {
         Ok(self.accounts.generate_id()?)
@@ -181,9 +195,10 @@ impl SandboxStore {
             &st.schedule,
             &st.events,
             &st.notifications,
+            &st.mandates,
         );
         let result = trees.transaction(
-            |(accounts, transactions, ledger, transfers, transfer_index, schedule, events, notifications)| {
+            |(accounts, transactions, ledger, transfers, transfer_index, schedule, events, notifications, mandates)| {
                 let tx = LedgerTx {
                     store: self,
                     accounts,
@@ -194,6 +209,7 @@ impl SandboxStore {
                     schedule,
                     events,
                     notifications,
+                    mandates,
                 };
                 f(&tx)
             },
@@ -316,6 +332,33 @@ impl SandboxStore {
         for kv in self.storage.events.range(lo..hi).take(limit) {
             out.push(decode(&kv?.1)?);
         }
+        Ok(out)
+    }
+}
+
+impl SandboxStore {
+    pub fn put_mandate(&self, m: &crate::domain::debit::Mandate) -> Result<()> {
+        self.storage.mandates.insert(self.key(&[m.id.as_bytes()]), encode(m)?)?;
+        Ok(())
+    }
+
+    pub fn mandate(&self, id: &str) -> Result<Option<crate::domain::debit::Mandate>> {
+        self.get(&self.storage.mandates, &self.key(&[id.as_bytes()]))
+    }
+
+    /// Mandates matching `keep`, oldest first.
+    pub fn mandates(
+        &self,
+        keep: impl Fn(&crate::domain::debit::Mandate) -> bool,
+    ) -> Result<Vec<crate::domain::debit::Mandate>> {
+        let mut out = Vec::new();
+        for kv in self.storage.mandates.scan_prefix(&*self.prefix) {
+            let m: crate::domain::debit::Mandate = decode(&kv?.1)?;
+            if keep(&m) {
+                out.push(m);
+            }
+        }
+        out.sort_by_key(|m| m.created_at);
         Ok(out)
     }
 }

@@ -58,6 +58,7 @@ pub struct Storage {
     events: sled::Tree,
     notifications: sled::Tree,
     idempotency: sled::Tree,
+    mandates: sled::Tree,
     group_commit: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<FlushWaiter>>>,
 }
 
@@ -114,6 +115,7 @@ impl Storage {
             events: tree("events")?,
             notifications: tree("notifications")?,
             idempotency: tree("idempotency")?,
+            mandates: tree("debit_mandates")?,
             group_commit: std::sync::OnceLock::new(),
             db,
         }))
@@ -163,7 +165,7 @@ impl Storage {
         Ok(())
     }
 
-    fn all_trees(&self) -> [&sled::Tree; 20] {
+    fn all_trees(&self) -> [&sled::Tree; 21] {
         [
             &self.meta,
             &self.customers,
@@ -185,6 +187,7 @@ impl Storage {
             &self.events,
             &self.notifications,
             &self.idempotency,
+            &self.mandates,
         ]
     }
 }

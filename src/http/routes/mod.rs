@@ -1,6 +1,7 @@
 //! One module per resource; each exposes `router()`.
 
 pub mod accounts;
+pub mod debits;
 pub mod health;
 pub mod public;
 pub mod sandbox;

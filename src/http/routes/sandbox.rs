@@ -642,8 +642,54 @@ pub async fn events(
     }))
 }
 
+/// Whose mandates.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MandatesQuery {
+    /// Login name of the user.
+    pub username: String,
+}
+
+/// The debit mandates a user has granted.
+#[utoipa::path(get, path = "/sandbox/v1/mandates", tag = "sandbox", params(MandatesQuery),
+    security(("adminKey" = [])),
+    responses((status = 200, description = "Mandates", body = crate::http::routes::debits::MandateList),
+              (status = 404, description = "No such user", body = crate::error::Problem, content_type = "application/problem+json")))]
+pub async fn mandates(
+    _: Admin,
+    State(app): State<AppState>,
+    ApiQuery(q): ApiQuery<MandatesQuery>,
+) -> Result<Json<crate::http::routes::debits::MandateList>, ApiError> {
+    let user = app
+        .store
+        .user(&format!("u-{}", q.username))?
+        .ok_or_else(|| ApiError::not_found("user_not_found", format!("no user {:?}", q.username)))?;
+    let list = app.store.mandates(|m| m.customer_id == user.customer_id)?;
+    Ok(Json(crate::http::routes::debits::MandateList {
+        mandates: list.iter().map(crate::http::routes::debits::mandate_view).collect(),
+    }))
+}
+
+/// Stop a mandate as the depositor would (later debits answer 3). Accepts `Idempotency-Key`.
+#[utoipa::path(post, path = "/sandbox/v1/mandates/{mandate_id}/stop", tag = "sandbox",
+    params(("mandate_id" = String, Path, description = "The mandate")),
+    security(("adminKey" = [])),
+    responses((status = 200, description = "The mandate", body = crate::http::routes::debits::MandateView),
+              (status = 404, description = "No such mandate", body = crate::error::Problem, content_type = "application/problem+json")))]
+pub async fn stop_mandate(
+    _: Admin,
+    State(app): State<AppState>,
+    Path(mandate_id): Path<String>,
+) -> Result<Json<crate::http::routes::debits::MandateView>, ApiError> {
+    let m = crate::services::debits::end_mandate(&app, &mandate_id, None).await?;
+    Ok(Json(crate::http::routes::debits::mandate_view(&m)))
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(mandates))
+        .routes(routes!(stop_mandate))
         .routes(routes!(credit))
         .routes(routes!(list_accounts))
         .routes(routes!(notifications))
