@@ -24,6 +24,8 @@ pub struct Inner {
     pub token_cache: crate::services::consent::TokenCache,
     /// Idempotency keys whose first request is still running.
     pub in_flight: crate::http::idempotency::InFlight,
+    /// Logged-in approvers of the bank-side approval page.
+    pub approval_sessions: crate::http::approvals::ApprovalSessions,
 }
 
 impl AppState {

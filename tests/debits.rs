@@ -191,6 +191,17 @@ async fn debits_answer_with_the_zengin_result_codes() {
     let m3 = mandate_id(&app, &poor).await;
     assert_eq!(debit(&app, &poor, &m3, "90000").await["resultCode"], "1");
     assert_eq!(debit(&app, &poor, &m3, "80000").await["resultCode"], "0");
+    // The account is closed: 2 (and a transfer to it is returned).
+    let (status, closed) = app
+        .admin_post("/sandbox/v1/accounts/00212345678/close", json!({}))
+        .await;
+    assert_eq!(status, 200, "{closed}");
+    assert_eq!(closed["balance"], "0");
+    assert_eq!(debit(&app, &poor, &m3, "100").await["resultCode"], "2");
+    let (status, _) = app
+        .admin_post("/sandbox/v1/accounts/00212345678/close", json!({}))
+        .await;
+    assert_eq!(status, 409);
 
     let (_, l) = app.admin_get("/sandbox/v1/ledger").await;
     assert_eq!(l["discrepancy"], "0", "{l}");

@@ -911,3 +911,84 @@ async fn approve(app: &TestApp, apply_no: &Value, who: &str, decision: &str) -> 
     app.admin_post(&path, json!({"approver": who, "decision": decision}))
         .await
 }
+
+#[tokio::test]
+async fn approvers_can_decide_on_the_bank_side_page() {
+    let app = TestApp::spawn().await;
+    let g = app
+        .grant(
+            "yamada-operator",
+            "demo-accounting",
+            &["accounts:read", "transfers:any"],
+        )
+        .await;
+    let op = g["tokens"]["access_token"].as_str().unwrap().to_owned();
+    let (_, accounts) = app.get_json("/corporation/v1/accounts", &op).await;
+    let from = accounts["accounts"][0]["accountId"].as_str().unwrap().to_owned();
+    let (_, r) = post(
+        &app,
+        "/corporation/v1/transfer/request",
+        &op,
+        json!({"accountId": from, "applyComment": "家賃", "transfers": [to_suzuki("12345")]}),
+    )
+    .await;
+    let apply_no = r["applyNo"].as_str().unwrap().to_owned();
+
+    let page = app.http.get(app.url("/bank/approvals")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let refused = app
+        .http
+        .post(app.url("/bank/approvals/login"))
+        .form(&[("username", "yamada-operator"), ("password", "operator-pass")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403, "operators cannot approve");
+    let list = app
+        .http
+        .post(app.url("/bank/approvals/login"))
+        .form(&[("username", "yamada-approver"), ("password", "approver-pass")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), 200);
+    let html = list.text().await.unwrap();
+    assert!(
+        html.contains(&apply_no) && html.contains("家賃") && html.contains("12345円"),
+        "the pending transfer is listed"
+    );
+    let session = hidden_field(&html, "session").unwrap();
+    let done = app
+        .http
+        .post(app.url("/bank/approvals/decide"))
+        .form(&[
+            ("session", session.as_str()),
+            ("apply_no", apply_no.as_str()),
+            ("decision", "approve"),
+            ("comment", "OK"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(done.contains("手続済"), "approved and completed");
+    assert!(!done.contains(&format!("value=\"{apply_no}\"")), "no longer waiting");
+    let (_, st) = app
+        .get_json(&format!("/corporation/v1/transfer/status?applyNo={apply_no}"), &op)
+        .await;
+    assert_eq!(st["transfers"][0]["transferStatus"], "20");
+    let forged = app
+        .http
+        .post(app.url("/bank/approvals/decide"))
+        .form(&[
+            ("session", "apv_forged"),
+            ("apply_no", apply_no.as_str()),
+            ("decision", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+}

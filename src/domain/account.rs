@@ -37,6 +37,8 @@ pub struct Account {
     pub month_open: Option<(Date, Yen)>,
     /// Total sent by transfer (with fees) on a day, for the daily limit.
     pub daily_out: Option<(Date, Yen)>,
+    /// Set when the account was closed (解約): it then neither sends nor receives money.
+    pub closed_at: Option<jiff::Timestamp>,
 }
 
 impl Account {

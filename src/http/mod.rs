@@ -1,6 +1,7 @@
 //! The HTTP face: router assembly, the request-context middleware (request id, FAPI
 //! interaction id, problem bodies with the request id), the access log, and Swagger UI.
 
+pub mod approvals;
 pub mod extract;
 pub mod idempotency;
 pub mod openapi;
@@ -15,7 +16,7 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use extract::AccessSlot;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -44,11 +45,21 @@ pub fn build_router(state: AppState) -> Router {
     router
         .merge(SwaggerUi::new("/swagger-ui").url("/openapi.json", api))
         .route("/_bench/static", axum::routing::get(bench_static))
+        .route("/bank/approvals", axum::routing::get(approvals::approvals_page))
+        .route("/bank/approvals/login", axum::routing::post(approvals::approvals_login))
+        .route(
+            "/bank/approvals/decide",
+            axum::routing::post(approvals::approvals_decide),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         .route_layer(middleware::from_fn_with_state(state.clone(), access_log))
         .layer(middleware::from_fn(request_context))
+        // A panic is a bug; the client still gets a problem document, not a dropped connection.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| ApiError::internal("a request handler panicked").into_response(),
+        ))
         .with_state(state)
 }
 

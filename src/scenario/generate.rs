@@ -280,6 +280,7 @@ fn new_account(
         day_open: None,
         month_open: None,
         daily_out: None,
+        closed_at: None,
     }
 }
 

@@ -64,7 +64,7 @@ pub async fn debit(
                 MandateStatus::CancelledByBiller => return Ok(DebitResult::StoppedByBiller),
                 MandateStatus::Active => {}
             }
-            let Some(mut account) = tx.account(&mandate.account_id)? else {
+            let Some(mut account) = tx.account(&mandate.account_id)?.filter(|a| a.closed_at.is_none()) else {
                 return Ok(DebitResult::NoAccount);
             };
             let month = today.first_of_month();

@@ -24,7 +24,7 @@ const META_OPENING_TOTAL: &str = "opening_balance_total";
 
 /// Version of the stored record layout; a data dir written with another one is refused
 /// (rebuild it with `--fresh`) rather than misread.
-pub const SCHEMA_VERSION: &[u8] = b"2";
+pub const SCHEMA_VERSION: &[u8] = b"3";
 
 /// What `boot` needs.
 pub struct BootConfig {
@@ -167,6 +167,7 @@ pub fn boot(cfg: BootConfig) -> Result<(AppState, BootReport), BootError> {
         admin_key,
         token_cache: Default::default(),
         in_flight: Default::default(),
+        approval_sessions: Default::default(),
     });
     Ok((state, report))
 }

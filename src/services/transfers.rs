@@ -168,6 +168,13 @@ pub fn plan(app: &AppState, who: &Principal, input: &TransferInput) -> Result<Pl
         return Err(ApiError::insufficient_scope("transfers:own or transfers:any"));
     }
     let account = super::reference::account(app, who, &input.account_id)?;
+    if account.closed_at.is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "account_closed",
+            "the remitting account is closed",
+        ));
+    }
     let now = app.clock.now_jst();
     let today = now.date();
     let mut errors = Vec::new();
@@ -497,6 +504,7 @@ fn receiving(app: &AppState, tx: &LedgerTx<'_>, item: &TransferItem, now: Timest
         let id = Account::make_id(&item.branch_code, item.account_type, &item.account_number);
         return Ok(match tx.account(&id)? {
             None => Receiving::Reject("受取口座なし / no such account at the receiving bank"),
+            Some(a) if a.closed_at.is_some() => Receiving::Reject("口座解約済 / the beneficiary account is closed"),
             Some(a) if !same_name(a.holder_kana.as_str(), &item.beneficiary_name) => {
                 Receiving::Reject("受取人名相違 / the beneficiary name does not match the account")
             }
@@ -549,7 +557,7 @@ fn execute_items(
     req: &mut TransferRequest,
     now: Timestamp,
 ) -> TxResult<Result<(), ExecError>> {
-    let Some(mut remitter) = tx.account(&req.account_id)? else {
+    let Some(mut remitter) = tx.account(&req.account_id)?.filter(|a| a.closed_at.is_none()) else {
         return Ok(Err(ExecError::NotFound));
     };
     let total = Yen(req.items.iter().map(|i| i.amount.0 + i.fee.0).sum());
@@ -1066,11 +1074,17 @@ pub fn verify_account(
         return Err(ApiError::bad_request("invalid_verification", "see errors").with_errors(errors));
     }
     if &bank == bank_code(app) {
-        return Ok(match app.store.account(&Account::make_id(&branch, kind, &number))? {
-            None => ("1", None),
-            Some(a) if same_name(a.holder_kana.as_str(), name) => ("0", Some(a.holder_kana.to_string())),
-            Some(_) => ("2", None),
-        });
+        return Ok(
+            match app
+                .store
+                .account(&Account::make_id(&branch, kind, &number))?
+                .filter(|a| a.closed_at.is_none())
+            {
+                None => ("1", None),
+                Some(a) if same_name(a.holder_kana.as_str(), name) => ("0", Some(a.holder_kana.to_string())),
+                Some(_) => ("2", None),
+            },
+        );
     }
     let Some(other) = app.scenario.scenario.other_banks.iter().find(|b| b.code.value == bank) else {
         return Ok(("9", None));
@@ -1158,4 +1172,61 @@ pub async fn run_due_every(app: AppState, period: std::time::Duration, mut stop:
             tracing::warn!(error = %e, "running scheduled transfers failed");
         }
     }
+}
+
+/// Closes an account (sandbox control): what is left is paid out in cash, then the account
+/// neither sends nor receives (transfers to it are returned, debits answer 2).
+pub async fn close_account(app: &AppState, account_id: &str) -> Result<Account, ApiError> {
+    let now = app.clock.now();
+    let account = app
+        .store
+        .atomically::<Account, ExecError>(|tx| {
+            let Some(mut account) = tx.account(account_id)? else {
+                return abort(ExecError::NotFound);
+            };
+            if account.closed_at.is_some() {
+                return abort(ExecError::WrongState(TransferStatus::Completed));
+            }
+            let left = account.balance;
+            if left.0 > 0 {
+                ledger::post(
+                    tx,
+                    &mut account,
+                    Entry {
+                        direction: Direction::Debit,
+                        kind: TransactionKind::Cash,
+                        amount: left,
+                        remarks: "ｶｲﾔｸ",
+                        remitter_name: None,
+                    },
+                    now,
+                )?;
+                ledger::post_system(tx, ledger::EXTERNAL, left.0)?;
+            }
+            account.closed_at = Some(now);
+            tx.put_account(&account)?;
+            ledger::notify(
+                tx,
+                &account,
+                "口座解約のお知らせ / Account closed",
+                format!("口座 {account_id} を解約しました。払戻金額 {left} 円。"),
+                now,
+            )?;
+            ledger::event(
+                tx,
+                "account.closed",
+                json!({"accountId": account_id, "paidOut": left.to_api_string()}),
+                now,
+            )?;
+            Ok(account)
+        })
+        .map_err(|e| match e {
+            TxError::Abort(ExecError::NotFound) => {
+                ApiError::not_found("account_not_found", format!("no account {account_id:?}"))
+            }
+            TxError::Abort(_) => ApiError::new(StatusCode::CONFLICT, "account_closed", "the account is already closed"),
+            TxError::Storage(e) => e.into(),
+        })?;
+    app.store.flush().await?;
+    Ok(account)
 }

@@ -18,7 +18,9 @@ pub fn join(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
 
 /// A date as a big-endian yyyymmdd number: byte order is date order.
 pub fn date_bytes(d: Date) -> [u8; 4] {
-    let n = d.year() as u32 * 10_000 + d.month() as u32 * 100 + d.day() as u32;
+    // Years before 0 sort first (they only appear as open range bounds).
+    let year = d.year().clamp(0, 9999) as u32;
+    let n = year * 10_000 + d.month() as u32 * 100 + d.day() as u32;
     n.to_be_bytes()
 }
 
@@ -32,5 +34,17 @@ pub fn position_bytes(d: Date, seq: u32) -> [u8; 8] {
 
 /// The month of a date as big-endian yyyymm: the key of a history chunk.
 pub fn month_bytes(d: Date) -> [u8; 4] {
-    (d.year() as u32 * 100 + d.month() as u32).to_be_bytes()
+    (d.year().clamp(0, 9999) as u32 * 100 + d.month() as u32).to_be_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extreme_dates_do_not_overflow() {
+        assert!(date_bytes(Date::MIN) < date_bytes(jiff::civil::date(2026, 1, 1)));
+        assert!(date_bytes(Date::MAX) > date_bytes(jiff::civil::date(2026, 1, 1)));
+        assert!(month_bytes(Date::MIN) < month_bytes(Date::MAX));
+    }
 }

@@ -332,6 +332,26 @@ pub async fn credit(
     ))
 }
 
+/// Close an account: the balance is paid out in cash; afterwards transfers to it are returned
+/// (22) and debits answer 2. Accepts `Idempotency-Key`.
+#[utoipa::path(post, path = "/sandbox/v1/accounts/{account_id}/close", tag = "sandbox",
+    params(("account_id" = String, Path, description = "The account to close")),
+    security(("adminKey" = [])),
+    responses((status = 200, description = "Closed (balance 0)", body = AccountBalance),
+              (status = 404, description = "No such account", body = crate::error::Problem, content_type = "application/problem+json"),
+              (status = 409, description = "Already closed", body = crate::error::Problem, content_type = "application/problem+json")))]
+pub async fn close_account(
+    _: Admin,
+    State(app): State<AppState>,
+    Path(account_id): Path<String>,
+) -> Result<Json<AccountBalance>, ApiError> {
+    let a = crate::services::transfers::close_account(&app, &account_id).await?;
+    Ok(Json(AccountBalance {
+        account_id: a.id,
+        balance: a.balance.to_api_string(),
+    }))
+}
+
 /// Which accounts to list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -691,6 +711,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(mandates))
         .routes(routes!(stop_mandate))
         .routes(routes!(credit))
+        .routes(routes!(close_account))
         .routes(routes!(list_accounts))
         .routes(routes!(notifications))
         .routes(routes!(ledger))
