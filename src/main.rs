@@ -256,27 +256,29 @@ fn banner(
     out.push_str(&format!(
         "  OIDC discovery:  {issuer}/.well-known/openid-configuration\n"
     ));
-    if let Some(c) = s.clients.first() {
+    out.push_str("  clients:\n");
+    for (i, c) in s.clients.iter().enumerate() {
         out.push_str(&format!(
-            "  demo client:     client_id={}  client_secret={}  redirect_uri={}\n                   scopes: {}\n",
+            "    {} client_id={}  client_secret={}  redirect_uri={}\n      scopes: {}\n",
+            if i == 0 { "demo client:" } else { "            " },
             c.client_id.value,
             c.client_secret,
             c.redirect_uris.first().map(|u| u.value.as_str()).unwrap_or(""),
             c.scopes.iter().map(|s| s.0.as_str()).collect::<Vec<_>>().join(" ")
         ));
     }
-    out.push_str("  test users:\n");
-    for c in s.customers.iter().take(4) {
+    out.push_str("  test users (one-time code: asked on the consent screen for transfer and debit scopes):\n");
+    for c in &s.customers {
         if let Some(l) = &c.login {
             out.push_str(&format!(
-                "    {:<14} password {:<18} individual  {}\n",
-                l.username.value, l.password, c.name.kanji
+                "    {:<16} password {:<15} one-time code {}  individual, {}\n",
+                l.username.value, l.password, l.otp, c.name.kanji
             ));
         }
         for u in &c.users {
             out.push_str(&format!(
-                "    {:<14} password {:<18} {:?} of {}\n",
-                u.username.value, u.password, u.role, c.name.kanji
+                "    {:<16} password {:<15} one-time code {}  {:?} of {}\n",
+                u.username.value, u.password, u.otp, u.role, c.name.kanji
             ));
         }
     }
