@@ -26,30 +26,8 @@ async fn mandate_token(
         .append_pair("code_challenge_method", "S256")
         .append_pair("debit_max_amount", each)
         .append_pair("debit_monthly_max_amount", month);
-    let html = app
-        .http
-        .get(app.url(&format!("/oauth/authorize?{}", q.finish())))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let request_id = hidden_field(&html, "request_id").expect("login page");
-    let consent = app
-        .http
-        .post(app.url("/oauth/authorize/login"))
-        .form(&[
-            ("request_id", request_id.as_str()),
-            ("username", user),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let url = app.url(&format!("/oauth/authorize?{}", q.finish()));
+    let (request_id, token, consent) = login_to_consent(app, &url, user, password).await;
     assert!(consent.contains("株式会社デモ電力"), "the biller is named");
     assert!(
         consent.contains(&format!("{each} 円")) && consent.contains(&format!("{month} 円")),
@@ -59,22 +37,16 @@ async fn mandate_token(
         consent.contains(&format!("value=\"{account}\"")),
         "the account can be chosen"
     );
-    let token = hidden_field(&consent, "consent_token").unwrap();
-    let res = app
-        .http
-        .post(app.url("/oauth/authorize/consent"))
-        .form(&[
-            ("request_id", request_id.as_str()),
-            ("consent_token", token.as_str()),
-            ("decision", "approve"),
-            ("otp", otp),
-            ("debit_account", account),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = decide(
+        app,
+        &request_id,
+        &token,
+        "approve",
+        &[("otp", otp), ("debit_account", account)],
+    )
+    .await;
     assert_eq!(res.status(), 303);
-    let code = query_param(res.headers()["location"].to_str().unwrap(), "code").unwrap();
+    let code = query_param(&location(&res), "code").unwrap();
     let (status, tokens) = app
         .token_request(
             "demo-biller",

@@ -67,60 +67,19 @@ async fn the_transfer_scope_needs_a_one_time_code_on_the_consent_screen() {
         .append_pair("scope", "accounts:read transfers:any")
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256");
-    let html = app
-        .http
-        .get(app.url(&format!("/oauth/authorize?{}", q.finish())))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let request_id = hidden_field(&html, "request_id").unwrap();
-    let consent = app
-        .http
-        .post(app.url("/oauth/authorize/login"))
-        .form(&[
-            ("request_id", request_id.as_str()),
-            ("username", "tanaka"),
-            ("password", "tanaka-pass"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let url = app.url(&format!("/oauth/authorize?{}", q.finish()));
+    let (request_id, token, consent) = login_to_consent(&app, &url, "tanaka", "tanaka-pass").await;
     assert!(
         consent.contains("任意の振込先への振込"),
         "the transfer scope is described"
     );
     assert!(consent.contains("name=\"otp\""), "a one-time code is asked for");
-    let token = hidden_field(&consent, "consent_token").unwrap();
-    let decide = |otp: &'static str| {
-        let app = &app;
-        let request_id = request_id.clone();
-        let token = token.clone();
-        async move {
-            app.http
-                .post(app.url("/oauth/authorize/consent"))
-                .form(&[
-                    ("request_id", request_id.as_str()),
-                    ("consent_token", token.as_str()),
-                    ("decision", "approve"),
-                    ("otp", otp),
-                ])
-                .send()
-                .await
-                .unwrap()
-        }
-    };
-    let wrong = decide("999999").await;
+    let wrong = decide(&app, &request_id, &token, "approve", &[("otp", "999999")]).await;
     assert_eq!(wrong.status(), 401);
     assert!(wrong.text().await.unwrap().contains("Wrong one-time code"));
-    let ok = decide("111111").await;
+    let ok = decide(&app, &request_id, &token, "approve", &[("otp", "111111")]).await;
     assert_eq!(ok.status(), 303);
-    let code = query_param(ok.headers()["location"].to_str().unwrap(), "code").unwrap();
+    let code = query_param(&location(&ok), "code").unwrap();
     let (status, tokens) = app
         .token_request(
             "demo-pay",
@@ -137,30 +96,8 @@ async fn the_transfer_scope_needs_a_one_time_code_on_the_consent_screen() {
     assert_eq!(tokens["scope"], "accounts:read transfers:any");
     // A read-only client's consent asks no code.
     let (_, challenge) = pkce_pair();
-    let html = app
-        .http
-        .get(authorize_url(&app, "accounts:read", &challenge, "s"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let rid = hidden_field(&html, "request_id").unwrap();
-    let consent = app
-        .http
-        .post(app.url("/oauth/authorize/login"))
-        .form(&[
-            ("request_id", rid.as_str()),
-            ("username", "tanaka"),
-            ("password", "tanaka-pass"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let url = authorize_url(&app, "accounts:read", &challenge, "s");
+    let (_, _, consent) = login_to_consent(&app, &url, "tanaka", "tanaka-pass").await;
     assert!(!consent.contains("name=\"otp\""));
 }
 

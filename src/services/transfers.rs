@@ -750,6 +750,17 @@ fn tx_error(e: TxError<ExecError>) -> ApiError {
     }
 }
 
+/// Like `tx_error`, but a missing record is the transfer, not the account.
+fn transfer_tx_error(e: TxError<ExecError>, apply_no: &str) -> ApiError {
+    match e {
+        TxError::Abort(ExecError::NotFound) => ApiError::not_found(
+            "transfer_not_found",
+            format!("no transfer {apply_no:?} among this customer's transfers"),
+        ),
+        e => tx_error(e),
+    }
+}
+
 /// `applyNo`: the creation date and a sequence number, 16 digits.
 fn new_apply_no(app: &AppState, today: Date) -> Result<String, ApiError> {
     let n = app.store.next_id()? % 100_000_000;
@@ -940,13 +951,7 @@ pub async fn cancel(app: &AppState, who: Option<&Principal>, apply_no: &str) -> 
             status_event(tx, &req, now)?;
             Ok(req)
         })
-        .map_err(|e| match e {
-            TxError::Abort(ExecError::NotFound) => ApiError::not_found(
-                "transfer_not_found",
-                format!("no transfer {apply_no:?} for this customer"),
-            ),
-            e => tx_error(e),
-        })?;
+        .map_err(|e| transfer_tx_error(e, apply_no))?;
     app.store.flush().await?;
     Ok(req)
 }
@@ -1014,13 +1019,7 @@ pub async fn decide(
             status_event(tx, &req, now)?;
             Ok(req)
         })
-        .map_err(|e| match e {
-            TxError::Abort(ExecError::NotFound) => ApiError::not_found(
-                "transfer_not_found",
-                format!("no transfer {apply_no:?} for this corporation"),
-            ),
-            e => tx_error(e),
-        })?;
+        .map_err(|e| transfer_tx_error(e, apply_no))?;
     app.store.flush().await?;
     Ok(req)
 }

@@ -207,14 +207,20 @@ pub fn pkce_pair() -> (String, String) {
     (verifier, challenge)
 }
 
-/// Runs the browser part of the code flow: login and approve. Returns the redirect Location.
-pub async fn browser_consent(app: &TestApp, authorize_url: &str, username: &str, password: &str) -> String {
-    let http = &app.http;
-    let page = http.get(authorize_url).send().await.expect("authorize");
+/// Opens an authorization URL and logs in as a browser would. Returns the request id, the
+/// consent token and the consent page.
+pub async fn login_to_consent(
+    app: &TestApp,
+    authorize_url: &str,
+    username: &str,
+    password: &str,
+) -> (String, String, String) {
+    let page = app.http.get(authorize_url).send().await.expect("authorize");
     assert_eq!(page.status(), 200, "login page");
     let html = page.text().await.expect("html");
     let request_id = hidden_field(&html, "request_id").expect("request_id on the login page");
-    let consent = http
+    let consent = app
+        .http
         .post(app.url("/oauth/authorize/login"))
         .form(&[
             ("request_id", request_id.as_str()),
@@ -227,23 +233,46 @@ pub async fn browser_consent(app: &TestApp, authorize_url: &str, username: &str,
     assert_eq!(consent.status(), 200, "consent page");
     let html = consent.text().await.expect("html");
     let consent_token = hidden_field(&html, "consent_token").expect("consent_token on the consent page");
-    let decided = http
+    (request_id, consent_token, html)
+}
+
+/// Posts the consent form with a decision and any extra fields (one-time code, account).
+pub async fn decide(
+    app: &TestApp,
+    request_id: &str,
+    consent_token: &str,
+    decision: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut form = vec![
+        ("request_id", request_id),
+        ("consent_token", consent_token),
+        ("decision", decision),
+    ];
+    form.extend_from_slice(extra);
+    app.http
         .post(app.url("/oauth/authorize/consent"))
-        .form(&[
-            ("request_id", request_id.as_str()),
-            ("consent_token", consent_token.as_str()),
-            ("decision", "approve"),
-        ])
+        .form(&form)
         .send()
         .await
-        .expect("consent");
-    assert_eq!(decided.status(), 303, "redirect after consent");
-    decided
-        .headers()
+        .expect("consent")
+}
+
+/// The `Location` of a redirect.
+pub fn location(res: &reqwest::Response) -> String {
+    res.headers()
         .get("location")
         .and_then(|v| v.to_str().ok())
         .expect("Location")
         .to_owned()
+}
+
+/// Runs the browser part of the code flow: login and approve. Returns the redirect Location.
+pub async fn browser_consent(app: &TestApp, authorize_url: &str, username: &str, password: &str) -> String {
+    let (request_id, consent_token, _) = login_to_consent(app, authorize_url, username, password).await;
+    let decided = decide(app, &request_id, &consent_token, "approve", &[]).await;
+    assert_eq!(decided.status(), 303, "redirect after consent");
+    location(&decided)
 }
 
 /// The authorization URL for demo-pfm with the given scope, PKCE challenge and state.

@@ -231,6 +231,16 @@ pub struct VerifyResult {
     pub account_name: Option<String>,
 }
 
+/// 403 unless the token has a transfer scope.
+fn require_transfer_scope(who: &Authenticated) -> Result<(), ApiError> {
+    use crate::domain::consent::Scope;
+    if who.0.has(Scope::TransfersAny) || who.0.has(Scope::TransfersOwn) {
+        Ok(())
+    } else {
+        Err(ApiError::insufficient_scope("transfers:own or transfers:any"))
+    }
+}
+
 pub async fn quote(
     segment: super::accounts::Segment,
     app: AppState,
@@ -277,11 +287,7 @@ pub async fn result(
     q: ApplyNoQuery,
 ) -> Result<Json<TransferView>, ApiError> {
     segment.check(&who)?;
-    if !(who.0.has(crate::domain::consent::Scope::TransfersAny)
-        || who.0.has(crate::domain::consent::Scope::TransfersOwn))
-    {
-        return Err(ApiError::insufficient_scope("transfers:own or transfers:any"));
-    }
+    require_transfer_scope(&who)?;
     Ok(Json(view(&transfers::get(&app, &who.0, &q.apply_no)?)))
 }
 
@@ -292,11 +298,7 @@ pub async fn status(
     q: StatusQuery,
 ) -> Result<Json<TransferList>, ApiError> {
     segment.check(&who)?;
-    if !(who.0.has(crate::domain::consent::Scope::TransfersAny)
-        || who.0.has(crate::domain::consent::Scope::TransfersOwn))
-    {
-        return Err(ApiError::insufficient_scope("transfers:own or transfers:any"));
-    }
+    require_transfer_scope(&who)?;
     if let Some(apply_no) = &q.apply_no {
         let one = view(&transfers::get(&app, &who.0, apply_no)?);
         return Ok(Json(TransferList {
@@ -356,11 +358,7 @@ pub async fn cancel(
     q: ApplyNoQuery,
 ) -> Result<Json<TransferView>, ApiError> {
     segment.check(&who)?;
-    if !(who.0.has(crate::domain::consent::Scope::TransfersAny)
-        || who.0.has(crate::domain::consent::Scope::TransfersOwn))
-    {
-        return Err(ApiError::insufficient_scope("transfers:own or transfers:any"));
-    }
+    require_transfer_scope(&who)?;
     let r = transfers::cancel(&app, Some(&who.0), &q.apply_no).await?;
     Ok(Json(view(&r)))
 }
@@ -372,11 +370,7 @@ pub async fn verify(
     r: VerifyRequest,
 ) -> Result<Json<VerifyResult>, ApiError> {
     segment.check(&who)?;
-    if !(who.0.has(crate::domain::consent::Scope::TransfersAny)
-        || who.0.has(crate::domain::consent::Scope::TransfersOwn))
-    {
-        return Err(ApiError::insufficient_scope("transfers:own or transfers:any"));
-    }
+    require_transfer_scope(&who)?;
     let (code, name) = transfers::verify_account(
         &app,
         &r.bank_code,
