@@ -111,6 +111,37 @@ async fn start_server() -> (Server, Duration) {
     (server, started.elapsed())
 }
 
+/// Merges the connections' latencies into req/s, p50 and p99 (req/s of successes only when
+/// `successes_only`).
+async fn summarize(
+    tasks: Vec<tokio::task::JoinHandle<(Vec<u32>, usize)>>,
+    seconds: f64,
+    successes_only: bool,
+) -> Figures {
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await.unwrap();
+        all.extend(l);
+        errors += e;
+    }
+    all.sort_unstable();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
+    let counted = if successes_only { all.len() - errors } else { all.len() };
+    Figures {
+        requests: all.len(),
+        errors,
+        rps: counted as f64 / seconds,
+        p50: pct(0.50),
+        p99: pct(0.99),
+    }
+}
+
 struct Figures {
     requests: usize,
     errors: usize,
@@ -155,27 +186,7 @@ async fn drive(port: u16, path: &str, token: Option<&str>, seconds: f64) -> Figu
             (latencies, errors)
         }));
     }
-    let mut all = Vec::new();
-    let mut errors = 0;
-    for t in tasks {
-        let (l, e) = t.await.unwrap();
-        all.extend(l);
-        errors += e;
-    }
-    all.sort_unstable();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0) as f64
-            / 1000.0
-    };
-    Figures {
-        requests: all.len(),
-        errors,
-        rps: all.len() as f64 / seconds,
-        p50: pct(0.50),
-        p99: pct(0.99),
-    }
+    summarize(tasks, seconds, false).await
 }
 
 async fn request_json(
@@ -259,27 +270,7 @@ async fn drive_transfers(
             (latencies, errors)
         }));
     }
-    let mut all = Vec::new();
-    let mut errors = 0;
-    for t in tasks {
-        let (l, e) = t.await.unwrap();
-        all.extend(l);
-        errors += e;
-    }
-    all.sort_unstable();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0) as f64
-            / 1000.0
-    };
-    Figures {
-        requests: all.len(),
-        errors,
-        rps: (all.len() - errors) as f64 / seconds,
-        p50: pct(0.50),
-        p99: pct(0.99),
-    }
+    summarize(tasks, seconds, true).await
 }
 
 async fn read_phases(

@@ -8,11 +8,8 @@ use crate::domain::account::Account;
 use crate::domain::event::{Event, Notification};
 use crate::domain::money::Yen;
 use crate::domain::transaction::{Direction, Transaction, TransactionKind};
-use crate::storage::LedgerTx;
+use crate::storage::{LedgerTx, TxResult};
 use jiff::Timestamp;
-use sled::transaction::ConflictableTransactionError;
-
-pub type TxResult<T> = Result<T, ConflictableTransactionError<crate::storage::ledger_abort::TxAbort>>;
 
 /// System ledger accounts.
 pub const FEE_INCOME: &str = "fee_income";

@@ -5,7 +5,7 @@
 //! returned, fee kept), cancellation, corporate approval, and account-name verification.
 
 use super::consent::Principal;
-use super::ledger::{self, Entry, TxResult};
+use super::ledger::{self, Entry};
 use crate::clock::jst;
 use crate::domain::account::Account;
 use crate::domain::calendar::{is_business_day, next_business_day, previous_business_day};
@@ -18,7 +18,7 @@ use crate::domain::transaction::{Direction, TransactionKind};
 use crate::domain::transfer::{Destination, FeeTable, HolidayRule, TransferItem, TransferRequest, TransferStatus};
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
-use crate::storage::{LedgerTx, TxError, abort};
+use crate::storage::{LedgerTx, TxError, TxResult, abort};
 use axum::http::StatusCode;
 use jiff::Timestamp;
 use jiff::civil::{Date, Time};

@@ -24,7 +24,8 @@ pub enum TxError<E> {
     Storage(StorageError),
 }
 
-type TxResult<T> = std::result::Result<T, ConflictableTransactionError<TxAbort>>;
+/// What an operation inside `atomically` returns (abort with `abort`, or `?` on storage).
+pub type TxResult<T> = std::result::Result<T, ConflictableTransactionError<TxAbort>>;
 
 /// What travels through sled's abort channel: the caller's error or a codec failure.
 #[derive(Debug)]

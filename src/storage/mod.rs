@@ -11,12 +11,7 @@ mod world;
 
 pub use access_log::{AccessLogEntry, AccessLogFilter};
 pub use idempotency::IdempotentAnswer;
-pub use ledger::{LedgerTx, TxError, abort};
-
-/// The abort type of ledger transactions (for `TxResult` signatures).
-pub mod ledger_abort {
-    pub use super::ledger::TxAbort;
-}
+pub use ledger::{LedgerTx, TxError, TxResult, abort};
 pub use world::{HistoryPage, WorldWriter};
 
 use codec::{decode, encode};
