@@ -236,8 +236,10 @@ pub fn plan(app: &AppState, who: &Principal, input: &TransferInput) -> Result<Pl
 
     let fees = fee_table(app);
     let limit = account.transfer_limit;
-    let customer = app.store.customer(&who.customer_id)?;
-    let own_accounts = app.store.accounts_of(&who.customer_id)?;
+    // Only the own-accounts scope needs to know the customer's accounts and payees.
+    let own_only = !who.has(Scope::TransfersAny);
+    let customer = if own_only { app.store.customer(&who.customer_id)? } else { None };
+    let own_accounts = if own_only { app.store.accounts_of(&who.customer_id)? } else { Vec::new() };
     let mut items = Vec::new();
     for (i, it) in input.transfers.iter().enumerate() {
         let id = it.item_id.unwrap_or(i as u32 + 1);
@@ -792,9 +794,8 @@ pub async fn request(
     let plan = plan(app, who, input)?;
     let now = app.clock.now();
     let today = now.to_zoned(jst()).date();
-    let user = app.store.user(&who.user_id)?;
-    let needs_approval =
-        who.customer_kind == CustomerKind::Corporation && user.as_ref().is_some_and(|u| u.role == Role::Operator);
+    let needs_approval = who.customer_kind == CustomerKind::Corporation
+        && app.store.user(&who.user_id)?.is_some_and(|u| u.role == Role::Operator);
     let mut req = TransferRequest {
         apply_no: new_apply_no(app, today)?,
         account_id: plan.account.id.clone(),
