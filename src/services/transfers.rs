@@ -238,8 +238,16 @@ pub fn plan(app: &AppState, who: &Principal, input: &TransferInput) -> Result<Pl
     let limit = account.transfer_limit;
     // Only the own-accounts scope needs to know the customer's accounts and payees.
     let own_only = !who.has(Scope::TransfersAny);
-    let customer = if own_only { app.store.customer(&who.customer_id)? } else { None };
-    let own_accounts = if own_only { app.store.accounts_of(&who.customer_id)? } else { Vec::new() };
+    let customer = if own_only {
+        app.store.customer(&who.customer_id)?
+    } else {
+        None
+    };
+    let own_accounts = if own_only {
+        app.store.accounts_of(&who.customer_id)?
+    } else {
+        Vec::new()
+    };
     let mut items = Vec::new();
     for (i, it) in input.transfers.iter().enumerate() {
         let id = it.item_id.unwrap_or(i as u32 + 1);
