@@ -24,6 +24,8 @@ pub struct Inner {
     pub token_cache: crate::services::consent::TokenCache,
     /// Idempotency keys whose first request is still running.
     pub in_flight: crate::http::idempotency::InFlight,
+    /// Batches concurrent transfer requests into shared atomic writes.
+    pub transfer_writer: crate::services::transfers::TransferWriter,
     /// Logged-in approvers of the bank-side approval page.
     pub approval_sessions: crate::http::approvals::ApprovalSessions,
 }

@@ -168,6 +168,7 @@ pub fn boot(cfg: BootConfig) -> Result<(AppState, BootReport), BootError> {
         token_cache: Default::default(),
         in_flight: Default::default(),
         approval_sessions: Default::default(),
+        transfer_writer: Default::default(),
     });
     Ok((state, report))
 }

@@ -219,6 +219,11 @@ impl SandboxStore {
         Ok(self.storage.db.generate_id()?)
     }
 
+    /// Makes every write so far durable, on the calling thread (for writer threads).
+    pub fn flush_blocking(&self) -> Result<()> {
+        self.storage.flush_blocking()
+    }
+
     /// Deletes every record of this sandbox (used to rebuild an unfinished generation).
     pub fn clear(&self) -> Result<()> {
         for tree in self.storage.all_trees() {
