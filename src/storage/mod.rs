@@ -54,7 +54,7 @@ pub struct Storage {
     notifications: sled::Tree,
     idempotency: sled::Tree,
     mandates: sled::Tree,
-    group_commit: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<FlushWaiter>>>,
+    group_commit: std::sync::OnceLock<std::sync::mpsc::Sender<FlushWaiter>>,
 }
 
 type FlushWaiter = tokio::sync::oneshot::Sender<std::result::Result<(), String>>;
@@ -142,10 +142,9 @@ impl Storage {
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "could not start the group-commit thread");
             }
-            std::sync::Mutex::new(tx)
+            tx
         });
-        let sent = queue.lock().map(|q| q.send(done_tx).is_ok()).unwrap_or(false);
-        if !sent {
+        if queue.send(done_tx).is_err() {
             return Ok(self.db.flush_async().await.map(|_| ())?);
         }
         match done_rx.await {
