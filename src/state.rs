@@ -25,7 +25,7 @@ pub struct Inner {
     /// Idempotency keys whose first request is still running.
     pub in_flight: crate::http::idempotency::InFlight,
     /// Batches concurrent transfer requests into shared atomic writes.
-    pub transfer_writer: crate::services::transfers::TransferWriter,
+    pub transfer_writer: crate::services::transfer_writer::TransferWriter,
     /// Logged-in approvers of the bank-side approval page.
     pub approval_sessions: crate::http::approvals::ApprovalSessions,
 }

@@ -6,4 +6,5 @@ pub mod debits;
 pub mod ledger;
 pub mod reference;
 pub mod sandbox;
+pub mod transfer_writer;
 pub mod transfers;

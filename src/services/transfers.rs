@@ -832,7 +832,7 @@ pub async fn request(
     let client_id = who.client_id.clone();
     let idem = idem.map(|(k, f)| (k.to_owned(), f.to_owned()));
     let worker = app.clone();
-    let job: TransferJob = Box::new(move |tx| {
+    let job: super::transfer_writer::TransferJob = Box::new(move |tx| {
         let app = &worker;
         let mut req = req.clone();
         if let Some((key, fingerprint)) = &idem {
@@ -863,91 +863,6 @@ pub async fn request(
         Ok(Ok(req))
     });
     app.transfer_writer.submit(&app.store, job).await?.map_err(exec_error)
-}
-
-/// One transfer to write: the work inside the shared atomic write. It may run again if the
-/// write is retried, and must write nothing when it answers `Err`.
-pub type TransferJob =
-    Box<dyn Fn(&crate::storage::LedgerTx<'_>) -> TxResult<Result<TransferRequest, ExecError>> + Send>;
-
-type TransferReply = tokio::sync::oneshot::Sender<Result<Result<TransferRequest, ExecError>, String>>;
-
-/// Writes transfer requests in batches: one thread takes every request waiting, applies them
-/// all in one atomic write, syncs once, and answers each. Concurrent transfers then share the
-/// cost of a transaction and of a disk sync instead of contending for them.
-#[derive(Default)]
-pub struct TransferWriter {
-    queue: std::sync::OnceLock<std::sync::mpsc::Sender<(TransferJob, TransferReply)>>,
-}
-
-/// Most transfers written in one batch.
-const BATCH: usize = 256;
-
-impl TransferWriter {
-    async fn submit(
-        &self,
-        store: &crate::storage::SandboxStore,
-        job: TransferJob,
-    ) -> Result<Result<TransferRequest, ExecError>, ApiError> {
-        let queue = self.queue.get_or_init(|| {
-            let (tx, rx) = std::sync::mpsc::channel::<(TransferJob, TransferReply)>();
-            let store = store.clone();
-            let started = std::thread::Builder::new()
-                .name("transfer-writer".into())
-                .spawn(move || write_batches(store, rx));
-            if let Err(e) = started {
-                tracing::error!(error = %e, "could not start the transfer writer");
-            }
-            tx
-        });
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        queue
-            .send((job, reply))
-            .map_err(|_| ApiError::internal("the transfer writer has stopped"))?;
-        answer
-            .await
-            .map_err(|_| ApiError::internal("the transfer writer dropped a request"))?
-            .map_err(ApiError::internal)
-    }
-}
-
-fn write_batches(store: crate::storage::SandboxStore, rx: std::sync::mpsc::Receiver<(TransferJob, TransferReply)>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
-        let written = store.atomically::<Vec<Result<TransferRequest, ExecError>>, ()>(|tx| {
-            let mut results = Vec::with_capacity(batch.len());
-            for (job, _) in &batch {
-                results.push(job(tx)?);
-            }
-            Ok(results)
-        });
-        let outcome = match written {
-            Ok(results) => match store.flush_blocking() {
-                Ok(()) => Ok(results),
-                Err(e) => Err(e.to_string()),
-            },
-            Err(TxError::Storage(e)) => Err(e.to_string()),
-            Err(TxError::Abort(())) => Err("transfer batch aborted".to_owned()),
-        };
-        match outcome {
-            Ok(results) => {
-                for ((_, reply), result) in batch.into_iter().zip(results) {
-                    let _ = reply.send(Ok(result));
-                }
-            }
-            Err(e) => {
-                for (_, reply) in batch {
-                    let _ = reply.send(Err(e.clone()));
-                }
-            }
-        }
-    }
 }
 
 fn existing_for_key(
