@@ -10,15 +10,6 @@ pub struct Yen(pub i64);
 impl Yen {
     pub const ZERO: Yen = Yen(0);
 
-    /// Adds, refusing to overflow (an overflow would mean a broken ledger, not a big number).
-    pub fn checked_add(self, other: Yen) -> Option<Yen> {
-        self.0.checked_add(other.0).map(Yen)
-    }
-
-    pub fn checked_sub(self, other: Yen) -> Option<Yen> {
-        self.0.checked_sub(other.0).map(Yen)
-    }
-
     /// The JSON form Japanese bank APIs use: a string of whole yen ("1200000").
     pub fn to_api_string(self) -> String {
         self.0.to_string()

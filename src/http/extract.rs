@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use crate::services::consent::{Principal, TokenRejection, authenticate_bearer};
 use crate::state::AppState;
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
@@ -87,23 +88,30 @@ impl Authenticated {
 }
 
 /// The token from `Authorization: Bearer` or its alias `x-access-token`.
-fn bearer_token(parts: &Parts) -> Option<&str> {
-    if let Some(value) = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let (scheme, token) = value.split_once(' ')?;
         return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim());
     }
-    parts
-        .headers
+    headers
         .get("x-access-token")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
+}
+
+/// The admin key from `x-sandbox-admin-key`, else from the bearer token (not yet checked).
+pub fn admin_key_given(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("x-sandbox-admin-key")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| bearer_token(headers))
 }
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
-        let token = bearer_token(parts)
+        let token = bearer_token(&parts.headers)
             .filter(|t| !t.is_empty())
             .ok_or_else(ApiError::missing_token)?;
         match authenticate_bearer(app, token) {
@@ -125,13 +133,9 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
-        let given = parts
-            .headers
-            .get("x-sandbox-admin-key")
-            .and_then(|v| v.to_str().ok())
-            .or_else(|| bearer_token(parts));
+        let given = admin_key_given(&parts.headers);
         match given {
-            Some(key) if crate::ids::sha256_b64(key.as_bytes()) == crate::ids::sha256_b64(app.admin_key.as_bytes()) => {
+            Some(key) if app.is_admin_key(key) => {
                 AccessSlot::record(parts, Some("sandbox-admin"), None);
                 Ok(Admin)
             }

@@ -5,6 +5,7 @@
 //! write as the transfer, so a retry after a crash finds the transfer instead of repeating it.
 
 use crate::error::ApiError;
+use crate::http::extract::{admin_key_given, bearer_token};
 use crate::services::consent::authenticate_bearer;
 use crate::state::AppState;
 use crate::storage::IdempotentAnswer;
@@ -35,32 +36,11 @@ pub struct IdempotencyContext {
 }
 
 fn client_of(app: &AppState, req: &Request) -> Option<String> {
-    let headers = req.headers();
-    let is_admin =
-        |key: &str| crate::ids::sha256_b64(key.as_bytes()) == crate::ids::sha256_b64(app.admin_key.as_bytes());
-    if let Some(admin) = headers.get("x-sandbox-admin-key").and_then(|v| v.to_str().ok())
-        && is_admin(admin)
-    {
+    if admin_key_given(req.headers()).is_some_and(|k| app.is_admin_key(k)) {
         return Some("sandbox-admin".into());
     }
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.split_once(' ')
-                .filter(|(s, _)| s.eq_ignore_ascii_case("bearer"))
-                .map(|(_, t)| t.trim().to_owned())
-        })
-        .or_else(|| {
-            headers
-                .get("x-access-token")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        })?;
-    if is_admin(&token) {
-        return Some("sandbox-admin".into());
-    }
-    authenticate_bearer(app, &token).ok().map(|p| p.client_id.clone())
+    let token = bearer_token(req.headers())?;
+    authenticate_bearer(app, token).ok().map(|p| p.client_id.clone())
 }
 
 fn replay(answer: &IdempotentAnswer) -> Response {

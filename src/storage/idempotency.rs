@@ -30,11 +30,4 @@ impl SandboxStore {
             .insert(self.key(&[client_id.as_bytes(), key.as_bytes()]), encode(answer)?)?;
         Ok(())
     }
-
-    pub fn remove_idempotent_answer(&self, client_id: &str, key: &str) -> Result<()> {
-        self.storage
-            .idempotency
-            .remove(self.key(&[client_id.as_bytes(), key.as_bytes()]))?;
-        Ok(())
-    }
 }
