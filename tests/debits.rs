@@ -17,16 +17,19 @@ async fn mandate_token(
     month: &str,
 ) -> String {
     let (verifier, challenge) = pkce_pair();
-    let mut q = form_urlencoded::Serializer::new(String::new());
-    q.append_pair("response_type", "code")
-        .append_pair("client_id", "demo-biller")
-        .append_pair("redirect_uri", "http://127.0.0.1:3003/callback")
-        .append_pair("scope", "debits")
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256")
-        .append_pair("debit_max_amount", each)
-        .append_pair("debit_monthly_max_amount", month);
-    let url = app.url(&format!("/oauth/authorize?{}", q.finish()));
+    let url = authorize_url_with(
+        app,
+        &[
+            ("response_type", "code"),
+            ("client_id", "demo-biller"),
+            ("redirect_uri", "http://127.0.0.1:3003/callback"),
+            ("scope", "debits"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("debit_max_amount", each),
+            ("debit_monthly_max_amount", month),
+        ],
+    );
     let (request_id, token, consent) = login_to_consent(app, &url, user, password).await;
     assert!(consent.contains("株式会社デモ電力"), "the biller is named");
     assert!(
@@ -192,9 +195,17 @@ async fn debits_answer_with_the_zengin_result_codes() {
 async fn the_debits_scope_needs_limits_and_a_debit_needs_the_scope() {
     let app = TestApp::spawn().await;
     let (_, challenge) = pkce_pair();
-    let url = app.url(&format!(
-        "/oauth/authorize?response_type=code&client_id=demo-biller&redirect_uri=http%3A%2F%2F127.0.0.1%3A3003%2Fcallback&scope=debits&code_challenge={challenge}&code_challenge_method=S256"
-    ));
+    let url = authorize_url_with(
+        &app,
+        &[
+            ("response_type", "code"),
+            ("client_id", "demo-biller"),
+            ("redirect_uri", "http://127.0.0.1:3003/callback"),
+            ("scope", "debits"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
     let res = app.http.get(url).send().await.unwrap();
     assert_eq!(res.status(), 303);
     let location = res.headers()["location"].to_str().unwrap().to_owned();

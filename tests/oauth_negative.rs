@@ -81,19 +81,18 @@ async fn redirect_uri_must_match_exactly() {
     let app = TestApp::spawn().await;
     let (verifier, challenge) = pkce_pair();
     // At the authorization endpoint: an error page, never a redirect.
-    let mut q = form_urlencoded::Serializer::new(String::new());
-    q.append_pair("response_type", "code")
-        .append_pair("client_id", "demo-pfm")
-        .append_pair("redirect_uri", "http://127.0.0.1:3000/callback/evil")
-        .append_pair("scope", "accounts:read")
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256");
-    let res = app
-        .http
-        .get(app.url(&format!("/oauth/authorize?{}", q.finish())))
-        .send()
-        .await
-        .unwrap();
+    let url = authorize_url_with(
+        &app,
+        &[
+            ("response_type", "code"),
+            ("client_id", "demo-pfm"),
+            ("redirect_uri", "http://127.0.0.1:3000/callback/evil"),
+            ("scope", "accounts:read"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let res = app.http.get(url).send().await.unwrap();
     assert_eq!(res.status(), 400);
     assert!(res.headers().get("location").is_none());
     assert!(res.text().await.unwrap().contains("not registered"));
@@ -157,21 +156,15 @@ async fn wrong_client_secret_is_invalid_client() {
 }
 
 async fn authorize_error(app: &TestApp, extra: &[(&str, &str)]) -> (String, Option<String>) {
-    let mut q = form_urlencoded::Serializer::new(String::new());
-    q.append_pair("response_type", "code")
-        .append_pair("client_id", "demo-pfm")
-        .append_pair("redirect_uri", REDIRECT)
-        .append_pair("scope", "accounts:read")
-        .append_pair("state", "xyz");
-    for (k, v) in extra {
-        q.append_pair(k, v);
-    }
-    let res = app
-        .http
-        .get(app.url(&format!("/oauth/authorize?{}", q.finish())))
-        .send()
-        .await
-        .unwrap();
+    let mut params = vec![
+        ("response_type", "code"),
+        ("client_id", "demo-pfm"),
+        ("redirect_uri", REDIRECT),
+        ("scope", "accounts:read"),
+        ("state", "xyz"),
+    ];
+    params.extend_from_slice(extra);
+    let res = app.http.get(authorize_url_with(app, &params)).send().await.unwrap();
     assert_eq!(
         res.status(),
         303,
@@ -212,19 +205,18 @@ async fn pkce_is_required_and_plain_is_refused() {
 async fn scopes_beyond_the_client_and_the_user_denying_are_reported_to_the_client() {
     let app = TestApp::spawn().await;
     let (_, challenge) = pkce_pair();
-    let mut q = form_urlencoded::Serializer::new(String::new());
-    q.append_pair("response_type", "code")
-        .append_pair("client_id", "demo-accounting")
-        .append_pair("redirect_uri", "http://127.0.0.1:3001/callback")
-        .append_pair("scope", "openid profile")
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256");
-    let res = app
-        .http
-        .get(app.url(&format!("/oauth/authorize?{}", q.finish())))
-        .send()
-        .await
-        .unwrap();
+    let url = authorize_url_with(
+        &app,
+        &[
+            ("response_type", "code"),
+            ("client_id", "demo-accounting"),
+            ("redirect_uri", "http://127.0.0.1:3001/callback"),
+            ("scope", "openid profile"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let res = app.http.get(url).send().await.unwrap();
     assert_eq!(res.status(), 303);
     assert_eq!(
         query_param(res.headers()["location"].to_str().unwrap(), "error").as_deref(),
@@ -232,55 +224,12 @@ async fn scopes_beyond_the_client_and_the_user_denying_are_reported_to_the_clien
     );
 
     // The user says no.
-    let page = app
-        .http
-        .get(authorize_url(&app, "accounts:read", &challenge, "s"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let request_id = hidden_field(&page, "request_id").unwrap();
-    let consent = app
-        .http
-        .post(app.url("/oauth/authorize/login"))
-        .form(&[
-            ("request_id", request_id.as_str()),
-            ("username", "tanaka"),
-            ("password", "tanaka-pass"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let token = hidden_field(&consent, "consent_token").unwrap();
+    let url = authorize_url(&app, "accounts:read", &challenge, "s");
+    let (request_id, token, _) = login_to_consent(&app, &url, "tanaka", "tanaka-pass").await;
     // A forged consent (no login proof) is refused.
-    let forged = app
-        .http
-        .post(app.url("/oauth/authorize/consent"))
-        .form(&[
-            ("request_id", request_id.as_str()),
-            ("consent_token", "guess"),
-            ("decision", "approve"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let forged = decide(&app, &request_id, "guess", "approve", &[]).await;
     assert_eq!(forged.status(), 400);
-    let res = app
-        .http
-        .post(app.url("/oauth/authorize/consent"))
-        .form(&[
-            ("request_id", request_id.as_str()),
-            ("consent_token", token.as_str()),
-            ("decision", "deny"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = decide(&app, &request_id, &token, "deny", &[]).await;
     assert_eq!(res.status(), 303);
     assert_eq!(
         query_param(res.headers()["location"].to_str().unwrap(), "error").as_deref(),

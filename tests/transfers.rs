@@ -60,14 +60,17 @@ fn to_suzuki(amount: &str) -> Value {
 async fn the_transfer_scope_needs_a_one_time_code_on_the_consent_screen() {
     let app = TestApp::spawn().await;
     let (verifier, challenge) = pkce_pair();
-    let mut q = form_urlencoded::Serializer::new(String::new());
-    q.append_pair("response_type", "code")
-        .append_pair("client_id", "demo-pay")
-        .append_pair("redirect_uri", "http://127.0.0.1:3002/callback")
-        .append_pair("scope", "accounts:read transfers:any")
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256");
-    let url = app.url(&format!("/oauth/authorize?{}", q.finish()));
+    let url = authorize_url_with(
+        &app,
+        &[
+            ("response_type", "code"),
+            ("client_id", "demo-pay"),
+            ("redirect_uri", "http://127.0.0.1:3002/callback"),
+            ("scope", "accounts:read transfers:any"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
     let (request_id, token, consent) = login_to_consent(&app, &url, "tanaka", "tanaka-pass").await;
     assert!(
         consent.contains("任意の振込先への振込"),
@@ -617,47 +620,40 @@ async fn account_name_verification_answers_0_1_2_9() {
     let app = TestApp::spawn().await;
     let t = pay_token(&app, "tanaka", PAY).await;
     let check = |bank: &str, branch: &str, number: &str, name: &str| json!({"bankCode": bank, "branchCode": branch, "accountTypeCode": "1", "accountNumber": number, "accountName": name});
-    let (_, r) = post(
-        &app,
-        "/personal/v1/transfer/verify-account",
-        &t,
-        check("0999", "002", "2345678", "すずき はなこ"),
-    )
-    .await;
-    assert_eq!(r["resultCode"], "0", "{r}");
-    assert_eq!(r["accountName"], "ｽｽﾞｷ ﾊﾅｺ");
-    let (_, r) = post(
-        &app,
-        "/personal/v1/transfer/verify-account",
-        &t,
-        check("0999", "002", "2345679", "ｽｽﾞｷ ﾊﾅｺ"),
-    )
-    .await;
-    assert_eq!(r["resultCode"], "1");
-    let (_, r) = post(
-        &app,
-        "/personal/v1/transfer/verify-account",
-        &t,
-        check("0999", "002", "2345678", "ｽｽﾞｷ ｲﾁﾛｳ"),
-    )
-    .await;
-    assert_eq!(r["resultCode"], "2");
-    let (_, r) = post(
-        &app,
-        "/personal/v1/transfer/verify-account",
-        &t,
-        check("0005", "100", "1111111", "ｻﾄｳ ｼﾞﾛｳ"),
-    )
-    .await;
-    assert_eq!(r["resultCode"], "0");
-    let (_, r) = post(
-        &app,
-        "/personal/v1/transfer/verify-account",
-        &t,
-        check("0009", "100", "1111111", "ｻﾄｳ ｼﾞﾛｳ"),
-    )
-    .await;
-    assert_eq!(r["resultCode"], "9", "a bank whose accounts the sandbox does not know");
+    // (bank, branch, number, name) → answer code
+    for (bank, branch, number, name, code, why) in [
+        ("0999", "002", "2345678", "すずき はなこ", "0", "converted name matches"),
+        ("0999", "002", "2345679", "ｽｽﾞｷ ﾊﾅｺ", "1", "no such account"),
+        ("0999", "002", "2345678", "ｽｽﾞｷ ｲﾁﾛｳ", "2", "name mismatch"),
+        (
+            "0005",
+            "100",
+            "1111111",
+            "ｻﾄｳ ｼﾞﾛｳ",
+            "0",
+            "an account another bank lists",
+        ),
+        (
+            "0009",
+            "100",
+            "1111111",
+            "ｻﾄｳ ｼﾞﾛｳ",
+            "9",
+            "a bank whose accounts the sandbox does not know",
+        ),
+    ] {
+        let (_, r) = post(
+            &app,
+            "/personal/v1/transfer/verify-account",
+            &t,
+            check(bank, branch, number, name),
+        )
+        .await;
+        assert_eq!(r["resultCode"], code, "{why}: {r}");
+        if code == "0" && bank == "0999" {
+            assert_eq!(r["accountName"], "ｽｽﾞｷ ﾊﾅｺ");
+        }
+    }
     let (status, _) = post(
         &app,
         "/personal/v1/transfer/verify-account",

@@ -275,17 +275,29 @@ pub async fn browser_consent(app: &TestApp, authorize_url: &str, username: &str,
     location(&decided)
 }
 
+/// An authorization URL carrying exactly `params` (so a test can also leave some out).
+pub fn authorize_url_with(app: &TestApp, params: &[(&str, &str)]) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        q.append_pair(k, v);
+    }
+    app.url(&format!("/oauth/authorize?{}", q.finish()))
+}
+
 /// The authorization URL for demo-pfm with the given scope, PKCE challenge and state.
 pub fn authorize_url(app: &TestApp, scope: &str, challenge: &str, state: &str) -> String {
-    let mut q = form_urlencoded::Serializer::new(String::new());
-    q.append_pair("response_type", "code")
-        .append_pair("client_id", "demo-pfm")
-        .append_pair("redirect_uri", "http://127.0.0.1:3000/callback")
-        .append_pair("scope", scope)
-        .append_pair("state", state)
-        .append_pair("code_challenge", challenge)
-        .append_pair("code_challenge_method", "S256");
-    app.url(&format!("/oauth/authorize?{}", q.finish()))
+    authorize_url_with(
+        app,
+        &[
+            ("response_type", "code"),
+            ("client_id", "demo-pfm"),
+            ("redirect_uri", "http://127.0.0.1:3000/callback"),
+            ("scope", scope),
+            ("state", state),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    )
 }
 
 /// Full code flow with PKCE for demo-pfm; returns the token response JSON.
