@@ -273,8 +273,27 @@ async fn drive_transfers(
     summarize(tasks, seconds, true).await
 }
 
+/// The physical-limit baseline: a bare axum server in this program (no auth, no storage)
+/// answering a JSON body of `bytes` bytes; sandbank itself serves no such route.
+async fn static_baseline(bytes: usize) -> u16 {
+    let body = format!("{{\"pad\":\"{}\"}}", "x".repeat(bytes.saturating_sub(10)));
+    let app = axum::Router::new().route(
+        "/static",
+        axum::routing::get(move || {
+            let body = body.clone();
+            async move { ([("content-type", "application/json")], body) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn read_phases(
     port: u16,
+    static_port: u16,
     static_path: &str,
     balance_path: &str,
     tx_path: &str,
@@ -282,8 +301,8 @@ async fn read_phases(
     seconds: f64,
     pid: u32,
 ) -> (Figures, Figures) {
-    drive(port, static_path, None, 1.0).await;
-    let base = drive(port, static_path, None, seconds).await;
+    drive(static_port, static_path, None, 1.0).await;
+    let base = drive(static_port, static_path, None, seconds).await;
     print_row("static JSON baseline (same size)", &base, rss_mib(pid, "VmRSS"));
     drive(port, balance_path, Some(token), 1.0).await;
     let bal = drive(port, balance_path, Some(token), seconds).await;
@@ -352,7 +371,8 @@ fn main() {
         assert_eq!(status, 200);
         let tx: serde_json::Value = serde_json::from_slice(&tx_body).unwrap();
         assert_eq!(tx["count"], 50, "the benchmark account has at least 50 entries");
-        let static_path = format!("/_bench/static?bytes={}", balance_body.len());
+        let static_port = static_baseline(balance_body.len()).await;
+        let static_path = "/static";
         println!(
             "balance answer {} bytes; transactions page {} bytes (50 items)\n",
             balance_body.len(),
@@ -369,7 +389,7 @@ fn main() {
             p99: 0.0,
         };
         let (base, bal) = if reads {
-            read_phases(server.port, &static_path, balance_path, tx_path, &token, seconds, pid).await
+            read_phases(server.port, static_port, static_path, balance_path, tx_path, &token, seconds, pid).await
         } else {
             (empty(), empty())
         };

@@ -32,9 +32,21 @@ async fn mandate_token(
     );
     let (request_id, token, consent) = login_to_consent(app, &url, user, password).await;
     assert!(consent.contains("株式会社デモ電力"), "the biller is named");
+    let grouped = |yen: &str| {
+        let n: i64 = yen.parse().unwrap();
+        let s = n.to_string();
+        let mut out = String::new();
+        for (i, c) in s.chars().enumerate() {
+            if i > 0 && (s.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out + "円"
+    };
     assert!(
-        consent.contains(&format!("{each} 円")) && consent.contains(&format!("{month} 円")),
-        "the limits are shown"
+        consent.contains(&grouped(each)) && consent.contains(&grouped(month)),
+        "the limits are shown with thousands separators"
     );
     assert!(
         consent.contains(&format!("value=\"{account}\"")),

@@ -814,7 +814,7 @@ async fn credits_from_outside_notify_and_keep_the_ledger_balanced() {
     assert_eq!(status, 201, "{r}");
     assert_eq!(r["balance"], "1450000");
     let (_, n) = app.admin_get("/sandbox/v1/notifications?username=tanaka").await;
-    assert!(n["notifications"][0]["body"].as_str().unwrap().contains("250000"));
+    assert!(n["notifications"][0]["body"].as_str().unwrap().contains("250,000"));
     let (status, _) = app
         .admin_post(
             "/sandbox/v1/accounts/nope/credit",
@@ -887,7 +887,7 @@ async fn approvers_can_decide_on_the_bank_side_page() {
     assert_eq!(list.status(), 200);
     let html = list.text().await.unwrap();
     assert!(
-        html.contains(&apply_no) && html.contains("家賃") && html.contains("12345円"),
+        html.contains(&apply_no) && html.contains("家賃") && html.contains("12,345円"),
         "the pending transfer is listed"
     );
     let session = hidden_field(&html, "session").unwrap();

@@ -14,6 +14,8 @@ pub enum MandateStatus {
     StoppedByDepositor,
     /// Cancelled by the biller.
     CancelledByBiller,
+    /// The consent (grant) the mandate was given with was revoked or expired.
+    ConsentEnded,
 }
 
 impl MandateStatus {
@@ -22,6 +24,7 @@ impl MandateStatus {
             MandateStatus::Active => "active",
             MandateStatus::StoppedByDepositor => "stoppedByDepositor",
             MandateStatus::CancelledByBiller => "cancelledByBiller",
+            MandateStatus::ConsentEnded => "consentEnded",
         }
     }
 }
@@ -35,6 +38,9 @@ pub struct Mandate {
     pub biller_name: String,
     pub customer_id: String,
     pub user_id: String,
+    /// The grant the user gave on the consent screen together with this mandate; revoking
+    /// (or the expiry of) that grant ends the mandate.
+    pub grant_id: String,
     pub account_id: String,
     pub max_per_debit: Yen,
     pub max_per_month: Yen,

@@ -1,18 +1,220 @@
 //! Events (the transactional outbox) and the notifications the bank sends its customers.
+//!
+//! The kinds of event are a closed set: each has a stable dotted name (what webhooks and the
+//! pull API call its `type`) and a typed payload.
 
 use serde::{Deserialize, Serialize};
 
 /// A state change, written in the same atomic write as the change itself; webhooks and the
-/// pull API read them from the outbox.
+/// pull API read them from the outbox in sequence order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
-    pub id: u64,
-    /// e.g. `transfer.completed`, `account.credited`.
-    pub event_type: String,
+    /// The sandbox's outbox sequence: 1, 2, 3 … assigned inside the writing transaction, so
+    /// sequence order is commit order and a reader paging by it never misses an event.
+    pub seq: u64,
     /// RFC 3339, sandbox time.
     pub occurred_at: String,
-    /// The event's payload as JSON text.
-    pub data: String,
+    pub kind: EventKind,
+}
+
+/// What happened, with its payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventKind {
+    /// A transfer request reached a new status (`transfer.completed`, `transfer.scheduled` …;
+    /// see `TransferEventKind`).
+    Transfer(TransferEventKind, TransferData),
+    /// One item of a transfer was returned by the receiving side (資金返却).
+    TransferItemReturned(TransferItemData),
+    /// Money arrived in a customer's account.
+    AccountCredited(CreditData),
+    /// An account was closed.
+    AccountClosed(AccountData),
+    /// A biller debited an account under a mandate.
+    DebitCompleted(DebitData),
+    /// A user granted a biller a debit mandate.
+    MandateCreated(MandateData),
+    /// The user stopped a mandate, or the consent behind it was revoked or expired.
+    MandateStopped(MandateData),
+    /// The biller cancelled a mandate.
+    MandateCancelled(MandateData),
+    /// A user's consent to a client was revoked (by the user, the client or the bank).
+    GrantRevoked(GrantData),
+    /// A consent reached its maximum lifetime.
+    GrantExpired(GrantData),
+}
+
+/// The status a transfer event reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TransferEventKind {
+    Completed,
+    PartiallyCompleted,
+    Returned,
+    Scheduled,
+    Processing,
+    ApprovalRequested,
+    Cancelled,
+    ApprovalReturned,
+    Expired,
+    Failed,
+}
+
+/// Payload of the transfer status events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferData {
+    pub apply_no: String,
+    pub account_id: String,
+    /// Status code of the request (see `transferStatus`).
+    pub status: String,
+    /// Sum of the items, yen.
+    pub total_amount: String,
+    /// Items completed and returned.
+    pub completed_count: usize,
+    pub returned_count: usize,
+}
+
+/// Payload of `transfer.item_returned`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferItemData {
+    pub apply_no: String,
+    pub account_id: String,
+    pub item_id: u32,
+    /// The amount that came back to the remitter, yen (the fee is kept).
+    pub amount: String,
+    pub reason: String,
+}
+
+/// Payload of `account.credited`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreditData {
+    pub account_id: String,
+    pub amount: String,
+    pub remitter_name: String,
+    /// The transfer that credited it, for transfers inside the bank.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply_no: Option<String>,
+}
+
+/// Payload of `account.closed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountData {
+    pub account_id: String,
+    /// The balance paid out on closing, yen.
+    pub paid_out: String,
+}
+
+/// Payload of `debit.completed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DebitData {
+    pub debit_id: String,
+    pub mandate_id: String,
+    pub client_id: String,
+    pub account_id: String,
+    pub amount: String,
+}
+
+/// Payload of the mandate events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MandateData {
+    pub mandate_id: String,
+    pub client_id: String,
+    pub account_id: String,
+    /// `active`, `stoppedByDepositor`, `cancelledByBiller`, `consentEnded`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Payload of the grant events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantData {
+    pub grant_id: String,
+    pub client_id: String,
+    /// Login name of the user who consented.
+    pub username: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl TransferEventKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            TransferEventKind::Completed => "transfer.completed",
+            TransferEventKind::PartiallyCompleted => "transfer.partially_completed",
+            TransferEventKind::Returned => "transfer.returned",
+            TransferEventKind::Scheduled => "transfer.scheduled",
+            TransferEventKind::Processing => "transfer.processing",
+            TransferEventKind::ApprovalRequested => "transfer.approval_requested",
+            TransferEventKind::Cancelled => "transfer.cancelled",
+            TransferEventKind::ApprovalReturned => "transfer.approval_returned",
+            TransferEventKind::Expired => "transfer.expired",
+            TransferEventKind::Failed => "transfer.failed",
+        }
+    }
+}
+
+impl EventKind {
+    /// Every event type name, for documentation and filters.
+    pub const TYPES: &'static [&'static str] = &[
+        "transfer.completed",
+        "transfer.partially_completed",
+        "transfer.returned",
+        "transfer.scheduled",
+        "transfer.processing",
+        "transfer.approval_requested",
+        "transfer.cancelled",
+        "transfer.approval_returned",
+        "transfer.expired",
+        "transfer.failed",
+        "transfer.item_returned",
+        "account.credited",
+        "account.closed",
+        "debit.completed",
+        "mandate.created",
+        "mandate.stopped",
+        "mandate.cancelled",
+        "grant.revoked",
+        "grant.expired",
+    ];
+
+    /// The event's type name, e.g. `transfer.completed`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Transfer(k, _) => k.name(),
+            EventKind::TransferItemReturned(_) => "transfer.item_returned",
+            EventKind::AccountCredited(_) => "account.credited",
+            EventKind::AccountClosed(_) => "account.closed",
+            EventKind::DebitCompleted(_) => "debit.completed",
+            EventKind::MandateCreated(_) => "mandate.created",
+            EventKind::MandateStopped(_) => "mandate.stopped",
+            EventKind::MandateCancelled(_) => "mandate.cancelled",
+            EventKind::GrantRevoked(_) => "grant.revoked",
+            EventKind::GrantExpired(_) => "grant.expired",
+        }
+    }
+
+    /// The payload as JSON.
+    pub fn data(&self) -> serde_json::Value {
+        let value = match self {
+            EventKind::Transfer(_, d) => serde_json::to_value(d),
+            EventKind::TransferItemReturned(d) => serde_json::to_value(d),
+            EventKind::AccountCredited(d) => serde_json::to_value(d),
+            EventKind::AccountClosed(d) => serde_json::to_value(d),
+            EventKind::DebitCompleted(d) => serde_json::to_value(d),
+            EventKind::MandateCreated(d) | EventKind::MandateStopped(d) | EventKind::MandateCancelled(d) => {
+                serde_json::to_value(d)
+            }
+            EventKind::GrantRevoked(d) | EventKind::GrantExpired(d) => serde_json::to_value(d),
+        };
+        // Plain structs of strings and numbers always serialize.
+        value.unwrap_or(serde_json::Value::Null)
+    }
 }
 
 /// The simulated e-mail a bank sends for every movement of funds.
@@ -25,4 +227,35 @@ pub struct Notification {
     pub sent_at: String,
     pub subject: String,
     pub body: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_listed_in_types() {
+        let m = MandateData {
+            mandate_id: "m".into(),
+            client_id: "c".into(),
+            account_id: "a".into(),
+            status: "active".into(),
+            reason: None,
+        };
+        let g = GrantData {
+            grant_id: "g".into(),
+            client_id: "c".into(),
+            username: "u".into(),
+            reason: None,
+        };
+        for k in [
+            EventKind::MandateCreated(m.clone()),
+            EventKind::MandateStopped(m.clone()),
+            EventKind::MandateCancelled(m),
+            EventKind::GrantRevoked(g.clone()),
+            EventKind::GrantExpired(g),
+        ] {
+            assert!(EventKind::TYPES.contains(&k.name()), "{}", k.name());
+        }
+    }
 }

@@ -196,8 +196,11 @@ impl TransferRequest {
         if let Some(moving) = self.items.iter().find(|i| !i.status.is_final()) {
             return moving.status;
         }
-        if self.items.iter().any(|i| i.status == TransferStatus::Completed) {
-            return TransferStatus::Completed;
+        // A request is completed only when every item is; when items ended differently it
+        // takes the status of its first item that did not complete (22 funds returned, 40
+        // failed), so a returned item is never hidden behind a 20.
+        if let Some(short) = self.items.iter().find(|i| i.status != TransferStatus::Completed) {
+            return short.status;
         }
         first
     }

@@ -6,7 +6,7 @@
 use crate::domain::customer::Role;
 use crate::domain::transfer::TransferStatus;
 use crate::oauth::pages::escape;
-use crate::services::consent::check_login;
+use crate::services::consent::{Login, check_login};
 use crate::services::transfers::{self, Decision};
 use crate::state::AppState;
 use axum::Form;
@@ -40,6 +40,15 @@ main{{max-width:900px;margin:24px auto;background:#fff;border-radius:8px;padding
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res.headers_mut()
         .insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    res.headers_mut()
+        .insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // Forms post only to the bank itself; no scripts, no framing.
+    res.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
     res
 }
 
@@ -148,8 +157,13 @@ pub async fn approvals_login(State(app): State<AppState>, form: Result<Form<Logi
             &login_form(Some("Send username and password.")),
         );
     };
-    match check_login(&app, &form.username, &form.password) {
-        Ok(Some(user)) if matches!(user.role, Role::Approver | Role::Admin) => {
+    match check_login(&app, &form.username, &form.password, None) {
+        Ok(Login::Locked(until)) => page(
+            StatusCode::TOO_MANY_REQUESTS,
+            &bank,
+            &login_form(Some(&crate::services::lockout::locked_message(until))),
+        ),
+        Ok(Login::Ok(user)) if matches!(user.role, Role::Approver | Role::Admin) => {
             let session = crate::ids::prefixed_secret("apv");
             let expires = app
                 .clock
@@ -162,14 +176,14 @@ pub async fn approvals_login(State(app): State<AppState>, form: Result<Form<Logi
             }
             list(&app, &session, &user.id, None)
         }
-        Ok(Some(_)) => page(
+        Ok(Login::Ok(_)) => page(
             StatusCode::FORBIDDEN,
             &bank,
             &login_form(Some(
                 "このユーザーは承認者ではありません。 / This user is not an approver.",
             )),
         ),
-        Ok(None) => page(
+        Ok(Login::Wrong) => page(
             StatusCode::UNAUTHORIZED,
             &bank,
             &login_form(Some(

@@ -1,31 +1,44 @@
 //! `Idempotency-Key` on update requests (IETF draft): the same key and body replay the first
-//! answer (status and body), the same key with another body is 422, and the same key while
-//! the first request is still running is 409. Keys are scoped per client and kept for at
-//! least 24 hours of sandbox time. Transfer requests also record their key in the same atomic
-//! write as the transfer, so a retry after a crash finds the transfer instead of repeating it.
+//! answer (status and body, `idempotent-replayed: true`), the same key with another body is
+//! 422, and the same key while the first request is still running is 409.
+//!
+//! A key belongs to the principal that made the first request: the client *and* the user
+//! its token acts for (or the sandbox admin). Another user's same key is simply another key.
+//! A stored answer is replayed only to a request that is authenticated and authorized as a
+//! fresh one would be (valid token, live grant, segment, scope), so a replay never shows
+//! anything the caller could not read directly. Only answers that reflect the operation's
+//! outcome are stored (2xx and its own 4xx), never one made in front of it (401, 403, 409,
+//! 429, 5xx), so a retry after such an answer runs the operation.
+//!
+//! Transfer requests record their key in the transfer's own atomic write instead (see
+//! `services::transfers::request`), so a retry after a crash finds the transfer; their
+//! answers are marked `RecordedByOperation` and not stored a second time here.
 
 use crate::error::ApiError;
 use crate::http::extract::{admin_key_given, bearer_token};
-use crate::services::consent::authenticate_bearer;
+use crate::http::routes::accounts::Segment;
+use crate::services::consent::{Principal, authenticate_bearer};
 use crate::state::AppState;
 use crate::storage::IdempotentAnswer;
 use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use jiff::SignedDuration;
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// How long answers are kept (sandbox time).
 const KEEP: SignedDuration = SignedDuration::from_hours(24);
 /// Largest request body accepted on a keyed request.
 const MAX_BODY: usize = 1 << 20;
+/// The response header that marks a replayed answer.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 
-/// Keys whose first request is still running, per client.
+/// Keys whose first request is still running, per principal.
 #[derive(Default)]
-pub struct InFlight(Mutex<HashSet<(String, String)>>);
+pub struct InFlight(Mutex<HashSet<(String, String, String)>>);
 
 /// The key a handler may use to tie its own writes to the request (see module docs).
 #[derive(Clone, Debug)]
@@ -35,12 +48,47 @@ pub struct IdempotencyContext {
     pub fingerprint: String,
 }
 
-fn client_of(app: &AppState, req: &Request) -> Option<String> {
+/// Put on a response whose key the operation already recorded in its own write: the layer
+/// stores no copy of it.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordedByOperation;
+
+/// Who sent a keyed request.
+enum Caller {
+    Admin,
+    User(Arc<Principal>),
+}
+
+impl Caller {
+    /// (client, user): the scope of an idempotency key.
+    fn scope(&self) -> (String, String) {
+        match self {
+            Caller::Admin => ("sandbox-admin".into(), String::new()),
+            Caller::User(p) => (p.client_id.clone(), p.user_id.clone()),
+        }
+    }
+}
+
+fn caller_of(app: &AppState, req: &Request) -> Option<Caller> {
     if admin_key_given(req.headers()).is_some_and(|k| app.is_admin_key(k)) {
-        return Some("sandbox-admin".into());
+        return Some(Caller::Admin);
     }
     let token = bearer_token(req.headers())?;
-    authenticate_bearer(app, token).ok().map(|p| p.client_id.clone())
+    authenticate_bearer(app, token).ok().map(Caller::User)
+}
+
+/// What a fresh request on `route` checks before it runs, for a user's token: the segment
+/// of the path and the scope of the operation. `None` for routes that take no keys.
+fn authorize_user(route: &str, who: &Principal) -> Option<Result<(), ApiError>> {
+    let scope = if route.ends_with("/debit/request") || route.ends_with("/debit/mandates/cancel") {
+        crate::services::debits::require_scope(who)
+    } else if route.contains("/transfer/") {
+        crate::http::routes::transfers::require_transfer_scope_of(who)
+    } else {
+        return None;
+    };
+    let segment = Segment::of_route(route).map_or(Ok(()), |s| s.check_principal(who));
+    Some(segment.and(scope))
 }
 
 fn replay(answer: &IdempotentAnswer) -> Response {
@@ -53,11 +101,16 @@ fn replay(answer: &IdempotentAnswer) -> Response {
         res.headers_mut().insert(header::CONTENT_TYPE, v);
     }
     res.headers_mut()
-        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+        .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
     res
 }
 
-pub async fn idempotency(State(app): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn idempotency(
+    State(app): State<AppState>,
+    matched: Option<MatchedPath>,
+    req: Request,
+    next: Next,
+) -> Response {
     if req.method() != Method::POST {
         return next.run(req).await;
     }
@@ -79,9 +132,20 @@ pub async fn idempotency(State(app): State<AppState>, req: Request, next: Next) 
         }
     };
     // Unauthenticated requests go on and fail authentication in the handler.
-    let Some(client_id) = client_of(&app, &req) else {
+    let Some(caller) = caller_of(&app, &req) else {
         return next.run(req).await;
     };
+    if let Caller::User(who) = &caller {
+        let route = matched.as_ref().map(|m| m.as_str()).unwrap_or("");
+        match authorize_user(route, who) {
+            // Not an update that takes keys: the request runs as it is.
+            None => return next.run(req).await,
+            // Exactly what the operation itself would answer; nothing is stored or replayed.
+            Some(Err(e)) => return e.into_response(),
+            Some(Ok(())) => {}
+        }
+    }
+    let (client_id, user_id) = caller.scope();
     let (parts, body) = req.into_parts();
     let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
         return ApiError::new(
@@ -95,7 +159,7 @@ pub async fn idempotency(State(app): State<AppState>, req: Request, next: Next) 
         + &crate::ids::sha256_b64(&bytes);
     let now = app.clock.now();
 
-    match app.store.idempotent_answer(&client_id, &key) {
+    match app.store.idempotent_answer(&client_id, &user_id, &key) {
         Ok(Some(answer)) if answer.created_at.saturating_add(KEEP).unwrap_or(answer.created_at) > now => {
             if answer.fingerprint == fingerprint {
                 return replay(&answer);
@@ -110,7 +174,7 @@ pub async fn idempotency(State(app): State<AppState>, req: Request, next: Next) 
         Ok(_) => {}
         Err(e) => return ApiError::from(e).into_response(),
     }
-    let slot = (client_id.clone(), key.clone());
+    let slot = (client_id.clone(), user_id.clone(), key.clone());
     let first = app
         .in_flight
         .0
@@ -132,24 +196,38 @@ pub async fn idempotency(State(app): State<AppState>, req: Request, next: Next) 
         fingerprint: fingerprint.clone(),
     });
     let res = next.run(req).await;
-    let res = record(&app, &client_id, &key, fingerprint, res, now).await;
+    let res = record(&app, (&client_id, &user_id, &key), fingerprint, res, now).await;
     if let Ok(mut set) = app.in_flight.0.lock() {
         set.remove(&slot);
     }
     res
 }
 
-/// Stores the answer (not 5xx: those may be retried) durably before it is sent.
+/// Whether an answer reflects the operation's own outcome (and so is replayed to retries).
+fn is_outcome(status: StatusCode) -> bool {
+    status.is_success()
+        || (status.is_client_error()
+            && !matches!(
+                status,
+                StatusCode::UNAUTHORIZED
+                    | StatusCode::FORBIDDEN
+                    | StatusCode::REQUEST_TIMEOUT
+                    | StatusCode::CONFLICT
+                    | StatusCode::TOO_EARLY
+                    | StatusCode::TOO_MANY_REQUESTS
+            ))
+}
+
+/// Stores an outcome answer durably before it is sent.
 async fn record(
     app: &AppState,
-    client_id: &str,
-    key: &str,
+    (client_id, user_id, key): (&str, &str, &str),
     fingerprint: String,
     res: Response,
     now: jiff::Timestamp,
 ) -> Response {
     let status = res.status();
-    if status.is_server_error() {
+    if !is_outcome(status) || res.extensions().get::<RecordedByOperation>().is_some() {
         return res;
     }
     let (parts, body) = res.into_parts();
@@ -170,7 +248,7 @@ async fn record(
     };
     // A problem body is re-rendered with the request id later; store what the client sees
     // without it (the replay gets its own request id).
-    if let Err(e) = app.store.put_idempotent_answer(client_id, key, &answer) {
+    if let Err(e) = app.store.put_idempotent_answer(client_id, user_id, key, &answer) {
         tracing::warn!(error = %e, "could not store an idempotent answer");
     } else if let Err(e) = app.store.flush().await {
         tracing::warn!(error = %e, "could not flush an idempotent answer");

@@ -44,7 +44,6 @@ pub fn build_router(state: AppState) -> Router {
     let (router, api) = api_router().split_for_parts();
     router
         .merge(SwaggerUi::new("/swagger-ui").url("/openapi.json", api))
-        .route("/_bench/static", axum::routing::get(bench_static))
         .route("/bank/approvals", axum::routing::get(approvals::approvals_page))
         .route("/bank/approvals/login", axum::routing::post(approvals::approvals_login))
         .route(
@@ -75,25 +74,6 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// The benchmark's physical-limit baseline: a JSON body of `bytes` bytes, no auth, no
-/// storage, not logged (undocumented on purpose).
-async fn bench_static(
-    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
-) -> Response {
-    let size = q
-        .get("bytes")
-        .and_then(|b| b.parse::<usize>().ok())
-        .unwrap_or(64)
-        .clamp(16, 1 << 20);
-    let body = format!("{{\"pad\":\"{}\"}}", "x".repeat(size - 10));
-    let mut res = Response::new(axum::body::Body::from(body));
-    res.headers_mut().insert(
-        axum::http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    res
-}
-
 /// The request id of the current request.
 #[derive(Clone)]
 pub struct RequestId(pub String);
@@ -120,6 +100,8 @@ async fn request_context(mut req: Request, next: Next) -> Response {
         .and_then(acceptable_request_id)
         .unwrap_or_else(new_request_id);
     let fapi = req.headers().get("x-fapi-interaction-id").cloned();
+    let path = req.uri().path();
+    let secret_bearing = path.starts_with("/oauth/") || path.starts_with("/sandbox/v1/");
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let mut res = next.run(req).await;
     if let Some(mut problem) = res.extensions_mut().remove::<Problem>() {
@@ -139,6 +121,16 @@ async fn request_context(mut req: Request, next: Next) -> Response {
     if let Some(v) = fapi {
         res.headers_mut().insert("x-fapi-interaction-id", v);
     }
+    let headers = res.headers_mut();
+    headers.insert(
+        axum::http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // Token and control-plane answers carry tokens, secrets and customer data.
+    if secret_bearing {
+        headers.insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(axum::http::header::PRAGMA, HeaderValue::from_static("no-cache"));
+    }
     res
 }
 
@@ -146,8 +138,7 @@ async fn request_context(mut req: Request, next: Next) -> Response {
 fn logged(route: &str) -> bool {
     !(route.starts_with("/swagger-ui")
         || route == "/openapi.json"
-        || route == "/healthz"
-        || route.starts_with("/_bench"))
+        || route == "/healthz")
 }
 
 /// Records every API call: time, request id, client, user, operation, account, status,

@@ -13,18 +13,45 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-/// An HTML page that must not be cached or framed.
+/// An HTML page that must not be cached or framed, whose forms post only to the bank.
 fn page(status: StatusCode, html: String) -> Response {
+    page_redirecting_to(status, html, None)
+}
+
+/// The origin (`scheme://host[:port]`) of a redirect URI, when it is a plain one that can
+/// stand in a CSP source list.
+fn csp_origin(redirect_uri: &str) -> Option<&str> {
+    let rest = redirect_uri
+        .strip_prefix("https://")
+        .or_else(|| redirect_uri.strip_prefix("http://"))?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let origin = &redirect_uri[..redirect_uri.len() - rest.len() + end];
+    origin
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b".-:/[]".contains(&b))
+        .then_some(origin)
+}
+
+/// A page whose forms post to the bank and may then be redirected to the client.
+/// Chromium applies `form-action` to the redirect that follows a form post too, so the
+/// client's redirect origin must be listed, or pressing Allow / Deny would do nothing.
+fn page_redirecting_to(status: StatusCode, html: String, redirect_uri: Option<&str>) -> Response {
     let mut res = (status, Html(html)).into_response();
     let h = res.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-        ),
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    let form_action = match redirect_uri.and_then(csp_origin) {
+        Some(origin) => format!("'self' {origin}"),
+        None => "'self'".to_owned(),
+    };
+    let csp = format!(
+        "default-src 'none'; style-src 'unsafe-inline'; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
     );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
     res
 }
 
@@ -148,17 +175,25 @@ pub async fn login(State(app): State<AppState>, form: Result<Form<LoginForm>, Fo
                 "This authorization request is unknown or has expired (10 minutes).",
             ));
         };
-        let Some(user) = consent::check_login(&app, &form.username, &form.password)? else {
-            let html = pages::login(
-                bank,
-                &pending,
-                &client,
-                Some("ユーザー名またはパスワードが違います。 / Wrong username or password."),
-            );
-            return Ok(page(StatusCode::UNAUTHORIZED, html));
+        let user = match consent::check_login(&app, &form.username, &form.password, Some(&client.client_id))? {
+            consent::Login::Ok(user) => user,
+            consent::Login::Wrong => {
+                let html = pages::login(
+                    bank,
+                    &pending,
+                    &client,
+                    Some("ユーザー名またはパスワードが違います。 / Wrong username or password."),
+                );
+                return Ok(page(StatusCode::UNAUTHORIZED, html));
+            }
+            consent::Login::Locked(until) => {
+                let message = crate::services::lockout::locked_message(until);
+                let html = pages::login(bank, &pending, &client, Some(&message));
+                return Ok(page(StatusCode::TOO_MANY_REQUESTS, html));
+            }
         };
         let pending = consent::record_login(&app, pending, &user)?;
-        Ok(page(
+        Ok(page_redirecting_to(
             StatusCode::OK,
             pages::consent(
                 bank,
@@ -169,6 +204,7 @@ pub async fn login(State(app): State<AppState>, form: Result<Form<LoginForm>, Fo
                 None,
                 &debit_choices(&app, &user.id),
             ),
+            Some(&pending.redirect_uri),
         ))
     })();
     result.unwrap_or_else(|e| {
@@ -273,10 +309,37 @@ pub async fn decide(State(app): State<AppState>, form: Result<Form<ConsentForm>,
                 );
             }
         };
+        use crate::services::lockout;
+        let username = user.id.strip_prefix("u-").unwrap_or(&user.id).to_owned();
+        let locked = |until| {
+            let html = pages::error(&app.scenario.scenario.bank.name, &lockout::locked_message(until));
+            page(StatusCode::TOO_MANY_REQUESTS, html)
+        };
+        match lockout::locked_until(&app, &username, Some(&client.client_id)) {
+            Ok(Some(until)) => return locked(until),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "storage error in the lockout check");
+                return error_page(&app, StatusCode::INTERNAL_SERVER_ERROR, "The bank could not check the code; try again.");
+            }
+        }
         let otp_ok = form
             .otp
             .as_deref()
             .is_some_and(|otp| crate::ids::hash_secret(&user.password_salt, otp.trim()) == user.otp_hash);
+        let counted = if otp_ok {
+            lockout::record_success(&app, &username, Some(&client.client_id)).map(|()| None)
+        } else {
+            lockout::record_failure(&app, &username, Some(&client.client_id))
+        };
+        match counted {
+            Ok(Some(until)) => return locked(until),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "storage error in the lockout count");
+                return error_page(&app, StatusCode::INTERNAL_SERVER_ERROR, "The bank could not check the code; try again.");
+            }
+        }
         if !otp_ok {
             let html = pages::consent(
                 &app.scenario.scenario.bank.name,
@@ -287,7 +350,7 @@ pub async fn decide(State(app): State<AppState>, form: Result<Form<ConsentForm>,
                 Some("ワンタイムパスワードが違います。 / Wrong one-time code."),
                 &debit_choices(&app, &user.id),
             );
-            return page(StatusCode::UNAUTHORIZED, html);
+            return page_redirecting_to(StatusCode::UNAUTHORIZED, html, Some(&pending.redirect_uri));
         }
     }
     let choices = debit_choices(&app, pending.user_id.as_deref().unwrap_or_default());

@@ -113,20 +113,29 @@ pub fn consent(
                 .collect();
             format!(
                 r#"<dt>口座振替の内容 <span class="en">Account debit mandate</span></dt>
-<dd>収納企業 <span class="en">Biller</span>: {company}<br>1回の上限 <span class="en">Per debit</span>: {each} 円 / 月間上限 <span class="en">Per month</span>: {month} 円<br>
+<dd>収納企業 <span class="en">Biller</span>: {company}<br>1回の上限 <span class="en">Per debit</span>: {each}円 / 月間上限 <span class="en">Per month</span>: {month}円<br>
 引落口座 <span class="en">Account to debit</span>: {options}</dd>"#,
                 company = escape(&client.company),
+                each = crate::domain::money::Yen(each),
+                month = crate::domain::money::Yen(month),
             )
         }
         None => String::new(),
     };
     let needs_otp = pending.scopes.iter().any(|s| s.moves_money());
-    let otp_field = if needs_otp {
-        r#"<div class="note"><label>ワンタイムパスワード <span class="en">One-time code</span>
-<input type="text" name="otp" inputmode="numeric" autocomplete="one-time-code"></label>
-<span class="en">振込の権限には追加の認証が必要です。サンドボックスではテスト用ユーザーのコードが起動時に表示されます。 Transfer authority needs a stronger login step; in the sandbox, test users' codes are printed at startup.</span></div>"#
+    let (what_ja, what_en) = if pending.debit_limits.is_some() || pending.scopes.contains(&crate::domain::consent::Scope::Debits) {
+        ("口座振替", "Account-debit")
     } else {
-        ""
+        ("振込", "Transfer")
+    };
+    let otp_field = if needs_otp {
+        format!(
+            r#"<div class="note"><label>ワンタイムパスワード <span class="en">One-time code</span>
+<input type="text" name="otp" inputmode="numeric" autocomplete="one-time-code"></label>
+<span class="en">{what_ja}の権限には追加の認証が必要です。サンドボックスではテスト用ユーザーのコードが起動時に表示されます。 {what_en} authority needs a stronger login step; in the sandbox, test users' codes are printed at startup.</span></div>"#
+        )
+    } else {
+        String::new()
     };
     let error = error
         .map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, escape(e)))

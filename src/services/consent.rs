@@ -246,12 +246,36 @@ pub fn pending_request(app: &AppState, id: &str) -> Result<Option<(PendingAuthor
     Ok(app.store.client(&pending.client_id)?.map(|c| (pending, c)))
 }
 
-/// Checks a username and password.
-pub fn check_login(app: &AppState, username: &str, password: &str) -> Result<Option<User>, StorageError> {
-    let Some(user) = app.store.user(&format!("u-{username}"))? else {
-        return Ok(None);
-    };
-    Ok((hash_secret(&user.password_salt, password) == user.password_hash).then_some(user))
+/// How a login attempt ended.
+pub enum Login {
+    Ok(User),
+    /// Wrong username or password (counted towards the lockout).
+    Wrong,
+    /// Locked after too many failures, until this instant (sandbox time).
+    Locked(Timestamp),
+}
+
+/// Checks a username and password, with the lockout of `services::lockout` (per user, and
+/// per client when the login is for one).
+pub fn check_login(app: &AppState, username: &str, password: &str, client_id: Option<&str>) -> Result<Login, StorageError> {
+    use super::lockout;
+    if let Some(until) = lockout::locked_until(app, username, client_id)? {
+        return Ok(Login::Locked(until));
+    }
+    let user = app
+        .store
+        .user(&format!("u-{username}"))?
+        .filter(|u| hash_secret(&u.password_salt, password) == u.password_hash);
+    match user {
+        Some(user) => {
+            lockout::record_success(app, username, client_id)?;
+            Ok(Login::Ok(user))
+        }
+        None => Ok(match lockout::record_failure(app, username, client_id)? {
+            Some(until) => Login::Locked(until),
+            None => Login::Wrong,
+        }),
+    }
 }
 
 /// Records a successful login on the pending request and returns the consent token the
@@ -280,23 +304,15 @@ pub async fn approve(
     let user_id = pending.user_id.clone().unwrap_or_default();
     let customer_id = app.store.user(&user_id)?.map(|u| u.customer_id).unwrap_or_default();
     let grant = new_grant(client, &user_id, &customer_id, pending.scopes.clone(), now);
-    app.store.put_grant(&grant)?;
-    if let (Some((each, month)), Some(account_id)) = (pending.debit_limits, debit_account) {
-        let mandate = crate::domain::debit::Mandate {
-            id: prefixed_id("mdt"),
-            client_id: client.client_id.clone(),
-            biller_name: client.company.clone(),
-            customer_id: customer_id.clone(),
-            user_id: user_id.clone(),
+    let mandate = match (pending.debit_limits, debit_account) {
+        (Some((each, month)), Some(account_id)) => Some(MandateTerms {
             account_id: account_id.to_owned(),
-            max_per_debit: crate::domain::money::Yen(each),
-            max_per_month: crate::domain::money::Yen(month),
-            status: crate::domain::debit::MandateStatus::Active,
-            created_at: now,
-            month_total: None,
-        };
-        app.store.put_mandate(&mandate)?;
-    }
+            max_per_debit: each,
+            max_per_month: month,
+        }),
+        _ => None,
+    };
+    record_grant(app, client, &grant, mandate.as_ref())?;
     let code = prefixed_secret("sbac");
     let record = AuthorizationCode {
         client_id: client.client_id.clone(),
@@ -316,6 +332,113 @@ pub async fn approve(
     app.store.remove_pending(&pending.id)?;
     app.store.flush().await?;
     Ok(code)
+}
+
+/// What a debit mandate given with a grant allows.
+#[derive(Debug, Clone)]
+pub struct MandateTerms {
+    pub account_id: String,
+    pub max_per_debit: i64,
+    pub max_per_month: i64,
+}
+
+/// Writes a new grant, the instant of its expiry on the schedule, and the debit mandate given
+/// with it (with its `mandate.created` event), in one atomic write.
+fn record_grant(
+    app: &AppState,
+    client: &Client,
+    grant: &Grant,
+    mandate: Option<&MandateTerms>,
+) -> Result<Option<crate::domain::debit::Mandate>, StorageError> {
+    use crate::domain::event::EventKind;
+    use crate::storage::{Counter, TxError};
+    let now = grant.issued_at;
+    app.store
+        .atomically::<Option<crate::domain::debit::Mandate>, ()>(|tx| {
+            tx.put_grant(grant)?;
+            tx.schedule(grant.max_expires_at, &grant.id)?;
+            let Some(terms) = mandate else {
+                return Ok(None);
+            };
+            let m = crate::domain::debit::Mandate {
+                id: format!("mdt_{:012}", tx.next(Counter::Mandate)?),
+                client_id: client.client_id.clone(),
+                biller_name: client.company.clone(),
+                customer_id: grant.customer_id.clone(),
+                user_id: grant.user_id.clone(),
+                grant_id: grant.id.clone(),
+                account_id: terms.account_id.clone(),
+                max_per_debit: crate::domain::money::Yen(terms.max_per_debit),
+                max_per_month: crate::domain::money::Yen(terms.max_per_month),
+                status: crate::domain::debit::MandateStatus::Active,
+                created_at: now,
+                month_total: None,
+            };
+            tx.insert_mandate(&m)?;
+            super::ledger::event(
+                tx,
+                EventKind::MandateCreated(super::debits::mandate_data(&m, None)),
+                now,
+            )?;
+            Ok(Some(m))
+        })
+        .map_err(|e| match e {
+            TxError::Storage(e) => e,
+            TxError::Abort(()) => StorageError::Codec("grant write aborted".into()),
+        })
+}
+
+/// Ends a grant (revoked, or at its maximum lifetime) in one atomic write: the grant is
+/// marked, its event written, and the mandates given with it end. False when the grant was
+/// already ended.
+///
+/// `expiry` is the scheduled instant when the grant ends by reaching its maximum lifetime
+/// (its schedule entry is removed in the same write).
+pub fn end_grant(app: &AppState, grant_id: &str, reason: &str, expiry: Option<Timestamp>) -> Result<bool, StorageError> {
+    let expired = expiry.is_some();
+    use crate::domain::event::{EventKind, GrantData};
+    use crate::storage::TxError;
+    let now = app.clock.now();
+    let mandates = app.store.mandates(|m| m.grant_id == grant_id)?;
+    let ended = app
+        .store
+        .atomically::<bool, ()>(|tx| {
+            if let Some(at) = expiry {
+                tx.unschedule(at, grant_id)?;
+            }
+            let Some(mut grant) = tx.grant(grant_id)? else {
+                return Ok(false);
+            };
+            if grant.revoked_at.is_some() {
+                return Ok(false);
+            }
+            grant.revoked_at = Some(now);
+            grant.revoked_reason = Some(reason.to_owned());
+            tx.put_grant(&grant)?;
+            let data = GrantData {
+                grant_id: grant.id.clone(),
+                client_id: grant.client_id.clone(),
+                username: grant.user_id.strip_prefix("u-").unwrap_or(&grant.user_id).to_owned(),
+                reason: Some(reason.to_owned()),
+            };
+            let kind = if expired {
+                EventKind::GrantExpired(data)
+            } else {
+                EventKind::GrantRevoked(data)
+            };
+            super::ledger::event(tx, kind, now)?;
+            let why = if expired { "consent expired" } else { "consent revoked" };
+            super::debits::end_mandates_of_grant(tx, &mandates, why, now)?;
+            Ok(true)
+        })
+        .map_err(|e| match e {
+            TxError::Storage(e) => e,
+            TxError::Abort(()) => StorageError::Codec("grant write aborted".into()),
+        })?;
+    if ended {
+        app.token_cache.clear();
+    }
+    Ok(ended)
 }
 
 fn new_grant(client: &Client, user_id: &str, customer_id: &str, scopes: Vec<Scope>, now: Timestamp) -> Grant {
@@ -457,15 +580,7 @@ async fn issue_tokens(
 }
 
 fn revoke_grant(app: &AppState, grant_id: &str, reason: &str) -> Result<(), StorageError> {
-    if let Some(mut grant) = app.store.grant(grant_id)?
-        && grant.revoked_at.is_none()
-    {
-        grant.revoked_at = Some(app.clock.now());
-        grant.revoked_reason = Some(reason.to_owned());
-        app.store.put_grant(&grant)?;
-        app.token_cache.clear();
-    }
-    Ok(())
+    end_grant(app, grant_id, reason, None).map(|_| ())
 }
 
 /// `grant_type=authorization_code` (RFC 6749 §4.1.3 with RFC 7636 §4.5).
@@ -569,13 +684,13 @@ pub async fn refresh(
         .store
         .grant(&record.grant_id)?
         .ok_or_else(|| oauth("invalid_grant", "the grant behind this refresh token no longer exists"))?;
-    if grant.revoked_at.is_some() {
+    if grant.revoked_at.is_some() && grant.revoked_reason.as_deref() != Some("max_lifetime") {
         return Err(oauth(
             "invalid_grant",
             "the grant was revoked; ask the user to authorize again",
         ));
     }
-    if record.rotated_at.is_some() {
+    if record.rotated_at.is_some() && grant.revoked_at.is_none() {
         revoke_grant(app, &grant.id, "refresh_token_reuse")?;
         app.store.flush().await?;
         return Err(oauth(
@@ -802,10 +917,9 @@ pub async fn issue_for_user(
     username: &str,
     client_id: &str,
     scopes: &[Scope],
-) -> Result<(TokenResponse, Grant), ConsentError> {
-    let user = app
-        .store
-        .user(&format!("u-{username}"))?
+    mandate: Option<MandateTerms>,
+) -> Result<(TokenResponse, Grant, Option<crate::domain::debit::Mandate>), ConsentError> {
+    let user = user_by_name(app, username)?
         .ok_or_else(|| oauth("invalid_request", format!("no user with username {username:?}")))?;
     let client = app
         .store
@@ -820,11 +934,41 @@ pub async fn issue_for_user(
             format!("client {client_id:?} is not allowed the scope {:?}", s.as_str()),
         ));
     }
+    if let Some(terms) = &mandate {
+        if !scopes.contains(&Scope::Debits) {
+            return Err(oauth("invalid_request", "a mandate needs the debits scope"));
+        }
+        if terms.max_per_debit < 1 || terms.max_per_month < terms.max_per_debit {
+            return Err(oauth(
+                "invalid_request",
+                "mandate maxima must be at least 1 yen, and the monthly maximum at least the per-debit one",
+            ));
+        }
+        let own = app.store.accounts_of(&user.customer_id)?;
+        if !own.iter().any(|a| a.id == terms.account_id && a.closed_at.is_none()) {
+            return Err(oauth(
+                "invalid_request",
+                format!("account {:?} is not an open account of {username:?}", terms.account_id),
+            ));
+        }
+    }
     let now = app.clock.now();
     let grant = new_grant(&client, &user.id, &user.customer_id, scopes.to_vec(), now);
-    app.store.put_grant(&grant)?;
+    let mandate = record_grant(app, &client, &grant, mandate.as_ref())?;
     let tokens = issue_tokens(app, &client, &grant, scopes, Some((now, None))).await?;
-    Ok((tokens, grant))
+    Ok((tokens, grant, mandate))
+}
+
+/// A user by the login name the README and banner show (`tanaka`), or by the internal id
+/// that tokens carry as `sub` (`u-tanaka`).
+pub fn user_by_name(app: &AppState, name: &str) -> Result<Option<User>, StorageError> {
+    if let Some(u) = app.store.user(&format!("u-{name}"))? {
+        return Ok(Some(u));
+    }
+    if name.starts_with("u-") {
+        return app.store.user(name);
+    }
+    Ok(None)
 }
 
 /// Revokes a grant by id; false when there is no such grant.

@@ -11,8 +11,8 @@ use crate::domain::money::Yen;
 use crate::domain::transaction::{Direction, TransactionKind};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::storage::{TxError, abort};
-use serde_json::json;
+use crate::domain::event::{DebitData, EventKind, MandateData};
+use crate::storage::{Counter, LedgerTx, TxError, TxResult, abort};
 
 /// A debit's outcome.
 pub struct DebitOutcome {
@@ -28,7 +28,8 @@ fn biller_account(client_id: &str) -> String {
     format!("biller:{client_id}")
 }
 
-fn require_scope(who: &Principal) -> Result<(), ApiError> {
+/// 403 unless the token has the `debits` scope.
+pub fn require_scope(who: &Principal) -> Result<(), ApiError> {
     if who.has(Scope::Debits) {
         Ok(())
     } else {
@@ -51,48 +52,12 @@ pub async fn debit(
         return Err(ApiError::bad_request("invalid_amount", "amount must be at least 1 yen"));
     }
     let now = app.clock.now();
-    let today = now.to_zoned(crate::clock::jst()).date();
-    let debit_id = format!("dbt_{:012}", app.store.next_id()?);
-    let result = app
+    let (result, debit_id) = app
         .store
-        .atomically::<DebitResult, ()>(|tx| {
-            let Some(mut mandate) = tx.mandate(mandate_id)?.filter(|m| m.client_id == who.client_id) else {
-                return Ok(DebitResult::NoMandate);
-            };
-            match mandate.status {
-                MandateStatus::StoppedByDepositor => return Ok(DebitResult::StoppedByDepositor),
-                MandateStatus::CancelledByBiller => return Ok(DebitResult::StoppedByBiller),
-                MandateStatus::Active => {}
-            }
-            let Some(mut account) = tx.account(&mandate.account_id)?.filter(|a| a.closed_at.is_none()) else {
-                return Ok(DebitResult::NoAccount);
-            };
-            let month = today.first_of_month();
-            let used = match mandate.month_total {
-                Some((m, y)) if m == month => y.0,
-                _ => 0,
-            };
-            if amount > mandate.max_per_debit || used + amount.0 > mandate.max_per_month.0 {
-                return Ok(DebitResult::Other);
-            }
-            if amount > account.withdrawable() {
-                return Ok(DebitResult::InsufficientFunds);
-            }
-            let text = format!("ｺｳﾌﾘ {}", remarks.unwrap_or(""));
-            ledger::post(tx, &mut account, Entry { direction: Direction::Debit, kind: TransactionKind::BookTransfer, amount, remarks: text.trim_end(), remitter_name: None }, now)?;
-            ledger::post_system(tx, &biller_account(&mandate.client_id), amount.0)?;
-            tx.put_account(&account)?;
-            mandate.month_total = Some((month, Yen(used + amount.0)));
-            tx.put_mandate(&mandate)?;
-            ledger::notify(
-                tx,
-                &account,
-                "口座振替のお知らせ / Account debit",
-                format!("{} による口座振替で {} 円が引き落とされました。", mandate.biller_name, amount),
-                now,
-            )?;
-            ledger::event(tx, "debit.completed", json!({"debitId": debit_id, "mandateId": mandate.id, "accountId": account.id, "amount": amount.to_api_string()}), now)?;
-            Ok(DebitResult::Debited)
+        .atomically::<(DebitResult, String), ()>(|tx| {
+            let debit_id = format!("dbt_{:012}", tx.next(Counter::Debit)?);
+            let result = debit_in(tx, who, &debit_id, mandate_id, amount, remarks, now)?;
+            Ok((result, debit_id))
         })
         .map_err(|e: TxError<()>| match e {
             TxError::Abort(()) => ApiError::internal("debit aborted"),
@@ -110,12 +75,113 @@ pub async fn debit(
     })
 }
 
+/// The debit inside its atomic write. Only the biller's own token, of the very user who
+/// granted the mandate, can use it: any other caller is told there is no mandate (4).
+fn debit_in(
+    tx: &LedgerTx<'_>,
+    who: &Principal,
+    debit_id: &str,
+    mandate_id: &str,
+    amount: Yen,
+    remarks: Option<&str>,
+    now: jiff::Timestamp,
+) -> TxResult<DebitResult> {
+    let today = now.to_zoned(crate::clock::jst()).date();
+    let Some(mut mandate) = tx
+        .mandate(mandate_id)?
+        .filter(|m| m.client_id == who.client_id && m.user_id == who.user_id)
+    else {
+        return Ok(DebitResult::NoMandate);
+    };
+    match mandate.status {
+        MandateStatus::StoppedByDepositor | MandateStatus::ConsentEnded => return Ok(DebitResult::StoppedByDepositor),
+        MandateStatus::CancelledByBiller => return Ok(DebitResult::StoppedByBiller),
+        MandateStatus::Active => {}
+    }
+    let Some(mut account) = tx.account(&mandate.account_id)?.filter(|a| a.closed_at.is_none()) else {
+        return Ok(DebitResult::NoAccount);
+    };
+    let month = today.first_of_month();
+    let used = match mandate.month_total {
+        Some((m, y)) if m == month => y.0,
+        _ => 0,
+    };
+    if amount > mandate.max_per_debit || used + amount.0 > mandate.max_per_month.0 {
+        return Ok(DebitResult::Other);
+    }
+    if amount > account.withdrawable() {
+        return Ok(DebitResult::InsufficientFunds);
+    }
+    let text = format!("ｺｳﾌﾘ {}", remarks.unwrap_or(""));
+    ledger::post(
+        tx,
+        &mut account,
+        Entry {
+            direction: Direction::Debit,
+            kind: TransactionKind::BookTransfer,
+            amount,
+            remarks: text.trim_end(),
+            remitter_name: None,
+        },
+        now,
+    )?;
+    ledger::post_system(tx, &biller_account(&mandate.client_id), amount.0)?;
+    tx.put_account(&account)?;
+    mandate.month_total = Some((month, Yen(used + amount.0)));
+    tx.update_mandate(&mandate)?;
+    ledger::notify(
+        tx,
+        &account,
+        "口座振替のお知らせ / Account debit",
+        format!("{} による口座振替で {}円が引き落とされました。", mandate.biller_name, amount),
+        now,
+    )?;
+    ledger::event(
+        tx,
+        EventKind::DebitCompleted(DebitData {
+            debit_id: debit_id.to_owned(),
+            mandate_id: mandate.id.clone(),
+            client_id: mandate.client_id.clone(),
+            account_id: account.id.clone(),
+            amount: amount.to_api_string(),
+        }),
+        now,
+    )?;
+    Ok(DebitResult::Debited)
+}
+
+/// The payload of a mandate event.
+pub fn mandate_data(m: &Mandate, reason: Option<&str>) -> MandateData {
+    MandateData {
+        mandate_id: m.id.clone(),
+        client_id: m.client_id.clone(),
+        account_id: m.account_id.clone(),
+        status: m.status.name().to_owned(),
+        reason: reason.map(str::to_owned),
+    }
+}
+
+/// Ends every active mandate given with `grant_id` (its consent was revoked or expired),
+/// inside the caller's atomic write.
+pub fn end_mandates_of_grant(tx: &LedgerTx<'_>, mandates: &[Mandate], reason: &str, now: jiff::Timestamp) -> TxResult<()> {
+    for m in mandates {
+        let Some(mut m) = tx.mandate(&m.id)? else { continue };
+        if m.status != MandateStatus::Active {
+            continue;
+        }
+        m.status = MandateStatus::ConsentEnded;
+        tx.update_mandate(&m)?;
+        ledger::event(tx, EventKind::MandateStopped(mandate_data(&m, Some(reason))), now)?;
+    }
+    Ok(())
+}
+
 /// The biller's mandates granted through this token's grant's user.
 pub fn mandates_of_biller(app: &AppState, who: &Principal) -> Result<Vec<Mandate>, ApiError> {
     require_scope(who)?;
     Ok(app
         .store
-        .mandates(|m| m.client_id == who.client_id && m.customer_id == who.customer_id)?)
+        .mandates(|m| m.client_id == who.client_id && m.user_id == who.user_id)?)
 }
 
 /// Changes a mandate's status: the biller cancels (`by_biller`), or the depositor stops it.
@@ -134,19 +200,20 @@ pub async fn end_mandate(app: &AppState, mandate_id: &str, by_biller: Option<&Pr
         .atomically::<Mandate, ()>(|tx| {
             let Some(mut m) = tx
                 .mandate(mandate_id)?
-                .filter(|m| by_biller.is_none_or(|w| w.client_id == m.client_id && w.customer_id == m.customer_id))
+                .filter(|m| by_biller.is_none_or(|w| w.client_id == m.client_id && w.user_id == m.user_id))
             else {
                 return abort(());
             };
             if m.status == MandateStatus::Active {
                 m.status = status;
-                tx.put_mandate(&m)?;
-                ledger::event(
-                    tx,
-                    "mandate.ended",
-                    json!({"mandateId": m.id, "status": m.status.name()}),
-                    now,
-                )?;
+                tx.update_mandate(&m)?;
+                let data = mandate_data(&m, None);
+                let kind = if by_biller.is_some() {
+                    EventKind::MandateCancelled(data)
+                } else {
+                    EventKind::MandateStopped(data)
+                };
+                ledger::event(tx, kind, now)?;
             }
             Ok(m)
         })

@@ -5,10 +5,10 @@
 //! enters another.
 
 use crate::domain::account::Account;
-use crate::domain::event::{Event, Notification};
+use crate::domain::event::{Event, EventKind, Notification};
 use crate::domain::money::Yen;
 use crate::domain::transaction::{Direction, Transaction, TransactionKind};
-use crate::storage::{LedgerTx, TxResult};
+use crate::storage::{Counter, LedgerTx, TxResult};
 use jiff::Timestamp;
 
 /// System ledger accounts.
@@ -63,30 +63,29 @@ pub fn post(tx: &LedgerTx<'_>, account: &mut Account, entry: Entry<'_>, now: Tim
 
 /// Posts `amount` (signed) to a system account.
 pub fn post_system(tx: &LedgerTx<'_>, account: &str, amount: i64) -> TxResult<()> {
-    let id = tx.id()?;
+    let id = tx.next(Counter::Record)?;
     tx.post_system(account, amount, id)
 }
 
 /// Writes an event to the outbox.
-pub fn event(tx: &LedgerTx<'_>, event_type: &str, data: serde_json::Value, now: Timestamp) -> TxResult<()> {
+pub fn event(tx: &LedgerTx<'_>, kind: EventKind, now: Timestamp) -> TxResult<()> {
     let e = Event {
-        id: tx.id()?,
-        event_type: event_type.to_owned(),
+        seq: tx.next(Counter::Event)?,
         occurred_at: crate::clock::format_jst(now),
-        data: data.to_string(),
+        kind,
     };
-    tx.put_event(&e)
+    tx.insert_event(&e)
 }
 
 /// Writes the customer's notification (the e-mail the bank would send).
 pub fn notify(tx: &LedgerTx<'_>, account: &Account, subject: &str, body: String, now: Timestamp) -> TxResult<()> {
     let n = Notification {
-        id: tx.id()?,
+        id: tx.next(Counter::Record)?,
         customer_id: account.customer_id.clone(),
         account_id: account.id.clone(),
         sent_at: crate::clock::format_jst(now),
         subject: subject.to_owned(),
         body,
     };
-    tx.put_notification(&n)
+    tx.insert_notification(&n)
 }

@@ -4,6 +4,7 @@
 pub mod consent;
 pub mod debits;
 pub mod ledger;
+pub mod lockout;
 pub mod reference;
 pub mod sandbox;
 pub mod transfer_writer;

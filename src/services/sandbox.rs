@@ -24,7 +24,7 @@ const META_OPENING_TOTAL: &str = "opening_balance_total";
 
 /// Version of the stored record layout; a data dir written with another one is refused
 /// (rebuild it with `--fresh`) rather than misread.
-pub const SCHEMA_VERSION: &[u8] = b"3";
+pub const SCHEMA_VERSION: &[u8] = b"4";
 
 /// What `boot` needs.
 pub struct BootConfig {

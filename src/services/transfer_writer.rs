@@ -3,17 +3,16 @@
 //! transaction and of a disk sync instead of contending for them. A request is answered only
 //! after its batch is on disk.
 
-use super::transfers::ExecError;
-use crate::domain::transfer::TransferRequest;
+use super::transfers::{ExecError, Written};
 use crate::error::ApiError;
 use crate::storage::{TxError, TxResult};
 
 /// One transfer to write: the work inside the shared atomic write. It may run again if the
 /// write is retried, and must write nothing when it answers `Err`.
 pub type TransferJob =
-    Box<dyn Fn(&crate::storage::LedgerTx<'_>) -> TxResult<Result<TransferRequest, ExecError>> + Send>;
+    Box<dyn Fn(&crate::storage::LedgerTx<'_>) -> TxResult<Result<Written, ExecError>> + Send>;
 
-type TransferReply = tokio::sync::oneshot::Sender<Result<Result<TransferRequest, ExecError>, String>>;
+type TransferReply = tokio::sync::oneshot::Sender<Result<Result<Written, ExecError>, String>>;
 
 /// Writes transfer requests in batches: one thread takes every request waiting, applies them
 /// all in one atomic write, syncs once, and answers each. Concurrent transfers then share the
@@ -31,7 +30,7 @@ impl TransferWriter {
         &self,
         store: &crate::storage::SandboxStore,
         job: TransferJob,
-    ) -> Result<Result<TransferRequest, ExecError>, ApiError> {
+    ) -> Result<Result<Written, ExecError>, ApiError> {
         let queue = self.queue.get_or_init(|| {
             let (tx, rx) = std::sync::mpsc::channel::<(TransferJob, TransferReply)>();
             let store = store.clone();
@@ -63,7 +62,7 @@ fn write_batches(store: crate::storage::SandboxStore, rx: std::sync::mpsc::Recei
                 Err(_) => break,
             }
         }
-        let written = store.atomically::<Vec<Result<TransferRequest, ExecError>>, ()>(|tx| {
+        let written = store.atomically::<Vec<Result<Written, ExecError>>, ()>(|tx| {
             let mut results = Vec::with_capacity(batch.len());
             for (job, _) in &batch {
                 results.push(job(tx)?);

@@ -18,11 +18,11 @@ use crate::domain::transaction::{Direction, TransactionKind};
 use crate::domain::transfer::{Destination, FeeTable, HolidayRule, TransferItem, TransferRequest, TransferStatus};
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
-use crate::storage::{LedgerTx, TxError, TxResult, abort};
+use crate::domain::event::{AccountData, CreditData, EventKind, TransferData, TransferEventKind, TransferItemData};
+use crate::storage::{Counter, LedgerTx, TxError, TxResult, abort};
 use axum::http::StatusCode;
 use jiff::Timestamp;
 use jiff::civil::{Date, Time};
-use serde_json::json;
 
 /// Most items in one request.
 pub const MAX_ITEMS: usize = 99;
@@ -146,10 +146,7 @@ fn field(item: Option<u32>, field: &str, message: impl Into<String>) -> FieldErr
 }
 
 fn parse_amount(s: &str) -> Option<Yen> {
-    (!s.is_empty() && s.len() <= 15 && s.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| s.parse::<i64>().ok())
-        .flatten()
-        .map(Yen)
+    Yen::parse_api(s)
 }
 
 fn account_type(code: &str) -> Option<AccountType> {
@@ -495,6 +492,8 @@ pub enum ExecError {
     WrongState(TransferStatus),
     /// The idempotency key already created a transfer from a different request.
     KeyReused,
+    /// The sandbox has used every 8-digit apply sequence number.
+    ApplyNoExhausted,
 }
 
 /// How an item ends on the receiving side.
@@ -641,15 +640,19 @@ fn execute_items(
                     &beneficiary,
                     "入金のお知らせ / Incoming transfer",
                     format!(
-                        "{} 様から {} 円のお振込みがありました。",
+                        "{} 様から {}円のお振込みがありました。",
                         req.remitter_name, item.amount
                     ),
                     now,
                 )?;
                 ledger::event(
                     tx,
-                    "account.credited",
-                    json!({"accountId": id, "amount": item.amount.to_api_string(), "remitterName": req.remitter_name, "applyNo": req.apply_no}),
+                    EventKind::AccountCredited(CreditData {
+                        account_id: id.clone(),
+                        amount: item.amount.to_api_string(),
+                        remitter_name: req.remitter_name.clone(),
+                        apply_no: Some(req.apply_no.clone()),
+                    }),
                     now,
                 )?;
                 item.status = TransferStatus::Completed;
@@ -679,6 +682,27 @@ fn execute_items(
                 )?;
                 item.status = TransferStatus::FundsReturned;
                 item.status_reason = Some(why.to_owned());
+                ledger::notify(
+                    tx,
+                    &remitter,
+                    "資金返却のお知らせ / Transfer returned",
+                    format!(
+                        "受付番号 {} の明細 {}（{} 宛 {}円）は受取側で受け付けられず、{}円を口座に戻しました（手数料 {}円 は返却されません）。理由: {}",
+                        req.apply_no, item.item_id, item.beneficiary_name, item.amount, item.amount, item.fee, why
+                    ),
+                    now,
+                )?;
+                ledger::event(
+                    tx,
+                    EventKind::TransferItemReturned(TransferItemData {
+                        apply_no: req.apply_no.clone(),
+                        account_id: req.account_id.clone(),
+                        item_id: item.item_id,
+                        amount: item.amount.to_api_string(),
+                        reason: why.to_owned(),
+                    }),
+                    now,
+                )?;
             }
         }
     }
@@ -692,7 +716,7 @@ fn execute_items(
         &remitter,
         "お振込受付のお知らせ / Transfer accepted",
         format!(
-            "受付番号 {}: {} 件 {} 円（手数料 {} 円）のお振込みを受け付けました。",
+            "受付番号 {}: {} 件 {}円（手数料 {}円）のお振込みを受け付けました。",
             req.apply_no,
             req.items.len(),
             req.total_amount(),
@@ -705,24 +729,29 @@ fn execute_items(
 
 fn status_event(tx: &LedgerTx<'_>, req: &TransferRequest, now: Timestamp) -> TxResult<()> {
     let status = req.status();
+    let completed_count = req.items.iter().filter(|i| i.status == TransferStatus::Completed).count();
+    let returned_count = req.items.iter().filter(|i| i.status == TransferStatus::FundsReturned).count();
     let kind = match status {
-        TransferStatus::Completed => "transfer.completed",
-        TransferStatus::FundsReturned => "transfer.returned",
-        TransferStatus::Scheduled => "transfer.scheduled",
-        TransferStatus::Processing => "transfer.processing",
-        TransferStatus::PendingApproval => "transfer.approval_requested",
-        TransferStatus::Cancelled => "transfer.cancelled",
-        TransferStatus::Returned => "transfer.approval_returned",
-        TransferStatus::Expired => "transfer.expired",
-        TransferStatus::Failed => "transfer.failed",
-        _ => "transfer.updated",
+        TransferStatus::Completed => TransferEventKind::Completed,
+        TransferStatus::FundsReturned if completed_count > 0 => TransferEventKind::PartiallyCompleted,
+        TransferStatus::FundsReturned => TransferEventKind::Returned,
+        TransferStatus::Scheduled => TransferEventKind::Scheduled,
+        TransferStatus::Processing | TransferStatus::Retrying => TransferEventKind::Processing,
+        TransferStatus::PendingApproval => TransferEventKind::ApprovalRequested,
+        TransferStatus::Cancelled | TransferStatus::Withdrawn => TransferEventKind::Cancelled,
+        TransferStatus::Returned => TransferEventKind::ApprovalReturned,
+        TransferStatus::Expired => TransferEventKind::Expired,
+        _ => TransferEventKind::Failed,
     };
-    ledger::event(
-        tx,
-        kind,
-        json!({"applyNo": req.apply_no, "accountId": req.account_id, "status": status.code(), "totalAmount": req.total_amount().to_api_string()}),
-        now,
-    )
+    let data = TransferData {
+        apply_no: req.apply_no.clone(),
+        account_id: req.account_id.clone(),
+        status: status.code().to_owned(),
+        total_amount: req.total_amount().to_api_string(),
+        completed_count,
+        returned_count,
+    };
+    ledger::event(tx, EventKind::Transfer(kind, data), now)
 }
 
 fn exec_error(e: ExecError) -> ApiError {
@@ -740,6 +769,11 @@ fn exec_error(e: ExecError) -> ApiError {
             StatusCode::UNPROCESSABLE_ENTITY,
             "idempotency_key_reused",
             "this Idempotency-Key was already used with a different request; use a new key for a new request",
+        ),
+        ExecError::ApplyNoExhausted => ApiError::new(
+            StatusCode::CONFLICT,
+            "apply_numbers_exhausted",
+            format!("this sandbox has accepted {MAX_APPLY_SEQ} transfers, all its apply numbers; reset it or start a new one"),
         ),
         ExecError::WrongState(s) => ApiError::new(
             StatusCode::CONFLICT,
@@ -771,15 +805,24 @@ fn transfer_tx_error(e: TxError<ExecError>, apply_no: &str) -> ApiError {
     }
 }
 
-/// `applyNo`: the creation date and a sequence number, 16 digits.
-fn new_apply_no(app: &AppState, today: Date) -> Result<String, ApiError> {
-    let n = app.store.next_id()? % 100_000_000;
-    Ok(format!(
+/// Transfers a sandbox can accept: the sequence part of `applyNo` has 8 digits.
+const MAX_APPLY_SEQ: u64 = 99_999_999;
+
+/// `applyNo`, 16 digits: the acceptance date (YYYYMMDD, sandbox time) and the sandbox's
+/// transfer sequence number (8 digits). The sequence lives in the sandbox's data, moves in
+/// the same atomic write as the transfer and never repeats, so an apply number is unique for
+/// the life of the sandbox whatever the restarts or the clock do.
+fn new_apply_no(tx: &LedgerTx<'_>, today: Date) -> TxResult<Result<String, ExecError>> {
+    let n = tx.next(Counter::ApplyNo)?;
+    if n > MAX_APPLY_SEQ {
+        return Ok(Err(ExecError::ApplyNoExhausted));
+    }
+    Ok(Ok(format!(
         "{:04}{:02}{:02}{n:08}",
         today.year(),
         today.month(),
         today.day()
-    ))
+    )))
 }
 
 /// An idempotency key carried into the transfer's own atomic write: (key, request fingerprint).
@@ -793,11 +836,14 @@ pub async fn request(
     who: &Principal,
     input: &TransferInput,
     idem: IdempotencyKey<'_>,
-) -> Result<TransferRequest, ApiError> {
+) -> Result<Accepted, ApiError> {
     if let Some((key, fingerprint)) = idem
         && let Some(existing) = existing_for_key(app, who, key, fingerprint)?
     {
-        return Ok(existing);
+        return Ok(Accepted {
+            transfer: existing,
+            replayed: true,
+        });
     }
     let plan = plan(app, who, input)?;
     let now = app.clock.now();
@@ -805,7 +851,8 @@ pub async fn request(
     let needs_approval = who.customer_kind == CustomerKind::Corporation
         && app.store.user(&who.user_id)?.is_some_and(|u| u.role == Role::Operator);
     let mut req = TransferRequest {
-        apply_no: new_apply_no(app, today)?,
+        // Allocated inside the atomic write (see `new_apply_no`).
+        apply_no: String::new(),
         account_id: plan.account.id.clone(),
         customer_id: who.customer_id.clone(),
         user_id: who.user_id.clone(),
@@ -830,22 +877,27 @@ pub async fn request(
     }
     let immediate = plan.immediate;
     let client_id = who.client_id.clone();
+    let user_id = who.user_id.clone();
     let idem = idem.map(|(k, f)| (k.to_owned(), f.to_owned()));
     let worker = app.clone();
     let job: super::transfer_writer::TransferJob = Box::new(move |tx| {
         let app = &worker;
         let mut req = req.clone();
         if let Some((key, fingerprint)) = &idem {
-            match tx.idempotent_transfer(&client_id, key)? {
+            match tx.idempotent_transfer(&client_id, &user_id, key)? {
                 Some((apply_no, fp)) if &fp == fingerprint => {
                     if let Some(existing) = tx.transfer(&apply_no)? {
-                        return Ok(Ok(existing));
+                        return Ok(Ok(Written::Existing(existing)));
                     }
                 }
                 Some(_) => return Ok(Err(ExecError::KeyReused)),
-                None => tx.put_idempotent_transfer(&client_id, key, &req.apply_no, fingerprint)?,
+                None => {}
             }
         }
+        req.apply_no = match new_apply_no(tx, today)? {
+            Ok(n) => n,
+            Err(e) => return Ok(Err(e)),
+        };
         if needs_approval {
             if let Some(deadline) = req.approval_deadline {
                 tx.schedule(deadline, &req.apply_no)?;
@@ -858,26 +910,63 @@ pub async fn request(
         } else {
             tx.schedule(req.execute_at, &req.apply_no)?;
         }
-        tx.put_transfer(&req)?;
+        if let Some((key, fingerprint)) = &idem {
+            tx.put_idempotent_transfer(&client_id, &user_id, key, &req.apply_no, fingerprint)?;
+        }
+        tx.insert_transfer(&req)?;
         status_event(tx, &req, now)?;
-        Ok(Ok(req))
+        Ok(Ok(Written::New(req)))
     });
-    app.transfer_writer.submit(&app.store, job).await?.map_err(exec_error)
+    match app.transfer_writer.submit(&app.store, job).await?.map_err(exec_error)? {
+        Written::New(transfer) => Ok(Accepted {
+            transfer,
+            replayed: false,
+        }),
+        Written::Existing(transfer) => Ok(Accepted {
+            transfer,
+            replayed: true,
+        }),
+    }
 }
 
+/// What a transfer request answers: the transfer, and whether it was made by an earlier
+/// request with the same idempotency key (the answer is then a replay).
+pub struct Accepted {
+    pub transfer: TransferRequest,
+    pub replayed: bool,
+}
+
+/// What the writer did with a transfer job.
+pub enum Written {
+    /// Wrote this new transfer.
+    New(TransferRequest),
+    /// Found the transfer an earlier request with the same idempotency key made.
+    Existing(TransferRequest),
+}
+
+/// The transfer an earlier request with this key made, if the caller may see it: the key
+/// belongs to this client and user, and the token may request transfers for this customer,
+/// exactly as a fresh request would need. Otherwise the request runs (and fails) as new.
 fn existing_for_key(
     app: &AppState,
     who: &Principal,
     key: &str,
     fingerprint: &str,
 ) -> Result<Option<TransferRequest>, ApiError> {
-    app.store
-        .atomically::<Option<TransferRequest>, ExecError>(|tx| match tx.idempotent_transfer(&who.client_id, key)? {
-            Some((apply_no, fp)) if fp == fingerprint => tx.transfer(&apply_no),
-            Some(_) => abort(ExecError::KeyReused),
-            None => Ok(None),
+    if !(who.has(Scope::TransfersAny) || who.has(Scope::TransfersOwn)) {
+        return Err(ApiError::insufficient_scope("transfers:own or transfers:any"));
+    }
+    let found = app
+        .store
+        .atomically::<Option<TransferRequest>, ExecError>(|tx| {
+            match tx.idempotent_transfer(&who.client_id, &who.user_id, key)? {
+                Some((apply_no, fp)) if fp == fingerprint => tx.transfer(&apply_no),
+                Some(_) => abort(ExecError::KeyReused),
+                None => Ok(None),
+            }
         })
-        .map_err(tx_error)
+        .map_err(tx_error)?;
+    Ok(found.filter(|t| t.customer_id == who.customer_id))
 }
 
 /// Runs scheduled work that is due: scheduled transfers, settlement of other-bank transfers
@@ -887,6 +976,12 @@ pub async fn run_due(app: &AppState) -> Result<usize, ApiError> {
     let due = app.store.due(now)?;
     let mut done = 0;
     for (at, apply_no) in due {
+        // Grants are on the schedule too: at their maximum lifetime they end (grant.expired).
+        if apply_no.starts_with("grt_") {
+            super::consent::end_grant(app, &apply_no, "max_lifetime", Some(at))?;
+            done += 1;
+            continue;
+        }
         let result = app.store.atomically::<(), ExecError>(|tx| {
             tx.unschedule(at, &apply_no)?;
             let Some(mut req) = tx.transfer(&apply_no)? else {
@@ -923,7 +1018,7 @@ pub async fn run_due(app: &AppState) -> Result<usize, ApiError> {
                 _ => return Ok(()),
             }
             req.updated_at = when;
-            tx.put_transfer(&req)?;
+            tx.update_transfer(&req)?;
             status_event(tx, &req, when)
         });
         result.map_err(tx_error)?;
@@ -958,7 +1053,7 @@ pub async fn cancel(app: &AppState, who: Option<&Principal>, apply_no: &str) -> 
             }
             req.set_status(TransferStatus::Cancelled, Some("取消 / cancelled"));
             req.updated_at = now;
-            tx.put_transfer(&req)?;
+            tx.update_transfer(&req)?;
             status_event(tx, &req, now)?;
             Ok(req)
         })
@@ -1026,7 +1121,7 @@ pub async fn decide(
                     }
                 }
             }
-            tx.put_transfer(&req)?;
+            tx.update_transfer(&req)?;
             status_event(tx, &req, now)?;
             Ok(req)
         })
@@ -1134,6 +1229,9 @@ pub async fn credit_from_outside(
             let Some(mut account) = tx.account(account_id)? else {
                 return abort(ExecError::NotFound);
             };
+            if account.closed_at.is_some() {
+                return abort(ExecError::WrongState(TransferStatus::Completed));
+            }
             ledger::post(
                 tx,
                 &mut account,
@@ -1152,19 +1250,30 @@ pub async fn credit_from_outside(
                 tx,
                 &account,
                 "入金のお知らせ / Incoming transfer",
-                format!("{remitter} 様から {amount} 円のお振込みがありました。"),
+                format!("{remitter} 様から {amount}円のお振込みがありました。"),
                 now,
             )?;
             ledger::event(
                 tx,
-                "account.credited",
-                json!({"accountId": account_id, "amount": amount.to_api_string(), "remitterName": remitter}),
+                EventKind::AccountCredited(CreditData {
+                    account_id: account_id.to_owned(),
+                    amount: amount.to_api_string(),
+                    remitter_name: remitter.to_owned(),
+                    apply_no: None,
+                }),
                 now,
             )?;
             Ok(account)
         })
         .map_err(|e| match e {
-            TxError::Abort(_) => ApiError::not_found("account_not_found", format!("no account {account_id:?}")),
+            TxError::Abort(ExecError::NotFound) => {
+                ApiError::not_found("account_not_found", format!("no account {account_id:?}"))
+            }
+            TxError::Abort(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                "account_closed",
+                format!("account {account_id} is closed and cannot receive money; credit an open account"),
+            ),
             TxError::Storage(e) => e.into(),
         })?;
     app.store.flush().await?;
@@ -1219,13 +1328,15 @@ pub async fn close_account(app: &AppState, account_id: &str) -> Result<Account, 
                 tx,
                 &account,
                 "口座解約のお知らせ / Account closed",
-                format!("口座 {account_id} を解約しました。払戻金額 {left} 円。"),
+                format!("口座 {account_id} を解約しました。払戻金額 {left}円。"),
                 now,
             )?;
             ledger::event(
                 tx,
-                "account.closed",
-                json!({"accountId": account_id, "paidOut": left.to_api_string()}),
+                EventKind::AccountClosed(AccountData {
+                    account_id: account_id.to_owned(),
+                    paid_out: left.to_api_string(),
+                }),
                 now,
             )?;
             Ok(account)

@@ -1,4 +1,4 @@
-//! Stored answers of update requests sent with an `Idempotency-Key`, per client and key.
+//! Stored answers of update requests sent with an `Idempotency-Key`, per client, user and key.
 
 use super::codec::encode;
 use super::{Result, SandboxStore};
@@ -17,17 +17,24 @@ pub struct IdempotentAnswer {
 }
 
 impl SandboxStore {
-    pub fn idempotent_answer(&self, client_id: &str, key: &str) -> Result<Option<IdempotentAnswer>> {
+    pub fn idempotent_answer(&self, client_id: &str, user_id: &str, key: &str) -> Result<Option<IdempotentAnswer>> {
         self.get(
             &self.storage.idempotency,
-            &self.key(&[client_id.as_bytes(), key.as_bytes()]),
+            &self.key(&[client_id.as_bytes(), user_id.as_bytes(), key.as_bytes()]),
         )
     }
 
-    pub fn put_idempotent_answer(&self, client_id: &str, key: &str, answer: &IdempotentAnswer) -> Result<()> {
-        self.storage
-            .idempotency
-            .insert(self.key(&[client_id.as_bytes(), key.as_bytes()]), encode(answer)?)?;
+    pub fn put_idempotent_answer(
+        &self,
+        client_id: &str,
+        user_id: &str,
+        key: &str,
+        answer: &IdempotentAnswer,
+    ) -> Result<()> {
+        self.storage.idempotency.insert(
+            self.key(&[client_id.as_bytes(), user_id.as_bytes(), key.as_bytes()]),
+            encode(answer)?,
+        )?;
         Ok(())
     }
 }

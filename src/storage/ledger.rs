@@ -46,10 +46,50 @@ pub struct LedgerTx<'a> {
     events: &'a TransactionalTree,
     notifications: &'a TransactionalTree,
     mandates: &'a TransactionalTree,
+    meta: &'a TransactionalTree,
+    grants: &'a TransactionalTree,
 }
 
 fn codec<T>(r: Result<T>) -> TxResult<T> {
     r.map_err(|e| ConflictableTransactionError::Abort(TxAbort::Codec(e.to_string())))
+}
+
+/// Inserts a record that must be new: a key that already exists is an internal error (the
+/// whole write is abandoned), never a silent overwrite of another record.
+fn insert_new(tree: &TransactionalTree, key: Vec<u8>, value: Vec<u8>, what: &str) -> TxResult<()> {
+    if tree.insert(key, value)?.is_some() {
+        return Err(ConflictableTransactionError::Abort(TxAbort::Codec(format!(
+            "refusing to overwrite an existing {what}: its identifier was allocated twice"
+        ))));
+    }
+    Ok(())
+}
+
+/// The sandbox-wide counters kept in its own data (see `LedgerTx::next`).
+#[derive(Debug, Clone, Copy)]
+pub enum Counter {
+    /// Postings and notifications: any unique number will do.
+    Record,
+    /// The event outbox sequence: dense, in commit order.
+    Event,
+    /// The sequence part of `applyNo`.
+    ApplyNo,
+    /// Debit ids.
+    Debit,
+    /// Mandate ids.
+    Mandate,
+}
+
+impl Counter {
+    fn name(self) -> &'static [u8] {
+        match self {
+            Counter::Record => b"record",
+            Counter::Event => b"event",
+            Counter::ApplyNo => b"applyNo",
+            Counter::Debit => b"debit",
+            Counter::Mandate => b"mandate",
+        }
+    }
 }
 
 /// Stops the transaction with the caller's error.
@@ -76,8 +116,7 @@ impl LedgerTx<'_> {
         let mut pos = month_bytes(t.date).to_vec();
         pos.extend_from_slice(&position_bytes(t.date, t.seq));
         let key = self.store.key(&[account_id.as_bytes(), &pos]);
-        self.transactions.insert(key, codec(encode(t))?)?;
-        Ok(())
+        insert_new(self.transactions, key, codec(encode(t))?, "history entry")
     }
 
     /// Posts to a system ledger account (fee income, clearing, suspense, external). Each
@@ -95,10 +134,15 @@ impl LedgerTx<'_> {
         }
     }
 
-    /// Stores a transfer and indexes it by account and creation date.
-    pub fn put_transfer(&self, t: &TransferRequest) -> TxResult<()> {
-        self.transfers
-            .insert(self.store.key(&[t.apply_no.as_bytes()]), codec(encode(t))?)?;
+    /// Stores a new transfer and indexes it by account and creation date. An apply number
+    /// that already names a transfer aborts the write.
+    pub fn insert_transfer(&self, t: &TransferRequest) -> TxResult<()> {
+        insert_new(
+            self.transfers,
+            self.store.key(&[t.apply_no.as_bytes()]),
+            codec(encode(t))?,
+            "transfer",
+        )?;
         let created = t.created_at.to_zoned(crate::clock::jst()).date();
         let idx = self
             .store
@@ -107,10 +151,19 @@ impl LedgerTx<'_> {
         Ok(())
     }
 
-    /// The transfer created by an earlier request with this client's idempotency key:
-    /// (apply number, request fingerprint).
-    pub fn idempotent_transfer(&self, client_id: &str, key: &str) -> TxResult<Option<(String, String)>> {
-        let k = self.store.key(&[b"~idem", client_id.as_bytes(), key.as_bytes()]);
+    /// Stores a new state of an existing transfer (its index entry does not change).
+    pub fn update_transfer(&self, t: &TransferRequest) -> TxResult<()> {
+        self.transfers
+            .insert(self.store.key(&[t.apply_no.as_bytes()]), codec(encode(t))?)?;
+        Ok(())
+    }
+
+    /// The transfer created by an earlier request with this client's and user's idempotency
+    /// key: (apply number, request fingerprint).
+    pub fn idempotent_transfer(&self, client_id: &str, user_id: &str, key: &str) -> TxResult<Option<(String, String)>> {
+        let k = self
+            .store
+            .key(&[b"~idem", client_id.as_bytes(), user_id.as_bytes(), key.as_bytes()]);
         match self.transfer_index.get(k)? {
             Some(v) => codec(decode(&v)).map(Some),
             None => Ok(None),
@@ -121,11 +174,14 @@ impl LedgerTx<'_> {
     pub fn put_idempotent_transfer(
         &self,
         client_id: &str,
+        user_id: &str,
         key: &str,
         apply_no: &str,
         fingerprint: &str,
     ) -> TxResult<()> {
-        let k = self.store.key(&[b"~idem", client_id.as_bytes(), key.as_bytes()]);
+        let k = self
+            .store
+            .key(&[b"~idem", client_id.as_bytes(), user_id.as_bytes(), key.as_bytes()]);
         let v = codec(encode(&(apply_no.to_owned(), fingerprint.to_owned())))?;
         self.transfer_index.insert(k, v)?;
         Ok(())
@@ -144,16 +200,19 @@ impl LedgerTx<'_> {
         Ok(())
     }
 
-    pub fn put_event(&self, e: &Event) -> TxResult<()> {
-        self.events
-            .insert(self.store.key(&[&e.id.to_be_bytes()]), codec(encode(e))?)?;
-        Ok(())
+    /// Appends an event to the outbox under its sequence number.
+    pub fn insert_event(&self, e: &Event) -> TxResult<()> {
+        insert_new(
+            self.events,
+            self.store.key(&[&e.seq.to_be_bytes()]),
+            codec(encode(e))?,
+            "event",
+        )
     }
 
-    pub fn put_notification(&self, n: &Notification) -> TxResult<()> {
+    pub fn insert_notification(&self, n: &Notification) -> TxResult<()> {
         let key = self.store.key(&[n.customer_id.as_bytes(), &n.id.to_be_bytes()]);
-        self.notifications.insert(key, codec(encode(n))?)?;
-        Ok(())
+        insert_new(self.notifications, key, codec(encode(n))?, "notification")
     }
 
     pub fn mandate(&self, id: &str) -> TxResult<Option<crate::domain::debit::Mandate>> {
@@ -163,15 +222,51 @@ impl LedgerTx<'_> {
         }
     }
 
-    pub fn put_mandate(&self, m: &crate::domain::debit::Mandate) -> TxResult<()> {
+    /// Stores a new mandate; an id that already names one aborts the write.
+    pub fn insert_mandate(&self, m: &crate::domain::debit::Mandate) -> TxResult<()> {
+        insert_new(
+            self.mandates,
+            self.store.key(&[m.id.as_bytes()]),
+            codec(encode(m))?,
+            "mandate",
+        )
+    }
+
+    /// Stores a new state of an existing mandate.
+    pub fn update_mandate(&self, m: &crate::domain::debit::Mandate) -> TxResult<()> {
         self.mandates
             .insert(self.store.key(&[m.id.as_bytes()]), codec(encode(m))?)?;
         Ok(())
     }
 
-    /// A fresh, increasing id (events, notifications, postings, transfers).
-    pub fn id(&self) -> TxResult<u64> {
-        Ok(self.accounts.generate_id()?)
+    pub fn grant(&self, id: &str) -> TxResult<Option<crate::domain::consent::Grant>> {
+        match self.grants.get(self.store.key(&[id.as_bytes()]))? {
+            Some(v) => codec(decode(&v)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub fn put_grant(&self, g: &crate::domain::consent::Grant) -> TxResult<()> {
+        self.grants
+            .insert(self.store.key(&[g.id.as_bytes()]), codec(encode(g))?)?;
+        Ok(())
+    }
+
+    /// The next value of one of the sandbox's counters. The counter lives in the sandbox's
+    /// own data and moves inside this transaction, so a number is never handed out twice,
+    /// whatever the number of restarts, and numbers follow commit order (two writers that
+    /// both take a number conflict and one is retried after the other).
+    pub fn next(&self, counter: Counter) -> TxResult<u64> {
+        let key = self.store.key(&[b"~counter", counter.name()]);
+        let current = match self.meta.get(&key)? {
+            Some(v) => u64::from_be_bytes(v.as_ref().try_into().map_err(|_| {
+                ConflictableTransactionError::Abort(TxAbort::Codec("a stored counter is not 8 bytes".into()))
+            })?),
+            None => 0,
+        };
+        let next = current + 1;
+        self.meta.insert(key, &next.to_be_bytes()[..])?;
+        Ok(next)
     }
 }
 
@@ -197,9 +292,23 @@ impl SandboxStore {
             &st.events,
             &st.notifications,
             &st.mandates,
+            &st.meta,
+            &st.grants,
         );
         let result = trees.transaction(
-            |(accounts, transactions, ledger, transfers, transfer_index, schedule, events, notifications, mandates)| {
+            |(
+                accounts,
+                transactions,
+                ledger,
+                transfers,
+                transfer_index,
+                schedule,
+                events,
+                notifications,
+                mandates,
+                meta,
+                grants,
+            )| {
                 let tx = LedgerTx {
                     store: self,
                     accounts,
@@ -211,6 +320,8 @@ impl SandboxStore {
                     events,
                     notifications,
                     mandates,
+                    meta,
+                    grants,
                 };
                 f(&tx)
             },
@@ -325,7 +436,7 @@ impl SandboxStore {
         Ok(out)
     }
 
-    /// Events with id greater than `after`, oldest first.
+    /// Events with a sequence number greater than `after`, in sequence (= commit) order.
     pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<Event>> {
         let lo = self.key(&[&after.saturating_add(1).to_be_bytes()]);
         let hi = self.key(&[&u64::MAX.to_be_bytes()]);
@@ -338,11 +449,6 @@ impl SandboxStore {
 }
 
 impl SandboxStore {
-    pub fn put_mandate(&self, m: &crate::domain::debit::Mandate) -> Result<()> {
-        self.storage.mandates.insert(self.key(&[m.id.as_bytes()]), encode(m)?)?;
-        Ok(())
-    }
-
     pub fn mandate(&self, id: &str) -> Result<Option<crate::domain::debit::Mandate>> {
         self.get(&self.storage.mandates, &self.key(&[id.as_bytes()]))
     }

@@ -11,7 +11,7 @@ mod world;
 
 pub use access_log::{AccessLogEntry, AccessLogFilter};
 pub use idempotency::IdempotentAnswer;
-pub use ledger::{LedgerTx, TxError, TxResult, abort};
+pub use ledger::{Counter, LedgerTx, TxError, TxResult, abort};
 pub use world::{HistoryPage, WorldWriter};
 
 use codec::{decode, encode};
@@ -213,11 +213,6 @@ impl SandboxStore {
         self.storage.flush().await
     }
 
-    /// A fresh, increasing id.
-    pub fn next_id(&self) -> Result<u64> {
-        Ok(self.storage.db.generate_id()?)
-    }
-
     /// Makes every write so far durable, on the calling thread (for writer threads).
     pub fn flush_blocking(&self) -> Result<()> {
         self.storage.flush_blocking()
@@ -299,6 +294,21 @@ impl SandboxStore {
 
     pub fn grant(&self, id: &str) -> Result<Option<crate::domain::consent::Grant>> {
         self.get(&self.storage.grants, &self.key(&[id.as_bytes()]))
+    }
+
+    /// Grants matching `keep`, in id order.
+    pub fn grants(
+        &self,
+        keep: impl Fn(&crate::domain::consent::Grant) -> bool,
+    ) -> Result<Vec<crate::domain::consent::Grant>> {
+        let mut out = Vec::new();
+        for kv in self.storage.grants.scan_prefix(&*self.prefix) {
+            let g: crate::domain::consent::Grant = decode(&kv?.1)?;
+            if keep(&g) {
+                out.push(g);
+            }
+        }
+        Ok(out)
     }
 
     pub fn put_token(&self, hash: &str, token: &crate::domain::consent::TokenRecord) -> Result<()> {

@@ -198,7 +198,23 @@ pub enum Segment {
 impl Segment {
     /// 403 `wrong_segment` unless the token's customer belongs to this segment.
     pub fn check(self, who: &Authenticated) -> Result<(), ApiError> {
-        match (self, who.0.customer_kind) {
+        self.check_principal(&who.0)
+    }
+
+    /// The segment a route path belongs to, if any.
+    pub fn of_route(route: &str) -> Option<Segment> {
+        if route.starts_with("/personal/") {
+            Some(Segment::Personal)
+        } else if route.starts_with("/corporation/") {
+            Some(Segment::Corporation)
+        } else {
+            None
+        }
+    }
+
+    /// `check` for a resolved principal.
+    pub fn check_principal(self, who: &crate::services::consent::Principal) -> Result<(), ApiError> {
+        match (self, who.customer_kind) {
             (Segment::Personal, CustomerKind::Individual) | (Segment::Corporation, CustomerKind::Corporation) => Ok(()),
             (Segment::Personal, CustomerKind::Corporation) => Err(ApiError::new(
                 StatusCode::FORBIDDEN,

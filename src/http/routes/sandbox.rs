@@ -96,8 +96,27 @@ pub struct CreateGrantRequest {
     #[schema(example = "demo-pfm")]
     pub client_id: String,
     /// Scopes to grant (each must be allowed for the client).
-    #[schema(example = json!(["openid", "accounts:read", "transactions:read"]))]
+    #[schema(example = json!(["openid", "accounts:read", "transactions:read"]), min_items = 1)]
     pub scopes: Vec<String>,
+    /// A debit mandate given with the grant (needs the `debits` scope), as the consent
+    /// screen would record it.
+    #[serde(default)]
+    pub mandate: Option<MandateRequest>,
+}
+
+/// The terms of a debit mandate.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MandateRequest {
+    /// One of the user's open accounts, to be debited.
+    #[schema(example = "00111234567")]
+    pub account_id: String,
+    /// Largest single debit, yen (string of digits).
+    #[schema(example = "50000")]
+    pub max_amount: String,
+    /// Largest total per calendar month, yen (string of digits).
+    #[schema(example = "100000")]
+    pub monthly_max_amount: String,
 }
 
 /// Tokens and the grant they belong to.
@@ -110,6 +129,9 @@ pub struct CreatedGrant {
     pub grant_expires_at: String,
     /// The same token response the token endpoint gives.
     pub tokens: consent::TokenResponse,
+    /// The debit mandate recorded with the grant, when one was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mandate: Option<crate::http::routes::debits::MandateView>,
 }
 
 /// Create a grant and tokens for a user and client, as if the user had consented.
@@ -124,7 +146,25 @@ pub async fn create_grant(
     ApiJson(req): ApiJson<CreateGrantRequest>,
 ) -> Result<(StatusCode, Json<CreatedGrant>), ApiError> {
     let scopes = Scope::parse_list(&req.scopes.join(" ")).map_err(|e| ApiError::bad_request("invalid_scope", e))?;
-    let (tokens, grant) = consent::issue_for_user(&app, &req.username, &req.client_id, &scopes)
+    let mandate = match &req.mandate {
+        None => None,
+        Some(m) => {
+            let yen = |field: &str, v: &str| {
+                crate::domain::money::Yen::parse_api(v).map(|y| y.0).ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_amount",
+                        format!("mandate.{field} must be whole yen as a string of digits, got {v:?}"),
+                    )
+                })
+            };
+            Some(consent::MandateTerms {
+                account_id: m.account_id.clone(),
+                max_per_debit: yen("maxAmount", &m.max_amount)?,
+                max_per_month: yen("monthlyMaxAmount", &m.monthly_max_amount)?,
+            })
+        }
+    };
+    let (tokens, grant, mandate) = consent::issue_for_user(&app, &req.username, &req.client_id, &scopes, mandate)
         .await
         .map_err(oauth_error_to_api)?;
     Ok((
@@ -133,8 +173,131 @@ pub async fn create_grant(
             grant_id: grant.id,
             grant_expires_at: format_jst(grant.max_expires_at),
             tokens,
+            mandate: mandate.as_ref().map(crate::http::routes::debits::mandate_view),
         }),
     ))
+}
+
+/// Whose grants.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct GrantsQuery {
+    /// Login name of the user (`tanaka`; the internal id `u-tanaka` works too).
+    pub username: String,
+}
+
+/// One consent a user gave a client.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantView {
+    /// Grant id: revoke it with DELETE /sandbox/v1/grants/{grantId}.
+    pub grant_id: String,
+    /// The client (connecting company's app).
+    pub client_id: String,
+    /// Connecting company name.
+    pub company: String,
+    /// Scopes granted.
+    pub scopes: Vec<String>,
+    /// When the user consented (RFC 3339).
+    pub issued_at: String,
+    /// The longest refreshing can keep it alive (RFC 3339).
+    pub expires_at: String,
+    /// "active", "revoked" or "expired".
+    pub status: String,
+    /// When it was revoked or ended (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+    /// Why: "user", "client", "refresh_token_reuse", "code_reuse", "max_lifetime".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_reason: Option<String>,
+}
+
+/// A user's grants, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantList {
+    /// The grants.
+    pub grants: Vec<GrantView>,
+}
+
+/// List a user's grants (consents) with their ids, to revoke one as the user would.
+#[utoipa::path(get, path = "/sandbox/v1/grants", tag = "sandbox", params(GrantsQuery),
+    security(("adminKey" = [])),
+    responses((status = 200, description = "The user's grants", body = GrantList),
+              (status = 400, description = "Bad query", body = crate::error::Problem, content_type = "application/problem+json"),
+              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such user", body = crate::error::Problem, content_type = "application/problem+json")))]
+pub async fn list_grants(
+    _: Admin,
+    State(app): State<AppState>,
+    ApiQuery(q): ApiQuery<GrantsQuery>,
+) -> Result<Json<GrantList>, ApiError> {
+    let user = find_user(&app, &q.username)?;
+    let now = app.clock.now();
+    let mut grants = app.store.grants(|g| g.user_id == user.id)?;
+    grants.sort_by_key(|g| g.issued_at);
+    let mut out = Vec::with_capacity(grants.len());
+    for g in grants {
+        let company = app.store.client(&g.client_id)?.map(|c| c.company).unwrap_or_default();
+        let status = match (&g.revoked_at, &g.revoked_reason) {
+            (Some(_), Some(r)) if r == "max_lifetime" => "expired",
+            (Some(_), _) => "revoked",
+            (None, _) if g.max_expires_at <= now => "expired",
+            (None, _) => "active",
+        };
+        out.push(GrantView {
+            grant_id: g.id,
+            client_id: g.client_id,
+            company,
+            scopes: g.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+            issued_at: format_jst(g.issued_at),
+            expires_at: format_jst(g.max_expires_at),
+            status: status.into(),
+            revoked_at: g.revoked_at.map(format_jst),
+            revoked_reason: g.revoked_reason,
+        });
+    }
+    Ok(Json(GrantList { grants: out }))
+}
+
+/// A user's login lock.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LockView {
+    /// Login name.
+    pub username: String,
+    /// Whether logins are locked now.
+    pub locked: bool,
+}
+
+/// Unlock a user locked out by repeated wrong passwords or one-time codes (5 in a row lock
+/// the user for 15 minutes of sandbox time).
+#[utoipa::path(post, path = "/sandbox/v1/users/{username}/unlock", tag = "sandbox",
+    params(("username" = String, Path, description = "Login name (`tanaka`) or internal id (`u-tanaka`)")),
+    security(("adminKey" = [])),
+    responses((status = 200, description = "Unlocked", body = LockView),
+              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such user", body = crate::error::Problem, content_type = "application/problem+json")))]
+pub async fn unlock_user(
+    _: Admin,
+    State(app): State<AppState>,
+    Path(username): Path<String>,
+) -> Result<Json<LockView>, ApiError> {
+    let user = find_user(&app, &username)?;
+    let login = user.id.strip_prefix("u-").unwrap_or(&user.id).to_owned();
+    crate::services::lockout::unlock(&app, &login)?;
+    app.store.flush().await?;
+    Ok(Json(LockView {
+        username: login,
+        locked: false,
+    }))
+}
+
+/// A user named as the README shows it (`tanaka`) or by internal id (`u-tanaka`); 404 else.
+fn find_user(app: &AppState, name: &str) -> Result<crate::domain::customer::User, ApiError> {
+    consent::user_by_name(app, name)?
+        .ok_or_else(|| ApiError::not_found("user_not_found", format!("no user with username {name:?}")))
 }
 
 /// Revoke a grant (as the user would from the bank's settings): its tokens stop working.
@@ -230,9 +393,14 @@ pub async fn access_logs(
     if !(1..=200).contains(&limit) {
         return Err(ApiError::bad_request("invalid_limit", "limit must be 1..=200"));
     }
+    // The log records the token's `sub` (u-tanaka); accept the login name too.
+    let user_id = match q.user_id {
+        Some(u) => Some(consent::user_by_name(&app, &u)?.map(|user| user.id).unwrap_or(u)),
+        None => None,
+    };
     let filter = AccessLogFilter {
         client_id: q.client_id,
-        user_id: q.user_id,
+        user_id,
         account_id: q.account_id,
         status: q.status,
         operation: q.operation,
@@ -477,11 +645,7 @@ pub async fn notifications(
     ApiQuery(q): ApiQuery<NotificationsQuery>,
 ) -> Result<Json<NotificationList>, ApiError> {
     let customer_id = match (&q.username, &q.customer_id) {
-        (Some(u), _) => app
-            .store
-            .user(&format!("u-{u}"))?
-            .map(|u| u.customer_id)
-            .ok_or_else(|| ApiError::not_found("user_not_found", format!("no user {u:?}")))?,
+        (Some(u), _) => find_user(&app, u)?.customer_id,
         (None, Some(c)) => c.clone(),
         (None, None) => return Err(ApiError::bad_request("invalid_query", "send username or customerId")),
     };
@@ -592,9 +756,10 @@ pub async fn approval(
             ));
         }
     };
+    let approver = find_user(&app, &req.approver)?;
     let r = crate::services::transfers::decide(
         &app,
-        &format!("u-{}", req.approver),
+        &approver.id,
         &apply_no,
         decision,
         req.comment.as_deref(),
@@ -608,7 +773,7 @@ pub async fn approval(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
-    /// Events after this id (0 for the first).
+    /// Events after this sequence number (0 for the first); pass the last `seq` seen.
     pub after: Option<u64>,
     /// Most to return, 1..=1000 (default 100).
     pub limit: Option<usize>,
@@ -618,9 +783,15 @@ pub struct EventsQuery {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventView {
-    /// Id (increasing).
-    pub id: u64,
-    /// e.g. transfer.completed, account.credited.
+    /// Outbox sequence number: 1, 2, 3 … in commit order, without gaps.
+    pub seq: u64,
+    /// Event id, unique in the sandbox (`evt_` and the sequence number).
+    pub id: String,
+    /// transfer.completed, transfer.partially_completed, transfer.returned, transfer.item_returned,
+    /// transfer.scheduled, transfer.processing, transfer.approval_requested, transfer.cancelled,
+    /// transfer.approval_returned, transfer.expired, transfer.failed, account.credited,
+    /// account.closed, debit.completed, mandate.created, mandate.stopped, mandate.cancelled,
+    /// grant.revoked, grant.expired.
     #[serde(rename = "type")]
     pub event_type: String,
     /// When it happened (sandbox time).
@@ -653,10 +824,11 @@ pub async fn events(
         events: list
             .into_iter()
             .map(|e| EventView {
-                id: e.id,
-                event_type: e.event_type,
+                seq: e.seq,
+                id: format!("evt_{:012}", e.seq),
+                event_type: e.kind.name().to_owned(),
                 occurred_at: e.occurred_at,
-                data: serde_json::from_str(&e.data).unwrap_or(serde_json::Value::Null),
+                data: e.kind.data(),
             })
             .collect(),
     }))
@@ -681,11 +853,8 @@ pub async fn mandates(
     State(app): State<AppState>,
     ApiQuery(q): ApiQuery<MandatesQuery>,
 ) -> Result<Json<crate::http::routes::debits::MandateList>, ApiError> {
-    let user = app
-        .store
-        .user(&format!("u-{}", q.username))?
-        .ok_or_else(|| ApiError::not_found("user_not_found", format!("no user {:?}", q.username)))?;
-    let list = app.store.mandates(|m| m.customer_id == user.customer_id)?;
+    let user = find_user(&app, &q.username)?;
+    let list = app.store.mandates(|m| m.user_id == user.id)?;
     Ok(Json(crate::http::routes::debits::MandateList {
         mandates: list.iter().map(crate::http::routes::debits::mandate_view).collect(),
     }))
@@ -719,7 +888,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(events))
         .routes(routes!(get_clock))
         .routes(routes!(advance_clock))
-        .routes(routes!(create_grant))
+        .routes(routes!(create_grant, list_grants))
         .routes(routes!(revoke_grant))
         .routes(routes!(access_logs))
+        .routes(routes!(unlock_user))
 }

@@ -109,6 +109,12 @@ pub struct TransferView {
     /// Comment for the approver.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub apply_comment: Option<String>,
+    /// Items that completed (20).
+    pub completed_count: usize,
+    /// Items the receiving side returned (22); their amounts came back, their fees did not.
+    pub returned_count: usize,
+    /// Sum of the returned items' amounts, yen.
+    pub returned_amount: String,
     /// The items.
     pub transfers: Vec<TransferItemView>,
 }
@@ -140,6 +146,15 @@ pub fn view(r: &TransferRequest) -> TransferView {
         update_datetime: crate::clock::format_jst(r.updated_at),
         approval_deadline: r.approval_deadline.map(crate::clock::format_jst),
         apply_comment: r.apply_comment.clone(),
+        completed_count: r.items.iter().filter(|i| i.status == TransferStatus::Completed).count(),
+        returned_count: r.items.iter().filter(|i| i.status == TransferStatus::FundsReturned).count(),
+        returned_amount: r
+            .items
+            .iter()
+            .filter(|i| i.status == TransferStatus::FundsReturned)
+            .map(|i| i.amount.0)
+            .sum::<i64>()
+            .to_string(),
         transfers: r
             .items
             .iter()
@@ -233,8 +248,13 @@ pub struct VerifyResult {
 
 /// 403 unless the token has a transfer scope.
 fn require_transfer_scope(who: &Authenticated) -> Result<(), ApiError> {
+    require_transfer_scope_of(&who.0)
+}
+
+/// `require_transfer_scope` for a resolved principal.
+pub fn require_transfer_scope_of(who: &crate::services::consent::Principal) -> Result<(), ApiError> {
     use crate::domain::consent::Scope;
-    if who.0.has(Scope::TransfersAny) || who.0.has(Scope::TransfersOwn) {
+    if who.has(Scope::TransfersAny) || who.has(Scope::TransfersOwn) {
         Ok(())
     } else {
         Err(ApiError::insufficient_scope("transfers:own or transfers:any"))
@@ -273,11 +293,21 @@ pub async fn request(
     who: Authenticated,
     idem: Option<crate::http::idempotency::IdempotencyContext>,
     input: TransferInput,
-) -> Result<(StatusCode, Json<TransferView>), ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
     segment.check(&who)?;
     let key = idem.as_ref().map(|c| (c.key.as_str(), c.fingerprint.as_str()));
-    let req = transfers::request(&app, &who.0, &input, key).await?;
-    Ok((StatusCode::CREATED, Json(view(&req))))
+    let accepted = transfers::request(&app, &who.0, &input, key).await?;
+    let mut res = (StatusCode::CREATED, Json(view(&accepted.transfer))).into_response();
+    // The key lives in the transfer's own write; the idempotency layer stores no second copy.
+    res.extensions_mut().insert(crate::http::idempotency::RecordedByOperation);
+    if accepted.replayed {
+        res.headers_mut().insert(
+            crate::http::idempotency::REPLAYED_HEADER,
+            axum::http::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(res)
 }
 
 pub async fn result(
@@ -418,7 +448,7 @@ macro_rules! transfer_routes {
                 who: Authenticated,
                 idem: Option<axum::Extension<crate::http::idempotency::IdempotencyContext>>,
                 ApiJson(input): ApiJson<TransferInput>,
-            ) -> Result<(StatusCode, Json<TransferView>), ApiError> {
+            ) -> Result<axum::response::Response, ApiError> {
                 super::request($segment, app, who, idem.map(|e| e.0), input).await
             }
 
