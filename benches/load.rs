@@ -389,7 +389,17 @@ fn main() {
             p99: 0.0,
         };
         let (base, bal) = if reads {
-            read_phases(server.port, static_port, static_path, balance_path, tx_path, &token, seconds, pid).await
+            read_phases(
+                server.port,
+                static_port,
+                static_path,
+                balance_path,
+                tx_path,
+                &token,
+                seconds,
+                pid,
+            )
+            .await
         } else {
             (empty(), empty())
         };

@@ -41,6 +41,18 @@ impl Clock {
         Timestamp::now().checked_add(offset).unwrap_or(Timestamp::MAX)
     }
 
+    /// Real time, for the few things that must hold outside the sandbox: the `iat`/`exp`
+    /// of ID tokens, which off-the-shelf OIDC libraries check against their own clock.
+    pub fn real_now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+
+    /// Converts a sandbox instant to real time (the same distance from now).
+    pub fn to_real(&self, sandbox: Timestamp) -> Timestamp {
+        let offset = SignedDuration::from_nanos(self.offset_nanos());
+        sandbox.checked_sub(offset).unwrap_or(sandbox)
+    }
+
     /// The sandbox's current time in Japan.
     pub fn now_jst(&self) -> Zoned {
         self.now().to_zoned(jst())

@@ -5,53 +5,14 @@
 
 mod common;
 
-use common::http_client;
+use common::{BinaryServer, http_client};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const ADMIN: &str = "crash-test-admin";
 const CLIENTS: usize = 12;
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start(data: &std::path::Path) -> Server {
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sandbank"))
-        .args(["--port", &port.to_string(), "--admin-key", ADMIN])
-        .arg("--data-dir")
-        .arg(data)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start sandbank");
-    let base = format!("http://127.0.0.1:{port}");
-    let http = http_client();
-    for _ in 0..300 {
-        if let Ok(r) = http.get(format!("{base}/healthz")).send().await
-            && r.status() == 200
-        {
-            return Server { child, base };
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("sandbank did not start");
-}
 
 /// One transfer a client asked for: its key, body, remitter token, and the applyNo if a 2xx came back.
 #[derive(Clone)]
@@ -80,7 +41,7 @@ async fn acknowledged_transfers_survive_kill_9() {
     let mut all: Vec<Sent> = Vec::new();
 
     for round in 0..3 {
-        let mut server = start(&data).await;
+        let mut server = BinaryServer::start(&data, ADMIN).await;
         let base = server.base.clone();
         let page = admin(
             &http,
@@ -158,8 +119,7 @@ async fn acknowledged_transfers_survive_kill_9() {
             }));
         }
         tokio::time::sleep(Duration::from_millis(rng.random_range(300..1500))).await;
-        server.child.kill().expect("kill -9"); // SIGKILL: no shutdown, no flush
-        server.child.wait().unwrap();
+        server.kill_9();
         let mut acknowledged = 0;
         for t in tasks {
             let sent = t.await.unwrap();
@@ -171,11 +131,9 @@ async fn acknowledged_transfers_survive_kill_9() {
             "round {round}: some transfers were acknowledged before the kill"
         );
     }
-    let server = start(&data).await;
+    let mut server = BinaryServer::start(&data, ADMIN).await;
     verify(&http, &server.base, &mut all).await;
-    let mut server = server;
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.kill_9();
 }
 
 /// Every acknowledged transfer exists; retrying any request (acknowledged or cut off) with its
@@ -195,10 +153,31 @@ async fn verify(http: &reqwest::Client, base: &str, all: &mut [Sent]) {
             .await
             .unwrap();
         assert_eq!(r.status(), 201, "a retry of {} answers like the first", s.key);
+        let replayed = r.headers().get("idempotent-replayed").is_some_and(|v| v == "true");
         let v: Value = r.json().await.unwrap();
         let no = v["applyNo"].as_str().unwrap().to_owned();
         if let Some(acked) = &s.apply_no {
             assert_eq!(&no, acked, "acknowledged transfer {} is there, not made again", s.key);
+            assert!(replayed, "a retry of acknowledged {} is marked as a replay", s.key);
+        } else if !replayed {
+            // Cut off before it was written: this retry made it; the next one replays it.
+            let again = http
+                .post(format!("{base}/personal/v1/transfer/request"))
+                .bearer_auth(&s.token)
+                .header("Idempotency-Key", &s.key)
+                .json(&s.body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(again.status(), 201);
+            assert_eq!(
+                again.headers().get("idempotent-replayed").map(|v| v.to_str().unwrap()),
+                Some("true"),
+                "a second retry of {} is a replay",
+                s.key
+            );
+            let v: Value = again.json().await.unwrap();
+            assert_eq!(v["applyNo"].as_str(), Some(no.as_str()));
         }
         s.apply_no = Some(no);
     }

@@ -1,7 +1,8 @@
 //! Events (the transactional outbox) and the notifications the bank sends its customers.
 //!
 //! The kinds of event are a closed set: each has a stable dotted name (what webhooks and the
-//! pull API call its `type`) and a typed payload.
+//! pull API call its `type`) and a typed payload. Stored with postcard, so no field may be
+//! skipped when serializing.
 
 use serde::{Deserialize, Serialize};
 
@@ -93,7 +94,6 @@ pub struct CreditData {
     pub amount: String,
     pub remitter_name: String,
     /// The transfer that credited it, for transfers inside the bank.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub apply_no: Option<String>,
 }
 
@@ -126,7 +126,6 @@ pub struct MandateData {
     pub account_id: String,
     /// `active`, `stoppedByDepositor`, `cancelledByBiller`, `consentEnded`.
     pub status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
@@ -138,7 +137,6 @@ pub struct GrantData {
     pub client_id: String,
     /// Login name of the user who consented.
     pub username: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
@@ -212,8 +210,13 @@ impl EventKind {
             }
             EventKind::GrantRevoked(d) | EventKind::GrantExpired(d) => serde_json::to_value(d),
         };
-        // Plain structs of strings and numbers always serialize.
-        value.unwrap_or(serde_json::Value::Null)
+        // Plain structs of strings and numbers always serialize. Absent optional fields are
+        // left out of the JSON (they stay in the stored form: postcard is not self-describing).
+        let mut value = value.unwrap_or(serde_json::Value::Null);
+        if let Some(map) = value.as_object_mut() {
+            map.retain(|_, v| !v.is_null());
+        }
+        value
     }
 }
 

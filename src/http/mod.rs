@@ -42,8 +42,24 @@ pub fn api_router() -> OpenApiRouter<AppState> {
 /// The application: API routes, `/openapi.json`, Swagger UI, fallbacks and middleware.
 pub fn build_router(state: AppState) -> Router {
     let (router, api) = api_router().split_for_parts();
+    let api = openapi::with_oauth2_alternatives(api);
+    // "Authorize" in Swagger UI: the authorization code flow with PKCE, back to
+    // /swagger-ui/oauth2-redirect.html (registered for the demo clients in the scenario).
+    let swagger_oauth = utoipa_swagger_ui::oauth::Config::new()
+        .client_id("demo-pfm")
+        .app_name("sandbank Swagger UI")
+        .scopes(vec![
+            "openid".into(),
+            "accounts:read".into(),
+            "transactions:read".into(),
+        ])
+        .use_pkce_with_authorization_code_grant(true);
     router
-        .merge(SwaggerUi::new("/swagger-ui").url("/openapi.json", api))
+        .merge(
+            SwaggerUi::new("/swagger-ui")
+                .url("/openapi.json", api)
+                .oauth(swagger_oauth),
+        )
         .route("/bank/approvals", axum::routing::get(approvals::approvals_page))
         .route("/bank/approvals/login", axum::routing::post(approvals::approvals_login))
         .route(
@@ -136,9 +152,7 @@ async fn request_context(mut req: Request, next: Next) -> Response {
 
 /// Whether a route's calls go into the access log (API calls, not docs or probes).
 fn logged(route: &str) -> bool {
-    !(route.starts_with("/swagger-ui")
-        || route == "/openapi.json"
-        || route == "/healthz")
+    !(route.starts_with("/swagger-ui") || route == "/openapi.json" || route == "/healthz")
 }
 
 /// Records every API call: time, request id, client, user, operation, account, status,

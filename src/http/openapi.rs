@@ -60,8 +60,30 @@ impl Modify for Security {
     }
 }
 
+/// Every operation that takes a bearer token also lists the `oauth2` scheme with the same
+/// scopes, so Swagger UI's "Authorize" (authorization code + PKCE) can call it.
+pub fn with_oauth2_alternatives(api: OpenApiDoc) -> OpenApiDoc {
+    let Ok(mut doc) = serde_json::to_value(&api) else {
+        return api;
+    };
+    if let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) {
+        for item in paths.values_mut().filter_map(|i| i.as_object_mut()) {
+            for op in item.values_mut().filter_map(|o| o.as_object_mut()) {
+                let Some(security) = op.get_mut("security").and_then(|s| s.as_array_mut()) else {
+                    continue;
+                };
+                let scopes: Vec<_> = security.iter().filter_map(|r| r.get("bearer").cloned()).collect();
+                for scopes in scopes {
+                    security.push(serde_json::json!({ "oauth2": scopes }));
+                }
+            }
+        }
+    }
+    serde_json::from_value(doc).unwrap_or(api)
+}
+
 /// The complete OpenAPI document as pretty JSON.
 pub fn openapi_json() -> String {
     let (_, api) = super::api_router().split_for_parts();
-    api.to_pretty_json().unwrap_or_default()
+    with_oauth2_alternatives(api).to_pretty_json().unwrap_or_default()
 }

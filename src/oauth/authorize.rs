@@ -320,7 +320,11 @@ pub async fn decide(State(app): State<AppState>, form: Result<Form<ConsentForm>,
             Ok(None) => {}
             Err(e) => {
                 tracing::error!(error = %e, "storage error in the lockout check");
-                return error_page(&app, StatusCode::INTERNAL_SERVER_ERROR, "The bank could not check the code; try again.");
+                return error_page(
+                    &app,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The bank could not check the code; try again.",
+                );
             }
         }
         let otp_ok = form
@@ -337,7 +341,11 @@ pub async fn decide(State(app): State<AppState>, form: Result<Form<ConsentForm>,
             Ok(None) => {}
             Err(e) => {
                 tracing::error!(error = %e, "storage error in the lockout count");
-                return error_page(&app, StatusCode::INTERNAL_SERVER_ERROR, "The bank could not check the code; try again.");
+                return error_page(
+                    &app,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The bank could not check the code; try again.",
+                );
             }
         }
         if !otp_ok {

@@ -123,11 +123,12 @@ pub fn consent(
         None => String::new(),
     };
     let needs_otp = pending.scopes.iter().any(|s| s.moves_money());
-    let (what_ja, what_en) = if pending.debit_limits.is_some() || pending.scopes.contains(&crate::domain::consent::Scope::Debits) {
-        ("口座振替", "Account-debit")
-    } else {
-        ("振込", "Transfer")
-    };
+    let (what_ja, what_en) =
+        if pending.debit_limits.is_some() || pending.scopes.contains(&crate::domain::consent::Scope::Debits) {
+            ("口座振替", "Account-debit")
+        } else {
+            ("振込", "Transfer")
+        };
     let otp_field = if needs_otp {
         format!(
             r#"<div class="note"><label>ワンタイムパスワード <span class="en">One-time code</span>

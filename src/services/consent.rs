@@ -257,7 +257,12 @@ pub enum Login {
 
 /// Checks a username and password, with the lockout of `services::lockout` (per user, and
 /// per client when the login is for one).
-pub fn check_login(app: &AppState, username: &str, password: &str, client_id: Option<&str>) -> Result<Login, StorageError> {
+pub fn check_login(
+    app: &AppState,
+    username: &str,
+    password: &str,
+    client_id: Option<&str>,
+) -> Result<Login, StorageError> {
     use super::lockout;
     if let Some(until) = lockout::locked_until(app, username, client_id)? {
         return Ok(Login::Locked(until));
@@ -394,7 +399,12 @@ fn record_grant(
 ///
 /// `expiry` is the scheduled instant when the grant ends by reaching its maximum lifetime
 /// (its schedule entry is removed in the same write).
-pub fn end_grant(app: &AppState, grant_id: &str, reason: &str, expiry: Option<Timestamp>) -> Result<bool, StorageError> {
+pub fn end_grant(
+    app: &AppState,
+    grant_id: &str,
+    reason: &str,
+    expiry: Option<Timestamp>,
+) -> Result<bool, StorageError> {
     let expired = expiry.is_some();
     use crate::domain::event::{EventKind, GrantData};
     use crate::storage::TxError;
@@ -497,11 +507,16 @@ struct IdTokenClaims<'a> {
     iss: &'a str,
     sub: &'a str,
     aud: &'a str,
+    /// Real time (seconds), so OIDC libraries accept the token on any date.
     exp: i64,
     iat: i64,
     auth_time: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     nonce: Option<&'a str>,
+    /// The same instants in sandbox time (seconds), for clients rehearsing with the clock.
+    sandbox_iat: i64,
+    sandbox_exp: i64,
+    sandbox_auth_time: i64,
 }
 
 fn seconds_between(from: Timestamp, to: Timestamp) -> i64 {
@@ -552,14 +567,22 @@ async fn issue_tokens(
     let id_token =
         match id_token {
             Some((auth_time, nonce)) if scopes.contains(&Scope::OpenId) => {
+                // ID-token times are real time: an ID token is checked once, by the client's
+                // OIDC library against its own clock, right after the token response. The
+                // lifetime is the access token's; the sandbox instants ride along.
+                let real_now = app.clock.real_now();
+                let lifetime = access_exp.duration_since(now);
                 let claims = IdTokenClaims {
                     iss: &app.issuer,
                     sub: &grant.user_id,
                     aud: &client.client_id,
-                    exp: access_exp.as_second(),
-                    iat: now.as_second(),
-                    auth_time: auth_time.as_second(),
+                    exp: real_now.saturating_add(lifetime).unwrap_or(real_now).as_second(),
+                    iat: real_now.as_second(),
+                    auth_time: app.clock.to_real(auth_time).min(real_now).as_second(),
                     nonce,
+                    sandbox_iat: now.as_second(),
+                    sandbox_exp: access_exp.as_second(),
+                    sandbox_auth_time: auth_time.as_second(),
                 };
                 Some(app.signing_key.sign(&claims).map_err(|e| {
                     ConsentError::Storage(StorageError::Codec(format!("signing the ID token failed: {e}")))

@@ -7,11 +7,11 @@ use super::consent::Principal;
 use super::ledger::{self, Entry};
 use crate::domain::consent::Scope;
 use crate::domain::debit::{DebitResult, Mandate, MandateStatus};
+use crate::domain::event::{DebitData, EventKind, MandateData};
 use crate::domain::money::Yen;
 use crate::domain::transaction::{Direction, TransactionKind};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::domain::event::{DebitData, EventKind, MandateData};
 use crate::storage::{Counter, LedgerTx, TxError, TxResult, abort};
 
 /// A debit's outcome.
@@ -133,7 +133,10 @@ fn debit_in(
         tx,
         &account,
         "口座振替のお知らせ / Account debit",
-        format!("{} による口座振替で {}円が引き落とされました。", mandate.biller_name, amount),
+        format!(
+            "{} による口座振替で {}円が引き落とされました。",
+            mandate.biller_name, amount
+        ),
         now,
     )?;
     ledger::event(
@@ -163,7 +166,12 @@ pub fn mandate_data(m: &Mandate, reason: Option<&str>) -> MandateData {
 
 /// Ends every active mandate given with `grant_id` (its consent was revoked or expired),
 /// inside the caller's atomic write.
-pub fn end_mandates_of_grant(tx: &LedgerTx<'_>, mandates: &[Mandate], reason: &str, now: jiff::Timestamp) -> TxResult<()> {
+pub fn end_mandates_of_grant(
+    tx: &LedgerTx<'_>,
+    mandates: &[Mandate],
+    reason: &str,
+    now: jiff::Timestamp,
+) -> TxResult<()> {
     for m in mandates {
         let Some(mut m) = tx.mandate(&m.id)? else { continue };
         if m.status != MandateStatus::Active {

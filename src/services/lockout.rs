@@ -51,9 +51,15 @@ fn store(app: &AppState, name: &str, g: Guard) -> Result<(), StorageError> {
 }
 
 /// When the user (or logins through the client) are locked, until when.
-pub fn locked_until(app: &AppState, username: &str, client_id: Option<&str>) -> Result<Option<Timestamp>, StorageError> {
+pub fn locked_until(
+    app: &AppState,
+    username: &str,
+    client_id: Option<&str>,
+) -> Result<Option<Timestamp>, StorageError> {
     let now = app.clock.now();
-    let mut until = load(app, &meta_name("user", username))?.locked_until.filter(|t| *t > now);
+    let mut until = load(app, &meta_name("user", username))?
+        .locked_until
+        .filter(|t| *t > now);
     if let Some(c) = client_id {
         let client = load(app, &meta_name("client", c))?.locked_until.filter(|t| *t > now);
         until = until.max(client);
@@ -78,7 +84,11 @@ fn fail(app: &AppState, name: &str, limit: u32) -> Result<Option<Timestamp>, Sto
 
 /// Counts a failed password or one-time code; answers the lock's end when this failure
 /// locked the user or the client.
-pub fn record_failure(app: &AppState, username: &str, client_id: Option<&str>) -> Result<Option<Timestamp>, StorageError> {
+pub fn record_failure(
+    app: &AppState,
+    username: &str,
+    client_id: Option<&str>,
+) -> Result<Option<Timestamp>, StorageError> {
     let user = fail(app, &meta_name("user", username), USER_FAILURES)?;
     let client = match client_id {
         Some(c) => fail(app, &meta_name("client", c), CLIENT_FAILURES)?,

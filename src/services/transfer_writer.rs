@@ -9,8 +9,7 @@ use crate::storage::{TxError, TxResult};
 
 /// One transfer to write: the work inside the shared atomic write. It may run again if the
 /// write is retried, and must write nothing when it answers `Err`.
-pub type TransferJob =
-    Box<dyn Fn(&crate::storage::LedgerTx<'_>) -> TxResult<Result<Written, ExecError>> + Send>;
+pub type TransferJob = Box<dyn Fn(&crate::storage::LedgerTx<'_>) -> TxResult<Result<Written, ExecError>> + Send>;
 
 type TransferReply = tokio::sync::oneshot::Sender<Result<Result<Written, ExecError>, String>>;
 

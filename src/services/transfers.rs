@@ -12,13 +12,13 @@ use crate::domain::calendar::{is_business_day, next_business_day, previous_busin
 use crate::domain::codes::{AccountNumber, AccountType, BankCode, BranchCode};
 use crate::domain::consent::Scope;
 use crate::domain::customer::{CustomerKind, Role};
+use crate::domain::event::{AccountData, CreditData, EventKind, TransferData, TransferEventKind, TransferItemData};
 use crate::domain::kana::KanaName;
 use crate::domain::money::Yen;
 use crate::domain::transaction::{Direction, TransactionKind};
 use crate::domain::transfer::{Destination, FeeTable, HolidayRule, TransferItem, TransferRequest, TransferStatus};
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
-use crate::domain::event::{AccountData, CreditData, EventKind, TransferData, TransferEventKind, TransferItemData};
 use crate::storage::{Counter, LedgerTx, TxError, TxResult, abort};
 use axum::http::StatusCode;
 use jiff::Timestamp;
@@ -639,10 +639,7 @@ fn execute_items(
                     tx,
                     &beneficiary,
                     "入金のお知らせ / Incoming transfer",
-                    format!(
-                        "{} 様から {}円のお振込みがありました。",
-                        req.remitter_name, item.amount
-                    ),
+                    format!("{} 様から {}円のお振込みがありました。", req.remitter_name, item.amount),
                     now,
                 )?;
                 ledger::event(
@@ -729,8 +726,16 @@ fn execute_items(
 
 fn status_event(tx: &LedgerTx<'_>, req: &TransferRequest, now: Timestamp) -> TxResult<()> {
     let status = req.status();
-    let completed_count = req.items.iter().filter(|i| i.status == TransferStatus::Completed).count();
-    let returned_count = req.items.iter().filter(|i| i.status == TransferStatus::FundsReturned).count();
+    let completed_count = req
+        .items
+        .iter()
+        .filter(|i| i.status == TransferStatus::Completed)
+        .count();
+    let returned_count = req
+        .items
+        .iter()
+        .filter(|i| i.status == TransferStatus::FundsReturned)
+        .count();
     let kind = match status {
         TransferStatus::Completed => TransferEventKind::Completed,
         TransferStatus::FundsReturned if completed_count > 0 => TransferEventKind::PartiallyCompleted,
@@ -773,7 +778,9 @@ fn exec_error(e: ExecError) -> ApiError {
         ExecError::ApplyNoExhausted => ApiError::new(
             StatusCode::CONFLICT,
             "apply_numbers_exhausted",
-            format!("this sandbox has accepted {MAX_APPLY_SEQ} transfers, all its apply numbers; reset it or start a new one"),
+            format!(
+                "this sandbox has accepted {MAX_APPLY_SEQ} transfers, all its apply numbers; reset it or start a new one"
+            ),
         ),
         ExecError::WrongState(s) => ApiError::new(
             StatusCode::CONFLICT,

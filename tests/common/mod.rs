@@ -320,3 +320,57 @@ pub async fn code_flow_tokens(app: &TestApp, username: &str, password: &str, sco
     assert_eq!(status, 200, "token exchange: {body}");
     body
 }
+
+/// The real `sandbank` binary in its own process on a data dir (for crash and restart tests).
+pub struct BinaryServer {
+    pub child: std::process::Child,
+    pub base: String,
+}
+
+impl BinaryServer {
+    /// Starts the binary with `admin_key` on `data` and waits until it answers `/healthz`.
+    pub async fn start(data: &std::path::Path, admin_key: &str) -> BinaryServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sandbank"))
+            .args(["--port", &port.to_string(), "--admin-key", admin_key])
+            .arg("--data-dir")
+            .arg(data)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start sandbank");
+        let base = format!("http://127.0.0.1:{port}");
+        let http = http_client();
+        for _ in 0..600 {
+            if let Ok(r) = http.get(format!("{base}/healthz")).send().await
+                && r.status() == 200
+            {
+                return BinaryServer { child, base };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("sandbank did not start");
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    pub fn kill_9(&mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("reap");
+    }
+
+    /// SIGTERM: graceful shutdown; waits for the process to exit.
+    pub fn terminate(&mut self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success(), "kill -TERM");
+        self.child.wait().expect("reap");
+    }
+}

@@ -757,14 +757,7 @@ pub async fn approval(
         }
     };
     let approver = find_user(&app, &req.approver)?;
-    let r = crate::services::transfers::decide(
-        &app,
-        &approver.id,
-        &apply_no,
-        decision,
-        req.comment.as_deref(),
-    )
-    .await?;
+    let r = crate::services::transfers::decide(&app, &approver.id, &apply_no, decision, req.comment.as_deref()).await?;
     Ok(Json(crate::http::routes::transfers::view(&r)))
 }
 

@@ -147,7 +147,11 @@ pub fn view(r: &TransferRequest) -> TransferView {
         approval_deadline: r.approval_deadline.map(crate::clock::format_jst),
         apply_comment: r.apply_comment.clone(),
         completed_count: r.items.iter().filter(|i| i.status == TransferStatus::Completed).count(),
-        returned_count: r.items.iter().filter(|i| i.status == TransferStatus::FundsReturned).count(),
+        returned_count: r
+            .items
+            .iter()
+            .filter(|i| i.status == TransferStatus::FundsReturned)
+            .count(),
         returned_amount: r
             .items
             .iter()
@@ -300,7 +304,8 @@ pub async fn request(
     let accepted = transfers::request(&app, &who.0, &input, key).await?;
     let mut res = (StatusCode::CREATED, Json(view(&accepted.transfer))).into_response();
     // The key lives in the transfer's own write; the idempotency layer stores no second copy.
-    res.extensions_mut().insert(crate::http::idempotency::RecordedByOperation);
+    res.extensions_mut()
+        .insert(crate::http::idempotency::RecordedByOperation);
     if accepted.replayed {
         res.headers_mut().insert(
             crate::http::idempotency::REPLAYED_HEADER,

@@ -1,0 +1,177 @@
+//! Identifiers survive restarts: hundreds of restarts of the real binary on one data dir,
+//! alternating graceful shutdown and SIGKILL, with a few transfers between them. Every
+//! acknowledged `applyNo` must still be there exactly once, with its own amount and remitter:
+//! an identifier that repeats after a restart would overwrite an earlier transfer.
+
+mod common;
+
+use common::{BinaryServer, http_client};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+const ADMIN: &str = "restart-test-admin";
+const RESTARTS: usize = 200;
+
+/// One acknowledged transfer.
+struct Acked {
+    apply_no: String,
+    account: String,
+    amount: String,
+    token: String,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_numbers_never_repeat_across_hundreds_of_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let http = http_client();
+    let mut acked: Vec<Acked> = Vec::new();
+    // Two remitters through two clients; the beneficiary is suzuki.
+    let remitters = [
+        ("tanaka", "00111234567", "demo-pay"),
+        ("user00001", "", "demo-accounting"),
+    ];
+    let mut tokens: Vec<(String, String)> = Vec::new();
+
+    for round in 0..RESTARTS {
+        let mut server = BinaryServer::start(&data, ADMIN).await;
+        let base = server.base.clone();
+        if tokens.is_empty() {
+            for (user, account, client) in remitters {
+                let g: Value = http
+                    .post(format!("{base}/sandbox/v1/grants"))
+                    .bearer_auth(ADMIN)
+                    .json(&json!({"username": user, "clientId": client, "scopes": ["accounts:read", "transfers:any"]}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let token = g["tokens"]["access_token"].as_str().expect("token").to_owned();
+                let account = if account.is_empty() {
+                    let list: Value = http
+                        .get(format!("{base}/personal/v1/accounts"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
+                    list["accounts"][0]["accountId"].as_str().unwrap().to_owned()
+                } else {
+                    account.to_owned()
+                };
+                tokens.push((token, account));
+            }
+        }
+        // A transfer from each remitter, amounts unique per round so records can't be confused.
+        for (i, (token, account)) in tokens.iter().enumerate() {
+            let amount = (1 + round * 2 + i).to_string();
+            let r = http
+                .post(format!("{base}/personal/v1/transfer/request"))
+                .bearer_auth(token)
+                .json(&json!({"accountId": account, "transfers": [{"transferAmount": amount,
+                    "beneficiaryBankCode": "0999", "beneficiaryBranchCode": "002", "accountTypeCode": "1",
+                    "accountNumber": "2345678", "beneficiaryName": "ｽｽﾞｷ ﾊﾅｺ"}]}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201, "round {round}: {}", r.text().await.unwrap());
+            let v: Value = r.json().await.unwrap();
+            acked.push(Acked {
+                apply_no: v["applyNo"].as_str().unwrap().to_owned(),
+                account: account.clone(),
+                amount,
+                token: token.clone(),
+            });
+        }
+        if round % 2 == 0 {
+            server.kill_9();
+        } else {
+            server.terminate();
+        }
+    }
+
+    let mut server = BinaryServer::start(&data, ADMIN).await;
+    let base = server.base.clone();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for a in &acked {
+        *seen.entry(a.apply_no.as_str()).or_default() += 1;
+        assert_eq!(a.apply_no.len(), 16, "applyNo has 16 digits");
+    }
+    let repeated: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(repeated.is_empty(), "apply numbers handed out twice: {repeated:?}");
+    for a in &acked {
+        let v: Value = http
+            .get(format!(
+                "{base}/personal/v1/transfer/request-result?applyNo={}",
+                a.apply_no
+            ))
+            .bearer_auth(&a.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["applyNo"], a.apply_no.as_str());
+        assert_eq!(v["accountId"], a.account.as_str(), "{} keeps its remitter", a.apply_no);
+        assert_eq!(v["totalAmount"], a.amount.as_str(), "{} keeps its amount", a.apply_no);
+    }
+    // Each account lists exactly its own acknowledged transfers, once each.
+    for (token, account) in &tokens {
+        let mut listed = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let mut url =
+                format!("{base}/personal/v1/transfer/status?accountId={account}&dateFrom=2026-11-01&limit=100");
+            if let Some(k) = &next {
+                url.push_str(&format!("&nextItemKey={k}"));
+            }
+            let page: Value = http
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            listed.extend(
+                page["transfers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t["applyNo"].as_str().unwrap().to_owned()),
+            );
+            match page["nextItemKey"].as_str() {
+                Some(k) => next = Some(k.to_owned()),
+                None => break,
+            }
+        }
+        let mut expected: Vec<String> = acked
+            .iter()
+            .filter(|a| &a.account == account)
+            .map(|a| a.apply_no.clone())
+            .collect();
+        expected.sort();
+        listed.sort();
+        assert_eq!(
+            listed, expected,
+            "account {account} lists each acknowledged transfer once"
+        );
+    }
+    let ledger: Value = http
+        .get(format!("{base}/sandbox/v1/ledger"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ledger["discrepancy"], "0", "{ledger}");
+    server.kill_9();
+}
