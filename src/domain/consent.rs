@@ -5,6 +5,26 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// A scope's name as the API spells it (for the OpenAPI description).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub enum ScopeName {
+    #[schema(rename = "openid")]
+    OpenId,
+    #[schema(rename = "profile")]
+    Profile,
+    #[schema(rename = "accounts:read")]
+    AccountsRead,
+    #[schema(rename = "transactions:read")]
+    TransactionsRead,
+    #[schema(rename = "transfers:own")]
+    TransfersOwn,
+    #[schema(rename = "transfers:any")]
+    TransfersAny,
+    #[schema(rename = "debits")]
+    Debits,
+}
+
 /// A permission a client can ask for, with the words the consent screen uses for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Scope {

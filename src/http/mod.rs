@@ -42,7 +42,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
 /// The application: API routes, `/openapi.json`, Swagger UI, fallbacks and middleware.
 pub fn build_router(state: AppState) -> Router {
     let (router, api) = api_router().split_for_parts();
-    let api = openapi::with_oauth2_alternatives(api);
+    let api = openapi::finished(&api);
     // "Authorize" in Swagger UI: the authorization code flow with PKCE, back to
     // /swagger-ui/oauth2-redirect.html (registered for the demo clients in the scenario).
     let swagger_oauth = utoipa_swagger_ui::oauth::Config::new()
@@ -57,7 +57,7 @@ pub fn build_router(state: AppState) -> Router {
     router
         .merge(
             SwaggerUi::new("/swagger-ui")
-                .url("/openapi.json", api)
+                .external_url_unchecked("/openapi.json", api)
                 .oauth(swagger_oauth),
         )
         .route("/bank/approvals", axum::routing::get(approvals::approvals_page))

@@ -28,7 +28,13 @@ pub struct OAuthErrorBody {
 /// Maps a consent-service failure onto the problem shape (for the control plane).
 pub fn oauth_error_to_api(e: ConsentError) -> ApiError {
     match e {
-        ConsentError::OAuth(e) => ApiError::bad_request(e.error, e.description),
+        ConsentError::OAuth(e) => match e.error {
+            "user_not_found" | "client_not_found" | "account_not_found" => {
+                ApiError::new(axum::http::StatusCode::NOT_FOUND, e.error, e.description)
+            }
+            "scope_not_allowed" => ApiError::new(axum::http::StatusCode::FORBIDDEN, e.error, e.description),
+            _ => ApiError::bad_request(e.error, e.description),
+        },
         ConsentError::Storage(e) => e.into(),
     }
 }

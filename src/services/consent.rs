@@ -943,24 +943,27 @@ pub async fn issue_for_user(
     mandate: Option<MandateTerms>,
 ) -> Result<(TokenResponse, Grant, Option<crate::domain::debit::Mandate>), ConsentError> {
     let user = user_by_name(app, username)?
-        .ok_or_else(|| oauth("invalid_request", format!("no user with username {username:?}")))?;
+        .ok_or_else(|| oauth("user_not_found", format!("no user with username {username:?}")))?;
     let client = app
         .store
         .client(client_id)?
-        .ok_or_else(|| oauth("invalid_request", format!("no client with client_id {client_id:?}")))?;
+        .ok_or_else(|| oauth("client_not_found", format!("no client with client_id {client_id:?}")))?;
+    // A mandate is given with the debits scope, as on the consent screen.
+    let mut scopes = scopes.to_vec();
+    if mandate.is_some() && !scopes.contains(&Scope::Debits) {
+        scopes.push(Scope::Debits);
+    }
+    let scopes = &scopes[..];
     if scopes.is_empty() {
         return Err(oauth("invalid_scope", "name at least one scope"));
     }
     if let Some(s) = scopes.iter().find(|s| !client.scopes.contains(s)) {
         return Err(oauth(
-            "invalid_scope",
+            "scope_not_allowed",
             format!("client {client_id:?} is not allowed the scope {:?}", s.as_str()),
         ));
     }
     if let Some(terms) = &mandate {
-        if !scopes.contains(&Scope::Debits) {
-            return Err(oauth("invalid_request", "a mandate needs the debits scope"));
-        }
         if terms.max_per_debit < 1 || terms.max_per_month < terms.max_per_debit {
             return Err(oauth(
                 "invalid_request",
@@ -970,7 +973,7 @@ pub async fn issue_for_user(
         let own = app.store.accounts_of(&user.customer_id)?;
         if !own.iter().any(|a| a.id == terms.account_id && a.closed_at.is_none()) {
             return Err(oauth(
-                "invalid_request",
+                "account_not_found",
                 format!("account {:?} is not an open account of {username:?}", terms.account_id),
             ));
         }

@@ -34,20 +34,26 @@ const MAX_DAYS_AHEAD: i64 = 365;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TransferInput {
     /// The remitting account (one of the token's accounts).
+    #[schema(example = "00111234567", pattern = "^[0-9]{11}$")]
     pub account_id: String,
     /// Remitter name in kana; the account holder's name when absent.
     pub remitter_name: Option<String>,
     /// Date to transfer on (YYYY-MM-DD); today when absent.
+    #[schema(format = Date)]
     pub transfer_designated_date: Option<String>,
     /// When the date is not a business day (other banks): "1" next business day (default), "2" previous business day, "3" reject.
+    #[schema(pattern = "^[123]$")]
     pub transfer_date_holiday_code: Option<String>,
     /// Number of items, checked when given.
+    #[schema(pattern = "^[1-9][0-9]?$")]
     pub total_count: Option<String>,
     /// Sum of the items' amounts, checked when given.
+    #[schema(pattern = "^[1-9][0-9]{0,12}$")]
     pub total_amount: Option<String>,
     /// Comment for the approver (corporate).
     pub apply_comment: Option<String>,
     /// 1 to 99 beneficiaries.
+    #[schema(min_items = 1, max_items = 99)]
     pub transfers: Vec<TransferItemInput>,
 }
 
@@ -58,24 +64,24 @@ pub struct TransferItemInput {
     /// Position in the request (1-based); assigned when absent.
     pub item_id: Option<u32>,
     /// Amount in whole yen, as a string.
-    #[schema(example = "15000")]
+    #[schema(example = "15000", pattern = "^[1-9][0-9]{0,11}$")]
     pub transfer_amount: String,
     /// EDI information (up to 20 characters).
     pub edi_info: Option<String>,
     /// 4-digit bank code of the beneficiary.
-    #[schema(example = "0999")]
+    #[schema(example = "0999", pattern = "^[0-9]{4}$")]
     pub beneficiary_bank_code: String,
     /// 3-digit branch code.
-    #[schema(example = "002")]
+    #[schema(example = "002", pattern = "^[0-9]{3}$")]
     pub beneficiary_branch_code: String,
     /// Deposit type: 1 普通, 2 当座, 4 貯蓄, 9 その他.
-    #[schema(example = "1")]
+    #[schema(example = "1", pattern = "^[1249]$")]
     pub account_type_code: String,
     /// 7-digit account number.
-    #[schema(example = "2345678")]
+    #[schema(example = "2345678", pattern = "^[0-9]{7}$")]
     pub account_number: String,
     /// Beneficiary name; converted to half-width kana as banks do.
-    #[schema(example = "ｽｽﾞｷ ﾊﾅｺ")]
+    #[schema(example = "ｽｽﾞｷ ﾊﾅｺ", min_length = 1, max_length = 48)]
     pub beneficiary_name: String,
 }
 

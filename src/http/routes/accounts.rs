@@ -123,12 +123,15 @@ pub struct TransactionsQuery {
     /// The account to read.
     pub account_id: String,
     /// First date (YYYY-MM-DD). With no dates: today only. With only dateFrom: up to today.
+    #[param(format = Date)]
     pub date_from: Option<String>,
     /// Last date (YYYY-MM-DD); needs dateFrom; must not be before it.
+    #[param(format = Date)]
     pub date_to: Option<String>,
     /// From a previous page's `nextItemKey`, to read the next page (same dates).
     pub next_item_key: Option<String>,
     /// Items per page, 1..=500 (default 500).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

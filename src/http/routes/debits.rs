@@ -17,7 +17,7 @@ pub struct DebitRequest {
     /// The mandate the user granted (from the mandate list).
     pub mandate_id: String,
     /// Amount in whole yen (string).
-    #[schema(example = "3980")]
+    #[schema(example = "3980", pattern = "^[1-9][0-9]{0,11}$")]
     pub amount: String,
     /// Text for the passbook after "ｺｳﾌﾘ" (half-width kana recommended).
     pub remarks: Option<String>,

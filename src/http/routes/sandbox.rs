@@ -35,7 +35,10 @@ pub struct ClockView {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AdvanceRequest {
     /// A positive duration: ISO 8601 ("P91D", "PT2H") or short ("90s", "1h", "30d").
-    #[schema(example = "P91D")]
+    #[schema(
+        example = "P91D",
+        pattern = "^([1-9][0-9]{0,3}[smh]|[1-9][0-9]{0,2}[dw]|P[1-9][0-9]{0,2}D|PT[1-9][0-9]{0,3}[HMS])$"
+    )]
     pub by: String,
 }
 
@@ -96,7 +99,8 @@ pub struct CreateGrantRequest {
     #[schema(example = "demo-pfm")]
     pub client_id: String,
     /// Scopes to grant (each must be allowed for the client).
-    #[schema(example = json!(["openid", "accounts:read", "transactions:read"]), min_items = 1)]
+    #[schema(example = json!(["openid", "accounts:read", "transactions:read"]), min_items = 1,
+             value_type = Vec<crate::domain::consent::ScopeName>)]
     pub scopes: Vec<String>,
     /// A debit mandate given with the grant (needs the `debits` scope), as the consent
     /// screen would record it.
@@ -138,7 +142,9 @@ pub struct CreatedGrant {
 #[utoipa::path(post, path = "/sandbox/v1/grants", tag = "sandbox", request_body = CreateGrantRequest,
     security(("adminKey" = [])),
     responses((status = 201, description = "Grant and tokens", body = CreatedGrant),
-              (status = 400, description = "Unknown user, client or scope", body = crate::error::Problem, content_type = "application/problem+json"),
+              (status = 400, description = "Unknown scope name or invalid mandate maxima", body = crate::error::Problem, content_type = "application/problem+json"),
+              (status = 403, description = "The client is not allowed a scope", body = crate::error::Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such user or client, or the mandate's account is not the user's", body = crate::error::Problem, content_type = "application/problem+json"),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn create_grant(
     _: Admin,
@@ -261,6 +267,29 @@ pub async fn list_grants(
     Ok(Json(GrantList { grants: out }))
 }
 
+/// A page size from the query: `default` when absent, 400 outside 1..=max.
+fn page_limit(limit: Option<usize>, default: usize, max: usize) -> Result<usize, ApiError> {
+    match limit.unwrap_or(default) {
+        n if (1..=max).contains(&n) => Ok(n),
+        n => Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit must be 1..={max}, got {n}"),
+        )),
+    }
+}
+
+/// A paging cursor: at most 2^53 − 1, so it survives JSON numbers in every client.
+fn cursor(name: &str, value: u64) -> Result<u64, ApiError> {
+    const MAX: u64 = 9_007_199_254_740_991;
+    if value > MAX {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("{name} must be at most {MAX}"),
+        ));
+    }
+    Ok(value)
+}
+
 /// A user's login lock.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -331,12 +360,15 @@ pub struct AccessLogQuery {
     /// Only calls about this account.
     pub account_id: Option<String>,
     /// Only this HTTP status.
+    #[param(minimum = 100, maximum = 599)]
     pub status: Option<u16>,
     /// Only operations containing this text, e.g. "transactions".
     pub operation: Option<String>,
     /// Page on: entries older than this id (the previous page's `nextBefore`).
+    #[param(minimum = 0, maximum = 9_007_199_254_740_991_i64)]
     pub before: Option<u64>,
     /// Entries per page, 1..=200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
 }
 
@@ -389,9 +421,15 @@ pub async fn access_logs(
     State(app): State<AppState>,
     ApiQuery(q): ApiQuery<AccessLogQuery>,
 ) -> Result<Json<AccessLogPage>, ApiError> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::bad_request("invalid_limit", "limit must be 1..=200"));
+    let limit = page_limit(q.limit, 50, 200)?;
+    let before = q.before.map(|b| cursor("before", b)).transpose()?;
+    if let Some(s) = q.status
+        && !(100..=599).contains(&s)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_status",
+            format!("status must be 100..=599, got {s}"),
+        ));
     }
     // The log records the token's `sub` (u-tanaka); accept the login name too.
     let user_id = match q.user_id {
@@ -404,7 +442,7 @@ pub async fn access_logs(
         account_id: q.account_id,
         status: q.status,
         operation: q.operation,
-        before: q.before,
+        before,
         limit,
     };
     let (entries, has_next) = sandbox::access_logs(&app, &filter)?;
@@ -435,10 +473,10 @@ pub async fn access_logs(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreditRequest {
     /// Amount in whole yen (string).
-    #[schema(example = "250000")]
+    #[schema(example = "250000", pattern = "^[1-9][0-9]{0,11}$")]
     pub amount: String,
     /// Remitter name (kana; converted as banks do).
-    #[schema(example = "ｶ)ｻﾝﾄﾞｼﾖｳｼﾞ")]
+    #[schema(example = "ｶ)ｻﾝﾄﾞｼﾖｳｼﾞ", min_length = 1, max_length = 48)]
     pub remitter_name: String,
     /// EDI information shown in the remarks.
     pub edi_info: Option<String>,
@@ -530,6 +568,7 @@ pub struct AccountsQuery {
     /// Accounts after this id (paging).
     pub after: Option<String>,
     /// Page size, 1..=1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 
@@ -572,10 +611,7 @@ pub async fn list_accounts(
     State(app): State<AppState>,
     ApiQuery(q): ApiQuery<AccountsQuery>,
 ) -> Result<Json<AdminAccountPage>, ApiError> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request("invalid_limit", "limit must be 1..=1000"));
-    }
+    let limit = page_limit(q.limit, 100, 1000)?;
     let (accounts, has_next) = app
         .store
         .list_accounts(q.customer_id.as_deref(), q.after.as_deref(), limit)?;
@@ -601,11 +637,10 @@ pub async fn list_accounts(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct NotificationsQuery {
-    /// Login name of the user (their customer's notifications).
-    pub username: Option<String>,
-    /// Or the customer id.
-    pub customer_id: Option<String>,
+    /// Login name of the user (their customer's notifications); `u-tanaka` works too.
+    pub username: String,
     /// Most to return, 1..=500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
 }
 
@@ -644,12 +679,8 @@ pub async fn notifications(
     State(app): State<AppState>,
     ApiQuery(q): ApiQuery<NotificationsQuery>,
 ) -> Result<Json<NotificationList>, ApiError> {
-    let customer_id = match (&q.username, &q.customer_id) {
-        (Some(u), _) => find_user(&app, u)?.customer_id,
-        (None, Some(c)) => c.clone(),
-        (None, None) => return Err(ApiError::bad_request("invalid_query", "send username or customerId")),
-    };
-    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let customer_id = find_user(&app, &q.username)?.customer_id;
+    let limit = page_limit(q.limit, 50, 500)?;
     let list = app.store.notifications(&customer_id, limit)?;
     Ok(Json(NotificationList {
         notifications: list
@@ -722,10 +753,10 @@ pub async fn ledger(_: Admin, State(app): State<AppState>) -> Result<Json<Ledger
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApprovalRequest {
     /// Login name of the approver (an approver or admin of the same corporation).
-    #[schema(example = "yamada-approver")]
+    #[schema(example = "yamada-approver", min_length = 1)]
     pub approver: String,
     /// "approve" or "return" (差戻).
-    #[schema(example = "approve")]
+    #[schema(example = "approve", pattern = "^(approve|return)$")]
     pub decision: String,
     /// Comment to the applicant.
     pub comment: Option<String>,
@@ -767,8 +798,10 @@ pub async fn approval(
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Events after this sequence number (0 for the first); pass the last `seq` seen.
+    #[param(minimum = 0, maximum = 9_007_199_254_740_991_i64)]
     pub after: Option<u64>,
     /// Most to return, 1..=1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 
@@ -812,7 +845,7 @@ pub async fn events(
 ) -> Result<Json<EventList>, ApiError> {
     let list = app
         .store
-        .events_after(q.after.unwrap_or(0), q.limit.unwrap_or(100).clamp(1, 1000))?;
+        .events_after(cursor("after", q.after.unwrap_or(0))?, page_limit(q.limit, 100, 1000)?)?;
     Ok(Json(EventList {
         events: list
             .into_iter()

@@ -190,12 +190,15 @@ pub struct StatusQuery {
     /// The account whose transfers to list (with dateFrom/dateTo).
     pub account_id: Option<String>,
     /// First acceptance date (YYYY-MM-DD); today when absent.
+    #[param(format = Date)]
     pub date_from: Option<String>,
     /// Last acceptance date; needs dateFrom.
+    #[param(format = Date)]
     pub date_to: Option<String>,
     /// From the previous page.
     pub next_item_key: Option<String>,
     /// Items per page, 1..=100 (default 100).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Schemathesis over the served OpenAPI description, with two peer users (object-level
+# authorization) and the admin key, bounded in time. Fails on any failure it reports.
+# The clock is left alone: advancing it would expire the peers' tokens mid-run (the clock's
+# own tests are in tests/). Usage: .ci/schemathesis.sh [seconds]   (needs
+# target/release/sandbank and `st` on PATH)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-150}
+port=18181
+admin=schemathesis-admin
+data=$(mktemp -d)
+./target/release/sandbank --port "$port" --data-dir "$data/data" --admin-key "$admin" >"$data/server.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$data"' EXIT
+base="http://127.0.0.1:$port"
+for _ in $(seq 1 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
+
+token() { # user client scopes-json
+  curl -sf -X POST "$base/sandbox/v1/grants" -H "Authorization: Bearer $admin" -H 'content-type: application/json' \
+    -d "{\"username\":\"$1\",\"clientId\":\"$2\",\"scopes\":$3}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["tokens"]["access_token"])'
+}
+scopes='["openid","accounts:read","transactions:read","transfers:own","transfers:any"]'
+tanaka=$(token tanaka demo-pay "$scopes")
+suzuki=$(token suzuki demo-pay "$scopes")
+cat >"$data/peers.json" <<JSON
+{"auth": [
+  {"name": "tanaka", "fixedHeaders": [{"name": "Authorization", "value": "Bearer $tanaka"}]},
+  {"name": "suzuki", "fixedHeaders": [{"name": "Authorization", "value": "Bearer $suzuki"}]}
+]}
+JSON
+st --config-file .ci/schemathesis.toml run "$base/openapi.json" \
+  --auth-wfc "$data/peers.json" \
+  --exclude-path /sandbox/v1/clock/advance \
+  -H "x-sandbox-admin-key: $admin" \
+  --checks all \
+  --max-time "$seconds" \
+  --workers 2 \
+  --suppress-health-check all \
+  --seed 20261122 \
+  --no-color
