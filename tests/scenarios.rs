@@ -120,6 +120,49 @@ fn impossible_dates_and_long_code_lifetimes_are_refused() {
 }
 
 #[test]
+fn every_problem_is_reported_as_file_line_column() {
+    // Three independent problems: a code lifetime over 60 s, a payee at an unknown bank,
+    // and a duplicate account number.
+    let yaml = DEFAULT_SCENARIO.replacen("codeTtl: 60s", "codeTtl: 90s", 1).replacen(
+        "- { bankCode: \"0005\", branch: \"100\"",
+        "- { bankCode: \"0123\", branch: \"100\"",
+        1,
+    );
+    let yaml = yaml.replacen("number: \"3456790\"", "number: \"1234567\"", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.yaml");
+    std::fs::write(&path, &yaml).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sandbank"))
+        .args(["scenario", "check"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = path.display().to_string();
+    let located: Vec<&str> = text.lines().filter(|l| l.starts_with(&format!("{file}:"))).collect();
+    assert!(located.iter().any(|l| l.contains("at most 60s")), "codeTtl: {text}");
+    assert!(
+        located.iter().any(|l| l.contains("payee bank 0123")),
+        "payee bank: {text}"
+    );
+    assert!(
+        located.len() >= 3,
+        "every problem, each on its own file:line:column line:\n{text}"
+    );
+    for l in &located {
+        let rest = &l[file.len() + 1..];
+        let mut parts = rest.splitn(3, ':');
+        assert!(parts.next().unwrap().parse::<u32>().is_ok(), "line number in {l}");
+        assert!(parts.next().unwrap().parse::<u32>().is_ok(), "column in {l}");
+    }
+}
+
+#[test]
 fn a_bad_scenario_never_starts_a_bank() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.yaml");

@@ -219,7 +219,7 @@ fn declared_customer(spec: &super::schema::CustomerSpec) -> Customer {
             .payees
             .iter()
             .map(|p| Payee {
-                bank_code: p.bank_code.to_string(),
+                bank_code: p.bank_code.value.to_string(),
                 branch_code: p.branch.to_string(),
                 account_type_code: p.account_type.code().to_owned(),
                 account_number: p.number.to_string(),

@@ -45,7 +45,7 @@ pub fn load_file(path: &Path) -> Result<LoadedScenario, ScenarioError> {
 /// Parses and checks scenario text; `origin` names it in messages.
 pub fn load_str(text: &str, origin: &str) -> Result<LoadedScenario, ScenarioError> {
     let scenario: Scenario = serde_saphyr::from_str(text).map_err(|e| ScenarioError {
-        problems: vec![format!("{origin}: {e}")],
+        problems: vec![syntax_problem(origin, &e)],
     })?;
     let problems = check(&scenario, origin);
     if !problems.is_empty() {
@@ -56,6 +56,31 @@ pub fn load_str(text: &str, origin: &str) -> Result<LoadedScenario, ScenarioErro
         origin: origin.to_owned(),
         fingerprint: crate::ids::sha256_b64(text.as_bytes()),
     })
+}
+
+/// A problem the YAML reader found (syntax, an unknown field, a value of the wrong form), as
+/// `file:line:column: message` with the real file name, then the reader's caret snippet.
+fn syntax_problem(origin: &str, e: &serde_saphyr::Error) -> String {
+    let message = e.without_snippet().to_string();
+    // The reader prefixes its own position ("line 3 column 5: "); ours leads instead.
+    let message = match message.split_once(": ") {
+        Some((head, rest)) if head.starts_with("line ") || head.starts_with("error: line ") => rest.to_owned(),
+        _ => message,
+    };
+    let message = match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message,
+    };
+    let snippet = e.to_string().replace("<input>", origin);
+    let snippet: String = snippet
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("-->"))
+        .map(|l| format!("\n{l}"))
+        .collect();
+    match e.location() {
+        Some(loc) => format!("{origin}:{}:{}: {message}{snippet}", loc.line(), loc.column()),
+        None => format!("{origin}: {message}{snippet}"),
+    }
 }
 
 fn parse_clock_start(s: &str) -> Option<Timestamp> {
@@ -182,6 +207,17 @@ fn check(s: &Scenario, origin: &str) -> Vec<String> {
     let mut usernames = HashSet::new();
     let mut numbers = HashSet::new();
     for c in &s.customers {
+        for payee in &c.payees {
+            let code = &payee.bank_code.value;
+            if *code != s.bank.code && !s.other_banks.iter().any(|b| b.code.value == *code) {
+                p.at(
+                    pos(&payee.bank_code),
+                    format!(
+                        "payee bank {code} is neither this bank nor one of otherBanks; declare it under otherBanks"
+                    ),
+                );
+            }
+        }
         if c.id.value.is_empty()
             || !c
                 .id

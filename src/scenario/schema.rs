@@ -121,7 +121,7 @@ pub struct ForeignAccountSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PayeeSpec {
-    pub bank_code: BankCode,
+    pub bank_code: Spanned<BankCode>,
     pub branch: BranchCode,
     #[serde(rename = "type")]
     pub account_type: AccountType,
