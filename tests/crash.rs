@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{BinaryServer, http_client};
+use common::{BinaryServer, http_client, listed_apply_nos};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -143,15 +143,15 @@ async fn verify(http: &reqwest::Client, base: &str, all: &mut [Sent]) {
     if all.is_empty() {
         return;
     }
-    for s in all.iter_mut() {
-        let r = http
-            .post(format!("{base}/personal/v1/transfer/request"))
+    let retry = |s: &Sent| {
+        http.post(format!("{base}/personal/v1/transfer/request"))
             .bearer_auth(&s.token)
             .header("Idempotency-Key", &s.key)
             .json(&s.body)
             .send()
-            .await
-            .unwrap();
+    };
+    for s in all.iter_mut() {
+        let r = retry(s).await.unwrap();
         assert_eq!(r.status(), 201, "a retry of {} answers like the first", s.key);
         let replayed = r.headers().get("idempotent-replayed").is_some_and(|v| v == "true");
         let v: Value = r.json().await.unwrap();
@@ -161,14 +161,7 @@ async fn verify(http: &reqwest::Client, base: &str, all: &mut [Sent]) {
             assert!(replayed, "a retry of acknowledged {} is marked as a replay", s.key);
         } else if !replayed {
             // Cut off before it was written: this retry made it; the next one replays it.
-            let again = http
-                .post(format!("{base}/personal/v1/transfer/request"))
-                .bearer_auth(&s.token)
-                .header("Idempotency-Key", &s.key)
-                .json(&s.body)
-                .send()
-                .await
-                .unwrap();
+            let again = retry(s).await.unwrap();
             assert_eq!(again.status(), 201);
             assert_eq!(
                 again.headers().get("idempotent-replayed").map(|v| v.to_str().unwrap()),
@@ -191,35 +184,7 @@ async fn verify(http: &reqwest::Client, base: &str, all: &mut [Sent]) {
     for (account, (token, mut expected)) in by_account {
         expected.sort();
         expected.dedup();
-        let mut listed = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
-            let mut url =
-                format!("{base}/personal/v1/transfer/status?accountId={account}&dateFrom=2026-11-21&limit=100");
-            if let Some(k) = &next {
-                url.push_str(&format!("&nextItemKey={k}"));
-            }
-            let page: Value = http
-                .get(url)
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            listed.extend(
-                page["transfers"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|t| t["applyNo"].as_str().unwrap().to_owned()),
-            );
-            match page["nextItemKey"].as_str() {
-                Some(k) => next = Some(k.to_owned()),
-                None => break,
-            }
-        }
+        let mut listed = listed_apply_nos(http, base, &token, &account, "2026-11-21").await;
         listed.sort();
         assert_eq!(
             listed, expected,

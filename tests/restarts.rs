@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{BinaryServer, http_client};
+use common::{BinaryServer, http_client, listed_apply_nos};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
@@ -122,35 +122,7 @@ async fn apply_numbers_never_repeat_across_hundreds_of_restarts() {
     }
     // Each account lists exactly its own acknowledged transfers, once each.
     for (token, account) in &tokens {
-        let mut listed = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
-            let mut url =
-                format!("{base}/personal/v1/transfer/status?accountId={account}&dateFrom=2026-11-01&limit=100");
-            if let Some(k) = &next {
-                url.push_str(&format!("&nextItemKey={k}"));
-            }
-            let page: Value = http
-                .get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            listed.extend(
-                page["transfers"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|t| t["applyNo"].as_str().unwrap().to_owned()),
-            );
-            match page["nextItemKey"].as_str() {
-                Some(k) => next = Some(k.to_owned()),
-                None => break,
-            }
-        }
+        let mut listed = listed_apply_nos(&http, &base, token, account, "2026-11-01").await;
         let mut expected: Vec<String> = acked
             .iter()
             .filter(|a| &a.account == account)

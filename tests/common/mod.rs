@@ -374,3 +374,42 @@ impl BinaryServer {
         self.child.wait().expect("reap");
     }
 }
+
+/// Every apply number `account` lists in transfer status inquiry from `date_from`, following
+/// `nextItemKey` through every page.
+pub async fn listed_apply_nos(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    account: &str,
+    date_from: &str,
+) -> Vec<String> {
+    let mut listed = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let mut url = format!("{base}/personal/v1/transfer/status?accountId={account}&dateFrom={date_from}&limit=100");
+        if let Some(k) = &next {
+            url.push_str(&format!("&nextItemKey={k}"));
+        }
+        let page: Value = http
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        listed.extend(
+            page["transfers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["applyNo"].as_str().unwrap().to_owned()),
+        );
+        match page["nextItemKey"].as_str() {
+            Some(k) => next = Some(k.to_owned()),
+            None => return listed,
+        }
+    }
+}
