@@ -68,7 +68,7 @@ impl Browser {
             "binary": CHROMIUM,
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                      "--disable-quic", "--no-first-run", "--disable-background-networking",
-                     "--disable-component-update", "--disable-sync",
+                     "--disable-component-update", "--disable-sync", "--window-size=1280,2400",
                      format!("--user-data-dir={}", profile.path().display())]}}}});
         let res: Value = http
             .post(format!("{base}/session"))
@@ -149,6 +149,49 @@ impl Browser {
     async fn click(&self, css: &str) {
         let id = self.element(css).await;
         self.call(reqwest::Method::POST, &format!("/element/{id}/click"), json!({}))
+            .await;
+    }
+
+    /// The element a script returns (`return document…`).
+    async fn element_by_script(&self, script: &str) -> String {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/execute/sync",
+                json!({"script": script, "args": []}),
+            )
+            .await;
+        v.as_object()
+            .and_then(|o| o.values().next())
+            .and_then(|id| id.as_str())
+            .unwrap_or_else(|| panic!("the script found no element: {script}"))
+            .to_owned()
+    }
+
+    /// Scrolls the element to the middle of the window, then clicks it as a user would.
+    async fn click_element(&self, id: &str) {
+        let element = json!({ "element-6066-11e4-a52e-4f735466cecf": id });
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            json!({"script": "arguments[0].scrollIntoView({block: 'center'});", "args": [element]}),
+        )
+        .await;
+        self.call(reqwest::Method::POST, &format!("/element/{id}/click"), json!({}))
+            .await;
+    }
+
+    async fn windows(&self) -> Vec<String> {
+        let v = self.call(reqwest::Method::GET, "/window/handles", Value::Null).await;
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h.as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    async fn switch_to(&self, handle: &str) {
+        self.call(reqwest::Method::POST, "/window", json!({ "handle": handle }))
             .await;
     }
 
@@ -282,4 +325,68 @@ async fn consent_in_chromium_reaches_the_client_with_a_code() {
         .delete(format!("{}/session/{}", browser.base, browser.session))
         .send()
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swagger_ui_authorize_runs_the_code_flow_with_pkce() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn_for_base(|base| {
+        sandbank::scenario::DEFAULT_SCENARIO
+            .replace("http://127.0.0.1:8080/swagger-ui/", &format!("{base}/swagger-ui/"))
+    })
+    .await;
+    browser.goto(&app.url("/swagger-ui/")).await;
+    browser.click("button.btn.authorize").await;
+    browser
+        .type_into("#client_secret_authorizationCode", "demo-secret")
+        .await;
+    let form = "document.getElementById('client_secret_authorizationCode').closest('.auth-container')";
+    // The scopes the initializer pre-selects (openid accounts:read transactions:read) stay.
+    let authorize = browser
+        .element_by_script(&format!("return {form}.querySelector('button.authorize')"))
+        .await;
+    let main = browser.windows().await[0].clone();
+    browser.click_element(&authorize).await;
+    // Swagger UI opens the authorization in a new window.
+    let mut popup = None;
+    for _ in 0..100 {
+        if let Some(w) = browser.windows().await.into_iter().find(|w| *w != main) {
+            popup = Some(w);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let Some(popup) = popup else {
+        let shown = browser
+            .call(
+                reqwest::Method::POST,
+                "/execute/sync",
+                json!({"script": format!("return {form}.innerText"), "args": []}),
+            )
+            .await;
+        panic!("Swagger UI opened no authorization window; its dialog shows: {shown}");
+    };
+    browser.switch_to(&popup).await;
+    browser.type_into("input[name=username]", "tanaka").await;
+    browser.type_into("input[name=password]", "tanaka-pass").await;
+    browser.click("button[type=submit]").await;
+    browser.click("button[value=approve]").await;
+    // oauth2-redirect.html hands the code to Swagger UI and closes; Swagger UI redeems it.
+    browser.switch_to(&main).await;
+    for _ in 0..100 {
+        let html = browser.page_source().await;
+        if html.contains("Remove authorization") {
+            let (_, log) = app.admin_get("/sandbox/v1/access-logs?operation=/oauth/token").await;
+            let ok = log["entries"].as_array().unwrap().iter().any(|e| e["status"] == 200);
+            assert!(ok, "the token endpoint issued tokens to Swagger UI: {log}");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "Swagger UI never showed the authorization: {}",
+        browser.page_source().await
+    );
 }

@@ -39,10 +39,26 @@ impl TestApp {
         app
     }
 
+    /// A server whose scenario is made knowing the server's own base URL (for redirect URIs
+    /// that point back at it, such as Swagger UI's).
+    pub async fn spawn_for_base(scenario: impl FnOnce(&str) -> String) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let yaml = scenario(&base);
+        let mut app = Self::serve(&yaml, dir.path().join("data"), listener).await;
+        app._dir = Some(dir);
+        app
+    }
+
     /// A server on an existing data dir (to test restarts).
     pub async fn spawn_on(yaml: &str, data_dir: PathBuf) -> TestApp {
-        let scenario = sandbank::scenario::load_str(yaml, "test scenario").expect("valid scenario");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::serve(yaml, data_dir, listener).await
+    }
+
+    async fn serve(yaml: &str, data_dir: PathBuf, listener: tokio::net::TcpListener) -> TestApp {
+        let scenario = sandbank::scenario::load_str(yaml, "test scenario").expect("valid scenario");
         let addr = listener.local_addr().expect("addr");
         let base = format!("http://{addr}");
         let mut attempt = 0;
