@@ -63,16 +63,30 @@ impl Modify for Security {
 /// Every operation that takes a bearer token also lists the `oauth2` scheme with the same
 /// scopes, so Swagger UI's "Authorize" (authorization code + PKCE) can call it.
 fn add_oauth2_alternatives(doc: &mut serde_json::Value) {
-    if let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) {
-        for item in paths.values_mut().filter_map(|i| i.as_object_mut()) {
-            for op in item.values_mut().filter_map(|o| o.as_object_mut()) {
-                let Some(security) = op.get_mut("security").and_then(|s| s.as_array_mut()) else {
-                    continue;
-                };
-                let scopes: Vec<_> = security.iter().filter_map(|r| r.get("bearer").cloned()).collect();
-                for scopes in scopes {
-                    security.push(serde_json::json!({ "oauth2": scopes }));
-                }
+    for_each_operation(doc, |_, _, op| {
+        let Some(security) = op.get_mut("security").and_then(|s| s.as_array_mut()) else {
+            return;
+        };
+        let scopes: Vec<_> = security.iter().filter_map(|r| r.get("bearer").cloned()).collect();
+        for scopes in scopes {
+            security.push(serde_json::json!({ "oauth2": scopes }));
+        }
+    });
+}
+
+/// Calls `f(path, method, operation)` for every operation of the document.
+fn for_each_operation(
+    doc: &mut serde_json::Value,
+    mut f: impl FnMut(&str, &str, &mut serde_json::Map<String, serde_json::Value>),
+) {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else { continue };
+        for (method, op) in item.iter_mut() {
+            if let Some(op) = op.as_object_mut() {
+                f(path, method, op);
             }
         }
     }
@@ -89,84 +103,78 @@ fn add_layer_answers(doc: &mut serde_json::Value) {
         json!({"description": description,
                "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}})
     };
-    if let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) {
-        for (path, item) in paths.iter_mut() {
-            let Some(item) = item.as_object_mut() else { continue };
-            for (method, op) in item.iter_mut() {
-                let Some(op) = op.as_object_mut() else { continue };
-                let schemes: Vec<String> = op
-                    .get("security")
-                    .and_then(Value::as_array)
-                    .map(|reqs| {
-                        reqs.iter()
-                            .filter_map(Value::as_object)
-                            .flat_map(|r| r.keys().cloned())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let has_query = op
-                    .get("parameters")
-                    .and_then(Value::as_array)
-                    .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
-                let json_body = op
-                    .get("requestBody")
-                    .and_then(|b| b.get("content"))
-                    .and_then(|c| c.get("application/json"))
-                    .is_some();
-                let oauth_form = path.starts_with("/oauth/");
-                let mut add = Vec::new();
-                if schemes.iter().any(|s| s == "bearer") {
-                    add.push((
-                        "401",
-                        "Missing, invalid or expired access token, or a revoked grant (RFC 6750)",
-                    ));
-                    add.push(("403", "The token lacks the scope, or belongs to the other segment"));
-                    if path.starts_with("/personal/") || path.starts_with("/corporation/") {
-                        add.push(("404", "No such account, transfer or mandate among this customer's"));
-                    }
-                }
-                if schemes.iter().any(|s| s == "adminKey") {
-                    add.push(("401", "Missing or wrong sandbox admin key"));
-                }
-                if has_query && !oauth_form {
-                    add.push(("400", "A query parameter is missing, unknown or malformed"));
-                }
-                if json_body {
-                    add.push(("400", "The body is not well-formed JSON"));
-                    add.push(("415", "The body is not sent as application/json"));
-                    add.push((
-                        "422",
-                        "The JSON does not have the documented shape (missing or unknown field, wrong type)",
-                    ));
-                }
-                if method == "post" && !oauth_form {
-                    add.push((
-                        "400",
-                        "The Idempotency-Key header is not 1 to 255 visible ASCII characters",
-                    ));
-                    add.push(("409", "A request with this Idempotency-Key is still being processed"));
-                    add.push(("422", "This Idempotency-Key was used with a different request"));
-                    let params = op.entry("parameters").or_insert_with(|| json!([])).as_array_mut();
-                    if let Some(params) = params {
-                        params.retain(|p| p["name"] != "Idempotency-Key");
-                        params.push(json!({
-                            "name": "Idempotency-Key",
-                            "in": "header",
-                            "required": false,
-                            "description": "Retry safely (IETF draft): the same key and body replay the first answer; keys belong to the client and user (or the admin) and are kept 24 hours of sandbox time",
-                            "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}
-                        }));
-                    }
-                }
-                let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
-                    continue;
-                };
-                for (status, description) in add {
-                    responses.entry(status).or_insert_with(|| problem(description));
-                }
+    for_each_operation(doc, |path, method, op| {
+        let schemes: Vec<String> = op
+            .get("security")
+            .and_then(Value::as_array)
+            .map(|reqs| {
+                reqs.iter()
+                    .filter_map(Value::as_object)
+                    .flat_map(|r| r.keys().cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let has_query = op
+            .get("parameters")
+            .and_then(Value::as_array)
+            .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
+        let json_body = op
+            .get("requestBody")
+            .and_then(|b| b.get("content"))
+            .and_then(|c| c.get("application/json"))
+            .is_some();
+        let oauth_form = path.starts_with("/oauth/");
+        let mut add = Vec::new();
+        if schemes.iter().any(|s| s == "bearer") {
+            add.push((
+                "401",
+                "Missing, invalid or expired access token, or a revoked grant (RFC 6750)",
+            ));
+            add.push(("403", "The token lacks the scope, or belongs to the other segment"));
+            if path.starts_with("/personal/") || path.starts_with("/corporation/") {
+                add.push(("404", "No such account, transfer or mandate among this customer's"));
             }
         }
-    }
+        if schemes.iter().any(|s| s == "adminKey") {
+            add.push(("401", "Missing or wrong sandbox admin key"));
+        }
+        if has_query && !oauth_form {
+            add.push(("400", "A query parameter is missing, unknown or malformed"));
+        }
+        if json_body {
+            add.push(("400", "The body is not well-formed JSON"));
+            add.push(("415", "The body is not sent as application/json"));
+            add.push((
+                "422",
+                "The JSON does not have the documented shape (missing or unknown field, wrong type)",
+            ));
+        }
+        if method == "post" && !oauth_form {
+            add.push((
+                "400",
+                "The Idempotency-Key header is not 1 to 255 visible ASCII characters",
+            ));
+            add.push(("409", "A request with this Idempotency-Key is still being processed"));
+            add.push(("422", "This Idempotency-Key was used with a different request"));
+            let params = op.entry("parameters").or_insert_with(|| json!([])).as_array_mut();
+            if let Some(params) = params {
+                params.retain(|p| p["name"] != "Idempotency-Key");
+                params.push(json!({
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": false,
+                    "description": "Retry safely (IETF draft): the same key and body replay the first answer; keys belong to the client and user (or the admin) and are kept 24 hours of sandbox time",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}
+                }));
+            }
+        }
+        let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+            return;
+        };
+        for (status, description) in add {
+            responses.entry(status).or_insert_with(|| problem(description));
+        }
+    });
 }
 
 /// The served and committed description: the routes' own, plus the OAuth 2.0 alternative on

@@ -99,14 +99,16 @@ pub fn record_failure(
 
 /// A success ends the run of failures.
 pub fn record_success(app: &AppState, username: &str, client_id: Option<&str>) -> Result<(), StorageError> {
-    if load(app, &meta_name("user", username))? != Guard::default() {
-        store(app, &meta_name("user", username), Guard::default())?;
+    let user = meta_name("user", username);
+    if load(app, &user)? != Guard::default() {
+        store(app, &user, Guard::default())?;
     }
-    if let Some(c) = client_id
-        && load(app, &meta_name("client", c))?.failures != 0
-    {
-        let g = load(app, &meta_name("client", c))?;
-        store(app, &meta_name("client", c), Guard { failures: 0, ..g })?;
+    if let Some(c) = client_id {
+        let client = meta_name("client", c);
+        let g = load(app, &client)?;
+        if g.failures != 0 {
+            store(app, &client, Guard { failures: 0, ..g })?;
+        }
     }
     Ok(())
 }
