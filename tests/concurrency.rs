@@ -16,13 +16,7 @@ const TRANSFERS_PER_USER: usize = 12;
 async fn run(seed: u64) {
     let app = TestApp::spawn().await;
     let (_, page) = app.admin_get("/sandbox/v1/accounts?limit=1000").await;
-    let accounts: Vec<Value> = page["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["customerId"].as_str().unwrap().starts_with("user"))
-        .cloned()
-        .collect();
+    let accounts = individual_accounts(&page);
     assert!(accounts.len() >= 100);
     let mut tasks = Vec::new();
     for u in 0..USERS {

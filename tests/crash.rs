@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{BinaryServer, http_client, listed_apply_nos};
+use common::{BinaryServer, http_client, individual_accounts, listed_apply_nos, send_json};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -25,11 +25,7 @@ struct Sent {
 }
 
 async fn admin(http: &reqwest::Client, base: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-    let mut req = http.request(method, format!("{base}{path}")).bearer_auth(ADMIN);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    req.send().await.unwrap().json().await.unwrap()
+    send_json(http, method, &format!("{base}{path}"), ADMIN, body.as_ref()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,13 +47,7 @@ async fn acknowledged_transfers_survive_kill_9() {
             None,
         )
         .await;
-        let accounts: Vec<Value> = page["accounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|a| a["customerId"].as_str().unwrap().starts_with("user"))
-            .cloned()
-            .collect();
+        let accounts = individual_accounts(&page);
 
         // Before anything new: what earlier rounds acknowledged is there, exactly once.
         verify(&http, &base, &mut all).await;
@@ -191,15 +181,7 @@ async fn verify(http: &reqwest::Client, base: &str, all: &mut [Sent]) {
             "account {account}: each request made exactly one transfer"
         );
     }
-    let ledger: Value = http
-        .get(format!("{base}/sandbox/v1/ledger"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ledger = admin(http, base, reqwest::Method::GET, "/sandbox/v1/ledger", None).await;
     assert_eq!(
         ledger["discrepancy"], "0",
         "money is conserved after the crash: {ledger}"

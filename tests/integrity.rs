@@ -56,13 +56,7 @@ async fn all_events(app: &TestApp) -> Vec<Value> {
 async fn the_outbox_paged_while_writers_commit_misses_and_repeats_nothing() {
     let app = std::sync::Arc::new(TestApp::spawn().await);
     let (_, page) = app.admin_get("/sandbox/v1/accounts?limit=60").await;
-    let accounts: Vec<Value> = page["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["customerId"].as_str().unwrap().starts_with("user"))
-        .cloned()
-        .collect();
+    let accounts = individual_accounts(&page);
     let writers = 16;
     let per_writer = 15;
     let mut tasks = Vec::new();
@@ -398,14 +392,18 @@ async fn id_tokens_carry_real_time_so_oidc_libraries_accept_them_on_any_date() {
     );
 }
 
-async fn try_login(app: &TestApp, request_id: &str, user: &str, password: &str) -> (u16, String) {
-    let res = app
-        .http
+/// Posts the login form of a pending authorization.
+async fn login(app: &TestApp, request_id: &str, user: &str, password: &str) -> reqwest::Response {
+    app.http
         .post(app.url("/oauth/authorize/login"))
         .form(&[("request_id", request_id), ("username", user), ("password", password)])
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn try_login(app: &TestApp, request_id: &str, user: &str, password: &str) -> (u16, String) {
+    let res = login(app, request_id, user, password).await;
     (res.status().as_u16(), res.text().await.unwrap())
 }
 
@@ -507,17 +505,7 @@ async fn answers_carry_security_headers_and_the_bench_route_is_gone() {
     let url = authorize_url(&app, "accounts:read", &challenge, "s");
     let html = app.http.get(&url).send().await.unwrap().text().await.unwrap();
     let request_id = hidden_field(&html, "request_id").unwrap();
-    let consent = app
-        .http
-        .post(app.url("/oauth/authorize/login"))
-        .form(&[
-            ("request_id", request_id.as_str()),
-            ("username", "tanaka"),
-            ("password", "tanaka-pass"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let consent = login(&app, &request_id, "tanaka", "tanaka-pass").await;
     let csp = consent.headers()["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("form-action 'self' http://127.0.0.1:3000;"), "{csp}");
     let res = app.http.get(app.url("/_bench/static?bytes=100")).send().await.unwrap();

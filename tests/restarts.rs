@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{BinaryServer, http_client, listed_apply_nos};
+use common::{BinaryServer, http_client, listed_apply_nos, send_json};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
@@ -38,27 +38,13 @@ async fn apply_numbers_never_repeat_across_hundreds_of_restarts() {
         let base = server.base.clone();
         if tokens.is_empty() {
             for (user, account, client) in remitters {
-                let g: Value = http
-                    .post(format!("{base}/sandbox/v1/grants"))
-                    .bearer_auth(ADMIN)
-                    .json(&json!({"username": user, "clientId": client, "scopes": ["accounts:read", "transfers:any"]}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let body = json!({"username": user, "clientId": client, "scopes": ["accounts:read", "transfers:any"]});
+                let grants = format!("{base}/sandbox/v1/grants");
+                let g = send_json(&http, reqwest::Method::POST, &grants, ADMIN, Some(&body)).await;
                 let token = g["tokens"]["access_token"].as_str().expect("token").to_owned();
                 let account = if account.is_empty() {
-                    let list: Value = http
-                        .get(format!("{base}/personal/v1/accounts"))
-                        .bearer_auth(&token)
-                        .send()
-                        .await
-                        .unwrap()
-                        .json()
-                        .await
-                        .unwrap();
+                    let url = format!("{base}/personal/v1/accounts");
+                    let list = send_json(&http, reqwest::Method::GET, &url, &token, None).await;
                     list["accounts"][0]["accountId"].as_str().unwrap().to_owned()
                 } else {
                     account.to_owned()
@@ -104,18 +90,8 @@ async fn apply_numbers_never_repeat_across_hundreds_of_restarts() {
     let repeated: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
     assert!(repeated.is_empty(), "apply numbers handed out twice: {repeated:?}");
     for a in &acked {
-        let v: Value = http
-            .get(format!(
-                "{base}/personal/v1/transfer/request-result?applyNo={}",
-                a.apply_no
-            ))
-            .bearer_auth(&a.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let url = format!("{base}/personal/v1/transfer/request-result?applyNo={}", a.apply_no);
+        let v = send_json(&http, reqwest::Method::GET, &url, &a.token, None).await;
         assert_eq!(v["applyNo"], a.apply_no.as_str());
         assert_eq!(v["accountId"], a.account.as_str(), "{} keeps its remitter", a.apply_no);
         assert_eq!(v["totalAmount"], a.amount.as_str(), "{} keeps its amount", a.apply_no);
@@ -135,15 +111,14 @@ async fn apply_numbers_never_repeat_across_hundreds_of_restarts() {
             "account {account} lists each acknowledged transfer once"
         );
     }
-    let ledger: Value = http
-        .get(format!("{base}/sandbox/v1/ledger"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ledger = send_json(
+        &http,
+        reqwest::Method::GET,
+        &format!("{base}/sandbox/v1/ledger"),
+        ADMIN,
+        None,
+    )
+    .await;
     assert_eq!(ledger["discrepancy"], "0", "{ledger}");
     server.kill_9();
 }

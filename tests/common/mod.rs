@@ -391,6 +391,33 @@ impl BinaryServer {
     }
 }
 
+/// Sends a request with a bearer token (and a JSON body when given); answers the JSON body.
+pub async fn send_json(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    token: &str,
+    body: Option<&Value>,
+) -> Value {
+    let mut req = http.request(method, url).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    req.send().await.unwrap().json().await.unwrap()
+}
+
+/// The generated individuals' accounts (customers `user00001` …) in a page of
+/// `GET /sandbox/v1/accounts`.
+pub fn individual_accounts(page: &Value) -> Vec<Value> {
+    page["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["customerId"].as_str().unwrap().starts_with("user"))
+        .cloned()
+        .collect()
+}
+
 /// Every apply number `account` lists in transfer status inquiry from `date_from`, following
 /// `nextItemKey` through every page.
 pub async fn listed_apply_nos(
@@ -407,15 +434,7 @@ pub async fn listed_apply_nos(
         if let Some(k) = &next {
             url.push_str(&format!("&nextItemKey={k}"));
         }
-        let page: Value = http
-            .get(url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = send_json(http, reqwest::Method::GET, &url, token, None).await;
         listed.extend(
             page["transfers"]
                 .as_array()
