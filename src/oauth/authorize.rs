@@ -309,45 +309,30 @@ pub async fn decide(State(app): State<AppState>, form: Result<Form<ConsentForm>,
                 );
             }
         };
-        use crate::services::lockout;
+        use crate::services::lockout::{self, Verdict};
         let username = user.id.strip_prefix("u-").unwrap_or(&user.id).to_owned();
-        let locked = |until| {
-            let html = pages::error(&app.scenario.scenario.bank.name, &lockout::locked_message(until));
-            page(StatusCode::TOO_MANY_REQUESTS, html)
-        };
-        match lockout::locked_until(&app, &username, Some(&client.client_id)) {
-            Ok(Some(until)) => return locked(until),
-            Ok(None) => {}
+        let verdict = lockout::attempt(&app, &username, Some(&client.client_id), || {
+            Ok(form
+                .otp
+                .as_deref()
+                .is_some_and(|otp| crate::ids::hash_secret(&user.password_salt, otp.trim()) == user.otp_hash))
+        });
+        let otp_ok = match verdict {
+            Ok(Verdict::Passed) => true,
+            Ok(Verdict::Wrong) => false,
+            Ok(Verdict::Locked(until)) => {
+                let html = pages::error(&app.scenario.scenario.bank.name, &lockout::locked_message(until));
+                return page(StatusCode::TOO_MANY_REQUESTS, html);
+            }
             Err(e) => {
-                tracing::error!(error = %e, "storage error in the lockout check");
+                tracing::error!(error = %e, "storage error in the one-time-code lockout");
                 return error_page(
                     &app,
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "The bank could not check the code; try again.",
                 );
             }
-        }
-        let otp_ok = form
-            .otp
-            .as_deref()
-            .is_some_and(|otp| crate::ids::hash_secret(&user.password_salt, otp.trim()) == user.otp_hash);
-        let counted = if otp_ok {
-            lockout::record_success(&app, &username, Some(&client.client_id)).map(|()| None)
-        } else {
-            lockout::record_failure(&app, &username, Some(&client.client_id))
         };
-        match counted {
-            Ok(Some(until)) => return locked(until),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "storage error in the lockout count");
-                return error_page(
-                    &app,
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "The bank could not check the code; try again.",
-                );
-            }
-        }
         if !otp_ok {
             let html = pages::consent(
                 &app.scenario.scenario.bank.name,

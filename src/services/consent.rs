@@ -263,24 +263,20 @@ pub fn check_login(
     password: &str,
     client_id: Option<&str>,
 ) -> Result<Login, StorageError> {
-    use super::lockout;
-    if let Some(until) = lockout::locked_until(app, username, client_id)? {
-        return Ok(Login::Locked(until));
-    }
-    let user = app
-        .store
-        .user(&format!("u-{username}"))?
-        .filter(|u| hash_secret(&u.password_salt, password) == u.password_hash);
-    match user {
-        Some(user) => {
-            lockout::record_success(app, username, client_id)?;
-            Ok(Login::Ok(user))
-        }
-        None => Ok(match lockout::record_failure(app, username, client_id)? {
-            Some(until) => Login::Locked(until),
-            None => Login::Wrong,
-        }),
-    }
+    use super::lockout::{self, Verdict};
+    let mut found = None;
+    let verdict = lockout::attempt(app, username, client_id, || {
+        found = app
+            .store
+            .user(&format!("u-{username}"))?
+            .filter(|u| hash_secret(&u.password_salt, password) == u.password_hash);
+        Ok(found.is_some())
+    })?;
+    Ok(match (verdict, found) {
+        (Verdict::Passed, Some(user)) => Login::Ok(user),
+        (Verdict::Locked(until), _) => Login::Locked(until),
+        _ => Login::Wrong,
+    })
 }
 
 /// Records a successful login on the pending request and returns the consent token the

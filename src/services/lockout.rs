@@ -51,11 +51,7 @@ fn store(app: &AppState, name: &str, g: Guard) -> Result<(), StorageError> {
 }
 
 /// When the user (or logins through the client) are locked, until when.
-pub fn locked_until(
-    app: &AppState,
-    username: &str,
-    client_id: Option<&str>,
-) -> Result<Option<Timestamp>, StorageError> {
+fn locked_until(app: &AppState, username: &str, client_id: Option<&str>) -> Result<Option<Timestamp>, StorageError> {
     let now = app.clock.now();
     let mut until = load(app, &meta_name("user", username))?
         .locked_until
@@ -84,11 +80,7 @@ fn fail(app: &AppState, name: &str, limit: u32) -> Result<Option<Timestamp>, Sto
 
 /// Counts a failed password or one-time code; answers the lock's end when this failure
 /// locked the user or the client.
-pub fn record_failure(
-    app: &AppState,
-    username: &str,
-    client_id: Option<&str>,
-) -> Result<Option<Timestamp>, StorageError> {
+fn record_failure(app: &AppState, username: &str, client_id: Option<&str>) -> Result<Option<Timestamp>, StorageError> {
     let user = fail(app, &meta_name("user", username), USER_FAILURES)?;
     let client = match client_id {
         Some(c) => fail(app, &meta_name("client", c), CLIENT_FAILURES)?,
@@ -98,7 +90,7 @@ pub fn record_failure(
 }
 
 /// A success ends the run of failures.
-pub fn record_success(app: &AppState, username: &str, client_id: Option<&str>) -> Result<(), StorageError> {
+fn record_success(app: &AppState, username: &str, client_id: Option<&str>) -> Result<(), StorageError> {
     let user = meta_name("user", username);
     if load(app, &user)? != Guard::default() {
         store(app, &user, Guard::default())?;
@@ -111,6 +103,38 @@ pub fn record_success(app: &AppState, username: &str, client_id: Option<&str>) -
         }
     }
     Ok(())
+}
+
+/// How a guarded attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Passed,
+    /// Wrong (counted towards the lock).
+    Wrong,
+    /// Locked after too many failures, until this instant (sandbox time); the secret was
+    /// not even looked at.
+    Locked(Timestamp),
+}
+
+/// One password or one-time-code attempt under the lockout: refused while locked, else
+/// `check` decides and the outcome is counted (a failure may start the lock).
+pub fn attempt(
+    app: &AppState,
+    username: &str,
+    client_id: Option<&str>,
+    check: impl FnOnce() -> Result<bool, StorageError>,
+) -> Result<Verdict, StorageError> {
+    if let Some(until) = locked_until(app, username, client_id)? {
+        return Ok(Verdict::Locked(until));
+    }
+    if check()? {
+        record_success(app, username, client_id)?;
+        return Ok(Verdict::Passed);
+    }
+    Ok(match record_failure(app, username, client_id)? {
+        Some(until) => Verdict::Locked(until),
+        None => Verdict::Wrong,
+    })
 }
 
 /// Lifts a user's lock and forgets the failures (control plane).
