@@ -1,5 +1,6 @@
 //! The command line: `sandbank` (serve), `sandbank scenario check FILE`, `sandbank openapi`.
-//! Every serve flag also reads an environment variable (`SANDBANK_*`).
+//! Every serve flag also reads an environment variable (`SANDBANK_*`) and a key of the config
+//! file; `config` resolves the layers.
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -39,30 +40,50 @@ pub enum ScenarioAction {
     Check { file: PathBuf },
 }
 
-#[derive(Debug, clap::Args)]
+/// Server settings. Each also reads an environment variable and a key of the `--config` file;
+/// a flag beats the environment, which beats the file, which beats the built-in default.
+#[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "SANDBANK_HOST", default_value = "127.0.0.1", global = true)]
-    pub host: String,
-    /// Port to listen on (0 picks a free one).
-    #[arg(long, env = "SANDBANK_PORT", default_value_t = 8080, global = true)]
-    pub port: u16,
-    /// Where the sandbox keeps its data.
-    #[arg(long, env = "SANDBANK_DATA_DIR", default_value = "sandbank-data", global = true)]
-    pub data_dir: PathBuf,
-    /// Scenario file (default: the embedded scenarios/default.yaml).
+    /// TOML file with settings (keys as the flags: `port = 8080`, `max-sandboxes = 50`).
+    #[arg(long, env = "SANDBANK_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1].
+    #[arg(long, env = "SANDBANK_HOST", global = true)]
+    pub host: Option<String>,
+    /// Port to listen on, 0 picks a free one [default: 8080].
+    #[arg(long, env = "SANDBANK_PORT", global = true)]
+    pub port: Option<u16>,
+    /// Where the server keeps its data [default: sandbank-data].
+    #[arg(long, env = "SANDBANK_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Scenario of the default sandbox [default: the embedded scenarios/default.yaml].
     #[arg(long, env = "SANDBANK_SCENARIO", global = true)]
     pub scenario: Option<PathBuf>,
-    /// Delete the data dir and build the sandbox again from the scenario.
+    /// Delete the data dir and build the default sandbox again from the scenario.
     #[arg(long, env = "SANDBANK_FRESH", global = true)]
     pub fresh: bool,
-    /// Public base URL, used as the OAuth issuer (default: http://HOST:PORT).
+    /// Public base URL, used as the OAuth issuer [default: http://HOST:PORT].
     #[arg(long, env = "SANDBANK_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
-    /// Admin key for /sandbox/v1 (default: generated once and kept in the data dir).
+    /// Admin key for the default sandbox's /sandbox/v1 [default: generated once, kept in the data dir].
     #[arg(long, env = "SANDBANK_ADMIN_KEY", global = true, hide_env_values = true)]
     pub admin_key: Option<String>,
-    /// Storage page cache in MiB.
-    #[arg(long, env = "SANDBANK_CACHE_MB", default_value_t = 256, global = true)]
-    pub cache_mb: u64,
+    /// Operator key for /operator/v1 [default: generated once, kept in the data dir].
+    #[arg(long, env = "SANDBANK_OPERATOR_KEY", global = true, hide_env_values = true)]
+    pub operator_key: Option<String>,
+    /// Storage page cache in MiB [default: 256].
+    #[arg(long, env = "SANDBANK_CACHE_MB", global = true)]
+    pub cache_mb: Option<u64>,
+    /// Most sandboxes the server holds, the default one included [default: 1000].
+    #[arg(long, env = "SANDBANK_MAX_SANDBOXES", global = true)]
+    pub max_sandboxes: Option<usize>,
+    /// Most customers a created sandbox's scenario may have [default: 10000].
+    #[arg(long, env = "SANDBANK_MAX_CUSTOMERS", global = true)]
+    pub max_customers: Option<u64>,
+    /// Delete a created sandbox unused for this long, real time ("7d", "off") [default: 30d].
+    #[arg(long, env = "SANDBANK_IDLE_EXPIRY", global = true)]
+    pub idle_expiry: Option<String>,
+    /// How often to look for idle sandboxes [default: 1m].
+    #[arg(long, env = "SANDBANK_IDLE_CHECK", global = true)]
+    pub idle_check: Option<String>,
 }

@@ -122,3 +122,28 @@ mod duration_tests {
         assert!(parse_duration("soon").is_err());
     }
 }
+
+/// The server's real-time clock (Unix seconds), for what follows real time across sandboxes:
+/// a sandbox's creation, last use and idle expiry. Tests move it forward to drive idle expiry
+/// without waiting.
+#[derive(Debug, Default)]
+pub struct ServerClock {
+    offset_secs: AtomicI64,
+}
+
+impl ServerClock {
+    pub fn now(&self) -> Timestamp {
+        Timestamp::now()
+            .checked_add(SignedDuration::from_secs(self.offset_secs.load(Ordering::Relaxed)))
+            .unwrap_or(Timestamp::MAX)
+    }
+
+    pub fn now_secs(&self) -> i64 {
+        self.now().as_second()
+    }
+
+    /// Moves real time forward for this server (tests of idle expiry).
+    pub fn advance(&self, by: SignedDuration) {
+        self.offset_secs.fetch_add(by.as_secs(), Ordering::Relaxed);
+    }
+}

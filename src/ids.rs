@@ -52,3 +52,10 @@ mod tests {
         );
     }
 }
+
+/// `n` random bytes from the operating system.
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    OsRng.unwrap_err().fill_bytes(&mut buf);
+    buf
+}

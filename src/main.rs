@@ -48,24 +48,34 @@ fn main() -> ExitCode {
     }
 }
 
-/// `sandbank build`: builds the world into the data dir and prints the counts as JSON.
+fn resolve_config(args: &sandbank::cli::ServeArgs) -> Option<sandbank::Config> {
+    match sandbank::Config::resolve(args) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("invalid settings: {e}");
+            None
+        }
+    }
+}
+
+/// `sandbank build`: builds the default sandbox into the data dir and prints the counts as JSON.
 fn build(args: sandbank::cli::ServeArgs) -> ExitCode {
-    let scenario = match load_scenario(args.scenario.as_deref()) {
+    let Some(config) = resolve_config(&args) else {
+        return ExitCode::from(2);
+    };
+    let scenario = match load_scenario(config.scenario.as_deref()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("the scenario is not valid, nothing was built:\n{e}");
             return ExitCode::from(2);
         }
     };
-    let config = sandbank::BootConfig {
-        data_dir: args.data_dir.clone(),
-        fresh: args.fresh,
+    let boot = sandbank::BootConfig {
+        config,
         scenario,
-        issuer: String::new(),
-        admin_key: args.admin_key.clone(),
-        cache_bytes: args.cache_mb * 1024 * 1024,
+        public_url: String::new(),
     };
-    match sandbank::boot(config) {
+    match sandbank::services::sandboxes::build_default(&boot) {
         Ok((_, r)) => {
             println!(
                 "{{\"generated\":{},\"customers\":{},\"accounts\":{},\"transactions\":{},\"seconds\":{:.2}}}",
@@ -86,22 +96,22 @@ fn build(args: sandbank::cli::ServeArgs) -> ExitCode {
 
 /// Builds an empty (or `--fresh`) data dir in a child process: generating a large world
 /// leaves memory behind in the allocator, and the server should not carry it while serving.
-fn build_in_child(args: &sandbank::cli::ServeArgs) -> Result<Option<sandbank::BootReport>, String> {
-    let empty = !args.data_dir.join("db").exists();
-    if !(args.fresh || empty) {
+fn build_in_child(config: &sandbank::Config) -> Result<Option<sandbank::BootReport>, String> {
+    let empty = !config.data_dir.join("db").exists();
+    if !(config.fresh || empty) {
         return Ok(None);
     }
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the sandbank executable: {e}"))?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("build")
         .arg("--data-dir")
-        .arg(&args.data_dir)
+        .arg(&config.data_dir)
         .arg("--cache-mb")
-        .arg(args.cache_mb.to_string());
-    if let Some(s) = &args.scenario {
+        .arg(config.cache_mb.to_string());
+    if let Some(s) = &config.scenario {
         cmd.arg("--scenario").arg(s);
     }
-    if args.fresh {
+    if config.fresh {
         cmd.arg("--fresh");
     }
     let out = cmd
@@ -119,18 +129,22 @@ fn build_in_child(args: &sandbank::cli::ServeArgs) -> Result<Option<sandbank::Bo
         customers: n("customers"),
         accounts: n("accounts"),
         transactions: n("transactions"),
+        other_sandboxes: 0,
         elapsed: std::time::Duration::from_secs_f64(report["seconds"].as_f64().unwrap_or(0.0)),
     }))
 }
 
-fn serve(mut args: sandbank::cli::ServeArgs) -> ExitCode {
+fn serve(args: sandbank::cli::ServeArgs) -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sled=warn".into()),
         )
         .init();
-    let scenario = match load_scenario(args.scenario.as_deref()) {
+    let Some(mut config) = resolve_config(&args) else {
+        return ExitCode::from(2);
+    };
+    let scenario = match load_scenario(config.scenario.as_deref()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("the scenario is not valid, nothing was started:\n{e}");
@@ -138,7 +152,7 @@ fn serve(mut args: sandbank::cli::ServeArgs) -> ExitCode {
         }
     };
     let started = std::time::Instant::now();
-    let built = match build_in_child(&args) {
+    let built = match build_in_child(&config) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("{e}");
@@ -146,7 +160,7 @@ fn serve(mut args: sandbank::cli::ServeArgs) -> ExitCode {
         }
     };
     if built.is_some() {
-        args.fresh = false;
+        config.fresh = false;
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -156,10 +170,10 @@ fn serve(mut args: sandbank::cli::ServeArgs) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let listener = match tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await {
+        let listener = match tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("cannot listen on {}:{}: {e}", args.host, args.port);
+                eprintln!("cannot listen on {}:{}: {e}", config.host, config.port);
                 return ExitCode::FAILURE;
             }
         };
@@ -170,31 +184,30 @@ fn serve(mut args: sandbank::cli::ServeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let issuer = args
+        let public_url = config
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"))
             .trim_end_matches('/')
             .to_owned();
-        let config = sandbank::BootConfig {
-            data_dir: args.data_dir.clone(),
-            fresh: args.fresh,
+        let data_dir = config.data_dir.clone();
+        let boot = sandbank::BootConfig {
+            config,
             scenario,
-            issuer: issuer.clone(),
-            admin_key: args.admin_key.clone(),
-            cache_bytes: args.cache_mb * 1024 * 1024,
+            public_url: public_url.clone(),
         };
-        let booted = tokio::task::spawn_blocking(move || sandbank::boot(config)).await;
-        let (state, report) = match booted {
-            Ok(Ok((state, report))) => match built {
+        let booted = tokio::task::spawn_blocking(move || sandbank::boot(boot)).await;
+        let (server, report) = match booted {
+            Ok(Ok((server, report))) => match built {
                 Some(b) => (
-                    state,
+                    server,
                     sandbank::BootReport {
                         elapsed: started.elapsed(),
+                        other_sandboxes: report.other_sandboxes,
                         ..b
                     },
                 ),
-                None => (state, report),
+                None => (server, report),
             },
             Ok(Err(e)) => {
                 eprintln!("cannot start the sandbox: {e}");
@@ -205,8 +218,12 @@ fn serve(mut args: sandbank::cli::ServeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        println!("{}", banner(&state, &report, &issuer, &args));
-        match sandbank::run(state, listener, sandbank::shutdown_signal()).await {
+        let Some(default) = server.default_sandbox() else {
+            eprintln!("cannot start: the default sandbox did not open");
+            return ExitCode::FAILURE;
+        };
+        println!("{}", banner(&server, &default, &report, &public_url, &data_dir));
+        match sandbank::run(server, listener, sandbank::shutdown_signal()).await {
             Ok(()) => {
                 tracing::info!("stopped; all writes flushed");
                 ExitCode::SUCCESS
@@ -220,10 +237,11 @@ fn serve(mut args: sandbank::cli::ServeArgs) -> ExitCode {
 }
 
 fn banner(
-    state: &sandbank::AppState,
+    server: &sandbank::Server,
+    state: &sandbank::Sandbox,
     report: &sandbank::BootReport,
     issuer: &str,
-    args: &sandbank::cli::ServeArgs,
+    data_dir: &std::path::Path,
 ) -> String {
     let s = &state.scenario.scenario;
     let mut out = String::new();
@@ -240,7 +258,7 @@ fn banner(
         format!(
             "reopened ({} accounts) from {}",
             report.accounts,
-            args.data_dir.display()
+            data_dir.display()
         )
     };
     out.push_str(&format!(
@@ -292,6 +310,16 @@ fn banner(
         "  admin key:       {}   (Authorization: Bearer … on /sandbox/v1)\n",
         state.admin_key
     ));
-    out.push_str(&format!("  data dir:        {}\n", args.data_dir.display()));
+    out.push_str(&format!(
+        "  operator key:    {}   (Authorization: Bearer … on /operator/v1: create more sandboxes)\n",
+        server.operator_key
+    ));
+    if report.other_sandboxes > 0 {
+        out.push_str(&format!(
+            "  sandboxes:       {} more, under {issuer}/s/{{id}}/ (GET /operator/v1/sandboxes lists them)\n",
+            report.other_sandboxes
+        ));
+    }
+    out.push_str(&format!("  data dir:        {}\n", data_dir.display()));
     out
 }

@@ -55,6 +55,18 @@ async fn served_spec_is_the_generated_one_and_fully_described() {
         .await
         .unwrap();
     let generated: Value = serde_json::from_str(&sandbank::http::openapi::openapi_json()).unwrap();
+    // Served per sandbox: its own base URL as the server and its own OAuth endpoints.
+    let mut served = served;
+    assert_eq!(served["servers"][0]["url"], app.base.as_str());
+    let flow = "/components/securitySchemes/oauth2/flows/authorizationCode";
+    assert_eq!(
+        served.pointer(&format!("{flow}/authorizationUrl")).unwrap(),
+        &Value::from(format!("{}/oauth/authorize", app.base))
+    );
+    served.as_object_mut().unwrap().remove("servers");
+    let f = served.pointer_mut(flow).unwrap();
+    f["authorizationUrl"] = "/oauth/authorize".into();
+    f["tokenUrl"] = "/oauth/token".into();
     assert_eq!(served, generated);
     assert_eq!(served["openapi"].as_str().unwrap().chars().next(), Some('3'));
     for path in [

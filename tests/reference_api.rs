@@ -299,12 +299,13 @@ async fn state_survives_a_restart_and_another_scenario_is_refused() {
     let mut err = String::new();
     for _ in 0..40 {
         let refused = sandbank::boot(sandbank::BootConfig {
-            data_dir: data_dir.clone(),
-            fresh: false,
+            config: sandbank::Config {
+                data_dir: data_dir.clone(),
+                cache_mb: 16,
+                ..Default::default()
+            },
             scenario: scenario.clone(),
-            issuer: "http://x".into(),
-            admin_key: None,
-            cache_bytes: 1 << 24,
+            public_url: "http://x".into(),
         });
         err = refused.err().expect("a different scenario is refused").to_string();
         if !err.contains("could not acquire lock") {

@@ -8,9 +8,8 @@ use crate::domain::transfer::TransferStatus;
 use crate::oauth::pages::escape;
 use crate::services::consent::{Login, check_login};
 use crate::services::transfers::{self, Decision};
-use crate::state::AppState;
+use crate::sandbox::Sandbox;
 use axum::Form;
-use axum::extract::State;
 use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -52,10 +51,10 @@ main{{max-width:900px;margin:24px auto;background:#fff;border-radius:8px;padding
     res
 }
 
-fn login_form(message: Option<&str>) -> String {
+fn login_form(base: &str, message: Option<&str>) -> String {
     format!(
         r#"<h1>承認者ログイン <span class="en">Approver log in</span></h1>{}
-<form method="post" action="/bank/approvals/login">
+<form method="post" action="{base}/bank/approvals/login">
 <label>ユーザー名 <span class="en">Username</span> <input name="username" required></label><br>
 <label>パスワード <span class="en">Password</span> <input type="password" name="password" required></label><br>
 <button type="submit">ログイン / Log in</button></form>"#,
@@ -66,8 +65,8 @@ fn login_form(message: Option<&str>) -> String {
 }
 
 /// The approval login page.
-pub async fn approvals_page(State(app): State<AppState>) -> Response {
-    page(StatusCode::OK, &app.scenario.scenario.bank.name, &login_form(None))
+pub async fn approvals_page(app: Sandbox) -> Response {
+    page(StatusCode::OK, &app.scenario.scenario.bank.name, &login_form(&app.base_path, None))
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,13 +83,14 @@ pub struct DecideForm {
     comment: Option<String>,
 }
 
-fn list(app: &AppState, session: &str, user_id: &str, message: Option<(&str, bool)>) -> Response {
+fn list(app: &Sandbox, session: &str, user_id: &str, message: Option<(&str, bool)>) -> Response {
     let bank = &app.scenario.scenario.bank.name;
+    let base = &app.base_path;
     let Ok(Some(user)) = app.store.user(user_id) else {
         return page(
             StatusCode::BAD_REQUEST,
             bank,
-            &login_form(Some("The user no longer exists.")),
+            &login_form(&app.base_path, Some("The user no longer exists.")),
         );
     };
     let today = app.clock.now_jst().date();
@@ -122,7 +122,7 @@ fn list(app: &AppState, session: &str, user_id: &str, message: Option<(&str, boo
                 .join("<br>");
             rows.push_str(&format!(
                 r#"<tr><td>{no}</td><td>{account}</td><td>{date}</td><td>{items}</td><td>{total}円</td><td>{comment}</td>
-<td><form method="post" action="/bank/approvals/decide"><input type="hidden" name="session" value="{session}"><input type="hidden" name="apply_no" value="{no}">
+<td><form method="post" action="{base}/bank/approvals/decide"><input type="hidden" name="session" value="{session}"><input type="hidden" name="apply_no" value="{no}">
 <input name="comment" placeholder="コメント / comment"><button name="decision" value="approve">承認 / Approve</button><button name="decision" value="return">差戻 / Return</button></form></td></tr>"#,
                 no = escape(&t.apply_no),
                 account = escape(&t.account_id),
@@ -148,20 +148,20 @@ fn list(app: &AppState, session: &str, user_id: &str, message: Option<(&str, boo
 }
 
 /// Log in as an approver; shows the list.
-pub async fn approvals_login(State(app): State<AppState>, form: Result<Form<LoginForm>, FormRejection>) -> Response {
+pub async fn approvals_login(app: Sandbox, form: Result<Form<LoginForm>, FormRejection>) -> Response {
     let bank = app.scenario.scenario.bank.name.clone();
     let Ok(Form(form)) = form else {
         return page(
             StatusCode::BAD_REQUEST,
             &bank,
-            &login_form(Some("Send username and password.")),
+            &login_form(&app.base_path, Some("Send username and password.")),
         );
     };
     match check_login(&app, &form.username, &form.password, None) {
         Ok(Login::Locked(until)) => page(
             StatusCode::TOO_MANY_REQUESTS,
             &bank,
-            &login_form(Some(&crate::services::lockout::locked_message(until))),
+            &login_form(&app.base_path, Some(&crate::services::lockout::locked_message(until))),
         ),
         Ok(Login::Ok(user)) if matches!(user.role, Role::Approver | Role::Admin) => {
             let session = crate::ids::prefixed_secret("apv");
@@ -179,14 +179,14 @@ pub async fn approvals_login(State(app): State<AppState>, form: Result<Form<Logi
         Ok(Login::Ok(_)) => page(
             StatusCode::FORBIDDEN,
             &bank,
-            &login_form(Some(
+            &login_form(&app.base_path, Some(
                 "このユーザーは承認者ではありません。 / This user is not an approver.",
             )),
         ),
         Ok(Login::Wrong) => page(
             StatusCode::UNAUTHORIZED,
             &bank,
-            &login_form(Some(
+            &login_form(&app.base_path, Some(
                 "ユーザー名またはパスワードが違います。 / Wrong username or password.",
             )),
         ),
@@ -195,20 +195,20 @@ pub async fn approvals_login(State(app): State<AppState>, form: Result<Form<Logi
             page(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &bank,
-                &login_form(Some("Try again.")),
+                &login_form(&app.base_path, Some("Try again.")),
             )
         }
     }
 }
 
 /// Approve or return one transfer; shows the list again.
-pub async fn approvals_decide(State(app): State<AppState>, form: Result<Form<DecideForm>, FormRejection>) -> Response {
+pub async fn approvals_decide(app: Sandbox, form: Result<Form<DecideForm>, FormRejection>) -> Response {
     let bank = app.scenario.scenario.bank.name.clone();
     let Ok(Form(form)) = form else {
         return page(
             StatusCode::BAD_REQUEST,
             &bank,
-            &login_form(Some("The form is incomplete; log in again.")),
+            &login_form(&app.base_path, Some("The form is incomplete; log in again.")),
         );
     };
     let now = app.clock.now();
@@ -221,7 +221,7 @@ pub async fn approvals_decide(State(app): State<AppState>, form: Result<Form<Dec
         return page(
             StatusCode::UNAUTHORIZED,
             &bank,
-            &login_form(Some("セッションが切れました。 / The session expired; log in again.")),
+            &login_form(&app.base_path, Some("セッションが切れました。 / The session expired; log in again.")),
         );
     };
     let decision = match form.decision.as_str() {

@@ -3,35 +3,16 @@
 
 use crate::domain::consent::Scope;
 use crate::error::ApiError;
-use crate::services::consent::{Principal, TokenRejection, authenticate_bearer};
-use crate::state::AppState;
+use crate::http::identity::Identity;
+use crate::sandbox::Sandbox;
+use crate::server::Server;
+use crate::services::bearer::Principal;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
-use std::sync::{Arc, Mutex};
-
-/// Who made the call, filled in by authentication for the access log.
-#[derive(Clone, Default)]
-pub struct AccessSlot(pub Arc<Mutex<AccessInfo>>);
-
-#[derive(Clone, Default, Debug)]
-pub struct AccessInfo {
-    pub client_id: Option<String>,
-    pub user_id: Option<String>,
-}
-
-impl AccessSlot {
-    pub fn record(parts: &Parts, client_id: Option<&str>, user_id: Option<&str>) {
-        if let Some(slot) = parts.extensions.get::<AccessSlot>()
-            && let Ok(mut info) = slot.0.lock()
-        {
-            info.client_id = client_id.map(str::to_owned);
-            info.user_id = user_id.map(str::to_owned);
-        }
-    }
-}
+use std::sync::Arc;
 
 /// A query string deserialized into `T`; a bad one is a 400 naming the parameter.
 pub struct ApiQuery<T>(pub T);
@@ -107,21 +88,18 @@ pub fn admin_key_given(headers: &HeaderMap) -> Option<&str> {
         .or_else(|| bearer_token(headers))
 }
 
-impl FromRequestParts<AppState> for Authenticated {
+fn identity(parts: &Parts) -> Result<&Identity, ApiError> {
+    parts
+        .extensions
+        .get::<Identity>()
+        .ok_or_else(|| ApiError::internal("the identity layer did not run for this route"))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
-        let token = bearer_token(&parts.headers)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(ApiError::missing_token)?;
-        match authenticate_bearer(app, token) {
-            Ok(principal) => {
-                AccessSlot::record(parts, Some(&principal.client_id), Some(&principal.user_id));
-                Ok(Authenticated(principal))
-            }
-            Err(TokenRejection::Invalid(why)) => Err(ApiError::invalid_token(why)),
-            Err(TokenRejection::Storage(e)) => Err(e.into()),
-        }
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        identity(parts)?.user().map(|p| Authenticated(p.clone()))
     }
 }
 
@@ -129,26 +107,53 @@ impl FromRequestParts<AppState> for Authenticated {
 /// `x-sandbox-admin-key`).
 pub struct Admin;
 
-impl FromRequestParts<AppState> for Admin {
+impl<S: Send + Sync> FromRequestParts<S> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
-        let given = admin_key_given(&parts.headers);
-        match given {
-            Some(key) if app.is_admin_key(key) => {
-                AccessSlot::record(parts, Some("sandbox-admin"), None);
-                Ok(Admin)
-            }
-            Some(_) => Err(ApiError::new(
-                axum::http::StatusCode::UNAUTHORIZED,
-                "invalid_admin_key",
-                "the sandbox admin key is wrong; it is printed when the server starts",
-            )),
-            None => Err(ApiError::new(
-                axum::http::StatusCode::UNAUTHORIZED,
-                "missing_admin_key",
-                "send the sandbox admin key as `Authorization: Bearer <key>` or `x-sandbox-admin-key`",
-            )),
-        }
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        identity(parts)?.admin().map(|()| Admin)
+    }
+}
+
+/// Proof that the caller holds the operator key; gives the server.
+pub struct Operator(pub Server);
+
+impl<S: Send + Sync> FromRequestParts<S> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        identity(parts)?.operator()?;
+        parts
+            .extensions
+            .get::<Server>()
+            .cloned()
+            .map(Operator)
+            .ok_or_else(|| ApiError::internal("no server in the request"))
+    }
+}
+
+/// The sandbox the request is for (resolved from the path by `sandbox_scope`).
+impl<S: Send + Sync> FromRequestParts<S> for Sandbox {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Sandbox>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("no sandbox was resolved for this request"))
+    }
+}
+
+/// The server (for the control plane's reset and snapshots, which replace the sandbox).
+impl<S: Send + Sync> FromRequestParts<S> for Server {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Server>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("no server in the request"))
     }
 }

@@ -15,13 +15,13 @@
 //! answers are marked `RecordedByOperation` and not stored a second time here.
 
 use crate::error::ApiError;
-use crate::http::extract::{admin_key_given, bearer_token};
+use crate::http::identity::Identity;
 use crate::http::routes::accounts::Segment;
-use crate::services::consent::{Principal, authenticate_bearer};
-use crate::state::AppState;
+use crate::services::bearer::Principal;
+use crate::sandbox::Sandbox;
 use crate::storage::IdempotentAnswer;
 use axum::body::{Body, to_bytes};
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -69,16 +69,14 @@ impl Caller {
     }
 }
 
-/// The caller as the route's own extractor would see it: the control plane takes the admin
-/// key, every other route a user's token (an admin key sent along there counts for nothing).
-fn caller_of(app: &AppState, route: &str, req: &Request) -> Option<Caller> {
-    if route.starts_with("/sandbox/") {
-        return admin_key_given(req.headers())
-            .is_some_and(|k| app.is_admin_key(k))
-            .then_some(Caller::Admin);
+/// The caller as the identity layer resolved it, if the route would accept it: the control
+/// plane takes the admin key, every other route a user's token.
+fn caller_of(req: &Request) -> Option<Caller> {
+    match req.extensions().get::<Identity>()? {
+        Identity::Admin => Some(Caller::Admin),
+        Identity::User(p) => Some(Caller::User(p.clone())),
+        _ => None,
     }
-    let token = bearer_token(req.headers())?;
-    authenticate_bearer(app, token).ok().map(Caller::User)
 }
 
 /// What a fresh request on `route` checks before it runs, for a user's token: the segment
@@ -110,7 +108,7 @@ fn replay(answer: &IdempotentAnswer) -> Response {
 }
 
 pub async fn idempotency(
-    State(app): State<AppState>,
+    app: Sandbox,
     matched: Option<MatchedPath>,
     req: Request,
     next: Next,
@@ -137,7 +135,7 @@ pub async fn idempotency(
     };
     let route = matched.as_ref().map(|m| m.as_str()).unwrap_or("");
     // Unauthenticated requests go on and fail authentication in the handler.
-    let Some(caller) = caller_of(&app, route, &req) else {
+    let Some(caller) = caller_of(&req) else {
         return next.run(req).await;
     };
     if let Caller::User(who) = &caller {
@@ -224,7 +222,7 @@ fn is_outcome(status: StatusCode) -> bool {
 
 /// Stores an outcome answer durably before it is sent.
 async fn record(
-    app: &AppState,
+    app: &Sandbox,
     (client_id, user_id, key): (&str, &str, &str),
     fingerprint: String,
     res: Response,

@@ -3,21 +3,24 @@
 
 pub mod approvals;
 pub mod extract;
+pub mod identity;
 pub mod idempotency;
 pub mod openapi;
 pub mod routes;
+pub mod sandbox_scope;
 
 use crate::clock::format_jst;
 use crate::error::{ApiError, Problem, problem_response};
 use crate::services::sandbox::record_access;
-use crate::state::AppState;
+use crate::sandbox::Sandbox;
+use crate::server::Server;
+use std::sync::Arc;
 use crate::storage::AccessLogEntry;
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use extract::AccessSlot;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use utoipa::OpenApi;
@@ -25,7 +28,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 /// All API routes with their OpenAPI description.
-pub fn api_router() -> OpenApiRouter<AppState> {
+pub fn api_router() -> OpenApiRouter {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(routes::accounts::personal::router())
         .merge(routes::accounts::corporation::router())
@@ -35,16 +38,19 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::debits::corporation::router())
         .merge(routes::public::router())
         .merge(routes::sandbox::router())
+        .merge(routes::lifecycle::router())
         .merge(routes::health::router())
         .merge(crate::oauth::router())
 }
 
-/// The application: API routes, `/openapi.json`, Swagger UI, fallbacks and middleware.
-pub fn build_router(state: AppState) -> Router {
+/// The application: every sandbox's API routes, `/openapi.json` and Swagger UI, the operator
+/// API, fallbacks and middleware. A request passes, in order: panic guard → request context →
+/// sandbox (resolved from the path) → identity → access log → idempotency → handler.
+pub fn build_router(server: Server) -> Router {
     let (router, api) = api_router().split_for_parts();
-    let api = openapi::finished(&api);
+    let api = Arc::new(openapi::finished(&api));
     // "Authorize" in Swagger UI: the authorization code flow with PKCE, back to
-    // /swagger-ui/oauth2-redirect.html (registered for the demo clients in the scenario).
+    // …/swagger-ui/oauth2-redirect.html (registered for the demo clients in the scenario).
     let swagger_oauth = utoipa_swagger_ui::oauth::Config::new()
         .client_id("demo-pfm")
         .app_name("sandbank Swagger UI")
@@ -54,12 +60,12 @@ pub fn build_router(state: AppState) -> Router {
             "transactions:read".into(),
         ])
         .use_pkce_with_authorization_code_grant(true);
-    router
-        .merge(
-            SwaggerUi::new("/swagger-ui")
-                .external_url_unchecked("/openapi.json", api)
-                .oauth(swagger_oauth),
-        )
+    // The spec's URL is relative to the page, so each sandbox's Swagger UI
+    // (`/s/{id}/swagger-ui/`) loads that sandbox's own description.
+    let swagger_config = utoipa_swagger_ui::Config::with_oauth_config(["../openapi.json"], swagger_oauth);
+    let sandbox_routes = router
+        .route("/openapi.json", axum::routing::get(openapi::served))
+        .merge(SwaggerUi::new("/swagger-ui").config(swagger_config))
         .route("/bank/approvals", axum::routing::get(approvals::approvals_page))
         .route("/bank/approvals/login", axum::routing::post(approvals::approvals_login))
         .route(
@@ -68,14 +74,18 @@ pub fn build_router(state: AppState) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .route_layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
-        .route_layer(middleware::from_fn_with_state(state.clone(), access_log))
+        .route_layer(middleware::from_fn(idempotency::idempotency))
+        .route_layer(middleware::from_fn(access_log))
+        .layer(middleware::from_fn(identity::identify))
+        .layer(axum::Extension(api));
+    Router::new()
+        .fallback_service(sandbox_routes)
+        .layer(middleware::from_fn_with_state(server, sandbox_scope::resolve))
         .layer(middleware::from_fn(request_context))
         // A panic is a bug; the client still gets a problem document, not a dropped connection.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| ApiError::internal("a request handler panicked").into_response(),
         ))
-        .with_state(state)
 }
 
 async fn not_found() -> ApiError {
@@ -117,7 +127,8 @@ async fn request_context(mut req: Request, next: Next) -> Response {
         .unwrap_or_else(new_request_id);
     let fapi = req.headers().get("x-fapi-interaction-id").cloned();
     let path = req.uri().path();
-    let secret_bearing = path.starts_with("/oauth/") || path.starts_with("/sandbox/v1/");
+    // Under any sandbox's prefix (`/s/{id}/oauth/…`) too.
+    let secret_bearing = path.contains("/oauth/") || path.contains("/sandbox/v1/") || path.starts_with("/operator/");
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let mut res = next.run(req).await;
     if let Some(mut problem) = res.extensions_mut().remove::<Problem>() {
@@ -152,23 +163,29 @@ async fn request_context(mut req: Request, next: Next) -> Response {
 
 /// Whether a route's calls go into the access log (API calls, not docs or probes).
 fn logged(route: &str) -> bool {
-    !(route.starts_with("/swagger-ui") || route == "/openapi.json" || route == "/healthz")
+    !(route.starts_with("/swagger-ui")
+        || route == "/openapi.json"
+        || route == "/healthz"
+        || route.starts_with("/operator/"))
 }
 
 /// Records every API call: time, request id, client, user, operation, account, status,
 /// latency and the end user's IP (`x-end-user-ip`). Never tokens or passwords.
 async fn access_log(
-    State(app): State<AppState>,
+    app: Sandbox,
     matched: Option<MatchedPath>,
-    mut req: Request,
+    req: Request,
     next: Next,
 ) -> Response {
     let Some(route) = matched.map(|m| m.as_str().to_owned()).filter(|r| logged(r)) else {
         return next.run(req).await;
     };
     let started = Instant::now();
-    let slot = AccessSlot::default();
-    req.extensions_mut().insert(slot.clone());
+    let (client_id, user_id) = req
+        .extensions()
+        .get::<identity::Identity>()
+        .map(|i| i.log_names())
+        .unwrap_or_default();
     let operation = format!("{} {}", req.method(), route);
     let account_id = req.uri().query().and_then(|q| {
         form_urlencoded::parse(q.as_bytes())
@@ -187,11 +204,6 @@ async fn access_log(
         .map(|r| r.0.clone())
         .unwrap_or_default();
     let res = next.run(req).await;
-    let (client_id, user_id) = slot
-        .0
-        .lock()
-        .map(|i| (i.client_id.clone(), i.user_id.clone()))
-        .unwrap_or_default();
     let entry = AccessLogEntry {
         id: 0,
         time: format_jst(app.clock.now()),

@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         (name = "oauth", description = "Authorization server: authorize, token, revoke, introspect, discovery, userinfo"),
         (name = "public", description = "Public bank information, no authorization"),
         (name = "sandbox", description = "Sandbox control plane (admin key)"),
+        (name = "operator", description = "Operator API: create, list, reset, snapshot and delete sandboxes (operator key). Every sandbox but the default is served under /s/{sandboxId}, with its own issuer, keys and clock"),
         (name = "health", description = "Liveness"),
     )
 )]
@@ -49,6 +50,17 @@ impl Modify for Security {
                 "/oauth/token",
                 Scopes::from_iter(crate::domain::consent::Scope::ALL.map(|s| (s.as_str(), s.description_en()))),
             ))])),
+        );
+        components.add_security_scheme(
+            "operatorKey",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The operator key printed at startup (`--operator-key`), for /operator/v1",
+                    ))
+                    .build(),
+            ),
         );
         components.add_security_scheme(
             "adminKey",
@@ -138,6 +150,9 @@ fn add_layer_answers(doc: &mut serde_json::Value) {
         if schemes.iter().any(|s| s == "adminKey") {
             add.push(("401", "Missing or wrong sandbox admin key"));
         }
+        if schemes.iter().any(|s| s == "operatorKey") {
+            add.push(("401", "Missing or wrong operator key"));
+        }
         if has_query && !oauth_form {
             add.push(("400", "A query parameter is missing, unknown or malformed"));
         }
@@ -149,7 +164,7 @@ fn add_layer_answers(doc: &mut serde_json::Value) {
                 "The JSON does not have the documented shape (missing or unknown field, wrong type)",
             ));
         }
-        if method == "post" && !oauth_form {
+        if method == "post" && !oauth_form && !path.starts_with("/operator/") {
             add.push((
                 "400",
                 "The Idempotency-Key header is not 1 to 255 visible ASCII characters",
@@ -191,4 +206,34 @@ pub fn finished(api: &OpenApiDoc) -> serde_json::Value {
 pub fn openapi_json() -> String {
     let (_, api) = super::api_router().split_for_parts();
     serde_json::to_string_pretty(&finished(&api)).unwrap_or_default()
+}
+
+/// `GET /openapi.json`: the description as the requesting sandbox serves it — its own base
+/// URL as the server, its own authorization and token endpoints for Swagger UI's "Authorize";
+/// a created sandbox's description leaves out the operator API (served at the root only).
+pub async fn served(
+    sandbox: crate::sandbox::Sandbox,
+    axum::Extension(doc): axum::Extension<std::sync::Arc<serde_json::Value>>,
+) -> axum::Json<serde_json::Value> {
+    let mut doc = (*doc).clone();
+    doc["servers"] = serde_json::json!([{
+        "url": sandbox.issuer,
+        "description": format!("sandbox {}", sandbox.id),
+    }]);
+    if let Some(flow) = doc
+        .pointer_mut("/components/securitySchemes/oauth2/flows/authorizationCode")
+        .and_then(|f| f.as_object_mut())
+    {
+        flow.insert(
+            "authorizationUrl".into(),
+            format!("{}/oauth/authorize", sandbox.issuer).into(),
+        );
+        flow.insert("tokenUrl".into(), format!("{}/oauth/token", sandbox.issuer).into());
+    }
+    if !sandbox.is_default()
+        && let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut())
+    {
+        paths.retain(|path, _| !path.starts_with("/operator/"));
+    }
+    axum::Json(doc)
 }

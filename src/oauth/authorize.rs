@@ -4,10 +4,10 @@
 
 use super::pages;
 use crate::services::consent::{self, AuthorizeParams, AuthorizeRejection};
-use crate::state::AppState;
+use crate::sandbox::Sandbox;
 use axum::Form;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
@@ -55,7 +55,7 @@ fn page_redirecting_to(status: StatusCode, html: String, redirect_uri: Option<&s
     res
 }
 
-fn error_page(app: &AppState, status: StatusCode, message: &str) -> Response {
+fn error_page(app: &Sandbox, status: StatusCode, message: &str) -> Response {
     page(status, pages::error(&app.scenario.scenario.bank.name, message))
 }
 
@@ -98,7 +98,7 @@ fn redirect_to(redirect_uri: &str, params: &[(&str, Option<&str>)]) -> Response 
         (status = 303, description = "Error redirect to the client (error, error_description, state, iss)"),
         (status = 400, description = "Error page: unknown client or unregistered redirect URI", content_type = "text/html", body = String),
     ))]
-pub async fn authorize(State(app): State<AppState>, uri: Uri) -> Response {
+pub async fn authorize(app: Sandbox, uri: Uri) -> Response {
     let params = match Query::<AuthorizeParams>::try_from_uri(&uri) {
         Ok(Query(p)) => p,
         Err(e) => {
@@ -112,7 +112,7 @@ pub async fn authorize(State(app): State<AppState>, uri: Uri) -> Response {
     match consent::start_authorization(&app, params) {
         Ok((pending, client)) => page(
             StatusCode::OK,
-            pages::login(&app.scenario.scenario.bank.name, &pending, &client, None),
+            pages::login(&app.scenario.scenario.bank.name, &app.base_path, &pending, &client, None),
         ),
         Err(AuthorizeRejection::Page(message)) => error_page(&app, StatusCode::BAD_REQUEST, &message),
         Err(AuthorizeRejection::Redirect {
@@ -158,7 +158,7 @@ pub struct LoginForm {
         (status = 401, description = "Login page again, with the error", content_type = "text/html", body = String),
         (status = 400, description = "Error page: unknown or expired request", content_type = "text/html", body = String),
     ))]
-pub async fn login(State(app): State<AppState>, form: Result<Form<LoginForm>, FormRejection>) -> Response {
+pub async fn login(app: Sandbox, form: Result<Form<LoginForm>, FormRejection>) -> Response {
     let Ok(Form(form)) = form else {
         return error_page(
             &app,
@@ -180,6 +180,7 @@ pub async fn login(State(app): State<AppState>, form: Result<Form<LoginForm>, Fo
             consent::Login::Wrong => {
                 let html = pages::login(
                     bank,
+                    &app.base_path,
                     &pending,
                     &client,
                     Some("ユーザー名またはパスワードが違います。 / Wrong username or password."),
@@ -188,7 +189,7 @@ pub async fn login(State(app): State<AppState>, form: Result<Form<LoginForm>, Fo
             }
             consent::Login::Locked(until) => {
                 let message = crate::services::lockout::locked_message(until);
-                let html = pages::login(bank, &pending, &client, Some(&message));
+                let html = pages::login(bank, &app.base_path, &pending, &client, Some(&message));
                 return Ok(page(StatusCode::TOO_MANY_REQUESTS, html));
             }
         };
@@ -197,6 +198,7 @@ pub async fn login(State(app): State<AppState>, form: Result<Form<LoginForm>, Fo
             StatusCode::OK,
             pages::consent(
                 bank,
+                &app.base_path,
                 &pending,
                 &client,
                 &user.display_name,
@@ -233,7 +235,7 @@ pub struct ConsentForm {
 }
 
 /// The user's accounts as (id, label) for the mandate's account choice.
-fn debit_choices(app: &AppState, user_id: &str) -> Vec<(String, String)> {
+fn debit_choices(app: &Sandbox, user_id: &str) -> Vec<(String, String)> {
     let customer = app
         .store
         .user(user_id)
@@ -259,7 +261,7 @@ fn debit_choices(app: &AppState, user_id: &str) -> Vec<(String, String)> {
         (status = 303, description = "Redirect to the client with code, state and iss (or error=access_denied)"),
         (status = 400, description = "Error page: unknown request, missing login or bad decision", content_type = "text/html", body = String),
     ))]
-pub async fn decide(State(app): State<AppState>, form: Result<Form<ConsentForm>, FormRejection>) -> Response {
+pub async fn decide(app: Sandbox, form: Result<Form<ConsentForm>, FormRejection>) -> Response {
     let Ok(Form(form)) = form else {
         return error_page(
             &app,
@@ -336,6 +338,7 @@ pub async fn decide(State(app): State<AppState>, form: Result<Form<ConsentForm>,
         if !otp_ok {
             let html = pages::consent(
                 &app.scenario.scenario.bank.name,
+                &app.base_path,
                 &pending,
                 &client,
                 &user.display_name,

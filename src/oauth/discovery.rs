@@ -5,12 +5,11 @@ use crate::domain::consent::Scope;
 use crate::domain::customer::CustomerKind;
 use crate::error::ApiError;
 use crate::http::extract::Authenticated;
-use crate::state::AppState;
+use crate::sandbox::Sandbox;
 use axum::Json;
-use axum::extract::State;
 use serde_json::{Value, json};
 
-fn metadata(app: &AppState) -> Value {
+fn metadata(app: &Sandbox) -> Value {
     let iss = &app.issuer;
     json!({
         "issuer": iss,
@@ -42,21 +41,21 @@ fn metadata(app: &AppState) -> Value {
 /// OpenID Connect discovery document.
 #[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "oauth",
     responses((status = 200, description = "OpenID Provider metadata", body = Object)))]
-pub async fn openid_configuration(State(app): State<AppState>) -> Json<Value> {
+pub async fn openid_configuration(app: Sandbox) -> Json<Value> {
     Json(metadata(&app))
 }
 
 /// OAuth 2.0 Authorization Server Metadata (RFC 8414).
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth",
     responses((status = 200, description = "Authorization server metadata", body = Object)))]
-pub async fn oauth_metadata(State(app): State<AppState>) -> Json<Value> {
+pub async fn oauth_metadata(app: Sandbox) -> Json<Value> {
     Json(metadata(&app))
 }
 
 /// The public keys that verify ID tokens.
 #[utoipa::path(get, path = "/oauth/jwks", tag = "oauth",
     responses((status = 200, description = "JWK Set", body = Object)))]
-pub async fn jwks(State(app): State<AppState>) -> Json<Value> {
+pub async fn jwks(app: Sandbox) -> Json<Value> {
     Json(app.signing_key.jwks())
 }
 
@@ -68,7 +67,7 @@ pub async fn jwks(State(app): State<AppState>) -> Json<Value> {
         (status = 401, description = "Missing, unknown or expired token", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Scope openid missing", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
-pub async fn userinfo(State(app): State<AppState>, who: Authenticated) -> Result<Json<Value>, ApiError> {
+pub async fn userinfo(app: Sandbox, who: Authenticated) -> Result<Json<Value>, ApiError> {
     who.require(Scope::OpenId)?;
     let mut claims = json!({ "sub": who.0.user_id });
     if who.0.has(Scope::Profile) {

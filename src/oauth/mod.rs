@@ -10,7 +10,6 @@ pub mod token;
 
 use crate::error::ApiError;
 use crate::services::consent::ConsentError;
-use crate::state::AppState;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -39,7 +38,7 @@ pub fn oauth_error_to_api(e: ConsentError) -> ApiError {
     }
 }
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router() -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(authorize::authorize))
         .routes(routes!(authorize::login))

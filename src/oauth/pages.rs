@@ -43,7 +43,14 @@ button{{padding:10px 20px;font-size:1em;margin:16px 8px 0 0;border-radius:4px;bo
 }
 
 /// The login form for a pending authorization.
-pub fn login(bank_name: &str, pending: &PendingAuthorization, client: &Client, error: Option<&str>) -> String {
+/// `base` is the sandbox's path prefix ("" or `/s/{id}`): the form posts back to it.
+pub fn login(
+    bank_name: &str,
+    base: &str,
+    pending: &PendingAuthorization,
+    client: &Client,
+    error: Option<&str>,
+) -> String {
     let error = error
         .map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, escape(e)))
         .unwrap_or_default();
@@ -51,7 +58,7 @@ pub fn login(bank_name: &str, pending: &PendingAuthorization, client: &Client, e
         r#"<h1>ログイン <span class="en">Log in</span></h1>
 <p>{service}（{company}）が口座情報へのアクセスを求めています。<br><span class="en">{service} ({company}) asks to access your account information.</span></p>
 {error}
-<form method="post" action="/oauth/authorize/login">
+<form method="post" action="{base}/oauth/authorize/login">
 <input type="hidden" name="request_id" value="{request_id}">
 <label>ユーザー名 <span class="en">Username</span><input type="text" name="username" autocomplete="username" required></label>
 <label>パスワード <span class="en">Password</span><input type="password" name="password" autocomplete="current-password" required></label>
@@ -90,6 +97,7 @@ fn japanese_date(ts: Timestamp) -> String {
 /// The consent screen: who, which service, what, how long, how to cancel, cautions.
 pub fn consent(
     bank_name: &str,
+    base: &str,
     pending: &PendingAuthorization,
     client: &Client,
     user_display_name: &str,
@@ -181,7 +189,7 @@ pub fn consent(
 <span class="en">The bank does not vouch for the company's service. If you did not expect this request or are unsure, choose "Deny". The bank never asks for your password.</span></dd>
 </dl>
 {error}
-<form method="post" action="/oauth/authorize/consent">
+<form method="post" action="{base}/oauth/authorize/consent">
 <input type="hidden" name="request_id" value="{request_id}">
 <input type="hidden" name="consent_token" value="{consent_token}">
 {otp_field}

@@ -4,10 +4,9 @@
 
 use super::OAuthErrorBody;
 use crate::services::consent::{self, ConsentError, Introspection, OAuthError, TokenResponse};
-use crate::state::AppState;
+use crate::sandbox::Sandbox;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -159,7 +158,7 @@ pub struct TokenForm {
         (status = 400, description = "RFC 6749 error", body = OAuthErrorBody),
         (status = 401, description = "Client authentication failed", body = OAuthErrorBody),
     ))]
-pub async fn token(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn token(app: Sandbox, headers: HeaderMap, body: Bytes) -> Response {
     let form = match parse_form(&headers, &body) {
         Ok(f) => f,
         Err(e) => return oauth_error(e, false),
@@ -203,7 +202,7 @@ pub struct TokenParamForm {
 }
 
 async fn with_client(
-    app: &AppState,
+    app: &Sandbox,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(crate::domain::consent::Client, String), Response> {
@@ -225,7 +224,7 @@ async fn with_client(
         (status = 400, description = "RFC 6749 error", body = OAuthErrorBody),
         (status = 401, description = "Client authentication failed", body = OAuthErrorBody),
     ))]
-pub async fn revoke(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn revoke(app: Sandbox, headers: HeaderMap, body: Bytes) -> Response {
     let (client, token) = match with_client(&app, &headers, &body).await {
         Ok(v) => v,
         Err(res) => return res,
@@ -244,7 +243,7 @@ pub async fn revoke(State(app): State<AppState>, headers: HeaderMap, body: Bytes
         (status = 400, description = "RFC 6749 error", body = OAuthErrorBody),
         (status = 401, description = "Client authentication failed", body = OAuthErrorBody),
     ))]
-pub async fn introspect(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn introspect(app: Sandbox, headers: HeaderMap, body: Bytes) -> Response {
     let (client, token) = match with_client(&app, &headers, &body).await {
         Ok(v) => v,
         Err(res) => return res,

@@ -1,36 +1,19 @@
 //! Consent and tokens: the use cases behind the authorization server. Validating an
 //! authorization request, logging a user in, recording consent as a grant, exchanging a code
-//! (PKCE S256), rotating refresh tokens with reuse detection, revoking, introspecting, and
-//! authenticating bearer tokens on the resource APIs. All times come from the sandbox clock.
+//! (PKCE S256), rotating refresh tokens with reuse detection, revoking and introspecting
+//! (bearer authentication on the resource APIs is `services::bearer`). All times come from the sandbox clock.
 
 use crate::domain::consent::{AuthorizationCode, Client, Grant, PendingAuthorization, Scope, TokenKind, TokenRecord};
 use crate::domain::customer::{CustomerKind, User};
 use crate::ids::{hash_secret, pkce_s256, prefixed_id, prefixed_secret, sha256_b64};
-use crate::state::AppState;
+use crate::sandbox::Sandbox;
+pub use super::bearer::Principal;
 use crate::storage::StorageError;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
-use std::sync::Arc;
 
 /// How long a user has to log in and decide after opening the authorization URL.
 const PENDING_TTL: SignedDuration = SignedDuration::from_mins(10);
-
-/// The caller of a resource API, as established by its access token.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub client_id: String,
-    pub user_id: String,
-    pub customer_id: String,
-    pub grant_id: String,
-    pub customer_kind: CustomerKind,
-    pub scopes: Vec<Scope>,
-}
-
-impl Principal {
-    pub fn has(&self, scope: Scope) -> bool {
-        self.scopes.contains(&scope)
-    }
-}
 
 /// An RFC 6749 §5.2 error (`error`, `error_description`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,7 +97,7 @@ fn is_pkce_value(s: &str) -> bool {
 
 /// Checks an authorization request and remembers it until the user decides.
 pub fn start_authorization(
-    app: &AppState,
+    app: &Sandbox,
     p: AuthorizeParams,
 ) -> Result<(PendingAuthorization, Client), AuthorizeRejection> {
     let client_id = p
@@ -235,7 +218,7 @@ pub fn start_authorization(
 }
 
 /// A pending request that still exists and has not timed out, with its client.
-pub fn pending_request(app: &AppState, id: &str) -> Result<Option<(PendingAuthorization, Client)>, StorageError> {
+pub fn pending_request(app: &Sandbox, id: &str) -> Result<Option<(PendingAuthorization, Client)>, StorageError> {
     let Some(pending) = app.store.pending(id)? else {
         return Ok(None);
     };
@@ -258,7 +241,7 @@ pub enum Login {
 /// Checks a username and password, with the lockout of `services::lockout` (per user, and
 /// per client when the login is for one).
 pub fn check_login(
-    app: &AppState,
+    app: &Sandbox,
     username: &str,
     password: &str,
     client_id: Option<&str>,
@@ -282,7 +265,7 @@ pub fn check_login(
 /// Records a successful login on the pending request and returns the consent token the
 /// consent form must carry.
 pub fn record_login(
-    app: &AppState,
+    app: &Sandbox,
     mut pending: PendingAuthorization,
     user: &User,
 ) -> Result<PendingAuthorization, StorageError> {
@@ -296,7 +279,7 @@ pub fn record_login(
 /// The user approved: record the grant (and the debit mandate on `debit_account`, which
 /// must be one of the customer's accounts, checked by the caller), issue a single-use code.
 pub async fn approve(
-    app: &AppState,
+    app: &Sandbox,
     pending: &PendingAuthorization,
     client: &Client,
     debit_account: Option<&str>,
@@ -346,7 +329,7 @@ pub struct MandateTerms {
 /// Writes a new grant, the instant of its expiry on the schedule, and the debit mandate given
 /// with it (with its `mandate.created` event), in one atomic write.
 fn record_grant(
-    app: &AppState,
+    app: &Sandbox,
     client: &Client,
     grant: &Grant,
     mandate: Option<&MandateTerms>,
@@ -396,7 +379,7 @@ fn record_grant(
 /// `expiry` is the scheduled instant when the grant ends by reaching its maximum lifetime
 /// (its schedule entry is removed in the same write).
 pub fn end_grant(
-    app: &AppState,
+    app: &Sandbox,
     grant_id: &str,
     reason: &str,
     expiry: Option<Timestamp>,
@@ -464,7 +447,7 @@ fn new_grant(client: &Client, user_id: &str, customer_id: &str, scopes: Vec<Scop
 }
 
 /// Authenticates a client by id and secret (from Basic or the form body).
-pub fn authenticate_client(app: &AppState, client_id: &str, secret: &str) -> Result<Client, ConsentError> {
+pub fn authenticate_client(app: &Sandbox, client_id: &str, secret: &str) -> Result<Client, ConsentError> {
     let client = app
         .store
         .client(client_id)?
@@ -521,7 +504,7 @@ fn seconds_between(from: Timestamp, to: Timestamp) -> i64 {
 
 /// Issues an access and refresh token pair for a grant (and an ID token when asked).
 async fn issue_tokens(
-    app: &AppState,
+    app: &Sandbox,
     client: &Client,
     grant: &Grant,
     scopes: &[Scope],
@@ -598,13 +581,13 @@ async fn issue_tokens(
     })
 }
 
-fn revoke_grant(app: &AppState, grant_id: &str, reason: &str) -> Result<(), StorageError> {
+fn revoke_grant(app: &Sandbox, grant_id: &str, reason: &str) -> Result<(), StorageError> {
     end_grant(app, grant_id, reason, None).map(|_| ())
 }
 
 /// `grant_type=authorization_code` (RFC 6749 §4.1.3 with RFC 7636 §4.5).
 pub async fn exchange_code(
-    app: &AppState,
+    app: &Sandbox,
     client: &Client,
     code: Option<&str>,
     redirect_uri: Option<&str>,
@@ -681,7 +664,7 @@ pub async fn exchange_code(
 
 /// `grant_type=refresh_token` with rotation; a rotated token used again revokes the grant.
 pub async fn refresh(
-    app: &AppState,
+    app: &Sandbox,
     client: &Client,
     token: Option<&str>,
     scope: Option<&str>,
@@ -761,7 +744,7 @@ pub async fn refresh(
 }
 
 /// RFC 7009: revoking a refresh token ends its grant; an access token just itself.
-pub async fn revoke(app: &AppState, client: &Client, token: &str) -> Result<(), StorageError> {
+pub async fn revoke(app: &Sandbox, client: &Client, token: &str) -> Result<(), StorageError> {
     let hash = sha256_b64(token.as_bytes());
     if let Some(record) = app.store.token(&hash)?
         && record.client_id == client.client_id
@@ -810,7 +793,7 @@ pub struct Introspection {
     pub iss: Option<String>,
 }
 
-pub fn introspect(app: &AppState, client: &Client, token: &str) -> Result<Introspection, StorageError> {
+pub fn introspect(app: &Sandbox, client: &Client, token: &str) -> Result<Introspection, StorageError> {
     let inactive = Introspection {
         active: false,
         scope: None,
@@ -846,93 +829,9 @@ pub fn introspect(app: &AppState, client: &Client, token: &str) -> Result<Intros
     })
 }
 
-/// Why a bearer token was refused.
-#[derive(Debug)]
-pub enum TokenRejection {
-    Invalid(&'static str),
-    Storage(StorageError),
-}
-
-impl From<StorageError> for TokenRejection {
-    fn from(e: StorageError) -> Self {
-        TokenRejection::Storage(e)
-    }
-}
-
-/// Principals of recently used access tokens, by token hash, so the resource APIs' hot path
-/// does not read and decode the token and grant records on every call. Entries carry the
-/// token's expiry (checked against the clock on every use); any revocation clears the cache.
-#[derive(Default)]
-pub struct TokenCache {
-    map: std::sync::RwLock<std::collections::HashMap<String, (Timestamp, Arc<Principal>)>>,
-}
-
-/// Upper bound on cached tokens; the cache starts over when it is reached.
-const TOKEN_CACHE_MAX: usize = 100_000;
-
-impl TokenCache {
-    fn get(&self, hash: &str) -> Option<(Timestamp, Arc<Principal>)> {
-        self.map.read().ok()?.get(hash).cloned()
-    }
-
-    fn put(&self, hash: String, expires_at: Timestamp, principal: Arc<Principal>) {
-        if let Ok(mut map) = self.map.write() {
-            if map.len() >= TOKEN_CACHE_MAX {
-                map.clear();
-            }
-            map.insert(hash, (expires_at, principal));
-        }
-    }
-
-    /// Forgets everything (after any revocation).
-    pub fn clear(&self) {
-        if let Ok(mut map) = self.map.write() {
-            map.clear();
-        }
-    }
-}
-
-/// Establishes the principal behind an access token (the resource APIs' hot path).
-pub fn authenticate_bearer(app: &AppState, token: &str) -> Result<Arc<Principal>, TokenRejection> {
-    let hash = sha256_b64(token.as_bytes());
-    let now = app.clock.now();
-    if let Some((expires_at, principal)) = app.token_cache.get(&hash) {
-        return if now < expires_at {
-            Ok(principal)
-        } else {
-            Err(TokenRejection::Invalid("the access token has expired; refresh it"))
-        };
-    }
-    let record = app
-        .store
-        .token(&hash)?
-        .filter(|t| t.kind == TokenKind::Access)
-        .ok_or(TokenRejection::Invalid("the access token is not recognised"))?;
-    if now >= record.expires_at {
-        return Err(TokenRejection::Invalid("the access token has expired; refresh it"));
-    }
-    let grant = app
-        .store
-        .grant(&record.grant_id)?
-        .ok_or(TokenRejection::Invalid("the grant behind this token no longer exists"))?;
-    if grant.revoked_at.is_some() {
-        return Err(TokenRejection::Invalid("the grant behind this token was revoked"));
-    }
-    let principal = Arc::new(Principal {
-        client_id: record.client_id,
-        user_id: record.user_id,
-        customer_id: record.customer_id,
-        grant_id: record.grant_id,
-        customer_kind: record.customer_kind,
-        scopes: record.scopes,
-    });
-    app.token_cache.put(hash, record.expires_at, principal.clone());
-    Ok(principal)
-}
-
 /// Sandbox shortcut: a grant and tokens for a user without the browser (admin only).
 pub async fn issue_for_user(
-    app: &AppState,
+    app: &Sandbox,
     username: &str,
     client_id: &str,
     scopes: &[Scope],
@@ -983,7 +882,7 @@ pub async fn issue_for_user(
 
 /// A user by the login name the README and banner show (`tanaka`), or by the internal id
 /// that tokens carry as `sub` (`u-tanaka`).
-pub fn user_by_name(app: &AppState, name: &str) -> Result<Option<User>, StorageError> {
+pub fn user_by_name(app: &Sandbox, name: &str) -> Result<Option<User>, StorageError> {
     if let Some(u) = app.store.user(&format!("u-{name}"))? {
         return Ok(Some(u));
     }
@@ -994,7 +893,7 @@ pub fn user_by_name(app: &AppState, name: &str) -> Result<Option<User>, StorageE
 }
 
 /// Revokes a grant by id; false when there is no such grant.
-pub async fn revoke_grant_by_id(app: &AppState, grant_id: &str, reason: &str) -> Result<bool, StorageError> {
+pub async fn revoke_grant_by_id(app: &Sandbox, grant_id: &str, reason: &str) -> Result<bool, StorageError> {
     if app.store.grant(grant_id)?.is_none() {
         return Ok(false);
     }

@@ -11,7 +11,7 @@ use crate::domain::event::{DebitData, EventKind, MandateData};
 use crate::domain::money::Yen;
 use crate::domain::transaction::{Direction, TransactionKind};
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::sandbox::Sandbox;
 use crate::storage::{Counter, LedgerTx, TxError, TxResult, abort};
 
 /// A debit's outcome.
@@ -41,7 +41,7 @@ pub fn require_scope(who: &Principal) -> Result<(), ApiError> {
 /// 0 debited, 1 insufficient funds, 2 no account, 3 stopped by depositor, 4 no mandate,
 /// 8 stopped by biller, 9 other (over a maximum).
 pub async fn debit(
-    app: &AppState,
+    app: &Sandbox,
     who: &Principal,
     mandate_id: &str,
     amount: Yen,
@@ -185,7 +185,7 @@ pub fn end_mandates_of_grant(
 }
 
 /// The biller's mandates granted through this token's grant's user.
-pub fn mandates_of_biller(app: &AppState, who: &Principal) -> Result<Vec<Mandate>, ApiError> {
+pub fn mandates_of_biller(app: &Sandbox, who: &Principal) -> Result<Vec<Mandate>, ApiError> {
     require_scope(who)?;
     Ok(app
         .store
@@ -193,7 +193,7 @@ pub fn mandates_of_biller(app: &AppState, who: &Principal) -> Result<Vec<Mandate
 }
 
 /// Changes a mandate's status: the biller cancels (`by_biller`), or the depositor stops it.
-pub async fn end_mandate(app: &AppState, mandate_id: &str, by_biller: Option<&Principal>) -> Result<Mandate, ApiError> {
+pub async fn end_mandate(app: &Sandbox, mandate_id: &str, by_biller: Option<&Principal>) -> Result<Mandate, ApiError> {
     if let Some(who) = by_biller {
         require_scope(who)?;
     }

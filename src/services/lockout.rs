@@ -4,7 +4,7 @@
 //! lock logins through that client. The count is kept in the sandbox's data, so a restart does
 //! not reset it; the control plane unlocks a user (`POST /sandbox/v1/users/{username}/unlock`).
 
-use crate::state::AppState;
+use crate::sandbox::Sandbox;
 use crate::storage::StorageError;
 use jiff::{SignedDuration, Timestamp};
 
@@ -28,7 +28,7 @@ fn meta_name(kind: &str, id: &str) -> String {
     format!("lock:{kind}:{id}")
 }
 
-fn load(app: &AppState, name: &str) -> Result<Guard, StorageError> {
+fn load(app: &Sandbox, name: &str) -> Result<Guard, StorageError> {
     let Some(bytes) = app.store.meta_get(name)? else {
         return Ok(Guard::default());
     };
@@ -43,7 +43,7 @@ fn load(app: &AppState, name: &str) -> Result<Guard, StorageError> {
     Ok(Guard { failures, locked_until })
 }
 
-fn store(app: &AppState, name: &str, g: Guard) -> Result<(), StorageError> {
+fn store(app: &Sandbox, name: &str, g: Guard) -> Result<(), StorageError> {
     let mut bytes = g.failures.to_be_bytes().to_vec();
     let secs = g.locked_until.map(|t| t.as_second()).unwrap_or(0);
     bytes.extend_from_slice(&secs.to_be_bytes());
@@ -51,7 +51,7 @@ fn store(app: &AppState, name: &str, g: Guard) -> Result<(), StorageError> {
 }
 
 /// When the user (or logins through the client) are locked, until when.
-fn locked_until(app: &AppState, username: &str, client_id: Option<&str>) -> Result<Option<Timestamp>, StorageError> {
+fn locked_until(app: &Sandbox, username: &str, client_id: Option<&str>) -> Result<Option<Timestamp>, StorageError> {
     let now = app.clock.now();
     let mut until = load(app, &meta_name("user", username))?
         .locked_until
@@ -63,7 +63,7 @@ fn locked_until(app: &AppState, username: &str, client_id: Option<&str>) -> Resu
     Ok(until)
 }
 
-fn fail(app: &AppState, name: &str, limit: u32) -> Result<Option<Timestamp>, StorageError> {
+fn fail(app: &Sandbox, name: &str, limit: u32) -> Result<Option<Timestamp>, StorageError> {
     let now = app.clock.now();
     let mut g = load(app, name)?;
     if g.locked_until.is_some_and(|t| t <= now) {
@@ -80,7 +80,7 @@ fn fail(app: &AppState, name: &str, limit: u32) -> Result<Option<Timestamp>, Sto
 
 /// Counts a failed password or one-time code; answers the lock's end when this failure
 /// locked the user or the client.
-fn record_failure(app: &AppState, username: &str, client_id: Option<&str>) -> Result<Option<Timestamp>, StorageError> {
+fn record_failure(app: &Sandbox, username: &str, client_id: Option<&str>) -> Result<Option<Timestamp>, StorageError> {
     let user = fail(app, &meta_name("user", username), USER_FAILURES)?;
     let client = match client_id {
         Some(c) => fail(app, &meta_name("client", c), CLIENT_FAILURES)?,
@@ -90,7 +90,7 @@ fn record_failure(app: &AppState, username: &str, client_id: Option<&str>) -> Re
 }
 
 /// A success ends the run of failures.
-fn record_success(app: &AppState, username: &str, client_id: Option<&str>) -> Result<(), StorageError> {
+fn record_success(app: &Sandbox, username: &str, client_id: Option<&str>) -> Result<(), StorageError> {
     let user = meta_name("user", username);
     if load(app, &user)? != Guard::default() {
         store(app, &user, Guard::default())?;
@@ -119,7 +119,7 @@ pub enum Verdict {
 /// One password or one-time-code attempt under the lockout: refused while locked, else
 /// `check` decides and the outcome is counted (a failure may start the lock).
 pub fn attempt(
-    app: &AppState,
+    app: &Sandbox,
     username: &str,
     client_id: Option<&str>,
     check: impl FnOnce() -> Result<bool, StorageError>,
@@ -138,7 +138,7 @@ pub fn attempt(
 }
 
 /// Lifts a user's lock and forgets the failures (control plane).
-pub fn unlock(app: &AppState, username: &str) -> Result<(), StorageError> {
+pub fn unlock(app: &Sandbox, username: &str) -> Result<(), StorageError> {
     store(app, &meta_name("user", username), Guard::default())
 }
 

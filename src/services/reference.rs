@@ -6,19 +6,19 @@ use crate::domain::money::Yen;
 use crate::domain::transaction::{Direction, Transaction, TransactionKind};
 use crate::error::ApiError;
 use crate::services::consent::Principal;
-use crate::state::AppState;
+use crate::sandbox::Sandbox;
 use jiff::civil::Date;
 
 /// Most items a history page holds.
 pub const MAX_PAGE: usize = 500;
 
 /// The principal's customer's accounts.
-pub fn accounts(app: &AppState, who: &Principal) -> Result<Vec<Account>, ApiError> {
+pub fn accounts(app: &Sandbox, who: &Principal) -> Result<Vec<Account>, ApiError> {
     Ok(app.store.accounts_of(&who.customer_id)?)
 }
 
 /// One of the principal's accounts; any other id is 404 (never 403: no hint that it exists).
-pub fn account(app: &AppState, who: &Principal, account_id: &str) -> Result<Account, ApiError> {
+pub fn account(app: &Sandbox, who: &Principal, account_id: &str) -> Result<Account, ApiError> {
     match app.store.account(account_id)? {
         Some(a) if a.customer_id == who.customer_id => Ok(a),
         _ => Err(ApiError::not_found(
@@ -136,7 +136,7 @@ pub struct HistoryPage {
 
 /// A page of the account's history in ascending order.
 pub fn history(
-    app: &AppState,
+    app: &Sandbox,
     account: &Account,
     range: (Date, Date),
     next_item_key: Option<&str>,

@@ -5,7 +5,7 @@
 
 use super::transfers::{ExecError, Written};
 use crate::error::ApiError;
-use crate::storage::{TxError, TxResult};
+use crate::storage::{SandboxStore, TxError, TxResult};
 
 /// One transfer to write: the work inside the shared atomic write. It may run again if the
 /// write is retried, and must write nothing when it answers `Err`.
@@ -13,77 +13,142 @@ pub type TransferJob = Box<dyn Fn(&crate::storage::LedgerTx<'_>) -> TxResult<Res
 
 type TransferReply = tokio::sync::oneshot::Sender<Result<Result<Written, ExecError>, String>>;
 
-/// Writes transfer requests in batches: one thread takes every request waiting, applies them
-/// all in one atomic write, syncs once, and answers each. Concurrent transfers then share the
-/// cost of a transaction and of a disk sync instead of contending for them.
-#[derive(Default)]
+enum Message {
+    Write(SandboxStore, TransferJob, TransferReply),
+    Stop,
+}
+
+/// The sending side of the server's transfer writer; every sandbox holds a clone. Each job
+/// carries the store of the sandbox it belongs to, so a transfer can only be written under
+/// its own sandbox's keys.
+#[derive(Clone)]
 pub struct TransferWriter {
-    queue: std::sync::OnceLock<std::sync::mpsc::Sender<(TransferJob, TransferReply)>>,
+    queue: std::sync::mpsc::Sender<Message>,
+}
+
+/// The writer's receiving end until the server starts the thread (`TransferWriterWorker::start`).
+pub struct TransferWriterWorker {
+    rx: std::sync::mpsc::Receiver<Message>,
+}
+
+/// The running writer thread.
+pub struct RunningWriter {
+    queue: std::sync::mpsc::Sender<Message>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 /// Most transfers written in one batch.
 const BATCH: usize = 256;
 
+/// A writer handle and the worker that serves it.
+pub fn transfer_writer() -> (TransferWriter, TransferWriterWorker) {
+    let (queue, rx) = std::sync::mpsc::channel();
+    (TransferWriter { queue }, TransferWriterWorker { rx })
+}
+
+impl TransferWriterWorker {
+    /// Starts the writer thread; `writer` is used to stop it.
+    pub fn start(self, writer: &TransferWriter) -> std::io::Result<RunningWriter> {
+        let rx = self.rx;
+        let thread = std::thread::Builder::new()
+            .name("transfer-writer".into())
+            .spawn(move || write_batches(rx))?;
+        Ok(RunningWriter {
+            queue: writer.queue.clone(),
+            thread,
+        })
+    }
+}
+
+impl RunningWriter {
+    /// Finishes the batches queued so far, then ends the thread.
+    pub fn stop(self) {
+        let _ = self.queue.send(Message::Stop);
+        let _ = self.thread.join();
+    }
+}
+
 impl TransferWriter {
-    pub async fn submit(
-        &self,
-        store: &crate::storage::SandboxStore,
-        job: TransferJob,
-    ) -> Result<Result<Written, ExecError>, ApiError> {
-        let queue = self.queue.get_or_init(|| {
-            let (tx, rx) = std::sync::mpsc::channel::<(TransferJob, TransferReply)>();
-            let store = store.clone();
-            let started = std::thread::Builder::new()
-                .name("transfer-writer".into())
-                .spawn(move || write_batches(store, rx));
-            if let Err(e) = started {
-                tracing::error!(error = %e, "could not start the transfer writer");
-            }
-            tx
-        });
+    pub async fn submit(&self, store: &SandboxStore, job: TransferJob) -> Result<Result<Written, ExecError>, ApiError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        queue
-            .send((job, reply))
+        self.queue
+            .send(Message::Write(store.clone(), job, reply))
             .map_err(|_| ApiError::internal("the transfer writer has stopped"))?;
         answer
             .await
-            .map_err(|_| ApiError::internal("the transfer writer dropped a request"))?
+            .map_err(|_| ApiError::internal("the transfer writer has stopped"))?
             .map_err(ApiError::internal)
     }
 }
 
-fn write_batches(store: crate::storage::SandboxStore, rx: std::sync::mpsc::Receiver<(TransferJob, TransferReply)>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
+type Queued = (SandboxStore, TransferJob, TransferReply);
+
+fn write_batches(rx: std::sync::mpsc::Receiver<Message>) {
+    let mut stopping = false;
+    while !stopping {
+        let mut batch: Vec<Queued> = match rx.recv() {
+            Ok(Message::Write(store, job, reply)) => vec![(store, job, reply)],
+            Ok(Message::Stop) | Err(_) => break,
+        };
         while batch.len() < BATCH {
             match rx.try_recv() {
-                Ok(next) => batch.push(next),
+                Ok(Message::Write(store, job, reply)) => batch.push((store, job, reply)),
+                Ok(Message::Stop) => {
+                    stopping = true;
+                    break;
+                }
                 Err(_) => break,
             }
         }
-        let written = store.atomically::<Vec<Result<Written, ExecError>>, ()>(|tx| {
-            let mut results = Vec::with_capacity(batch.len());
-            for (job, _) in &batch {
+        write_batch(batch);
+    }
+}
+
+/// One atomic write per sandbox in the batch (so one sandbox's failure cannot undo
+/// another's transfers), then one shared sync for all of them.
+fn write_batch(mut batch: Vec<Queued>) {
+    let mut groups: Vec<Vec<Queued>> = Vec::new();
+    while let Some(first) = batch.pop() {
+        let (same, rest): (Vec<Queued>, Vec<Queued>) =
+            batch.into_iter().partition(|(s, _, _)| s.same_sandbox(&first.0));
+        batch = rest;
+        let mut group = vec![first];
+        group.extend(same);
+        // Oldest first within a sandbox: the order the requests arrived in.
+        group.reverse();
+        groups.push(group);
+    }
+    let mut written = Vec::with_capacity(groups.len());
+    for group in groups {
+        let store = group[0].0.clone();
+        let result = store.atomically::<Vec<Result<Written, ExecError>>, ()>(|tx| {
+            let mut results = Vec::with_capacity(group.len());
+            for (_, job, _) in &group {
                 results.push(job(tx)?);
             }
             Ok(results)
         });
-        let outcome = match written {
-            Ok(results) => match store.flush_blocking() {
-                Ok(()) => Ok(results),
-                Err(e) => Err(e.to_string()),
-            },
-            Err(TxError::Storage(e)) => Err(e.to_string()),
-            Err(TxError::Abort(())) => Err("transfer batch aborted".to_owned()),
+        written.push((group, result));
+    }
+    let synced = written
+        .first()
+        .map(|(g, _)| g[0].0.flush_blocking().map_err(|e| e.to_string()))
+        .unwrap_or(Ok(()));
+    for (group, result) in written {
+        let outcome = match (&synced, result) {
+            (Err(e), _) => Err(e.clone()),
+            (Ok(()), Ok(results)) => Ok(results),
+            (Ok(()), Err(TxError::Storage(e))) => Err(e.to_string()),
+            (Ok(()), Err(TxError::Abort(()))) => Err("transfer batch aborted".to_owned()),
         };
         match outcome {
             Ok(results) => {
-                for ((_, reply), result) in batch.into_iter().zip(results) {
+                for ((_, _, reply), result) in group.into_iter().zip(results) {
                     let _ = reply.send(Ok(result));
                 }
             }
             Err(e) => {
-                for (_, reply) in batch {
+                for (_, _, reply) in group {
                     let _ = reply.send(Err(e.clone()));
                 }
             }

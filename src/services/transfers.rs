@@ -18,7 +18,7 @@ use crate::domain::money::Yen;
 use crate::domain::transaction::{Direction, TransactionKind};
 use crate::domain::transfer::{Destination, FeeTable, HolidayRule, TransferItem, TransferRequest, TransferStatus};
 use crate::error::{ApiError, FieldError};
-use crate::state::AppState;
+use crate::sandbox::Sandbox;
 use crate::storage::{Counter, LedgerTx, TxError, TxResult, abort};
 use axum::http::StatusCode;
 use jiff::Timestamp;
@@ -103,7 +103,7 @@ impl Plan {
     }
 }
 
-fn fee_table(app: &AppState) -> FeeTable {
+fn fee_table(app: &Sandbox) -> FeeTable {
     let f = &app.scenario.scenario.fees;
     let y = |v: [u32; 2]| [Yen(v[0] as i64), Yen(v[1] as i64)];
     FeeTable {
@@ -113,12 +113,12 @@ fn fee_table(app: &AppState) -> FeeTable {
     }
 }
 
-fn bank_code(app: &AppState) -> &BankCode {
+fn bank_code(app: &Sandbox) -> &BankCode {
     &app.scenario.scenario.bank.code
 }
 
 /// The bank's hours for same-day transfers to other banks (default 08:30–15:00).
-fn transfer_hours(app: &AppState) -> (Time, Time) {
+fn transfer_hours(app: &Sandbox) -> (Time, Time) {
     let parse = |s: &str| s.parse::<Time>().ok();
     app.scenario
         .scenario
@@ -166,7 +166,7 @@ fn account_type(code: &str) -> Option<AccountType> {
 }
 
 /// Checks everything a request would check and works out fees, dates and mode.
-pub fn plan(app: &AppState, who: &Principal, input: &TransferInput) -> Result<Plan, ApiError> {
+pub fn plan(app: &Sandbox, who: &Principal, input: &TransferInput) -> Result<Plan, ApiError> {
     if !who.has(Scope::TransfersAny) && !who.has(Scope::TransfersOwn) {
         return Err(ApiError::insufficient_scope("transfers:own or transfers:any"));
     }
@@ -514,7 +514,7 @@ enum Receiving {
     Reject(&'static str),
 }
 
-fn receiving(app: &AppState, tx: &LedgerTx<'_>, item: &TransferItem, now: Timestamp) -> TxResult<Receiving> {
+fn receiving(app: &Sandbox, tx: &LedgerTx<'_>, item: &TransferItem, now: Timestamp) -> TxResult<Receiving> {
     if item.destination != Destination::OtherBank {
         let id = Account::make_id(&item.branch_code, item.account_type, &item.account_number);
         return Ok(match tx.account(&id)? {
@@ -567,7 +567,7 @@ fn receiving(app: &AppState, tx: &LedgerTx<'_>, item: &TransferItem, now: Timest
 
 /// Moves the money of every item of `req` (inside the transaction) and sets statuses.
 fn execute_items(
-    app: &AppState,
+    app: &Sandbox,
     tx: &LedgerTx<'_>,
     req: &mut TransferRequest,
     now: Timestamp,
@@ -845,7 +845,7 @@ pub type IdempotencyKey<'a> = Option<(&'a str, &'a str)>;
 /// scheduled. Durable when it returns. With an idempotency key, a transfer already created by
 /// the same key and request is returned instead of making another.
 pub async fn request(
-    app: &AppState,
+    app: &Sandbox,
     who: &Principal,
     input: &TransferInput,
     idem: IdempotencyKey<'_>,
@@ -961,7 +961,7 @@ pub enum Written {
 /// belongs to this client and user, and the token may request transfers for this customer,
 /// exactly as a fresh request would need. Otherwise the request runs (and fails) as new.
 fn existing_for_key(
-    app: &AppState,
+    app: &Sandbox,
     who: &Principal,
     key: &str,
     fingerprint: &str,
@@ -984,7 +984,7 @@ fn existing_for_key(
 
 /// Runs scheduled work that is due: scheduled transfers, settlement of other-bank transfers
 /// held in suspense, and approval deadlines. Called when the clock moves and periodically.
-pub async fn run_due(app: &AppState) -> Result<usize, ApiError> {
+pub async fn run_due(app: &Sandbox) -> Result<usize, ApiError> {
     let now = app.clock.now();
     let due = app.store.due(now)?;
     let mut done = 0;
@@ -1044,7 +1044,7 @@ pub async fn run_due(app: &AppState) -> Result<usize, ApiError> {
 }
 
 /// Cancels a scheduled transfer or one waiting for approval (status 8).
-pub async fn cancel(app: &AppState, who: Option<&Principal>, apply_no: &str) -> Result<TransferRequest, ApiError> {
+pub async fn cancel(app: &Sandbox, who: Option<&Principal>, apply_no: &str) -> Result<TransferRequest, ApiError> {
     let now = app.clock.now();
     let req = app
         .store
@@ -1085,7 +1085,7 @@ pub enum Decision {
 /// Approves (the transfer then runs or is scheduled) or returns (差戻, status 3) a request
 /// waiting for approval. `approver` must be an approver or admin of the same corporation.
 pub async fn decide(
-    app: &AppState,
+    app: &Sandbox,
     approver_id: &str,
     apply_no: &str,
     decision: Decision,
@@ -1144,7 +1144,7 @@ pub async fn decide(
 }
 
 /// One of the principal's transfers.
-pub fn get(app: &AppState, who: &Principal, apply_no: &str) -> Result<TransferRequest, ApiError> {
+pub fn get(app: &Sandbox, who: &Principal, apply_no: &str) -> Result<TransferRequest, ApiError> {
     app.store
         .transfer(apply_no)?
         .filter(|r| r.customer_id == who.customer_id)
@@ -1158,7 +1158,7 @@ pub fn get(app: &AppState, who: &Principal, apply_no: &str) -> Result<TransferRe
 
 /// Answer codes of account-name verification (照会回答コード).
 pub fn verify_account(
-    app: &AppState,
+    app: &Sandbox,
     bank: &str,
     branch: &str,
     kind: &str,
@@ -1225,7 +1225,7 @@ pub fn verify_account(
 
 /// Credits an account from outside the bank (sandbox control): salary from another bank etc.
 pub async fn credit_from_outside(
-    app: &AppState,
+    app: &Sandbox,
     account_id: &str,
     amount: Yen,
     remitter: &str,
@@ -1294,21 +1294,28 @@ pub async fn credit_from_outside(
 }
 
 /// Keeps `run_due` going as real time passes (the clock also runs without being advanced).
-pub async fn run_due_every(app: AppState, period: std::time::Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn run_due_every(
+    server: crate::server::Server,
+    period: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(period) => {}
             _ = stop.changed() => break,
         }
-        if let Err(e) = run_due(&app).await {
-            tracing::warn!(error = %e, "running scheduled transfers failed");
+        // Each sandbox on its own clock.
+        for app in server.sandboxes() {
+            if let Err(e) = run_due(&app).await {
+                tracing::warn!(sandbox = %app.id, error = %e, "running scheduled transfers failed");
+            }
         }
     }
 }
 
 /// Closes an account (sandbox control): what is left is paid out in cash, then the account
 /// neither sends nor receives (transfers to it are returned, debits answer 2).
-pub async fn close_account(app: &AppState, account_id: &str) -> Result<Account, ApiError> {
+pub async fn close_account(app: &Sandbox, account_id: &str) -> Result<Account, ApiError> {
     let now = app.clock.now();
     let account = app
         .store

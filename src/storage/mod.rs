@@ -54,7 +54,12 @@ pub struct Storage {
     notifications: sled::Tree,
     idempotency: sled::Tree,
     mandates: sled::Tree,
-    group_commit: std::sync::OnceLock<std::sync::mpsc::Sender<FlushWaiter>>,
+    /// The server's sandbox registry: one record per sandbox (not scoped by sandbox).
+    sandboxes: sled::Tree,
+    /// Process-wide settings kept in the data dir (the operator key).
+    server: sled::Tree,
+    /// The queue of the group-commit thread while the server runs (see `start_group_commit`).
+    group_commit: std::sync::Mutex<Option<std::sync::mpsc::Sender<FlushWaiter>>>,
 }
 
 type FlushWaiter = tokio::sync::oneshot::Sender<std::result::Result<(), String>>;
@@ -111,7 +116,9 @@ impl Storage {
             notifications: tree("notifications")?,
             idempotency: tree("idempotency")?,
             mandates: tree("debit_mandates")?,
-            group_commit: std::sync::OnceLock::new(),
+            sandboxes: tree("sandboxes")?,
+            server: tree("server")?,
+            group_commit: std::sync::Mutex::new(None),
             db,
         }))
     }
@@ -127,24 +134,37 @@ impl Storage {
         }
     }
 
+    /// Starts the group-commit thread (the server does, in `run`): from then on requests
+    /// waiting in `flush` share one fsync. Stopped by `stop_group_commit`.
+    pub fn start_group_commit(&self) -> std::io::Result<std::thread::JoinHandle<()>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let db = self.db.clone();
+        let handle = std::thread::Builder::new()
+            .name("group-commit".into())
+            .spawn(move || group_commit(db, rx))?;
+        if let Ok(mut slot) = self.group_commit.lock() {
+            *slot = Some(tx);
+        }
+        Ok(handle)
+    }
+
+    /// Stops the group-commit thread once the waiters queued so far are answered.
+    pub fn stop_group_commit(&self) {
+        if let Ok(mut slot) = self.group_commit.lock() {
+            slot.take();
+        }
+    }
+
     /// Makes every write so far durable. Requests waiting here share one fsync (group
     /// commit): a single flusher takes everyone who is waiting, flushes once, and answers
     /// them all, so durability costs one disk sync per batch rather than per request.
     pub async fn flush(&self) -> Result<()> {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        let queue = self.group_commit.get_or_init(|| {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let db = self.db.clone();
-            // The thread ends when the sender (owned by this Storage) is dropped.
-            let spawned = std::thread::Builder::new()
-                .name("group-commit".into())
-                .spawn(move || group_commit(db, rx));
-            if let Err(e) = spawned {
-                tracing::error!(error = %e, "could not start the group-commit thread");
-            }
-            tx
-        });
-        if queue.send(done_tx).is_err() {
+        let queued = match self.group_commit.lock() {
+            Ok(slot) => slot.as_ref().is_some_and(|q| q.send(done_tx).is_ok()),
+            Err(_) => false,
+        };
+        if !queued {
             return Ok(self.db.flush_async().await.map(|_| ())?);
         }
         match done_rx.await {
@@ -159,6 +179,7 @@ impl Storage {
         Ok(())
     }
 
+    /// The trees that hold sandbox-scoped records.
     fn all_trees(&self) -> [&sled::Tree; 21] {
         [
             &self.meta,
@@ -183,6 +204,38 @@ impl Storage {
             &self.idempotency,
             &self.mandates,
         ]
+    }
+}
+
+impl Storage {
+    /// Every record of the sandbox registry, as stored (see `services::sandboxes`).
+    pub fn registry(&self) -> Result<Vec<Vec<u8>>> {
+        self.sandboxes.iter().values().map(|v| Ok(v?.to_vec())).collect()
+    }
+
+    pub fn registry_put(&self, id: &str, record: &[u8]) -> Result<()> {
+        self.sandboxes.insert(id.as_bytes(), record)?;
+        Ok(())
+    }
+
+    pub fn registry_remove(&self, id: &str) -> Result<()> {
+        self.sandboxes.remove(id.as_bytes())?;
+        Ok(())
+    }
+
+    /// A process-wide setting kept in the data dir.
+    pub fn setting(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.server.get(name.as_bytes())?.map(|v| v.to_vec()))
+    }
+
+    pub fn put_setting(&self, name: &str, value: &[u8]) -> Result<()> {
+        self.server.insert(name.as_bytes(), value)?;
+        Ok(())
+    }
+
+    /// Bytes the data dir takes on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
     }
 }
 
@@ -218,7 +271,52 @@ impl SandboxStore {
         self.storage.flush_blocking()
     }
 
-    /// Deletes every record of this sandbox (used to rebuild an unfinished generation).
+    /// This sandbox's id.
+    pub fn sandbox_id(&self) -> &str {
+        let id = &self.prefix[..self.prefix.len() - 1];
+        std::str::from_utf8(id).unwrap_or_default()
+    }
+
+    /// Whether two stores address the same sandbox.
+    pub fn same_sandbox(&self, other: &SandboxStore) -> bool {
+        self.prefix == other.prefix
+    }
+
+    /// Copies every record of this sandbox into `target` (which should be empty): snapshots
+    /// and their restore.
+    pub fn copy_into(&self, target: &SandboxStore) -> Result<()> {
+        for tree in self.storage.all_trees() {
+            let mut batch = sled::Batch::default();
+            let mut pending = 0;
+            for kv in tree.scan_prefix(&*self.prefix) {
+                let (k, v) = kv?;
+                let mut key = target.prefix.to_vec();
+                key.extend_from_slice(&k[self.prefix.len()..]);
+                batch.insert(key, v);
+                pending += 1;
+                if pending == 10_000 {
+                    tree.apply_batch(std::mem::take(&mut batch))?;
+                    pending = 0;
+                }
+            }
+            tree.apply_batch(batch)?;
+        }
+        Ok(())
+    }
+
+    /// Bytes of keys and values this sandbox holds (before the engine's own overhead).
+    pub fn stored_bytes(&self) -> Result<u64> {
+        let mut total = 0u64;
+        for tree in self.storage.all_trees() {
+            for kv in tree.scan_prefix(&*self.prefix) {
+                let (k, v) = kv?;
+                total += (k.len() + v.len()) as u64;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Deletes every record of this sandbox (rebuilds, resets, restores and deletion).
     pub fn clear(&self) -> Result<()> {
         for tree in self.storage.all_trees() {
             let mut batch = sled::Batch::default();
@@ -274,6 +372,11 @@ impl SandboxStore {
     /// Number of accounts in this sandbox.
     pub fn account_count(&self) -> usize {
         self.storage.accounts.scan_prefix(&*self.prefix).count()
+    }
+
+    /// Number of customers in this sandbox.
+    pub fn customer_count(&self) -> usize {
+        self.storage.customers.scan_prefix(&*self.prefix).count()
     }
 
     // --- clients ---

@@ -10,6 +10,10 @@ use tokio::sync::oneshot;
 pub struct TestApp {
     pub base: String,
     pub admin_key: String,
+    /// The operator key (`/operator/v1`).
+    pub operator_key: String,
+    /// The server, for what tests drive from inside (its real-time clock for idle expiry).
+    pub bank: sandbank::Server,
     /// A plain HTTP client that does not follow redirects (so tests see them).
     pub http: reqwest::Client,
     pub data_dir: PathBuf,
@@ -58,20 +62,47 @@ impl TestApp {
     }
 
     async fn serve(yaml: &str, data_dir: PathBuf, listener: tokio::net::TcpListener) -> TestApp {
+        Self::serve_with(yaml, data_dir, listener, |_| {}).await
+    }
+
+    /// A server on the default scenario with adjusted settings (limits, expiry).
+    pub async fn spawn_configured(configure: impl FnOnce(&mut sandbank::Config)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let mut app = Self::serve_with(
+            sandbank::scenario::DEFAULT_SCENARIO,
+            dir.path().join("data"),
+            listener,
+            configure,
+        )
+        .await;
+        app._dir = Some(dir);
+        app
+    }
+
+    async fn serve_with(
+        yaml: &str,
+        data_dir: PathBuf,
+        listener: tokio::net::TcpListener,
+        configure: impl FnOnce(&mut sandbank::Config),
+    ) -> TestApp {
+        let mut config = sandbank::Config {
+            data_dir: data_dir.clone(),
+            cache_mb: 32,
+            ..Default::default()
+        };
+        configure(&mut config);
         let scenario = sandbank::scenario::load_str(yaml, "test scenario").expect("valid scenario");
         let addr = listener.local_addr().expect("addr");
         let base = format!("http://{addr}");
         let mut attempt = 0;
-        let (state, _) = loop {
-            let config = sandbank::BootConfig {
-                data_dir: data_dir.clone(),
-                fresh: false,
+        let (server, _) = loop {
+            let boot = sandbank::BootConfig {
+                config: config.clone(),
                 scenario: scenario.clone(),
-                issuer: base.clone(),
-                admin_key: None,
-                cache_bytes: 32 * 1024 * 1024,
+                public_url: base.clone(),
             };
-            match tokio::task::spawn_blocking(move || sandbank::boot(config))
+            match tokio::task::spawn_blocking(move || sandbank::boot(boot))
                 .await
                 .expect("boot task")
             {
@@ -85,14 +116,18 @@ impl TestApp {
                 Err(e) => panic!("boot: {e}"),
             }
         };
-        let admin_key = state.admin_key.clone();
+        let admin_key = server.default_sandbox().expect("default sandbox").admin_key.clone();
+        let operator_key = server.operator_key.clone();
         let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(sandbank::run(state, listener, async move {
+        let handle = server.clone();
+        let server = tokio::spawn(sandbank::run(server, listener, async move {
             let _ = rx.await;
         }));
         TestApp {
             base,
             admin_key,
+            operator_key,
+            bank: handle,
             http: http_client(),
             data_dir,
             _dir: None,

@@ -9,7 +9,7 @@ use crate::domain::transaction::Transaction;
 use crate::error::ApiError;
 use crate::http::extract::{ApiQuery, Authenticated};
 use crate::services::reference::{self, HistoryKind};
-use crate::state::AppState;
+use crate::sandbox::Sandbox;
 use axum::Json;
 use axum::http::StatusCode;
 use jiff::civil::Date;
@@ -233,7 +233,7 @@ impl Segment {
     }
 }
 
-fn base_date_time(app: &AppState) -> (Date, String, String) {
+fn base_date_time(app: &Sandbox) -> (Date, String, String) {
     let now = app.clock.now_jst();
     (
         now.date(),
@@ -242,7 +242,7 @@ fn base_date_time(app: &AppState) -> (Date, String, String) {
     )
 }
 
-fn branch_name(app: &AppState, code: &str) -> String {
+fn branch_name(app: &Sandbox, code: &str) -> String {
     app.scenario
         .scenario
         .bank
@@ -253,7 +253,7 @@ fn branch_name(app: &AppState, code: &str) -> String {
         .unwrap_or_default()
 }
 
-fn account_item(app: &AppState, a: &Account) -> AccountItem {
+fn account_item(app: &Sandbox, a: &Account) -> AccountItem {
     AccountItem {
         account_id: a.id.clone(),
         branch_code: a.branch.to_string(),
@@ -287,7 +287,7 @@ fn transaction_item(t: &Transaction) -> TransactionItem {
 
 pub async fn list_accounts(
     segment: Segment,
-    app: AppState,
+    app: Sandbox,
     who: Authenticated,
 ) -> Result<Json<AccountsResponse>, ApiError> {
     segment.check(&who)?;
@@ -303,7 +303,7 @@ pub async fn list_accounts(
 
 pub async fn balances(
     segment: Segment,
-    app: AppState,
+    app: Sandbox,
     who: Authenticated,
     q: BalancesQuery,
 ) -> Result<Json<BalancesResponse>, ApiError> {
@@ -336,7 +336,7 @@ pub async fn balances(
 
 pub async fn transactions(
     segment: Segment,
-    app: AppState,
+    app: Sandbox,
     who: Authenticated,
     q: TransactionsQuery,
     kind: HistoryKind,
@@ -368,7 +368,6 @@ macro_rules! segment_routes {
     ($module:ident, $segment:expr, $tag:literal, $op:literal, $accounts:literal, $balances:literal, $transactions:literal, $deposits:literal) => {
         pub mod $module {
             use super::*;
-            use axum::extract::State;
 
             /// List the accounts the token may read.
             #[utoipa::path(get, path = $accounts, tag = $tag, operation_id = concat!($op, "Accounts"),
@@ -378,7 +377,7 @@ macro_rules! segment_routes {
                     (status = 401, description = "Missing, unknown or expired token", body = crate::error::Problem, content_type = "application/problem+json"),
                     (status = 403, description = "Scope accounts:read missing, or wrong segment", body = crate::error::Problem, content_type = "application/problem+json"),
                 ))]
-            pub async fn accounts(State(app): State<AppState>, who: Authenticated) -> Result<Json<AccountsResponse>, ApiError> {
+            pub async fn accounts(app: Sandbox, who: Authenticated) -> Result<Json<AccountsResponse>, ApiError> {
                 list_accounts($segment, app, who).await
             }
 
@@ -392,7 +391,7 @@ macro_rules! segment_routes {
                     (status = 403, description = "Scope accounts:read missing, or wrong segment", body = crate::error::Problem, content_type = "application/problem+json"),
                     (status = 404, description = "Not one of the token's accounts", body = crate::error::Problem, content_type = "application/problem+json"),
                 ))]
-            pub async fn balances(State(app): State<AppState>, who: Authenticated, ApiQuery(q): ApiQuery<BalancesQuery>) -> Result<Json<BalancesResponse>, ApiError> {
+            pub async fn balances(app: Sandbox, who: Authenticated, ApiQuery(q): ApiQuery<BalancesQuery>) -> Result<Json<BalancesResponse>, ApiError> {
                 super::balances($segment, app, who, q).await
             }
 
@@ -406,7 +405,7 @@ macro_rules! segment_routes {
                     (status = 403, description = "Scope transactions:read missing, or wrong segment", body = crate::error::Problem, content_type = "application/problem+json"),
                     (status = 404, description = "Not one of the token's accounts", body = crate::error::Problem, content_type = "application/problem+json"),
                 ))]
-            pub async fn transactions(State(app): State<AppState>, who: Authenticated, ApiQuery(q): ApiQuery<TransactionsQuery>) -> Result<Json<TransactionsResponse>, ApiError> {
+            pub async fn transactions(app: Sandbox, who: Authenticated, ApiQuery(q): ApiQuery<TransactionsQuery>) -> Result<Json<TransactionsResponse>, ApiError> {
                 super::transactions($segment, app, who, q, HistoryKind::All).await
             }
 
@@ -420,11 +419,11 @@ macro_rules! segment_routes {
                     (status = 403, description = "Scope transactions:read missing, or wrong segment", body = crate::error::Problem, content_type = "application/problem+json"),
                     (status = 404, description = "Not one of the token's accounts", body = crate::error::Problem, content_type = "application/problem+json"),
                 ))]
-            pub async fn deposit_transactions(State(app): State<AppState>, who: Authenticated, ApiQuery(q): ApiQuery<TransactionsQuery>) -> Result<Json<TransactionsResponse>, ApiError> {
+            pub async fn deposit_transactions(app: Sandbox, who: Authenticated, ApiQuery(q): ApiQuery<TransactionsQuery>) -> Result<Json<TransactionsResponse>, ApiError> {
                 super::transactions($segment, app, who, q, HistoryKind::Deposits).await
             }
 
-            pub fn router() -> utoipa_axum::router::OpenApiRouter<AppState> {
+            pub fn router() -> utoipa_axum::router::OpenApiRouter {
                 utoipa_axum::router::OpenApiRouter::new()
                     .routes(utoipa_axum::routes!(accounts))
                     .routes(utoipa_axum::routes!(balances))

@@ -5,7 +5,7 @@ use crate::domain::debit::Mandate;
 use crate::error::ApiError;
 use crate::http::extract::{ApiJson, Authenticated};
 use crate::services::debits;
-use crate::state::AppState;
+use crate::sandbox::Sandbox;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -88,7 +88,7 @@ pub fn mandate_view(m: &Mandate) -> MandateView {
 
 pub async fn request(
     segment: super::accounts::Segment,
-    app: AppState,
+    app: Sandbox,
     who: Authenticated,
     r: DebitRequest,
 ) -> Result<Json<DebitResultView>, ApiError> {
@@ -133,7 +133,6 @@ macro_rules! debit_routes {
         pub mod $module {
             use super::*;
             use crate::http::routes::accounts::Segment;
-            use axum::extract::State;
 
             /// Debit an account at once under a mandate. Accepts `Idempotency-Key`.
             #[utoipa::path(post, path = $request, tag = $tag, operation_id = concat!($op, "DebitRequest"), request_body = DebitRequest,
@@ -141,7 +140,7 @@ macro_rules! debit_routes {
                 responses((status = 200, description = "The result code (0 debited; 1, 2, 3, 4, 8, 9 not debited)", body = DebitResultView),
                           (status = 400, description = "Bad amount", body = crate::error::Problem, content_type = "application/problem+json"),
                           (status = 403, description = "No debits scope or wrong segment", body = crate::error::Problem, content_type = "application/problem+json")))]
-            pub async fn debit_request(State(app): State<AppState>, who: Authenticated, ApiJson(r): ApiJson<DebitRequest>) -> Result<Json<DebitResultView>, ApiError> {
+            pub async fn debit_request(app: Sandbox, who: Authenticated, ApiJson(r): ApiJson<DebitRequest>) -> Result<Json<DebitResultView>, ApiError> {
                 super::request($segment, app, who, r).await
             }
 
@@ -150,7 +149,7 @@ macro_rules! debit_routes {
                 security(("bearer" = ["debits"])),
                 responses((status = 200, description = "Mandates", body = MandateList),
                           (status = 403, description = "No debits scope", body = crate::error::Problem, content_type = "application/problem+json")))]
-            pub async fn debit_mandates(State(app): State<AppState>, who: Authenticated) -> Result<Json<MandateList>, ApiError> {
+            pub async fn debit_mandates(app: Sandbox, who: Authenticated) -> Result<Json<MandateList>, ApiError> {
                 $segment.check(&who)?;
                 let list = debits::mandates_of_biller(&app, &who.0)?;
                 Ok(Json(MandateList { mandates: list.iter().map(mandate_view).collect() }))
@@ -161,13 +160,13 @@ macro_rules! debit_routes {
                 security(("bearer" = ["debits"])),
                 responses((status = 200, description = "The mandate", body = MandateView),
                           (status = 404, description = "No such mandate for this biller", body = crate::error::Problem, content_type = "application/problem+json")))]
-            pub async fn debit_mandate_cancel(State(app): State<AppState>, who: Authenticated, ApiJson(r): ApiJson<MandateRef>) -> Result<Json<MandateView>, ApiError> {
+            pub async fn debit_mandate_cancel(app: Sandbox, who: Authenticated, ApiJson(r): ApiJson<MandateRef>) -> Result<Json<MandateView>, ApiError> {
                 $segment.check(&who)?;
                 let m = debits::end_mandate(&app, &r.mandate_id, Some(&who.0)).await?;
                 Ok(Json(mandate_view(&m)))
             }
 
-            pub fn router() -> utoipa_axum::router::OpenApiRouter<AppState> {
+            pub fn router() -> utoipa_axum::router::OpenApiRouter {
                 utoipa_axum::router::OpenApiRouter::new()
                     .routes(utoipa_axum::routes!(debit_request))
                     .routes(utoipa_axum::routes!(debit_mandates))

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod debits;
 pub mod health;
+pub mod lifecycle;
 pub mod public;
 pub mod sandbox;
 pub mod transfers;

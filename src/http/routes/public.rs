@@ -1,9 +1,8 @@
 //! Public information (no user authorization needed): the bank, its branches, ATMs and hours,
 //! as the scenario declares them.
 
-use crate::state::AppState;
+use crate::sandbox::Sandbox;
 use axum::Json;
-use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -86,7 +85,7 @@ fn range(r: &crate::scenario::schema::TimeRange) -> String {
 /// The bank, its hours and holidays.
 #[utoipa::path(get, path = "/public/v1/bank", tag = "public",
     responses((status = 200, description = "Bank facts", body = BankInfo)))]
-pub async fn bank(State(app): State<AppState>) -> Json<BankInfo> {
+pub async fn bank(app: Sandbox) -> Json<BankInfo> {
     let b = &app.scenario.scenario.bank;
     Json(BankInfo {
         bank_code: b.code.to_string(),
@@ -101,7 +100,7 @@ pub async fn bank(State(app): State<AppState>) -> Json<BankInfo> {
 /// The bank's branches.
 #[utoipa::path(get, path = "/public/v1/branches", tag = "public",
     responses((status = 200, description = "Branches", body = BranchesResponse)))]
-pub async fn branches(State(app): State<AppState>) -> Json<BranchesResponse> {
+pub async fn branches(app: Sandbox) -> Json<BranchesResponse> {
     let branches = app
         .scenario
         .scenario
@@ -121,7 +120,7 @@ pub async fn branches(State(app): State<AppState>) -> Json<BranchesResponse> {
 /// The bank's ATMs and their hours.
 #[utoipa::path(get, path = "/public/v1/atms", tag = "public",
     responses((status = 200, description = "ATMs", body = AtmsResponse)))]
-pub async fn atms(State(app): State<AppState>) -> Json<AtmsResponse> {
+pub async fn atms(app: Sandbox) -> Json<AtmsResponse> {
     let atms = app
         .scenario
         .scenario
@@ -139,7 +138,7 @@ pub async fn atms(State(app): State<AppState>) -> Json<AtmsResponse> {
     Json(AtmsResponse { atms })
 }
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router() -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(bank))
         .routes(routes!(branches))

@@ -7,10 +7,10 @@ use crate::error::ApiError;
 use crate::http::extract::{Admin, ApiJson, ApiQuery};
 use crate::oauth::oauth_error_to_api;
 use crate::services::{consent, sandbox};
-use crate::state::AppState;
+use crate::sandbox::Sandbox;
 use crate::storage::AccessLogFilter;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use jiff::SignedDuration;
 use serde::{Deserialize, Serialize};
@@ -42,7 +42,7 @@ pub struct AdvanceRequest {
     pub by: String,
 }
 
-fn clock_view(app: &AppState) -> ClockView {
+fn clock_view(app: &Sandbox) -> ClockView {
     let now = app.clock.now();
     ClockView {
         now: format_jst(now),
@@ -56,7 +56,7 @@ fn clock_view(app: &AppState) -> ClockView {
     security(("adminKey" = [])),
     responses((status = 200, description = "The clock", body = ClockView),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = "application/problem+json")))]
-pub async fn get_clock(_: Admin, State(app): State<AppState>) -> Json<ClockView> {
+pub async fn get_clock(_: Admin, app: Sandbox) -> Json<ClockView> {
     Json(clock_view(&app))
 }
 
@@ -68,7 +68,7 @@ pub async fn get_clock(_: Admin, State(app): State<AppState>) -> Json<ClockView>
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn advance_clock(
     _: Admin,
-    State(app): State<AppState>,
+    app: Sandbox,
     ApiJson(req): ApiJson<AdvanceRequest>,
 ) -> Result<Json<ClockView>, ApiError> {
     let by = parse_duration(&req.by).map_err(|e| ApiError::bad_request("invalid_duration", e))?;
@@ -148,7 +148,7 @@ pub struct CreatedGrant {
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn create_grant(
     _: Admin,
-    State(app): State<AppState>,
+    app: Sandbox,
     ApiJson(req): ApiJson<CreateGrantRequest>,
 ) -> Result<(StatusCode, Json<CreatedGrant>), ApiError> {
     let scopes = Scope::parse_list(&req.scopes.join(" ")).map_err(|e| ApiError::bad_request("invalid_scope", e))?;
@@ -236,7 +236,7 @@ pub struct GrantList {
               (status = 404, description = "No such user", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn list_grants(
     _: Admin,
-    State(app): State<AppState>,
+    app: Sandbox,
     ApiQuery(q): ApiQuery<GrantsQuery>,
 ) -> Result<Json<GrantList>, ApiError> {
     let user = find_user(&app, &q.username)?;
@@ -310,7 +310,7 @@ pub struct LockView {
               (status = 404, description = "No such user", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn unlock_user(
     _: Admin,
-    State(app): State<AppState>,
+    app: Sandbox,
     Path(username): Path<String>,
 ) -> Result<Json<LockView>, ApiError> {
     let user = find_user(&app, &username)?;
@@ -324,7 +324,7 @@ pub async fn unlock_user(
 }
 
 /// A user named as the README shows it (`tanaka`) or by internal id (`u-tanaka`); 404 else.
-fn find_user(app: &AppState, name: &str) -> Result<crate::domain::customer::User, ApiError> {
+fn find_user(app: &Sandbox, name: &str) -> Result<crate::domain::customer::User, ApiError> {
     consent::user_by_name(app, name)?
         .ok_or_else(|| ApiError::not_found("user_not_found", format!("no user with username {name:?}")))
 }
@@ -338,7 +338,7 @@ fn find_user(app: &AppState, name: &str) -> Result<crate::domain::customer::User
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn revoke_grant(
     _: Admin,
-    State(app): State<AppState>,
+    app: Sandbox,
     Path(grant_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     if consent::revoke_grant_by_id(&app, &grant_id, "user").await? {
@@ -418,7 +418,7 @@ pub struct AccessLogPage {
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn access_logs(
     _: Admin,
-    State(app): State<AppState>,
+    app: Sandbox,
     ApiQuery(q): ApiQuery<AccessLogQuery>,
 ) -> Result<Json<AccessLogPage>, ApiError> {
     let limit = page_limit(q.limit, 50, 200)?;
@@ -501,7 +501,7 @@ pub struct AccountBalance {
               (status = 404, description = "No such account", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn credit(
     _: Admin,
-    State(app): State<AppState>,
+    app: Sandbox,
     Path(account_id): Path<String>,
     ApiJson(req): ApiJson<CreditRequest>,
 ) -> Result<(StatusCode, Json<AccountBalance>), ApiError> {
@@ -548,7 +548,7 @@ pub async fn credit(
               (status = 409, description = "Already closed", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn close_account(
     _: Admin,
-    State(app): State<AppState>,
+    app: Sandbox,
     Path(account_id): Path<String>,
 ) -> Result<Json<AccountBalance>, ApiError> {
     let a = crate::services::transfers::close_account(&app, &account_id).await?;
@@ -608,7 +608,7 @@ pub struct AdminAccountPage {
     responses((status = 200, description = "Accounts", body = AdminAccountPage)))]
 pub async fn list_accounts(
     _: Admin,
-    State(app): State<AppState>,
+    app: Sandbox,
     ApiQuery(q): ApiQuery<AccountsQuery>,
 ) -> Result<Json<AdminAccountPage>, ApiError> {
     let limit = page_limit(q.limit, 100, 1000)?;
@@ -676,7 +676,7 @@ pub struct NotificationList {
               (status = 404, description = "No such user", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn notifications(
     _: Admin,
-    State(app): State<AppState>,
+    app: Sandbox,
     ApiQuery(q): ApiQuery<NotificationsQuery>,
 ) -> Result<Json<NotificationList>, ApiError> {
     let customer_id = find_user(&app, &q.username)?.customer_id;
@@ -728,7 +728,7 @@ pub struct LedgerView {
 #[utoipa::path(get, path = "/sandbox/v1/ledger", tag = "sandbox",
     security(("adminKey" = [])),
     responses((status = 200, description = "Totals", body = LedgerView)))]
-pub async fn ledger(_: Admin, State(app): State<AppState>) -> Result<Json<LedgerView>, ApiError> {
+pub async fn ledger(_: Admin, app: Sandbox) -> Result<Json<LedgerView>, ApiError> {
     let s = sandbox::ledger_summary(&app)?;
     let system_total: i64 = s.system.iter().map(|(_, v)| v).sum();
     Ok(Json(LedgerView {
@@ -773,7 +773,7 @@ pub struct ApprovalRequest {
               (status = 409, description = "Not waiting for approval", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn approval(
     _: Admin,
-    State(app): State<AppState>,
+    app: Sandbox,
     Path(apply_no): Path<String>,
     ApiJson(req): ApiJson<ApprovalRequest>,
 ) -> Result<Json<crate::http::routes::transfers::TransferView>, ApiError> {
@@ -840,7 +840,7 @@ pub struct EventList {
     responses((status = 200, description = "Events", body = EventList)))]
 pub async fn events(
     _: Admin,
-    State(app): State<AppState>,
+    app: Sandbox,
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<Json<EventList>, ApiError> {
     let list = app
@@ -876,7 +876,7 @@ pub struct MandatesQuery {
               (status = 404, description = "No such user", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn mandates(
     _: Admin,
-    State(app): State<AppState>,
+    app: Sandbox,
     ApiQuery(q): ApiQuery<MandatesQuery>,
 ) -> Result<Json<crate::http::routes::debits::MandateList>, ApiError> {
     let user = find_user(&app, &q.username)?;
@@ -894,14 +894,14 @@ pub async fn mandates(
               (status = 404, description = "No such mandate", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn stop_mandate(
     _: Admin,
-    State(app): State<AppState>,
+    app: Sandbox,
     Path(mandate_id): Path<String>,
 ) -> Result<Json<crate::http::routes::debits::MandateView>, ApiError> {
     let m = crate::services::debits::end_mandate(&app, &mandate_id, None).await?;
     Ok(Json(crate::http::routes::debits::mandate_view(&m)))
 }
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router() -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(mandates))
         .routes(routes!(stop_mandate))

@@ -5,7 +5,7 @@ use crate::domain::transfer::{TransferRequest, TransferStatus};
 use crate::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery, Authenticated};
 use crate::services::transfers::{self, TransferInput};
-use crate::state::AppState;
+use crate::sandbox::Sandbox;
 use axum::Json;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -270,7 +270,7 @@ pub fn require_transfer_scope_of(who: &crate::services::consent::Principal) -> R
 
 pub async fn quote(
     segment: super::accounts::Segment,
-    app: AppState,
+    app: Sandbox,
     who: Authenticated,
     input: TransferInput,
 ) -> Result<Json<FeeQuote>, ApiError> {
@@ -296,7 +296,7 @@ pub async fn quote(
 
 pub async fn request(
     segment: super::accounts::Segment,
-    app: AppState,
+    app: Sandbox,
     who: Authenticated,
     idem: Option<crate::http::idempotency::IdempotencyContext>,
     input: TransferInput,
@@ -320,7 +320,7 @@ pub async fn request(
 
 pub async fn result(
     segment: super::accounts::Segment,
-    app: AppState,
+    app: Sandbox,
     who: Authenticated,
     q: ApplyNoQuery,
 ) -> Result<Json<TransferView>, ApiError> {
@@ -331,7 +331,7 @@ pub async fn result(
 
 pub async fn status(
     segment: super::accounts::Segment,
-    app: AppState,
+    app: Sandbox,
     who: Authenticated,
     q: StatusQuery,
 ) -> Result<Json<TransferList>, ApiError> {
@@ -391,7 +391,7 @@ pub async fn status(
 
 pub async fn cancel(
     segment: super::accounts::Segment,
-    app: AppState,
+    app: Sandbox,
     who: Authenticated,
     q: ApplyNoQuery,
 ) -> Result<Json<TransferView>, ApiError> {
@@ -403,7 +403,7 @@ pub async fn cancel(
 
 pub async fn verify(
     segment: super::accounts::Segment,
-    app: AppState,
+    app: Sandbox,
     who: Authenticated,
     r: VerifyRequest,
 ) -> Result<Json<VerifyResult>, ApiError> {
@@ -428,7 +428,6 @@ macro_rules! transfer_routes {
     ($module:ident, $segment:expr, $tag:literal, $op:literal, $fee:literal, $request:literal, $result:literal, $status:literal, $cancel:literal, $verify:literal) => {
         pub mod $module {
             use super::*;
-            use axum::extract::State;
             use crate::http::routes::accounts::Segment;
 
             /// Fee quote: validates everything a request would and returns per-item fees and the total debit.
@@ -438,7 +437,7 @@ macro_rules! transfer_routes {
                           (status = 400, description = "Invalid request (per-item errors)", body = crate::error::Problem, content_type = "application/problem+json"),
                           (status = 403, description = "No transfer scope, payee not allowed, or wrong segment", body = crate::error::Problem, content_type = "application/problem+json"),
                           (status = 404, description = "Not one of the token's accounts", body = crate::error::Problem, content_type = "application/problem+json")))]
-            pub async fn transfer_fee(State(app): State<AppState>, who: Authenticated, ApiJson(input): ApiJson<TransferInput>) -> Result<Json<FeeQuote>, ApiError> {
+            pub async fn transfer_fee(app: Sandbox, who: Authenticated, ApiJson(input): ApiJson<TransferInput>) -> Result<Json<FeeQuote>, ApiError> {
                 super::quote($segment, app, who, input).await
             }
 
@@ -452,7 +451,7 @@ macro_rules! transfer_routes {
                           (status = 409, description = "The same Idempotency-Key is still being processed", body = crate::error::Problem, content_type = "application/problem+json"),
                           (status = 422, description = "The Idempotency-Key was used with another body", body = crate::error::Problem, content_type = "application/problem+json")))]
             pub async fn transfer_request(
-                State(app): State<AppState>,
+                app: Sandbox,
                 who: Authenticated,
                 idem: Option<axum::Extension<crate::http::idempotency::IdempotencyContext>>,
                 ApiJson(input): ApiJson<TransferInput>,
@@ -465,7 +464,7 @@ macro_rules! transfer_routes {
                 security(("bearer" = ["transfers:own", "transfers:any"])),
                 responses((status = 200, description = "The transfer", body = TransferView),
                           (status = 404, description = "No such transfer for this customer", body = crate::error::Problem, content_type = "application/problem+json")))]
-            pub async fn transfer_request_result(State(app): State<AppState>, who: Authenticated, ApiQuery(q): ApiQuery<ApplyNoQuery>) -> Result<Json<TransferView>, ApiError> {
+            pub async fn transfer_request_result(app: Sandbox, who: Authenticated, ApiQuery(q): ApiQuery<ApplyNoQuery>) -> Result<Json<TransferView>, ApiError> {
                 super::result($segment, app, who, q).await
             }
 
@@ -475,7 +474,7 @@ macro_rules! transfer_routes {
                 responses((status = 200, description = "Transfers", body = TransferList),
                           (status = 400, description = "Bad query", body = crate::error::Problem, content_type = "application/problem+json"),
                           (status = 404, description = "No such transfer or account", body = crate::error::Problem, content_type = "application/problem+json")))]
-            pub async fn transfer_status(State(app): State<AppState>, who: Authenticated, ApiQuery(q): ApiQuery<StatusQuery>) -> Result<Json<TransferList>, ApiError> {
+            pub async fn transfer_status(app: Sandbox, who: Authenticated, ApiQuery(q): ApiQuery<StatusQuery>) -> Result<Json<TransferList>, ApiError> {
                 super::status($segment, app, who, q).await
             }
 
@@ -485,7 +484,7 @@ macro_rules! transfer_routes {
                 responses((status = 200, description = "Cancelled (status 8)", body = TransferView),
                           (status = 404, description = "No such transfer", body = crate::error::Problem, content_type = "application/problem+json"),
                           (status = 409, description = "Not cancellable in its state", body = crate::error::Problem, content_type = "application/problem+json")))]
-            pub async fn transfer_cancel(State(app): State<AppState>, who: Authenticated, ApiJson(q): ApiJson<ApplyNoQuery>) -> Result<Json<TransferView>, ApiError> {
+            pub async fn transfer_cancel(app: Sandbox, who: Authenticated, ApiJson(q): ApiJson<ApplyNoQuery>) -> Result<Json<TransferView>, ApiError> {
                 super::cancel($segment, app, who, q).await
             }
 
@@ -494,11 +493,11 @@ macro_rules! transfer_routes {
                 security(("bearer" = ["transfers:own", "transfers:any"])),
                 responses((status = 200, description = "Answer code", body = VerifyResult),
                           (status = 400, description = "Malformed codes", body = crate::error::Problem, content_type = "application/problem+json")))]
-            pub async fn verify_account(State(app): State<AppState>, who: Authenticated, ApiJson(r): ApiJson<VerifyRequest>) -> Result<Json<VerifyResult>, ApiError> {
+            pub async fn verify_account(app: Sandbox, who: Authenticated, ApiJson(r): ApiJson<VerifyRequest>) -> Result<Json<VerifyResult>, ApiError> {
                 super::verify($segment, app, who, r).await
             }
 
-            pub fn router() -> utoipa_axum::router::OpenApiRouter<AppState> {
+            pub fn router() -> utoipa_axum::router::OpenApiRouter {
                 utoipa_axum::router::OpenApiRouter::new()
                     .routes(utoipa_axum::routes!(transfer_fee))
                     .routes(utoipa_axum::routes!(transfer_request))

@@ -1,0 +1,188 @@
+//! Layered configuration: embedded defaults → an optional TOML file (`--config`) → the
+//! environment (`SANDBANK_*`) → command-line flags, each layer overriding the one before.
+//! The README lists every setting.
+
+use crate::cli::ServeArgs;
+use jiff::SignedDuration;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The settings file: every key optional, spelled as the flag without the dashes' prefix
+/// (`max-sandboxes = 50`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    host: Option<String>,
+    port: Option<u16>,
+    data_dir: Option<PathBuf>,
+    scenario: Option<PathBuf>,
+    public_url: Option<String>,
+    admin_key: Option<String>,
+    operator_key: Option<String>,
+    cache_mb: Option<u64>,
+    max_sandboxes: Option<usize>,
+    max_customers: Option<u64>,
+    idle_expiry: Option<String>,
+    idle_check: Option<String>,
+}
+
+/// What an operator may create.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Most sandboxes the server holds (the default one included).
+    pub max_sandboxes: usize,
+    /// Most customers (declared plus generated) a created sandbox's scenario may have.
+    pub max_customers: u64,
+    /// A created sandbox unused for this long (real time) is deleted; `None` keeps them all.
+    pub idle_expiry: Option<SignedDuration>,
+    /// How often idle sandboxes are looked for.
+    pub idle_check: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_sandboxes: 1_000,
+            max_customers: 10_000,
+            idle_expiry: Some(SignedDuration::from_hours(30 * 24)),
+            idle_check: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The resolved settings of a server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host: String,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    /// Scenario of the default sandbox (default: the embedded scenarios/default.yaml).
+    pub scenario: Option<PathBuf>,
+    pub fresh: bool,
+    /// Public base URL (default: http://HOST:PORT once bound).
+    pub public_url: Option<String>,
+    /// Admin key of the default sandbox (default: generated once, kept in the data dir).
+    pub admin_key: Option<String>,
+    /// Operator key for `/operator/v1` (default: generated once, kept in the data dir).
+    pub operator_key: Option<String>,
+    pub cache_mb: u64,
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            data_dir: PathBuf::from("sandbank-data"),
+            scenario: None,
+            fresh: false,
+            public_url: None,
+            admin_key: None,
+            operator_key: None,
+            cache_mb: 256,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// A duration setting: `"7d"`, `"12h"`, `"P30D"`; `"off"` or `"0"` for never.
+fn parse_optional_duration(name: &str, value: &str) -> Result<Option<SignedDuration>, String> {
+    if matches!(value.trim(), "off" | "never" | "0") {
+        return Ok(None);
+    }
+    let d = crate::clock::parse_duration(value).map_err(|e| format!("{name}: {e}"))?;
+    if d <= SignedDuration::ZERO {
+        return Err(format!("{name}: must be positive, or \"off\""));
+    }
+    Ok(Some(d))
+}
+
+impl Config {
+    /// Resolves the layers: defaults, then the file named by `--config` (if any), then the
+    /// environment and flags (clap has already merged those two, flags winning).
+    pub fn resolve(args: &ServeArgs) -> Result<Config, String> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let mut c = Config::default();
+        macro_rules! layer {
+            ($field:ident) => {
+                if let Some(v) = args.$field.clone().or(file.$field) {
+                    c.$field = v;
+                }
+            };
+            (opt $field:ident) => {
+                c.$field = args.$field.clone().or(file.$field).or(c.$field);
+            };
+        }
+        layer!(host);
+        layer!(port);
+        layer!(data_dir);
+        layer!(cache_mb);
+        layer!(opt scenario);
+        layer!(opt public_url);
+        layer!(opt admin_key);
+        layer!(opt operator_key);
+        c.fresh = args.fresh;
+        if let Some(n) = args.max_sandboxes.or(file.max_sandboxes) {
+            if n == 0 {
+                return Err("max-sandboxes: must be at least 1 (the default sandbox)".into());
+            }
+            c.limits.max_sandboxes = n;
+        }
+        if let Some(n) = args.max_customers.or(file.max_customers) {
+            c.limits.max_customers = n;
+        }
+        if let Some(v) = args.idle_expiry.clone().or(file.idle_expiry) {
+            c.limits.idle_expiry = parse_optional_duration("idle-expiry", &v)?;
+        }
+        if let Some(v) = args.idle_check.clone().or(file.idle_check) {
+            let d = parse_optional_duration("idle-check", &v)?
+                .ok_or("idle-check: must be a positive duration such as \"1m\"")?;
+            c.limits.idle_check = d.unsigned_abs();
+        }
+        Ok(c)
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the config file {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(flags: &[&str]) -> ServeArgs {
+        let mut argv = vec!["sandbank"];
+        argv.extend_from_slice(flags);
+        crate::cli::Cli::parse_from(argv).serve
+    }
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let dir = tempfile_dir();
+        let file = dir.join("sandbank.toml");
+        std::fs::write(&file, "port = 9000\nmax-sandboxes = 5\nidle-expiry = \"off\"\ncache-mb = 64\n").unwrap();
+        let c = Config::resolve(&args(&["--config", file.to_str().unwrap(), "--port", "9100"])).unwrap();
+        assert_eq!(c.port, 9100);
+        assert_eq!(c.limits.max_sandboxes, 5);
+        assert_eq!(c.limits.idle_expiry, None);
+        assert_eq!(c.cache_mb, 64);
+        assert_eq!(c.host, "127.0.0.1");
+        std::fs::write(&file, "prot = 1\n").unwrap();
+        let err = Config::resolve(&args(&["--config", file.to_str().unwrap()])).unwrap_err();
+        assert!(err.contains("prot"), "{err}");
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("sandbank-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}

@@ -1,0 +1,132 @@
+//! The identity layer: resolves who is calling once per request — a user through a client
+//! (access token), the sandbox admin, or the server operator — and puts the answer in the
+//! request's extensions. The extractors, the idempotency layer and the access log read it
+//! from there; nothing authenticates a second time.
+
+use crate::error::ApiError;
+use crate::http::extract::{admin_key_given, bearer_token};
+use crate::sandbox::Sandbox;
+use crate::server::Server;
+use crate::services::bearer::{Principal, TokenRejection, authenticate_bearer};
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
+/// Who sent the request, as far as its credentials say.
+#[derive(Clone)]
+pub enum Identity {
+    /// No credentials for this kind of route.
+    Anonymous,
+    /// A valid access token: the user it acts for, through its client.
+    User(Arc<Principal>),
+    /// An access token that was refused, and why.
+    BadToken(&'static str),
+    /// The sandbox's admin key (control plane).
+    Admin,
+    /// A key was sent to the control plane but it is not this sandbox's admin key.
+    BadAdminKey,
+    /// The server's operator key (`/operator/v1`).
+    Operator,
+    /// A key was sent to the operator API but it is not the operator key.
+    BadOperatorKey,
+    /// The credentials could not be checked (storage failure).
+    Failed(String),
+}
+
+impl Identity {
+    /// (client, user) for the access log.
+    pub fn log_names(&self) -> (Option<String>, Option<String>) {
+        match self {
+            Identity::User(p) => (Some(p.client_id.clone()), Some(p.user_id.clone())),
+            Identity::Admin => (Some("sandbox-admin".into()), None),
+            Identity::Operator => (Some("operator".into()), None),
+            _ => (None, None),
+        }
+    }
+
+    /// The principal of a resource API call, or the problem its credentials make.
+    pub fn user(&self) -> Result<&Arc<Principal>, ApiError> {
+        match self {
+            Identity::User(p) => Ok(p),
+            Identity::BadToken(why) => Err(ApiError::invalid_token(*why)),
+            Identity::Failed(e) => Err(ApiError::internal(e.clone())),
+            _ => Err(ApiError::missing_token()),
+        }
+    }
+
+    /// Ok for the sandbox admin, else the problem to answer.
+    pub fn admin(&self) -> Result<(), ApiError> {
+        match self {
+            Identity::Admin => Ok(()),
+            Identity::BadAdminKey => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_admin_key",
+                "the sandbox admin key is wrong; it is printed when the server starts (or when the sandbox is created)",
+            )),
+            _ => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing_admin_key",
+                "send the sandbox admin key as `Authorization: Bearer <key>` or `x-sandbox-admin-key`",
+            )),
+        }
+    }
+
+    /// Ok for the operator, else the problem to answer.
+    pub fn operator(&self) -> Result<(), ApiError> {
+        match self {
+            Identity::Operator => Ok(()),
+            Identity::BadOperatorKey => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_operator_key",
+                "the operator key is wrong; it is printed when the server starts",
+            )),
+            _ => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing_operator_key",
+                "send the operator key as `Authorization: Bearer <key>`",
+            )),
+        }
+    }
+}
+
+/// Resolves the caller by the kind of route: the operator API takes the operator key, the
+/// control plane the sandbox's admin key, every other route an access token (if one is sent).
+pub fn resolve(server: Option<&Server>, sandbox: &Sandbox, req: &Request) -> Identity {
+    let path = req.uri().path();
+    let headers = req.headers();
+    if path.starts_with("/operator/") {
+        return match (bearer_token(headers), server) {
+            (Some(k), Some(s)) if s.is_operator_key(k) => Identity::Operator,
+            (Some(_), _) => Identity::BadOperatorKey,
+            (None, _) => Identity::Anonymous,
+        };
+    }
+    if path.starts_with("/sandbox/") {
+        return match admin_key_given(headers) {
+            Some(k) if sandbox.is_admin_key(k) => Identity::Admin,
+            Some(_) => Identity::BadAdminKey,
+            None => Identity::Anonymous,
+        };
+    }
+    match bearer_token(headers) {
+        Some("") => Identity::BadToken("the access token is empty"),
+        Some(token) => match authenticate_bearer(sandbox, token) {
+            Ok(p) => Identity::User(p),
+            Err(TokenRejection::Invalid(why)) => Identity::BadToken(why),
+            Err(TokenRejection::Storage(e)) => Identity::Failed(e.to_string()),
+        },
+        None => Identity::Anonymous,
+    }
+}
+
+/// The middleware: puts the `Identity` into the request.
+pub async fn identify(mut req: Request, next: Next) -> Response {
+    let Some(sandbox) = req.extensions().get::<Sandbox>().cloned() else {
+        return ApiError::internal("no sandbox was resolved for this request").into_response();
+    };
+    let identity = resolve(req.extensions().get::<Server>(), &sandbox, &req);
+    req.extensions_mut().insert(identity);
+    next.run(req).await
+}

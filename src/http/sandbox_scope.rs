@@ -1,0 +1,73 @@
+//! The sandbox layer: finds the sandbox a request is for from its path — `/s/{id}/…` for a
+//! created sandbox (the prefix is removed before routing), anything else for the default
+//! sandbox — counts the request for it, and puts the `Sandbox` and the `Server` into the
+//! request's extensions.
+
+use crate::error::ApiError;
+use crate::server::Server;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+pub async fn resolve(State(server): State<Server>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let sandbox = if let Some(rest) = path.strip_prefix("/s/") {
+        let (id, tail) = rest.split_once('/').map_or((rest, ""), |(id, tail)| (id, tail));
+        let Some(sandbox) = server.sandbox(id) else {
+            if server.is_registered(id) {
+                return unavailable();
+            }
+            return ApiError::not_found(
+                "sandbox_not_found",
+                format!("there is no sandbox {id:?} on this server (deleted, expired, or never created)"),
+            )
+            .into_response();
+        };
+        if tail.starts_with("operator/") || tail == "operator" {
+            return ApiError::not_found("not_found", "the operator API is served at the root only (/operator/v1)")
+                .into_response();
+        }
+        if tail == "swagger-ui" {
+            // Swagger UI's own redirect would drop the prefix.
+            let mut res = StatusCode::SEE_OTHER.into_response();
+            if let Ok(v) = HeaderValue::from_str(&sandbox.path("/swagger-ui/")) {
+                res.headers_mut().insert(header::LOCATION, v);
+            }
+            return res;
+        }
+        let rewritten = match req.uri().query() {
+            Some(q) => format!("/{tail}?{q}"),
+            None => format!("/{tail}"),
+        };
+        match rewritten.parse::<Uri>() {
+            Ok(uri) => *req.uri_mut() = uri,
+            Err(_) => return ApiError::bad_request("invalid_path", "the request path is not valid").into_response(),
+        }
+        sandbox
+    } else {
+        // Operator calls belong to no sandbox; the default one is only their context.
+        match server.default_sandbox() {
+            Some(s) => s,
+            None => return unavailable(),
+        }
+    };
+    if !req.uri().path().starts_with("/operator/") {
+        sandbox.usage.touch(server.wall.now_secs());
+    }
+    req.extensions_mut().insert(sandbox);
+    req.extensions_mut().insert(server);
+    next.run(req).await
+}
+
+/// The default sandbox is briefly away while it is reset or restored.
+fn unavailable() -> Response {
+    let mut res = ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "sandbox_busy",
+        "the sandbox is being reset or restored; retry in a moment",
+    )
+    .into_response();
+    res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    res
+}

@@ -1,0 +1,112 @@
+//! Bearer authentication on the resource APIs: the principal behind an access token, and the
+//! per-sandbox cache that keeps the hot path free of storage reads and decoding.
+
+use crate::domain::consent::{Scope, TokenKind};
+use crate::domain::customer::CustomerKind;
+use crate::ids::sha256_b64;
+use crate::sandbox::Sandbox;
+use crate::storage::StorageError;
+use jiff::Timestamp;
+use std::sync::Arc;
+
+/// The caller of a resource API, as established by its access token.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub client_id: String,
+    pub user_id: String,
+    pub customer_id: String,
+    pub grant_id: String,
+    pub customer_kind: CustomerKind,
+    pub scopes: Vec<Scope>,
+}
+
+impl Principal {
+    pub fn has(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+}
+
+/// Why a bearer token was refused.
+#[derive(Debug)]
+pub enum TokenRejection {
+    Invalid(&'static str),
+    Storage(StorageError),
+}
+
+impl From<StorageError> for TokenRejection {
+    fn from(e: StorageError) -> Self {
+        TokenRejection::Storage(e)
+    }
+}
+
+/// Principals of recently used access tokens, by token hash, so the resource APIs' hot path
+/// does not read and decode the token and grant records on every call. Entries carry the
+/// token's expiry (checked against the clock on every use); any revocation clears the cache.
+#[derive(Default)]
+pub struct TokenCache {
+    map: std::sync::RwLock<std::collections::HashMap<String, (Timestamp, Arc<Principal>)>>,
+}
+
+/// Upper bound on cached tokens; the cache starts over when it is reached.
+const TOKEN_CACHE_MAX: usize = 100_000;
+
+impl TokenCache {
+    fn get(&self, hash: &str) -> Option<(Timestamp, Arc<Principal>)> {
+        self.map.read().ok()?.get(hash).cloned()
+    }
+
+    fn put(&self, hash: String, expires_at: Timestamp, principal: Arc<Principal>) {
+        if let Ok(mut map) = self.map.write() {
+            if map.len() >= TOKEN_CACHE_MAX {
+                map.clear();
+            }
+            map.insert(hash, (expires_at, principal));
+        }
+    }
+
+    /// Forgets everything (after any revocation).
+    pub fn clear(&self) {
+        if let Ok(mut map) = self.map.write() {
+            map.clear();
+        }
+    }
+}
+
+/// Establishes the principal behind an access token (the resource APIs' hot path).
+pub fn authenticate_bearer(app: &Sandbox, token: &str) -> Result<Arc<Principal>, TokenRejection> {
+    let hash = sha256_b64(token.as_bytes());
+    let now = app.clock.now();
+    if let Some((expires_at, principal)) = app.token_cache.get(&hash) {
+        return if now < expires_at {
+            Ok(principal)
+        } else {
+            Err(TokenRejection::Invalid("the access token has expired; refresh it"))
+        };
+    }
+    let record = app
+        .store
+        .token(&hash)?
+        .filter(|t| t.kind == TokenKind::Access)
+        .ok_or(TokenRejection::Invalid("the access token is not recognised"))?;
+    if now >= record.expires_at {
+        return Err(TokenRejection::Invalid("the access token has expired; refresh it"));
+    }
+    let grant = app
+        .store
+        .grant(&record.grant_id)?
+        .ok_or(TokenRejection::Invalid("the grant behind this token no longer exists"))?;
+    if grant.revoked_at.is_some() {
+        return Err(TokenRejection::Invalid("the grant behind this token was revoked"));
+    }
+    let principal = Arc::new(Principal {
+        client_id: record.client_id,
+        user_id: record.user_id,
+        customer_id: record.customer_id,
+        grant_id: record.grant_id,
+        customer_kind: record.customer_kind,
+        scopes: record.scopes,
+    });
+    app.token_cache.put(hash, record.expires_at, principal.clone());
+    Ok(principal)
+}
+
