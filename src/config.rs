@@ -149,7 +149,8 @@ impl Config {
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the config file {}: {e}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read the config file {}: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display()))
 }
 
@@ -168,7 +169,11 @@ mod tests {
     fn flags_override_the_file_which_overrides_defaults() {
         let dir = tempfile_dir();
         let file = dir.join("sandbank.toml");
-        std::fs::write(&file, "port = 9000\nmax-sandboxes = 5\nidle-expiry = \"off\"\ncache-mb = 64\n").unwrap();
+        std::fs::write(
+            &file,
+            "port = 9000\nmax-sandboxes = 5\nidle-expiry = \"off\"\ncache-mb = 64\n",
+        )
+        .unwrap();
         let c = Config::resolve(&args(&["--config", file.to_str().unwrap(), "--port", "9100"])).unwrap();
         assert_eq!(c.port, 9100);
         assert_eq!(c.limits.max_sandboxes, 5);

@@ -15,6 +15,13 @@ pub fn random_token(bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
+/// `n` random bytes from the operating system.
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    OsRng.unwrap_err().fill_bytes(&mut buf);
+    buf
+}
+
 /// A secret with a readable prefix, e.g. `sbat_…` for access tokens.
 pub fn prefixed_secret(prefix: &str) -> String {
     format!("{prefix}_{}", random_token(32))
@@ -51,11 +58,4 @@ mod tests {
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
-}
-
-/// `n` random bytes from the operating system.
-pub fn random_bytes(n: usize) -> Vec<u8> {
-    let mut buf = vec![0u8; n];
-    OsRng.unwrap_err().fill_bytes(&mut buf);
-    buf
 }

@@ -255,11 +255,7 @@ fn banner(
             report.transactions
         )
     } else {
-        format!(
-            "reopened ({} accounts) from {}",
-            report.accounts,
-            data_dir.display()
-        )
+        format!("reopened ({} accounts) from {}", report.accounts, data_dir.display())
     };
     out.push_str(&format!(
         "\nsandbank — {} ({}) sandbox is up\n  {built}\n",

@@ -6,9 +6,9 @@
 use crate::domain::customer::Role;
 use crate::domain::transfer::TransferStatus;
 use crate::oauth::pages::escape;
+use crate::sandbox::Sandbox;
 use crate::services::consent::{Login, check_login};
 use crate::services::transfers::{self, Decision};
-use crate::sandbox::Sandbox;
 use axum::Form;
 use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -66,7 +66,11 @@ fn login_form(base: &str, message: Option<&str>) -> String {
 
 /// The approval login page.
 pub async fn approvals_page(app: Sandbox) -> Response {
-    page(StatusCode::OK, &app.scenario.scenario.bank.name, &login_form(&app.base_path, None))
+    page(
+        StatusCode::OK,
+        &app.scenario.scenario.bank.name,
+        &login_form(&app.base_path, None),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,16 +183,18 @@ pub async fn approvals_login(app: Sandbox, form: Result<Form<LoginForm>, FormRej
         Ok(Login::Ok(_)) => page(
             StatusCode::FORBIDDEN,
             &bank,
-            &login_form(&app.base_path, Some(
-                "このユーザーは承認者ではありません。 / This user is not an approver.",
-            )),
+            &login_form(
+                &app.base_path,
+                Some("このユーザーは承認者ではありません。 / This user is not an approver."),
+            ),
         ),
         Ok(Login::Wrong) => page(
             StatusCode::UNAUTHORIZED,
             &bank,
-            &login_form(&app.base_path, Some(
-                "ユーザー名またはパスワードが違います。 / Wrong username or password.",
-            )),
+            &login_form(
+                &app.base_path,
+                Some("ユーザー名またはパスワードが違います。 / Wrong username or password."),
+            ),
         ),
         Err(e) => {
             tracing::error!(error = %e, "storage error on the approval login");
@@ -221,7 +227,10 @@ pub async fn approvals_decide(app: Sandbox, form: Result<Form<DecideForm>, FormR
         return page(
             StatusCode::UNAUTHORIZED,
             &bank,
-            &login_form(&app.base_path, Some("セッションが切れました。 / The session expired; log in again.")),
+            &login_form(
+                &app.base_path,
+                Some("セッションが切れました。 / The session expired; log in again."),
+            ),
         );
     };
     let decision = match form.decision.as_str() {

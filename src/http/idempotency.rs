@@ -17,8 +17,8 @@
 use crate::error::ApiError;
 use crate::http::identity::Identity;
 use crate::http::routes::accounts::Segment;
-use crate::services::bearer::Principal;
 use crate::sandbox::Sandbox;
+use crate::services::bearer::Principal;
 use crate::storage::IdempotentAnswer;
 use axum::body::{Body, to_bytes};
 use axum::extract::{MatchedPath, Request};
@@ -107,12 +107,7 @@ fn replay(answer: &IdempotentAnswer) -> Response {
     res
 }
 
-pub async fn idempotency(
-    app: Sandbox,
-    matched: Option<MatchedPath>,
-    req: Request,
-    next: Next,
-) -> Response {
+pub async fn idempotency(app: Sandbox, matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
     if req.method() != Method::POST {
         return next.run(req).await;
     }

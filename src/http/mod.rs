@@ -3,24 +3,24 @@
 
 pub mod approvals;
 pub mod extract;
-pub mod identity;
 pub mod idempotency;
+pub mod identity;
 pub mod openapi;
 pub mod routes;
 pub mod sandbox_scope;
 
 use crate::clock::format_jst;
 use crate::error::{ApiError, Problem, problem_response};
-use crate::services::sandbox::record_access;
 use crate::sandbox::Sandbox;
 use crate::server::Server;
-use std::sync::Arc;
+use crate::services::sandbox::record_access;
 use crate::storage::AccessLogEntry;
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use utoipa::OpenApi;
@@ -171,12 +171,7 @@ fn logged(route: &str) -> bool {
 
 /// Records every API call: time, request id, client, user, operation, account, status,
 /// latency and the end user's IP (`x-end-user-ip`). Never tokens or passwords.
-async fn access_log(
-    app: Sandbox,
-    matched: Option<MatchedPath>,
-    req: Request,
-    next: Next,
-) -> Response {
+async fn access_log(app: Sandbox, matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
     let Some(route) = matched.map(|m| m.as_str().to_owned()).filter(|r| logged(r)) else {
         return next.run(req).await;
     };

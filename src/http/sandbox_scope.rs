@@ -25,8 +25,11 @@ pub async fn resolve(State(server): State<Server>, mut req: Request, next: Next)
             .into_response();
         };
         if tail.starts_with("operator/") || tail == "operator" {
-            return ApiError::not_found("not_found", "the operator API is served at the root only (/operator/v1)")
-                .into_response();
+            return ApiError::not_found(
+                "not_found",
+                "the operator API is served at the root only (/operator/v1)",
+            )
+            .into_response();
         }
         if tail == "swagger-ui" {
             // Swagger UI's own redirect would drop the prefix.
@@ -68,6 +71,7 @@ fn unavailable() -> Response {
         "the sandbox is being reset or restored; retry in a moment",
     )
     .into_response();
-    res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     res
 }

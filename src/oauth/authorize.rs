@@ -3,11 +3,11 @@
 //! client or redirect URI are shown as a page and never redirected.
 
 use super::pages;
-use crate::services::consent::{self, AuthorizeParams, AuthorizeRejection};
 use crate::sandbox::Sandbox;
+use crate::services::consent::{self, AuthorizeParams, AuthorizeRejection};
 use axum::Form;
-use axum::extract::rejection::FormRejection;
 use axum::extract::Query;
+use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
@@ -112,7 +112,13 @@ pub async fn authorize(app: Sandbox, uri: Uri) -> Response {
     match consent::start_authorization(&app, params) {
         Ok((pending, client)) => page(
             StatusCode::OK,
-            pages::login(&app.scenario.scenario.bank.name, &app.base_path, &pending, &client, None),
+            pages::login(
+                &app.scenario.scenario.bank.name,
+                &app.base_path,
+                &pending,
+                &client,
+                None,
+            ),
         ),
         Err(AuthorizeRejection::Page(message)) => error_page(&app, StatusCode::BAD_REQUEST, &message),
         Err(AuthorizeRejection::Redirect {
@@ -197,8 +203,10 @@ pub async fn login(app: Sandbox, form: Result<Form<LoginForm>, FormRejection>) -
         Ok(page_redirecting_to(
             StatusCode::OK,
             pages::consent(
-                bank,
-                &app.base_path,
+                pages::Site {
+                    bank,
+                    base: &app.base_path,
+                },
                 &pending,
                 &client,
                 &user.display_name,
@@ -337,8 +345,10 @@ pub async fn decide(app: Sandbox, form: Result<Form<ConsentForm>, FormRejection>
         };
         if !otp_ok {
             let html = pages::consent(
-                &app.scenario.scenario.bank.name,
-                &app.base_path,
+                pages::Site {
+                    bank: &app.scenario.scenario.bank.name,
+                    base: &app.base_path,
+                },
                 &pending,
                 &client,
                 &user.display_name,

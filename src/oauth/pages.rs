@@ -43,6 +43,14 @@ button{{padding:10px 20px;font-size:1em;margin:16px 8px 0 0;border-radius:4px;bo
 }
 
 /// The login form for a pending authorization.
+/// Where a page is served: the bank's name for the header, and the sandbox's path prefix
+/// ("" or `/s/{id}`) that its forms post back to.
+#[derive(Clone, Copy)]
+pub struct Site<'a> {
+    pub bank: &'a str,
+    pub base: &'a str,
+}
+
 /// `base` is the sandbox's path prefix ("" or `/s/{id}`): the form posts back to it.
 pub fn login(
     bank_name: &str,
@@ -96,8 +104,7 @@ fn japanese_date(ts: Timestamp) -> String {
 
 /// The consent screen: who, which service, what, how long, how to cancel, cautions.
 pub fn consent(
-    bank_name: &str,
-    base: &str,
+    site: Site<'_>,
     pending: &PendingAuthorization,
     client: &Client,
     user_display_name: &str,
@@ -105,6 +112,7 @@ pub fn consent(
     error: Option<&str>,
     debit_accounts: &[(String, String)],
 ) -> String {
+    let Site { bank: bank_name, base } = site;
     let mandate = match pending.debit_limits {
         Some((each, month)) => {
             let options: String = debit_accounts

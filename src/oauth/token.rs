@@ -3,8 +3,8 @@
 //! client_secret_post; errors use the RFC 6749 §5.2 shape.
 
 use super::OAuthErrorBody;
-use crate::services::consent::{self, ConsentError, Introspection, OAuthError, TokenResponse};
 use crate::sandbox::Sandbox;
+use crate::services::consent::{self, ConsentError, Introspection, OAuthError, TokenResponse};
 use axum::Json;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

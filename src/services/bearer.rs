@@ -109,4 +109,3 @@ pub fn authenticate_bearer(app: &Sandbox, token: &str) -> Result<Arc<Principal>,
     app.token_cache.put(hash, record.expires_at, principal.clone());
     Ok(principal)
 }
-

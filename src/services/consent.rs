@@ -3,11 +3,11 @@
 //! (PKCE S256), rotating refresh tokens with reuse detection, revoking and introspecting
 //! (bearer authentication on the resource APIs is `services::bearer`). All times come from the sandbox clock.
 
+pub use super::bearer::Principal;
 use crate::domain::consent::{AuthorizationCode, Client, Grant, PendingAuthorization, Scope, TokenKind, TokenRecord};
 use crate::domain::customer::{CustomerKind, User};
 use crate::ids::{hash_secret, pkce_s256, prefixed_id, prefixed_secret, sha256_b64};
 use crate::sandbox::Sandbox;
-pub use super::bearer::Principal;
 use crate::storage::StorageError;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
@@ -378,12 +378,7 @@ fn record_grant(
 ///
 /// `expiry` is the scheduled instant when the grant ends by reaching its maximum lifetime
 /// (its schedule entry is removed in the same write).
-pub fn end_grant(
-    app: &Sandbox,
-    grant_id: &str,
-    reason: &str,
-    expiry: Option<Timestamp>,
-) -> Result<bool, StorageError> {
+pub fn end_grant(app: &Sandbox, grant_id: &str, reason: &str, expiry: Option<Timestamp>) -> Result<bool, StorageError> {
     let expired = expiry.is_some();
     use crate::domain::event::{EventKind, GrantData};
     use crate::storage::TxError;

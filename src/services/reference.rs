@@ -5,8 +5,8 @@ use crate::domain::account::Account;
 use crate::domain::money::Yen;
 use crate::domain::transaction::{Direction, Transaction, TransactionKind};
 use crate::error::ApiError;
-use crate::services::consent::Principal;
 use crate::sandbox::Sandbox;
+use crate::services::consent::Principal;
 use jiff::civil::Date;
 
 /// Most items a history page holds.

@@ -27,9 +27,11 @@ const META_SCHEMA: &str = "schema_version";
 pub(crate) const META_OPENING_TOTAL: &str = "opening_balance_total";
 const SETTING_OPERATOR_KEY: &str = "operator_key";
 
-/// Version of the stored record layout. See `storage::codec` for the rule that lets a
-/// version add optional fields without refusing the data dirs of the one before.
-pub const SCHEMA_VERSION: &[u8] = b"5";
+/// Version of the stored record layout. Sandbox-scoped records are postcard, so a change to
+/// one of them bumps this and refuses older data dirs; the registry (one JSON record per
+/// sandbox) takes new fields with `#[serde(default)]` and needs no bump. Many sandboxes
+/// added only the registry, so data dirs of version 4 open unchanged.
+pub const SCHEMA_VERSION: &[u8] = b"4";
 
 /// What `boot` needs.
 pub struct BootConfig {
@@ -117,6 +119,11 @@ pub struct SandboxRecord {
     pub snapshots: Vec<SnapshotInfo>,
     #[serde(default)]
     pub pending: Option<PendingChange>,
+    /// The client secrets of a created sandbox, by client id: made for it at creation (so no
+    /// two sandboxes share a secret) and kept across resets. Empty for the default sandbox,
+    /// which uses its scenario's secrets.
+    #[serde(default)]
+    pub client_secrets: std::collections::BTreeMap<String, String>,
 }
 
 /// Why a lifecycle operation was refused.
@@ -148,6 +155,9 @@ fn meta_i64(store: &SandboxStore, name: &str) -> Result<Option<i64>, StorageErro
         .and_then(|b| b.try_into().ok().map(i64::from_be_bytes)))
 }
 
+/// Client secrets that replace the scenario's, by client id.
+pub type ClientSecrets = std::collections::BTreeMap<String, String>;
+
 /// Counts of a built world.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WorldSize {
@@ -163,6 +173,7 @@ pub fn build_world(
     store: &SandboxStore,
     scenario: &LoadedScenario,
     keys: Option<(&str, &[u8])>,
+    client_secrets: &ClientSecrets,
     now: Timestamp,
 ) -> Result<WorldSize, BootError> {
     store.clear()?;
@@ -171,7 +182,10 @@ pub fn build_world(
     store.meta_put(META_FINGERPRINT, scenario.fingerprint.as_bytes())?;
     store.meta_put(META_SCHEMA, SCHEMA_VERSION)?;
     store.meta_put(META_CLOCK_OFFSET, &offset.to_be_bytes())?;
-    for client in generate::clients(&scenario.scenario) {
+    for mut client in generate::clients(&scenario.scenario) {
+        if let Some(secret) = client_secrets.get(&client.client_id) {
+            client.secret_hash = crate::ids::hash_secret(&client.secret_salt, secret);
+        }
         store.put_client(&client)?;
     }
     match keys {
@@ -292,7 +306,7 @@ pub fn build_default(cfg: &BootConfig) -> Result<(Arc<Storage>, BootReport), Boo
         report.accounts = store.account_count() as u64;
     } else {
         // An unfinished earlier build (killed mid-way) is thrown away and redone.
-        let size = build_world(&store, &cfg.scenario, None, Timestamp::now())?;
+        let size = build_world(&store, &cfg.scenario, None, &ClientSecrets::new(), Timestamp::now())?;
         report = BootReport {
             generated: true,
             customers: size.customers,
@@ -326,7 +340,12 @@ pub fn boot(cfg: BootConfig) -> Result<(Server, BootReport), BootError> {
             k
         }
     };
-    let parts = Server::parts(cfg.config.clone(), storage.clone(), cfg.public_url.clone(), operator_key);
+    let parts = Server::parts(
+        cfg.config.clone(),
+        storage.clone(),
+        cfg.public_url.clone(),
+        operator_key,
+    );
     let now = parts.wall.now_secs();
 
     let mut records: Vec<SandboxRecord> = Vec::new();
@@ -350,6 +369,7 @@ pub fn boot(cfg: BootConfig) -> Result<(Server, BootReport), BootError> {
             accounts: store.account_count() as u64,
             snapshots: Vec::new(),
             pending: None,
+            client_secrets: ClientSecrets::new(),
         };
         put_record(&storage, &record)?;
         storage.flush_blocking()?;
@@ -394,7 +414,11 @@ pub fn boot(cfg: BootConfig) -> Result<(Server, BootReport), BootError> {
 }
 
 /// Finishes a change a crash interrupted (see the module docs).
-fn finish_pending(storage: &Arc<Storage>, record: &mut SandboxRecord, scenario: &LoadedScenario) -> Result<(), BootError> {
+fn finish_pending(
+    storage: &Arc<Storage>,
+    record: &mut SandboxRecord,
+    scenario: &LoadedScenario,
+) -> Result<(), BootError> {
     let store = storage.sandbox(&record.id);
     match record.pending.clone() {
         None => return Ok(()),
@@ -406,7 +430,7 @@ fn finish_pending(storage: &Arc<Storage>, record: &mut SandboxRecord, scenario: 
         }
         Some(PendingChange::Reset) => {
             tracing::warn!(sandbox = %record.id, "finishing an interrupted reset");
-            reset_records(&store, scenario)?;
+            reset_records(&store, scenario, &record.client_secrets)?;
         }
         Some(PendingChange::Restore(name)) => {
             tracing::warn!(sandbox = %record.id, snapshot = %name, "finishing an interrupted restore");
@@ -474,6 +498,8 @@ pub struct Credentials {
     pub base_url: String,
     pub admin_key: String,
     pub scenario: Arc<LoadedScenario>,
+    /// The sandbox's own client secrets (replacing the scenario's).
+    pub client_secrets: ClientSecrets,
 }
 
 /// Creates a sandbox and answers once it is built and durable.
@@ -486,7 +512,11 @@ pub async fn create(server: &Server, what: NewSandbox) -> Result<(Credentials, W
                     "no scenario {name:?} in the catalogue; choose one of {names:?} or send scenario YAML"
                 ))
             })?;
-            (ScenarioSource::Catalogue(name.clone()), text.to_owned(), format!("<catalogue {name}>"))
+            (
+                ScenarioSource::Catalogue(name.clone()),
+                text.to_owned(),
+                format!("<catalogue {name}>"),
+            )
         }
         NewSandbox::Yaml(yaml) => (ScenarioSource::Inline(yaml.clone()), yaml, "<request body>".to_owned()),
     };
@@ -529,6 +559,15 @@ pub async fn create(server: &Server, what: NewSandbox) -> Result<(Credentials, W
         accounts: 0,
         snapshots: Vec::new(),
         pending: Some(PendingChange::Build),
+        client_secrets: scenario
+            .scenario
+            .clients
+            .iter()
+            .map(|c| {
+                let id = &c.client_id.value;
+                (id.clone(), format!("{id}-{}", crate::ids::random_token(18)))
+            })
+            .collect(),
     };
     let storage = server.storage.clone();
     let built = {
@@ -540,7 +579,13 @@ pub async fn create(server: &Server, what: NewSandbox) -> Result<(Credentials, W
             storage.flush_blocking()?;
             let store = storage.sandbox(&record.id);
             let pkcs8 = SigningKey::generate_pkcs8().map_err(BootError::Key)?;
-            build_world(&store, &scenario, Some((&key, &pkcs8)), Timestamp::now())
+            build_world(
+                &store,
+                &scenario,
+                Some((&key, &pkcs8)),
+                &record.client_secrets,
+                Timestamp::now(),
+            )
         })
         .await
         .map_err(|e| LifecycleError::Internal(e.to_string()))?
@@ -564,6 +609,7 @@ pub async fn create(server: &Server, what: NewSandbox) -> Result<(Credentials, W
         base_url: sandbox.issuer.clone(),
         admin_key: sandbox.admin_key.clone(),
         scenario,
+        client_secrets: record.client_secrets.clone(),
     };
     if let Ok(mut recs) = server.records.lock() {
         recs.insert(id, record);
@@ -621,7 +667,11 @@ pub async fn delete(server: &Server, id: &str) -> Result<(), LifecycleError> {
 
 /// Clears a sandbox's records and builds them again from the scenario, keeping its admin
 /// key and signing key.
-fn reset_records(store: &SandboxStore, scenario: &LoadedScenario) -> Result<WorldSize, BootError> {
+fn reset_records(
+    store: &SandboxStore,
+    scenario: &LoadedScenario,
+    secrets: &ClientSecrets,
+) -> Result<WorldSize, BootError> {
     let admin = store
         .meta_get(META_ADMIN_KEY)?
         .map(|k| String::from_utf8_lossy(&k).into_owned())
@@ -630,7 +680,7 @@ fn reset_records(store: &SandboxStore, scenario: &LoadedScenario) -> Result<Worl
         Some(k) => k,
         None => SigningKey::generate_pkcs8().map_err(BootError::Key)?,
     };
-    build_world(store, scenario, Some((&admin, &pkcs8)), Timestamp::now())
+    build_world(store, scenario, Some((&admin, &pkcs8)), secrets, Timestamp::now())
 }
 
 /// Replaces a sandbox's records with a snapshot's and sets its clock to the snapshot's time.
@@ -659,7 +709,9 @@ where
 {
     let _guard = server.lifecycle.lock().await;
     let mut record = record_of(server, id)?;
-    let old = server.sandbox(id).ok_or_else(|| LifecycleError::NotFound(id.to_owned()))?;
+    let old = server
+        .sandbox(id)
+        .ok_or_else(|| LifecycleError::NotFound(id.to_owned()))?;
     record.pending = Some(pending);
     save_record(server, &record)?;
     server.storage.flush().await?;
@@ -695,8 +747,9 @@ where
 /// Returns a sandbox to its scenario's initial state: same ids, same credentials, its clock
 /// back at the scenario's start; every token, grant, transfer and event since is gone.
 pub async fn reset(server: &Server, id: &str) -> Result<Sandbox, LifecycleError> {
-    rebuild(server, id, PendingChange::Reset, |_, store, scenario| {
-        reset_records(store, scenario).map(|_| ())
+    let secrets = record_of(server, id)?.client_secrets;
+    rebuild(server, id, PendingChange::Reset, move |_, store, scenario| {
+        reset_records(store, scenario, &secrets).map(|_| ())
     })
     .await
 }
@@ -705,7 +758,9 @@ pub async fn reset(server: &Server, id: &str) -> Result<Sandbox, LifecycleError>
 fn check_snapshot_name(name: &str) -> Result<(), LifecycleError> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if ok {
         Ok(())
     } else {
@@ -721,7 +776,9 @@ pub async fn snapshot(server: &Server, id: &str, name: &str) -> Result<SnapshotI
     check_snapshot_name(name)?;
     let _guard = server.lifecycle.lock().await;
     let mut record = record_of(server, id)?;
-    let sandbox = server.sandbox(id).ok_or_else(|| LifecycleError::NotFound(id.to_owned()))?;
+    let sandbox = server
+        .sandbox(id)
+        .ok_or_else(|| LifecycleError::NotFound(id.to_owned()))?;
     // Requests still running may write while the copy is made; the snapshot holds what was
     // committed when each tree was copied.
     sandbox.store.write_access_log()?;
@@ -765,9 +822,14 @@ pub async fn restore(server: &Server, id: &str, name: &str) -> Result<Sandbox, L
         .map(|s| s.sandbox_time)
         .ok_or_else(|| LifecycleError::SnapshotNotFound(name.to_owned()))?;
     let (id_owned, name_owned) = (id.to_owned(), name.to_owned());
-    rebuild(server, id, PendingChange::Restore(name.to_owned()), move |storage, store, _| {
-        restore_records(storage, store, &id_owned, &name_owned, Some(taken)).map_err(BootError::from)
-    })
+    rebuild(
+        server,
+        id,
+        PendingChange::Restore(name.to_owned()),
+        move |storage, store, _| {
+            restore_records(storage, store, &id_owned, &name_owned, Some(taken)).map_err(BootError::from)
+        },
+    )
     .await
 }
 
@@ -809,7 +871,9 @@ fn expires_at(server: &Server, sandbox: &Sandbox) -> Option<i64> {
 /// Summarizes one sandbox; `with_bytes` counts its stored bytes (a scan of its records).
 pub fn summary(server: &Server, id: &str, with_bytes: bool) -> Result<SandboxSummary, LifecycleError> {
     let record = record_of(server, id)?;
-    let sandbox = server.sandbox(id).ok_or_else(|| LifecycleError::NotFound(id.to_owned()))?;
+    let sandbox = server
+        .sandbox(id)
+        .ok_or_else(|| LifecycleError::NotFound(id.to_owned()))?;
     Ok(SandboxSummary {
         base_url: sandbox.issuer.clone(),
         requests: sandbox.usage.requests(),

@@ -12,8 +12,11 @@ pub struct TestApp {
     pub admin_key: String,
     /// The operator key (`/operator/v1`).
     pub operator_key: String,
-    /// The server, for what tests drive from inside (its real-time clock for idle expiry).
-    pub bank: sandbank::Server,
+    /// The server, for what tests drive from inside (its real-time clock for idle expiry);
+    /// let go on `stop` so the data dir can be opened again.
+    bank: Option<sandbank::Server>,
+    /// demo-pfm's client secret in this sandbox.
+    pub demo_secret: String,
     /// A plain HTTP client that does not follow redirects (so tests see them).
     pub http: reqwest::Client,
     pub data_dir: PathBuf,
@@ -127,7 +130,8 @@ impl TestApp {
             base,
             admin_key,
             operator_key,
-            bank: handle,
+            bank: Some(handle),
+            demo_secret: "demo-secret".into(),
             http: http_client(),
             data_dir,
             _dir: None,
@@ -136,8 +140,65 @@ impl TestApp {
         }
     }
 
+    /// Creates a sandbox through the operator API.
+    pub async fn create_sandbox(&self, body: Value) -> (u16, Value) {
+        let res = self
+            .http
+            .post(self.url("/operator/v1/sandboxes"))
+            .bearer_auth(&self.operator_key)
+            .json(&body)
+            .send()
+            .await
+            .expect("create sandbox");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Calls the operator API.
+    pub async fn operator(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(&self.operator_key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("operator request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A view of a created sandbox (its base URL, admin key and demo-pfm secret) with the
+    /// same helpers; the server stays owned by `self`.
+    pub fn sandbox(&self, created: &Value) -> TestApp {
+        let demo_secret = created["clients"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["clientId"] == "demo-pfm"))
+            .and_then(|c| c["clientSecret"].as_str())
+            .expect("demo-pfm in the created sandbox")
+            .to_owned();
+        TestApp {
+            base: created["baseUrl"].as_str().expect("baseUrl").to_owned(),
+            admin_key: created["adminKey"].as_str().expect("adminKey").to_owned(),
+            operator_key: self.operator_key.clone(),
+            bank: self.bank.clone(),
+            demo_secret,
+            http: self.http.clone(),
+            data_dir: self.data_dir.clone(),
+            _dir: None,
+            shutdown: None,
+            server: None,
+        }
+    }
+
+    /// The running server.
+    pub fn bank(&self) -> &sandbank::Server {
+        self.bank.as_ref().expect("the server is stopped")
+    }
+
     /// Stops the server gracefully and waits for it (the data dir stays).
     pub async fn stop(&mut self) {
+        self.bank = None;
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -359,7 +420,7 @@ pub async fn code_flow_tokens(app: &TestApp, username: &str, password: &str, sco
     let (status, body) = app
         .token_request(
             "demo-pfm",
-            "demo-secret",
+            &app.demo_secret,
             &[
                 ("grant_type", "authorization_code"),
                 ("code", &code),

@@ -4,8 +4,8 @@
 use crate::domain::debit::Mandate;
 use crate::error::ApiError;
 use crate::http::extract::{ApiJson, Authenticated};
-use crate::services::debits;
 use crate::sandbox::Sandbox;
+use crate::services::debits;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -216,15 +216,22 @@ fn sandbox_view(s: SandboxSummary, with_bytes: bool) -> SandboxView {
     }
 }
 
-/// The clients and test users of a scenario, as the startup banner lists them.
-pub fn credentials(scenario: &LoadedScenario) -> (Vec<ClientCredentials>, Vec<TestUser>) {
+/// The clients and test users of a scenario, as the startup banner lists them; `secrets`
+/// replace the scenario's client secrets.
+pub fn credentials(
+    scenario: &LoadedScenario,
+    secrets: &sandboxes::ClientSecrets,
+) -> (Vec<ClientCredentials>, Vec<TestUser>) {
     let s = &scenario.scenario;
     let clients = s
         .clients
         .iter()
         .map(|c| ClientCredentials {
             client_id: c.client_id.value.clone(),
-            client_secret: c.client_secret.clone(),
+            client_secret: secrets
+                .get(&c.client_id.value)
+                .cloned()
+                .unwrap_or_else(|| c.client_secret.clone()),
             company: c.company.clone(),
             service: c.service.clone(),
             redirect_uris: c.redirect_uris.iter().map(|u| u.value.clone()).collect(),
@@ -270,7 +277,12 @@ fn is_yaml(headers: &HeaderMap) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
-        .is_some_and(|ct| matches!(ct.as_str(), "application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml"))
+        .is_some_and(|ct| {
+            matches!(
+                ct.as_str(),
+                "application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml"
+            )
+        })
 }
 
 /// Create a sandbox from a catalogue scenario (`{"scenario": "default"}`) or from scenario
@@ -310,7 +322,11 @@ pub async fn create_sandbox(
             ));
         }
         let req: CreateSandboxRequest = serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_json", format!("invalid request body: {e}"))
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_json",
+                format!("invalid request body: {e}"),
+            )
         })?;
         match (req.scenario, req.scenario_yaml) {
             (Some(name), None) => NewSandbox::Catalogue(name),
@@ -324,7 +340,7 @@ pub async fn create_sandbox(
         }
     };
     let (created, size) = sandboxes::create(&server, what).await?;
-    let (clients, users) = credentials(&created.scenario);
+    let (clients, users) = credentials(&created.scenario, &created.client_secrets);
     let now = server
         .sandbox(&created.id)
         .map(|s| sandboxes::sandbox_time(s.clock.now()))
@@ -427,7 +443,9 @@ pub async fn operator_snapshots(
     Operator(server): Operator,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<SnapshotView>>, ApiError> {
-    Ok(Json(sandboxes::snapshots(&server, &id)?.iter().map(snapshot_view).collect()))
+    Ok(Json(
+        sandboxes::snapshots(&server, &id)?.iter().map(snapshot_view).collect(),
+    ))
 }
 
 /// Take a named snapshot of everything in a sandbox: records, tokens, grants, ledger, events
@@ -490,7 +508,12 @@ pub async fn reset_own(_: Admin, app: Sandbox, server: Server) -> Result<Json<Sa
     security(("adminKey" = [])),
     responses((status = 200, description = "Oldest first", body = [SnapshotView])))]
 pub async fn own_snapshots(_: Admin, app: Sandbox, server: Server) -> Result<Json<Vec<SnapshotView>>, ApiError> {
-    Ok(Json(sandboxes::snapshots(&server, &app.id)?.iter().map(snapshot_view).collect()))
+    Ok(Json(
+        sandboxes::snapshots(&server, &app.id)?
+            .iter()
+            .map(snapshot_view)
+            .collect(),
+    ))
 }
 
 /// Take a named snapshot of this sandbox.

@@ -6,8 +6,8 @@ use crate::domain::consent::Scope;
 use crate::error::ApiError;
 use crate::http::extract::{Admin, ApiJson, ApiQuery};
 use crate::oauth::oauth_error_to_api;
-use crate::services::{consent, sandbox};
 use crate::sandbox::Sandbox;
+use crate::services::{consent, sandbox};
 use crate::storage::AccessLogFilter;
 use axum::Json;
 use axum::extract::Path;
@@ -308,11 +308,7 @@ pub struct LockView {
     responses((status = 200, description = "Unlocked", body = LockView),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = "application/problem+json"),
               (status = 404, description = "No such user", body = crate::error::Problem, content_type = "application/problem+json")))]
-pub async fn unlock_user(
-    _: Admin,
-    app: Sandbox,
-    Path(username): Path<String>,
-) -> Result<Json<LockView>, ApiError> {
+pub async fn unlock_user(_: Admin, app: Sandbox, Path(username): Path<String>) -> Result<Json<LockView>, ApiError> {
     let user = find_user(&app, &username)?;
     let login = user.id.strip_prefix("u-").unwrap_or(&user.id).to_owned();
     crate::services::lockout::unlock(&app, &login)?;
@@ -336,11 +332,7 @@ fn find_user(app: &Sandbox, name: &str) -> Result<crate::domain::customer::User,
     responses((status = 204, description = "Revoked"),
               (status = 404, description = "No such grant", body = crate::error::Problem, content_type = "application/problem+json"),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = "application/problem+json")))]
-pub async fn revoke_grant(
-    _: Admin,
-    app: Sandbox,
-    Path(grant_id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+pub async fn revoke_grant(_: Admin, app: Sandbox, Path(grant_id): Path<String>) -> Result<StatusCode, ApiError> {
     if consent::revoke_grant_by_id(&app, &grant_id, "user").await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -838,11 +830,7 @@ pub struct EventList {
 #[utoipa::path(get, path = "/sandbox/v1/events", tag = "sandbox", params(EventsQuery),
     security(("adminKey" = [])),
     responses((status = 200, description = "Events", body = EventList)))]
-pub async fn events(
-    _: Admin,
-    app: Sandbox,
-    ApiQuery(q): ApiQuery<EventsQuery>,
-) -> Result<Json<EventList>, ApiError> {
+pub async fn events(_: Admin, app: Sandbox, ApiQuery(q): ApiQuery<EventsQuery>) -> Result<Json<EventList>, ApiError> {
     let list = app
         .store
         .events_after(cursor("after", q.after.unwrap_or(0))?, page_limit(q.limit, 100, 1000)?)?;

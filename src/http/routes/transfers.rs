@@ -4,8 +4,8 @@
 use crate::domain::transfer::{TransferRequest, TransferStatus};
 use crate::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery, Authenticated};
-use crate::services::transfers::{self, TransferInput};
 use crate::sandbox::Sandbox;
+use crate::services::transfers::{self, TransferInput};
 use axum::Json;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};

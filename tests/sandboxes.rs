@@ -1,0 +1,627 @@
+//! Many sandboxes in one server, proved over HTTP: two sandboxes built from the same scenario
+//! (so their ids, account numbers and apply numbers collide on purpose) share nothing — no
+//! token, code, client secret, admin key, idempotency key, account, transfer, event, access-log
+//! entry or clock. Then the lifecycle: create, list, reset, snapshot and restore, delete,
+//! limits, restart with several sandboxes, and idle expiry on the server's clock.
+
+mod common;
+
+use common::*;
+use oauth2::basic::BasicClient;
+use oauth2::{
+    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope,
+    TokenResponse, TokenUrl,
+};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const TANAKA: &str = "00111234567";
+
+fn to_suzuki(amount: &str) -> Value {
+    json!({"transferAmount": amount, "beneficiaryBankCode": "0999", "beneficiaryBranchCode": "002",
+           "accountTypeCode": "1", "accountNumber": "2345678", "beneficiaryName": "ｽｽﾞｷ ﾊﾅｺ"})
+}
+
+async fn created(app: &TestApp) -> (TestApp, Value) {
+    let (status, body) = app.create_sandbox(json!({"scenario": "default"})).await;
+    assert_eq!(status, 201, "create: {body}");
+    (app.sandbox(&body), body)
+}
+
+async fn balance(sb: &TestApp, token: &str) -> String {
+    let (status, body) = sb
+        .get_json(&format!("/personal/v1/accounts/balances?accountId={TANAKA}"), token)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["balances"][0]["balance"].as_str().unwrap().to_owned()
+}
+
+async fn transfer(sb: &TestApp, token: &str, key: Option<&str>, amount: &str) -> (u16, Value) {
+    let mut req = sb
+        .http
+        .post(sb.url("/personal/v1/transfer/request"))
+        .bearer_auth(token)
+        .json(&json!({"accountId": TANAKA, "transfers": [to_suzuki(amount)]}));
+    if let Some(k) = key {
+        req = req.header("Idempotency-Key", k);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// The `action` of the first form on a page (as a browser would post it).
+fn form_action(html: &str) -> String {
+    let start = html.find("action=\"").expect("a form") + "action=\"".len();
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+async fn events(sb: &TestApp) -> Vec<Value> {
+    let (status, page) = sb.admin_get("/sandbox/v1/events?limit=1000").await;
+    assert_eq!(status, 200, "{page}");
+    page["events"].as_array().unwrap().clone()
+}
+
+/// tanaka's token through demo-pay (which may make transfers to anyone).
+async fn pay_token(sb: &TestApp) -> String {
+    sb.grant("tanaka", "demo-pay", &["accounts:read", "transfers:any"])
+        .await["tokens"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn logged(sb: &TestApp, request_id: &str) -> bool {
+    let (status, page) = sb.admin_get("/sandbox/v1/access-logs?limit=200").await;
+    assert_eq!(status, 200, "{page}");
+    page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["requestId"] == request_id)
+}
+
+#[tokio::test]
+async fn two_sandboxes_from_the_same_scenario_share_nothing() {
+    let app = TestApp::spawn().await;
+    let (a, a_created) = created(&app).await;
+    let (b, b_created) = created(&app).await;
+    assert_ne!(a_created["id"], b_created["id"]);
+    assert!(a.base.starts_with(&format!("{}/s/sb-", app.base)), "{}", a.base);
+    assert_ne!(a.admin_key, b.admin_key);
+    assert_ne!(a.demo_secret, b.demo_secret, "each sandbox has its own client secrets");
+    assert_ne!(a.demo_secret, "demo-secret");
+
+    // Tokens: A's token works in A only; the same account id exists in both.
+    let ta = pay_token(&a).await;
+    let tb = pay_token(&b).await;
+    let opening = balance(&a, &ta).await;
+    assert_eq!(balance(&b, &tb).await, opening);
+    for (sb, foreign) in [(&b, &ta), (&a, &tb), (&app, &ta)] {
+        let (status, body) = sb
+            .get_json(&format!("/personal/v1/accounts/balances?accountId={TANAKA}"), foreign)
+            .await;
+        assert_eq!(status, 401, "a token of another sandbox is unknown: {body}");
+        assert!(body.get("balances").is_none());
+    }
+
+    // Admin keys: each sandbox's control plane takes its own key only; the default's key
+    // opens no created sandbox.
+    for (sb, key) in [
+        (&a, &b.admin_key),
+        (&b, &a.admin_key),
+        (&a, &app.admin_key),
+        (&app, &a.admin_key),
+    ] {
+        let (status, body) = sb.get_json("/sandbox/v1/clock", key).await;
+        assert_eq!(status, 401, "{body}");
+    }
+
+    // Client secrets: A's secret is refused by B's token endpoint.
+    let (status, body) = b
+        .token_request("demo-pfm", &a.demo_secret, &[("grant_type", "client_credentials")])
+        .await;
+    assert_eq!(status, 401, "{body}");
+
+    // A transfer in A moves A's money only; its applyNo is unknown in B and, made there later,
+    // names B's own transfer.
+    let (status, ta_transfer) = transfer(&a, &ta, Some("same-key"), "1000").await;
+    assert_eq!(status, 201, "{ta_transfer}");
+    let apply_no = ta_transfer["applyNo"].as_str().unwrap().to_owned();
+    assert_ne!(balance(&a, &ta).await, opening);
+    assert_eq!(balance(&b, &tb).await, opening, "B's account did not move");
+    let (status, _) = b
+        .get_json(&format!("/personal/v1/transfer/request-result?applyNo={apply_no}"), &tb)
+        .await;
+    assert_eq!(status, 404, "A's applyNo is unknown in B");
+    // Idempotency keys: the same key with another body in B is a new request there, not a
+    // conflict with A's.
+    let (status, tb_transfer) = transfer(&b, &tb, Some("same-key"), "2000").await;
+    assert_eq!(status, 201, "{tb_transfer}");
+    assert!(tb_transfer.get("applyNo").is_some());
+    let (_, result) = b
+        .get_json(
+            &format!(
+                "/personal/v1/transfer/request-result?applyNo={}",
+                tb_transfer["applyNo"].as_str().unwrap()
+            ),
+            &tb,
+        )
+        .await;
+    assert_eq!(result["totalAmount"], "2000", "B's transfer is B's own: {result}");
+
+    // Events: each sandbox's outbox holds its own transfer only.
+    let amounts = |evs: &[Value]| -> Vec<String> {
+        evs.iter()
+            .filter(|e| e["type"] == "transfer.completed")
+            .map(|e| e["data"]["totalAmount"].to_string())
+            .collect()
+    };
+    assert_eq!(amounts(&events(&a).await), vec!["\"1000\"".to_owned()]);
+    assert_eq!(amounts(&events(&b).await), vec!["\"2000\"".to_owned()]);
+    assert!(
+        amounts(&events(&app).await).is_empty(),
+        "the default sandbox saw nothing"
+    );
+
+    // Access logs: a request id sent to A appears in A's log only.
+    let marked = a
+        .http
+        .get(a.url(&format!("/personal/v1/accounts/balances?accountId={TANAKA}")))
+        .bearer_auth(&ta)
+        .header("x-request-id", "isolation-probe-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(marked.status(), 200);
+    assert!(logged(&a, "isolation-probe-1").await, "A logs its own call");
+    assert!(
+        !logged(&b, "isolation-probe-1").await && !logged(&app, "isolation-probe-1").await,
+        "no other sandbox logs it"
+    );
+
+    // Clocks: advancing A moves neither B nor the default sandbox; B's scheduled transfer
+    // does not run on A's clock.
+    let (_, clock_b) = b.admin_get("/sandbox/v1/clock").await;
+    let tomorrow = {
+        let d: jiff::civil::Date = clock_b["date"].as_str().unwrap().parse().unwrap();
+        d.checked_add(jiff::Span::new().days(3)).unwrap().to_string()
+    };
+    let res = b
+        .http
+        .post(b.url("/personal/v1/transfer/request"))
+        .bearer_auth(&tb)
+        .json(&json!({"accountId": TANAKA, "transferDesignatedDate": tomorrow, "transfers": [to_suzuki("3000")]}))
+        .send()
+        .await
+        .unwrap();
+    let scheduled: Value = res.json().await.unwrap();
+    let scheduled_no = scheduled["applyNo"].as_str().expect("scheduled applyNo").to_owned();
+    a.advance("P10D").await;
+    let (_, clock_a2) = a.admin_get("/sandbox/v1/clock").await;
+    let (_, clock_b2) = b.admin_get("/sandbox/v1/clock").await;
+    let (_, clock_d2) = app.admin_get("/sandbox/v1/clock").await;
+    assert!(
+        clock_a2["offsetSeconds"].as_i64().unwrap() - clock_b2["offsetSeconds"].as_i64().unwrap() >= 10 * 86_400 - 5
+    );
+    assert!((clock_b2["offsetSeconds"].as_i64().unwrap() - clock_b["offsetSeconds"].as_i64().unwrap()).abs() <= 1);
+    assert!((clock_d2["offsetSeconds"].as_i64().unwrap() - clock_b["offsetSeconds"].as_i64().unwrap()).abs() <= 1);
+    let (_, still) = b
+        .get_json(
+            &format!("/personal/v1/transfer/request-result?applyNo={scheduled_no}"),
+            &tb,
+        )
+        .await;
+    assert_eq!(
+        still["transferStatus"], "11",
+        "B's scheduled transfer waits for B's clock: {still}"
+    );
+
+    // A reset of A leaves B as it was.
+    let (status, _) = a.admin_post("/sandbox/v1/reset", json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(amounts(&events(&b).await), vec!["\"2000\"".to_owned()]);
+    assert_ne!(balance(&b, &tb).await, opening);
+}
+
+#[tokio::test]
+async fn an_oidc_client_works_against_a_prefixed_sandbox_from_its_discovery_document() {
+    let app = TestApp::spawn().await;
+    let (sb, _) = created(&app).await;
+    let http = http_client();
+    let discovery: Value = http
+        .get(sb.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        discovery["issuer"],
+        sb.base.as_str(),
+        "the issuer is the sandbox's base URL"
+    );
+    let endpoint = |name: &str| discovery[name].as_str().unwrap().to_owned();
+    for name in [
+        "authorization_endpoint",
+        "token_endpoint",
+        "jwks_uri",
+        "userinfo_endpoint",
+    ] {
+        assert!(endpoint(name).starts_with(&sb.base), "{name} is under the sandbox");
+    }
+    let client = BasicClient::new(ClientId::new("demo-pfm".into()))
+        .set_client_secret(ClientSecret::new(sb.demo_secret.clone()))
+        .set_auth_uri(AuthUrl::new(endpoint("authorization_endpoint")).unwrap())
+        .set_token_uri(TokenUrl::new(endpoint("token_endpoint")).unwrap())
+        .set_redirect_uri(RedirectUrl::new("http://127.0.0.1:3000/callback".into()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, _) = client
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("openid".into()))
+        .add_scope(Scope::new("accounts:read".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+
+    // The pages post back under the prefix, as a browser following the forms would.
+    let html = http.get(auth_url.as_str()).send().await.unwrap().text().await.unwrap();
+    let action = form_action(&html);
+    assert!(
+        action.starts_with(&format!("/s/{}", sb.base.rsplit('/').next().unwrap())),
+        "{action}"
+    );
+    let request_id = hidden_field(&html, "request_id").unwrap();
+    let consent = http
+        .post(format!("{}{action}", app.base))
+        .form(&[
+            ("request_id", request_id.as_str()),
+            ("username", "tanaka"),
+            ("password", "tanaka-pass"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let action = form_action(&consent);
+    let res = http
+        .post(format!("{}{action}", app.base))
+        .form(&[
+            ("request_id", request_id.as_str()),
+            (
+                "consent_token",
+                hidden_field(&consent, "consent_token").unwrap().as_str(),
+            ),
+            ("decision", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let location = location(&res);
+    assert_eq!(query_param(&location, "iss").as_deref(), Some(sb.base.as_str()));
+    let code = query_param(&location, "code").unwrap();
+
+    // The code is unknown to the default sandbox and to another sandbox.
+    let (other, _) = created(&app).await;
+    for elsewhere in [&app, &other] {
+        let (status, body) = elsewhere
+            .token_request(
+                "demo-pfm",
+                &elsewhere.demo_secret,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", "http://127.0.0.1:3000/callback"),
+                    ("code_verifier", "0123456789abcdef0123456789abcdef0123456789abcdef"),
+                ],
+            )
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"], "invalid_grant");
+    }
+
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("token exchange against the prefixed token endpoint");
+    let access = tokens.access_token().secret().to_owned();
+    assert_eq!(balance(&sb, &access).await, "1200000");
+    // The ID token's issuer is the sandbox and its key is in the sandbox's JWKS only.
+    let (_, raw) = sb.get_json("/oauth/userinfo", &access).await;
+    assert_eq!(raw["sub"], "u-tanaka");
+    let jwks_a: Value = http
+        .get(endpoint("jwks_uri"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwks_default: Value = http
+        .get(app.url("/oauth/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(
+        jwks_a["keys"][0]["kid"], jwks_default["keys"][0]["kid"],
+        "own signing key"
+    );
+    // Its Swagger UI and description point at the sandbox.
+    let spec: Value = http
+        .get(sb.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(spec["servers"][0]["url"], sb.base.as_str());
+    assert!(spec["paths"].get("/operator/v1/sandboxes").is_none());
+    let ui = http.get(sb.url("/swagger-ui/")).send().await.unwrap();
+    assert_eq!(ui.status(), 200);
+}
+
+#[tokio::test]
+async fn lifecycle_create_list_reset_snapshot_restore_delete() {
+    let app = TestApp::spawn().await;
+    // Bad input: a scenario with an error names its position, and nothing is created.
+    let bad = sandbank::scenario::DEFAULT_SCENARIO.replace("seed: 20261121", "seed: twenty");
+    let (status, body) = app.create_sandbox(json!({"scenarioYaml": bad})).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("<request body>:"), "{body}");
+    let (status, body) = app.create_sandbox(json!({"scenario": "nope"})).await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = app.create_sandbox(json!({"scenario": "large"})).await;
+    assert_eq!(status, 422, "too many customers: {body}");
+    assert_eq!(body["code"], "scenario_too_large");
+    let res = app
+        .http
+        .post(app.url("/operator/v1/sandboxes"))
+        .json(&json!({"scenario": "default"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "no operator key");
+    let res = app
+        .http
+        .post(app.url("/operator/v1/sandboxes"))
+        .bearer_auth(&app.admin_key)
+        .json(&json!({"scenario": "default"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "an admin key is not the operator key");
+    let (_, list) = app.operator(Method::GET, "/operator/v1/sandboxes", None).await;
+    assert_eq!(
+        list["sandboxes"].as_array().unwrap().len(),
+        1,
+        "only the default: {list}"
+    );
+
+    // Create from YAML (as the body itself).
+    let res = app
+        .http
+        .post(app.url("/operator/v1/sandboxes"))
+        .bearer_auth(&app.operator_key)
+        .header("content-type", "application/yaml")
+        .body(sandbank::scenario::DEFAULT_SCENARIO)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.unwrap();
+    let sb = app.sandbox(&body);
+    let id = body["id"].as_str().unwrap().to_owned();
+    assert!(
+        body["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["username"] == "tanaka")
+    );
+    let (_, list) = app
+        .operator(Method::GET, "/operator/v1/sandboxes?size=true", None)
+        .await;
+    let listed = list["sandboxes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(listed["scenario"], "default");
+    assert_eq!(listed["scenarioSource"], "inline");
+    assert_eq!(listed["customers"], 203);
+    assert!(listed["storedBytes"].as_u64().unwrap() > 10_000, "{listed}");
+    assert!(listed["expiresAt"].is_string());
+
+    // Reset: the state goes back to the scenario; old tokens die; keys and ids stay.
+    let token = pay_token(&sb).await;
+    let (status, _) = transfer(&sb, &token, None, "5000").await;
+    assert_eq!(status, 201);
+    assert_ne!(balance(&sb, &token).await, "1200000");
+    sb.advance("P3D").await;
+    let (status, reset) = app
+        .operator(Method::POST, &format!("/operator/v1/sandboxes/{id}/reset"), None)
+        .await;
+    assert_eq!(status, 200, "{reset}");
+    let (status, _) = sb
+        .get_json(&format!("/personal/v1/accounts/balances?accountId={TANAKA}"), &token)
+        .await;
+    assert_eq!(status, 401, "tokens from before the reset are dead");
+    let token = pay_token(&sb).await;
+    assert_eq!(balance(&sb, &token).await, "1200000");
+    assert!(events(&sb).await.iter().all(|e| e["type"] != "transfer.completed"));
+    let (_, clock) = sb.admin_get("/sandbox/v1/clock").await;
+    assert!(
+        clock["now"].as_str().unwrap().starts_with("2026-11-21T09:0"),
+        "clock back at the start: {clock}"
+    );
+
+    // Snapshot, a transfer after it, restore: the transfer is gone and the ledger balances.
+    let (status, snap) = sb
+        .admin_post("/sandbox/v1/snapshots", json!({"name": "before-pay"}))
+        .await;
+    assert_eq!(status, 201, "{snap}");
+    let (status, bad) = sb
+        .admin_post("/sandbox/v1/snapshots", json!({"name": "no spaces"}))
+        .await;
+    assert_eq!(status, 400, "{bad}");
+    let (status, after) = transfer(&sb, &token, None, "7000").await;
+    assert_eq!(status, 201);
+    sb.advance("P1D").await;
+    let (status, restored) = sb
+        .admin_post("/sandbox/v1/snapshots/before-pay/restore", json!({}))
+        .await;
+    assert_eq!(status, 200, "{restored}");
+    assert_eq!(
+        balance(&sb, &token).await,
+        "1200000",
+        "the token from before the snapshot works again"
+    );
+    let (status, _) = sb
+        .get_json(
+            &format!(
+                "/personal/v1/transfer/request-result?applyNo={}",
+                after["applyNo"].as_str().unwrap()
+            ),
+            &token,
+        )
+        .await;
+    assert_eq!(status, 404, "the transfer made after the snapshot is gone");
+    let (_, ledger) = sb.admin_get("/sandbox/v1/ledger").await;
+    assert_eq!(ledger["discrepancy"], "0", "{ledger}");
+    let (_, clock) = sb.admin_get("/sandbox/v1/clock").await;
+    assert!(
+        clock["now"].as_str().unwrap().starts_with("2026-11-21T09:0"),
+        "clock restored: {clock}"
+    );
+    let (status, _) = sb.admin_post("/sandbox/v1/snapshots/nope/restore", json!({})).await;
+    assert_eq!(status, 404);
+
+    // A sandbox's admin cannot reach another sandbox's lifecycle, nor the operator API.
+    let (other, _) = created(&app).await;
+    let (status, _) = other.get_json("/sandbox/v1/snapshots", &sb.admin_key).await;
+    assert_eq!(status, 401);
+    let res = app
+        .http
+        .get(app.url("/operator/v1/sandboxes"))
+        .bearer_auth(&sb.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = app
+        .http
+        .get(format!("{}/operator/v1/sandboxes", sb.base))
+        .bearer_auth(&app.operator_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404, "the operator API is not served under a sandbox");
+
+    // Delete: its URLs answer 404, the default sandbox cannot be deleted.
+    let (status, _) = app
+        .operator(Method::DELETE, &format!("/operator/v1/sandboxes/{id}"), None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, body) = sb
+        .get_json(&format!("/personal/v1/accounts/balances?accountId={TANAKA}"), &token)
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["code"], "sandbox_not_found");
+    let (status, _) = app
+        .operator(Method::DELETE, "/operator/v1/sandboxes/default", None)
+        .await;
+    assert_eq!(status, 409);
+    let (status, _) = app
+        .operator(Method::DELETE, &format!("/operator/v1/sandboxes/{id}"), None)
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn limits_and_idle_expiry_on_the_servers_clock() {
+    let app = TestApp::spawn_configured(|c| {
+        c.limits.max_sandboxes = 3;
+        c.limits.idle_expiry = Some(jiff::SignedDuration::from_hours(7 * 24));
+    })
+    .await;
+    let (first, _) = created(&app).await;
+    let (second, second_body) = created(&app).await;
+    let (status, body) = app.create_sandbox(json!({"scenario": "default"})).await;
+    assert_eq!(status, 409, "the fourth is over the limit: {body}");
+    assert_eq!(body["code"], "sandbox_limit_reached");
+
+    // Six days later the first is used; two more days later only the second is idle long
+    // enough to go.
+    app.bank().wall.advance(jiff::SignedDuration::from_hours(6 * 24));
+    let t = first.access_token("tanaka", &["accounts:read"]).await;
+    app.bank().wall.advance(jiff::SignedDuration::from_hours(2 * 24));
+    let expired = sandbank::services::sandboxes::expire_idle(app.bank()).await.unwrap();
+    assert_eq!(expired, vec![second_body["id"].as_str().unwrap().to_owned()]);
+    let (status, _) = second.admin_get("/sandbox/v1/clock").await;
+    assert_eq!(status, 404);
+    assert_eq!(balance(&first, &t).await, "1200000");
+    let (_, list) = app.operator(Method::GET, "/operator/v1/sandboxes", None).await;
+    assert_eq!(list["sandboxes"].as_array().unwrap().len(), 2);
+    let (status, _) = app.create_sandbox(json!({"scenario": "default"})).await;
+    assert_eq!(status, 201, "room again after the expiry");
+}
+
+#[tokio::test]
+async fn a_restarted_server_serves_every_sandbox_as_it_was() {
+    let mut app = TestApp::spawn().await;
+    let mut views = Vec::new();
+    for i in 0..3 {
+        let (sb, body) = created(&app).await;
+        let token = pay_token(&sb).await;
+        let (status, _) = transfer(&sb, &token, None, &format!("{}", 1000 * (i + 1))).await;
+        assert_eq!(status, 201);
+        if i == 1 {
+            let (status, _) = sb.admin_post("/sandbox/v1/snapshots", json!({"name": "s1"})).await;
+            assert_eq!(status, 201);
+        }
+        let now = balance(&sb, &token).await;
+        views.push((body, token, now));
+    }
+    let dir = app.take_dir();
+    let data_dir = app.data_dir.clone();
+    app.stop().await;
+    let again = TestApp::spawn_on(sandbank::scenario::DEFAULT_SCENARIO, data_dir).await;
+    let (_, list) = again.operator(Method::GET, "/operator/v1/sandboxes", None).await;
+    assert_eq!(list["sandboxes"].as_array().unwrap().len(), 4, "{list}");
+    for (i, (body, token, before)) in views.iter().enumerate() {
+        let mut body = body.clone();
+        body["baseUrl"] = format!("{}/s/{}", again.base, body["id"].as_str().unwrap()).into();
+        let sb = again.sandbox(&body);
+        assert_eq!(
+            &balance(&sb, token).await,
+            before,
+            "sandbox {i} kept its ledger and tokens"
+        );
+        let (status, _) = sb.admin_get("/sandbox/v1/clock").await;
+        assert_eq!(status, 200, "sandbox {i} kept its admin key");
+    }
+    let listed = &list["sandboxes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == views[1].0["id"])
+        .unwrap()
+        .clone();
+    assert_eq!(listed["snapshots"][0]["name"], "s1");
+    assert!(
+        listed["requests"].as_u64().unwrap() >= 3,
+        "request counts survive: {listed}"
+    );
+    drop(dir);
+}
