@@ -1,11 +1,13 @@
 //! Durability: drive transfers against the real binary, `kill -9` it at a random moment,
 //! restart it on the same data dir, and check that every transfer that got a 2xx is there
 //! exactly once (a retry with the same Idempotency-Key finds it instead of repeating it) and
-//! that the ledger's invariants hold. Repeated several times on the same data dir.
+//! that the ledger's invariants hold. Repeated several times on the same data dir, with three
+//! sandboxes (the default and two created from the same scenario, so account numbers and apply
+//! numbers collide) taking transfers at once: each transfer is found in its own sandbox only.
 
 mod common;
 
-use common::{BinaryServer, http_client, individual_accounts, listed_apply_nos, send_json};
+use common::{BinaryServer, OPERATOR_KEY, http_client, individual_accounts, listed_apply_nos, send_json};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -17,6 +19,8 @@ const CLIENTS: usize = 12;
 /// One transfer a client asked for: its key, body, remitter token, and the applyNo if a 2xx came back.
 #[derive(Clone)]
 struct Sent {
+    /// Which sandbox (index into the worlds).
+    world: usize,
     key: String,
     body: Value,
     token: String,
@@ -24,8 +28,29 @@ struct Sent {
     apply_no: Option<String>,
 }
 
-async fn admin(http: &reqwest::Client, base: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-    send_json(http, method, &format!("{base}{path}"), ADMIN, body.as_ref()).await
+/// A sandbox: its path prefix and admin key.
+#[derive(Clone)]
+struct World {
+    prefix: String,
+    admin_key: String,
+}
+
+async fn admin(
+    http: &reqwest::Client,
+    base: &str,
+    world: &World,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
+    send_json(
+        http,
+        method,
+        &format!("{base}{}{path}", world.prefix),
+        &world.admin_key,
+        body.as_ref(),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,13 +60,34 @@ async fn acknowledged_transfers_survive_kill_9() {
     let http = http_client();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20261121);
     let mut all: Vec<Sent> = Vec::new();
+    let mut worlds = vec![World {
+        prefix: String::new(),
+        admin_key: ADMIN.into(),
+    }];
 
     for round in 0..3 {
         let mut server = BinaryServer::start(&data, ADMIN).await;
         let base = server.base.clone();
+        if round == 0 {
+            for _ in 0..2 {
+                let created = send_json(
+                    &http,
+                    reqwest::Method::POST,
+                    &format!("{base}/operator/v1/sandboxes"),
+                    OPERATOR_KEY,
+                    Some(&json!({"scenario": "default"})),
+                )
+                .await;
+                worlds.push(World {
+                    prefix: format!("/s/{}", created["id"].as_str().expect("created")),
+                    admin_key: created["adminKey"].as_str().unwrap().to_owned(),
+                });
+            }
+        }
         let page = admin(
             &http,
             &base,
+            &worlds[0],
             reqwest::Method::GET,
             "/sandbox/v1/accounts?limit=1000",
             None,
@@ -50,14 +96,17 @@ async fn acknowledged_transfers_survive_kill_9() {
         let accounts = individual_accounts(&page);
 
         // Before anything new: what earlier rounds acknowledged is there, exactly once.
-        verify(&http, &base, &mut all).await;
+        verify(&http, &base, &worlds, &mut all).await;
 
         let mut tasks = Vec::new();
         for c in 0..CLIENTS {
             let remitter = accounts[c].clone();
+            let w = c % worlds.len();
+            let world = worlds[w].clone();
             let g = admin(
                 &http,
                 &base,
+                &world,
                 reqwest::Method::POST,
                 "/sandbox/v1/grants",
                 Some(json!({"username": remitter["customerId"], "clientId": "demo-pay", "scopes": ["transfers:any"]})),
@@ -65,7 +114,7 @@ async fn acknowledged_transfers_survive_kill_9() {
             .await;
             let token = g["tokens"]["access_token"].as_str().unwrap().to_owned();
             let accounts = accounts.clone();
-            let base = base.clone();
+            let base = format!("{base}{}", world.prefix);
             let seed = rng.random::<u64>();
             tasks.push(tokio::spawn(async move {
                 let http = http_client();
@@ -78,6 +127,7 @@ async fn acknowledged_transfers_survive_kill_9() {
                         "beneficiaryBranchCode": to["branchCode"], "accountTypeCode": to["accountTypeCode"],
                         "accountNumber": to["accountNumber"], "beneficiaryName": to["accountNameKana"]}]});
                     let mut s = Sent {
+                        world: w,
                         key: format!("r{round}-c{c}-{n}"),
                         body,
                         token: token.clone(),
@@ -122,19 +172,19 @@ async fn acknowledged_transfers_survive_kill_9() {
         );
     }
     let mut server = BinaryServer::start(&data, ADMIN).await;
-    verify(&http, &server.base, &mut all).await;
+    verify(&http, &server.base, &worlds, &mut all).await;
     server.kill_9();
 }
 
 /// Every acknowledged transfer exists; retrying any request (acknowledged or cut off) with its
 /// key yields exactly one transfer; each account lists exactly the transfers its keys made;
 /// money is conserved.
-async fn verify(http: &reqwest::Client, base: &str, all: &mut [Sent]) {
+async fn verify(http: &reqwest::Client, root: &str, worlds: &[World], all: &mut [Sent]) {
     if all.is_empty() {
         return;
     }
     let retry = |s: &Sent| {
-        http.post(format!("{base}/personal/v1/transfer/request"))
+        http.post(format!("{root}{}/personal/v1/transfer/request", worlds[s.world].prefix))
             .bearer_auth(&s.token)
             .header("Idempotency-Key", &s.key)
             .json(&s.body)
@@ -162,29 +212,50 @@ async fn verify(http: &reqwest::Client, base: &str, all: &mut [Sent]) {
             let v: Value = again.json().await.unwrap();
             assert_eq!(v["applyNo"].as_str(), Some(no.as_str()));
         }
+        // The transfer in its own sandbox is the one this request asked for (apply numbers
+        // collide across sandboxes, amounts and beneficiaries tell them apart).
+        let found = send_json(
+            http,
+            reqwest::Method::GET,
+            &format!(
+                "{root}{}/personal/v1/transfer/request-result?applyNo={no}",
+                worlds[s.world].prefix
+            ),
+            &s.token,
+            None,
+        )
+        .await;
+        assert_eq!(
+            found["totalAmount"], s.body["transfers"][0]["transferAmount"],
+            "{} is in its own sandbox with its own amount: {found}",
+            s.key
+        );
         s.apply_no = Some(no);
     }
-    let mut by_account: HashMap<String, (String, Vec<String>)> = HashMap::new();
-    for s in all.iter() {
-        let e = by_account
-            .entry(s.account.clone())
-            .or_insert_with(|| (s.token.clone(), Vec::new()));
-        e.1.push(s.apply_no.clone().unwrap());
-    }
-    for (account, (token, mut expected)) in by_account {
-        expected.sort();
-        expected.dedup();
-        let mut listed = listed_apply_nos(http, base, &token, &account, "2026-11-21").await;
-        listed.sort();
+    for (w, world) in worlds.iter().enumerate() {
+        let base = format!("{root}{}", world.prefix);
+        let mut by_account: HashMap<String, (String, Vec<String>)> = HashMap::new();
+        for s in all.iter().filter(|s| s.world == w) {
+            let e = by_account
+                .entry(s.account.clone())
+                .or_insert_with(|| (s.token.clone(), Vec::new()));
+            e.1.push(s.apply_no.clone().unwrap());
+        }
+        for (account, (token, mut expected)) in by_account {
+            expected.sort();
+            expected.dedup();
+            let mut listed = listed_apply_nos(http, &base, &token, &account, "2026-11-21").await;
+            listed.sort();
+            assert_eq!(
+                listed, expected,
+                "sandbox {w} account {account}: each request made exactly one transfer, in this sandbox only"
+            );
+        }
+        let ledger = admin(http, root, world, reqwest::Method::GET, "/sandbox/v1/ledger", None).await;
         assert_eq!(
-            listed, expected,
-            "account {account}: each request made exactly one transfer"
+            ledger["discrepancy"], "0",
+            "sandbox {w}: money is conserved after the crash: {ledger}"
         );
+        assert_eq!(ledger["accountsBelowLimit"], json!([]));
     }
-    let ledger = admin(http, base, reqwest::Method::GET, "/sandbox/v1/ledger", None).await;
-    assert_eq!(
-        ledger["discrepancy"], "0",
-        "money is conserved after the crash: {ledger}"
-    );
-    assert_eq!(ledger["accountsBelowLimit"], json!([]));
 }

@@ -434,6 +434,9 @@ pub async fn code_flow_tokens(app: &TestApp, username: &str, password: &str, sco
 }
 
 /// The real `sandbank` binary in its own process on a data dir (for crash and restart tests).
+/// The operator key `BinaryServer` starts the binary with.
+pub const OPERATOR_KEY: &str = "test-operator-key";
+
 pub struct BinaryServer {
     pub child: std::process::Child,
     pub base: String,
@@ -451,6 +454,7 @@ impl BinaryServer {
             .args(["--port", &port.to_string(), "--admin-key", admin_key])
             .arg("--data-dir")
             .arg(data)
+            .env("SANDBANK_OPERATOR_KEY", OPERATOR_KEY)
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .spawn()
