@@ -152,11 +152,17 @@ struct Figures {
 
 /// `CONNECTIONS` keep-alive connections sending `path` for `seconds`.
 async fn drive(port: u16, path: &str, token: Option<&str>, seconds: f64) -> Figures {
+    let targets = vec![(path.to_owned(), token.map(|t| format!("Bearer {t}")))];
+    drive_targets(port, std::sync::Arc::new(targets), seconds).await
+}
+
+/// `CONNECTIONS` keep-alive connections for `seconds`, each cycling through `targets`
+/// (path, authorization) from its own starting point.
+async fn drive_targets(port: u16, targets: std::sync::Arc<Vec<(String, Option<String>)>>, seconds: f64) -> Figures {
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let mut tasks = Vec::new();
-    for _ in 0..CONNECTIONS {
-        let path = path.to_owned();
-        let auth = token.map(|t| format!("Bearer {t}"));
+    for c in 0..CONNECTIONS {
+        let targets = targets.clone();
         tasks.push(tokio::spawn(async move {
             let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
             stream.set_nodelay(true).unwrap();
@@ -166,9 +172,12 @@ async fn drive(port: u16, path: &str, token: Option<&str>, seconds: f64) -> Figu
             tokio::spawn(conn);
             let mut latencies = Vec::with_capacity(100_000);
             let mut errors = 0;
+            let mut n = c;
             while Instant::now() < deadline {
+                let (path, auth) = &targets[n % targets.len()];
+                n += 1;
                 let mut req = Request::get(path.as_str()).header("host", "127.0.0.1");
-                if let Some(a) = &auth {
+                if let Some(a) = auth {
                     req = req.header("authorization", a.as_str());
                 }
                 let t0 = Instant::now();
@@ -472,7 +481,7 @@ fn main() {
             transfers.rps, transfers.p99, transfers.errors
         );
         println!(
-            "balance read / baseline: {:.0}% (target >= 50%), balance p99 {:.2} ms (target <= 10 ms)",
+            "balance read / baseline: {:.0}% (target >= 60%), balance p99 {:.2} ms (target <= 10 ms)",
             100.0 * bal.rps / base.rps,
             bal.p99
         );
@@ -482,5 +491,162 @@ fn main() {
             startup.as_secs_f64()
         );
         drop(server);
+
+        if std::env::var_os("BENCH_SKIP_SANDBOXES").is_none() {
+            println!();
+            many_sandboxes(seconds, base.rps).await;
+        }
     });
+}
+
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => total += dir_bytes(&e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+const OPERATOR_KEY: &str = "bench-operator-key";
+const SANDBOXES: usize = 1_000;
+
+fn start_many(data: &std::path::Path, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_sandbank"))
+        .args([
+            "--port",
+            &port.to_string(),
+            "--admin-key",
+            ADMIN_KEY,
+            "--operator-key",
+            OPERATOR_KEY,
+            "--max-sandboxes",
+            "2000",
+        ])
+        .arg("--data-dir")
+        .arg(data)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start sandbank")
+}
+
+async fn wait_healthy(port: u16, started: Instant) {
+    loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+            && get(port, "/healthz", None).await.0 == 200
+        {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(300), "server did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Many sandboxes in one server (default scenario): the time from `POST /operator/v1/sandboxes`
+/// to the new sandbox's first answered request (p50/p99 over the first 100), a server holding
+/// `SANDBOXES` of them (RSS, data-dir bytes, restart time), and balance reads spread over 100
+/// sandboxes against the same static baseline.
+async fn many_sandboxes(seconds: f64, baseline_rps: f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+    let started = Instant::now();
+    let mut child = start_many(&data, port);
+    wait_healthy(port, started).await;
+    println!("many sandboxes: default scenario, {SANDBOXES} sandboxes in one server");
+
+    let mut create_ms = Vec::new();
+    let mut sandboxes: Vec<(String, String)> = Vec::new();
+    let all_started = Instant::now();
+    for i in 0..SANDBOXES {
+        let t0 = Instant::now();
+        let (status, created) = request_json(
+            port,
+            "POST",
+            "/operator/v1/sandboxes",
+            OPERATOR_KEY,
+            Some(r#"{"scenario":"default"}"#.into()),
+        )
+        .await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["id"].as_str().unwrap().to_owned();
+        let admin = created["adminKey"].as_str().unwrap().to_owned();
+        let (status, _) = request_json(port, "GET", &format!("/s/{id}/sandbox/v1/clock"), &admin, None).await;
+        assert_eq!(status, 200);
+        if i < 100 {
+            create_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
+        }
+        sandboxes.push((id, admin));
+    }
+    let all_secs = all_started.elapsed().as_secs_f64();
+    create_ms.sort_by(|a, b| a.total_cmp(b));
+    let (p50, p99) = (percentile(&create_ms, 0.50), percentile(&create_ms, 0.99));
+    println!(
+        "create a sandbox (to its first answer): p50 {p50:.1} ms, p99 {p99:.1} ms over 100 (target p99 <= 300 ms); {SANDBOXES} created in {all_secs:.1} s"
+    );
+    let rss = rss_mib(child.id(), "VmRSS");
+    let bytes = dir_bytes(&data);
+    println!(
+        "server with {} sandboxes: RSS {rss:.1} MiB (target <= 1024 MiB), data dir {:.1} MiB",
+        SANDBOXES + 1,
+        bytes as f64 / (1024.0 * 1024.0)
+    );
+
+    // Restart: SIGTERM, then time to the first answer of the last sandbox.
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+    let restarted = Instant::now();
+    let mut child = start_many(&data, port);
+    wait_healthy(port, restarted).await;
+    let (last_id, last_admin) = sandboxes.last().unwrap().clone();
+    let (status, _) = request_json(
+        port,
+        "GET",
+        &format!("/s/{last_id}/sandbox/v1/clock"),
+        &last_admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let restart_secs = restarted.elapsed().as_secs_f64();
+    println!(
+        "restart with {} sandboxes: {restart_secs:.1} s to serving (target <= 10 s); RSS after restart {:.1} MiB",
+        SANDBOXES + 1,
+        rss_mib(child.id(), "VmRSS")
+    );
+
+    // Balance reads spread over 100 sandboxes.
+    let mut targets = Vec::new();
+    for (id, admin) in sandboxes.iter().take(100) {
+        let body = r#"{"username":"tanaka","clientId":"demo-pfm","scopes":["accounts:read"]}"#.to_owned();
+        let (s, g) = request_json(port, "POST", &format!("/s/{id}/sandbox/v1/grants"), admin, Some(body)).await;
+        assert_eq!(s, 201, "{g}");
+        let token = g["tokens"]["access_token"].as_str().unwrap().to_owned();
+        targets.push((
+            format!("/s/{id}/personal/v1/accounts/balances?accountId=00111234567"),
+            Some(format!("Bearer {token}")),
+        ));
+    }
+    let targets = std::sync::Arc::new(targets);
+    drive_targets(port, targets.clone(), 1.0).await;
+    let spread = drive_targets(port, targets, seconds).await;
+    print_row("balance read over 100 sandboxes", &spread, rss_mib(child.id(), "VmRSS"));
+    println!(
+        "balance over 100 sandboxes / baseline: {:.0}% (target >= 60%), p99 {:.2} ms (target <= 10 ms)",
+        100.0 * spread.rps / baseline_rps,
+        spread.p99
+    );
+    let _ = child.kill();
+    let _ = child.wait();
 }

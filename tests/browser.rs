@@ -328,6 +328,79 @@ async fn consent_in_chromium_reaches_the_client_with_a_code() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consent_in_chromium_under_a_created_sandboxs_prefix() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let (port, mut callbacks) = callback_server().await;
+    let redirect = format!("http://127.0.0.1:{port}/callback");
+    let app = TestApp::spawn().await;
+    let yaml = sandbank::scenario::DEFAULT_SCENARIO.replace("http://127.0.0.1:3002/callback", &redirect);
+    let (status, created) = app.create_sandbox(serde_json::json!({ "scenarioYaml": yaml })).await;
+    assert_eq!(status, 201, "{created}");
+    let sb = app.sandbox(&created);
+    let secret = created["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["clientId"] == "demo-pay")
+        .unwrap()["clientSecret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (verifier, challenge) = pkce_pair();
+    let url = authorize_url_with(
+        &sb,
+        &[
+            ("response_type", "code"),
+            ("client_id", "demo-pay"),
+            ("redirect_uri", &redirect),
+            ("scope", "openid accounts:read"),
+            ("state", "prefixed"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    browser.goto(&url).await;
+    browser.type_into("input[name=username]", "tanaka").await;
+    browser.type_into("input[name=password]", "tanaka-pass").await;
+    browser.click("button[type=submit]").await;
+    assert!(
+        browser.page_source().await.contains("株式会社デモペイ"),
+        "the consent page, reached under the prefix"
+    );
+    browser.click("button[value=approve]").await;
+    let query = next_callback(&mut callbacks, &browser).await;
+    let code = query_param(&format!("?{query}"), "code").expect("a code on the redirect");
+    assert_eq!(
+        query_param(&format!("?{query}"), "iss").as_deref(),
+        Some(sb.base.as_str())
+    );
+    let (status, tokens) = sb
+        .token_request(
+            "demo-pay",
+            &secret,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &redirect),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+    let (status, _) = sb
+        .get_json("/personal/v1/accounts", tokens["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(status, 200);
+    let _ = browser
+        .http
+        .delete(format!("{}/session/{}", browser.base, browser.session))
+        .send()
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swagger_ui_authorize_runs_the_code_flow_with_pkce() {
     let Some(browser) = Browser::start().await else {
         return;
