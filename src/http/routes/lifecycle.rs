@@ -365,6 +365,7 @@ pub async fn create_sandbox(
 
 /// Query of the listing.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Also count each sandbox's stored bytes (reads all its records).
