@@ -35,6 +35,9 @@ pub struct ServerParts {
     pub(crate) scenarios: Mutex<HashMap<String, Arc<LoadedScenario>>>,
     /// Serializes creation, deletion, reset, snapshot and restore.
     pub(crate) lifecycle: tokio::sync::Mutex<()>,
+    /// Bumped whenever a sandbox is (re)installed: requests that arrive while their sandbox
+    /// is being reset or restored wait on it instead of failing.
+    installed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Server {
@@ -61,6 +64,7 @@ impl Server {
             records: Mutex::new(HashMap::new()),
             scenarios: Mutex::new(HashMap::new()),
             lifecycle: tokio::sync::Mutex::new(()),
+            installed: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -99,6 +103,29 @@ impl Server {
     pub(crate) fn install(&self, sandbox: Sandbox) {
         if let Ok(mut m) = self.sandboxes.write() {
             m.insert(sandbox.id.clone(), sandbox);
+        }
+        self.installed.send_modify(|n| *n += 1);
+    }
+
+    /// The sandbox `id`, waiting up to `patience` while it is being reset or restored.
+    /// `None` when there is no such sandbox (or it did not come back in time).
+    pub async fn sandbox_when_ready(&self, id: &str, patience: std::time::Duration) -> Option<Sandbox> {
+        if let Some(s) = self.sandbox(id) {
+            return Some(s);
+        }
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            // Subscribe before looking, so an install in between is not missed.
+            let mut changes = self.installed.subscribe();
+            if let Some(s) = self.sandbox(id) {
+                return Some(s);
+            }
+            if !self.is_registered(id) {
+                return None;
+            }
+            if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+                return None;
+            }
         }
     }
 

@@ -10,11 +10,14 @@ use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+/// How long a request waits for its sandbox while it is reset or restored.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub async fn resolve(State(server): State<Server>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let sandbox = if let Some(rest) = path.strip_prefix("/s/") {
         let (id, tail) = rest.split_once('/').map_or((rest, ""), |(id, tail)| (id, tail));
-        let Some(sandbox) = server.sandbox(id) else {
+        let Some(sandbox) = server.sandbox_when_ready(id, PATIENCE).await else {
             if server.is_registered(id) {
                 return unavailable();
             }
@@ -50,7 +53,10 @@ pub async fn resolve(State(server): State<Server>, mut req: Request, next: Next)
         sandbox
     } else {
         // Operator calls belong to no sandbox; the default one is only their context.
-        match server.default_sandbox() {
+        match server
+            .sandbox_when_ready(crate::sandbox::DEFAULT_SANDBOX, PATIENCE)
+            .await
+        {
             Some(s) => s,
             None => return unavailable(),
         }
@@ -63,7 +69,7 @@ pub async fn resolve(State(server): State<Server>, mut req: Request, next: Next)
     next.run(req).await
 }
 
-/// The default sandbox is briefly away while it is reset or restored.
+/// A sandbox that did not come back from a reset or restore within `PATIENCE`.
 fn unavailable() -> Response {
     let mut res = ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
