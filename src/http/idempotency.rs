@@ -108,7 +108,8 @@ fn replay(answer: &IdempotentAnswer) -> Response {
 }
 
 pub async fn idempotency(app: Sandbox, matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
-    if req.method() != Method::POST {
+    let route = matched.as_ref().map(|m| m.as_str()).unwrap_or("");
+    if req.method() != Method::POST || !takes_keys(route) {
         return next.run(req).await;
     }
     let Some(key) = req
@@ -128,7 +129,6 @@ pub async fn idempotency(app: Sandbox, matched: Option<MatchedPath>, req: Reques
             .into_response();
         }
     };
-    let route = matched.as_ref().map(|m| m.as_str()).unwrap_or("");
     // Unauthenticated requests go on and fail authentication in the handler.
     let Some(caller) = caller_of(&req) else {
         return next.run(req).await;
@@ -198,6 +198,17 @@ pub async fn idempotency(app: Sandbox, matched: Option<MatchedPath>, req: Reques
         set.remove(&slot);
     }
     res
+}
+
+/// Whether POSTs to `route` take an `Idempotency-Key`: every update but the operator API and
+/// the sandbox's own reset and snapshots, which replace the very state a stored answer would
+/// live in (and are safe to repeat: a snapshot name is replaced, a reset or restore is the
+/// same state again).
+pub fn takes_keys(route: &str) -> bool {
+    !(route.starts_with("/oauth/")
+        || route.starts_with("/operator/")
+        || route == "/sandbox/v1/reset"
+        || route.starts_with("/sandbox/v1/snapshots"))
 }
 
 /// Whether an answer reflects the operation's own outcome (and so is replayed to retries).

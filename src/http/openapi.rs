@@ -164,7 +164,7 @@ fn add_layer_answers(doc: &mut serde_json::Value) {
                 "The JSON does not have the documented shape (missing or unknown field, wrong type)",
             ));
         }
-        if method == "post" && !oauth_form && !path.starts_with("/operator/") {
+        if method == "post" && super::idempotency::takes_keys(path) {
             add.push((
                 "400",
                 "The Idempotency-Key header is not 1 to 255 visible ASCII characters",
