@@ -78,15 +78,13 @@ impl Server {
         self.sandbox(DEFAULT_SANDBOX)
     }
 
-    /// Every live sandbox, in id order.
+    /// Every live sandbox, in no particular order (the workers walk them often; the
+    /// operator's listing sorts).
     pub fn sandboxes(&self) -> Vec<Sandbox> {
-        let mut all: Vec<Sandbox> = self
-            .sandboxes
+        self.sandboxes
             .read()
             .map(|m| m.values().cloned().collect())
-            .unwrap_or_default();
-        all.sort_by(|a, b| a.id.cmp(&b.id));
-        all
+            .unwrap_or_default()
     }
 
     /// Whether `id` is a sandbox of this server, served or (while it is reset or restored)
@@ -138,14 +136,21 @@ impl Server {
     pub fn is_operator_key(&self, key: &str) -> bool {
         crate::ids::sha256_b64(key.as_bytes()) == crate::ids::sha256_b64(self.operator_key.as_bytes())
     }
+}
+
+impl ServerParts {
+    /// The path prefix a sandbox is served under: "" for the default one, `/s/{id}` for others.
+    pub fn base_path(&self, id: &str) -> String {
+        if id == DEFAULT_SANDBOX {
+            String::new()
+        } else {
+            format!("/s/{id}")
+        }
+    }
 
     /// The issuer (base URL) of the sandbox `id`.
     pub fn base_url(&self, id: &str) -> String {
-        if id == DEFAULT_SANDBOX {
-            self.public_url.clone()
-        } else {
-            format!("{}/s/{id}", self.public_url)
-        }
+        format!("{}{}", self.public_url, self.base_path(id))
     }
 }
 

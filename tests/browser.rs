@@ -233,6 +233,36 @@ async fn next_callback(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>, br
     }
 }
 
+/// Opens demo-pay's authorization URL (PKCE S256) in the browser and logs in as `user`;
+/// returns the PKCE verifier. The browser is left on the consent page.
+async fn log_in_for_demo_pay(
+    browser: &Browser,
+    app: &TestApp,
+    redirect: &str,
+    scope: &str,
+    state: &str,
+    (username, password): (&str, &str),
+) -> String {
+    let (verifier, challenge) = pkce_pair();
+    let url = authorize_url_with(
+        app,
+        &[
+            ("response_type", "code"),
+            ("client_id", "demo-pay"),
+            ("redirect_uri", redirect),
+            ("scope", scope),
+            ("state", state),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    browser.goto(&url).await;
+    browser.type_into("input[name=username]", username).await;
+    browser.type_into("input[name=password]", password).await;
+    browser.click("button[type=submit]").await;
+    verifier
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consent_in_chromium_reaches_the_client_with_a_code() {
     let Some(browser) = Browser::start().await else {
@@ -244,23 +274,15 @@ async fn consent_in_chromium_reaches_the_client_with_a_code() {
     let app = TestApp::spawn_with(&yaml).await;
 
     // Allow, with the one-time code the transfer scope asks for.
-    let (verifier, challenge) = pkce_pair();
-    let url = authorize_url_with(
+    let verifier = log_in_for_demo_pay(
+        &browser,
         &app,
-        &[
-            ("response_type", "code"),
-            ("client_id", "demo-pay"),
-            ("redirect_uri", &redirect),
-            ("scope", "openid accounts:read transfers:any"),
-            ("state", "browser-state"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    );
-    browser.goto(&url).await;
-    browser.type_into("input[name=username]", "tanaka").await;
-    browser.type_into("input[name=password]", "tanaka-pass").await;
-    browser.click("button[type=submit]").await;
+        &redirect,
+        "openid accounts:read transfers:any",
+        "browser-state",
+        ("tanaka", "tanaka-pass"),
+    )
+    .await;
     let consent = browser.page_source().await;
     assert!(
         consent.contains("株式会社デモペイ"),
@@ -297,23 +319,15 @@ async fn consent_in_chromium_reaches_the_client_with_a_code() {
     assert_eq!(accounts["accounts"][0]["accountId"], "00111234567");
 
     // Deny lands on the client too, with access_denied.
-    let (_, challenge) = pkce_pair();
-    let url = authorize_url_with(
+    let _ = log_in_for_demo_pay(
+        &browser,
         &app,
-        &[
-            ("response_type", "code"),
-            ("client_id", "demo-pay"),
-            ("redirect_uri", &redirect),
-            ("scope", "accounts:read"),
-            ("state", "denied"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    );
-    browser.goto(&url).await;
-    browser.type_into("input[name=username]", "suzuki").await;
-    browser.type_into("input[name=password]", "suzuki-pass").await;
-    browser.click("button[type=submit]").await;
+        &redirect,
+        "accounts:read",
+        "denied",
+        ("suzuki", "suzuki-pass"),
+    )
+    .await;
     browser.click("button[value=deny]").await;
     let query = next_callback(&mut callbacks, &browser).await;
     assert_eq!(
@@ -348,23 +362,15 @@ async fn consent_in_chromium_under_a_created_sandboxs_prefix() {
         .as_str()
         .unwrap()
         .to_owned();
-    let (verifier, challenge) = pkce_pair();
-    let url = authorize_url_with(
+    let verifier = log_in_for_demo_pay(
+        &browser,
         &sb,
-        &[
-            ("response_type", "code"),
-            ("client_id", "demo-pay"),
-            ("redirect_uri", &redirect),
-            ("scope", "openid accounts:read"),
-            ("state", "prefixed"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    );
-    browser.goto(&url).await;
-    browser.type_into("input[name=username]", "tanaka").await;
-    browser.type_into("input[name=password]", "tanaka-pass").await;
-    browser.click("button[type=submit]").await;
+        &redirect,
+        "openid accounts:read",
+        "prefixed",
+        ("tanaka", "tanaka-pass"),
+    )
+    .await;
     assert!(
         browser.page_source().await.contains("株式会社デモペイ"),
         "the consent page, reached under the prefix"

@@ -238,16 +238,8 @@ fn open_sandbox(
             }
         },
     };
-    let base_path = if id == DEFAULT_SANDBOX {
-        String::new()
-    } else {
-        format!("/s/{id}")
-    };
-    let issuer = if id == DEFAULT_SANDBOX {
-        server.public_url.clone()
-    } else {
-        format!("{}{base_path}", server.public_url)
-    };
+    let base_path = server.base_path(id);
+    let issuer = server.base_url(id);
     Ok(Sandbox::new(SandboxParts {
         id: Arc::from(id),
         base_path,
@@ -888,7 +880,9 @@ pub fn summary(server: &Server, id: &str, with_bytes: bool) -> Result<SandboxSum
 /// Every sandbox, in id order.
 pub fn list(server: &Server, with_bytes: bool) -> Result<Vec<SandboxSummary>, LifecycleError> {
     let mut out = Vec::new();
-    for sandbox in server.sandboxes() {
+    let mut all = server.sandboxes();
+    all.sort_by(|a, b| a.id.cmp(&b.id));
+    for sandbox in all {
         match summary(server, &sandbox.id, with_bytes) {
             Ok(s) => out.push(s),
             // Deleted meanwhile.
@@ -958,9 +952,4 @@ pub async fn housekeeping_every(server: Server, period: Duration, mut stop: toki
 /// Time formatting for listings.
 pub fn jst_of_secs(secs: i64) -> String {
     Timestamp::from_second(secs).map(format_jst).unwrap_or_default()
-}
-
-/// A sandbox clock reading formatted as the API shows it.
-pub fn sandbox_time(t: Timestamp) -> String {
-    format_jst(t)
 }

@@ -187,7 +187,7 @@ fn snapshot_view(s: &SnapshotInfo) -> SnapshotView {
     SnapshotView {
         name: s.name.clone(),
         taken_at: sandboxes::jst_of_secs(s.taken_at),
-        sandbox_time: sandboxes::sandbox_time(s.sandbox_time),
+        sandbox_time: crate::clock::format_jst(s.sandbox_time),
     }
 }
 
@@ -210,7 +210,7 @@ fn sandbox_view(s: SandboxSummary, with_bytes: bool) -> SandboxView {
         accounts: r.accounts,
         stored_bytes: with_bytes.then_some(s.stored_bytes),
         requests: s.requests,
-        sandbox_time: sandboxes::sandbox_time(s.sandbox_time),
+        sandbox_time: crate::clock::format_jst(s.sandbox_time),
         snapshots: r.snapshots.iter().map(snapshot_view).collect(),
         id: r.id,
     }
@@ -343,7 +343,7 @@ pub async fn create_sandbox(
     let (clients, users) = credentials(&created.scenario, &created.client_secrets);
     let now = server
         .sandbox(&created.id)
-        .map(|s| sandboxes::sandbox_time(s.clock.now()))
+        .map(|s| crate::clock::format_jst(s.clock.now()))
         .unwrap_or_default();
     Ok((
         StatusCode::CREATED,
