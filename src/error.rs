@@ -167,6 +167,23 @@ pub fn problem_response(status: StatusCode, problem: &Problem) -> Response {
     res
 }
 
+/// A problem answer whose code is not one of ours (a fault rule's or a scenario's), with the
+/// request id added by the request-context middleware like every other problem.
+pub fn problem_answer(status: StatusCode, code: &str, detail: &str) -> Response {
+    let problem = Problem {
+        problem_type: format!("urn:sandbank:problem:{code}"),
+        title: status.canonical_reason().unwrap_or("Error").to_owned(),
+        status: status.as_u16(),
+        detail: detail.to_owned(),
+        code: code.to_owned(),
+        request_id: None,
+        errors: Vec::new(),
+    };
+    let mut res = problem_response(status, &problem);
+    res.extensions_mut().insert(problem);
+    res
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let problem = self.problem();

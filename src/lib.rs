@@ -70,7 +70,13 @@ pub async fn run(
         server.config.limits.idle_check,
         stop_tx.subscribe(),
     ));
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    // Connections go through `CuttableListener` so fault rules can hang up or reset them.
+    let served = axum::serve(
+        http::connection::CuttableListener(listener),
+        app.into_make_service_with_connect_info::<http::connection::Connection>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     let _ = stop_tx.send(true);
     let _ = log_writer.await;
     let _ = scheduler.await;

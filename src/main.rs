@@ -11,9 +11,16 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn load_scenario(path: Option<&std::path::Path>) -> Result<LoadedScenario, scenario::ScenarioError> {
-    match path {
+    let loaded = match path {
         Some(p) => scenario::load_file(p),
         None => scenario::load_str(scenario::DEFAULT_SCENARIO, "<embedded scenarios/default.yaml>"),
+    }?;
+    // Fault rules name operations of the API, which only the HTTP layer knows.
+    let problems = sandbank::http::faults::scenario_problems(&loaded);
+    if problems.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(scenario::ScenarioError { problems })
     }
 }
 
@@ -26,7 +33,7 @@ fn main() -> ExitCode {
         }
         Some(Command::Scenario {
             action: ScenarioAction::Check { file },
-        }) => match scenario::load_file(&file) {
+        }) => match load_scenario(Some(&file)) {
             Ok(s) => {
                 println!(
                     "{}: ok — scenario {:?}, {} declared customers, {} generated, {} clients",

@@ -37,6 +37,8 @@ pub struct SandboxParts {
     pub transfer_writer: crate::services::transfer_writer::TransferWriter,
     /// Logged-in approvers of the bank-side approval page.
     pub approval_sessions: crate::http::approvals::ApprovalSessions,
+    /// Fault rules and transfer outcome rules, with their counters and seeded stream.
+    pub faults: crate::services::faults::Faults,
     /// Requests served and when it was last used, for the operator's listing and idle expiry.
     pub usage: Usage,
 }

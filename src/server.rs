@@ -129,7 +129,11 @@ impl Server {
 
     /// Stops serving a sandbox; its URLs answer 404 from now on.
     pub(crate) fn uninstall(&self, id: &str) -> Option<Sandbox> {
-        self.sandboxes.write().ok()?.remove(id)
+        let old = self.sandboxes.write().ok()?.remove(id)?;
+        // Its records are about to be replaced or removed: the old handle must not store
+        // its fault counters over them.
+        old.faults.retire();
+        Some(old)
     }
 
     /// Whether `key` is the operator key (compared as hashes).

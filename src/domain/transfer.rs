@@ -148,6 +148,21 @@ pub struct TransferItem {
     pub status: TransferStatus,
     /// Why the item failed or was returned, in words.
     pub status_reason: Option<String>,
+    /// How the item ends later (held at the other bank, or returned after completing).
+    pub pending: Option<PendingEnd>,
+}
+
+/// An item's end that waits for its time: set when it executes (out of the other bank's
+/// hours, or by a transfer outcome rule) and carried out by the scheduler.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingEnd {
+    pub at: Timestamp,
+    pub result: super::outcome::OutcomeResult,
+    /// Why (for returned or failed items).
+    pub reason: String,
+    /// Where the money waits: suspense (status 12/13) or the other bank's clearing account
+    /// (completed, to be returned).
+    pub in_suspense: bool,
 }
 
 /// A transfer request as the bank keeps it (one `applyNo`, 1–99 items).

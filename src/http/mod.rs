@@ -2,7 +2,9 @@
 //! interaction id, problem bodies with the request id), the access log, and Swagger UI.
 
 pub mod approvals;
+pub mod connection;
 pub mod extract;
+pub mod faults;
 pub mod idempotency;
 pub mod identity;
 pub mod openapi;
@@ -38,6 +40,7 @@ pub fn api_router() -> OpenApiRouter {
         .merge(routes::debits::corporation::router())
         .merge(routes::public::router())
         .merge(routes::sandbox::router())
+        .merge(routes::faults::router())
         .merge(routes::lifecycle::router())
         .merge(routes::health::router())
         .merge(crate::oauth::router())
@@ -45,7 +48,7 @@ pub fn api_router() -> OpenApiRouter {
 
 /// The application: every sandbox's API routes, `/openapi.json` and Swagger UI, the operator
 /// API, fallbacks and middleware. A request passes, in order: panic guard → request context →
-/// sandbox (resolved from the path) → identity → access log → idempotency → handler.
+/// sandbox (resolved from the path) → identity → access log → faults → idempotency → handler.
 pub fn build_router(server: Server) -> Router {
     let (router, api) = api_router().split_for_parts();
     let api = Arc::new(openapi::finished(&api));
@@ -75,6 +78,7 @@ pub fn build_router(server: Server) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn(idempotency::idempotency))
+        .route_layer(middleware::from_fn(faults::faults))
         .route_layer(middleware::from_fn(access_log))
         .layer(middleware::from_fn(identity::identify))
         .layer(axum::Extension(api));
@@ -199,6 +203,13 @@ async fn access_log(app: Sandbox, matched: Option<MatchedPath>, req: Request, ne
         .map(|r| r.0.clone())
         .unwrap_or_default();
     let res = next.run(req).await;
+    let fault_rule = res.extensions().get::<faults::FaultApplied>().map(|f| f.0.to_string());
+    // 0: the connection was cut and nothing was answered.
+    let status = if res.extensions().get::<faults::NoAnswer>().is_some() {
+        0
+    } else {
+        res.status().as_u16()
+    };
     let entry = AccessLogEntry {
         id: 0,
         time: format_jst(app.clock.now()),
@@ -207,7 +218,8 @@ async fn access_log(app: Sandbox, matched: Option<MatchedPath>, req: Request, ne
         user_id,
         operation,
         account_id,
-        status: res.status().as_u16(),
+        status,
+        fault_rule,
         latency_micros: started.elapsed().as_micros() as u64,
         end_user_ip,
     };

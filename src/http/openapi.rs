@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         (name = "oauth", description = "Authorization server: authorize, token, revoke, introspect, discovery, userinfo"),
         (name = "public", description = "Public bank information, no authorization"),
         (name = "sandbox", description = "Sandbox control plane (admin key)"),
+        (name = "faults", description = "Rehearse failure (admin key): fault rules that answer errors, add latency, time out, reset connections, hide the answer of an executed update (ambiguous outcome), end tokens or refuse updates with bank errors; and transfer outcome rules that decide how transfers to other banks end. Matching is deterministic under the scenario seed; an answer a fault makes carries `sandbank-fault: <rule id>`. When the scenario allows it, a request header `Sandbank-Simulate` (e.g. `status=503`, `ambiguous=504`, `latency=2s`, `reset`) forces one outcome without a rule"),
         (name = "operator", description = "Operator API: create, list, reset, snapshot and delete sandboxes (operator key). Every sandbox but the default is served under /s/{sandboxId}, with its own issuer, keys and clock"),
         (name = "health", description = "Liveness"),
     )

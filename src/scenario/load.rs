@@ -374,7 +374,45 @@ fn check(s: &Scenario, origin: &str) -> Vec<String> {
             ));
         }
     }
+    p.list.extend(
+        fault_problems(s, &|_| true)
+            .into_iter()
+            .map(|m| format!("{origin}: {m}")),
+    );
     p.list
+}
+
+/// Problems with the scenario's fault rules, outcome rules and bank errors.
+/// `operation_exists` says which `match.operation`s the API has (the HTTP layer knows;
+/// `scenario check`, `serve` and sandbox creation pass it).
+pub fn fault_problems(s: &Scenario, operation_exists: &dyn Fn(&str) -> bool) -> Vec<String> {
+    use crate::domain::{fault, outcome};
+    let mut list: Vec<String> = fault::check_bank_errors(&s.bank_errors);
+    let ctx = fault::RuleContext {
+        operation_exists,
+        bank_errors: &s.bank_errors,
+    };
+    let mut ids = HashSet::new();
+    for (i, rule) in s.faults.iter().enumerate() {
+        let id = rule.id.clone().unwrap_or_else(|| format!("rule-{}", i + 1));
+        if !ids.insert(id.clone()) {
+            list.push(format!("faults[{i}].id: {id:?} is used twice"));
+        }
+        if let Err(problems) = fault::compile(rule, &id, &ctx) {
+            list.extend(problems.into_iter().map(|m| format!("faults[{i}].{m}")));
+        }
+    }
+    let mut ids = HashSet::new();
+    for (i, rule) in s.transfer_outcomes.iter().enumerate() {
+        let id = rule.id.clone().unwrap_or_else(|| format!("outcome-{}", i + 1));
+        if !ids.insert(id.clone()) {
+            list.push(format!("transferOutcomes[{i}].id: {id:?} is used twice"));
+        }
+        if let Err(problems) = outcome::compile(rule, &id, &s.bank.code) {
+            list.extend(problems.into_iter().map(|m| format!("transferOutcomes[{i}].{m}")));
+        }
+    }
+    list
 }
 
 fn check_username(username: &Spanned<String>, seen: &mut HashSet<String>, p: &mut Problems<'_>) {

@@ -39,6 +39,43 @@ pub struct Scenario {
     /// How long a corporate transfer waits for approval before it expires.
     #[serde(default = "default_approval_ttl")]
     pub approval_ttl: DurationSpec,
+    /// Fault rules the sandbox starts with (see `domain::fault`).
+    #[serde(default)]
+    pub faults: Vec<crate::domain::fault::FaultRule>,
+    /// How accepted transfers to other banks end, by beneficiary, amount or remitter.
+    #[serde(default)]
+    pub transfer_outcomes: Vec<crate::domain::outcome::OutcomeRule>,
+    /// Bank-side business errors that `bankError` fault effects name.
+    #[serde(default)]
+    pub bank_errors: Vec<crate::domain::fault::BankError>,
+    /// How injected faults show themselves.
+    #[serde(default)]
+    pub fault_settings: FaultSettingsSpec,
+}
+
+/// How injected faults show themselves.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FaultSettingsSpec {
+    /// Name the rule in a `sandbank-fault` response header (default true; false for realism).
+    #[serde(default = "yes")]
+    pub show_rule: bool,
+    /// Accept the one-shot `Sandbank-Simulate` request header (default false).
+    #[serde(default)]
+    pub simulate_header: bool,
+}
+
+impl Default for FaultSettingsSpec {
+    fn default() -> Self {
+        FaultSettingsSpec {
+            show_rule: true,
+            simulate_header: false,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_approval_ttl() -> DurationSpec {

@@ -887,6 +887,22 @@ pub fn user_by_name(app: &Sandbox, name: &str) -> Result<Option<User>, StorageEr
     Ok(None)
 }
 
+/// Ends an access token now, as if its lifetime had run out: it answers 401 from here on,
+/// while its grant and refresh token live on (a fault rule's `tokenExpired`).
+pub async fn expire_access_token(app: &Sandbox, token: &str) -> Result<(), StorageError> {
+    let hash = crate::ids::sha256_b64(token.as_bytes());
+    let now = app.clock.now();
+    if let Some(mut record) = app.store.token(&hash)?.filter(|t| t.kind == TokenKind::Access)
+        && record.expires_at > now
+    {
+        record.expires_at = now;
+        app.store.put_token(&hash, &record)?;
+        app.store.flush().await?;
+    }
+    app.token_cache.clear();
+    Ok(())
+}
+
 /// Revokes a grant by id; false when there is no such grant.
 pub async fn revoke_grant_by_id(app: &Sandbox, grant_id: &str, reason: &str) -> Result<bool, StorageError> {
     if app.store.grant(grant_id)?.is_none() {

@@ -4,6 +4,7 @@
 pub mod bearer;
 pub mod consent;
 pub mod debits;
+pub mod faults;
 pub mod ledger;
 pub mod lockout;
 pub mod reference;

@@ -45,6 +45,10 @@ pub async fn write_access_log_every(server: Server, period: Duration, mut stop: 
             if let Err(e) = sandbox.store.write_access_log() {
                 tracing::warn!(sandbox = %sandbox.id, error = %e, "could not write the access log");
             }
+            // Fault counters and the seeded stream's position ride along.
+            if let Err(e) = sandbox.faults.persist(&sandbox.store) {
+                tracing::warn!(sandbox = %sandbox.id, error = %e, "could not store the fault counters");
+            }
         }
     };
     loop {

@@ -31,7 +31,7 @@ const SETTING_OPERATOR_KEY: &str = "operator_key";
 /// one of them bumps this and refuses older data dirs; the registry (one JSON record per
 /// sandbox) takes new fields with `#[serde(default)]` and needs no bump. Many sandboxes
 /// added only the registry, so data dirs of version 4 open unchanged.
-pub const SCHEMA_VERSION: &[u8] = b"4";
+pub const SCHEMA_VERSION: &[u8] = b"5";
 
 /// What `boot` needs.
 pub struct BootConfig {
@@ -240,6 +240,7 @@ fn open_sandbox(
     };
     let base_path = server.base_path(id);
     let issuer = server.base_url(id);
+    let faults = crate::services::faults::Faults::open(&store, &scenario)?;
     Ok(Sandbox::new(SandboxParts {
         id: Arc::from(id),
         base_path,
@@ -253,6 +254,7 @@ fn open_sandbox(
         in_flight: Default::default(),
         transfer_writer: server.transfer_writer.clone(),
         approval_sessions: Default::default(),
+        faults,
         usage,
     }))
 }
@@ -494,8 +496,13 @@ pub struct Credentials {
     pub client_secrets: ClientSecrets,
 }
 
-/// Creates a sandbox and answers once it is built and durable.
-pub async fn create(server: &Server, what: NewSandbox) -> Result<(Credentials, WorldSize), LifecycleError> {
+/// Creates a sandbox and answers once it is built and durable. `operation_exists` says
+/// which operations the scenario's fault rules may name (the HTTP layer knows them).
+pub async fn create(
+    server: &Server,
+    what: NewSandbox,
+    operation_exists: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<(Credentials, WorldSize), LifecycleError> {
     let (source, text, origin) = match what {
         NewSandbox::Catalogue(name) => {
             let text = scenario::catalogue(&name).ok_or_else(|| {
@@ -513,6 +520,16 @@ pub async fn create(server: &Server, what: NewSandbox) -> Result<(Credentials, W
         NewSandbox::Yaml(yaml) => (ScenarioSource::Inline(yaml.clone()), yaml, "<request body>".to_owned()),
     };
     let loaded = scenario::load_str(&text, &origin).map_err(|e| LifecycleError::InvalidScenario(e.to_string()))?;
+    let fault_problems = scenario::load::fault_problems(&loaded.scenario, operation_exists);
+    if !fault_problems.is_empty() {
+        return Err(LifecycleError::InvalidScenario(
+            fault_problems
+                .into_iter()
+                .map(|m| format!("{origin}: {m}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ));
+    }
     let customers = loaded.scenario.customers.len() as u64
         + loaded
             .scenario
@@ -774,6 +791,7 @@ pub async fn snapshot(server: &Server, id: &str, name: &str) -> Result<SnapshotI
     // Requests still running may write while the copy is made; the snapshot holds what was
     // committed when each tree was copied.
     sandbox.store.write_access_log()?;
+    sandbox.faults.persist(&sandbox.store)?;
     let info = SnapshotInfo {
         name: name.to_owned(),
         taken_at: server.wall.now_secs(),

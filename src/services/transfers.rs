@@ -15,8 +15,11 @@ use crate::domain::customer::{CustomerKind, Role};
 use crate::domain::event::{AccountData, CreditData, EventKind, TransferData, TransferEventKind, TransferItemData};
 use crate::domain::kana::KanaName;
 use crate::domain::money::Yen;
+use crate::domain::outcome::{Due, ItemFacts, OutcomeResult};
 use crate::domain::transaction::{Direction, TransactionKind};
-use crate::domain::transfer::{Destination, FeeTable, HolidayRule, TransferItem, TransferRequest, TransferStatus};
+use crate::domain::transfer::{
+    Destination, FeeTable, HolidayRule, PendingEnd, TransferItem, TransferRequest, TransferStatus,
+};
 use crate::error::{ApiError, FieldError};
 use crate::sandbox::Sandbox;
 use crate::storage::{Counter, LedgerTx, TxError, TxResult, abort};
@@ -376,6 +379,7 @@ pub fn plan(app: &Sandbox, who: &Principal, input: &TransferInput) -> Result<Pla
             destination,
             status: TransferStatus::Scheduled,
             status_reason: None,
+            pending: None,
         });
     }
     let mut ids: Vec<u32> = input
@@ -508,23 +512,78 @@ enum Receiving {
     Credit(String),
     /// Other bank: to its clearing account now.
     Clearing,
-    /// Other bank outside hours: to suspense now, clearing at `at`.
-    Suspense(Timestamp),
+    /// Other bank: the money waits in suspense with this status (12 or 13) until `end`.
+    Hold(TransferStatus, PendingEnd),
+    /// Other bank: completed now, returned at `end.at` (an outcome rule).
+    ClearThenReturn(PendingEnd),
     /// Rejected by the receiving side: money comes back, fee stays.
-    Reject(&'static str),
+    Reject(String),
+    /// Refused before anything moves (40, an outcome rule): no money, no fee.
+    Fail(String),
 }
 
-fn receiving(app: &Sandbox, tx: &LedgerTx<'_>, item: &TransferItem, now: Timestamp) -> TxResult<Receiving> {
+/// When an outcome rule's end falls, from `now`.
+fn due_at(due: Due, now: Timestamp) -> Option<Timestamp> {
+    match due {
+        Due::Now => None,
+        Due::After(d) => Some(now.saturating_add(d).unwrap_or(now)),
+        Due::NextBusinessDay => {
+            let today = now.to_zoned(jst()).date();
+            Some(morning(next_business_day(today.tomorrow().unwrap_or(today))))
+        }
+        Due::At(t) => (t > now).then_some(t),
+    }
+}
+
+/// What a transfer outcome rule says about an item to another bank, if one matches.
+fn by_outcome_rule(app: &Sandbox, req: &TransferRequest, item: &TransferItem, now: Timestamp) -> Option<Receiving> {
+    let rule = app.faults.outcome_for(&ItemFacts {
+        bank_code: item.bank_code.as_str(),
+        branch_code: item.branch_code.as_str(),
+        account_number: item.account_number.as_str(),
+        beneficiary_name: &item.beneficiary_name,
+        amount: item.amount,
+        remitter_account_id: &req.account_id,
+    })?;
+    let end = |at: Timestamp, in_suspense: bool| PendingEnd {
+        at,
+        result: rule.result,
+        reason: rule.reason.clone(),
+        in_suspense,
+    };
+    Some(match (rule.result, due_at(rule.due, now)) {
+        (OutcomeResult::Completed, None) => Receiving::Clearing,
+        (OutcomeResult::Returned, None) => Receiving::Reject(rule.reason.clone()),
+        (OutcomeResult::Failed, None) => Receiving::Fail(rule.reason.clone()),
+        (OutcomeResult::Returned, Some(at)) if rule.meanwhile == TransferStatus::Completed => {
+            Receiving::ClearThenReturn(end(at, false))
+        }
+        (_, Some(at)) => Receiving::Hold(rule.meanwhile, end(at, true)),
+    })
+}
+
+fn receiving(
+    app: &Sandbox,
+    tx: &LedgerTx<'_>,
+    req: &TransferRequest,
+    item: &TransferItem,
+    now: Timestamp,
+) -> TxResult<Receiving> {
     if item.destination != Destination::OtherBank {
         let id = Account::make_id(&item.branch_code, item.account_type, &item.account_number);
         return Ok(match tx.account(&id)? {
-            None => Receiving::Reject("受取口座なし / no such account at the receiving bank"),
-            Some(a) if a.closed_at.is_some() => Receiving::Reject("口座解約済 / the beneficiary account is closed"),
+            None => Receiving::Reject("受取口座なし / no such account at the receiving bank".into()),
+            Some(a) if a.closed_at.is_some() => {
+                Receiving::Reject("口座解約済 / the beneficiary account is closed".into())
+            }
             Some(a) if !same_name(a.holder_kana.as_str(), &item.beneficiary_name) => {
-                Receiving::Reject("受取人名相違 / the beneficiary name does not match the account")
+                Receiving::Reject("受取人名相違 / the beneficiary name does not match the account".into())
             }
             Some(_) => Receiving::Credit(id),
         });
+    }
+    if let Some(decided) = by_outcome_rule(app, req, item, now) {
+        return Ok(decided);
     }
     let bank = app
         .scenario
@@ -540,12 +599,12 @@ fn receiving(app: &Sandbox, tx: &LedgerTx<'_>, item: &TransferItem, now: Timesta
         }) {
             None => {
                 return Ok(Receiving::Reject(
-                    "受取口座なし / no such account at the receiving bank",
+                    "受取口座なし / no such account at the receiving bank".into(),
                 ));
             }
             Some(a) if !same_name(a.name.as_str(), &item.beneficiary_name) => {
                 return Ok(Receiving::Reject(
-                    "受取人名相違 / the beneficiary name does not match the account",
+                    "受取人名相違 / the beneficiary name does not match the account".into(),
                 ));
             }
             Some(_) => {}
@@ -561,8 +620,64 @@ fn receiving(app: &Sandbox, tx: &LedgerTx<'_>, item: &TransferItem, now: Timesta
         if day == local.date() && time >= open {
             day = next_business_day(day.tomorrow().unwrap_or(day));
         }
-        Ok(Receiving::Suspense(morning(day)))
+        Ok(Receiving::Hold(
+            TransferStatus::Processing,
+            PendingEnd {
+                at: morning(day),
+                result: OutcomeResult::Completed,
+                reason: String::new(),
+                in_suspense: true,
+            },
+        ))
     }
+}
+
+/// Gives an item's amount back to the remitter (資金返却: the fee stays), with its
+/// notification and `transfer.item_returned` event.
+fn return_item(
+    tx: &LedgerTx<'_>,
+    req: &TransferRequest,
+    remitter: &mut Account,
+    item: &mut TransferItem,
+    why: &str,
+    now: Timestamp,
+) -> TxResult<()> {
+    let back = format!("ｼｷﾝﾍﾝｷﾔｸ {}", item.beneficiary_name);
+    ledger::post(
+        tx,
+        remitter,
+        Entry {
+            direction: Direction::Credit,
+            kind: TransactionKind::Transfer,
+            amount: item.amount,
+            remarks: &back,
+            remitter_name: None,
+        },
+        now,
+    )?;
+    item.status = TransferStatus::FundsReturned;
+    item.status_reason = Some(why.to_owned());
+    ledger::notify(
+        tx,
+        remitter,
+        "資金返却のお知らせ / Transfer returned",
+        format!(
+            "受付番号 {} の明細 {}（{} 宛 {}円）は受取側で受け付けられず、{}円を口座に戻しました（手数料 {}円 は返却されません）。理由: {}",
+            req.apply_no, item.item_id, item.beneficiary_name, item.amount, item.amount, item.fee, why
+        ),
+        now,
+    )?;
+    ledger::event(
+        tx,
+        EventKind::TransferItemReturned(TransferItemData {
+            apply_no: req.apply_no.clone(),
+            account_id: req.account_id.clone(),
+            item_id: item.item_id,
+            amount: item.amount.to_api_string(),
+            reason: why.to_owned(),
+        }),
+        now,
+    )
 }
 
 /// Moves the money of every item of `req` (inside the transaction) and sets statuses.
@@ -575,7 +690,18 @@ fn execute_items(
     let Some(mut remitter) = tx.account(&req.account_id)?.filter(|a| a.closed_at.is_none()) else {
         return Ok(Err(ExecError::NotFound));
     };
-    let total = Yen(req.items.iter().map(|i| i.amount.0 + i.fee.0).sum());
+    // Where each item goes, first: an item refused outright (40) takes no money and no fee.
+    let mut decided = Vec::with_capacity(req.items.len());
+    for item in &req.items {
+        decided.push(receiving(app, tx, req, item, now)?);
+    }
+    let total = Yen(req
+        .items
+        .iter()
+        .zip(&decided)
+        .filter(|(_, d)| !matches!(d, Receiving::Fail(_)))
+        .map(|(i, _)| i.amount.0 + i.fee.0)
+        .sum());
     if total > remitter.withdrawable() {
         return Ok(Err(ExecError::InsufficientFunds {
             needed: total,
@@ -591,8 +717,14 @@ fn execute_items(
         return Ok(Err(ExecError::DailyLimit));
     }
     remitter.daily_out = Some((today, Yen(sent + total.0)));
-    let mut settle_at: Option<Timestamp> = None;
-    for item in req.items.iter_mut() {
+    let mut settle_at: Vec<Timestamp> = Vec::new();
+    let req_view = req.clone();
+    for (item, decision) in req.items.iter_mut().zip(decided) {
+        if let Receiving::Fail(why) = decision {
+            item.status = TransferStatus::Failed;
+            item.status_reason = Some(why);
+            continue;
+        }
         let to = format!("ﾌﾘｺﾐ {}", item.beneficiary_name);
         ledger::post(
             tx,
@@ -621,7 +753,7 @@ fn execute_items(
             )?;
             ledger::post_system(tx, ledger::FEE_INCOME, item.fee.0)?;
         }
-        match receiving(app, tx, item, now)? {
+        match decision {
             Receiving::Credit(id) if id == remitter.id => {}
             Receiving::Credit(id) => {
                 let Some(mut beneficiary) = tx.account(&id)? else {
@@ -664,55 +796,30 @@ fn execute_items(
                 ledger::post_system(tx, &ledger::clearing(item.bank_code.as_str()), item.amount.0)?;
                 item.status = TransferStatus::Completed;
             }
-            Receiving::Suspense(at) => {
+            Receiving::ClearThenReturn(end) => {
+                ledger::post_system(tx, &ledger::clearing(item.bank_code.as_str()), item.amount.0)?;
+                item.status = TransferStatus::Completed;
+                settle_at.push(end.at);
+                item.pending = Some(end);
+            }
+            Receiving::Hold(status, end) => {
                 ledger::post_system(tx, ledger::SUSPENSE, item.amount.0)?;
-                item.status = TransferStatus::Processing;
-                settle_at = Some(at);
+                item.status = status;
+                settle_at.push(end.at);
+                item.pending = Some(end);
             }
-            Receiving::Reject(why) => {
-                let back = format!("ｼｷﾝﾍﾝｷﾔｸ {}", item.beneficiary_name);
-                ledger::post(
-                    tx,
-                    &mut remitter,
-                    Entry {
-                        direction: Direction::Credit,
-                        kind: TransactionKind::Transfer,
-                        amount: item.amount,
-                        remarks: &back,
-                        remitter_name: None,
-                    },
-                    now,
-                )?;
-                item.status = TransferStatus::FundsReturned;
-                item.status_reason = Some(why.to_owned());
-                ledger::notify(
-                    tx,
-                    &remitter,
-                    "資金返却のお知らせ / Transfer returned",
-                    format!(
-                        "受付番号 {} の明細 {}（{} 宛 {}円）は受取側で受け付けられず、{}円を口座に戻しました（手数料 {}円 は返却されません）。理由: {}",
-                        req.apply_no, item.item_id, item.beneficiary_name, item.amount, item.amount, item.fee, why
-                    ),
-                    now,
-                )?;
-                ledger::event(
-                    tx,
-                    EventKind::TransferItemReturned(TransferItemData {
-                        apply_no: req.apply_no.clone(),
-                        account_id: req.account_id.clone(),
-                        item_id: item.item_id,
-                        amount: item.amount.to_api_string(),
-                        reason: why.to_owned(),
-                    }),
-                    now,
-                )?;
-            }
+            Receiving::Reject(why) => return_item(tx, &req_view, &mut remitter, item, &why, now)?,
+            Receiving::Fail(_) => {}
         }
     }
     tx.put_account(&remitter)?;
-    if let Some(at) = settle_at {
-        req.execute_at = at;
-        tx.schedule(at, &req.apply_no)?;
+    settle_at.sort();
+    settle_at.dedup();
+    for at in &settle_at {
+        tx.schedule(*at, &req.apply_no)?;
+    }
+    if let Some(first) = settle_at.first() {
+        req.execute_at = *first;
     }
     ledger::notify(
         tx,
@@ -728,6 +835,94 @@ fn execute_items(
         now,
     )?;
     Ok(Ok(()))
+}
+
+/// Carries out the item ends that are due (see `PendingEnd`); true if any was.
+fn settle_due_items(tx: &LedgerTx<'_>, req: &mut TransferRequest, now: Timestamp) -> TxResult<bool> {
+    if !req
+        .items
+        .iter()
+        .any(|i| i.pending.as_ref().is_some_and(|p| p.at <= now))
+    {
+        return Ok(false);
+    }
+    let Some(mut remitter) = tx.account(&req.account_id)? else {
+        return Ok(false);
+    };
+    let req_view = req.clone();
+    for item in req.items.iter_mut() {
+        let Some(end) = item.pending.take_if(|p| p.at <= now) else {
+            continue;
+        };
+        let held = if end.in_suspense {
+            ledger::SUSPENSE.to_owned()
+        } else {
+            ledger::clearing(item.bank_code.as_str())
+        };
+        match end.result {
+            OutcomeResult::Completed => {
+                ledger::post_system(tx, &held, -item.amount.0)?;
+                ledger::post_system(tx, &ledger::clearing(item.bank_code.as_str()), item.amount.0)?;
+                item.status = TransferStatus::Completed;
+            }
+            OutcomeResult::Returned => {
+                ledger::post_system(tx, &held, -item.amount.0)?;
+                return_item(tx, &req_view, &mut remitter, item, &end.reason, now)?;
+            }
+            OutcomeResult::Failed => {
+                // Never sent: the amount and the fee come back.
+                ledger::post_system(tx, &held, -item.amount.0)?;
+                let back = format!("ﾌﾘｺﾐﾌﾉｳ {}", item.beneficiary_name);
+                ledger::post(
+                    tx,
+                    &mut remitter,
+                    Entry {
+                        direction: Direction::Credit,
+                        kind: TransactionKind::Transfer,
+                        amount: item.amount,
+                        remarks: &back,
+                        remitter_name: None,
+                    },
+                    now,
+                )?;
+                if item.fee.0 > 0 {
+                    ledger::post_system(tx, ledger::FEE_INCOME, -item.fee.0)?;
+                    ledger::post(
+                        tx,
+                        &mut remitter,
+                        Entry {
+                            direction: Direction::Credit,
+                            kind: TransactionKind::Other,
+                            amount: item.fee,
+                            remarks: "ﾌﾘｺﾐﾃｽｳﾘﾖｳ ﾍﾝｷﾔｸ",
+                            remitter_name: None,
+                        },
+                        now,
+                    )?;
+                }
+                item.status = TransferStatus::Failed;
+                item.status_reason = Some(end.reason.clone());
+                ledger::notify(
+                    tx,
+                    &remitter,
+                    "振込不能のお知らせ / Transfer failed",
+                    format!(
+                        "受付番号 {} の明細 {}（{} 宛 {}円）はお振込みできませんでした。{}円と手数料 {}円を口座に戻しました。理由: {}",
+                        req_view.apply_no,
+                        item.item_id,
+                        item.beneficiary_name,
+                        item.amount,
+                        item.amount,
+                        item.fee,
+                        end.reason
+                    ),
+                    now,
+                )?;
+            }
+        }
+    }
+    tx.put_account(&remitter)?;
+    Ok(true)
 }
 
 fn status_event(tx: &LedgerTx<'_>, req: &TransferRequest, now: Timestamp) -> TxResult<()> {
@@ -1003,6 +1198,7 @@ pub async fn run_due(app: &Sandbox) -> Result<usize, ApiError> {
             // The clock is stepped to each due instant (see `sandbox::advance_clock`), so `now`
             // is when this was due, and history stays in date order.
             let when = now;
+            let settled = settle_due_items(tx, &mut req, when)?;
             match req.status() {
                 TransferStatus::Scheduled => match execute_items(app, tx, &mut req, when)? {
                     Ok(()) => {}
@@ -1015,19 +1211,13 @@ pub async fn run_due(app: &Sandbox) -> Result<usize, ApiError> {
                     }
                     Err(_) => req.set_status(TransferStatus::Failed, Some("the remitting account no longer exists")),
                 },
-                TransferStatus::Processing => {
-                    for item in req.items.iter_mut().filter(|i| i.status == TransferStatus::Processing) {
-                        ledger::post_system(tx, ledger::SUSPENSE, -item.amount.0)?;
-                        ledger::post_system(tx, &ledger::clearing(item.bank_code.as_str()), item.amount.0)?;
-                        item.status = TransferStatus::Completed;
-                    }
-                }
                 TransferStatus::PendingApproval if req.approval_deadline.is_some_and(|d| d <= now) => {
                     req.set_status(
                         TransferStatus::Expired,
                         Some("承認期限切れ / not approved by the deadline"),
                     );
                 }
+                _ if settled => {}
                 _ => return Ok(()),
             }
             req.updated_at = when;

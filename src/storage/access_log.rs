@@ -33,7 +33,10 @@ pub struct AccessLogEntry {
     /// `METHOD /route/template`.
     pub operation: String,
     pub account_id: Option<String>,
+    /// 0 when the connection was cut without an answer (a fault).
     pub status: u16,
+    /// The fault rule that made or changed the answer, if any.
+    pub fault_rule: Option<String>,
     pub latency_micros: u64,
     pub end_user_ip: Option<String>,
 }

@@ -339,7 +339,7 @@ pub async fn create_sandbox(
             }
         }
     };
-    let (created, size) = sandboxes::create(&server, what).await?;
+    let (created, size) = sandboxes::create(&server, what, &crate::http::faults::faultable_operation).await?;
     let (clients, users) = credentials(&created.scenario, &created.client_secrets);
     let now = server
         .sandbox(&created.id)

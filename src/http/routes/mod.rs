@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod debits;
+pub mod faults;
 pub mod health;
 pub mod lifecycle;
 pub mod public;

@@ -384,6 +384,10 @@ pub struct AccessLogItem {
     pub account_id: Option<String>,
     /// HTTP status answered.
     pub status: u16,
+    /// The fault rule that made or changed the answer (`simulate-header` for a one-shot
+    /// `Sandbank-Simulate`); status 0 means the fault cut the connection without an answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault_rule: Option<String>,
     /// Server time spent, microseconds.
     pub latency_micros: u64,
     /// End user's IP as sent in `x-end-user-ip`.
@@ -451,6 +455,7 @@ pub async fn access_logs(
                 operation: e.operation,
                 account_id: e.account_id,
                 status: e.status,
+                fault_rule: e.fault_rule,
                 latency_micros: e.latency_micros,
                 end_user_ip: e.end_user_ip,
             })

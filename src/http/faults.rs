@@ -1,0 +1,362 @@
+//! The fault layer: between the access log and idempotency, it asks the sandbox's fault rules
+//! (or a one-shot `Sandbank-Simulate` header) what to do with an API request, and does it —
+//! answer an error without running the operation, delay it, hold it and hang up, reset the
+//! connection, run it and hide the answer, end the caller's token, or refuse an update with a
+//! bank error. The control plane, the operator API, docs and probes are never faulted.
+//!
+//! Because it sits outside idempotency, an answer it makes is never stored as an idempotent
+//! answer, and an ambiguous fault hides the real answer only after idempotency stored it (or
+//! the transfer recorded its key), so a retry with the same key gets the real answer.
+
+use crate::domain::fault::{Effect, RequestFacts, RequestKind};
+use crate::error::{ApiError, problem_answer};
+use crate::http::connection::Connection;
+use crate::http::extract::bearer_token;
+use crate::http::identity::Identity;
+use crate::sandbox::Sandbox;
+use crate::services::faults::{Decision, SIMULATE_RULE_ID};
+use axum::body::{Body, to_bytes};
+use axum::extract::{ConnectInfo, MatchedPath, Request};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
+
+/// The request header that forces one outcome, when the scenario allows it.
+pub const SIMULATE_HEADER: &str = "sandbank-simulate";
+/// The response header naming the rule that made (or changed) the answer.
+pub const FAULT_HEADER: &str = "sandbank-fault";
+/// Largest body read to find a `client_id` or an `accountId` for matching.
+const MAX_PEEK: usize = 1 << 20;
+
+/// Put on a response a fault made or changed: the rule's id, for the access log.
+#[derive(Clone, Debug)]
+pub struct FaultApplied(pub Arc<str>);
+
+/// What kind of request a route is, for fault matching; `None` for routes never faulted
+/// (control plane, operator API, docs, probes, the bank's own approval pages).
+pub fn kind_of(method: &str, route: &str) -> Option<RequestKind> {
+    if route == "/oauth/token" {
+        Some(RequestKind::Token)
+    } else if route.starts_with("/oauth/") || route.starts_with("/.well-known/") {
+        Some(RequestKind::Auth)
+    } else if route.starts_with("/personal/") || route.starts_with("/corporation/") {
+        Some(if method == "GET" {
+            RequestKind::Reference
+        } else {
+            RequestKind::Update
+        })
+    } else if route.starts_with("/public/") {
+        Some(RequestKind::Reference)
+    } else {
+        None
+    }
+}
+
+/// Whether `op` ("METHOD /route") is an operation of the API that fault rules can match.
+pub fn faultable_operation(op: &str) -> bool {
+    static OPERATIONS: OnceLock<HashSet<String>> = OnceLock::new();
+    OPERATIONS
+        .get_or_init(|| {
+            let (_, api) = super::api_router().split_for_parts();
+            let doc = serde_json::to_value(&api).unwrap_or_default();
+            let mut ops = HashSet::new();
+            for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+                for method in item
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(m, _)| m.to_ascii_uppercase())
+                {
+                    if kind_of(&method, path).is_some() {
+                        ops.insert(format!("{method} {path}"));
+                    }
+                }
+            }
+            ops
+        })
+        .contains(op)
+}
+
+/// Problems with a scenario's fault rules, with the real list of operations.
+pub fn scenario_problems(scenario: &crate::scenario::LoadedScenario) -> Vec<String> {
+    crate::scenario::load::fault_problems(&scenario.scenario, &faultable_operation)
+        .into_iter()
+        .map(|m| format!("{}: {m}", scenario.origin))
+        .collect()
+}
+
+/// `client_id` from HTTP basic auth or a form body.
+fn client_of_token_request(req: &Request, body: &[u8]) -> Option<String> {
+    use base64::Engine;
+    if let Some(basic) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
+        && let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(basic.trim())
+        && let Ok(text) = String::from_utf8(raw)
+        && let Some((id, _)) = text.split_once(':')
+    {
+        return form_urlencoded::parse(id.as_bytes())
+            .next()
+            .map(|(k, v)| format!("{k}{v}"));
+    }
+    form_urlencoded::parse(body)
+        .find(|(k, _)| k == "client_id")
+        .map(|(_, v)| v.into_owned())
+}
+
+fn query_value(req: &Request, name: &str) -> Option<String> {
+    form_urlencoded::parse(req.uri().query()?.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+pub async fn faults(app: Sandbox, matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
+    let simulate = req.headers().get(SIMULATE_HEADER).cloned();
+    if simulate.is_none() && !app.faults.active() {
+        return next.run(req).await;
+    }
+    let route = matched.as_ref().map(|m| m.as_str()).unwrap_or("");
+    let Some(kind) = kind_of(req.method().as_str(), route) else {
+        return next.run(req).await;
+    };
+    let (req, decision) = match simulate {
+        Some(value) => match simulated(&app, &value, kind, &req) {
+            Ok(d) => (req, d),
+            Err(e) => return e.into_response(),
+        },
+        None => match decide(&app, route, kind, req).await {
+            (req, Some(d)) => (req, d),
+            (req, None) => return next.run(req).await,
+        },
+    };
+    let rule_id = decision.rule_id.clone();
+    let mut res = apply(&app, decision, kind, req, next).await;
+    if app.faults.options.show_rule
+        && let Ok(v) = HeaderValue::from_str(&rule_id)
+    {
+        res.headers_mut().insert(FAULT_HEADER, v);
+    }
+    res.extensions_mut().insert(FaultApplied(rule_id));
+    res
+}
+
+/// The one-shot effect a `Sandbank-Simulate` header asks for.
+fn simulated(app: &Sandbox, value: &HeaderValue, kind: RequestKind, req: &Request) -> Result<Decision, ApiError> {
+    if !app.faults.options.simulate_header {
+        return Err(ApiError::bad_request(
+            "simulate_header_not_allowed",
+            "this sandbox's scenario does not accept the Sandbank-Simulate header (faultSettings.simulateHeader: true turns it on); use a fault rule instead",
+        ));
+    }
+    let effect = value
+        .to_str()
+        .map_err(|_| "the header is not ASCII".to_owned())
+        .and_then(|v| app.faults.simulated(v))
+        .map_err(|e| {
+            ApiError::bad_request(
+                "invalid_simulate_header",
+                format!("Sandbank-Simulate: {e}; e.g. \"status=503\", \"ambiguous=504\", \"latency=2s\", \"reset\""),
+            )
+        })?;
+    let needs_user = matches!(effect, Effect::TokenExpired | Effect::TokenRevoked);
+    let has_user = matches!(req.extensions().get::<Identity>(), Some(Identity::User(_)));
+    if needs_user && !has_user {
+        return Err(ApiError::bad_request(
+            "invalid_simulate_header",
+            "Sandbank-Simulate: tokenExpired and tokenRevoked need a request with a valid access token",
+        ));
+    }
+    if matches!(effect, Effect::BankError(_)) && kind != RequestKind::Update {
+        return Err(ApiError::bad_request(
+            "invalid_simulate_header",
+            "Sandbank-Simulate: bankError refuses update requests (transfers, debits, cancels)",
+        ));
+    }
+    let delay = match effect {
+        Effect::Latency { min, .. } => min,
+        _ => jiff::SignedDuration::ZERO,
+    };
+    Ok(Decision {
+        rule_id: Arc::from(SIMULATE_RULE_ID),
+        effect,
+        delay,
+    })
+}
+
+/// Asks the rules; reads the body first when a rule needs a client id or account id from it.
+async fn decide(app: &Sandbox, route: &str, kind: RequestKind, req: Request) -> (Request, Option<Decision>) {
+    let (user_client, user_id) = match req.extensions().get::<Identity>() {
+        Some(Identity::User(p)) => (Some(p.client_id.clone()), Some(p.user_id.clone())),
+        _ => (None, None),
+    };
+    let wants_body = (kind == RequestKind::Token && req.method() == Method::POST)
+        || (app.faults.wants_account() && req.method() == Method::POST && kind == RequestKind::Update);
+    let (req, body) = if wants_body {
+        let (parts, body) = req.into_parts();
+        let bytes = to_bytes(body, MAX_PEEK).await.unwrap_or_default();
+        (Request::from_parts(parts, Body::from(bytes.clone())), Some(bytes))
+    } else {
+        (req, None)
+    };
+    let client_id = match kind {
+        RequestKind::Token => body.as_deref().and_then(|b| client_of_token_request(&req, b)),
+        RequestKind::Auth => query_value(&req, "client_id"),
+        _ => user_client,
+    };
+    let account_id = if app.faults.wants_account() {
+        query_value(&req, "accountId").or_else(|| {
+            body.as_deref()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+                .and_then(|v| v.get("accountId").and_then(|a| a.as_str()).map(str::to_owned))
+        })
+    } else {
+        None
+    };
+    let facts = RequestFacts {
+        method: req.method().as_str(),
+        route,
+        kind,
+        client_id: client_id.as_deref(),
+        user_id: user_id.as_deref(),
+        account_id: account_id.as_deref(),
+    };
+    let decision = app.faults.decide(&facts, app.clock.now());
+    (req, decision)
+}
+
+fn connection(req: &Request) -> Option<Connection> {
+    req.extensions().get::<ConnectInfo<Connection>>().map(|c| c.0.clone())
+}
+
+/// The answer a connection that is cut would have carried (never sent; the access log
+/// records it as status 0, "no answer").
+fn no_answer() -> Response {
+    let mut res = StatusCode::GATEWAY_TIMEOUT.into_response();
+    res.extensions_mut().insert(NoAnswer);
+    res
+}
+
+/// Marks an answer that was never sent (the connection was cut).
+#[derive(Clone, Copy, Debug)]
+pub struct NoAnswer;
+
+async fn sleep(d: jiff::SignedDuration) {
+    if d > jiff::SignedDuration::ZERO {
+        tokio::time::sleep(d.unsigned_abs()).await;
+    }
+}
+
+async fn apply(app: &Sandbox, decision: Decision, kind: RequestKind, req: Request, next: Next) -> Response {
+    match decision.effect {
+        Effect::Status {
+            status,
+            retry_after,
+            code,
+            detail,
+        } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let mut res = if kind == RequestKind::Token {
+                // The token endpoint answers in the RFC 6749 §5.2 shape.
+                let mut res = (
+                    status,
+                    axum::Json(serde_json::json!({"error": code, "error_description": detail})),
+                )
+                    .into_response();
+                res.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                res
+            } else {
+                problem_answer(status, &code, &detail)
+            };
+            if let Some(secs) = retry_after
+                && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+            {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            res
+        }
+        Effect::Latency { .. } => {
+            sleep(decision.delay).await;
+            next.run(req).await
+        }
+        Effect::Timeout(hold) => {
+            let conn = connection(&req);
+            drop(req);
+            sleep(hold).await;
+            match conn {
+                Some(c) => {
+                    c.close();
+                    no_answer()
+                }
+                None => problem_answer(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "gateway_timeout",
+                    "the bank did not answer in time (a timeout fault)",
+                ),
+            }
+        }
+        Effect::Reset => match connection(&req) {
+            Some(c) => {
+                c.reset();
+                no_answer()
+            }
+            None => problem_answer(
+                StatusCode::BAD_GATEWAY,
+                "connection_reset",
+                "the connection was reset (a reset fault)",
+            ),
+        },
+        Effect::Ambiguous(status) => {
+            let conn = connection(&req);
+            // The operation runs to its end and is committed (a 2xx write is durable) ...
+            let real = next.run(req).await;
+            drop(real);
+            // ... and its answer is lost on the way back.
+            match (status, conn) {
+                (Some(s), _) => problem_answer(
+                    StatusCode::from_u16(s).unwrap_or(StatusCode::GATEWAY_TIMEOUT),
+                    "gateway_timeout",
+                    "the bank did not answer in time; the request may have been executed: query its status (or retry with the same Idempotency-Key) before sending it again",
+                ),
+                (None, Some(c)) => {
+                    c.close();
+                    no_answer()
+                }
+                (None, None) => problem_answer(
+                    StatusCode::BAD_GATEWAY,
+                    "connection_closed",
+                    "the connection closed before the answer (an ambiguous fault); the request may have been executed",
+                ),
+            }
+        }
+        Effect::TokenExpired | Effect::TokenRevoked => {
+            let principal = match req.extensions().get::<Identity>() {
+                Some(Identity::User(p)) => p.clone(),
+                _ => return next.run(req).await,
+            };
+            let token = bearer_token(req.headers()).unwrap_or_default().to_owned();
+            let ended = if matches!(decision.effect, Effect::TokenExpired) {
+                crate::services::consent::expire_access_token(app, &token)
+                    .await
+                    .map(|_| "the access token has expired; refresh it")
+            } else {
+                crate::services::consent::revoke_grant_by_id(app, &principal.grant_id, "revoked_by_bank")
+                    .await
+                    .map(|_| "the grant behind this token was revoked")
+            };
+            match ended {
+                Ok(why) => ApiError::invalid_token(why).into_response(),
+                Err(e) => ApiError::from(e).into_response(),
+            }
+        }
+        Effect::BankError(b) => problem_answer(
+            StatusCode::from_u16(b.status).unwrap_or(StatusCode::BAD_REQUEST),
+            &b.code,
+            &b.detail,
+        ),
+    }
+}

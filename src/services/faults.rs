@@ -1,0 +1,474 @@
+//! A sandbox's fault rules and transfer outcome rules, with the counters and the seeded random
+//! stream that decide when a rule fires. All of it is sandbox state: it is stored in the
+//! sandbox's records (so it survives a restart and goes back with a reset or a snapshot
+//! restore), and the same rules with the same requests give the same faults.
+
+use crate::domain::codes::BankCode;
+use crate::domain::fault::{self, CompiledRule, Effect, FaultEffect, FaultRule, RequestFacts, RuleContext};
+use crate::domain::outcome::{self, CompiledOutcome, ItemFacts, OutcomeRule};
+use crate::scenario::LoadedScenario;
+use crate::storage::{SandboxStore, StorageError};
+use jiff::{SignedDuration, Timestamp};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Where the state is kept in the sandbox's records.
+const META_FAULTS: &str = "faults";
+/// Most rules of each kind a sandbox holds.
+pub const MAX_RULES: usize = 500;
+/// The rule id an answer made by the `Sandbank-Simulate` header carries.
+pub const SIMULATE_RULE_ID: &str = "simulate-header";
+
+/// A rule and how often it was met.
+#[derive(Debug, Clone)]
+struct Counted {
+    rule: CompiledRule,
+    /// Matching requests counted (those in its window, while it had uses left).
+    seen: u64,
+    /// Times it fired.
+    hits: u64,
+}
+
+struct State {
+    rules: Vec<Counted>,
+    outcomes: Vec<CompiledOutcome>,
+    stream: ChaCha8Rng,
+    next_id: u64,
+    /// Set when the sandbox's handle is replaced (reset, restore, delete): nothing more is stored.
+    retired: bool,
+}
+
+/// What is stored: rules as written, counters, and the stream's position.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    rules: Vec<StoredRule>,
+    outcomes: Vec<OutcomeRule>,
+    /// Words drawn from the seeded stream so far (a u128 as a decimal string).
+    stream_position: String,
+    next_id: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredRule {
+    rule: FaultRule,
+    seen: u64,
+    hits: u64,
+}
+
+/// How the fault layer presents itself (scenario `faultSettings`).
+#[derive(Debug, Clone, Copy)]
+pub struct FaultOptions {
+    /// Name the rule in a `sandbank-fault` response header.
+    pub show_rule: bool,
+    /// Accept the one-shot `Sandbank-Simulate` request header.
+    pub simulate_header: bool,
+}
+
+/// A rule with its counters, as the control plane shows it.
+#[derive(Debug, Clone)]
+pub struct RuleView {
+    pub rule: FaultRule,
+    pub seen: u64,
+    pub hits: u64,
+    pub remaining: Option<u64>,
+}
+
+/// What the fault layer is to do with a request.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub rule_id: Arc<str>,
+    pub effect: Effect,
+    /// For latency effects: the delay drawn.
+    pub delay: SignedDuration,
+}
+
+/// Why a rule was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    #[error("{}", .0.join("; "))]
+    Invalid(Vec<String>),
+    #[error("a rule with id {0:?} already exists; delete it first or choose another id")]
+    Duplicate(String),
+    #[error("a sandbox holds at most {MAX_RULES} rules of each kind")]
+    TooMany,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// The fault and outcome rules of one sandbox.
+pub struct Faults {
+    /// Whether any fault rule exists (the layer's fast path when none does).
+    active: AtomicBool,
+    /// Whether a rule wants the request's account (which may mean reading its body).
+    wants_account: AtomicBool,
+    dirty: AtomicBool,
+    state: Mutex<State>,
+    pub options: FaultOptions,
+    bank_code: BankCode,
+    bank_errors: Vec<fault::BankError>,
+}
+
+fn stream_for(seed: u64) -> ChaCha8Rng {
+    // A stream of its own, apart from the one generation uses.
+    ChaCha8Rng::seed_from_u64(seed ^ 0x6661_756c_7473_0001)
+}
+
+fn accept_any(_: &str) -> bool {
+    true
+}
+
+impl Faults {
+    /// The rules stored in the sandbox, or the scenario's on a fresh (or reset) sandbox.
+    pub fn open(store: &SandboxStore, scenario: &LoadedScenario) -> Result<Faults, StorageError> {
+        let s = &scenario.scenario;
+        let faults = Faults {
+            active: AtomicBool::new(false),
+            wants_account: AtomicBool::new(false),
+            dirty: AtomicBool::new(false),
+            state: Mutex::new(State {
+                rules: Vec::new(),
+                outcomes: Vec::new(),
+                stream: stream_for(s.seed),
+                next_id: 1,
+                retired: false,
+            }),
+            options: FaultOptions {
+                show_rule: s.fault_settings.show_rule,
+                simulate_header: s.fault_settings.simulate_header,
+            },
+            bank_code: s.bank.code.clone(),
+            bank_errors: s.bank_errors.clone(),
+        };
+        let stored: Option<Stored> = store
+            .meta_get(META_FAULTS)?
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let (rules, outcomes, position, next_id) = match stored {
+            Some(st) => (
+                st.rules
+                    .into_iter()
+                    .map(|r| (r.rule, r.seen, r.hits))
+                    .collect::<Vec<_>>(),
+                st.outcomes,
+                st.stream_position.parse::<u128>().unwrap_or(0),
+                st.next_id,
+            ),
+            None => (
+                s.faults.iter().map(|r| (r.clone(), 0, 0)).collect(),
+                s.transfer_outcomes.clone(),
+                0,
+                1,
+            ),
+        };
+        {
+            let mut st = faults.lock();
+            st.stream.set_word_pos(position);
+            st.next_id = next_id;
+            for (i, (rule, seen, hits)) in rules.into_iter().enumerate() {
+                let id = rule.id.clone().unwrap_or_else(|| format!("rule-{}", i + 1));
+                // Checked when they were added (or when the scenario was loaded).
+                match fault::compile(&rule, &id, &faults.context(&accept_any)) {
+                    Ok(rule) => st.rules.push(Counted { rule, seen, hits }),
+                    Err(p) => {
+                        tracing::warn!(rule = %id, problems = ?p, "a stored fault rule no longer compiles; skipped")
+                    }
+                }
+            }
+            for (i, rule) in outcomes.into_iter().enumerate() {
+                let id = rule.id.clone().unwrap_or_else(|| format!("outcome-{}", i + 1));
+                match outcome::compile(&rule, &id, &faults.bank_code) {
+                    Ok(o) => st.outcomes.push(o),
+                    Err(p) => {
+                        tracing::warn!(rule = %id, problems = ?p, "a stored outcome rule no longer compiles; skipped")
+                    }
+                }
+            }
+            faults.refresh_flags(&st);
+        }
+        Ok(faults)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock leaves counters that are still consistent numbers.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn context<'a>(&'a self, operation_exists: &'a dyn Fn(&str) -> bool) -> RuleContext<'a> {
+        RuleContext {
+            operation_exists,
+            bank_errors: &self.bank_errors,
+        }
+    }
+
+    fn refresh_flags(&self, st: &State) {
+        self.active.store(!st.rules.is_empty(), Ordering::Release);
+        self.wants_account
+            .store(st.rules.iter().any(|r| r.rule.needs_account()), Ordering::Release);
+    }
+
+    /// Whether any fault rule exists.
+    #[inline]
+    pub fn active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// Whether a rule matches on `accountId`.
+    pub fn wants_account(&self) -> bool {
+        self.wants_account.load(Ordering::Acquire)
+    }
+
+    /// Decides the fault for a request, counting it. Rules are tried in order; the first that
+    /// fires wins and the ones after it do not see the request.
+    pub fn decide(&self, facts: &RequestFacts<'_>, now: Timestamp) -> Option<Decision> {
+        let mut guard = self.lock();
+        let State { rules, stream, .. } = &mut *guard;
+        let mut decision = None;
+        let mut counted = false;
+        for c in rules.iter_mut() {
+            if !c.rule.matches(facts, now) || c.rule.times.is_some_and(|t| c.hits >= t) {
+                continue;
+            }
+            counted = true;
+            c.seen += 1;
+            let n = c.seen;
+            let fires = (c.rule.nth.is_empty() || c.rule.nth.contains(&n))
+                && c.rule.every.is_none_or(|e| n % e == 0)
+                && c.rule.probability.is_none_or(|p| stream.random::<f64>() < p);
+            if !fires {
+                continue;
+            }
+            c.hits += 1;
+            let delay = match c.rule.effect {
+                Effect::Latency { min, max } if max > min => {
+                    let (lo, hi) = (min.as_micros() as i64, max.as_micros() as i64);
+                    SignedDuration::from_micros(stream.random_range(lo..=hi))
+                }
+                Effect::Latency { min, .. } => min,
+                _ => SignedDuration::ZERO,
+            };
+            decision = Some(Decision {
+                rule_id: c.rule.id.clone(),
+                effect: c.rule.effect.clone(),
+                delay,
+            });
+            break;
+        }
+        if counted {
+            self.dirty.store(true, Ordering::Release);
+        }
+        decision
+    }
+
+    /// Every rule with its counters, in the order they are tried.
+    pub fn list(&self) -> Vec<RuleView> {
+        self.lock().rules.iter().map(view).collect()
+    }
+
+    pub fn get(&self, id: &str) -> Option<RuleView> {
+        self.lock().rules.iter().find(|c| &*c.rule.id == id).map(view)
+    }
+
+    /// Adds a rule at the end of the list and stores it.
+    pub fn add(
+        &self,
+        store: &SandboxStore,
+        rule: &FaultRule,
+        operation_exists: &dyn Fn(&str) -> bool,
+    ) -> Result<RuleView, RuleError> {
+        let mut st = self.lock();
+        if st.rules.len() >= MAX_RULES {
+            return Err(RuleError::TooMany);
+        }
+        let id = match &rule.id {
+            Some(id) => id.clone(),
+            None => loop {
+                let id = format!("rule-{}", st.next_id);
+                st.next_id += 1;
+                if !st.rules.iter().any(|c| *c.rule.id == *id) {
+                    break id;
+                }
+            },
+        };
+        let compiled = fault::compile(rule, &id, &self.context(operation_exists)).map_err(RuleError::Invalid)?;
+        if st.rules.iter().any(|c| *c.rule.id == *id) {
+            return Err(RuleError::Duplicate(id));
+        }
+        st.rules.push(Counted {
+            rule: compiled,
+            seen: 0,
+            hits: 0,
+        });
+        self.refresh_flags(&st);
+        self.store_locked(store, &st)?;
+        Ok(view(st.rules.last().expect("just pushed")))
+    }
+
+    /// Deletes one rule (false: no such rule) or, with `None`, every rule.
+    pub fn remove(&self, store: &SandboxStore, id: Option<&str>) -> Result<bool, StorageError> {
+        let mut st = self.lock();
+        let before = st.rules.len();
+        match id {
+            Some(id) => st.rules.retain(|c| &*c.rule.id != id),
+            None => st.rules.clear(),
+        }
+        let removed = st.rules.len() != before || id.is_none();
+        self.refresh_flags(&st);
+        self.store_locked(store, &st)?;
+        Ok(removed)
+    }
+
+    /// The outcome rules, in the order they are tried.
+    pub fn outcomes(&self) -> Vec<OutcomeRule> {
+        self.lock().outcomes.iter().map(|o| o.spec.clone()).collect()
+    }
+
+    /// Adds an outcome rule at the end of the list and stores it.
+    pub fn add_outcome(&self, store: &SandboxStore, rule: &OutcomeRule) -> Result<OutcomeRule, RuleError> {
+        let mut st = self.lock();
+        if st.outcomes.len() >= MAX_RULES {
+            return Err(RuleError::TooMany);
+        }
+        let id = match &rule.id {
+            Some(id) => id.clone(),
+            None => loop {
+                let id = format!("outcome-{}", st.next_id);
+                st.next_id += 1;
+                if !st.outcomes.iter().any(|o| *o.id == *id) {
+                    break id;
+                }
+            },
+        };
+        let compiled = outcome::compile(rule, &id, &self.bank_code).map_err(RuleError::Invalid)?;
+        if st.outcomes.iter().any(|o| *o.id == *id) {
+            return Err(RuleError::Duplicate(id));
+        }
+        let spec = compiled.spec.clone();
+        st.outcomes.push(compiled);
+        self.store_locked(store, &st)?;
+        Ok(spec)
+    }
+
+    /// Deletes one outcome rule (false: no such rule) or, with `None`, every one.
+    pub fn remove_outcome(&self, store: &SandboxStore, id: Option<&str>) -> Result<bool, StorageError> {
+        let mut st = self.lock();
+        let before = st.outcomes.len();
+        match id {
+            Some(id) => st.outcomes.retain(|o| &*o.id != id),
+            None => st.outcomes.clear(),
+        }
+        let removed = st.outcomes.len() != before || id.is_none();
+        self.store_locked(store, &st)?;
+        Ok(removed)
+    }
+
+    /// The first outcome rule that decides this transfer item.
+    pub fn outcome_for(&self, item: &ItemFacts<'_>) -> Option<CompiledOutcome> {
+        let st = self.lock();
+        st.outcomes.iter().find(|o| o.matches(item)).cloned()
+    }
+
+    /// A one-shot effect from the `Sandbank-Simulate` header, e.g. `status=503`,
+    /// `status=503; retryAfter=30s`, `ambiguous=504`, `ambiguous=drop`, `latency=2s`,
+    /// `timeout=5s`, `reset`, `tokenExpired`, `tokenRevoked`, `bankError=account_frozen`.
+    pub fn simulated(&self, header: &str) -> Result<Effect, String> {
+        let mut e = FaultEffect::default();
+        for part in header.split([';', ',']).map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = match part.split_once('=') {
+                Some((k, v)) => (k.trim(), Some(v.trim().to_owned())),
+                None => (part, None),
+            };
+            let number = |v: &Option<String>| -> Result<u16, String> {
+                v.as_deref()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| format!("{k}= needs a status number, e.g. {k}=503"))
+            };
+            match k {
+                "status" => e.status = Some(number(&v)?),
+                "retryAfter" => e.retry_after = v,
+                "code" => e.code = v,
+                "detail" => e.detail = v,
+                "latency" => e.latency = v.map(fault::LatencySpec::Fixed),
+                "timeout" => e.timeout = v,
+                "reset" => e.reset = Some(true),
+                "ambiguous" if v.as_deref() == Some("drop") => {
+                    e.ambiguous = Some(fault::AmbiguousSpec {
+                        status: None,
+                        drop: Some(true),
+                    })
+                }
+                "ambiguous" => {
+                    e.ambiguous = Some(fault::AmbiguousSpec {
+                        status: Some(number(&v)?),
+                        drop: None,
+                    })
+                }
+                "tokenExpired" => e.token_expired = Some(true),
+                "tokenRevoked" => e.token_revoked = Some(true),
+                "bankError" => e.bank_error = v,
+                other => return Err(format!("unknown effect {other:?}")),
+            }
+        }
+        let rule = FaultRule {
+            id: None,
+            description: None,
+            matches: Default::default(),
+            when: Default::default(),
+            effect: e,
+        };
+        fault::compile(&rule, SIMULATE_RULE_ID, &self.context(&accept_any))
+            .map(|c| c.effect)
+            .map_err(|p| p.join("; "))
+    }
+
+    fn snapshot_of(&self, st: &State) -> Stored {
+        Stored {
+            rules: st
+                .rules
+                .iter()
+                .map(|c| StoredRule {
+                    rule: c.rule.spec.clone(),
+                    seen: c.seen,
+                    hits: c.hits,
+                })
+                .collect(),
+            outcomes: st.outcomes.iter().map(|o| o.spec.clone()).collect(),
+            stream_position: st.stream.get_word_pos().to_string(),
+            next_id: st.next_id,
+        }
+    }
+
+    fn store_locked(&self, store: &SandboxStore, st: &State) -> Result<(), StorageError> {
+        if st.retired {
+            return Ok(());
+        }
+        self.dirty.store(false, Ordering::Release);
+        let bytes = serde_json::to_vec(&self.snapshot_of(st)).unwrap_or_default();
+        store.meta_put(META_FAULTS, &bytes)
+    }
+
+    /// Stores counters and the stream position if requests moved them since the last time
+    /// (the access-log writer calls this every few dozen milliseconds, and a snapshot first).
+    pub fn persist(&self, store: &SandboxStore) -> Result<(), StorageError> {
+        if !self.dirty.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let st = self.lock();
+        self.store_locked(store, &st)
+    }
+
+    /// Stops storing anything: the sandbox's records are about to be replaced.
+    pub fn retire(&self) {
+        self.lock().retired = true;
+    }
+}
+
+fn view(c: &Counted) -> RuleView {
+    RuleView {
+        rule: c.rule.spec.clone(),
+        seen: c.seen,
+        hits: c.hits,
+        remaining: c.rule.times.map(|t| t.saturating_sub(c.hits)),
+    }
+}
