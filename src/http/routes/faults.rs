@@ -35,6 +35,7 @@ pub struct FaultRuleView {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FaultRuleList {
+    /// The rules with their counters.
     pub rules: Vec<FaultRuleView>,
 }
 
@@ -42,6 +43,7 @@ pub struct FaultRuleList {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OutcomeRuleList {
+    /// The rules as stored, with their ids.
     pub rules: Vec<OutcomeRule>,
 }
 
