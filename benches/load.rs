@@ -322,6 +322,49 @@ async fn read_phases(
     (base, bal)
 }
 
+/// Balance reads with fault rules present: 50 rules that do not match (each names the balance
+/// operation, so the cheap checks pass and the user differs), then one rule that adds 0 ms of
+/// latency to every request. Compared with balance reads without rules measured around them.
+async fn fault_phases(port: u16, balance_path: &str, token: &str, seconds: f64, pid: u32, before: &Figures) {
+    for i in 0..50 {
+        let rule = format!(
+            r#"{{"id":"miss-{i}","match":{{"operation":"GET /personal/v1/accounts/balances","username":"nobody-{i}"}},"effect":{{"status":503}}}}"#
+        );
+        let (s, body) = request_json(port, "POST", "/sandbox/v1/faults", ADMIN_KEY, Some(rule)).await;
+        assert_eq!(s, 201, "{body}");
+    }
+    drive(port, balance_path, Some(token), 1.0).await;
+    let missing = drive(port, balance_path, Some(token), seconds).await;
+    print_row("balance, 50 fault rules, no match", &missing, rss_mib(pid, "VmRSS"));
+    let (s, _) = request_json(port, "DELETE", "/sandbox/v1/faults", ADMIN_KEY, None).await;
+    assert_eq!(s, 204);
+    let rule = r#"{"id":"zero-latency","match":{"kind":"reference"},"effect":{"latency":"0ms"}}"#.to_owned();
+    let (s, body) = request_json(port, "POST", "/sandbox/v1/faults", ADMIN_KEY, Some(rule)).await;
+    assert_eq!(s, 201, "{body}");
+    drive(port, balance_path, Some(token), 1.0).await;
+    let zero = drive(port, balance_path, Some(token), seconds).await;
+    print_row("balance, one 0 ms latency rule", &zero, rss_mib(pid, "VmRSS"));
+    let (s, _) = request_json(port, "DELETE", "/sandbox/v1/faults", ADMIN_KEY, None).await;
+    assert_eq!(s, 204);
+    drive(port, balance_path, Some(token), 1.0).await;
+    let after = drive(port, balance_path, Some(token), seconds).await;
+    print_row("balance, no rules (again)", &after, rss_mib(pid, "VmRSS"));
+    let without = (before.rps + after.rps) / 2.0;
+    let without_p99 = (before.p99 + after.p99) / 2.0;
+    println!(
+        "faults: 50 rules not matching / no rules: {:.0}% (target >= 95%), p99 {:.2} ms vs {:.2} ms",
+        100.0 * missing.rps / without,
+        missing.p99,
+        without_p99
+    );
+    println!(
+        "faults: one 0 ms latency rule / no rules: {:.0}% (target >= 95%), p99 {:.2} ms vs {:.2} ms",
+        100.0 * zero.rps / without,
+        zero.p99,
+        without_p99
+    );
+}
+
 fn print_row(name: &str, f: &Figures, rss: f64) {
     println!(
         "{name:<34} {:>10.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   {:>8} reqs  {:>3} errors   RSS {:>6.1} MiB",
@@ -412,6 +455,9 @@ fn main() {
         } else {
             (empty(), empty())
         };
+        if reads {
+            fault_phases(server.port, balance_path, &token, seconds, pid, &bal).await;
+        }
 
         // Durable transfers: 64 remitters, beneficiaries among the first 10,000 accounts.
         let mut beneficiaries = Vec::new();

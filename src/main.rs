@@ -11,16 +11,15 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn load_scenario(path: Option<&std::path::Path>) -> Result<LoadedScenario, scenario::ScenarioError> {
-    let loaded = match path {
-        Some(p) => scenario::load_file(p),
-        None => scenario::load_str(scenario::DEFAULT_SCENARIO, "<embedded scenarios/default.yaml>"),
-    }?;
     // Fault rules name operations of the API, which only the HTTP layer knows.
-    let problems = sandbank::http::faults::scenario_problems(&loaded);
-    if problems.is_empty() {
-        Ok(loaded)
-    } else {
-        Err(scenario::ScenarioError { problems })
+    let operations = &sandbank::http::faults::faultable_operation;
+    match path {
+        Some(p) => scenario::load::load_file_with(p, operations),
+        None => scenario::load::load_str_with(
+            scenario::DEFAULT_SCENARIO,
+            "<embedded scenarios/default.yaml>",
+            operations,
+        ),
     }
 }
 

@@ -232,12 +232,13 @@ impl CompiledRule {
         fn eq(want: &Option<String>, have: Option<&str>) -> bool {
             want.as_deref().is_none_or(|w| have == Some(w))
         }
-        self.route.as_deref().is_none_or(|w| w == r.route)
+        // Cheapest checks first: most rules are ruled out by kind, method or caller.
+        self.kind.is_none_or(|k| k == RequestKind::Any || k == r.kind)
             && self.method.as_deref().is_none_or(|m| m == r.method)
-            && self.kind.is_none_or(|k| k == RequestKind::Any || k == r.kind)
-            && eq(&self.client_id, r.client_id)
             && eq(&self.user_id, r.user_id)
+            && eq(&self.client_id, r.client_id)
             && eq(&self.account_id, r.account_id)
+            && self.route.as_deref().is_none_or(|w| w == r.route)
             && self.from.is_none_or(|f| now >= f)
             && self.until.is_none_or(|u| now < u)
             && self.applies_to(r)

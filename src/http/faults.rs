@@ -79,14 +79,6 @@ pub fn faultable_operation(op: &str) -> bool {
         .contains(op)
 }
 
-/// Problems with a scenario's fault rules, with the real list of operations.
-pub fn scenario_problems(scenario: &crate::scenario::LoadedScenario) -> Vec<String> {
-    crate::scenario::load::fault_problems(&scenario.scenario, &faultable_operation)
-        .into_iter()
-        .map(|m| format!("{}: {m}", scenario.origin))
-        .collect()
-}
-
 /// `client_id` from HTTP basic auth or a form body.
 fn client_of_token_request(req: &Request, body: &[u8]) -> Option<String> {
     use base64::Engine;
@@ -189,10 +181,6 @@ fn simulated(app: &Sandbox, value: &HeaderValue, kind: RequestKind, req: &Reques
 
 /// Asks the rules; reads the body first when a rule needs a client id or account id from it.
 async fn decide(app: &Sandbox, route: &str, kind: RequestKind, req: Request) -> (Request, Option<Decision>) {
-    let (user_client, user_id) = match req.extensions().get::<Identity>() {
-        Some(Identity::User(p)) => (Some(p.client_id.clone()), Some(p.user_id.clone())),
-        _ => (None, None),
-    };
     let wants_body = (kind == RequestKind::Token && req.method() == Method::POST)
         || (app.faults.wants_account() && req.method() == Method::POST && kind == RequestKind::Update);
     let (req, body) = if wants_body {
@@ -202,10 +190,14 @@ async fn decide(app: &Sandbox, route: &str, kind: RequestKind, req: Request) -> 
     } else {
         (req, None)
     };
+    let user = match req.extensions().get::<Identity>() {
+        Some(Identity::User(p)) => Some(&**p),
+        _ => None,
+    };
     let client_id = match kind {
         RequestKind::Token => body.as_deref().and_then(|b| client_of_token_request(&req, b)),
         RequestKind::Auth => query_value(&req, "client_id"),
-        _ => user_client,
+        _ => None,
     };
     let account_id = if app.faults.wants_account() {
         query_value(&req, "accountId").or_else(|| {
@@ -220,8 +212,8 @@ async fn decide(app: &Sandbox, route: &str, kind: RequestKind, req: Request) -> 
         method: req.method().as_str(),
         route,
         kind,
-        client_id: client_id.as_deref(),
-        user_id: user_id.as_deref(),
+        client_id: client_id.as_deref().or(user.map(|p| p.client_id.as_str())),
+        user_id: user.map(|p| p.user_id.as_str()),
         account_id: account_id.as_deref(),
     };
     let decision = app.faults.decide(&facts, app.clock.now());

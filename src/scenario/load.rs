@@ -35,19 +35,34 @@ pub struct ScenarioError {
 
 /// Reads and checks a scenario file.
 pub fn load_file(path: &Path) -> Result<LoadedScenario, ScenarioError> {
+    load_file_with(path, &|_| true)
+}
+
+/// Reads and checks a scenario file; `operation_exists` says which operations fault rules may
+/// name (the HTTP layer knows them; `load_file` accepts any).
+pub fn load_file_with(path: &Path, operation_exists: &dyn Fn(&str) -> bool) -> Result<LoadedScenario, ScenarioError> {
     let origin = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
         problems: vec![format!("{origin}: cannot read the scenario file: {e}")],
     })?;
-    load_str(&text, &origin)
+    load_str_with(&text, &origin, operation_exists)
 }
 
 /// Parses and checks scenario text; `origin` names it in messages.
 pub fn load_str(text: &str, origin: &str) -> Result<LoadedScenario, ScenarioError> {
+    load_str_with(text, origin, &|_| true)
+}
+
+/// `load_str`, checking fault rules' operations with `operation_exists`.
+pub fn load_str_with(
+    text: &str,
+    origin: &str,
+    operation_exists: &dyn Fn(&str) -> bool,
+) -> Result<LoadedScenario, ScenarioError> {
     let scenario: Scenario = serde_saphyr::from_str(text).map_err(|e| ScenarioError {
         problems: vec![syntax_problem(origin, &e)],
     })?;
-    let problems = check(&scenario, origin);
+    let problems = check(&scenario, origin, operation_exists);
     if !problems.is_empty() {
         return Err(ScenarioError { problems });
     }
@@ -116,7 +131,7 @@ fn pos<T>(s: &Spanned<T>) -> &Location {
 const MAX_HISTORY_DAYS: u32 = 400;
 const MAX_POPULATION: u32 = 1_000_000;
 
-fn check(s: &Scenario, origin: &str) -> Vec<String> {
+fn check(s: &Scenario, origin: &str, operation_exists: &dyn Fn(&str) -> bool) -> Vec<String> {
     let mut p = Problems {
         origin,
         list: Vec::new(),
@@ -375,7 +390,7 @@ fn check(s: &Scenario, origin: &str) -> Vec<String> {
         }
     }
     p.list.extend(
-        fault_problems(s, &|_| true)
+        fault_problems(s, operation_exists)
             .into_iter()
             .map(|m| format!("{origin}: {m}")),
     );

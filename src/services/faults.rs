@@ -13,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Where the state is kept in the sandbox's records.
 const META_FAULTS: &str = "faults";
@@ -105,7 +105,9 @@ pub struct Faults {
     /// Whether a rule wants the request's account (which may mean reading its body).
     wants_account: AtomicBool,
     dirty: AtomicBool,
-    state: Mutex<State>,
+    state: RwLock<State>,
+    /// Held while the state is being stored (see `change`).
+    writing: Mutex<()>,
     pub options: FaultOptions,
     bank_code: BankCode,
     bank_errors: Vec<fault::BankError>,
@@ -128,7 +130,8 @@ impl Faults {
             active: AtomicBool::new(false),
             wants_account: AtomicBool::new(false),
             dirty: AtomicBool::new(false),
-            state: Mutex::new(State {
+            writing: Mutex::new(()),
+            state: RwLock::new(State {
                 rules: Vec::new(),
                 outcomes: Vec::new(),
                 stream: stream_for(s.seed),
@@ -190,9 +193,13 @@ impl Faults {
         Ok(faults)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    fn lock(&self) -> std::sync::RwLockWriteGuard<'_, State> {
         // A panic while holding the lock leaves counters that are still consistent numbers.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
     fn context<'a>(&'a self, operation_exists: &'a dyn Fn(&str) -> bool) -> RuleContext<'a> {
@@ -222,12 +229,18 @@ impl Faults {
     /// Decides the fault for a request, counting it. Rules are tried in order; the first that
     /// fires wins and the ones after it do not see the request.
     pub fn decide(&self, facts: &RequestFacts<'_>, now: Timestamp) -> Option<Decision> {
+        // Most requests match no rule: find that out under the shared lock, so concurrent
+        // requests do not queue behind each other.
+        let live = |c: &Counted| c.rule.matches(facts, now) && c.rule.times.is_none_or(|t| c.hits < t);
+        if !self.read().rules.iter().any(live) {
+            return None;
+        }
         let mut guard = self.lock();
         let State { rules, stream, .. } = &mut *guard;
         let mut decision = None;
         let mut counted = false;
         for c in rules.iter_mut() {
-            if !c.rule.matches(facts, now) || c.rule.times.is_some_and(|t| c.hits >= t) {
+            if !live(c) {
                 continue;
             }
             counted = true;
@@ -263,11 +276,11 @@ impl Faults {
 
     /// Every rule with its counters, in the order they are tried.
     pub fn list(&self) -> Vec<RuleView> {
-        self.lock().rules.iter().map(view).collect()
+        self.read().rules.iter().map(view).collect()
     }
 
     pub fn get(&self, id: &str) -> Option<RuleView> {
-        self.lock().rules.iter().find(|c| &*c.rule.id == id).map(view)
+        self.read().rules.iter().find(|c| &*c.rule.id == id).map(view)
     }
 
     /// Adds a rule at the end of the list and stores it.
@@ -277,95 +290,113 @@ impl Faults {
         rule: &FaultRule,
         operation_exists: &dyn Fn(&str) -> bool,
     ) -> Result<RuleView, RuleError> {
-        let mut st = self.lock();
-        if st.rules.len() >= MAX_RULES {
-            return Err(RuleError::TooMany);
-        }
-        let id = match &rule.id {
-            Some(id) => id.clone(),
-            None => loop {
-                let id = format!("rule-{}", st.next_id);
-                st.next_id += 1;
-                if !st.rules.iter().any(|c| *c.rule.id == *id) {
-                    break id;
-                }
-            },
-        };
-        let compiled = fault::compile(rule, &id, &self.context(operation_exists)).map_err(RuleError::Invalid)?;
-        if st.rules.iter().any(|c| *c.rule.id == *id) {
-            return Err(RuleError::Duplicate(id));
-        }
-        st.rules.push(Counted {
-            rule: compiled,
-            seen: 0,
-            hits: 0,
-        });
-        self.refresh_flags(&st);
-        self.store_locked(store, &st)?;
-        Ok(view(st.rules.last().expect("just pushed")))
+        self.change(store, |st| {
+            if st.rules.len() >= MAX_RULES {
+                return Err(RuleError::TooMany);
+            }
+            let id = match &rule.id {
+                Some(id) => id.clone(),
+                None => loop {
+                    let id = format!("rule-{}", st.next_id);
+                    st.next_id += 1;
+                    if !st.rules.iter().any(|c| *c.rule.id == *id) {
+                        break id;
+                    }
+                },
+            };
+            let compiled = fault::compile(rule, &id, &self.context(operation_exists)).map_err(RuleError::Invalid)?;
+            if st.rules.iter().any(|c| *c.rule.id == *id) {
+                return Err(RuleError::Duplicate(id));
+            }
+            st.rules.push(Counted {
+                rule: compiled,
+                seen: 0,
+                hits: 0,
+            });
+            Ok(view(st.rules.last().expect("just pushed")))
+        })
     }
 
     /// Deletes one rule (false: no such rule) or, with `None`, every rule.
-    pub fn remove(&self, store: &SandboxStore, id: Option<&str>) -> Result<bool, StorageError> {
-        let mut st = self.lock();
-        let before = st.rules.len();
-        match id {
-            Some(id) => st.rules.retain(|c| &*c.rule.id != id),
-            None => st.rules.clear(),
-        }
-        let removed = st.rules.len() != before || id.is_none();
-        self.refresh_flags(&st);
-        self.store_locked(store, &st)?;
-        Ok(removed)
+    pub fn remove(&self, store: &SandboxStore, id: Option<&str>) -> Result<bool, RuleError> {
+        self.change(store, |st| {
+            let before = st.rules.len();
+            match id {
+                Some(id) => st.rules.retain(|c| &*c.rule.id != id),
+                None => st.rules.clear(),
+            }
+            Ok(st.rules.len() != before || id.is_none())
+        })
     }
 
     /// The outcome rules, in the order they are tried.
     pub fn outcomes(&self) -> Vec<OutcomeRule> {
-        self.lock().outcomes.iter().map(|o| o.spec.clone()).collect()
+        self.read().outcomes.iter().map(|o| o.spec.clone()).collect()
     }
 
     /// Adds an outcome rule at the end of the list and stores it.
     pub fn add_outcome(&self, store: &SandboxStore, rule: &OutcomeRule) -> Result<OutcomeRule, RuleError> {
-        let mut st = self.lock();
-        if st.outcomes.len() >= MAX_RULES {
-            return Err(RuleError::TooMany);
-        }
-        let id = match &rule.id {
-            Some(id) => id.clone(),
-            None => loop {
-                let id = format!("outcome-{}", st.next_id);
-                st.next_id += 1;
-                if !st.outcomes.iter().any(|o| *o.id == *id) {
-                    break id;
-                }
-            },
-        };
-        let compiled = outcome::compile(rule, &id, &self.bank_code).map_err(RuleError::Invalid)?;
-        if st.outcomes.iter().any(|o| *o.id == *id) {
-            return Err(RuleError::Duplicate(id));
-        }
-        let spec = compiled.spec.clone();
-        st.outcomes.push(compiled);
-        self.store_locked(store, &st)?;
-        Ok(spec)
+        self.change(store, |st| {
+            if st.outcomes.len() >= MAX_RULES {
+                return Err(RuleError::TooMany);
+            }
+            let id = match &rule.id {
+                Some(id) => id.clone(),
+                None => loop {
+                    let id = format!("outcome-{}", st.next_id);
+                    st.next_id += 1;
+                    if !st.outcomes.iter().any(|o| *o.id == *id) {
+                        break id;
+                    }
+                },
+            };
+            let compiled = outcome::compile(rule, &id, &self.bank_code).map_err(RuleError::Invalid)?;
+            if st.outcomes.iter().any(|o| *o.id == *id) {
+                return Err(RuleError::Duplicate(id));
+            }
+            let spec = compiled.spec.clone();
+            st.outcomes.push(compiled);
+            Ok(spec)
+        })
     }
 
     /// Deletes one outcome rule (false: no such rule) or, with `None`, every one.
-    pub fn remove_outcome(&self, store: &SandboxStore, id: Option<&str>) -> Result<bool, StorageError> {
-        let mut st = self.lock();
-        let before = st.outcomes.len();
-        match id {
-            Some(id) => st.outcomes.retain(|o| &*o.id != id),
-            None => st.outcomes.clear(),
+    pub fn remove_outcome(&self, store: &SandboxStore, id: Option<&str>) -> Result<bool, RuleError> {
+        self.change(store, |st| {
+            let before = st.outcomes.len();
+            match id {
+                Some(id) => st.outcomes.retain(|o| &*o.id != id),
+                None => st.outcomes.clear(),
+            }
+            Ok(st.outcomes.len() != before || id.is_none())
+        })
+    }
+
+    /// Changes the state and stores it. The state lock is never held while storage works:
+    /// the transfer writer reads outcome rules inside a storage transaction, and sled's
+    /// transaction lock would then wait on ours while we wait on it. `writing` keeps stores
+    /// in the order their states were taken.
+    fn change<T>(
+        &self,
+        store: &SandboxStore,
+        change: impl FnOnce(&mut State) -> Result<T, RuleError>,
+    ) -> Result<T, RuleError> {
+        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        let (out, bytes) = {
+            let mut st = self.lock();
+            let out = change(&mut st)?;
+            self.refresh_flags(&st);
+            (out, self.encoded(&st))
+        };
+        if let Some(bytes) = bytes {
+            store.meta_put(META_FAULTS, &bytes)?;
         }
-        let removed = st.outcomes.len() != before || id.is_none();
-        self.store_locked(store, &st)?;
-        Ok(removed)
+        Ok(out)
     }
 
     /// The first outcome rule that decides this transfer item.
     pub fn outcome_for(&self, item: &ItemFacts<'_>) -> Option<CompiledOutcome> {
-        let st = self.lock();
+        let st = self.read();
         st.outcomes.iter().find(|o| o.matches(item)).cloned()
     }
 
@@ -439,13 +470,13 @@ impl Faults {
         }
     }
 
-    fn store_locked(&self, store: &SandboxStore, st: &State) -> Result<(), StorageError> {
+    /// The stored form of the state (none once retired).
+    fn encoded(&self, st: &State) -> Option<Vec<u8>> {
         if st.retired {
-            return Ok(());
+            return None;
         }
         self.dirty.store(false, Ordering::Release);
-        let bytes = serde_json::to_vec(&self.snapshot_of(st)).unwrap_or_default();
-        store.meta_put(META_FAULTS, &bytes)
+        Some(serde_json::to_vec(&self.snapshot_of(st)).unwrap_or_default())
     }
 
     /// Stores counters and the stream position if requests moved them since the last time
@@ -454,12 +485,18 @@ impl Faults {
         if !self.dirty.load(Ordering::Acquire) {
             return Ok(());
         }
-        let st = self.lock();
-        self.store_locked(store, &st)
+        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        let bytes = self.encoded(&self.read());
+        match bytes {
+            Some(bytes) => store.meta_put(META_FAULTS, &bytes),
+            None => Ok(()),
+        }
     }
 
-    /// Stops storing anything: the sandbox's records are about to be replaced.
+    /// Stops storing anything: the sandbox's records are about to be replaced. Waits for a
+    /// store in progress, so nothing is written after it returns.
     pub fn retire(&self) {
+        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         self.lock().retired = true;
     }
 }

@@ -519,17 +519,8 @@ pub async fn create(
         }
         NewSandbox::Yaml(yaml) => (ScenarioSource::Inline(yaml.clone()), yaml, "<request body>".to_owned()),
     };
-    let loaded = scenario::load_str(&text, &origin).map_err(|e| LifecycleError::InvalidScenario(e.to_string()))?;
-    let fault_problems = scenario::load::fault_problems(&loaded.scenario, operation_exists);
-    if !fault_problems.is_empty() {
-        return Err(LifecycleError::InvalidScenario(
-            fault_problems
-                .into_iter()
-                .map(|m| format!("{origin}: {m}"))
-                .collect::<Vec<_>>()
-                .join("\n"),
-        ));
-    }
+    let loaded = scenario::load::load_str_with(&text, &origin, operation_exists)
+        .map_err(|e| LifecycleError::InvalidScenario(e.to_string()))?;
     let customers = loaded.scenario.customers.len() as u64
         + loaded
             .scenario

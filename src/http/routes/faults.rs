@@ -129,7 +129,9 @@ pub async fn list_faults(_: Admin, app: Sandbox) -> Json<FaultRuleList> {
     responses((status = 204, description = "No rules left"),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn clear_faults(_: Admin, app: Sandbox) -> Result<StatusCode, ApiError> {
-    app.faults.remove(&app.store, None)?;
+    app.faults
+        .remove(&app.store, None)
+        .map_err(|e| rule_error(e, "invalid_fault_rule"))?;
     app.store.flush().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -153,7 +155,11 @@ pub async fn get_fault(_: Admin, app: Sandbox, Path(id): Path<String>) -> Result
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
               (status = 404, description = "No such rule", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn delete_fault(_: Admin, app: Sandbox, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    if !app.faults.remove(&app.store, Some(&id))? {
+    let removed = app
+        .faults
+        .remove(&app.store, Some(&id))
+        .map_err(|e| rule_error(e, "invalid_fault_rule"))?;
+    if !removed {
         return Err(no_rule(&id));
     }
     app.store.flush().await?;
@@ -200,7 +206,11 @@ pub async fn list_outcomes(_: Admin, app: Sandbox) -> Json<OutcomeRuleList> {
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
               (status = 404, description = "No such rule", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn delete_outcome(_: Admin, app: Sandbox, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    if !app.faults.remove_outcome(&app.store, Some(&id))? {
+    let removed = app
+        .faults
+        .remove_outcome(&app.store, Some(&id))
+        .map_err(|e| rule_error(e, "invalid_outcome_rule"))?;
+    if !removed {
         return Err(no_rule(&id));
     }
     app.store.flush().await?;
