@@ -259,3 +259,119 @@ async fn verify(http: &reqwest::Client, root: &str, worlds: &[World], all: &mut 
         assert_eq!(ledger["accountsBelowLimit"], json!([]));
     }
 }
+
+/// Fault rules and transfers waiting for their outcome are sandbox state like any other: a rule
+/// acknowledged with 201 and a transfer held in 13 by a magic beneficiary survive `kill -9`,
+/// and the held transfer still completes when its time comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_rules_and_pending_outcomes_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let http = http_client();
+    let world = World {
+        prefix: String::new(),
+        admin_key: ADMIN.into(),
+    };
+    let mut server = BinaryServer::start(&data, ADMIN).await;
+    let base = server.base.clone();
+    let rule = json!({"id": "kept", "match": {"operation": "GET /personal/v1/accounts"}, "when": {"nth": [1]},
+                      "effect": {"status": 503}});
+    let added = admin(
+        &http,
+        &base,
+        &world,
+        reqwest::Method::POST,
+        "/sandbox/v1/faults",
+        Some(rule),
+    )
+    .await;
+    assert_eq!(added["id"], "kept", "{added}");
+    // Tuesday 09:00: transfers to other banks execute at once.
+    admin(
+        &http,
+        &base,
+        &world,
+        reqwest::Method::POST,
+        "/sandbox/v1/clock/advance",
+        Some(json!({"by": "P3D"})),
+    )
+    .await;
+    let g = admin(
+        &http,
+        &base,
+        &world,
+        reqwest::Method::POST,
+        "/sandbox/v1/grants",
+        Some(json!({"username": "tanaka", "clientId": "demo-pay", "scopes": ["accounts:read", "transfers:any"]})),
+    )
+    .await;
+    let token = g["tokens"]["access_token"].as_str().unwrap().to_owned();
+    let body = json!({"accountId": "00111234567", "transfers": [{"transferAmount": "5000", "beneficiaryBankCode": "0009",
+        "beneficiaryBranchCode": "001", "accountTypeCode": "1", "accountNumber": "0000013", "beneficiaryName": "ﾃｽﾄ"}]});
+    let r = send_json(
+        &http,
+        reqwest::Method::POST,
+        &format!("{base}/personal/v1/transfer/request"),
+        &token,
+        Some(&body),
+    )
+    .await;
+    assert_eq!(r["transferStatus"], "13", "{r}");
+    let apply_no = r["applyNo"].as_str().unwrap().to_owned();
+    server.kill_9();
+
+    let mut server = BinaryServer::start(&data, ADMIN).await;
+    let base = server.base.clone();
+    let rules = admin(&http, &base, &world, reqwest::Method::GET, "/sandbox/v1/faults", None).await;
+    assert_eq!(rules["rules"][0]["id"], "kept", "{rules}");
+    let res = http
+        .get(format!("{base}/personal/v1/accounts"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503, "the rule still fires on its first match");
+    // The status seen with a fresh token (demo-pay's tokens live 15 minutes of sandbox time).
+    let status = |by: Option<&'static str>| {
+        let (http, base, world, apply_no) = (http.clone(), base.clone(), world.clone(), apply_no.clone());
+        async move {
+            if let Some(by) = by {
+                let clock = admin(
+                    &http,
+                    &base,
+                    &world,
+                    reqwest::Method::POST,
+                    "/sandbox/v1/clock/advance",
+                    Some(json!({"by": by})),
+                )
+                .await;
+                assert!(clock["now"].is_string(), "{clock}");
+            }
+            let g = admin(
+                &http,
+                &base,
+                &world,
+                reqwest::Method::POST,
+                "/sandbox/v1/grants",
+                Some(json!({"username": "tanaka", "clientId": "demo-pay", "scopes": ["transfers:any"]})),
+            )
+            .await;
+            let token = g["tokens"]["access_token"].as_str().unwrap().to_owned();
+            send_json(
+                &http,
+                reqwest::Method::GET,
+                &format!("{base}/personal/v1/transfer/status?applyNo={apply_no}"),
+                &token,
+                None,
+            )
+            .await["transfers"][0]["transferStatus"]
+                .clone()
+        }
+    };
+    assert_eq!(status(None).await, "13");
+    assert_eq!(status(Some("PT30M")).await, "13", "not yet");
+    assert_eq!(status(Some("PT31M")).await, "20", "completed an hour after it ran");
+    let ledger = admin(&http, &base, &world, reqwest::Method::GET, "/sandbox/v1/ledger", None).await;
+    assert_eq!(ledger["discrepancy"], "0", "{ledger}");
+    server.kill_9();
+}

@@ -12,7 +12,7 @@ use jiff::{SignedDuration, Timestamp};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// Where the state is kept in the sandbox's records.
@@ -22,14 +22,42 @@ pub const MAX_RULES: usize = 500;
 /// The rule id an answer made by the `Sandbank-Simulate` header carries.
 pub const SIMULATE_RULE_ID: &str = "simulate-header";
 
-/// A rule and how often it was met.
-#[derive(Debug, Clone)]
+/// A rule and how often it was met. The counters are atomics so that a rule that fires on
+/// every match can be counted under the shared lock (see `decide`).
+#[derive(Debug)]
 struct Counted {
     rule: CompiledRule,
     /// Matching requests counted (those in its window, while it had uses left).
-    seen: u64,
+    seen: AtomicU64,
     /// Times it fired.
-    hits: u64,
+    hits: AtomicU64,
+    /// Fires on every match without drawing from the stream: no `nth`, `every`,
+    /// `probability` or `times`, and no random latency.
+    unconditional: bool,
+}
+
+impl Counted {
+    fn new(rule: CompiledRule, seen: u64, hits: u64) -> Counted {
+        let unconditional = rule.nth.is_empty()
+            && rule.every.is_none()
+            && rule.probability.is_none()
+            && rule.times.is_none()
+            && !matches!(rule.effect, Effect::Latency { min, max } if max > min);
+        Counted {
+            rule,
+            seen: AtomicU64::new(seen),
+            hits: AtomicU64::new(hits),
+            unconditional,
+        }
+    }
+
+    fn seen(&self) -> u64 {
+        self.seen.load(Ordering::Relaxed)
+    }
+
+    fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
 }
 
 struct State {
@@ -173,7 +201,7 @@ impl Faults {
                 let id = rule.id.clone().unwrap_or_else(|| format!("rule-{}", i + 1));
                 // Checked when they were added (or when the scenario was loaded).
                 match fault::compile(&rule, &id, &faults.context(&accept_any)) {
-                    Ok(rule) => st.rules.push(Counted { rule, seen, hits }),
+                    Ok(rule) => st.rules.push(Counted::new(rule, seen, hits)),
                     Err(p) => {
                         tracing::warn!(rule = %id, problems = ?p, "a stored fault rule no longer compiles; skipped")
                     }
@@ -229,30 +257,47 @@ impl Faults {
     /// Decides the fault for a request, counting it. Rules are tried in order; the first that
     /// fires wins and the ones after it do not see the request.
     pub fn decide(&self, facts: &RequestFacts<'_>, now: Timestamp) -> Option<Decision> {
-        // Most requests match no rule: find that out under the shared lock, so concurrent
-        // requests do not queue behind each other.
-        let live = |c: &Counted| c.rule.matches(facts, now) && c.rule.times.is_none_or(|t| c.hits < t);
-        if !self.read().rules.iter().any(live) {
-            return None;
+        let live = |c: &Counted| c.rule.matches(facts, now) && c.rule.times.is_none_or(|t| c.hits() < t);
+        // Most requests match no rule, and a rule that fires on every match needs no ordered
+        // counting: both are settled under the shared lock, so concurrent requests do not queue
+        // behind each other.
+        {
+            let st = self.read();
+            match st.rules.iter().find(|c| live(c)) {
+                None => return None,
+                Some(c) if c.unconditional => {
+                    c.seen.fetch_add(1, Ordering::Relaxed);
+                    c.hits.fetch_add(1, Ordering::Relaxed);
+                    self.mark_dirty();
+                    return Some(Decision {
+                        rule_id: c.rule.id.clone(),
+                        effect: c.rule.effect.clone(),
+                        delay: match c.rule.effect {
+                            Effect::Latency { min, .. } => min,
+                            _ => SignedDuration::ZERO,
+                        },
+                    });
+                }
+                Some(_) => {}
+            }
         }
         let mut guard = self.lock();
         let State { rules, stream, .. } = &mut *guard;
         let mut decision = None;
         let mut counted = false;
-        for c in rules.iter_mut() {
+        for c in rules.iter() {
             if !live(c) {
                 continue;
             }
             counted = true;
-            c.seen += 1;
-            let n = c.seen;
+            let n = c.seen.fetch_add(1, Ordering::Relaxed) + 1;
             let fires = (c.rule.nth.is_empty() || c.rule.nth.contains(&n))
                 && c.rule.every.is_none_or(|e| n % e == 0)
                 && c.rule.probability.is_none_or(|p| stream.random::<f64>() < p);
             if !fires {
                 continue;
             }
-            c.hits += 1;
+            c.hits.fetch_add(1, Ordering::Relaxed);
             let delay = match c.rule.effect {
                 Effect::Latency { min, max } if max > min => {
                     let (lo, hi) = (min.as_micros() as i64, max.as_micros() as i64);
@@ -269,9 +314,16 @@ impl Faults {
             break;
         }
         if counted {
-            self.dirty.store(true, Ordering::Release);
+            self.mark_dirty();
         }
         decision
+    }
+
+    fn mark_dirty(&self) {
+        // Read first: a store on every request would bounce the cache line between cores.
+        if !self.dirty.load(Ordering::Relaxed) {
+            self.dirty.store(true, Ordering::Release);
+        }
     }
 
     /// Every rule with its counters, in the order they are tried.
@@ -308,11 +360,7 @@ impl Faults {
             if st.rules.iter().any(|c| *c.rule.id == *id) {
                 return Err(RuleError::Duplicate(id));
             }
-            st.rules.push(Counted {
-                rule: compiled,
-                seen: 0,
-                hits: 0,
-            });
+            st.rules.push(Counted::new(compiled, 0, 0));
             Ok(view(st.rules.last().expect("just pushed")))
         })
     }
@@ -460,8 +508,8 @@ impl Faults {
                 .iter()
                 .map(|c| StoredRule {
                     rule: c.rule.spec.clone(),
-                    seen: c.seen,
-                    hits: c.hits,
+                    seen: c.seen(),
+                    hits: c.hits(),
                 })
                 .collect(),
             outcomes: st.outcomes.iter().map(|o| o.spec.clone()).collect(),
@@ -504,8 +552,8 @@ impl Faults {
 fn view(c: &Counted) -> RuleView {
     RuleView {
         rule: c.rule.spec.clone(),
-        seen: c.seen,
-        hits: c.hits,
-        remaining: c.rule.times.map(|t| t.saturating_sub(c.hits)),
+        seen: c.seen(),
+        hits: c.hits(),
+        remaining: c.rule.times.map(|t| t.saturating_sub(c.hits())),
     }
 }

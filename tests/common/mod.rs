@@ -491,6 +491,17 @@ impl BinaryServer {
     }
 }
 
+impl Drop for BinaryServer {
+    /// A test that fails half-way must not leave the server running (it would also hold the
+    /// test's output pipe open).
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Sends a request with a bearer token (and a JSON body when given); answers the JSON body.
 pub async fn send_json(
     http: &reqwest::Client,
