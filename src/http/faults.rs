@@ -91,9 +91,10 @@ fn client_of_token_request(req: &Request, body: &[u8]) -> Option<String> {
         && let Ok(text) = String::from_utf8(raw)
         && let Some((id, _)) = text.split_once(':')
     {
-        return form_urlencoded::parse(id.as_bytes())
+        // The client id is form-urlencoded inside the credentials (RFC 6749 §2.3.1).
+        return form_urlencoded::parse(format!("id={id}").as_bytes())
             .next()
-            .map(|(k, v)| format!("{k}{v}"));
+            .map(|(_, v)| v.into_owned());
     }
     form_urlencoded::parse(body)
         .find(|(k, _)| k == "client_id")
