@@ -29,8 +29,8 @@ const SETTING_OPERATOR_KEY: &str = "operator_key";
 
 /// Version of the stored record layout. Sandbox-scoped records are postcard, so a change to
 /// one of them bumps this and refuses older data dirs; the registry (one JSON record per
-/// sandbox) takes new fields with `#[serde(default)]` and needs no bump. Many sandboxes
-/// added only the registry, so data dirs of version 4 open unchanged.
+/// sandbox) takes new fields with `#[serde(default)]` and needs no bump. Version 5: access-log
+/// entries name the fault rule, transfer items carry their pending outcome.
 pub const SCHEMA_VERSION: &[u8] = b"5";
 
 /// What `boot` needs.
