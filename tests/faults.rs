@@ -284,10 +284,22 @@ async fn bad_rules_get_422_saying_what_to_fix_and_nothing_is_added() {
             "{rule} → {problem}"
         );
     }
+    for shape in [
+        json!({"effect": {"status": 503}, "surprise": 1}),
+        json!({"match": [null, null], "effect": {"status": 503}}),
+        json!({"effect": {"latency": ["1s", "2s"]}}),
+        json!({"effect": {"ambiguous": [504]}}),
+    ] {
+        let (status, problem) = app.admin_post("/sandbox/v1/faults", shape.clone()).await;
+        assert_eq!(status, 422, "{shape}: {problem}");
+    }
     let (status, problem) = app
-        .admin_post("/sandbox/v1/faults", json!({"effect": {"status": 503}, "surprise": 1}))
+        .admin_post(
+            "/sandbox/v1/transfer-outcomes",
+            json!({"match": [null], "outcome": {"result": "failed"}}),
+        )
         .await;
-    assert!(status == 400 || status == 422, "unknown field: {status} {problem}");
+    assert_eq!(status, 422, "{problem}");
     let (_, rules) = app.admin_get("/sandbox/v1/faults").await;
     assert_eq!(rules["rules"], json!([]), "nothing was added");
     add_rule(&app, json!({"id": "twice", "effect": {"status": 503}})).await;

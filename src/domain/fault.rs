@@ -6,6 +6,26 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// Deserializes a struct from a map only. Serde's derived structs also accept a sequence of
+/// their fields (`"match": [null, null]`), which the API's schema does not allow.
+pub(crate) fn map_only<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct MapOnly<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for MapOnly<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    d.deserialize_map(MapOnly(std::marker::PhantomData))
+}
+
 /// A fault rule. `match` says which requests it applies to, `when` which of those it fires
 /// on, `effect` what happens then.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -18,12 +38,13 @@ pub struct FaultRule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Which requests the rule applies to; every field given must hold. Empty: every API request.
-    #[serde(default, rename = "match")]
+    #[serde(default, rename = "match", deserialize_with = "map_only")]
     pub matches: FaultMatch,
     /// Which of the matching requests it fires on. Absent: every one.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "map_only")]
     pub when: FaultWhen,
     /// What happens to a request the rule fires on (exactly one effect).
+    #[serde(deserialize_with = "map_only")]
     pub effect: FaultEffect,
 }
 
@@ -115,7 +136,7 @@ pub struct FaultEffect {
     pub reset: Option<bool>,
     /// Run the operation and commit it, then answer `status` (e.g. 504) or drop the
     /// connection (`drop: true`) instead of the real answer.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "some_map")]
     pub ambiguous: Option<AmbiguousSpec>,
     /// `true`: the request's access token is expired from now on (401 `invalid_token`); its
     /// refresh token still works.
@@ -138,7 +159,17 @@ pub enum LatencySpec {
     /// e.g. `"2s"`.
     Fixed(String),
     /// Drawn uniformly from the seeded stream.
-    Range { min: String, max: String },
+    Range(#[serde(deserialize_with = "map_only")] LatencyRange),
+}
+
+/// A latency range, e.g. `{"min": "100ms", "max": "3s"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyRange {
+    /// Shortest delay.
+    pub min: String,
+    /// Longest delay.
+    pub max: String,
 }
 
 /// The answer an ambiguous fault gives after the operation ran.
@@ -450,7 +481,7 @@ fn compile_effect(e: &FaultEffect, ctx: &RuleContext<'_>, m: &FaultMatch, p: &mu
                 let d = duration("effect.latency", s, p);
                 (d, d)
             }
-            LatencySpec::Range { min, max } => (
+            LatencySpec::Range(LatencyRange { min, max }) => (
                 duration("effect.latency.min", min, p),
                 duration("effect.latency.max", max, p),
             ),
@@ -528,6 +559,31 @@ fn compile_effect(e: &FaultEffect, ctx: &RuleContext<'_>, m: &FaultMatch, p: &mu
         };
     }
     None
+}
+
+/// `map_only` for an optional field (absent or `null`: none).
+pub(crate) fn some_map<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct SomeMap<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for SomeMap<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object or null")
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: serde::Deserializer<'de>>(self, d: D2) -> Result<Option<T>, D2::Error> {
+            map_only(d).map(Some)
+        }
+    }
+    d.deserialize_option(SomeMap(std::marker::PhantomData))
 }
 
 /// Checks a scenario's bank errors.

@@ -21,9 +21,10 @@ pub struct OutcomeRule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Which transfer items the rule decides; every field given must hold.
-    #[serde(default, rename = "match")]
+    #[serde(default, rename = "match", deserialize_with = "super::fault::map_only")]
     pub matches: OutcomeMatch,
     /// How they end.
+    #[serde(deserialize_with = "super::fault::map_only")]
     pub outcome: OutcomeSpec,
 }
 

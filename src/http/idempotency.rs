@@ -200,15 +200,19 @@ pub async fn idempotency(app: Sandbox, matched: Option<MatchedPath>, req: Reques
     res
 }
 
-/// Whether POSTs to `route` take an `Idempotency-Key`: every update but the operator API and
-/// the sandbox's own reset and snapshots, which replace the very state a stored answer would
+/// Whether POSTs to `route` take an `Idempotency-Key`: every update but the operator API, the
+/// sandbox's own reset and snapshots, which replace the very state a stored answer would
 /// live in (and are safe to repeat: a snapshot name is replaced, a reset or restore is the
-/// same state again).
+/// same state again), and adding fault or outcome rules, whose stored answer would name a
+/// rule that may since have been deleted or wiped by a restore (a rule with its own `id` is
+/// safe to repeat: the second answers 409).
 pub fn takes_keys(route: &str) -> bool {
     !(route.starts_with("/oauth/")
         || route.starts_with("/operator/")
         || route == "/sandbox/v1/reset"
-        || route.starts_with("/sandbox/v1/snapshots"))
+        || route.starts_with("/sandbox/v1/snapshots")
+        || route == "/sandbox/v1/faults"
+        || route == "/sandbox/v1/transfer-outcomes")
 }
 
 /// Whether an answer reflects the operation's own outcome (and so is replayed to retries).
