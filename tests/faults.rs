@@ -395,6 +395,53 @@ async fn an_ambiguous_transfer_is_committed_once_the_status_tells_the_truth_and_
 }
 
 #[tokio::test]
+async fn an_ambiguous_debit_is_taken_once_and_a_keyed_retry_replays_the_stored_answer() {
+    let app = TestApp::spawn().await;
+    let (status, g) = app
+        .admin_post(
+            "/sandbox/v1/grants",
+            json!({"username": "tanaka", "clientId": "demo-biller", "scopes": ["debits"],
+                   "mandate": {"accountId": TANAKA, "maxAmount": "50000", "monthlyMaxAmount": "100000"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{g}");
+    let biller = g["tokens"]["access_token"].as_str().unwrap().to_owned();
+    let mandate = g["mandate"]["mandateId"].as_str().unwrap().to_owned();
+    let reader = app.access_token("tanaka", &["accounts:read"]).await;
+    let before = balance(&app, &reader).await;
+    add_rule(
+        &app,
+        json!({"id": "lost-debit", "match": {"operation": "POST /personal/v1/debit/request"}, "when": {"times": 1},
+               "effect": {"ambiguous": {"status": 502}}}),
+    )
+    .await;
+    let body = json!({"mandateId": mandate, "amount": "3000", "remarks": "ﾃﾞﾝｷﾘﾖｳｷﾝ"});
+    let send = || {
+        app.http
+            .post(app.url("/personal/v1/debit/request"))
+            .bearer_auth(&biller)
+            .header("Idempotency-Key", "debit-1")
+            .json(&body)
+            .send()
+    };
+    let res = send().await.unwrap();
+    assert_eq!(res.status(), 502);
+    assert_eq!(
+        balance(&app, &reader).await,
+        before - 3000,
+        "taken although the answer was lost"
+    );
+    // The idempotency layer stored the real answer before the fault hid it.
+    let res = send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["idempotent-replayed"], "true");
+    let answer: Value = res.json().await.unwrap();
+    assert_eq!(answer["resultCode"], "0", "{answer}");
+    assert_eq!(balance(&app, &reader).await, before - 3000, "and only once");
+    ledger_balanced(&app).await;
+}
+
+#[tokio::test]
 async fn timeouts_and_resets_cut_the_connection_and_the_operation_does_not_run() {
     let app = TestApp::spawn().await;
     app.advance("P3D").await;
