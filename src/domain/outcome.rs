@@ -67,7 +67,7 @@ pub struct OutcomeSpec {
     /// (40: nothing is sent; amount and fee come back).
     pub result: OutcomeResult,
     /// When it ends, after the transfer executes: a duration (`"1h"`) or `"nextBusinessDay"`
-    /// (09:00 of the next business day). Absent: at once (`at` may give a time instead).
+    /// (08:30 of the next business day). Absent: at once (`at` may give a time instead).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
     /// When it ends, as a sandbox time (RFC 3339); the item ends at once if that has passed.
