@@ -822,9 +822,25 @@ async fn magic_beneficiaries_end_each_way_and_move_money_through_the_ledger() {
     let text = notes.to_string();
     assert!(text.contains("資金返却"), "{notes}");
     assert!(text.contains("振込不能"), "{notes}");
-    let (_, events) = app.admin_get("/sandbox/v1/events?limit=200").await;
-    let events = events.to_string();
-    assert!(events.contains(&returned), "events name the returned transfer");
+    let (_, events) = app.admin_get("/sandbox/v1/events?limit=1000").await;
+    let types_of = |apply_no: &str| -> Vec<String> {
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["data"]["applyNo"] == apply_no)
+            .map(|e| e["type"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        types_of(&returned),
+        ["transfer.completed", "transfer.item_returned", "transfer.returned"],
+        "completed, then returned"
+    );
+    assert_eq!(types_of(&retrying), ["transfer.processing", "transfer.completed"]);
+    assert_eq!(types_of(&processing), ["transfer.processing", "transfer.completed"]);
+    assert_eq!(types_of(&failed), ["transfer.failed"]);
+    assert_eq!(types_of(&failed_later), ["transfer.processing", "transfer.failed"]);
 
     // A rule added at run time decides the next transfer.
     let (status, rule) = app
