@@ -29,6 +29,21 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
 }
 
+impl Problem {
+    /// A problem of `status` with its code and detail, without a request id.
+    pub fn new(status: StatusCode, code: &str, detail: &str) -> Problem {
+        Problem {
+            problem_type: format!("urn:sandbank:problem:{code}"),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.to_owned(),
+            code: code.to_owned(),
+            request_id: None,
+            errors: Vec::new(),
+        }
+    }
+}
+
 /// One field that needs fixing.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -126,20 +141,11 @@ impl ApiError {
         )
     }
 
-    fn title(&self) -> &'static str {
-        self.status.canonical_reason().unwrap_or("Error")
-    }
-
     /// The problem document, without a request id.
     pub fn problem(&self) -> Problem {
         Problem {
-            problem_type: format!("urn:sandbank:problem:{}", self.code),
-            title: self.title().to_owned(),
-            status: self.status.as_u16(),
-            detail: self.detail.clone(),
-            code: self.code.to_owned(),
-            request_id: None,
             errors: self.errors.clone(),
+            ..Problem::new(self.status, self.code, &self.detail)
         }
     }
 }
@@ -170,15 +176,7 @@ pub fn problem_response(status: StatusCode, problem: &Problem) -> Response {
 /// A problem answer whose code is not one of ours (a fault rule's or a scenario's), with the
 /// request id added by the request-context middleware like every other problem.
 pub fn problem_answer(status: StatusCode, code: &str, detail: &str) -> Response {
-    let problem = Problem {
-        problem_type: format!("urn:sandbank:problem:{code}"),
-        title: status.canonical_reason().unwrap_or("Error").to_owned(),
-        status: status.as_u16(),
-        detail: detail.to_owned(),
-        code: code.to_owned(),
-        request_id: None,
-        errors: Vec::new(),
-    };
+    let problem = Problem::new(status, code, detail);
     let mut res = problem_response(status, &problem);
     res.extensions_mut().insert(problem);
     res

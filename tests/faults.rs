@@ -47,6 +47,17 @@ async fn balance_status(app: &TestApp, token: &str) -> (u16, Option<String>) {
     (res.status().as_u16(), fault)
 }
 
+/// A balance read carrying a `Sandbank-Simulate` header.
+async fn simulated_balance(app: &TestApp, token: &str, simulate: &str) -> reqwest::Response {
+    app.http
+        .get(app.url(BALANCE))
+        .bearer_auth(token)
+        .header("Sandbank-Simulate", simulate)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn balance(app: &TestApp, token: &str) -> i64 {
     let (status, b) = app.get_json(BALANCE, token).await;
     assert_eq!(status, 200, "{b}");
@@ -600,14 +611,7 @@ async fn the_simulate_header_forces_one_outcome_when_the_scenario_allows_it() {
     let app = TestApp::spawn().await;
     app.advance("P3D").await;
     let token = pay_token(&app, "tanaka").await;
-    let res = app
-        .http
-        .get(app.url(BALANCE))
-        .bearer_auth(&token)
-        .header("Sandbank-Simulate", "status=503; retryAfter=2s")
-        .send()
-        .await
-        .unwrap();
+    let res = simulated_balance(&app, &token, "status=503; retryAfter=2s").await;
     assert_eq!(res.status(), 503);
     assert_eq!(res.headers()["retry-after"], "2");
     assert_eq!(res.headers()["sandbank-fault"], "simulate-header");
@@ -622,14 +626,7 @@ async fn the_simulate_header_forces_one_outcome_when_the_scenario_allows_it() {
         .unwrap();
     assert_eq!(res.status(), 504);
     assert_eq!(transfers_listed(&app, &token).await.len(), 1, "executed");
-    let res = app
-        .http
-        .get(app.url(BALANCE))
-        .bearer_auth(&token)
-        .header("Sandbank-Simulate", "explode")
-        .send()
-        .await
-        .unwrap();
+    let res = simulated_balance(&app, &token, "explode").await;
     assert_eq!(res.status(), 400);
     let problem: Value = res.json().await.unwrap();
     assert_eq!(problem["code"], "invalid_simulate_header");
@@ -641,14 +638,7 @@ async fn the_simulate_header_forces_one_outcome_when_the_scenario_allows_it() {
     );
     let app = TestApp::spawn_with(&strict).await;
     let token = app.access_token("tanaka", &["accounts:read"]).await;
-    let res = app
-        .http
-        .get(app.url(BALANCE))
-        .bearer_auth(&token)
-        .header("Sandbank-Simulate", "status=503")
-        .send()
-        .await
-        .unwrap();
+    let res = simulated_balance(&app, &token, "status=503").await;
     assert_eq!(res.status(), 400);
     let problem: Value = res.json().await.unwrap();
     assert_eq!(problem["code"], "simulate_header_not_allowed");

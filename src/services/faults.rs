@@ -348,13 +348,7 @@ impl Faults {
             }
             let id = match &rule.id {
                 Some(id) => id.clone(),
-                None => loop {
-                    let id = format!("rule-{}", st.next_id);
-                    st.next_id += 1;
-                    if !st.rules.iter().any(|c| *c.rule.id == *id) {
-                        break id;
-                    }
-                },
+                None => fresh_id(st, "rule", |st, id| st.rules.iter().any(|c| &*c.rule.id == id)),
             };
             let compiled = fault::compile(rule, &id, &self.context(operation_exists)).map_err(RuleError::Invalid)?;
             if st.rules.iter().any(|c| *c.rule.id == *id) {
@@ -390,13 +384,7 @@ impl Faults {
             }
             let id = match &rule.id {
                 Some(id) => id.clone(),
-                None => loop {
-                    let id = format!("outcome-{}", st.next_id);
-                    st.next_id += 1;
-                    if !st.outcomes.iter().any(|o| *o.id == *id) {
-                        break id;
-                    }
-                },
+                None => fresh_id(st, "outcome", |st, id| st.outcomes.iter().any(|o| &*o.id == id)),
             };
             let compiled = outcome::compile(rule, &id, &self.bank_code).map_err(RuleError::Invalid)?;
             if st.outcomes.iter().any(|o| *o.id == *id) {
@@ -546,6 +534,17 @@ impl Faults {
     pub fn retire(&self) {
         let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         self.lock().retired = true;
+    }
+}
+
+/// The next `{prefix}-{n}` that `taken` does not already name.
+fn fresh_id(st: &mut State, prefix: &str, taken: impl Fn(&State, &str) -> bool) -> String {
+    loop {
+        let id = format!("{prefix}-{}", st.next_id);
+        st.next_id += 1;
+        if !taken(st, &id) {
+            return id;
+        }
     }
 }
 

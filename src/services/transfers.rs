@@ -636,7 +636,7 @@ fn receiving(
 /// notification and `transfer.item_returned` event.
 fn return_item(
     tx: &LedgerTx<'_>,
-    req: &TransferRequest,
+    (apply_no, account_id): (&str, &str),
     remitter: &mut Account,
     item: &mut TransferItem,
     why: &str,
@@ -663,15 +663,15 @@ fn return_item(
         "資金返却のお知らせ / Transfer returned",
         format!(
             "受付番号 {} の明細 {}（{} 宛 {}円）は受取側で受け付けられず、{}円を口座に戻しました（手数料 {}円 は返却されません）。理由: {}",
-            req.apply_no, item.item_id, item.beneficiary_name, item.amount, item.amount, item.fee, why
+            apply_no, item.item_id, item.beneficiary_name, item.amount, item.amount, item.fee, why
         ),
         now,
     )?;
     ledger::event(
         tx,
         EventKind::TransferItemReturned(TransferItemData {
-            apply_no: req.apply_no.clone(),
-            account_id: req.account_id.clone(),
+            apply_no: apply_no.to_owned(),
+            account_id: account_id.to_owned(),
             item_id: item.item_id,
             amount: item.amount.to_api_string(),
             reason: why.to_owned(),
@@ -718,7 +718,6 @@ fn execute_items(
     }
     remitter.daily_out = Some((today, Yen(sent + total.0)));
     let mut settle_at: Vec<Timestamp> = Vec::new();
-    let req_view = req.clone();
     for (item, decision) in req.items.iter_mut().zip(decided) {
         if let Receiving::Fail(why) = decision {
             item.status = TransferStatus::Failed;
@@ -808,7 +807,9 @@ fn execute_items(
                 settle_at.push(end.at);
                 item.pending = Some(end);
             }
-            Receiving::Reject(why) => return_item(tx, &req_view, &mut remitter, item, &why, now)?,
+            Receiving::Reject(why) => {
+                return_item(tx, (&req.apply_no, &req.account_id), &mut remitter, item, &why, now)?
+            }
             Receiving::Fail(_) => {}
         }
     }
@@ -849,7 +850,6 @@ fn settle_due_items(tx: &LedgerTx<'_>, req: &mut TransferRequest, now: Timestamp
     let Some(mut remitter) = tx.account(&req.account_id)? else {
         return Ok(false);
     };
-    let req_view = req.clone();
     for item in req.items.iter_mut() {
         let Some(end) = item.pending.take_if(|p| p.at <= now) else {
             continue;
@@ -867,7 +867,14 @@ fn settle_due_items(tx: &LedgerTx<'_>, req: &mut TransferRequest, now: Timestamp
             }
             OutcomeResult::Returned => {
                 ledger::post_system(tx, &held, -item.amount.0)?;
-                return_item(tx, &req_view, &mut remitter, item, &end.reason, now)?;
+                return_item(
+                    tx,
+                    (&req.apply_no, &req.account_id),
+                    &mut remitter,
+                    item,
+                    &end.reason,
+                    now,
+                )?;
             }
             OutcomeResult::Failed => {
                 // Never sent: the amount and the fee come back.
@@ -908,7 +915,7 @@ fn settle_due_items(tx: &LedgerTx<'_>, req: &mut TransferRequest, now: Timestamp
                     "振込不能のお知らせ / Transfer failed",
                     format!(
                         "受付番号 {} の明細 {}（{} 宛 {}円）はお振込みできませんでした。{}円と手数料 {}円を口座に戻しました。理由: {}",
-                        req_view.apply_no,
+                        req.apply_no,
                         item.item_id,
                         item.beneficiary_name,
                         item.amount,
