@@ -6,10 +6,12 @@
 # takes the operator key as its bearer token, which the peers' Authorization header occupies;
 # tests/sandboxes.rs drives it. Adding fault rules is left out too: a rule answers errors,
 # cuts connections and ends tokens on purpose (tests/faults.rs drives them); listing and
-# deleting rules stay in. One worker: two workers share one sandbox, so one may delete or
-# restore away what the other just created (schemathesis then reports "created resource not
-# found"), and on two cores they generate no more cases than one. Usage: .ci/schemathesis.sh [seconds]   (needs
-# target/release/sandbank and `st` on PATH)
+# deleting rules stay in. Restoring a snapshot is left out here: it rewinds the sandbox, so
+# whatever was created after the snapshot is gone, and the stateful phase reports that as
+# "created resource not found" (a rule created, a restore, then its DELETE answering 404);
+# tests/sandboxes.rs and tests/faults.rs drive restores. One worker keeps the seeded run's
+# order reproducible; on two cores it generates as many cases as two.
+# Usage: .ci/schemathesis.sh [seconds]   (needs target/release/sandbank and `st` on PATH)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-150}
@@ -42,6 +44,7 @@ st --config-file .ci/schemathesis.toml run "$base/openapi.json" \
   --exclude-path /sandbox/v1/reset \
   --exclude-path-regex '^/operator/' \
   --exclude-name 'POST /sandbox/v1/faults' \
+  --exclude-name 'POST /sandbox/v1/snapshots/{name}/restore' \
   -H "x-sandbox-admin-key: $admin" \
   --checks all \
   --max-time "$seconds" \
