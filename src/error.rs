@@ -27,6 +27,12 @@ pub struct Problem {
     /// Per-field problems (e.g. each bad transfer item), when there are several.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// For 429: the capacity limit that was reached (bank-wide limits are named `bank.{name}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
+    /// For a maintenance stop: the window's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maintenance_window: Option<String>,
 }
 
 impl Problem {
@@ -40,6 +46,8 @@ impl Problem {
             code: code.to_owned(),
             request_id: None,
             errors: Vec::new(),
+            limit: None,
+            maintenance_window: None,
         }
     }
 }
@@ -176,7 +184,12 @@ pub fn problem_response(status: StatusCode, problem: &Problem) -> Response {
 /// A problem answer whose code is not one of ours (a fault rule's or a scenario's), with the
 /// request id added by the request-context middleware like every other problem.
 pub fn problem_answer(status: StatusCode, code: &str, detail: &str) -> Response {
-    let problem = Problem::new(status, code, detail);
+    problem_of(Problem::new(status, code, detail))
+}
+
+/// An answer with this problem document (the request-context layer adds the request id).
+pub fn problem_of(problem: Problem) -> Response {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut res = problem_response(status, &problem);
     res.extensions_mut().insert(problem);
     res

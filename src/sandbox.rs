@@ -39,6 +39,12 @@ pub struct SandboxParts {
     pub approval_sessions: crate::http::approvals::ApprovalSessions,
     /// Fault rules and transfer outcome rules, with their counters and seeded stream.
     pub faults: crate::services::faults::Faults,
+    /// Capacity policies (per client and bank-wide) with their live counters.
+    pub capacity: crate::services::capacity::Capacity,
+    /// Planned maintenance windows.
+    pub maintenance: crate::services::maintenance::Maintenance,
+    /// The kill switch: stopped clients and users, and the bank-wide stop.
+    pub controls: crate::services::controls::Controls,
     /// Requests served and when it was last used, for the operator's listing and idle expiry.
     pub usage: Usage,
 }

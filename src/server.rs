@@ -133,6 +133,7 @@ impl Server {
         // Its records are about to be replaced or removed: the old handle must not store
         // its fault counters over them.
         old.faults.retire();
+        old.capacity.retire();
         Some(old)
     }
 

@@ -124,6 +124,107 @@ pub fn previous_business_day(date: Date) -> Date {
     d
 }
 
+/// Which days are peak days for corporate traffic (scenario `peakDays`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PeakDays {
+    /// 五十日: the 5th, 10th, 15th, 20th, 25th, 30th and the last day of the month; one that
+    /// falls on a bank holiday moves to the previous business day. Default true.
+    #[serde(default = "yes")]
+    pub gotobi: bool,
+    /// Days of the month that are paydays (default `[25]`); one that falls on a bank holiday
+    /// moves to the previous business day.
+    #[serde(default = "default_paydays")]
+    pub paydays: Vec<i8>,
+    /// The last business day of each month. Default true.
+    #[serde(default = "yes")]
+    pub month_end: bool,
+    /// Further peak days (`YYYY-MM-DD`), e.g. a bonus day or year-end.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub dates: Vec<Date>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_paydays() -> Vec<i8> {
+    vec![25]
+}
+
+impl Default for PeakDays {
+    fn default() -> Self {
+        PeakDays {
+            gotobi: true,
+            paydays: default_paydays(),
+            month_end: true,
+            dates: Vec::new(),
+        }
+    }
+}
+
+/// Why a day is a peak day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum PeakReason {
+    /// 五十日 (gotōbi).
+    Gotobi,
+    /// A payday.
+    Payday,
+    /// The month's last business day.
+    MonthEnd,
+    /// Listed in the scenario.
+    Listed,
+}
+
+/// The business day a nominal day of `date`'s month lands on (the previous business day when
+/// it is a bank holiday); days past the month's end mean its last day.
+fn landing(date: Date, day: i8) -> Date {
+    let last = date.last_of_month();
+    let nominal = if day >= last.day() {
+        last
+    } else {
+        Date::new(date.year(), date.month(), day).unwrap_or(last)
+    };
+    previous_business_day(nominal)
+}
+
+impl PeakDays {
+    /// Why `date` is a peak day (empty: it is not one).
+    pub fn reasons(&self, date: Date) -> Vec<PeakReason> {
+        let mut why = Vec::new();
+        if !is_business_day(date) {
+            if self.dates.contains(&date) {
+                why.push(PeakReason::Listed);
+            }
+            return why;
+        }
+        if self.gotobi && [5, 10, 15, 20, 25, 30, 31].iter().any(|d| landing(date, *d) == date) {
+            why.push(PeakReason::Gotobi);
+        }
+        if self.paydays.iter().any(|d| landing(date, *d) == date) {
+            why.push(PeakReason::Payday);
+        }
+        if self.month_end && landing(date, 31) == date {
+            why.push(PeakReason::MonthEnd);
+        }
+        if self.dates.contains(&date) {
+            why.push(PeakReason::Listed);
+        }
+        why
+    }
+
+    /// Problems with the spec, as `field: what to fix`.
+    pub fn problems(&self) -> Vec<String> {
+        self.paydays
+            .iter()
+            .filter(|d| !(1..=31).contains(*d))
+            .map(|d| format!("peakDays.paydays: {d} is not a day of the month (1–31)"))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,5 +282,28 @@ mod tests {
             "Sat → Tue after the holiday Monday"
         );
         assert_eq!(previous_business_day(date(2026, 11, 23)), date(2026, 11, 20));
+    }
+
+    #[test]
+    fn peak_days_of_november_2026() {
+        let p = PeakDays::default();
+        // The 5th is a Thursday; the 15th a Sunday, so 五十日 moves to Friday the 13th.
+        assert_eq!(p.reasons(date(2026, 11, 5)), vec![PeakReason::Gotobi]);
+        assert_eq!(p.reasons(date(2026, 11, 13)), vec![PeakReason::Gotobi]);
+        assert!(p.reasons(date(2026, 11, 15)).is_empty());
+        assert_eq!(
+            p.reasons(date(2026, 11, 25)),
+            vec![PeakReason::Gotobi, PeakReason::Payday]
+        );
+        assert_eq!(
+            p.reasons(date(2026, 11, 30)),
+            vec![PeakReason::Gotobi, PeakReason::MonthEnd]
+        );
+        assert!(p.reasons(date(2026, 11, 24)).is_empty());
+        // February 2027 ends on Sunday the 28th: month-end moves to Friday the 26th.
+        assert_eq!(
+            p.reasons(date(2027, 2, 26)),
+            vec![PeakReason::Gotobi, PeakReason::MonthEnd]
+        );
     }
 }

@@ -42,6 +42,26 @@ pub enum EventKind {
     GrantRevoked(GrantData),
     /// A consent reached its maximum lifetime.
     GrantExpired(GrantData),
+    /// The bank suspended a connecting company, a user's API access, or every client
+    /// (`client.suspended`, `user.suspended`, `bank.stopped`).
+    Stopped(StopData),
+    /// The bank lifted such a stop (`client.resumed`, `user.resumed`, `bank.resumed`).
+    Resumed(StopData),
+}
+
+/// Payload of the kill-switch events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StopData {
+    /// What was stopped: `client`, `user` or `bank`.
+    pub target: String,
+    /// The client id or username (absent for the bank).
+    pub id: Option<String>,
+    /// `all` or `update`.
+    pub scope: String,
+    pub reason: String,
+    /// Who did it (`sandbox-admin`).
+    pub by: String,
 }
 
 /// The status a transfer event reports.
@@ -179,6 +199,12 @@ impl EventKind {
         "mandate.cancelled",
         "grant.revoked",
         "grant.expired",
+        "client.suspended",
+        "client.resumed",
+        "user.suspended",
+        "user.resumed",
+        "bank.stopped",
+        "bank.resumed",
     ];
 
     /// The event's type name, e.g. `transfer.completed`.
@@ -194,6 +220,16 @@ impl EventKind {
             EventKind::MandateCancelled(_) => "mandate.cancelled",
             EventKind::GrantRevoked(_) => "grant.revoked",
             EventKind::GrantExpired(_) => "grant.expired",
+            EventKind::Stopped(d) => match d.target.as_str() {
+                "client" => "client.suspended",
+                "user" => "user.suspended",
+                _ => "bank.stopped",
+            },
+            EventKind::Resumed(d) => match d.target.as_str() {
+                "client" => "client.resumed",
+                "user" => "user.resumed",
+                _ => "bank.resumed",
+            },
         }
     }
 
@@ -209,6 +245,7 @@ impl EventKind {
                 serde_json::to_value(d)
             }
             EventKind::GrantRevoked(d) | EventKind::GrantExpired(d) => serde_json::to_value(d),
+            EventKind::Stopped(d) | EventKind::Resumed(d) => serde_json::to_value(d),
         };
         // Plain structs of strings and numbers always serialize. Absent optional fields are
         // left out of the JSON (they stay in the stored form: postcard is not self-describing).

@@ -297,7 +297,7 @@ pub struct RuleContext<'a> {
     pub bank_errors: &'a [BankError],
 }
 
-fn duration(field: &str, s: &str, problems: &mut Vec<String>) -> Option<SignedDuration> {
+pub(crate) fn duration(field: &str, s: &str, problems: &mut Vec<String>) -> Option<SignedDuration> {
     match crate::clock::parse_duration(s) {
         Ok(d) if d >= SignedDuration::ZERO => Some(d),
         Ok(_) => {
@@ -311,7 +311,7 @@ fn duration(field: &str, s: &str, problems: &mut Vec<String>) -> Option<SignedDu
     }
 }
 
-fn timestamp(field: &str, s: &str, problems: &mut Vec<String>) -> Option<Timestamp> {
+pub(crate) fn timestamp(field: &str, s: &str, problems: &mut Vec<String>) -> Option<Timestamp> {
     match s.parse::<Timestamp>() {
         Ok(t) => Some(t),
         Err(_) => {

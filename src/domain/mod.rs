@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod calendar;
+pub mod capacity;
 pub mod codes;
 pub mod consent;
 pub mod customer;
@@ -11,6 +12,7 @@ pub mod debit;
 pub mod event;
 pub mod fault;
 pub mod kana;
+pub mod maintenance;
 pub mod money;
 pub mod outcome;
 pub mod transaction;

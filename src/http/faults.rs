@@ -1,4 +1,4 @@
-//! The fault layer: between the access log and idempotency, it asks the sandbox's fault rules
+//! Fault injection, the last check of the policy layer (`http::policy`): it asks the sandbox's fault rules
 //! (or a one-shot `Sandbank-Simulate` header) what to do with an API request, and does it —
 //! answer an error without running the operation, delay it, hold it and hang up, reset the
 //! connection, run it and hide the answer, end the caller's token, or refuse an update with a
@@ -16,7 +16,7 @@ use crate::http::identity::Identity;
 use crate::sandbox::Sandbox;
 use crate::services::faults::{Decision, SIMULATE_RULE_ID};
 use axum::body::{Body, to_bytes};
-use axum::extract::{ConnectInfo, MatchedPath, Request};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -80,7 +80,7 @@ pub fn faultable_operation(op: &str) -> bool {
 }
 
 /// `client_id` from HTTP basic auth or a form body.
-fn client_of_token_request(req: &Request, body: &[u8]) -> Option<String> {
+pub fn client_of_token_request(req: &Request, body: &[u8]) -> Option<String> {
     use base64::Engine;
     if let Some(basic) = req
         .headers()
@@ -101,33 +101,32 @@ fn client_of_token_request(req: &Request, body: &[u8]) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-fn query_value(req: &Request, name: &str) -> Option<String> {
+pub fn query_value(req: &Request, name: &str) -> Option<String> {
     form_urlencoded::parse(req.uri().query()?.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
 
-pub async fn faults(app: Sandbox, matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
+/// Applies the sandbox's fault rules (or a `Sandbank-Simulate` header) to an API request of
+/// `kind` on `route`; called by the policy layer after the kill switch, maintenance and
+/// capacity let the request through.
+pub async fn faults(app: &Sandbox, route: &str, kind: RequestKind, req: Request, next: Next) -> Response {
     let simulate = req.headers().get(SIMULATE_HEADER).cloned();
     if simulate.is_none() && !app.faults.active() {
         return next.run(req).await;
     }
-    let route = matched.as_ref().map(|m| m.as_str()).unwrap_or("");
-    let Some(kind) = kind_of(req.method().as_str(), route) else {
-        return next.run(req).await;
-    };
     let (req, decision) = match simulate {
-        Some(value) => match simulated(&app, &value, kind, &req) {
+        Some(value) => match simulated(app, &value, kind, &req) {
             Ok(d) => (req, d),
             Err(e) => return e.into_response(),
         },
-        None => match decide(&app, route, kind, req).await {
+        None => match decide(app, route, kind, req).await {
             (req, Some(d)) => (req, d),
             (req, None) => return next.run(req).await,
         },
     };
     let rule_id = decision.rule_id.clone();
-    let mut res = apply(&app, decision, kind, req, next).await;
+    let mut res = apply(app, decision, kind, req, next).await;
     if app.faults.options.show_rule
         && let Ok(v) = HeaderValue::from_str(&rule_id)
     {

@@ -212,7 +212,11 @@ pub fn takes_keys(route: &str) -> bool {
         || route == "/sandbox/v1/reset"
         || route.starts_with("/sandbox/v1/snapshots")
         || route == "/sandbox/v1/faults"
-        || route == "/sandbox/v1/transfer-outcomes")
+        || route == "/sandbox/v1/transfer-outcomes"
+        || route.starts_with("/sandbox/v1/clients")
+        || route.starts_with("/sandbox/v1/maintenance")
+        || route.starts_with("/sandbox/v1/users/")
+        || route == "/sandbox/v1/emergency-stop")
 }
 
 /// Whether an answer reflects the operation's own outcome (and so is replayed to retries).

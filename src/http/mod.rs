@@ -8,6 +8,7 @@ pub mod faults;
 pub mod idempotency;
 pub mod identity;
 pub mod openapi;
+pub mod policy;
 pub mod routes;
 pub mod sandbox_scope;
 
@@ -41,6 +42,8 @@ pub fn api_router() -> OpenApiRouter {
         .merge(routes::public::router())
         .merge(routes::sandbox::router())
         .merge(routes::faults::router())
+        .merge(routes::capacity::router())
+        .merge(routes::clients::router())
         .merge(routes::lifecycle::router())
         .merge(routes::health::router())
         .merge(crate::oauth::router())
@@ -48,7 +51,8 @@ pub fn api_router() -> OpenApiRouter {
 
 /// The application: every sandbox's API routes, `/openapi.json` and Swagger UI, the operator
 /// API, fallbacks and middleware. A request passes, in order: panic guard → request context →
-/// sandbox (resolved from the path) → identity → access log → faults → idempotency → handler.
+/// sandbox (resolved from the path) → identity → access log → policy (kill switch → maintenance
+/// → capacity → faults) → idempotency → handler.
 pub fn build_router(server: Server) -> Router {
     let (router, api) = api_router().split_for_parts();
     let api = Arc::new(openapi::finished(&api));
@@ -78,7 +82,7 @@ pub fn build_router(server: Server) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn(idempotency::idempotency))
-        .route_layer(middleware::from_fn(faults::faults))
+        .route_layer(middleware::from_fn(policy::policy))
         .route_layer(middleware::from_fn(access_log))
         .layer(middleware::from_fn(identity::identify))
         .layer(axum::Extension(api));

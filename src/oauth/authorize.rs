@@ -3,6 +3,7 @@
 //! client or redirect URI are shown as a page and never redirected.
 
 use super::pages;
+use crate::domain::consent::Scope;
 use crate::sandbox::Sandbox;
 use crate::services::consent::{self, AuthorizeParams, AuthorizeRejection};
 use axum::Form;
@@ -59,6 +60,28 @@ fn error_page(app: &Sandbox, status: StatusCode, message: &str) -> Response {
     page(status, pages::error(&app.scenario.scenario.bank.name, message))
 }
 
+/// The error page a stopped client or user gets instead of the consent flow; never a
+/// redirect, so nothing reaches the client. A stop of update calls only stops
+/// authorizations that ask for a scope that moves money.
+fn stopped_page(app: &Sandbox, client_id: &str, user_id: Option<&str>, scopes: &[Scope]) -> Option<Response> {
+    let kind = if scopes.iter().any(|s| s.moves_money()) {
+        crate::domain::fault::RequestKind::Update
+    } else {
+        crate::domain::fault::RequestKind::Reference
+    };
+    let refusal = app.controls.refusal(Some(client_id), user_id, kind)?;
+    let who = match refusal.target {
+        "bank" => "The bank has stopped API access for every connecting company".to_owned(),
+        "client" => format!("The bank has suspended the connecting company {client_id:?}"),
+        _ => "The bank has stopped API access for this customer".to_owned(),
+    };
+    let message = format!(
+        "{who}: {}. No authorization can be given now. / 現在、この接続先への認可はできません。",
+        refusal.stop.reason
+    );
+    Some(error_page(app, StatusCode::FORBIDDEN, &message))
+}
+
 /// `redirect_uri` with the given parameters appended to its query.
 fn redirect_to(redirect_uri: &str, params: &[(&str, Option<&str>)]) -> Response {
     let mut query = form_urlencoded::Serializer::new(String::new());
@@ -110,16 +133,18 @@ pub async fn authorize(app: Sandbox, uri: Uri) -> Response {
         }
     };
     match consent::start_authorization(&app, params) {
-        Ok((pending, client)) => page(
-            StatusCode::OK,
-            pages::login(
-                &app.scenario.scenario.bank.name,
-                &app.base_path,
-                &pending,
-                &client,
-                None,
-            ),
-        ),
+        Ok((pending, client)) => stopped_page(&app, &client.client_id, None, &pending.scopes).unwrap_or_else(|| {
+            page(
+                StatusCode::OK,
+                pages::login(
+                    &app.scenario.scenario.bank.name,
+                    &app.base_path,
+                    &pending,
+                    &client,
+                    None,
+                ),
+            )
+        }),
         Err(AuthorizeRejection::Page(message)) => error_page(&app, StatusCode::BAD_REQUEST, &message),
         Err(AuthorizeRejection::Redirect {
             redirect_uri,
@@ -199,6 +224,9 @@ pub async fn login(app: Sandbox, form: Result<Form<LoginForm>, FormRejection>) -
                 return Ok(page(StatusCode::TOO_MANY_REQUESTS, html));
             }
         };
+        if let Some(stopped) = stopped_page(&app, &client.client_id, Some(&user.id), &pending.scopes) {
+            return Ok(stopped);
+        }
         let pending = consent::record_login(&app, pending, &user)?;
         Ok(page_redirecting_to(
             StatusCode::OK,

@@ -171,6 +171,22 @@ pub async fn token(app: Sandbox, headers: HeaderMap, body: Bytes) -> Response {
         Ok(c) => c,
         Err(e) => return consent_error(e, basic),
     };
+    // The kill switch: a suspended connecting company gets no tokens (RFC 6749 §5.2).
+    if let Some(refusal) = app
+        .controls
+        .refusal(Some(&client.client_id), None, crate::domain::fault::RequestKind::Token)
+    {
+        return oauth_error(
+            OAuthError::new(
+                "unauthorized_client",
+                format!(
+                    "the bank has suspended this connecting company: {}",
+                    refusal.stop.reason
+                ),
+            ),
+            basic,
+        );
+    }
     let get = |k: &str| form.get(k).map(String::as_str);
     let result = match get("grant_type") {
         Some("authorization_code") => {

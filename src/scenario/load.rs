@@ -417,6 +417,28 @@ pub fn fault_problems(s: &Scenario, operation_exists: &dyn Fn(&str) -> bool) -> 
             list.extend(problems.into_iter().map(|m| format!("faults[{i}].{m}")));
         }
     }
+    let mut policy = |p: &crate::domain::capacity::CapacityPolicy, what: &str| {
+        if let Err(problems) = crate::domain::capacity::compile(p) {
+            list.extend(problems.into_iter().map(|m| format!("{what}{m}")));
+        }
+    };
+    policy(&s.capacity, "capacity.");
+    for (i, c) in s.clients.iter().enumerate() {
+        if let Some(p) = &c.capacity {
+            policy(p, &format!("clients[{i}].capacity."));
+        }
+    }
+    list.extend(s.peak_days.problems());
+    let mut ids = HashSet::new();
+    for (i, w) in s.maintenance.iter().enumerate() {
+        let id = w.id.clone().unwrap_or_else(|| format!("maintenance-{}", i + 1));
+        if !ids.insert(id.clone()) {
+            list.push(format!("maintenance[{i}].id: {id:?} is used twice"));
+        }
+        if let Err(problems) = crate::domain::maintenance::compile(w, &id, operation_exists) {
+            list.extend(problems.into_iter().map(|m| format!("maintenance[{i}].{m}")));
+        }
+    }
     let mut ids = HashSet::new();
     for (i, rule) in s.transfer_outcomes.iter().enumerate() {
         let id = rule.id.clone().unwrap_or_else(|| format!("outcome-{}", i + 1));

@@ -51,6 +51,15 @@ pub struct Scenario {
     /// How injected faults show themselves.
     #[serde(default)]
     pub fault_settings: FaultSettingsSpec,
+    /// The bank-wide capacity policy, shared by all clients.
+    #[serde(default)]
+    pub capacity: crate::domain::capacity::CapacityPolicy,
+    /// Which days are peak days (五十日, paydays, month-end, listed dates).
+    #[serde(default)]
+    pub peak_days: crate::domain::calendar::PeakDays,
+    /// Planned maintenance windows.
+    #[serde(default)]
+    pub maintenance: Vec<crate::domain::maintenance::MaintenanceWindow>,
 }
 
 /// How injected faults show themselves.
@@ -322,6 +331,9 @@ pub struct ClientSpec {
     pub scopes: Vec<ScopeSpec>,
     #[serde(default)]
     pub tokens: ClientTokenSpec,
+    /// The capacity the bank states for this client.
+    #[serde(default)]
+    pub capacity: Option<crate::domain::capacity::CapacityPolicy>,
 }
 
 /// A scope name, checked against the scopes sandbank knows.

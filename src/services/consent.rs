@@ -443,10 +443,15 @@ fn new_grant(client: &Client, user_id: &str, customer_id: &str, scopes: Vec<Scop
 
 /// Authenticates a client by id and secret (from Basic or the form body).
 pub fn authenticate_client(app: &Sandbox, client_id: &str, secret: &str) -> Result<Client, ConsentError> {
+    let now = app.clock.now();
     let client = app
         .store
         .client(client_id)?
-        .filter(|c| hash_secret(&c.secret_salt, secret) == c.secret_hash)
+        .filter(|c| {
+            hash_secret(&c.secret_salt, secret) == c.secret_hash
+                // A rotated-out secret works until its grace period ends.
+                || super::clients::previous_secret_works(app, c, secret, now).unwrap_or(false)
+        })
         .ok_or_else(|| {
             oauth(
                 "invalid_client",

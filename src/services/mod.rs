@@ -2,11 +2,15 @@
 //! reading accounts and history, and running the sandbox (bootstrap, clock, access log).
 
 pub mod bearer;
+pub mod capacity;
+pub mod clients;
 pub mod consent;
+pub mod controls;
 pub mod debits;
 pub mod faults;
 pub mod ledger;
 pub mod lockout;
+pub mod maintenance;
 pub mod reference;
 pub mod sandbox;
 pub mod sandboxes;

@@ -49,6 +49,9 @@ pub async fn write_access_log_every(server: Server, period: Duration, mut stop: 
             if let Err(e) = sandbox.faults.persist(&sandbox.store) {
                 tracing::warn!(sandbox = %sandbox.id, error = %e, "could not store the fault counters");
             }
+            if let Err(e) = sandbox.capacity.persist(&sandbox.store) {
+                tracing::warn!(sandbox = %sandbox.id, error = %e, "could not store the quota counts");
+            }
         }
     };
     loop {

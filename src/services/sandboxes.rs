@@ -241,6 +241,9 @@ fn open_sandbox(
     let base_path = server.base_path(id);
     let issuer = server.base_url(id);
     let faults = crate::services::faults::Faults::open(&store, &scenario)?;
+    let capacity = crate::services::capacity::Capacity::open(&store, &scenario)?;
+    let maintenance = crate::services::maintenance::Maintenance::open(&store, &scenario)?;
+    let controls = crate::services::controls::Controls::open(&store)?;
     Ok(Sandbox::new(SandboxParts {
         id: Arc::from(id),
         base_path,
@@ -255,6 +258,9 @@ fn open_sandbox(
         transfer_writer: server.transfer_writer.clone(),
         approval_sessions: Default::default(),
         faults,
+        capacity,
+        maintenance,
+        controls,
         usage,
     }))
 }
@@ -783,6 +789,7 @@ pub async fn snapshot(server: &Server, id: &str, name: &str) -> Result<SnapshotI
     // committed when each tree was copied.
     sandbox.store.write_access_log()?;
     sandbox.faults.persist(&sandbox.store)?;
+    sandbox.capacity.persist(&sandbox.store)?;
     let info = SnapshotInfo {
         name: name.to_owned(),
         taken_at: server.wall.now_secs(),

@@ -389,6 +389,20 @@ impl SandboxStore {
         self.get(&self.storage.clients, &self.key(&[id.as_bytes()]))
     }
 
+    /// Every client of the sandbox, in id order.
+    pub fn clients(&self) -> Result<Vec<crate::domain::consent::Client>> {
+        self.storage
+            .clients
+            .scan_prefix(&*self.prefix)
+            .map(|kv| decode(&kv?.1))
+            .collect()
+    }
+
+    pub fn remove_client(&self, id: &str) -> Result<()> {
+        self.storage.clients.remove(self.key(&[id.as_bytes()]))?;
+        Ok(())
+    }
+
     // --- grants, tokens, codes, pending authorizations ---
 
     pub fn put_grant(&self, grant: &crate::domain::consent::Grant) -> Result<()> {

@@ -1,6 +1,8 @@
 //! One module per resource; each exposes `router()`.
 
 pub mod accounts;
+pub mod capacity;
+pub mod clients;
 pub mod debits;
 pub mod faults;
 pub mod health;

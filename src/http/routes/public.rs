@@ -1,10 +1,15 @@
 //! Public information (no user authorization needed): the bank, its branches, ATMs and hours,
-//! as the scenario declares them.
+//! as the scenario declares them; the business calendar with its peak days; and the announced
+//! maintenance windows.
 
+use crate::domain::calendar::{self, PeakReason};
+use crate::domain::maintenance::Coverage;
+use crate::error::ApiError;
+use crate::http::extract::ApiQuery;
 use crate::sandbox::Sandbox;
 use axum::Json;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -138,9 +143,187 @@ pub async fn atms(app: Sandbox) -> Json<AtmsResponse> {
     Json(AtmsResponse { atms })
 }
 
+/// Which month of the calendar.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CalendarQuery {
+    /// `YYYY-MM` (default: the sandbox clock's current month).
+    pub month: Option<String>,
+}
+
+/// One day of the bank's calendar.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CalendarDay {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// `mon` … `sun`.
+    pub weekday: String,
+    /// Whether the bank is open (not a weekend, national holiday or Dec 31 – Jan 3).
+    pub business_day: bool,
+    /// Whether it is a national holiday (including substitute and citizens' holidays).
+    pub national_holiday: bool,
+    /// Whether corporate traffic peaks: capacity policies with a `peak` part change today.
+    pub peak_day: bool,
+    /// Why it is a peak day: `gotobi` (五十日), `payday`, `monthEnd`, `listed`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub peak_reasons: Vec<PeakReason>,
+}
+
+/// A month of the bank's calendar.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CalendarMonth {
+    /// `YYYY-MM`.
+    pub month: String,
+    /// Business days in the month.
+    pub business_days: usize,
+    /// The rule for peak days, in words.
+    pub peak_rule: String,
+    /// Every day of the month.
+    pub days: Vec<CalendarDay>,
+}
+
+/// The bank's business days, holidays and peak days of a month, to plan around.
+#[utoipa::path(get, path = "/public/v1/calendar", tag = "public", params(CalendarQuery),
+    responses((status = 200, description = "The month", body = CalendarMonth),
+              (status = 400, description = "The month is not YYYY-MM", body = crate::error::Problem, content_type = "application/problem+json")))]
+pub async fn calendar(app: Sandbox, ApiQuery(q): ApiQuery<CalendarQuery>) -> Result<Json<CalendarMonth>, ApiError> {
+    let first = match q.month.as_deref() {
+        None => app.clock.now_jst().date().first_of_month(),
+        Some(m) => format!("{m}-01")
+            .parse::<jiff::civil::Date>()
+            .ok()
+            .filter(|d| m.len() == 7 && (1900..=2199).contains(&d.year()))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_month",
+                    format!("month {m:?} is not a month between 1900 and 2199 written YYYY-MM, e.g. 2026-11"),
+                )
+            })?,
+    };
+    let peak = &app.capacity.peak_days;
+    let mut days = Vec::new();
+    let mut d = first;
+    while d.month() == first.month() {
+        let reasons = peak.reasons(d);
+        days.push(CalendarDay {
+            date: d.to_string(),
+            weekday: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][d.weekday().to_monday_zero_offset() as usize]
+                .to_owned(),
+            business_day: calendar::is_business_day(d),
+            national_holiday: calendar::is_national_holiday(d),
+            peak_day: !reasons.is_empty(),
+            peak_reasons: reasons,
+        });
+        match d.tomorrow() {
+            Ok(next) => d = next,
+            Err(_) => break,
+        }
+    }
+    let mut rule = Vec::new();
+    if peak.gotobi {
+        rule.push("五十日 (the 5th, 10th, 15th, 20th, 25th, 30th and the month's last day)".to_owned());
+    }
+    if !peak.paydays.is_empty() {
+        rule.push(format!(
+            "paydays (day {})",
+            peak.paydays
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if peak.month_end {
+        rule.push("the month's last business day".to_owned());
+    }
+    if !peak.dates.is_empty() {
+        rule.push("the days the scenario lists".to_owned());
+    }
+    Ok(Json(CalendarMonth {
+        month: format!("{:04}-{:02}", first.year(), first.month()),
+        business_days: days.iter().filter(|d| d.business_day).count(),
+        peak_rule: format!(
+            "{}; a 五十日 or payday on a bank holiday moves to the previous business day",
+            if rule.is_empty() {
+                "no peak days".to_owned()
+            } else {
+                rule.join(", ")
+            }
+        ),
+        days,
+    }))
+}
+
+/// An announced maintenance window (one occurrence of it).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnnouncedMaintenance {
+    /// The window's id (named in the 503 answers during it).
+    pub id: String,
+    /// What the bank says about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Start (RFC 3339, sandbox time).
+    pub start: String,
+    /// End (RFC 3339, sandbox time).
+    pub end: String,
+    /// What it stops: `all`, `update`, `auth` or `operations`.
+    pub covers: Coverage,
+    /// With `covers: operations`: the operations it stops.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub operations: Vec<String>,
+    /// When it was announced (absent: since the window was declared).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub announced_at: Option<String>,
+    /// Whether it is running now.
+    pub in_progress: bool,
+}
+
+/// The announced maintenance windows.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MaintenanceList {
+    /// Sandbox time now (RFC 3339).
+    pub now: String,
+    /// Windows running now or coming in the next two months, as announced; a window not yet
+    /// announced is not listed.
+    pub windows: Vec<AnnouncedMaintenance>,
+}
+
+/// Current and upcoming maintenance windows, from their announcement on.
+#[utoipa::path(get, path = "/public/v1/maintenance", tag = "public",
+    responses((status = 200, description = "The windows", body = MaintenanceList)))]
+pub async fn maintenance(app: Sandbox) -> Json<MaintenanceList> {
+    let now = app.clock.now();
+    let windows = app
+        .maintenance
+        .announced(now)
+        .into_iter()
+        .map(|(w, o)| AnnouncedMaintenance {
+            id: w.id.unwrap_or_default(),
+            description: w.description,
+            start: crate::clock::format_jst(o.start),
+            end: crate::clock::format_jst(o.end),
+            covers: w.covers,
+            operations: w.operations,
+            announced_at: o.announced_at.map(crate::clock::format_jst),
+            in_progress: o.start <= now && now < o.end,
+        })
+        .collect();
+    Json(MaintenanceList {
+        now: crate::clock::format_jst(now),
+        windows,
+    })
+}
+
 pub fn router() -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(bank))
         .routes(routes!(branches))
         .routes(routes!(atms))
+        .routes(routes!(calendar))
+        .routes(routes!(maintenance))
 }

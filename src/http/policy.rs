@@ -1,0 +1,208 @@
+//! The policy layer: one layer between the access log and idempotency that asks, in order,
+//! the kill switch (a stopped bank, client or user), the maintenance windows, the capacity
+//! policies (rates, quotas, concurrency, peak days) and the fault rules what to do with an API
+//! request. Each check is a function of the request's facts and the sandbox clock's `now`;
+//! when a sandbox has none of them the request costs three atomic loads here.
+//!
+//! Because it sits outside idempotency, no answer it makes is ever stored as an idempotent
+//! answer. Answers use the API's problem documents, the RFC 6749 shape on the token endpoint,
+//! and an HTML page on the authorization pages.
+
+use super::faults::{self, client_of_token_request, kind_of};
+use crate::domain::fault::RequestKind;
+use crate::error::{Problem, problem_of};
+use crate::http::identity::Identity;
+use crate::sandbox::Sandbox;
+use crate::services::capacity::{Limited, Standing};
+use crate::services::controls::Refusal;
+use crate::services::maintenance::InWindow;
+use axum::body::{Body, to_bytes};
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use std::fmt::Write as _;
+
+/// Largest token-request body read to find its client.
+const MAX_PEEK: usize = 64 * 1024;
+
+pub async fn policy(app: Sandbox, matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
+    let route = matched.as_ref().map(|m| m.as_str()).unwrap_or("");
+    let Some(kind) = kind_of(req.method().as_str(), route) else {
+        return next.run(req).await;
+    };
+    if !app.controls.active() && !app.maintenance.active() && !app.capacity.active() {
+        return faults::faults(&app, route, kind, req, next).await;
+    }
+    let now = app.clock.now();
+    let (client, user) = match req.extensions().get::<Identity>() {
+        Some(Identity::User(p)) => (Some(p.client_id.clone()), Some(p.user_id.clone())),
+        _ => (None, None),
+    };
+    // Public information (the calendar, the maintenance notices) stays up through stops and
+    // maintenance: it is how connecting companies learn about them.
+    let public = route.starts_with("/public/");
+    // 1. The kill switch.
+    if !public && let Some(refusal) = app.controls.refusal(client.as_deref(), user.as_deref(), kind) {
+        return stopped(&app, &refusal, kind);
+    }
+    // 2. Maintenance.
+    if !public && let Some(window) = app.maintenance.stopping(kind, req.method().as_str(), route, now) {
+        return in_maintenance(&app, &window, kind, now);
+    }
+    // 3. Capacity. The token endpoint's client is in its credentials, read only when a
+    // client policy counts token requests.
+    let (req, client) = if kind == RequestKind::Token && client.is_none() && app.capacity.counts_tokens() {
+        let (parts, body) = req.into_parts();
+        let bytes = to_bytes(body, MAX_PEEK).await.unwrap_or_default();
+        let req = Request::from_parts(parts, Body::from(bytes.clone()));
+        let client = (req.method() == Method::POST)
+            .then(|| client_of_token_request(&req, &bytes))
+            .flatten();
+        (req, client)
+    } else {
+        (req, client)
+    };
+    let admission = match app.capacity.admit(client.as_deref(), kind, now) {
+        Ok(a) => a,
+        Err(limited) => return rate_limited(&limited, kind),
+    };
+    if admission.latency > jiff::SignedDuration::ZERO {
+        tokio::time::sleep(admission.latency.unsigned_abs()).await;
+    }
+    // 4. Faults, and the operation itself.
+    let mut res = faults::faults(&app, route, kind, req, next).await;
+    rate_limit_fields(res.headers_mut(), &admission.standings);
+    drop(admission);
+    res
+}
+
+/// `RateLimit-Policy` and `RateLimit` (IETF draft) for the limits a request was counted by.
+fn rate_limit_fields(headers: &mut HeaderMap, standings: &[Standing]) {
+    if standings.is_empty() {
+        return;
+    }
+    let mut policy = String::new();
+    let mut state = String::new();
+    for s in standings {
+        let sep = if policy.is_empty() { "" } else { ", " };
+        let _ = write!(policy, "{sep}\"{}\";q={}", s.name, s.quota);
+        if let Some(w) = s.window {
+            let _ = write!(policy, ";w={w}");
+        }
+        let _ = write!(state, "{sep}\"{}\";r={}", s.name, s.remaining);
+        if s.window.is_some() {
+            let _ = write!(state, ";t={}", s.reset);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&policy) {
+        headers.insert("ratelimit-policy", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&state) {
+        headers.insert("ratelimit", v);
+    }
+}
+
+fn retry_after(headers: &mut HeaderMap, secs: u64) {
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+}
+
+/// An answer in the shape of the endpoint: RFC 6749 on the token endpoint, an HTML page on the
+/// authorization pages, a problem document elsewhere.
+fn answer(app: &Sandbox, kind: RequestKind, problem: Problem, oauth_error: &str) -> Response {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    match kind {
+        RequestKind::Token => {
+            let mut res = (
+                status,
+                axum::Json(serde_json::json!({"error": oauth_error, "error_description": problem.detail})),
+            )
+                .into_response();
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+        RequestKind::Auth => (
+            status,
+            Html(crate::oauth::pages::error(
+                &app.scenario.scenario.bank.name,
+                &problem.detail,
+            )),
+        )
+            .into_response(),
+        _ => problem_of(problem),
+    }
+}
+
+fn stopped(app: &Sandbox, refusal: &Refusal, kind: RequestKind) -> Response {
+    let what = match refusal.stop.scope {
+        crate::services::controls::StopScope::All => "all API calls",
+        crate::services::controls::StopScope::Update => "update calls",
+    };
+    let (status, code, detail) = match refusal.target {
+        "bank" => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_stopped",
+            format!(
+                "the bank has stopped {what} of every connecting company: {}",
+                refusal.stop.reason
+            ),
+        ),
+        "client" => (
+            StatusCode::FORBIDDEN,
+            "client_suspended",
+            format!(
+                "the bank has suspended {what} of this connecting company: {}",
+                refusal.stop.reason
+            ),
+        ),
+        _ => (
+            StatusCode::FORBIDDEN,
+            "user_suspended",
+            format!("the bank has stopped {what} for this customer: {}", refusal.stop.reason),
+        ),
+    };
+    let oauth_error = if status == StatusCode::FORBIDDEN {
+        "unauthorized_client"
+    } else {
+        "temporarily_unavailable"
+    };
+    answer(app, kind, Problem::new(status, code, &detail), oauth_error)
+}
+
+fn in_maintenance(app: &Sandbox, w: &InWindow, kind: RequestKind, now: jiff::Timestamp) -> Response {
+    let end = crate::clock::format_jst(w.occurrence.end);
+    let about = w.description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
+    let detail = format!(
+        "the bank is in planned maintenance {:?}{about} from {} until {end}; retry after it ends (see GET /public/v1/maintenance)",
+        w.id,
+        crate::clock::format_jst(w.occurrence.start),
+    );
+    let mut problem = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "maintenance", &detail);
+    problem.maintenance_window = Some(w.id.clone());
+    let mut res = answer(app, kind, problem, "temporarily_unavailable");
+    let left = w.occurrence.end.duration_since(now).as_secs_f64().ceil().max(1.0) as u64;
+    retry_after(res.headers_mut(), left);
+    res
+}
+
+fn rate_limited(l: &Limited, kind: RequestKind) -> Response {
+    let mut problem = Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", &l.detail);
+    problem.limit = Some(l.limit.clone());
+    let mut res = match kind {
+        RequestKind::Token => {
+            let mut res = (
+                StatusCode::TOO_MANY_REQUESTS,
+                axum::Json(serde_json::json!({"error": "rate_limited", "error_description": l.detail})),
+            )
+                .into_response();
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+        _ => problem_of(problem),
+    };
+    retry_after(res.headers_mut(), l.retry_after);
+    rate_limit_fields(res.headers_mut(), &l.standings);
+    res
+}

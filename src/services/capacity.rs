@@ -1,0 +1,579 @@
+//! Capacity enforcement for one sandbox: each client's policy and the bank-wide one, with
+//! live counters — rates by governor's GCRA over real time (so load tests behave), quotas per
+//! sandbox-calendar day or month (advancing the clock past midnight starts a new day), and
+//! concurrency by in-flight counts. A client's own limits are checked before the bank's, so a
+//! client over its limit never uses up the bank-wide capacity others share. Policies and
+//! quota counts are sandbox state, stored with it.
+
+use crate::domain::calendar::PeakDays;
+use crate::domain::capacity::{self, CapacityPolicy, CompiledLimit, CompiledPolicy, QuotaWindow, Shape};
+use crate::domain::fault::RequestKind;
+use crate::scenario::LoadedScenario;
+use crate::storage::{SandboxStore, StorageError};
+use governor::clock::{Clock as _, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+const META_CAPACITY: &str = "capacity";
+
+type Limiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
+
+fn limiter(shape: Shape) -> Option<Limiter> {
+    let Shape::Rate { count, per, burst } = shape else {
+        return None;
+    };
+    let every = per.unsigned_abs() / count.max(1);
+    let quota =
+        Quota::with_period(every.max(std::time::Duration::from_nanos(1)))?.allow_burst(NonZeroU32::new(burst.max(1))?);
+    Some(RateLimiter::direct(quota).with_middleware::<StateInformationMiddleware>())
+}
+
+/// A quota's count in its current period.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+struct QuotaCount {
+    /// `YYYYMMDD` of the day, or `YYYYMM00` of the month, it counts.
+    period: i64,
+    used: u64,
+}
+
+/// One limit with its live state.
+struct LiveLimit {
+    limit: CompiledLimit,
+    normal: Option<Limiter>,
+    peak: Option<Limiter>,
+    quota: Mutex<QuotaCount>,
+    in_flight: AtomicU32,
+}
+
+/// A policy with its live state.
+struct LivePolicy {
+    /// Whose: `None` for the bank.
+    owner: Option<String>,
+    spec: CapacityPolicy,
+    compiled: CompiledPolicy,
+    limits: Vec<LiveLimit>,
+    /// Whether any limit is a quota (needs the sandbox date).
+    has_quota: bool,
+}
+
+impl LivePolicy {
+    fn new(
+        owner: Option<String>,
+        spec: CapacityPolicy,
+        compiled: CompiledPolicy,
+        counts: &BTreeMap<String, QuotaCount>,
+    ) -> Self {
+        let limits = compiled
+            .limits
+            .iter()
+            .map(|l| LiveLimit {
+                normal: limiter(l.shape),
+                peak: if compiled.peak_factor != 1.0 {
+                    limiter(l.scaled(compiled.peak_factor))
+                } else {
+                    None
+                },
+                quota: Mutex::new(counts.get(&*l.name).copied().unwrap_or_default()),
+                in_flight: AtomicU32::new(0),
+                limit: l.clone(),
+            })
+            .collect::<Vec<_>>();
+        let has_quota = limits.iter().any(|l| matches!(l.limit.shape, Shape::Quota { .. }));
+        LivePolicy {
+            owner,
+            spec,
+            compiled,
+            limits,
+            has_quota,
+        }
+    }
+
+    fn counts(&self) -> BTreeMap<String, QuotaCount> {
+        self.limits
+            .iter()
+            .filter(|l| matches!(l.limit.shape, Shape::Quota { .. }))
+            .map(|l| {
+                (
+                    l.limit.name.to_string(),
+                    *l.quota.lock().unwrap_or_else(|e| e.into_inner()),
+                )
+            })
+            .collect()
+    }
+
+    fn label(&self, limit: &CompiledLimit) -> String {
+        match self.owner {
+            Some(_) => limit.name.to_string(),
+            None => format!("bank.{}", limit.name),
+        }
+    }
+}
+
+/// The stored form: policies as written and quota counts.
+#[derive(Default, Serialize, Deserialize)]
+struct Stored {
+    bank: CapacityPolicy,
+    clients: BTreeMap<String, CapacityPolicy>,
+    /// Quota counts by owner ("" for the bank) and limit name.
+    counts: BTreeMap<String, BTreeMap<String, QuotaCount>>,
+}
+
+struct State {
+    bank: Arc<LivePolicy>,
+    clients: HashMap<String, Arc<LivePolicy>>,
+    retired: bool,
+}
+
+/// One limit's standing, for the `RateLimit` fields.
+#[derive(Debug, Clone)]
+pub struct Standing {
+    /// The limit's name (`bank.{name}` for the bank's).
+    pub name: String,
+    /// Requests the policy allows in its window (the burst for a rate).
+    pub quota: u64,
+    /// The window in seconds (`None` for a concurrency limit).
+    pub window: Option<u64>,
+    /// Requests left now.
+    pub remaining: u64,
+    /// Seconds until the limit is back to full (or the period resets).
+    pub reset: u64,
+}
+
+/// A request let through: its standings, the peak-day latency to add, and the concurrency
+/// slots it holds until it is dropped.
+#[derive(Default)]
+pub struct Admission {
+    pub standings: Vec<Standing>,
+    pub latency: SignedDuration,
+    held: Vec<(Arc<LivePolicy>, usize)>,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        for (p, i) in self.held.drain(..) {
+            p.limits[i].in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// A request refused: which limit, and when to come back.
+#[derive(Debug, Clone)]
+pub struct Limited {
+    pub limit: String,
+    /// The client whose limit it is (`None`: the bank-wide one).
+    pub client: Option<String>,
+    pub detail: String,
+    /// Whole seconds, rounded up, at least 1.
+    pub retry_after: u64,
+    pub standings: Vec<Standing>,
+}
+
+/// Why a policy was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("{}", .0.join("; "))]
+    Invalid(Vec<String>),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// The capacity policies of one sandbox.
+pub struct Capacity {
+    /// Whether any policy does anything (the layer's fast path when none does).
+    active: AtomicBool,
+    /// Whether a client policy counts the token endpoint (its client is then read from the
+    /// token request).
+    counts_tokens: AtomicBool,
+    state: RwLock<State>,
+    writing: Mutex<()>,
+    dirty: AtomicBool,
+    /// The peak days of the sandbox's calendar.
+    pub peak_days: PeakDays,
+    /// The last day asked about and whether it is a peak day (days change rarely).
+    peak_memo: AtomicU64,
+}
+
+fn period(window: QuotaWindow, date: Date) -> i64 {
+    let ym = date.year() as i64 * 10_000 + date.month() as i64 * 100;
+    match window {
+        QuotaWindow::Day => ym + date.day() as i64,
+        QuotaWindow::Month => ym,
+    }
+}
+
+/// Seconds of sandbox time from `now` to the end of the period containing it.
+fn seconds_left(window: QuotaWindow, now: &jiff::Zoned) -> u64 {
+    let date = now.date();
+    let next = match window {
+        QuotaWindow::Day => date.tomorrow().ok(),
+        QuotaWindow::Month => date.last_of_month().tomorrow().ok(),
+    };
+    next.and_then(|d| d.to_zoned(now.time_zone().clone()).ok())
+        .map(|z| (z.timestamp().as_second() - now.timestamp().as_second()).max(1) as u64)
+        .unwrap_or(86_400)
+}
+
+fn window_seconds(window: QuotaWindow) -> u64 {
+    match window {
+        QuotaWindow::Day => 86_400,
+        QuotaWindow::Month => 30 * 86_400,
+    }
+}
+
+fn ceil_secs(d: std::time::Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+fn compiled(spec: &CapacityPolicy, what: &str) -> Result<CompiledPolicy, PolicyError> {
+    capacity::compile(spec).map_err(|p| PolicyError::Invalid(p.into_iter().map(|m| format!("{what}{m}")).collect()))
+}
+
+impl Capacity {
+    /// The policies stored in the sandbox, or the scenario's on a fresh one.
+    pub fn open(store: &SandboxStore, scenario: &LoadedScenario) -> Result<Capacity, StorageError> {
+        let s = &scenario.scenario;
+        let stored: Stored = match store.meta_get(META_CAPACITY)? {
+            Some(b) => serde_json::from_slice(&b).unwrap_or_default(),
+            None => Stored {
+                bank: s.capacity.clone(),
+                clients: s
+                    .clients
+                    .iter()
+                    .filter_map(|c| c.capacity.clone().map(|p| (c.client_id.value.clone(), p)))
+                    .collect(),
+                counts: BTreeMap::new(),
+            },
+        };
+        let none = BTreeMap::new();
+        // Checked when written; a policy that no longer compiles is left empty rather than
+        // stopping the sandbox from opening.
+        let live = |owner: Option<String>, spec: CapacityPolicy| {
+            let counts = stored.counts.get(owner.as_deref().unwrap_or("")).unwrap_or(&none);
+            match capacity::compile(&spec) {
+                Ok(c) => Arc::new(LivePolicy::new(owner, spec, c, counts)),
+                Err(_) => Arc::new(LivePolicy::new(
+                    owner,
+                    CapacityPolicy::default(),
+                    CompiledPolicy::default(),
+                    counts,
+                )),
+            }
+        };
+        let bank = live(None, stored.bank.clone());
+        let clients = stored
+            .clients
+            .iter()
+            .map(|(id, p)| (id.clone(), live(Some(id.clone()), p.clone())))
+            .collect();
+        let c = Capacity {
+            active: AtomicBool::new(false),
+            counts_tokens: AtomicBool::new(false),
+            state: RwLock::new(State {
+                bank,
+                clients,
+                retired: false,
+            }),
+            writing: Mutex::new(()),
+            dirty: AtomicBool::new(false),
+            peak_days: s.peak_days.clone(),
+            peak_memo: AtomicU64::new(0),
+        };
+        c.refresh(&c.read());
+        Ok(c)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn refresh(&self, st: &State) {
+        let any = !st.bank.compiled.is_empty() || st.clients.values().any(|p| !p.compiled.is_empty());
+        let tokens = st.clients.values().any(|p| {
+            p.compiled.limits.iter().any(|l| l.applies_to(RequestKind::Token))
+                || p.compiled.peak_latency > SignedDuration::ZERO
+        });
+        self.active.store(any, Ordering::Release);
+        self.counts_tokens.store(tokens, Ordering::Release);
+    }
+
+    /// Whether any policy does anything.
+    pub fn active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// Whether a client policy counts token requests.
+    pub fn counts_tokens(&self) -> bool {
+        self.counts_tokens.load(Ordering::Acquire)
+    }
+
+    /// Whether `date` is a peak day (remembered for the last day asked).
+    pub fn is_peak(&self, date: Date) -> bool {
+        let key = period(QuotaWindow::Day, date) as u64;
+        let memo = self.peak_memo.load(Ordering::Relaxed);
+        if memo >> 1 == key {
+            return memo & 1 == 1;
+        }
+        let peak = !self.peak_days.reasons(date).is_empty();
+        self.peak_memo.store(key << 1 | u64::from(peak), Ordering::Relaxed);
+        peak
+    }
+
+    /// Lets a request of `kind` by `client` (`None`: no client known) through at sandbox
+    /// time `now`, or says which limit refuses it.
+    pub fn admit(&self, client: Option<&str>, kind: RequestKind, now: Timestamp) -> Result<Admission, Limited> {
+        let mut admission = Admission::default();
+        if !self.active() || matches!(kind, RequestKind::Auth | RequestKind::Any) {
+            return Ok(admission);
+        }
+        let policies: Vec<Arc<LivePolicy>> = {
+            let st = self.read();
+            client
+                .and_then(|c| st.clients.get(c).cloned())
+                .into_iter()
+                .chain(std::iter::once(st.bank.clone()))
+                .filter(|p| !p.compiled.is_empty())
+                .collect()
+        };
+        if policies.is_empty() {
+            return Ok(admission);
+        }
+        let needs_date = policies
+            .iter()
+            .any(|p| p.has_quota || p.compiled.peak_factor != 1.0 || p.compiled.peak_latency > SignedDuration::ZERO);
+        let today = needs_date.then(|| now.to_zoned(crate::clock::jst()));
+        let peak = today.as_ref().is_some_and(|z| self.is_peak(z.date()));
+        // Quota counts taken by this request, given back if a later limit refuses it.
+        let mut taken: Vec<(Arc<LivePolicy>, usize)> = Vec::new();
+        let mut refusal = None;
+        'policies: for p in &policies {
+            if peak && p.compiled.peak_latency > admission.latency {
+                admission.latency = p.compiled.peak_latency;
+            }
+            for (i, live) in p.limits.iter().enumerate() {
+                let l = &live.limit;
+                if !l.applies_to(kind) {
+                    continue;
+                }
+                let shape = if peak {
+                    l.scaled(p.compiled.peak_factor)
+                } else {
+                    l.shape
+                };
+                match shape {
+                    Shape::Concurrency(n) => {
+                        let was = live.in_flight.fetch_add(1, Ordering::AcqRel);
+                        admission.held.push((p.clone(), i));
+                        let standing = Standing {
+                            name: p.label(l),
+                            quota: n as u64,
+                            window: None,
+                            remaining: (n as u64).saturating_sub(was as u64 + 1),
+                            reset: 0,
+                        };
+                        if was >= n {
+                            refusal = Some((p, standing, format!("{n} concurrent requests"), 1));
+                            break 'policies;
+                        }
+                        admission.standings.push(standing);
+                    }
+                    Shape::Quota { count, window } => {
+                        let Some(zoned) = today.as_ref() else { continue };
+                        let key = period(window, zoned.date());
+                        let mut q = live.quota.lock().unwrap_or_else(|e| e.into_inner());
+                        if q.period != key {
+                            *q = QuotaCount { period: key, used: 0 };
+                        }
+                        let left = seconds_left(window, zoned);
+                        let per = if window == QuotaWindow::Day { "day" } else { "month" };
+                        if q.used >= count {
+                            let standing = Standing {
+                                name: p.label(l),
+                                quota: count,
+                                window: Some(window_seconds(window)),
+                                remaining: 0,
+                                reset: left,
+                            };
+                            refusal = Some((p, standing, format!("{count} requests per sandbox {per}"), left));
+                            break 'policies;
+                        }
+                        q.used += 1;
+                        self.dirty.store(true, Ordering::Release);
+                        taken.push((p.clone(), i));
+                        admission.standings.push(Standing {
+                            name: p.label(l),
+                            quota: count,
+                            window: Some(window_seconds(window)),
+                            remaining: count - q.used,
+                            reset: left,
+                        });
+                    }
+                    Shape::Rate { count, per, burst } => {
+                        let limiter = if peak {
+                            live.peak.as_ref().or(live.normal.as_ref())
+                        } else {
+                            live.normal.as_ref()
+                        };
+                        let Some(limiter) = limiter else { continue };
+                        let every = per.unsigned_abs() / count.max(1);
+                        let window = ceil_secs(every * burst).max(1);
+                        match limiter.check() {
+                            Ok(snapshot) => {
+                                let remaining = snapshot.remaining_burst_capacity() as u64;
+                                admission.standings.push(Standing {
+                                    name: p.label(l),
+                                    quota: burst as u64,
+                                    window: Some(window),
+                                    remaining,
+                                    reset: ceil_secs(every * (burst as u64 - remaining.min(burst as u64)) as u32),
+                                });
+                            }
+                            Err(not_until) => {
+                                let wait = not_until.wait_time_from(limiter.clock().now());
+                                let standing = Standing {
+                                    name: p.label(l),
+                                    quota: burst as u64,
+                                    window: Some(window),
+                                    remaining: 0,
+                                    reset: ceil_secs(every * burst),
+                                };
+                                let per_text = p.spec.limits.get(i).and_then(|s| s.per.clone()).unwrap_or_default();
+                                refusal = Some((
+                                    p,
+                                    standing,
+                                    format!("{count} requests per {per_text} (burst {burst})"),
+                                    ceil_secs(wait).max(1),
+                                ));
+                                break 'policies;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        match refusal {
+            None => Ok(admission),
+            Some((p, standing, what, retry_after)) => {
+                for (tp, i) in taken {
+                    let mut q = tp.limits[i].quota.lock().unwrap_or_else(|e| e.into_inner());
+                    q.used = q.used.saturating_sub(1);
+                }
+                let whose = match &p.owner {
+                    Some(c) => format!("client {c:?}"),
+                    None => "the bank as a whole".to_owned(),
+                };
+                let peak_note = if peak && p.compiled.peak_factor != 1.0 {
+                    format!(" (today is a peak day: limits × {})", p.compiled.peak_factor)
+                } else {
+                    String::new()
+                };
+                let mut standings = std::mem::take(&mut admission.standings);
+                standings.push(standing.clone());
+                Err(Limited {
+                    limit: standing.name.clone(),
+                    client: p.owner.clone(),
+                    detail: format!(
+                        "capacity limit {:?} of {whose} reached: {what}{peak_note}; retry after {retry_after} s",
+                        standing.name
+                    ),
+                    retry_after,
+                    standings,
+                })
+            }
+        }
+    }
+
+    /// The bank-wide policy as written.
+    pub fn bank_policy(&self) -> CapacityPolicy {
+        self.read().bank.spec.clone()
+    }
+
+    /// A client's policy as written (empty when it has none).
+    pub fn client_policy(&self, client: &str) -> CapacityPolicy {
+        self.read()
+            .clients
+            .get(client)
+            .map(|p| p.spec.clone())
+            .unwrap_or_default()
+    }
+
+    /// Replaces the bank-wide policy (`client: None`) or a client's; counters start afresh.
+    pub fn set(
+        &self,
+        store: &SandboxStore,
+        client: Option<&str>,
+        spec: CapacityPolicy,
+    ) -> Result<CapacityPolicy, PolicyError> {
+        let compiled = compiled(&spec, "")?;
+        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        let bytes = {
+            let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
+            let live = Arc::new(LivePolicy::new(
+                client.map(str::to_owned),
+                spec.clone(),
+                compiled,
+                &BTreeMap::new(),
+            ));
+            match client {
+                None => st.bank = live,
+                Some(c) if spec == CapacityPolicy::default() => {
+                    st.clients.remove(c);
+                }
+                Some(c) => {
+                    st.clients.insert(c.to_owned(), live);
+                }
+            }
+            self.refresh(&st);
+            self.encoded(&st)
+        };
+        if let Some(bytes) = bytes {
+            store.meta_put(META_CAPACITY, &bytes)?;
+        }
+        Ok(spec)
+    }
+
+    fn encoded(&self, st: &State) -> Option<Vec<u8>> {
+        if st.retired {
+            return None;
+        }
+        self.dirty.store(false, Ordering::Release);
+        let mut counts = BTreeMap::new();
+        counts.insert(String::new(), st.bank.counts());
+        for (id, p) in &st.clients {
+            counts.insert(id.clone(), p.counts());
+        }
+        let stored = Stored {
+            bank: st.bank.spec.clone(),
+            clients: st.clients.iter().map(|(k, p)| (k.clone(), p.spec.clone())).collect(),
+            counts,
+        };
+        Some(serde_json::to_vec(&stored).unwrap_or_default())
+    }
+
+    /// Stores quota counts if requests moved them since the last time (the access-log writer
+    /// calls this every few dozen milliseconds, and a snapshot first).
+    pub fn persist(&self, store: &SandboxStore) -> Result<(), StorageError> {
+        if !self.dirty.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        let bytes = self.encoded(&self.read());
+        match bytes {
+            Some(bytes) => store.meta_put(META_CAPACITY, &bytes),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops storing anything: the sandbox's records are about to be replaced.
+    pub fn retire(&self) {
+        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        self.state.write().unwrap_or_else(|e| e.into_inner()).retired = true;
+    }
+}
