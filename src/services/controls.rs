@@ -71,7 +71,9 @@ pub struct StopRecord {
     pub id: Option<String>,
     /// `all` or `update`.
     pub scope: StopScope,
+    /// Why (for a lifting: the reason of the stop it ended).
     pub reason: String,
+    /// Who did it.
     pub by: String,
     /// RFC 3339, sandbox time.
     pub at: String,

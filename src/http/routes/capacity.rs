@@ -122,6 +122,7 @@ pub async fn put_client_capacity(
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MaintenanceWindows {
+    /// The windows as declared, with their ids.
     pub windows: Vec<MaintenanceWindow>,
 }
 

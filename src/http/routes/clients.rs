@@ -25,11 +25,13 @@ const PROBLEM: &str = "application/problem+json";
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientView {
+    /// The client's id (`client_id` in OAuth).
     pub client_id: String,
     /// Company name shown on the consent screen.
     pub company: String,
     /// Service name shown on the consent screen.
     pub service: String,
+    /// Registered redirect URIs (matched exactly).
     pub redirect_uris: Vec<String>,
     /// Scopes it may ask for.
     pub scopes: Vec<String>,
@@ -55,6 +57,7 @@ pub struct ClientView {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientList {
+    /// The clients, in id order.
     pub clients: Vec<ClientView>,
 }
 
@@ -66,7 +69,9 @@ pub struct NewClient {
     pub client_id: String,
     /// At least 8 characters (default: made up and answered once).
     pub client_secret: Option<String>,
+    /// Company name shown on the consent screen.
     pub company: String,
+    /// Service name shown on the consent screen.
     pub service: String,
     /// Absolute http(s) URLs, matched exactly.
     pub redirect_uris: Vec<String>,
@@ -86,12 +91,19 @@ pub struct NewClient {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClientChanges {
+    /// Company name shown on the consent screen.
     pub company: Option<String>,
+    /// Service name shown on the consent screen.
     pub service: Option<String>,
+    /// Replaces the redirect URIs (absolute http(s) URLs, matched exactly).
     pub redirect_uris: Option<Vec<String>>,
+    /// Replaces the scopes it may ask for.
     pub scopes: Option<Vec<String>>,
+    /// Access-token lifetime, e.g. "1h".
     pub access_ttl: Option<String>,
+    /// Refresh-token lifetime, e.g. "30d".
     pub refresh_ttl: Option<String>,
+    /// Longest a consent can be refreshed, e.g. "90d".
     pub refresh_max_lifetime: Option<String>,
     /// Replaces its capacity policy (`{}` removes it).
     pub capacity: Option<CapacityPolicy>,
@@ -120,6 +132,7 @@ pub struct SecretRotation {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RotatedSecret {
+    /// The client's id.
     pub client_id: String,
     /// Shown this once.
     pub client_secret: String,
