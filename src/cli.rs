@@ -86,4 +86,7 @@ pub struct ServeArgs {
     /// How often to look for idle sandboxes [default: 1m].
     #[arg(long, env = "SANDBANK_IDLE_CHECK", global = true)]
     pub idle_check: Option<String>,
+    /// Serve /metrics to anyone (default: only with the operator key).
+    #[arg(long, env = "SANDBANK_PUBLIC_METRICS", global = true)]
+    pub public_metrics: bool,
 }

@@ -25,6 +25,7 @@ struct FileConfig {
     max_customers: Option<u64>,
     idle_expiry: Option<String>,
     idle_check: Option<String>,
+    public_metrics: Option<bool>,
 }
 
 /// What an operator may create.
@@ -68,6 +69,8 @@ pub struct Config {
     pub operator_key: Option<String>,
     pub cache_mb: u64,
     pub limits: Limits,
+    /// Serve `/metrics` without the operator key.
+    pub public_metrics: bool,
 }
 
 impl Default for Config {
@@ -83,6 +86,7 @@ impl Default for Config {
             operator_key: None,
             cache_mb: 256,
             limits: Limits::default(),
+            public_metrics: false,
         }
     }
 }
@@ -127,6 +131,7 @@ impl Config {
         layer!(opt admin_key);
         layer!(opt operator_key);
         c.fresh = args.fresh;
+        c.public_metrics = args.public_metrics || file.public_metrics.unwrap_or(false);
         if let Some(n) = args.max_sandboxes.or(file.max_sandboxes) {
             if n == 0 {
                 return Err("max-sandboxes: must be at least 1 (the default sandbox)".into());

@@ -15,6 +15,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod metrics;
 pub mod oauth;
 pub mod sandbox;
 pub mod scenario;

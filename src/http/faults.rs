@@ -34,24 +34,9 @@ const MAX_PEEK: usize = 1 << 20;
 #[derive(Clone, Debug)]
 pub struct FaultApplied(pub Arc<str>);
 
-/// What kind of request a route is, for fault matching; `None` for routes never faulted
-/// (control plane, operator API, docs, probes, the bank's own approval pages).
+/// What kind of request a route is (see `RequestKind::of`).
 pub fn kind_of(method: &str, route: &str) -> Option<RequestKind> {
-    if route == "/oauth/token" {
-        Some(RequestKind::Token)
-    } else if route.starts_with("/oauth/") || route.starts_with("/.well-known/") {
-        Some(RequestKind::Auth)
-    } else if route.starts_with("/personal/") || route.starts_with("/corporation/") {
-        Some(if method == "GET" {
-            RequestKind::Reference
-        } else {
-            RequestKind::Update
-        })
-    } else if route.starts_with("/public/") {
-        Some(RequestKind::Reference)
-    } else {
-        None
-    }
+    RequestKind::of(method, route)
 }
 
 /// Whether `op` ("METHOD /route") is an operation of the API that fault rules can match.

@@ -96,7 +96,7 @@ impl Identity {
 pub fn resolve(server: Option<&Server>, sandbox: &Sandbox, req: &Request) -> Identity {
     let path = req.uri().path();
     let headers = req.headers();
-    if path.starts_with("/operator/") {
+    if path.starts_with("/operator/") || path == "/metrics" {
         return match (bearer_token(headers), server) {
             (Some(k), Some(s)) if s.is_operator_key(k) => Identity::Operator,
             (Some(_), _) => Identity::BadOperatorKey,

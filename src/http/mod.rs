@@ -174,6 +174,7 @@ fn logged(route: &str) -> bool {
     !(route.starts_with("/swagger-ui")
         || route == "/openapi.json"
         || route == "/healthz"
+        || route == "/metrics"
         || route.starts_with("/operator/"))
 }
 

@@ -186,6 +186,27 @@ fn add_layer_answers(doc: &mut serde_json::Value) {
                 }));
             }
         }
+        // The policy layer: capacity limits, maintenance windows, the emergency stop and
+        // suspensions of a client or user.
+        if matches!(
+            crate::domain::fault::RequestKind::of(&method.to_ascii_uppercase(), path),
+            Some(crate::domain::fault::RequestKind::Reference | crate::domain::fault::RequestKind::Update)
+        ) {
+            add.push((
+                "429",
+                "A capacity limit was reached: `rate_limited`, the limit named, with Retry-After and the RateLimit-Policy / RateLimit fields",
+            ));
+            add.push((
+                "503",
+                "A maintenance window (`maintenance`) or the bank's emergency stop (`service_stopped`), with Retry-After during a window",
+            ));
+            if schemes.iter().any(|s| s == "bearer") {
+                add.push((
+                    "403",
+                    "The bank has suspended the connecting company (`client_suspended`) or the user (`user_suspended`)",
+                ));
+            }
+        }
         let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
             return;
         };

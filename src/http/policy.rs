@@ -44,10 +44,12 @@ pub async fn policy(app: Sandbox, matched: Option<MatchedPath>, req: Request, ne
     let public = route.starts_with("/public/");
     // 1. The kill switch.
     if !public && let Some(refusal) = app.controls.refusal(client.as_deref(), user.as_deref(), kind) {
+        crate::metrics::metrics().stopped(&app.id, refusal.target);
         return stopped(&app, &refusal, kind);
     }
     // 2. Maintenance.
     if !public && let Some(window) = app.maintenance.stopping(kind, req.method().as_str(), route, now) {
+        crate::metrics::metrics().in_maintenance(&app.id, &window.id);
         return in_maintenance(&app, &window, kind, now);
     }
     // 3. Capacity. The token endpoint's client is in its credentials, read only when a
@@ -65,7 +67,10 @@ pub async fn policy(app: Sandbox, matched: Option<MatchedPath>, req: Request, ne
     };
     let admission = match app.capacity.admit(client.as_deref(), kind, now) {
         Ok(a) => a,
-        Err(limited) => return rate_limited(&limited, kind),
+        Err(limited) => {
+            crate::metrics::metrics().rate_limited(&app.id, client.as_deref(), &limited.limit);
+            return rate_limited(&limited, kind);
+        }
     };
     if admission.latency > jiff::SignedDuration::ZERO {
         tokio::time::sleep(admission.latency.unsigned_abs()).await;

@@ -37,12 +37,19 @@ pub fn record_access(app: &Sandbox, entry: AccessLogEntry) {
     app.store.append_access_log(entry);
 }
 
+/// Writes a sandbox's queued access-log entries and counts them in the metrics.
+pub fn write_access_log(sandbox: &Sandbox) -> Result<(), StorageError> {
+    let written = sandbox.store.write_access_log()?;
+    crate::metrics::metrics().observe_requests(&sandbox.id, &written);
+    Ok(())
+}
+
 /// Background worker: writes every sandbox's buffered access-log entries every `period`
 /// until `stop`.
 pub async fn write_access_log_every(server: Server, period: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
     let write_all = |server: &Server| {
         for sandbox in server.sandboxes() {
-            if let Err(e) = sandbox.store.write_access_log() {
+            if let Err(e) = write_access_log(&sandbox) {
                 tracing::warn!(sandbox = %sandbox.id, error = %e, "could not write the access log");
             }
             // Fault counters and the seeded stream's position ride along.
@@ -69,6 +76,7 @@ pub async fn write_access_log_every(server: Server, period: Duration, mut stop: 
 }
 
 pub fn access_logs(app: &Sandbox, filter: &AccessLogFilter) -> Result<(Vec<AccessLogEntry>, bool), StorageError> {
+    write_access_log(app)?;
     app.store.access_logs(filter)
 }
 

@@ -787,7 +787,7 @@ pub async fn snapshot(server: &Server, id: &str, name: &str) -> Result<SnapshotI
         .ok_or_else(|| LifecycleError::NotFound(id.to_owned()))?;
     // Requests still running may write while the copy is made; the snapshot holds what was
     // committed when each tree was copied.
-    sandbox.store.write_access_log()?;
+    super::sandbox::write_access_log(&sandbox)?;
     sandbox.faults.persist(&sandbox.store)?;
     sandbox.capacity.persist(&sandbox.store)?;
     let info = SnapshotInfo {

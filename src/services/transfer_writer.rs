@@ -130,10 +130,13 @@ fn write_batch(mut batch: Vec<Queued>) {
         });
         written.push((group, result));
     }
+    let sync_started = std::time::Instant::now();
     let synced = written
         .first()
         .map(|(g, _)| g[0].0.flush_blocking().map_err(|e| e.to_string()))
         .unwrap_or(Ok(()));
+    let metrics = crate::metrics::metrics();
+    metrics.write_batch(written.iter().map(|(g, _)| g.len()).sum(), sync_started.elapsed());
     for (group, result) in written {
         let outcome = match (&synced, result) {
             (Err(e), _) => Err(e.clone()),
@@ -143,6 +146,11 @@ fn write_batch(mut batch: Vec<Queued>) {
         };
         match outcome {
             Ok(results) => {
+                for (store, result) in group.iter().map(|(s, _, _)| s).zip(&results) {
+                    if let Ok(Written::New(t)) = result {
+                        metrics.transfer(store.sandbox_id(), t.status().code());
+                    }
+                }
                 for ((_, _, reply), result) in group.into_iter().zip(results) {
                     let _ = reply.send(Ok(result));
                 }

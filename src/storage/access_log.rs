@@ -96,26 +96,26 @@ impl SandboxStore {
         }
     }
 
-    /// Writes the queued entries in one batch.
-    pub fn write_access_log(&self) -> Result<()> {
+    /// Writes the queued entries in one batch; answers them.
+    pub fn write_access_log(&self) -> Result<Vec<AccessLogEntry>> {
         let entries = match self.log_buffer().pending.lock() {
             Ok(mut pending) => std::mem::take(&mut *pending),
-            Err(_) => return Ok(()),
+            Err(_) => return Ok(Vec::new()),
         };
         if entries.is_empty() {
-            return Ok(());
+            return Ok(entries);
         }
         let mut batch = sled::Batch::default();
         for chunk in entries.chunks(CHUNK) {
             batch.insert(self.key(&[&chunk[0].id.to_be_bytes()]), encode(&chunk)?);
         }
         self.storage.access_log.apply_batch(batch)?;
-        Ok(())
+        Ok(entries)
     }
 
-    /// Matching entries, newest first, and whether more remain.
+    /// Matching stored entries, newest first, and whether more remain (write the queued ones
+    /// first to see them).
     pub fn access_logs(&self, f: &AccessLogFilter) -> Result<(Vec<AccessLogEntry>, bool)> {
-        self.write_access_log()?;
         let lo = self.key(&[b""]);
         let hi = match f.before {
             Some(id) => self.key(&[&id.to_be_bytes()]),
