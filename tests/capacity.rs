@@ -836,3 +836,36 @@ async fn bad_policies_say_what_to_fix_and_change_nothing() {
     .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn the_bad_day_scenario_starts_with_its_limits_windows_and_peak_days() {
+    let app = TestApp::spawn_with(&std::fs::read_to_string("scenarios/bad-day.yaml").unwrap()).await;
+    let (_, bank) = app.admin_get("/sandbox/v1/capacity").await;
+    assert_eq!(bank["limits"][0]["name"], "reads");
+    assert_eq!(bank["peak"]["factor"], 0.5);
+    let (_, pfm) = app.admin_get("/sandbox/v1/clients/demo-pfm/capacity").await;
+    assert_eq!(pfm["limits"][0]["rate"], 5);
+    // At 2026-11-21 09:00: tomorrow's Sunday batch (announced 7 days ahead) and the upgrade
+    // (announced now); the Sunday after is announced only on the 22nd.
+    let ids = public_windows(&app).await;
+    assert_eq!(ids, ["sunday-batch", "core-upgrade"]);
+    let (_, cal) = app.get_json("/public/v1/calendar?month=2026-12", "").await;
+    assert_eq!(
+        cal["days"][27]["peakReasons"],
+        json!(["listed"]),
+        "2026-12-28 is listed"
+    );
+    assert_eq!(
+        cal["days"][29]["peakReasons"],
+        json!(["gotobi", "monthEnd"]),
+        "the 31st is a bank holiday"
+    );
+    // demo-pfm's reads: a burst of 10, then 429.
+    let t = token(&app, "tanaka", "demo-pfm", READ).await;
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(balance(&app, &t).await.status().as_u16());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 10, "{statuses:?}");
+    assert_eq!(statuses[11], 429);
+}

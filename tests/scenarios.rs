@@ -27,7 +27,11 @@ fn check_file(yaml: &str) -> (bool, String) {
 
 #[test]
 fn the_shipped_scenarios_are_valid() {
-    for file in ["scenarios/default.yaml", "scenarios/large.yaml"] {
+    for file in [
+        "scenarios/default.yaml",
+        "scenarios/large.yaml",
+        "scenarios/bad-day.yaml",
+    ] {
         let (ok, text) = check_file(&std::fs::read_to_string(file).unwrap());
         assert!(ok, "{file}: {text}");
         assert!(text.contains("ok"), "{text}");
@@ -277,5 +281,24 @@ proptest! {
                 prop_assert!(history.windows(2).all(|w| w[0].date <= w[1].date));
             }
         }
+    }
+}
+
+#[test]
+fn bad_capacity_maintenance_and_peak_days_are_refused() {
+    let yaml = format!(
+        "{DEFAULT_SCENARIO}\ncapacity:\n  limits:\n    - {{ name: reads, rate: 5 }}\n    - {{ name: daily, quota: 10, per: 1w }}\npeakDays:\n  paydays: [40]\nmaintenance:\n  - {{ id: x, start: \"2026-11-22T05:00:00+09:00\", end: \"2026-11-22T04:00:00+09:00\" }}\n  - {{ id: y, recurring: {{ every: someday, from: \"02:00\", to: \"06:00\" }}, covers: operations, operations: [\"GET /nowhere\"] }}\n"
+    );
+    let (ok, text) = check_file(&yaml);
+    assert!(!ok, "{text}");
+    for expected in [
+        "capacity.limits[0].per: a rate needs a window",
+        "capacity.limits[1].per: a quota counts per sandbox day",
+        "peakDays.paydays: 40 is not a day of the month",
+        "maintenance[0].end: must be after start",
+        "maintenance[1].recurring.every",
+        "maintenance[1].operations: \"GET /nowhere\" is not an API operation",
+    ] {
+        assert!(text.contains(expected), "should say {expected:?}:\n{text}");
     }
 }
