@@ -375,3 +375,116 @@ async fn fault_rules_and_pending_outcomes_survive_kill_9() {
     assert_eq!(ledger["discrepancy"], "0", "{ledger}");
     server.kill_9();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_stops_windows_and_run_time_clients_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let http = http_client();
+    let world = World {
+        prefix: String::new(),
+        admin_key: ADMIN.into(),
+    };
+    let mut server = BinaryServer::start(&data, ADMIN).await;
+    let base = server.base.clone();
+    let call = |method: reqwest::Method, path: &'static str, body: Option<Value>| {
+        let (http, base, world) = (&http, base.clone(), &world);
+        async move { admin(http, &base, world, method, path, body).await }
+    };
+    call(
+        reqwest::Method::PUT,
+        "/sandbox/v1/clients/demo-pay/capacity",
+        Some(json!({"limits": [{"name": "daily", "kind": "update", "quota": 3, "per": "1d"}]})),
+    )
+    .await;
+    let g = call(
+        reqwest::Method::POST,
+        "/sandbox/v1/grants",
+        Some(json!({"username": "tanaka", "clientId": "demo-pay", "scopes": ["accounts:read", "transfers:any"]})),
+    )
+    .await;
+    let token = g["tokens"]["access_token"].as_str().unwrap().to_owned();
+    let body = json!({"accountId": "00111234567", "transfers": [{"transferAmount": "1000", "beneficiaryBankCode": "0999",
+        "beneficiaryBranchCode": "002", "accountTypeCode": "1", "accountNumber": "2345678", "beneficiaryName": "ｽｽﾞｷ ﾊﾅｺ"}]});
+    for _ in 0..2 {
+        let r = send_json(
+            &http,
+            reqwest::Method::POST,
+            &format!("{base}/personal/v1/transfer/request"),
+            &token,
+            Some(&body),
+        )
+        .await;
+        assert!(r["applyNo"].is_string(), "{r}");
+    }
+    // Quota counts are stored by the access-log writer's tick (every 50 ms), like fault
+    // counters; the next durable write makes them durable.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let stop = call(
+        reqwest::Method::POST,
+        "/sandbox/v1/clients/demo-pfm/suspension",
+        Some(json!({"reason": "kept across a crash"})),
+    )
+    .await;
+    assert_eq!(stop["reason"], "kept across a crash", "{stop}");
+    let w = call(
+        reqwest::Method::POST,
+        "/sandbox/v1/maintenance",
+        Some(json!({"id": "kept", "covers": "update", "start": "2026-12-01T00:00:00+09:00", "end": "2026-12-01T01:00:00+09:00"})),
+    )
+    .await;
+    assert_eq!(w["id"], "kept", "{w}");
+    let c = call(
+        reqwest::Method::POST,
+        "/sandbox/v1/clients",
+        Some(
+            json!({"clientId": "crash-fintech", "clientSecret": "crash-secret-1", "company": "x", "service": "y",
+                    "redirectUris": ["http://127.0.0.1:4000/cb"], "scopes": ["accounts:read"]}),
+        ),
+    )
+    .await;
+    assert_eq!(c["clientId"], "crash-fintech", "{c}");
+    server.kill_9();
+
+    let _server = BinaryServer::start(&data, ADMIN).await;
+    let base = _server.base.clone();
+    let call = |method: reqwest::Method, path: &'static str| {
+        let (http, base, world) = (&http, base.clone(), &world);
+        async move { admin(http, &base, world, method, path, None).await }
+    };
+    let policy = call(reqwest::Method::GET, "/sandbox/v1/clients/demo-pay/capacity").await;
+    assert_eq!(policy["limits"][0]["quota"], 3, "{policy}");
+    let clients = call(reqwest::Method::GET, "/sandbox/v1/clients").await;
+    let status_of = |id: &str| {
+        clients["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["clientId"] == id)
+            .map(|c| c["status"].clone())
+    };
+    assert_eq!(status_of("demo-pfm"), Some(json!("suspended")));
+    assert_eq!(status_of("crash-fintech"), Some(json!("active")));
+    let windows = call(reqwest::Method::GET, "/sandbox/v1/maintenance").await;
+    assert_eq!(windows["windows"][0]["id"], "kept", "{windows}");
+    // One transfer left today, then 429: the two before the crash still count.
+    let send = || {
+        http.post(format!("{base}/personal/v1/transfer/request"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    assert_eq!(send().await.unwrap().status(), 201);
+    assert_eq!(send().await.unwrap().status(), 429);
+    let (status, _) = {
+        let r = http
+            .post(format!("{base}/oauth/introspect"))
+            .basic_auth("crash-fintech", Some("crash-secret-1"))
+            .form(&[("token", "nothing")])
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), ())
+    };
+    assert_eq!(status, 200, "the run-time client's secret works after the restart");
+}
