@@ -365,6 +365,141 @@ async fn fault_phases(port: u16, balance_path: &str, token: &str, seconds: f64, 
     );
 }
 
+/// `conns` keep-alive connections for `seconds`, each sending `path` at most `per_conn` times a
+/// second (a client that paces itself); errors are the answers that were not 2xx.
+async fn drive_paced(port: u16, path: &str, auth: &str, conns: usize, per_conn: f64, seconds: f64) -> Figures {
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let gap = Duration::from_secs_f64(1.0 / per_conn);
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let path = path.to_owned();
+        let auth = format!("Bearer {auth}");
+        tasks.push(tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            stream.set_nodelay(true).unwrap();
+            let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            let mut latencies = Vec::new();
+            let mut errors = 0;
+            let mut next = Instant::now();
+            while Instant::now() < deadline {
+                tokio::time::sleep_until(next.into()).await;
+                next += gap;
+                let req = Request::get(path.as_str())
+                    .header("host", "127.0.0.1")
+                    .header("authorization", auth.as_str());
+                let t0 = Instant::now();
+                let res = send
+                    .send_request(req.body(Empty::<Bytes>::new()).unwrap())
+                    .await
+                    .unwrap();
+                let ok = res.status().is_success();
+                let _ = res.into_body().collect().await.unwrap();
+                latencies.push(t0.elapsed().as_micros() as u32);
+                if !ok {
+                    errors += 1;
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    summarize(tasks, seconds, false).await
+}
+
+/// Capacity: balance reads under a policy set high enough never to trigger (client and
+/// bank-wide, rate and quota), compared with the unlimited reads around them; then one client
+/// flooding at many times its limit while a second, polite client reads within its own.
+async fn capacity_phases(port: u16, balance_path: &str, token: &str, seconds: f64, pid: u32) {
+    let high = r#"{"limits":[{"name":"reads","kind":"reference","rate":10000000,"per":"1s"},{"name":"daily","kind":"any","quota":1000000000,"per":"1d"}]}"#;
+    drive(port, balance_path, Some(token), 1.0).await;
+    let unlimited = drive(port, balance_path, Some(token), seconds).await;
+    print_row("balance, no capacity policy", &unlimited, rss_mib(pid, "VmRSS"));
+    for path in ["/sandbox/v1/clients/bench/capacity", "/sandbox/v1/capacity"] {
+        let (s, body) = request_json(port, "PUT", path, ADMIN_KEY, Some(high.to_owned())).await;
+        assert_eq!(s, 200, "{body}");
+    }
+    drive(port, balance_path, Some(token), 1.0).await;
+    let limited = drive(port, balance_path, Some(token), seconds).await;
+    print_row("balance, policy never triggering", &limited, rss_mib(pid, "VmRSS"));
+    assert_eq!(limited.errors, 0, "a policy set that high never answers 429");
+    for path in ["/sandbox/v1/clients/bench/capacity", "/sandbox/v1/capacity"] {
+        let (s, _) = request_json(port, "PUT", path, ADMIN_KEY, Some("{}".into())).await;
+        assert_eq!(s, 200);
+    }
+    drive(port, balance_path, Some(token), 1.0).await;
+    let again = drive(port, balance_path, Some(token), seconds).await;
+    print_row("balance, no capacity policy (again)", &again, rss_mib(pid, "VmRSS"));
+    let without = (unlimited.rps + again.rps) / 2.0;
+    println!(
+        "capacity: never-triggering policy / no policy: {:.0}% (target >= 95%), p99 {:.2} ms vs {:.2} ms",
+        100.0 * limited.rps / without,
+        limited.p99,
+        (unlimited.p99 + again.p99) / 2.0
+    );
+
+    // Flooding: `bench` may read 2,000/s; a second client `polite` 500/s and reads 200/s.
+    let polite = r#"{"clientId":"polite","company":"Polite","service":"Polite app","redirectUris":["http://127.0.0.1:4000/cb"],"scopes":["accounts:read"],"capacity":{"limits":[{"name":"reads","kind":"reference","rate":500,"per":"1s"}]}}"#;
+    let (s, body) = request_json(port, "POST", "/sandbox/v1/clients", ADMIN_KEY, Some(polite.to_owned())).await;
+    assert_eq!(s, 201, "{body}");
+    let grant = r#"{"username":"bench","clientId":"polite","scopes":["accounts:read"]}"#;
+    let (s, g) = request_json(port, "POST", "/sandbox/v1/grants", ADMIN_KEY, Some(grant.to_owned())).await;
+    assert_eq!(s, 201, "{g}");
+    let polite_token = g["tokens"]["access_token"].as_str().unwrap().to_owned();
+    let flood_limit = r#"{"limits":[{"name":"reads","kind":"reference","rate":2000,"per":"1s"}]}"#;
+    let (s, _) = request_json(
+        port,
+        "PUT",
+        "/sandbox/v1/clients/bench/capacity",
+        ADMIN_KEY,
+        Some(flood_limit.to_owned()),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let alone = drive_paced(port, balance_path, &polite_token, 4, 50.0, seconds).await;
+    print_row("polite client alone (200/s)", &alone, rss_mib(pid, "VmRSS"));
+    // The flood: 60 connections at 10x the flooder's limit (20,000/s), then unpaced.
+    let (flood, crowded) = tokio::join!(
+        drive_paced(port, balance_path, token, 60, 20_000.0 / 60.0, seconds),
+        drive_paced(port, balance_path, &polite_token, 4, 50.0, seconds)
+    );
+    print_row("flooding client at 10x (20,000/s)", &flood, rss_mib(pid, "VmRSS"));
+    print_row("polite client beside the flood", &crowded, rss_mib(pid, "VmRSS"));
+    println!(
+        "capacity: flooding client offered {:.0} req/s = {:.0}x its limit, {} answered 429; polite client {:.0} req/s, {} x 429 (target 0), p99 {:.2} ms vs {:.2} ms alone (target <= 2x)",
+        flood.rps,
+        flood.rps / 2000.0,
+        flood.errors,
+        crowded.rps,
+        crowded.errors,
+        crowded.p99,
+        alone.p99
+    );
+    let (flood, crowded) = tokio::join!(
+        drive(port, balance_path, Some(token), seconds),
+        drive_paced(port, balance_path, &polite_token, 4, 50.0, seconds)
+    );
+    print_row("flooding client, unpaced (all CPU)", &flood, rss_mib(pid, "VmRSS"));
+    print_row("polite client beside it", &crowded, rss_mib(pid, "VmRSS"));
+    println!(
+        "capacity: unpaced flood {:.0} req/s = {:.0}x its limit; polite client {} x 429, p99 {:.2} ms (the server's cores are saturated)",
+        flood.rps,
+        flood.rps / 2000.0,
+        crowded.errors,
+        crowded.p99
+    );
+    let (s, _) = request_json(
+        port,
+        "PUT",
+        "/sandbox/v1/clients/bench/capacity",
+        ADMIN_KEY,
+        Some("{}".into()),
+    )
+    .await;
+    assert_eq!(s, 200);
+}
+
 fn print_row(name: &str, f: &Figures, rss: f64) {
     println!(
         "{name:<34} {:>10.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   {:>8} reqs  {:>3} errors   RSS {:>6.1} MiB",
@@ -457,6 +592,7 @@ fn main() {
         };
         if reads {
             fault_phases(server.port, balance_path, &token, seconds, pid, &bal).await;
+            capacity_phases(server.port, balance_path, &token, seconds, pid).await;
         }
 
         // Durable transfers: 64 remitters, beneficiaries among the first 10,000 accounts.
