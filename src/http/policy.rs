@@ -35,26 +35,28 @@ pub async fn policy(app: Sandbox, matched: Option<MatchedPath>, req: Request, ne
         return faults::faults(&app, route, kind, req, next).await;
     }
     let now = app.clock.now();
-    let (client, user) = match req.extensions().get::<Identity>() {
-        Some(Identity::User(p)) => (Some(p.client_id.clone()), Some(p.user_id.clone())),
-        _ => (None, None),
+    let principal = match req.extensions().get::<Identity>() {
+        Some(Identity::User(p)) => Some(p.clone()),
+        _ => None,
     };
+    let client = principal.as_ref().map(|p| p.client_id.as_str());
+    let user = principal.as_ref().map(|p| p.user_id.as_str());
     // Public information (the calendar, the maintenance notices) stays up through stops and
     // maintenance: it is how connecting companies learn about them.
     let public = route.starts_with("/public/");
     // 1. The kill switch.
-    if !public && let Some(refusal) = app.controls.refusal(client.as_deref(), user.as_deref(), kind) {
+    if !public && let Some(refusal) = app.controls.refusal(client, user, kind) {
         crate::metrics::metrics().stopped(&app.id, refusal.target);
-        return stopped(&app, &refusal, kind);
+        return stopped(&app, &refusal, Shape::of(kind, route));
     }
     // 2. Maintenance.
     if !public && let Some(window) = app.maintenance.stopping(kind, req.method().as_str(), route, now) {
         crate::metrics::metrics().in_maintenance(&app.id, &window.id);
-        return in_maintenance(&app, &window, kind, now);
+        return in_maintenance(&app, &window, Shape::of(kind, route), now);
     }
     // 3. Capacity. The token endpoint's client is in its credentials, read only when a
     // client policy counts token requests.
-    let (req, client) = if kind == RequestKind::Token && client.is_none() && app.capacity.counts_tokens() {
+    let (req, token_client) = if kind == RequestKind::Token && client.is_none() && app.capacity.counts_tokens() {
         let (parts, body) = req.into_parts();
         let bytes = to_bytes(body, MAX_PEEK).await.unwrap_or_default();
         let req = Request::from_parts(parts, Body::from(bytes.clone()));
@@ -63,13 +65,14 @@ pub async fn policy(app: Sandbox, matched: Option<MatchedPath>, req: Request, ne
             .flatten();
         (req, client)
     } else {
-        (req, client)
+        (req, None)
     };
-    let admission = match app.capacity.admit(client.as_deref(), kind, now) {
+    let client = client.or(token_client.as_deref());
+    let admission = match app.capacity.admit(client, kind, now) {
         Ok(a) => a,
         Err(limited) => {
-            crate::metrics::metrics().rate_limited(&app.id, client.as_deref(), &limited.limit);
-            return rate_limited(&limited, kind);
+            crate::metrics::metrics().rate_limited(&app.id, client, &limited.limit);
+            return rate_limited(&limited, Shape::of(kind, route));
         }
     };
     if admission.latency > jiff::SignedDuration::ZERO {
@@ -87,8 +90,8 @@ fn rate_limit_fields(headers: &mut HeaderMap, standings: &[Standing]) {
     if standings.is_empty() {
         return;
     }
-    let mut policy = String::new();
-    let mut state = String::new();
+    let mut policy = String::with_capacity(32 * standings.len());
+    let mut state = String::with_capacity(32 * standings.len());
     for s in standings {
         let sep = if policy.is_empty() { "" } else { ", " };
         let _ = write!(policy, "{sep}\"{}\";q={}", s.name, s.quota);
@@ -100,10 +103,11 @@ fn rate_limit_fields(headers: &mut HeaderMap, standings: &[Standing]) {
             let _ = write!(state, ";t={}", s.reset);
         }
     }
-    if let Ok(v) = HeaderValue::from_str(&policy) {
+    // The names are checked to be plain ASCII, so both are valid header values.
+    if let Ok(v) = HeaderValue::from_maybe_shared(axum::body::Bytes::from(policy)) {
         headers.insert("ratelimit-policy", v);
     }
-    if let Ok(v) = HeaderValue::from_str(&state) {
+    if let Ok(v) = HeaderValue::from_maybe_shared(axum::body::Bytes::from(state)) {
         headers.insert("ratelimit", v);
     }
 }
@@ -112,12 +116,34 @@ fn retry_after(headers: &mut HeaderMap, secs: u64) {
     headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
 }
 
-/// An answer in the shape of the endpoint: RFC 6749 on the token endpoint, an HTML page on the
-/// authorization pages, a problem document elsewhere.
-fn answer(app: &Sandbox, kind: RequestKind, problem: Problem, oauth_error: &str) -> Response {
+/// The shape of an endpoint's answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// The token endpoint: RFC 6749 §5.2.
+    OAuth,
+    /// The authorization pages a browser shows: an HTML error page.
+    Page,
+    /// Everything else: a problem document.
+    Problem,
+}
+
+impl Shape {
+    fn of(kind: RequestKind, route: &str) -> Shape {
+        if kind == RequestKind::Token {
+            Shape::OAuth
+        } else if route.starts_with("/oauth/authorize") {
+            Shape::Page
+        } else {
+            Shape::Problem
+        }
+    }
+}
+
+/// An answer in the shape of the endpoint.
+fn answer(app: &Sandbox, shape: Shape, problem: Problem, oauth_error: &str) -> Response {
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-    match kind {
-        RequestKind::Token => {
+    match shape {
+        Shape::OAuth => {
             let mut res = (
                 status,
                 axum::Json(serde_json::json!({"error": oauth_error, "error_description": problem.detail})),
@@ -127,7 +153,7 @@ fn answer(app: &Sandbox, kind: RequestKind, problem: Problem, oauth_error: &str)
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             res
         }
-        RequestKind::Auth => (
+        Shape::Page => (
             status,
             Html(crate::oauth::pages::error(
                 &app.scenario.scenario.bank.name,
@@ -135,11 +161,11 @@ fn answer(app: &Sandbox, kind: RequestKind, problem: Problem, oauth_error: &str)
             )),
         )
             .into_response(),
-        _ => problem_of(problem),
+        Shape::Problem => problem_of(problem),
     }
 }
 
-fn stopped(app: &Sandbox, refusal: &Refusal, kind: RequestKind) -> Response {
+fn stopped(app: &Sandbox, refusal: &Refusal, shape: Shape) -> Response {
     let what = match refusal.stop.scope {
         crate::services::controls::StopScope::All => "all API calls",
         crate::services::controls::StopScope::Update => "update calls",
@@ -172,10 +198,10 @@ fn stopped(app: &Sandbox, refusal: &Refusal, kind: RequestKind) -> Response {
     } else {
         "temporarily_unavailable"
     };
-    answer(app, kind, Problem::new(status, code, &detail), oauth_error)
+    answer(app, shape, Problem::new(status, code, &detail), oauth_error)
 }
 
-fn in_maintenance(app: &Sandbox, w: &InWindow, kind: RequestKind, now: jiff::Timestamp) -> Response {
+fn in_maintenance(app: &Sandbox, w: &InWindow, shape: Shape, now: jiff::Timestamp) -> Response {
     let end = crate::clock::format_jst(w.occurrence.end);
     let about = w.description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
     let detail = format!(
@@ -185,17 +211,17 @@ fn in_maintenance(app: &Sandbox, w: &InWindow, kind: RequestKind, now: jiff::Tim
     );
     let mut problem = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "maintenance", &detail);
     problem.maintenance_window = Some(w.id.clone());
-    let mut res = answer(app, kind, problem, "temporarily_unavailable");
+    let mut res = answer(app, shape, problem, "temporarily_unavailable");
     let left = w.occurrence.end.duration_since(now).as_secs_f64().ceil().max(1.0) as u64;
     retry_after(res.headers_mut(), left);
     res
 }
 
-fn rate_limited(l: &Limited, kind: RequestKind) -> Response {
+fn rate_limited(l: &Limited, shape: Shape) -> Response {
     let mut problem = Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", &l.detail);
-    problem.limit = Some(l.limit.clone());
-    let mut res = match kind {
-        RequestKind::Token => {
+    problem.limit = Some(l.limit.to_string());
+    let mut res = match shape {
+        Shape::OAuth => {
             let mut res = (
                 StatusCode::TOO_MANY_REQUESTS,
                 axum::Json(serde_json::json!({"error": "rate_limited", "error_description": l.detail})),

@@ -19,7 +19,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 const META_CAPACITY: &str = "capacity";
@@ -42,11 +42,16 @@ struct QuotaCount {
     /// `YYYYMMDD` of the day, or `YYYYMM00` of the month, it counts.
     period: i64,
     used: u64,
+    /// When the period ends (Unix seconds, sandbox time).
+    #[serde(default)]
+    ends_at: i64,
 }
 
 /// One limit with its live state.
 struct LiveLimit {
     limit: CompiledLimit,
+    /// Its name as answers show it (`bank.{name}` for the bank's).
+    label: Arc<str>,
     normal: Option<Limiter>,
     peak: Option<Limiter>,
     quota: Mutex<QuotaCount>,
@@ -83,6 +88,10 @@ impl LivePolicy {
                 },
                 quota: Mutex::new(counts.get(&*l.name).copied().unwrap_or_default()),
                 in_flight: AtomicU32::new(0),
+                label: match owner {
+                    Some(_) => l.name.clone(),
+                    None => format!("bank.{}", l.name).into(),
+                },
                 limit: l.clone(),
             })
             .collect::<Vec<_>>();
@@ -108,13 +117,6 @@ impl LivePolicy {
             })
             .collect()
     }
-
-    fn label(&self, limit: &CompiledLimit) -> String {
-        match self.owner {
-            Some(_) => limit.name.to_string(),
-            None => format!("bank.{}", limit.name),
-        }
-    }
 }
 
 /// The stored form: policies as written and quota counts.
@@ -136,7 +138,7 @@ struct State {
 #[derive(Debug, Clone)]
 pub struct Standing {
     /// The limit's name (`bank.{name}` for the bank's).
-    pub name: String,
+    pub name: Arc<str>,
     /// Requests the policy allows in its window (the burst for a rate).
     pub quota: u64,
     /// The window in seconds (`None` for a concurrency limit).
@@ -167,7 +169,7 @@ impl Drop for Admission {
 /// A request refused: which limit, and when to come back.
 #[derive(Debug, Clone)]
 pub struct Limited {
-    pub limit: String,
+    pub limit: Arc<str>,
     /// The client whose limit it is (`None`: the bank-wide one).
     pub client: Option<String>,
     pub detail: String,
@@ -197,9 +199,22 @@ pub struct Capacity {
     dirty: AtomicBool,
     /// The peak days of the sandbox's calendar.
     pub peak_days: PeakDays,
-    /// The last day asked about and whether it is a peak day (days change rarely).
-    peak_memo: AtomicU64,
+    /// The sandbox day last asked about (days change rarely).
+    today: RwLock<Day>,
 }
+
+/// A sandbox-calendar day: its index (days since 1970-01-01 in JST), date and whether it is a
+/// peak day.
+#[derive(Clone, Copy)]
+struct Day {
+    index: i64,
+    date: Date,
+    peak: bool,
+}
+
+/// JST is UTC+9 all year (no daylight saving time), so days are plain 86,400-second spans.
+const JST_OFFSET: i64 = 9 * 3600;
+const DAY: i64 = 86_400;
 
 fn period(window: QuotaWindow, date: Date) -> i64 {
     let ym = date.year() as i64 * 10_000 + date.month() as i64 * 100;
@@ -209,16 +224,15 @@ fn period(window: QuotaWindow, date: Date) -> i64 {
     }
 }
 
-/// Seconds of sandbox time from `now` to the end of the period containing it.
-fn seconds_left(window: QuotaWindow, now: &jiff::Zoned) -> u64 {
-    let date = now.date();
+/// When the period of `window` containing `date` ends (Unix seconds).
+fn period_end(window: QuotaWindow, date: Date) -> i64 {
     let next = match window {
         QuotaWindow::Day => date.tomorrow().ok(),
         QuotaWindow::Month => date.last_of_month().tomorrow().ok(),
     };
-    next.and_then(|d| d.to_zoned(now.time_zone().clone()).ok())
-        .map(|z| (z.timestamp().as_second() - now.timestamp().as_second()).max(1) as u64)
-        .unwrap_or(86_400)
+    next.and_then(|d| d.to_zoned(crate::clock::jst()).ok())
+        .map(|z| z.timestamp().as_second())
+        .unwrap_or(i64::MAX)
 }
 
 fn window_seconds(window: QuotaWindow) -> u64 {
@@ -284,7 +298,11 @@ impl Capacity {
             writing: Mutex::new(()),
             dirty: AtomicBool::new(false),
             peak_days: s.peak_days.clone(),
-            peak_memo: AtomicU64::new(0),
+            today: RwLock::new(Day {
+                index: i64::MIN,
+                date: Date::constant(1970, 1, 1),
+                peak: false,
+            }),
         };
         c.refresh(&c.read());
         Ok(c)
@@ -314,16 +332,21 @@ impl Capacity {
         self.counts_tokens.load(Ordering::Acquire)
     }
 
-    /// Whether `date` is a peak day (remembered for the last day asked).
-    pub fn is_peak(&self, date: Date) -> bool {
-        let key = period(QuotaWindow::Day, date) as u64;
-        let memo = self.peak_memo.load(Ordering::Relaxed);
-        if memo >> 1 == key {
-            return memo & 1 == 1;
+    /// The sandbox day of `now` (remembered: it changes once a day).
+    fn day(&self, now: Timestamp) -> Day {
+        let index = (now.as_second() + JST_OFFSET).div_euclid(DAY);
+        let known = *self.today.read().unwrap_or_else(|e| e.into_inner());
+        if known.index == index {
+            return known;
         }
-        let peak = !self.peak_days.reasons(date).is_empty();
-        self.peak_memo.store(key << 1 | u64::from(peak), Ordering::Relaxed);
-        peak
+        let date = now.to_zoned(crate::clock::jst()).date();
+        let day = Day {
+            index,
+            date,
+            peak: !self.peak_days.reasons(date).is_empty(),
+        };
+        *self.today.write().unwrap_or_else(|e| e.into_inner()) = day;
+        day
     }
 
     /// Lets a request of `kind` by `client` (`None`: no client known) through at sandbox
@@ -333,27 +356,27 @@ impl Capacity {
         if !self.active() || matches!(kind, RequestKind::Auth | RequestKind::Any) {
             return Ok(admission);
         }
-        let policies: Vec<Arc<LivePolicy>> = {
+        let (own, bank) = {
             let st = self.read();
-            client
-                .and_then(|c| st.clients.get(c).cloned())
-                .into_iter()
-                .chain(std::iter::once(st.bank.clone()))
-                .filter(|p| !p.compiled.is_empty())
-                .collect()
+            let own = client.and_then(|c| st.clients.get(c).cloned());
+            let bank = (!st.bank.compiled.is_empty()).then(|| st.bank.clone());
+            (own.filter(|p| !p.compiled.is_empty()), bank)
         };
-        if policies.is_empty() {
+        if own.is_none() && bank.is_none() {
             return Ok(admission);
         }
+        let policies = [own, bank];
+        let policies = policies.iter().flatten();
         let needs_date = policies
-            .iter()
+            .clone()
             .any(|p| p.has_quota || p.compiled.peak_factor != 1.0 || p.compiled.peak_latency > SignedDuration::ZERO);
-        let today = needs_date.then(|| now.to_zoned(crate::clock::jst()));
-        let peak = today.as_ref().is_some_and(|z| self.is_peak(z.date()));
+        let today = needs_date.then(|| self.day(now));
+        let peak = today.is_some_and(|d| d.peak);
+        let now_secs = now.as_second();
         // Quota counts taken by this request, given back if a later limit refuses it.
         let mut taken: Vec<(Arc<LivePolicy>, usize)> = Vec::new();
         let mut refusal = None;
-        'policies: for p in &policies {
+        'policies: for p in policies {
             if peak && p.compiled.peak_latency > admission.latency {
                 admission.latency = p.compiled.peak_latency;
             }
@@ -372,7 +395,7 @@ impl Capacity {
                         let was = live.in_flight.fetch_add(1, Ordering::AcqRel);
                         admission.held.push((p.clone(), i));
                         let standing = Standing {
-                            name: p.label(l),
+                            name: live.label.clone(),
                             quota: n as u64,
                             window: None,
                             remaining: (n as u64).saturating_sub(was as u64 + 1),
@@ -385,17 +408,22 @@ impl Capacity {
                         admission.standings.push(standing);
                     }
                     Shape::Quota { count, window } => {
-                        let Some(zoned) = today.as_ref() else { continue };
-                        let key = period(window, zoned.date());
+                        let Some(day) = today else { continue };
+                        let key = period(window, day.date);
                         let mut q = live.quota.lock().unwrap_or_else(|e| e.into_inner());
-                        if q.period != key {
-                            *q = QuotaCount { period: key, used: 0 };
+                        if q.period != key || q.ends_at == 0 {
+                            let used = if q.period == key { q.used } else { 0 };
+                            *q = QuotaCount {
+                                period: key,
+                                used,
+                                ends_at: period_end(window, day.date),
+                            };
                         }
-                        let left = seconds_left(window, zoned);
+                        let left = (q.ends_at - now_secs).max(1) as u64;
                         let per = if window == QuotaWindow::Day { "day" } else { "month" };
                         if q.used >= count {
                             let standing = Standing {
-                                name: p.label(l),
+                                name: live.label.clone(),
                                 quota: count,
                                 window: Some(window_seconds(window)),
                                 remaining: 0,
@@ -408,7 +436,7 @@ impl Capacity {
                         self.dirty.store(true, Ordering::Release);
                         taken.push((p.clone(), i));
                         admission.standings.push(Standing {
-                            name: p.label(l),
+                            name: live.label.clone(),
                             quota: count,
                             window: Some(window_seconds(window)),
                             remaining: count - q.used,
@@ -428,7 +456,7 @@ impl Capacity {
                             Ok(snapshot) => {
                                 let remaining = snapshot.remaining_burst_capacity() as u64;
                                 admission.standings.push(Standing {
-                                    name: p.label(l),
+                                    name: live.label.clone(),
                                     quota: burst as u64,
                                     window: Some(window),
                                     remaining,
@@ -438,7 +466,7 @@ impl Capacity {
                             Err(not_until) => {
                                 let wait = not_until.wait_time_from(limiter.clock().now());
                                 let standing = Standing {
-                                    name: p.label(l),
+                                    name: live.label.clone(),
                                     quota: burst as u64,
                                     window: Some(window),
                                     remaining: 0,
