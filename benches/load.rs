@@ -439,8 +439,8 @@ async fn capacity_phases(port: u16, balance_path: &str, token: &str, seconds: f6
         (unlimited.p99 + again.p99) / 2.0
     );
 
-    // Flooding: `bench` may read 2,000/s; a second client `polite` 500/s and reads 200/s.
-    let polite = r#"{"clientId":"polite","company":"Polite","service":"Polite app","redirectUris":["http://127.0.0.1:4000/cb"],"scopes":["accounts:read"],"capacity":{"limits":[{"name":"reads","kind":"reference","rate":500,"per":"1s"}]}}"#;
+    // Flooding: `bench` may read 2,000/s; a second client `polite` 2,000/s and reads 800/s.
+    let polite = r#"{"clientId":"polite","company":"Polite","service":"Polite app","redirectUris":["http://127.0.0.1:4000/cb"],"scopes":["accounts:read"],"capacity":{"limits":[{"name":"reads","kind":"reference","rate":2000,"per":"1s"}]}}"#;
     let (s, body) = request_json(port, "POST", "/sandbox/v1/clients", ADMIN_KEY, Some(polite.to_owned())).await;
     assert_eq!(s, 201, "{body}");
     let grant = r#"{"username":"bench","clientId":"polite","scopes":["accounts:read"]}"#;
@@ -457,12 +457,12 @@ async fn capacity_phases(port: u16, balance_path: &str, token: &str, seconds: f6
     )
     .await;
     assert_eq!(s, 200);
-    let alone = drive_paced(port, balance_path, &polite_token, 4, 50.0, seconds).await;
-    print_row("polite client alone (200/s)", &alone, rss_mib(pid, "VmRSS"));
+    let alone = drive_paced(port, balance_path, &polite_token, 8, 100.0, seconds).await;
+    print_row("polite client alone (800/s)", &alone, rss_mib(pid, "VmRSS"));
     // The flood: 60 connections at 10x the flooder's limit (20,000/s), then unpaced.
     let (flood, crowded) = tokio::join!(
         drive_paced(port, balance_path, token, 60, 20_000.0 / 60.0, seconds),
-        drive_paced(port, balance_path, &polite_token, 4, 50.0, seconds)
+        drive_paced(port, balance_path, &polite_token, 8, 100.0, seconds)
     );
     print_row("flooding client at 10x (20,000/s)", &flood, rss_mib(pid, "VmRSS"));
     print_row("polite client beside the flood", &crowded, rss_mib(pid, "VmRSS"));
@@ -478,7 +478,7 @@ async fn capacity_phases(port: u16, balance_path: &str, token: &str, seconds: f6
     );
     let (flood, crowded) = tokio::join!(
         drive(port, balance_path, Some(token), seconds),
-        drive_paced(port, balance_path, &polite_token, 4, 50.0, seconds)
+        drive_paced(port, balance_path, &polite_token, 8, 100.0, seconds)
     );
     print_row("flooding client, unpaced (all CPU)", &flood, rss_mib(pid, "VmRSS"));
     print_row("polite client beside it", &crowded, rss_mib(pid, "VmRSS"));

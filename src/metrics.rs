@@ -160,25 +160,17 @@ impl Metrics {
         }
     }
 
-    /// Counts API calls from access-log entries of one sandbox.
+    /// Counts API calls from access-log entries of one sandbox. A batch holds a few distinct
+    /// label sets, so it is counted per set first: the writer's time per entry stays small.
     pub fn observe_requests(&self, sandbox: &str, entries: &[AccessLogEntry]) {
+        let mut counts: std::collections::HashMap<(Option<&str>, &'static str, u16), u64> =
+            std::collections::HashMap::new();
+        let mut latencies: std::collections::HashMap<&'static str, Vec<f64>> = std::collections::HashMap::new();
         for e in entries {
             let (method, route) = e.operation.split_once(' ').unwrap_or(("", &e.operation));
             let kind = kind_name(RequestKind::of(method, route));
-            self.requests
-                .get_or_create(&RequestLabels {
-                    sandbox: sandbox.to_owned(),
-                    client: e.client_id.clone().unwrap_or_else(|| "none".into()),
-                    kind,
-                    status: e.status.to_string(),
-                })
-                .inc();
-            self.latency
-                .get_or_create(&KindLabels {
-                    sandbox: sandbox.to_owned(),
-                    kind,
-                })
-                .observe(e.latency_micros as f64 / 1e6);
+            *counts.entry((e.client_id.as_deref(), kind, e.status)).or_default() += 1;
+            latencies.entry(kind).or_default().push(e.latency_micros as f64 / 1e6);
             if let Some(rule) = &e.fault_rule {
                 self.faults
                     .get_or_create(&FaultLabels {
@@ -186,6 +178,25 @@ impl Metrics {
                         rule: rule.clone(),
                     })
                     .inc();
+            }
+        }
+        for ((client, kind, status), n) in counts {
+            self.requests
+                .get_or_create(&RequestLabels {
+                    sandbox: sandbox.to_owned(),
+                    client: client.unwrap_or("none").to_owned(),
+                    kind,
+                    status: status.to_string(),
+                })
+                .inc_by(n);
+        }
+        for (kind, values) in latencies {
+            let histogram = self.latency.get_or_create(&KindLabels {
+                sandbox: sandbox.to_owned(),
+                kind,
+            });
+            for v in values {
+                histogram.observe(v);
             }
         }
     }

@@ -19,7 +19,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 const META_CAPACITY: &str = "capacity";
@@ -47,6 +47,49 @@ struct QuotaCount {
     ends_at: i64,
 }
 
+/// A quota's count in its current period, counted with atomics (the period changes once a
+/// day or month, under `switching`).
+#[derive(Default)]
+struct LiveQuota {
+    period: AtomicI64,
+    ends_at: AtomicI64,
+    used: AtomicU64,
+    switching: Mutex<()>,
+}
+
+impl LiveQuota {
+    fn from(c: QuotaCount) -> LiveQuota {
+        LiveQuota {
+            period: AtomicI64::new(c.period),
+            ends_at: AtomicI64::new(c.ends_at),
+            used: AtomicU64::new(c.used),
+            switching: Mutex::new(()),
+        }
+    }
+
+    fn count(&self) -> QuotaCount {
+        QuotaCount {
+            period: self.period.load(Ordering::Acquire),
+            used: self.used.load(Ordering::Acquire),
+            ends_at: self.ends_at.load(Ordering::Acquire),
+        }
+    }
+
+    /// Makes the count the one of period `key` (ending at `end()`), starting it at 0 when the
+    /// period changed.
+    fn enter(&self, key: i64, end: impl FnOnce() -> i64) {
+        if self.period.load(Ordering::Acquire) == key && self.ends_at.load(Ordering::Acquire) != 0 {
+            return;
+        }
+        let _switching = self.switching.lock().unwrap_or_else(|e| e.into_inner());
+        if self.period.load(Ordering::Acquire) != key {
+            self.used.store(0, Ordering::Release);
+        }
+        self.ends_at.store(end(), Ordering::Release);
+        self.period.store(key, Ordering::Release);
+    }
+}
+
 /// One limit with its live state.
 struct LiveLimit {
     limit: CompiledLimit,
@@ -54,7 +97,7 @@ struct LiveLimit {
     label: Arc<str>,
     normal: Option<Limiter>,
     peak: Option<Limiter>,
-    quota: Mutex<QuotaCount>,
+    quota: LiveQuota,
     in_flight: AtomicU32,
 }
 
@@ -86,7 +129,7 @@ impl LivePolicy {
                 } else {
                     None
                 },
-                quota: Mutex::new(counts.get(&*l.name).copied().unwrap_or_default()),
+                quota: LiveQuota::from(counts.get(&*l.name).copied().unwrap_or_default()),
                 in_flight: AtomicU32::new(0),
                 label: match owner {
                     Some(_) => l.name.clone(),
@@ -109,12 +152,7 @@ impl LivePolicy {
         self.limits
             .iter()
             .filter(|l| matches!(l.limit.shape, Shape::Quota { .. }))
-            .map(|l| {
-                (
-                    l.limit.name.to_string(),
-                    *l.quota.lock().unwrap_or_else(|e| e.into_inner()),
-                )
-            })
+            .map(|l| (l.limit.name.to_string(), l.quota.count()))
             .collect()
     }
 }
@@ -199,15 +237,13 @@ pub struct Capacity {
     dirty: AtomicBool,
     /// The peak days of the sandbox's calendar.
     pub peak_days: PeakDays,
-    /// The sandbox day last asked about (days change rarely).
-    today: RwLock<Day>,
+    /// The sandbox day last asked about, packed (see `Capacity::day`); days change rarely.
+    today: AtomicU64,
 }
 
-/// A sandbox-calendar day: its index (days since 1970-01-01 in JST), date and whether it is a
-/// peak day.
+/// A sandbox-calendar day: its date and whether it is a peak day.
 #[derive(Clone, Copy)]
 struct Day {
-    index: i64,
     date: Date,
     peak: bool,
 }
@@ -298,11 +334,7 @@ impl Capacity {
             writing: Mutex::new(()),
             dirty: AtomicBool::new(false),
             peak_days: s.peak_days.clone(),
-            today: RwLock::new(Day {
-                index: i64::MIN,
-                date: Date::constant(1970, 1, 1),
-                peak: false,
-            }),
+            today: AtomicU64::new(u64::MAX),
         };
         c.refresh(&c.read());
         Ok(c)
@@ -332,27 +364,38 @@ impl Capacity {
         self.counts_tokens.load(Ordering::Acquire)
     }
 
-    /// The sandbox day of `now` (remembered: it changes once a day).
+    /// The sandbox day of `now`, remembered in one atomic word: the day's index (days since
+    /// 1970-01-01 JST) above bit 26, `YYYYMMDD` in bits 1–25, whether it is a peak day in bit 0.
     fn day(&self, now: Timestamp) -> Day {
         let index = (now.as_second() + JST_OFFSET).div_euclid(DAY);
-        let known = *self.today.read().unwrap_or_else(|e| e.into_inner());
-        if known.index == index {
-            return known;
+        let known = self.today.load(Ordering::Acquire);
+        if known != u64::MAX && (known >> 26) as i64 == index {
+            let ymd = ((known >> 1) & 0x1FF_FFFF) as i64;
+            if let Ok(date) = Date::new((ymd / 10_000) as i16, (ymd / 100 % 100) as i8, (ymd % 100) as i8) {
+                return Day {
+                    date,
+                    peak: known & 1 == 1,
+                };
+            }
         }
         let date = now.to_zoned(crate::clock::jst()).date();
-        let day = Day {
-            index,
-            date,
-            peak: !self.peak_days.reasons(date).is_empty(),
-        };
-        *self.today.write().unwrap_or_else(|e| e.into_inner()) = day;
-        day
+        let peak = !self.peak_days.reasons(date).is_empty();
+        if index >= 0 {
+            let ymd = period(QuotaWindow::Day, date) as u64;
+            self.today
+                .store((index as u64) << 26 | ymd << 1 | u64::from(peak), Ordering::Release);
+        }
+        Day { date, peak }
     }
 
     /// Lets a request of `kind` by `client` (`None`: no client known) through at sandbox
     /// time `now`, or says which limit refuses it.
     pub fn admit(&self, client: Option<&str>, kind: RequestKind, now: Timestamp) -> Result<Admission, Limited> {
-        let mut admission = Admission::default();
+        let mut admission = Admission {
+            standings: Vec::new(),
+            latency: SignedDuration::ZERO,
+            held: Vec::new(),
+        };
         if !self.active() || matches!(kind, RequestKind::Auth | RequestKind::Any) {
             return Ok(admission);
         }
@@ -371,6 +414,7 @@ impl Capacity {
             .clone()
             .any(|p| p.has_quota || p.compiled.peak_factor != 1.0 || p.compiled.peak_latency > SignedDuration::ZERO);
         let today = needs_date.then(|| self.day(now));
+        admission.standings.reserve(8);
         let peak = today.is_some_and(|d| d.peak);
         let now_secs = now.as_second();
         // Quota counts taken by this request, given back if a later limit refuses it.
@@ -410,18 +454,12 @@ impl Capacity {
                     Shape::Quota { count, window } => {
                         let Some(day) = today else { continue };
                         let key = period(window, day.date);
-                        let mut q = live.quota.lock().unwrap_or_else(|e| e.into_inner());
-                        if q.period != key || q.ends_at == 0 {
-                            let used = if q.period == key { q.used } else { 0 };
-                            *q = QuotaCount {
-                                period: key,
-                                used,
-                                ends_at: period_end(window, day.date),
-                            };
-                        }
-                        let left = (q.ends_at - now_secs).max(1) as u64;
+                        live.quota.enter(key, || period_end(window, day.date));
+                        let left = (live.quota.ends_at.load(Ordering::Acquire) - now_secs).max(1) as u64;
                         let per = if window == QuotaWindow::Day { "day" } else { "month" };
-                        if q.used >= count {
+                        let used = live.quota.used.fetch_add(1, Ordering::AcqRel) + 1;
+                        if used > count {
+                            live.quota.used.fetch_sub(1, Ordering::AcqRel);
                             let standing = Standing {
                                 name: live.label.clone(),
                                 quota: count,
@@ -432,14 +470,15 @@ impl Capacity {
                             refusal = Some((p, standing, format!("{count} requests per sandbox {per}"), left));
                             break 'policies;
                         }
-                        q.used += 1;
-                        self.dirty.store(true, Ordering::Release);
+                        if !self.dirty.load(Ordering::Relaxed) {
+                            self.dirty.store(true, Ordering::Release);
+                        }
                         taken.push((p.clone(), i));
                         admission.standings.push(Standing {
                             name: live.label.clone(),
                             quota: count,
                             window: Some(window_seconds(window)),
-                            remaining: count - q.used,
+                            remaining: count - used,
                             reset: left,
                         });
                     }
@@ -490,8 +529,7 @@ impl Capacity {
             None => Ok(admission),
             Some((p, standing, what, retry_after)) => {
                 for (tp, i) in taken {
-                    let mut q = tp.limits[i].quota.lock().unwrap_or_else(|e| e.into_inner());
-                    q.used = q.used.saturating_sub(1);
+                    tp.limits[i].quota.used.fetch_sub(1, Ordering::AcqRel);
                 }
                 let whose = match &p.owner {
                     Some(c) => format!("client {c:?}"),
