@@ -58,7 +58,13 @@ pub async fn policy(app: Sandbox, matched: Option<MatchedPath>, req: Request, ne
     // client policy counts token requests.
     let (req, token_client) = if kind == RequestKind::Token && client.is_none() && app.capacity.counts_tokens() {
         let (parts, body) = req.into_parts();
-        let bytes = to_bytes(body, MAX_PEEK).await.unwrap_or_default();
+        let Ok(bytes) = to_bytes(body, MAX_PEEK).await else {
+            return problem_of(Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "a token request is a short form; this body is over 64 KiB",
+            ));
+        };
         let req = Request::from_parts(parts, Body::from(bytes.clone()));
         let client = (req.method() == Method::POST)
             .then(|| client_of_token_request(&req, &bytes))
