@@ -827,6 +827,33 @@ async fn bad_policies_say_what_to_fix_and_change_nothing() {
         .collect();
     assert_eq!(fields, ["limits[0].per", "limits[1].per", "limits[2].concurrency"]);
     assert_eq!(app.admin_get("/sandbox/v1/capacity").await.1, json!({"limits": []}));
+    // Objects written as arrays of their fields are refused, at the top and inside.
+    for (method, path, body) in [
+        (
+            reqwest::Method::POST,
+            "/sandbox/v1/clients/demo-pfm/secret",
+            json!([null, null]),
+        ),
+        (
+            reqwest::Method::PUT,
+            "/sandbox/v1/capacity",
+            json!({"limits": [["x", null, 5]]}),
+        ),
+        (
+            reqwest::Method::PUT,
+            "/sandbox/v1/capacity",
+            json!({"peak": [0.5, "1s"]}),
+        ),
+        (
+            reqwest::Method::POST,
+            "/sandbox/v1/maintenance",
+            json!({"recurring": ["day", "01:00", "02:00"]}),
+        ),
+    ] {
+        let (status, answer) = send(&app, method, path, Some(body.clone())).await;
+        assert_eq!(status, 422, "{path} {body}: {answer}");
+        assert_eq!(answer["code"], "invalid_json", "{answer}");
+    }
     let (status, _) = send(
         &app,
         reqwest::Method::PUT,

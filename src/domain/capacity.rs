@@ -16,11 +16,15 @@ pub const MAX_LIMITS: usize = 20;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CapacityPolicy {
     /// The limits; a request must fit every limit that applies to it.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::fault::seq_of_maps")]
     pub limits: Vec<Limit>,
     /// What changes on peak days (五十日, paydays, month-end, listed days; see
     /// `GET /public/v1/calendar`). Absent: nothing changes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::domain::fault::some_map"
+    )]
     #[schema(nullable = false)]
     pub peak: Option<PeakEffect>,
 }

@@ -584,6 +584,18 @@ fn compile_effect(e: &FaultEffect, ctx: &RuleContext<'_>, m: &FaultMatch, p: &mu
     None
 }
 
+/// `map_only` for each element of a list field.
+pub(crate) fn seq_of_maps<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(transparent, bound = "T: Deserialize<'de>")]
+    struct Element<T>(#[serde(deserialize_with = "map_only")] T);
+    Vec::<Element<T>>::deserialize(d).map(|v| v.into_iter().map(|e| e.0).collect())
+}
+
 /// `map_only` for an optional field (absent or `null`: none).
 pub(crate) fn some_map<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where

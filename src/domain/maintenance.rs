@@ -31,7 +31,11 @@ pub struct MaintenanceWindow {
     #[schema(nullable = false)]
     pub end: Option<String>,
     /// A recurring window instead of `start`/`end`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::domain::fault::some_map"
+    )]
     #[schema(nullable = false)]
     pub recurring: Option<Recurrence>,
     /// What it stops: `all` (default), `update`, `auth` (the authorization server: its pages

@@ -31,24 +31,62 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// A JSON body deserialized into `T`; malformed JSON or a wrong type is a 400 (415 without
-/// a JSON content type) that says what is wrong.
+/// A JSON object body deserialized into `T`; malformed JSON is a 400, a body of the wrong
+/// shape a 422 naming the field, and one without a JSON content type a 415. A top-level array
+/// is refused even where serde would read one as a struct's fields in order (`[null, null]`):
+/// every request body in the API is an object.
 pub struct ApiJson<T>(pub T);
+
+fn json_content_type(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .is_some_and(|m| m == "application/json" || (m.starts_with("application/") && m.ends_with("+json")))
+}
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => {
-                let status = rejection.status();
-                let code = if status == axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE {
-                    "unsupported_media_type"
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Expected request with `Content-Type: application/json`",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::new(e.status(), "invalid_json", e.body_text()))?;
+        let mut json = serde_json::Deserializer::from_slice(&bytes);
+        let mut track = serde_path_to_error::Track::new();
+        let parsed =
+            crate::domain::fault::map_only::<_, T>(serde_path_to_error::Deserializer::new(&mut json, &mut track))
+                .and_then(|v| json.end().map(|_| v));
+        match parsed {
+            Ok(v) => Ok(ApiJson(v)),
+            Err(e) => {
+                let path = track.path().to_string();
+                let at = if path == "." {
+                    String::new()
                 } else {
-                    "invalid_json"
+                    format!("{path}: ")
                 };
-                Err(ApiError::new(status, code, rejection.body_text()))
+                if e.is_data() {
+                    Err(ApiError::new(
+                        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid_json",
+                        format!("Failed to deserialize the JSON body into the target type: {at}{e}"),
+                    ))
+                } else {
+                    Err(ApiError::new(
+                        axum::http::StatusCode::BAD_REQUEST,
+                        "invalid_json",
+                        format!("Failed to parse the request body as JSON: {at}{e}"),
+                    ))
+                }
             }
         }
     }

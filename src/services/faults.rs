@@ -518,15 +518,9 @@ impl Faults {
     /// Stores counters and the stream position if requests moved them since the last time
     /// (the access-log writer calls this every few dozen milliseconds, and a snapshot first).
     pub fn persist(&self, store: &SandboxStore) -> Result<(), StorageError> {
-        if !self.dirty.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
-        let bytes = self.encoded(&self.read());
-        match bytes {
-            Some(bytes) => store.meta_put(META_FAULTS, &bytes),
-            None => Ok(()),
-        }
+        super::sandbox::store_if_moved(store, META_FAULTS, &self.dirty, &self.writing, || {
+            self.encoded(&self.read())
+        })
     }
 
     /// Stops storing anything: the sandbox's records are about to be replaced. Waits for a

@@ -105,3 +105,23 @@ pub fn ledger_summary(app: &Sandbox) -> Result<LedgerSummary, StorageError> {
         below_limit,
     })
 }
+
+/// Stores a piece of sandbox state that requests move (fault counters, quota counts) when
+/// `dirty` says they moved since the last time: under `writing`, so stores happen in the order
+/// their states were taken; `encoded` answers nothing once the owner is retired.
+pub(crate) fn store_if_moved(
+    store: &crate::storage::SandboxStore,
+    name: &str,
+    dirty: &std::sync::atomic::AtomicBool,
+    writing: &std::sync::Mutex<()>,
+    encoded: impl FnOnce() -> Option<Vec<u8>>,
+) -> Result<(), StorageError> {
+    if !dirty.load(std::sync::atomic::Ordering::Acquire) {
+        return Ok(());
+    }
+    let _writing = writing.lock().unwrap_or_else(|e| e.into_inner());
+    match encoded() {
+        Some(bytes) => store.meta_put(name, &bytes),
+        None => Ok(()),
+    }
+}

@@ -84,6 +84,7 @@ pub struct NewClient {
     /// Longest a consent can be refreshed, e.g. "90d" (default: the scenario's).
     pub refresh_max_lifetime: Option<String>,
     /// Its capacity policy.
+    #[serde(default, deserialize_with = "crate::domain::fault::some_map")]
     pub capacity: Option<CapacityPolicy>,
 }
 
@@ -106,6 +107,7 @@ pub struct ClientChanges {
     /// Longest a consent can be refreshed, e.g. "90d".
     pub refresh_max_lifetime: Option<String>,
     /// Replaces its capacity policy (`{}` removes it).
+    #[serde(default, deserialize_with = "crate::domain::fault::some_map")]
     pub capacity: Option<CapacityPolicy>,
 }
 
