@@ -896,3 +896,29 @@ async fn the_bad_day_scenario_starts_with_its_limits_windows_and_peak_days() {
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 10, "{statuses:?}");
     assert_eq!(statuses[11], 429);
 }
+
+#[tokio::test]
+async fn ratelimit_lists_every_limit_and_states_the_tightest() {
+    let app = TestApp::spawn().await;
+    put(
+        &app,
+        "/sandbox/v1/clients/demo-pfm/capacity",
+        json!({"limits": [{"name": "reads", "kind": "reference", "rate": 100, "per": "1s"}]}),
+    )
+    .await;
+    put(
+        &app,
+        "/sandbox/v1/capacity",
+        json!({"limits": [{"name": "reads", "kind": "reference", "rate": 3, "per": "10s"}]}),
+    )
+    .await;
+    let t = token(&app, "tanaka", "demo-pfm", READ).await;
+    let res = balance(&app, &t).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        header(&res, "ratelimit-policy"),
+        Some("\"reads\";q=100;w=1, \"bank.reads\";q=3;w=10")
+    );
+    let state = header(&res, "ratelimit").unwrap();
+    assert!(state.starts_with("\"bank.reads\";r=2;t="), "{state}");
+}

@@ -91,23 +91,28 @@ pub async fn policy(app: Sandbox, matched: Option<MatchedPath>, req: Request, ne
     res
 }
 
-/// `RateLimit-Policy` and `RateLimit` (IETF draft) for the limits a request was counted by.
+/// `RateLimit-Policy` (IETF draft) lists every limit a request was counted by; `RateLimit`
+/// gives the state of the tightest of them (the least left for its size), the one a client
+/// must pace itself by.
 fn rate_limit_fields(headers: &mut HeaderMap, standings: &[Standing]) {
-    if standings.is_empty() {
+    let Some(tightest) = standings.iter().min_by(|a, b| {
+        // remaining/quota, compared without division.
+        (a.remaining as u128 * b.quota as u128).cmp(&(b.remaining as u128 * a.quota as u128))
+    }) else {
         return;
-    }
+    };
     let mut policy = String::with_capacity(32 * standings.len());
-    let mut state = String::with_capacity(32 * standings.len());
     for s in standings {
         let sep = if policy.is_empty() { "" } else { ", " };
         let _ = write!(policy, "{sep}\"{}\";q={}", s.name, s.quota);
         if let Some(w) = s.window {
             let _ = write!(policy, ";w={w}");
         }
-        let _ = write!(state, "{sep}\"{}\";r={}", s.name, s.remaining);
-        if s.window.is_some() {
-            let _ = write!(state, ";t={}", s.reset);
-        }
+    }
+    let mut state = String::with_capacity(40);
+    let _ = write!(state, "\"{}\";r={}", tightest.name, tightest.remaining);
+    if tightest.window.is_some() {
+        let _ = write!(state, ";t={}", tightest.reset);
     }
     // The names are checked to be plain ASCII, so both are valid header values.
     if let Ok(v) = HeaderValue::from_maybe_shared(axum::body::Bytes::from(policy)) {
