@@ -623,7 +623,9 @@ async fn a_suspended_client_is_stopped_everywhere_until_it_is_lifted() {
 #[tokio::test]
 async fn a_user_stop_and_the_bank_wide_emergency_stop() {
     let app = TestApp::spawn().await;
-    let tanaka = token(&app, "tanaka", "demo-pay", PAY).await;
+    let tanaka_grant = app.grant("tanaka", "demo-pay", PAY).await;
+    let tanaka = tanaka_grant["tokens"]["access_token"].as_str().unwrap().to_owned();
+    let tanaka_refresh = tanaka_grant["tokens"]["refresh_token"].as_str().unwrap().to_owned();
     let suzuki = token(&app, "suzuki", "demo-pay", PAY).await;
     let (status, _) = app
         .admin_post(
@@ -661,8 +663,26 @@ async fn a_user_stop_and_the_bank_wide_emergency_stop() {
         .unwrap();
     assert_eq!(res.status(), 403);
     assert!(res.text().await.unwrap().contains("suspected fraud"));
+    // No new tokens for the user either; the refresh token is kept for later.
+    let refresh = |refresh_token: String| {
+        let app = &app;
+        async move {
+            app.token_request(
+                "demo-pay",
+                "pay-secret",
+                &[("grant_type", "refresh_token"), ("refresh_token", &refresh_token)],
+            )
+            .await
+        }
+    };
+    let (status, body) = refresh(tanaka_refresh.clone()).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(body["error_description"].as_str().unwrap().contains("suspected fraud"));
     assert_eq!(delete(&app, "/sandbox/v1/users/tanaka/suspension").await, 204);
     assert_eq!(balance(&app, &tanaka).await.status(), 200);
+    let (status, body) = refresh(tanaka_refresh).await;
+    assert_eq!(status, 200, "the refresh token works again once lifted: {body}");
     let (status, _) = app
         .admin_post("/sandbox/v1/users/nobody/suspension", json!({"reason": "x"}))
         .await;

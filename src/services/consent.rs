@@ -709,6 +709,18 @@ pub async fn refresh(
             ),
         ));
     }
+    // The kill switch: while the bank stops this user's API access, no new tokens (the refresh
+    // token is left unused, so it works again once the stop is lifted).
+    if let Some(refusal) = app
+        .controls
+        .refusal(None, Some(&grant.user_id), crate::domain::fault::RequestKind::Token)
+        .filter(|r| r.target == "user")
+    {
+        return Err(oauth(
+            "invalid_grant",
+            format!("the bank has stopped API access for this user: {}", refusal.stop.reason),
+        ));
+    }
     if now >= record.expires_at {
         return Err(oauth(
             "invalid_grant",

@@ -447,7 +447,8 @@ fn known_user(app: &Sandbox, username: &str) -> Result<String, ApiError> {
 }
 
 /// Stop one customer's API access (the bank freezes it): calls with any client's token for
-/// this user answer 403 `user_suspended`, and the user cannot log in on the consent screen.
+/// this user answer 403 `user_suspended`, refreshing their tokens answers `invalid_grant`, and
+/// the user cannot log in on the consent screen.
 #[utoipa::path(post, path = "/sandbox/v1/users/{username}/suspension", tag = "clients", request_body = StopRequest,
     params(("username" = String, Path, description = "The user's login name")),
     security(("adminKey" = [])),
