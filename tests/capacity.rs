@@ -942,3 +942,38 @@ async fn ratelimit_lists_every_limit_and_states_the_tightest() {
     let state = header(&res, "ratelimit").unwrap();
     assert!(state.starts_with("\"bank.reads\";r=2;t="), "{state}");
 }
+
+#[tokio::test]
+async fn a_request_refused_by_the_bank_limit_uses_none_of_the_clients_quota() {
+    let app = TestApp::spawn().await;
+    put(
+        &app,
+        "/sandbox/v1/clients/demo-pay/capacity",
+        json!({"limits": [{"name": "daily", "kind": "update", "quota": 5, "per": "1d"}]}),
+    )
+    .await;
+    put(
+        &app,
+        "/sandbox/v1/capacity",
+        json!({"limits": [{"name": "updates", "kind": "update", "rate": 1, "per": "1h"}]}),
+    )
+    .await;
+    let t = token(&app, "tanaka", "demo-pay", PAY).await;
+    assert_eq!(transfer(&app, &t).await.status(), 201);
+    for _ in 0..3 {
+        let res = transfer(&app, &t).await;
+        assert_eq!(res.status(), 429);
+        let problem: Value = res.json().await.unwrap();
+        assert_eq!(problem["limit"], "bank.updates");
+    }
+    put(&app, "/sandbox/v1/capacity", json!({})).await;
+    let mut accepted = 0;
+    while transfer(&app, &t).await.status() == 201 {
+        accepted += 1;
+        assert!(accepted <= 10);
+    }
+    assert_eq!(
+        accepted, 4,
+        "the three refused requests took nothing from the quota of 5"
+    );
+}

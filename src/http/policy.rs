@@ -13,7 +13,7 @@ use crate::domain::fault::RequestKind;
 use crate::error::{Problem, problem_of};
 use crate::http::identity::Identity;
 use crate::sandbox::Sandbox;
-use crate::services::capacity::{Limited, Standing};
+use crate::services::capacity::{Limited, RateLimitFields};
 use crate::services::controls::Refusal;
 use crate::services::maintenance::InWindow;
 use axum::body::{Body, to_bytes};
@@ -21,7 +21,6 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
-use std::fmt::Write as _;
 
 /// Largest token-request body read to find its client.
 const MAX_PEEK: usize = 64 * 1024;
@@ -74,7 +73,7 @@ pub async fn policy(app: Sandbox, matched: Option<MatchedPath>, req: Request, ne
         (req, None)
     };
     let client = client.or(token_client.as_deref());
-    let admission = match app.capacity.admit(client, kind, now) {
+    let mut admission = match app.capacity.admit(client, kind, now) {
         Ok(a) => a,
         Err(limited) => {
             crate::metrics::metrics().rate_limited(&app.id, client, &limited.limit);
@@ -86,39 +85,19 @@ pub async fn policy(app: Sandbox, matched: Option<MatchedPath>, req: Request, ne
     }
     // 4. Faults, and the operation itself.
     let mut res = faults::faults(&app, route, kind, req, next).await;
-    rate_limit_fields(res.headers_mut(), &admission.standings);
+    rate_limit_fields(res.headers_mut(), admission.fields.take());
     drop(admission);
     res
 }
 
-/// `RateLimit-Policy` (IETF draft) lists every limit a request was counted by; `RateLimit`
-/// gives the state of the tightest of them (the least left for its size), the one a client
-/// must pace itself by.
-fn rate_limit_fields(headers: &mut HeaderMap, standings: &[Standing]) {
-    let Some(tightest) = standings.iter().min_by(|a, b| {
-        // remaining/quota, compared without division.
-        (a.remaining as u128 * b.quota as u128).cmp(&(b.remaining as u128 * a.quota as u128))
-    }) else {
-        return;
-    };
-    let mut policy = String::with_capacity(32 * standings.len());
-    for s in standings {
-        let sep = if policy.is_empty() { "" } else { ", " };
-        let _ = write!(policy, "{sep}\"{}\";q={}", s.name, s.quota);
-        if let Some(w) = s.window {
-            let _ = write!(policy, ";w={w}");
-        }
-    }
-    let mut state = String::with_capacity(40);
-    let _ = write!(state, "\"{}\";r={}", tightest.name, tightest.remaining);
-    if tightest.window.is_some() {
-        let _ = write!(state, ";t={}", tightest.reset);
-    }
+/// `RateLimit-Policy` and `RateLimit` (IETF draft) for the limits that counted a request.
+fn rate_limit_fields(headers: &mut HeaderMap, fields: Option<RateLimitFields>) {
+    let Some(fields) = fields else { return };
     // The names are checked to be plain ASCII, so both are valid header values.
-    if let Ok(v) = HeaderValue::from_maybe_shared(axum::body::Bytes::from(policy)) {
+    if let Ok(v) = HeaderValue::from_maybe_shared(axum::body::Bytes::from(fields.policy)) {
         headers.insert("ratelimit-policy", v);
     }
-    if let Ok(v) = HeaderValue::from_maybe_shared(axum::body::Bytes::from(state)) {
+    if let Ok(v) = HeaderValue::from_maybe_shared(axum::body::Bytes::from(fields.state)) {
         headers.insert("ratelimit", v);
     }
 }
@@ -245,6 +224,6 @@ fn rate_limited(l: &Limited, shape: Shape) -> Response {
         _ => problem_of(problem),
     };
     retry_after(res.headers_mut(), l.retry_after);
-    rate_limit_fields(res.headers_mut(), &l.standings);
+    rate_limit_fields(res.headers_mut(), Some(l.fields.clone()));
     res
 }

@@ -172,26 +172,65 @@ struct State {
     retired: bool,
 }
 
-/// One limit's standing, for the `RateLimit` fields.
-#[derive(Debug, Clone)]
-pub struct Standing {
-    /// The limit's name (`bank.{name}` for the bank's).
-    pub name: Arc<str>,
-    /// Requests the policy allows in its window (the burst for a rate).
-    pub quota: u64,
-    /// The window in seconds (`None` for a concurrency limit).
-    pub window: Option<u64>,
-    /// Requests left now.
-    pub remaining: u64,
-    /// Seconds until the limit is back to full (or the period resets).
-    pub reset: u64,
+/// The IETF `RateLimit-Policy` and `RateLimit` field values for the limits that counted a
+/// request: the policy lists every one (`"reads";q=20;w=2`), the state gives the tightest, the
+/// one with the least left for its size (`"reads";r=3;t=1`).
+#[derive(Debug, Clone, Default)]
+pub struct RateLimitFields {
+    pub policy: String,
+    pub state: String,
 }
 
-/// A request let through: its standings, the peak-day latency to add, and the concurrency
-/// slots it holds until it is dropped.
+/// Builds `RateLimitFields` while the limits are checked, without keeping the limits.
+#[derive(Default)]
+struct FieldsBuilder {
+    policy: String,
+    /// The tightest so far: (remaining, quota) and its state text.
+    tightest: Option<(u64, u64)>,
+    state: String,
+}
+
+impl FieldsBuilder {
+    /// Adds a limit: its name, size `quota` per `window` seconds (none for concurrency),
+    /// `remaining` left now and `reset` seconds until it is full again.
+    fn add(&mut self, name: &str, quota: u64, window: Option<u64>, remaining: u64, reset: u64) {
+        use std::fmt::Write as _;
+        if self.policy.is_empty() {
+            self.policy.reserve(64);
+        } else {
+            self.policy.push_str(", ");
+        }
+        let _ = write!(self.policy, "\"{name}\";q={quota}");
+        if let Some(w) = window {
+            let _ = write!(self.policy, ";w={w}");
+        }
+        // remaining/quota, compared without division.
+        let tighter = self
+            .tightest
+            .is_none_or(|(r, q)| (remaining as u128) * (q as u128) < (r as u128) * (quota as u128));
+        if tighter {
+            self.tightest = Some((remaining, quota));
+            self.state.clear();
+            let _ = write!(self.state, "\"{name}\";r={remaining}");
+            if window.is_some() {
+                let _ = write!(self.state, ";t={reset}");
+            }
+        }
+    }
+
+    fn finish(self) -> Option<RateLimitFields> {
+        self.tightest.map(|_| RateLimitFields {
+            policy: self.policy,
+            state: self.state,
+        })
+    }
+}
+
+/// A request let through: the `RateLimit` fields for its answer, the peak-day latency to add,
+/// and the concurrency slots it holds until it is dropped.
 #[derive(Default)]
 pub struct Admission {
-    pub standings: Vec<Standing>,
+    pub fields: Option<RateLimitFields>,
     pub latency: SignedDuration,
     held: Vec<(Arc<LivePolicy>, usize)>,
 }
@@ -213,7 +252,7 @@ pub struct Limited {
     pub detail: String,
     /// Whole seconds, rounded up, at least 1.
     pub retry_after: u64,
-    pub standings: Vec<Standing>,
+    pub fields: RateLimitFields,
 }
 
 /// Why a policy was refused.
@@ -391,36 +430,32 @@ impl Capacity {
     /// Lets a request of `kind` by `client` (`None`: no client known) through at sandbox
     /// time `now`, or says which limit refuses it.
     pub fn admit(&self, client: Option<&str>, kind: RequestKind, now: Timestamp) -> Result<Admission, Limited> {
-        let mut admission = Admission {
-            standings: Vec::new(),
-            latency: SignedDuration::ZERO,
-            held: Vec::new(),
-        };
+        let mut admission = Admission::default();
         if !self.active() || matches!(kind, RequestKind::Auth | RequestKind::Any) {
             return Ok(admission);
         }
-        let (own, bank) = {
-            let st = self.read();
-            let own = client.and_then(|c| st.clients.get(c).cloned());
-            let bank = (!st.bank.compiled.is_empty()).then(|| st.bank.clone());
-            (own.filter(|p| !p.compiled.is_empty()), bank)
-        };
+        // The read guard is held while the limits are checked (no await here): no policy is
+        // cloned out, so nothing shared is written but the counters themselves.
+        let st = self.read();
+        let own = client
+            .and_then(|c| st.clients.get(c))
+            .filter(|p| !p.compiled.is_empty());
+        let bank = Some(&st.bank).filter(|p| !p.compiled.is_empty());
         if own.is_none() && bank.is_none() {
             return Ok(admission);
         }
         let policies = [own, bank];
-        let policies = policies.iter().flatten();
         let needs_date = policies
-            .clone()
+            .iter()
+            .flatten()
             .any(|p| p.has_quota || p.compiled.peak_factor != 1.0 || p.compiled.peak_latency > SignedDuration::ZERO);
         let today = needs_date.then(|| self.day(now));
-        admission.standings.reserve(8);
         let peak = today.is_some_and(|d| d.peak);
         let now_secs = now.as_second();
-        // Quota counts taken by this request, given back if a later limit refuses it.
-        let mut taken: Vec<(Arc<LivePolicy>, usize)> = Vec::new();
-        let mut refusal = None;
-        'policies: for p in policies {
+        let mut fields = FieldsBuilder::default();
+        // The refusing limit: (policy, its index, what it allows, Retry-After).
+        let mut refusal: Option<(&Arc<LivePolicy>, usize, String, u64)> = None;
+        'policies: for p in policies.into_iter().flatten() {
             if peak && p.compiled.peak_latency > admission.latency {
                 admission.latency = p.compiled.peak_latency;
             }
@@ -438,49 +473,36 @@ impl Capacity {
                     Shape::Concurrency(n) => {
                         let was = live.in_flight.fetch_add(1, Ordering::AcqRel);
                         admission.held.push((p.clone(), i));
-                        let standing = Standing {
-                            name: live.label.clone(),
-                            quota: n as u64,
-                            window: None,
-                            remaining: (n as u64).saturating_sub(was as u64 + 1),
-                            reset: 0,
-                        };
-                        if was >= n {
-                            refusal = Some((p, standing, format!("{n} concurrent requests"), 1));
+                        let n = n as u64;
+                        fields.add(&live.label, n, None, n.saturating_sub(was as u64 + 1), 0);
+                        if was as u64 >= n {
+                            refusal = Some((p, i, format!("{n} concurrent requests"), 1));
                             break 'policies;
                         }
-                        admission.standings.push(standing);
                     }
                     Shape::Quota { count, window } => {
                         let Some(day) = today else { continue };
-                        let key = period(window, day.date);
-                        live.quota.enter(key, || period_end(window, day.date));
+                        live.quota
+                            .enter(period(window, day.date), || period_end(window, day.date));
                         let left = (live.quota.ends_at.load(Ordering::Acquire) - now_secs).max(1) as u64;
-                        let per = if window == QuotaWindow::Day { "day" } else { "month" };
                         let used = live.quota.used.fetch_add(1, Ordering::AcqRel) + 1;
-                        if used > count {
+                        let over = used > count;
+                        fields.add(
+                            &live.label,
+                            count,
+                            Some(window_seconds(window)),
+                            count.saturating_sub(used),
+                            left,
+                        );
+                        if over {
                             live.quota.used.fetch_sub(1, Ordering::AcqRel);
-                            let standing = Standing {
-                                name: live.label.clone(),
-                                quota: count,
-                                window: Some(window_seconds(window)),
-                                remaining: 0,
-                                reset: left,
-                            };
-                            refusal = Some((p, standing, format!("{count} requests per sandbox {per}"), left));
+                            let per = if window == QuotaWindow::Day { "day" } else { "month" };
+                            refusal = Some((p, i, format!("{count} requests per sandbox {per}"), left));
                             break 'policies;
                         }
                         if !self.dirty.load(Ordering::Relaxed) {
                             self.dirty.store(true, Ordering::Release);
                         }
-                        taken.push((p.clone(), i));
-                        admission.standings.push(Standing {
-                            name: live.label.clone(),
-                            quota: count,
-                            window: Some(window_seconds(window)),
-                            remaining: count - used,
-                            reset: left,
-                        });
                     }
                     Shape::Rate { count, per, burst } => {
                         let limiter = if peak {
@@ -493,28 +515,22 @@ impl Capacity {
                         let window = ceil_secs(every * burst).max(1);
                         match limiter.check() {
                             Ok(snapshot) => {
-                                let remaining = snapshot.remaining_burst_capacity() as u64;
-                                admission.standings.push(Standing {
-                                    name: live.label.clone(),
-                                    quota: burst as u64,
-                                    window: Some(window),
-                                    remaining,
-                                    reset: ceil_secs(every * (burst as u64 - remaining.min(burst as u64)) as u32),
-                                });
+                                let remaining = snapshot.remaining_burst_capacity().min(burst);
+                                fields.add(
+                                    &live.label,
+                                    burst as u64,
+                                    Some(window),
+                                    remaining as u64,
+                                    ceil_secs(every * (burst - remaining)),
+                                );
                             }
                             Err(not_until) => {
                                 let wait = not_until.wait_time_from(limiter.clock().now());
-                                let standing = Standing {
-                                    name: live.label.clone(),
-                                    quota: burst as u64,
-                                    window: Some(window),
-                                    remaining: 0,
-                                    reset: ceil_secs(every * burst),
-                                };
-                                let per_text = p.spec.limits.get(i).and_then(|s| s.per.clone()).unwrap_or_default();
+                                fields.add(&live.label, burst as u64, Some(window), 0, ceil_secs(every * burst));
+                                let per_text = p.spec.limits.get(i).and_then(|s| s.per.as_deref()).unwrap_or("");
                                 refusal = Some((
                                     p,
-                                    standing,
+                                    i,
                                     format!("{count} requests per {per_text} (burst {burst})"),
                                     ceil_secs(wait).max(1),
                                 ));
@@ -525,35 +541,43 @@ impl Capacity {
                 }
             }
         }
-        match refusal {
-            None => Ok(admission),
-            Some((p, standing, what, retry_after)) => {
-                for (tp, i) in taken {
-                    tp.limits[i].quota.used.fetch_sub(1, Ordering::AcqRel);
+        let Some((p, at, what, retry_after)) = refusal else {
+            admission.fields = fields.finish();
+            return Ok(admission);
+        };
+        // Give back the quota counts this request took before the limit that refused it.
+        for q in policies.into_iter().flatten() {
+            for (i, live) in q.limits.iter().enumerate() {
+                if Arc::ptr_eq(q, p) && i >= at {
+                    break;
                 }
-                let whose = match &p.owner {
-                    Some(c) => format!("client {c:?}"),
-                    None => "the bank as a whole".to_owned(),
-                };
-                let peak_note = if peak && p.compiled.peak_factor != 1.0 {
-                    format!(" (today is a peak day: limits × {})", p.compiled.peak_factor)
-                } else {
-                    String::new()
-                };
-                let mut standings = std::mem::take(&mut admission.standings);
-                standings.push(standing.clone());
-                Err(Limited {
-                    limit: standing.name.clone(),
-                    client: p.owner.clone(),
-                    detail: format!(
-                        "capacity limit {:?} of {whose} reached: {what}{peak_note}; retry after {retry_after} s",
-                        standing.name
-                    ),
-                    retry_after,
-                    standings,
-                })
+                if live.limit.applies_to(kind) && matches!(live.limit.shape, Shape::Quota { .. }) && today.is_some() {
+                    live.quota.used.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+            if Arc::ptr_eq(q, p) {
+                break;
             }
         }
+        let label = p.limits[at].label.clone();
+        let whose = match &p.owner {
+            Some(c) => format!("client {c:?}"),
+            None => "the bank as a whole".to_owned(),
+        };
+        let peak_note = if peak && p.compiled.peak_factor != 1.0 {
+            format!(" (today is a peak day: limits × {})", p.compiled.peak_factor)
+        } else {
+            String::new()
+        };
+        Err(Limited {
+            detail: format!(
+                "capacity limit {label:?} of {whose} reached: {what}{peak_note}; retry after {retry_after} s"
+            ),
+            limit: label,
+            client: p.owner.clone(),
+            retry_after,
+            fields: fields.finish().unwrap_or_default(),
+        })
     }
 
     /// The bank-wide policy as written.
