@@ -221,8 +221,9 @@ impl Controls {
     ) -> Result<(Option<Stop>, bool), StorageError> {
         let now = app.clock.now();
         let at = crate::clock::format_jst(now);
+        // Held until the new state is stored, so stores happen in the order of the changes.
+        let writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         let (record, bytes, now_in_force) = {
-            let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
             let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
             let new = stop.map(|(scope, reason)| Stop {
                 scope,
@@ -268,10 +269,8 @@ impl Controls {
         let Some(record) = record else {
             return Ok((None, false));
         };
-        {
-            let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
-            app.store.meta_put(META_CONTROLS, &bytes)?;
-        }
+        app.store.meta_put(META_CONTROLS, &bytes)?;
+        drop(writing);
         let data = StopData {
             target: record.target.clone(),
             id: record.id.clone(),
