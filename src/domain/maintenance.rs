@@ -196,7 +196,17 @@ pub fn compile(
             None
         }
     };
-    let notice = w.notice.as_deref().and_then(|n| duration("notice", n, &mut problems));
+    let notice = w
+        .notice
+        .as_deref()
+        .and_then(|n| duration("notice", n, &mut problems))
+        .filter(|d| {
+            let ok = *d <= SignedDuration::from_hours(24 * 366);
+            if !ok {
+                problems.push("notice: at most a year (\"366d\")".into());
+            }
+            ok
+        });
     let operations: HashSet<String> = w.operations.iter().cloned().collect();
     match w.covers {
         Coverage::Operations if operations.is_empty() => {
@@ -370,5 +380,16 @@ mod tests {
         let p = compile(&w, "x", &any).unwrap_err().join("\n");
         assert!(p.contains("end: must be after start"), "{p}");
         assert!(p.contains("operations: covers: operations needs"), "{p}");
+        let far = MaintenanceWindow {
+            recurring: Some(Recurrence {
+                every: "day".into(),
+                from: "01:00".into(),
+                to: "02:00".into(),
+            }),
+            notice: Some("7000000d".into()),
+            ..Default::default()
+        };
+        let p = compile(&far, "far", &any).unwrap_err().join("\n");
+        assert!(p.contains("notice: at most a year"), "{p}");
     }
 }
