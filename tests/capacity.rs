@@ -739,7 +739,7 @@ async fn clients_are_created_changed_rotated_and_deleted_at_run_time() {
     let (status, bad) = app
         .admin_post(
             "/sandbox/v1/clients",
-            json!({"clientId": "bad id", "company": "x", "service": "x", "redirectUris": ["ftp://x"], "scopes": ["everything"]}),
+            json!({"clientId": "bad id", "company": "x", "service": "x", "redirectUris": ["ftp://x"], "scopes": ["everything"], "accessTtl": "7000000d"}),
         )
         .await;
     assert_eq!(status, 422);
@@ -750,7 +750,10 @@ async fn clients_are_created_changed_rotated_and_deleted_at_run_time() {
         .map(|e| e["field"].as_str().unwrap())
         .collect();
     assert!(
-        fields.contains(&"clientId") && fields.contains(&"redirectUris") && fields.contains(&"scopes"),
+        fields.contains(&"clientId")
+            && fields.contains(&"redirectUris")
+            && fields.contains(&"scopes")
+            && fields.contains(&"accessTtl"),
         "{bad}"
     );
 

@@ -64,9 +64,9 @@ fn good_id(id: &str) -> bool {
 fn ttl(field: &str, s: &Option<String>, problems: &mut Vec<String>) -> Option<i64> {
     let s = s.as_deref()?;
     match crate::clock::parse_duration(s) {
-        Ok(d) if d >= SignedDuration::from_secs(1) => Some(d.as_secs()),
+        Ok(d) if d >= SignedDuration::from_secs(1) && d <= SignedDuration::from_hours(24 * 3650) => Some(d.as_secs()),
         Ok(_) => {
-            problems.push(format!("{field}: {s:?} must be at least 1s"));
+            problems.push(format!("{field}: {s:?} must be between 1s and 3650d"));
             None
         }
         Err(e) => {
