@@ -302,3 +302,13 @@ fn bad_capacity_maintenance_and_peak_days_are_refused() {
         assert!(text.contains(expected), "should say {expected:?}:\n{text}");
     }
 }
+
+#[test]
+fn lifetimes_past_ten_years_are_refused() {
+    assert_refused(
+        "accessTtl: 1h",
+        "accessTtl: 7000000d",
+        line_of("accessTtl: 1h"),
+        "a lifetime is at most 3650d",
+    );
+}

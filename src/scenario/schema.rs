@@ -291,6 +291,10 @@ impl<'de> Deserialize<'de> for DurationSpec {
         if duration <= SignedDuration::ZERO {
             return Err(serde::de::Error::custom(format!("{s:?}: a lifetime must be positive")));
         }
+        // Expiry times are sandbox time plus a lifetime; a longer one would run off the calendar.
+        if duration > SignedDuration::from_hours(24 * 3650) {
+            return Err(serde::de::Error::custom(format!("{s:?}: a lifetime is at most 3650d")));
+        }
         Ok(DurationSpec(duration))
     }
 }
