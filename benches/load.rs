@@ -159,9 +159,22 @@ async fn drive(port: u16, path: &str, token: Option<&str>, seconds: f64) -> Figu
 /// `CONNECTIONS` keep-alive connections for `seconds`, each cycling through `targets`
 /// (path, authorization) from its own starting point.
 async fn drive_targets(port: u16, targets: std::sync::Arc<Vec<(String, Option<String>)>>, seconds: f64) -> Figures {
+    drive_connections(port, targets, CONNECTIONS, None, seconds).await
+}
+
+/// `conns` keep-alive connections for `seconds`, each cycling through `targets` and, with a
+/// `gap`, sending at most one request per gap (a client that paces itself). Errors are the
+/// answers that were not 2xx.
+async fn drive_connections(
+    port: u16,
+    targets: std::sync::Arc<Vec<(String, Option<String>)>>,
+    conns: usize,
+    gap: Option<Duration>,
+    seconds: f64,
+) -> Figures {
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let mut tasks = Vec::new();
-    for c in 0..CONNECTIONS {
+    for c in 0..conns {
         let targets = targets.clone();
         tasks.push(tokio::spawn(async move {
             let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
@@ -173,7 +186,12 @@ async fn drive_targets(port: u16, targets: std::sync::Arc<Vec<(String, Option<St
             let mut latencies = Vec::with_capacity(100_000);
             let mut errors = 0;
             let mut n = c;
+            let mut next = Instant::now();
             while Instant::now() < deadline {
+                if let Some(gap) = gap {
+                    tokio::time::sleep_until(next.into()).await;
+                    next += gap;
+                }
                 let (path, auth) = &targets[n % targets.len()];
                 n += 1;
                 let mut req = Request::get(path.as_str()).header("host", "127.0.0.1");
@@ -366,46 +384,11 @@ async fn fault_phases(port: u16, balance_path: &str, token: &str, seconds: f64, 
 }
 
 /// `conns` keep-alive connections for `seconds`, each sending `path` at most `per_conn` times a
-/// second (a client that paces itself); errors are the answers that were not 2xx.
+/// second (a client that paces itself).
 async fn drive_paced(port: u16, path: &str, auth: &str, conns: usize, per_conn: f64, seconds: f64) -> Figures {
-    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let targets = vec![(path.to_owned(), Some(format!("Bearer {auth}")))];
     let gap = Duration::from_secs_f64(1.0 / per_conn);
-    let mut tasks = Vec::new();
-    for _ in 0..conns {
-        let path = path.to_owned();
-        let auth = format!("Bearer {auth}");
-        tasks.push(tokio::spawn(async move {
-            let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-            stream.set_nodelay(true).unwrap();
-            let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                .await
-                .unwrap();
-            tokio::spawn(conn);
-            let mut latencies = Vec::new();
-            let mut errors = 0;
-            let mut next = Instant::now();
-            while Instant::now() < deadline {
-                tokio::time::sleep_until(next.into()).await;
-                next += gap;
-                let req = Request::get(path.as_str())
-                    .header("host", "127.0.0.1")
-                    .header("authorization", auth.as_str());
-                let t0 = Instant::now();
-                let res = send
-                    .send_request(req.body(Empty::<Bytes>::new()).unwrap())
-                    .await
-                    .unwrap();
-                let ok = res.status().is_success();
-                let _ = res.into_body().collect().await.unwrap();
-                latencies.push(t0.elapsed().as_micros() as u32);
-                if !ok {
-                    errors += 1;
-                }
-            }
-            (latencies, errors)
-        }));
-    }
-    summarize(tasks, seconds, false).await
+    drive_connections(port, std::sync::Arc::new(targets), conns, Some(gap), seconds).await
 }
 
 /// Capacity: balance reads under a policy set high enough never to trigger (client and

@@ -94,6 +94,29 @@ impl ApiError {
         self
     }
 
+    /// 422 for something that cannot be used: `"{summary}: {every problem}"`, with one
+    /// `errors[]` entry per problem, each written `field: what to fix` (`default_field` when a
+    /// problem names no field).
+    pub fn unusable(code: &'static str, summary: &str, default_field: &str, problems: Vec<String>) -> Self {
+        let errors = problems
+            .iter()
+            .map(|m| {
+                let (field, message) = m.split_once(": ").unwrap_or((default_field, m));
+                FieldError {
+                    item_id: None,
+                    field: field.to_owned(),
+                    message: message.to_owned(),
+                }
+            })
+            .collect();
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            code,
+            format!("{summary}: {}", problems.join("; ")),
+        )
+        .with_errors(errors)
+    }
+
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, detail)
     }

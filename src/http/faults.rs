@@ -238,14 +238,7 @@ async fn apply(app: &Sandbox, decision: Decision, kind: RequestKind, req: Reques
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             let mut res = if kind == RequestKind::Token {
                 // The token endpoint answers in the RFC 6749 §5.2 shape.
-                let mut res = (
-                    status,
-                    axum::Json(serde_json::json!({"error": code, "error_description": detail})),
-                )
-                    .into_response();
-                res.headers_mut()
-                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                res
+                super::policy::oauth_answer(status, &code, &detail)
             } else {
                 problem_answer(status, &code, &detail)
             };

@@ -77,7 +77,7 @@ pub async fn policy(app: Sandbox, matched: Option<MatchedPath>, req: Request, ne
         Ok(a) => a,
         Err(limited) => {
             crate::metrics::metrics().rate_limited(&app.id, client, &limited.limit);
-            return rate_limited(&limited, Shape::of(kind, route));
+            return rate_limited(&app, limited, Shape::of(kind, route));
         }
     };
     if admission.latency > jiff::SignedDuration::ZERO {
@@ -129,20 +129,23 @@ impl Shape {
     }
 }
 
+/// An error answer of the token endpoint (RFC 6749 §5.2).
+pub(super) fn oauth_answer(status: StatusCode, error: &str, description: &str) -> Response {
+    let mut res = (
+        status,
+        axum::Json(serde_json::json!({"error": error, "error_description": description})),
+    )
+        .into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
 /// An answer in the shape of the endpoint.
 fn answer(app: &Sandbox, shape: Shape, problem: Problem, oauth_error: &str) -> Response {
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     match shape {
-        Shape::OAuth => {
-            let mut res = (
-                status,
-                axum::Json(serde_json::json!({"error": oauth_error, "error_description": problem.detail})),
-            )
-                .into_response();
-            res.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            res
-        }
+        Shape::OAuth => oauth_answer(status, oauth_error, &problem.detail),
         Shape::Page => (
             status,
             Html(crate::oauth::pages::error(
@@ -207,23 +210,11 @@ fn in_maintenance(app: &Sandbox, w: &InWindow, shape: Shape, now: jiff::Timestam
     res
 }
 
-fn rate_limited(l: &Limited, shape: Shape) -> Response {
+fn rate_limited(app: &Sandbox, l: Limited, shape: Shape) -> Response {
     let mut problem = Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", &l.detail);
     problem.limit = Some(l.limit.to_string());
-    let mut res = match shape {
-        Shape::OAuth => {
-            let mut res = (
-                StatusCode::TOO_MANY_REQUESTS,
-                axum::Json(serde_json::json!({"error": "rate_limited", "error_description": l.detail})),
-            )
-                .into_response();
-            res.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            res
-        }
-        _ => problem_of(problem),
-    };
+    let mut res = answer(app, shape, problem, "rate_limited");
     retry_after(res.headers_mut(), l.retry_after);
-    rate_limit_fields(res.headers_mut(), Some(l.fields.clone()));
+    rate_limit_fields(res.headers_mut(), Some(l.fields));
     res
 }

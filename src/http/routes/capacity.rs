@@ -3,9 +3,10 @@
 
 use crate::domain::capacity::CapacityPolicy;
 use crate::domain::maintenance::MaintenanceWindow;
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::http::extract::{Admin, ApiJson};
 use crate::http::faults::faultable_operation;
+use crate::http::routes::clients::known_client;
 use crate::sandbox::Sandbox;
 use crate::services::capacity::PolicyError;
 use crate::services::maintenance::WindowError;
@@ -20,24 +21,7 @@ use utoipa_axum::routes;
 const PROBLEM: &str = "application/problem+json";
 
 fn invalid(code: &'static str, what: &str, problems: Vec<String>) -> ApiError {
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        code,
-        format!("the {what} cannot be used: {}", problems.join("; ")),
-    )
-    .with_errors(
-        problems
-            .into_iter()
-            .map(|m| {
-                let (field, message) = m.split_once(": ").unwrap_or((what, &m));
-                FieldError {
-                    item_id: None,
-                    field: field.to_owned(),
-                    message: message.to_owned(),
-                }
-            })
-            .collect(),
-    )
+    ApiError::unusable(code, &format!("the {what} cannot be used"), what, problems)
 }
 
 fn policy_error(e: PolicyError) -> ApiError {
@@ -70,16 +54,6 @@ pub async fn put_bank_capacity(
     let policy = app.capacity.set(&app.store, None, policy).map_err(policy_error)?;
     app.store.flush().await?;
     Ok(Json(policy))
-}
-
-fn known_client(app: &Sandbox, id: &str) -> Result<(), ApiError> {
-    match app.store.client(id)? {
-        Some(_) => Ok(()),
-        None => Err(ApiError::not_found(
-            "client_not_found",
-            format!("no client {id:?} in this sandbox; GET /sandbox/v1/clients lists them"),
-        )),
-    }
 }
 
 /// A client's capacity policy (empty: only the bank-wide limits apply).

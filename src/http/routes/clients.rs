@@ -5,7 +5,7 @@
 
 use crate::domain::capacity::CapacityPolicy;
 use crate::domain::consent::Client;
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::http::extract::{Admin, ApiJson};
 use crate::sandbox::Sandbox;
 use crate::services::clients::{self, ClientError, ClientSettings};
@@ -182,23 +182,11 @@ pub struct StopsView {
 
 fn client_error(e: ClientError) -> ApiError {
     match e {
-        ClientError::Invalid(problems) => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
+        ClientError::Invalid(problems) => ApiError::unusable(
             "invalid_client_settings",
-            format!("the client cannot be saved: {}", problems.join("; ")),
-        )
-        .with_errors(
-            problems
-                .into_iter()
-                .map(|m| {
-                    let (field, message) = m.split_once(": ").unwrap_or(("client", &m));
-                    FieldError {
-                        item_id: None,
-                        field: field.to_owned(),
-                        message: message.to_owned(),
-                    }
-                })
-                .collect(),
+            "the client cannot be saved",
+            "client",
+            problems,
         ),
         ClientError::Exists(_) => ApiError::new(StatusCode::CONFLICT, "client_exists", e.to_string()),
         ClientError::TooMany => ApiError::new(StatusCode::CONFLICT, "too_many_clients", e.to_string()),
@@ -233,7 +221,8 @@ fn view(app: &Sandbox, c: Client) -> ClientView {
     }
 }
 
-fn known_client(app: &Sandbox, id: &str) -> Result<Client, ApiError> {
+/// The client `id`, or 404 `client_not_found`.
+pub(super) fn known_client(app: &Sandbox, id: &str) -> Result<Client, ApiError> {
     app.store.client(id)?.ok_or_else(|| no_client(id))
 }
 

@@ -3,7 +3,7 @@
 
 use crate::domain::fault::FaultRule;
 use crate::domain::outcome::OutcomeRule;
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::http::extract::{Admin, ApiJson};
 use crate::http::faults::faultable_operation;
 use crate::sandbox::Sandbox;
@@ -58,24 +58,7 @@ fn view(v: RuleView) -> FaultRuleView {
 
 fn rule_error(e: RuleError, code: &'static str) -> ApiError {
     match e {
-        RuleError::Invalid(problems) => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            code,
-            format!("the rule cannot be used: {}", problems.join("; ")),
-        )
-        .with_errors(
-            problems
-                .into_iter()
-                .map(|m| {
-                    let (field, message) = m.split_once(": ").unwrap_or(("rule", &m));
-                    FieldError {
-                        item_id: None,
-                        field: field.to_owned(),
-                        message: message.to_owned(),
-                    }
-                })
-                .collect(),
-        ),
+        RuleError::Invalid(problems) => ApiError::unusable(code, "the rule cannot be used", "rule", problems),
         RuleError::Duplicate(_) => ApiError::new(StatusCode::CONFLICT, "rule_exists", e.to_string()),
         RuleError::TooMany => ApiError::new(StatusCode::CONFLICT, "too_many_rules", e.to_string()),
         RuleError::Storage(e) => e.into(),
