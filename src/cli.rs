@@ -89,4 +89,19 @@ pub struct ServeArgs {
     /// Serve /metrics to anyone (default: only with the operator key).
     #[arg(long, env = "SANDBANK_PUBLIC_METRICS", global = true)]
     pub public_metrics: bool,
+    /// Webhook retry delays after each failed attempt, comma-separated, or "standard" for the
+    /// Standard Webhooks schedule [default: 5s,30s,2m,10m,1h,6h].
+    #[arg(long, env = "SANDBANK_WEBHOOK_RETRY_SCHEDULE", global = true)]
+    pub webhook_retry_schedule: Option<String>,
+    /// How long one webhook attempt may take [default: 10s].
+    #[arg(long, env = "SANDBANK_WEBHOOK_TIMEOUT", global = true)]
+    pub webhook_timeout: Option<String>,
+    /// Disable an endpoint that has failed without a success for this long, real time ("off"
+    /// to never) [default: 24h].
+    #[arg(long, env = "SANDBANK_WEBHOOK_DISABLE_AFTER", global = true)]
+    pub webhook_disable_after: Option<String>,
+    /// Deliver webhooks to private, loopback and link-local addresses: "allow" or "refuse"
+    /// [default: allow when listening on a loopback address, refuse otherwise].
+    #[arg(long, env = "SANDBANK_WEBHOOK_PRIVATE_ADDRESSES", global = true)]
+    pub webhook_private_addresses: Option<String>,
 }

@@ -26,6 +26,61 @@ struct FileConfig {
     idle_expiry: Option<String>,
     idle_check: Option<String>,
     public_metrics: Option<bool>,
+    webhook_retry_schedule: Option<String>,
+    webhook_timeout: Option<String>,
+    webhook_disable_after: Option<String>,
+    webhook_private_addresses: Option<String>,
+}
+
+/// How webhooks are delivered.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// The delay before each retry (after attempt 1, 2 …); when they run out the message has
+    /// failed.
+    pub retry_schedule: Vec<Duration>,
+    /// Most one attempt may take.
+    pub timeout: Duration,
+    /// An endpoint failing without a success for this long (real time) is disabled.
+    pub disable_after: Option<Duration>,
+    /// Whether deliveries may go to private, loopback and link-local addresses.
+    pub allow_private: bool,
+}
+
+/// The sandbox default: short, so a rehearsal walks the schedule in minutes of sandbox time.
+pub const DEFAULT_RETRY_SCHEDULE: &str = "5s,30s,2m,10m,1h,6h";
+/// The schedule the Standard Webhooks specification suggests.
+pub const STANDARD_RETRY_SCHEDULE: &str = "5s,5m,30m,2h,5h,10h,10h";
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            retry_schedule: parse_schedule(DEFAULT_RETRY_SCHEDULE).unwrap_or_default(),
+            timeout: Duration::from_secs(10),
+            disable_after: Some(Duration::from_secs(24 * 3600)),
+            allow_private: true,
+        }
+    }
+}
+
+/// `"5s,30s,2m"` or `"standard"`.
+fn parse_schedule(value: &str) -> Result<Vec<Duration>, String> {
+    let value = if value.trim() == "standard" {
+        STANDARD_RETRY_SCHEDULE
+    } else {
+        value
+    };
+    let mut out = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let d = crate::clock::parse_duration(part).map_err(|e| format!("webhook-retry-schedule: {e}"))?;
+        if d <= SignedDuration::ZERO || d > SignedDuration::from_hours(7 * 24) {
+            return Err(format!("webhook-retry-schedule: {part:?} must be between 1ms and 7d"));
+        }
+        out.push(d.unsigned_abs());
+    }
+    if out.len() > 20 {
+        return Err("webhook-retry-schedule: at most 20 retries".into());
+    }
+    Ok(out)
 }
 
 /// What an operator may create.
@@ -71,6 +126,7 @@ pub struct Config {
     pub limits: Limits,
     /// Serve `/metrics` without the operator key.
     pub public_metrics: bool,
+    pub webhooks: WebhookSettings,
 }
 
 impl Default for Config {
@@ -87,6 +143,7 @@ impl Default for Config {
             cache_mb: 256,
             limits: Limits::default(),
             public_metrics: false,
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -149,8 +206,40 @@ impl Config {
                 .ok_or("idle-check: must be a positive duration such as \"1m\"")?;
             c.limits.idle_check = d.unsigned_abs();
         }
+        if let Some(v) = args.webhook_retry_schedule.clone().or(file.webhook_retry_schedule) {
+            c.webhooks.retry_schedule = parse_schedule(&v)?;
+        }
+        if let Some(v) = args.webhook_timeout.clone().or(file.webhook_timeout) {
+            let d = parse_optional_duration("webhook-timeout", &v)?
+                .filter(|d| *d <= SignedDuration::from_secs(60))
+                .ok_or("webhook-timeout: give a duration from 1ms to 60s, e.g. \"10s\"")?;
+            c.webhooks.timeout = d.unsigned_abs();
+        }
+        if let Some(v) = args.webhook_disable_after.clone().or(file.webhook_disable_after) {
+            c.webhooks.disable_after = parse_optional_duration("webhook-disable-after", &v)?.map(|d| d.unsigned_abs());
+        }
+        c.webhooks.allow_private = match args
+            .webhook_private_addresses
+            .clone()
+            .or(file.webhook_private_addresses)
+            .as_deref()
+        {
+            Some("allow") => true,
+            Some("refuse") => false,
+            Some(other) => {
+                return Err(format!(
+                    "webhook-private-addresses: give allow or refuse, not {other:?}"
+                ));
+            }
+            None => is_loopback_host(&c.host),
+        };
         Ok(c)
     }
+}
+
+/// Whether the server listens only on this machine (then its webhook receivers are too).
+fn is_loopback_host(host: &str) -> bool {
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, String> {

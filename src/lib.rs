@@ -22,6 +22,7 @@ pub mod scenario;
 pub mod server;
 pub mod services;
 pub mod storage;
+pub mod webhooks;
 
 pub use config::Config;
 pub use sandbox::Sandbox;
@@ -66,6 +67,7 @@ pub async fn run(
         std::time::Duration::from_secs(1),
         stop_tx.subscribe(),
     ));
+    let webhooks = tokio::spawn(webhooks::run_dispatchers(server.clone(), stop_tx.subscribe()));
     let housekeeping = tokio::spawn(services::sandboxes::housekeeping_every(
         server.clone(),
         server.config.limits.idle_check,
@@ -82,6 +84,7 @@ pub async fn run(
     let _ = log_writer.await;
     let _ = scheduler.await;
     let _ = housekeeping.await;
+    let _ = webhooks.await;
     let _ = tokio::task::spawn_blocking(move || writer.stop()).await;
     server.storage.stop_group_commit();
     let _ = tokio::task::spawn_blocking(move || group_commit.join()).await;

@@ -45,6 +45,8 @@ pub struct SandboxParts {
     pub maintenance: crate::services::maintenance::Maintenance,
     /// The kill switch: stopped clients and users, and the bank-wide stop.
     pub controls: crate::services::controls::Controls,
+    /// Webhook endpoints and the deliveries waiting for their next attempt.
+    pub webhooks: crate::webhooks::Webhooks,
     /// Requests served and when it was last used, for the operator's listing and idle expiry.
     pub usage: Usage,
 }

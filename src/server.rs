@@ -25,6 +25,9 @@ pub struct ServerParts {
     /// Real time for creation, last use and idle expiry.
     pub wall: ServerClock,
     pub transfer_writer: TransferWriter,
+    /// How webhooks are delivered, and the HTTP client every sandbox's dispatcher shares.
+    pub webhook_settings: Arc<crate::config::WebhookSettings>,
+    pub webhook_http: reqwest::Client,
     /// The writer's receiving end, taken by `run` when it starts the thread.
     pub(crate) transfer_worker: Mutex<Option<TransferWriterWorker>>,
     /// Live sandboxes by id: read on every request.
@@ -52,7 +55,16 @@ impl Server {
         operator_key: String,
     ) -> ServerParts {
         let (transfer_writer, worker) = crate::services::transfer_writer::transfer_writer();
+        let webhook_settings = Arc::new(config.webhooks.clone());
+        let webhook_http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(webhook_settings.timeout)
+            .user_agent(concat!("sandbank-webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
         ServerParts {
+            webhook_settings,
+            webhook_http,
             config,
             storage,
             public_url,
@@ -134,6 +146,7 @@ impl Server {
         // its fault counters over them.
         old.faults.retire();
         old.capacity.retire();
+        old.webhooks.retire();
         Some(old)
     }
 

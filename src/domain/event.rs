@@ -18,6 +18,13 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+impl Event {
+    /// The event's id: `evt_` and its sequence number.
+    pub fn id(&self) -> String {
+        format!("evt_{:012}", self.seq)
+    }
+}
+
 /// What happened, with its payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventKind {
@@ -47,6 +54,79 @@ pub enum EventKind {
     Stopped(StopData),
     /// The bank lifted such a stop (`client.resumed`, `user.resumed`, `bank.resumed`).
     Resumed(StopData),
+    /// Money left a customer's account (a transfer with its fees, or a debit).
+    AccountDebited(MovementData),
+    /// A biller's debit was refused (`resultCode` says why).
+    DebitFailed(DebitFailedData),
+    /// The bank published a maintenance window.
+    MaintenanceAnnounced(MaintenanceData),
+    /// The bank disabled a webhook endpoint (it answered 410, or kept failing).
+    EndpointDisabled(EndpointData),
+    /// A test event sent on demand to one endpoint (`POST /sandbox/v1/webhooks/test`).
+    WebhookTest(EndpointData),
+}
+
+/// Payload of `account.debited`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MovementData {
+    pub account_id: String,
+    /// Yen taken from the account (for a transfer: the items plus their fees).
+    pub amount: String,
+    /// The transfer that debited it.
+    pub apply_no: Option<String>,
+    /// The debit that debited it.
+    pub debit_id: Option<String>,
+}
+
+/// Payload of `debit.failed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DebitFailedData {
+    pub debit_id: String,
+    pub mandate_id: String,
+    pub client_id: String,
+    pub amount: String,
+    /// The bank result code (1 insufficient funds, 2 no account, 3 stopped by depositor,
+    /// 8 stopped by biller, 9 other).
+    pub result_code: String,
+}
+
+/// Payload of `maintenance.announced`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MaintenanceData {
+    pub window_id: String,
+    /// `all`, `update`, `auth` or `operations`.
+    pub covers: String,
+    /// The next occurrence (RFC 3339, sandbox time), when there is one.
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub description: Option<String>,
+}
+
+/// Payload of `webhook.endpoint_disabled` and `webhook.test`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointData {
+    pub endpoint_id: String,
+    pub client_id: String,
+    pub reason: Option<String>,
+}
+
+/// Who may receive an event by webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience<'a> {
+    /// Clients holding a live grant with a read scope over this account.
+    Account(&'a str),
+    /// This client only.
+    Client(&'a str),
+    /// Clients holding a live grant from this user (login name).
+    User(&'a str),
+    /// This endpoint only.
+    Endpoint(&'a str),
+    /// Every client.
+    Everyone,
 }
 
 /// Payload of the kill-switch events.
@@ -77,6 +157,10 @@ pub enum TransferEventKind {
     ApprovalReturned,
     Expired,
     Failed,
+    /// The bank accepted a new request (every new transfer reports this first).
+    Accepted,
+    /// The approver approved a corporate request (it then runs or is scheduled).
+    Approved,
 }
 
 /// Payload of the transfer status events.
@@ -168,11 +252,13 @@ impl TransferEventKind {
             TransferEventKind::Returned => "transfer.returned",
             TransferEventKind::Scheduled => "transfer.scheduled",
             TransferEventKind::Processing => "transfer.processing",
-            TransferEventKind::ApprovalRequested => "transfer.approval_requested",
+            TransferEventKind::ApprovalRequested => "transfer.awaiting_approval",
             TransferEventKind::Cancelled => "transfer.cancelled",
-            TransferEventKind::ApprovalReturned => "transfer.approval_returned",
+            TransferEventKind::ApprovalReturned => "transfer.returned_for_revision",
             TransferEventKind::Expired => "transfer.expired",
             TransferEventKind::Failed => "transfer.failed",
+            TransferEventKind::Accepted => "transfer.accepted",
+            TransferEventKind::Approved => "transfer.approved",
         }
     }
 }
@@ -180,20 +266,24 @@ impl TransferEventKind {
 impl EventKind {
     /// Every event type name, for documentation and filters.
     pub const TYPES: &'static [&'static str] = &[
+        "transfer.accepted",
+        "transfer.approved",
         "transfer.completed",
         "transfer.partially_completed",
         "transfer.returned",
         "transfer.scheduled",
         "transfer.processing",
-        "transfer.approval_requested",
+        "transfer.awaiting_approval",
         "transfer.cancelled",
-        "transfer.approval_returned",
+        "transfer.returned_for_revision",
         "transfer.expired",
         "transfer.failed",
         "transfer.item_returned",
         "account.credited",
+        "account.debited",
         "account.closed",
         "debit.completed",
+        "debit.failed",
         "mandate.created",
         "mandate.stopped",
         "mandate.cancelled",
@@ -205,6 +295,9 @@ impl EventKind {
         "user.resumed",
         "bank.stopped",
         "bank.resumed",
+        "maintenance.announced",
+        "webhook.endpoint_disabled",
+        "webhook.test",
     ];
 
     /// The event's type name, e.g. `transfer.completed`.
@@ -230,6 +323,38 @@ impl EventKind {
                 "user" => "user.resumed",
                 _ => "bank.resumed",
             },
+            EventKind::AccountDebited(_) => "account.debited",
+            EventKind::DebitFailed(_) => "debit.failed",
+            EventKind::MaintenanceAnnounced(_) => "maintenance.announced",
+            EventKind::EndpointDisabled(_) => "webhook.endpoint_disabled",
+            EventKind::WebhookTest(_) => "webhook.test",
+        }
+    }
+
+    /// Who may receive the event by webhook: money and transfer events go to the clients
+    /// whose live grant covers the account; grant, mandate and debit events to the client
+    /// concerned; a user's stop to the clients the user granted; bank-wide news to everyone.
+    pub fn audience(&self) -> Audience<'_> {
+        match self {
+            EventKind::Transfer(_, d) => Audience::Account(&d.account_id),
+            EventKind::TransferItemReturned(d) => Audience::Account(&d.account_id),
+            EventKind::AccountCredited(d) => Audience::Account(&d.account_id),
+            EventKind::AccountClosed(d) => Audience::Account(&d.account_id),
+            EventKind::AccountDebited(d) => Audience::Account(&d.account_id),
+            EventKind::DebitCompleted(d) => Audience::Client(&d.client_id),
+            EventKind::DebitFailed(d) => Audience::Client(&d.client_id),
+            EventKind::MandateCreated(d) | EventKind::MandateStopped(d) | EventKind::MandateCancelled(d) => {
+                Audience::Client(&d.client_id)
+            }
+            EventKind::GrantRevoked(d) | EventKind::GrantExpired(d) => Audience::Client(&d.client_id),
+            EventKind::Stopped(d) | EventKind::Resumed(d) => match (d.target.as_str(), d.id.as_deref()) {
+                ("client", Some(id)) => Audience::Client(id),
+                ("user", Some(id)) => Audience::User(id),
+                _ => Audience::Everyone,
+            },
+            EventKind::MaintenanceAnnounced(_) => Audience::Everyone,
+            EventKind::EndpointDisabled(d) => Audience::Client(&d.client_id),
+            EventKind::WebhookTest(d) => Audience::Endpoint(&d.endpoint_id),
         }
     }
 
@@ -246,6 +371,10 @@ impl EventKind {
             }
             EventKind::GrantRevoked(d) | EventKind::GrantExpired(d) => serde_json::to_value(d),
             EventKind::Stopped(d) | EventKind::Resumed(d) => serde_json::to_value(d),
+            EventKind::AccountDebited(d) => serde_json::to_value(d),
+            EventKind::DebitFailed(d) => serde_json::to_value(d),
+            EventKind::MaintenanceAnnounced(d) => serde_json::to_value(d),
+            EventKind::EndpointDisabled(d) | EventKind::WebhookTest(d) => serde_json::to_value(d),
         };
         // Plain structs of strings and numbers always serialize. Absent optional fields are
         // left out of the JSON (they stay in the stored form: postcard is not self-describing).

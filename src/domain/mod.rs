@@ -17,3 +17,4 @@ pub mod money;
 pub mod outcome;
 pub mod transaction;
 pub mod transfer;
+pub mod webhook;

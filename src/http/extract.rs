@@ -8,9 +8,9 @@ use crate::sandbox::Sandbox;
 use crate::server::Server;
 use crate::services::bearer::Principal;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
@@ -116,6 +116,75 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
         .get("x-access-token")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
+}
+
+/// Client id and secret from HTTP Basic (each form-urlencoded, RFC 6749 §2.3.1); `Err` when
+/// the header is not base64 of `id:secret`.
+pub fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), ()>> {
+    use base64::Engine;
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, b64) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| ());
+    let text = decoded.and_then(|d| String::from_utf8(d).map_err(|_| ()));
+    Some(text.and_then(|t| {
+        let (id, secret) = t.split_once(':').ok_or(())?;
+        let decode = |s: &str| {
+            form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.to_string())
+                .unwrap_or_default()
+        };
+        Ok((decode(id), decode(secret)))
+    }))
+}
+
+const BASIC_CHALLENGE: &str = "Basic realm=\"sandbank webhooks\"";
+
+/// Who calls the webhook management API: a connecting company (its own endpoints and
+/// messages only), or the sandbox admin (every client's).
+pub enum WebhookCaller {
+    Client(Arc<str>),
+    Admin,
+}
+
+impl WebhookCaller {
+    /// The client whose records the caller may see; `None` for the admin (all of them).
+    pub fn client(&self) -> Option<&str> {
+        match self {
+            WebhookCaller::Client(c) => Some(c),
+            WebhookCaller::Admin => None,
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for WebhookCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        match identity(parts)? {
+            Identity::Client(c) => Ok(WebhookCaller::Client(c.clone())),
+            Identity::Admin => Ok(WebhookCaller::Admin),
+            Identity::BadClient(why) => Err(ApiError {
+                www_authenticate: Some(BASIC_CHALLENGE.into()),
+                ..ApiError::new(StatusCode::UNAUTHORIZED, "invalid_client", *why)
+            }),
+            bad @ Identity::BadAdminKey => Err(bad.admin().err().unwrap_or_else(|| ApiError::internal("admin key"))),
+            Identity::Failed(e) => Err(ApiError::internal(e.clone())),
+            _ => Err(ApiError {
+                www_authenticate: Some(BASIC_CHALLENGE.into()),
+                ..ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "missing_client_credentials",
+                    "authenticate with your client id and secret as HTTP Basic (Authorization: Basic base64(client_id:client_secret)), or send the sandbox admin key",
+                )
+            }),
+        }
+    }
 }
 
 /// The admin key from `x-sandbox-admin-key`, else from the bearer token (not yet checked).

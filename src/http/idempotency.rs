@@ -216,7 +216,10 @@ pub fn takes_keys(route: &str) -> bool {
         || route.starts_with("/sandbox/v1/clients")
         || route.starts_with("/sandbox/v1/maintenance")
         || route.starts_with("/sandbox/v1/users/")
-        || route == "/sandbox/v1/emergency-stop")
+        || route == "/sandbox/v1/emergency-stop"
+        // Webhook management answers secrets once, and redeliveries are meant to repeat.
+        || route.starts_with("/webhooks/")
+        || route.starts_with("/sandbox/v1/webhooks"))
 }
 
 /// Whether an answer reflects the operation's own outcome (and so is replayed to retries).

@@ -27,6 +27,11 @@ pub enum Identity {
     Admin,
     /// A key was sent to the control plane but it is not this sandbox's admin key.
     BadAdminKey,
+    /// A connecting company authenticated with its client id and secret (HTTP Basic), on
+    /// the webhook management API.
+    Client(Arc<str>),
+    /// Basic credentials that did not authenticate a client, and why.
+    BadClient(&'static str),
     /// The server's operator key (`/operator/v1`).
     Operator,
     /// A key was sent to the operator API but it is not the operator key.
@@ -41,6 +46,7 @@ impl Identity {
         match self {
             Identity::User(p) => (Some(p.client_id.clone()), Some(p.user_id.clone())),
             Identity::Admin => (Some("sandbox-admin".into()), None),
+            Identity::Client(c) => (Some(c.to_string()), None),
             Identity::Operator => (Some("operator".into()), None),
             _ => (None, None),
         }
@@ -101,6 +107,21 @@ pub fn resolve(server: Option<&Server>, sandbox: &Sandbox, req: &Request) -> Ide
             (Some(k), Some(s)) if s.is_operator_key(k) => Identity::Operator,
             (Some(_), _) => Identity::BadOperatorKey,
             (None, _) => Identity::Anonymous,
+        };
+    }
+    if path.starts_with("/webhooks/") {
+        return match crate::http::extract::basic_credentials(headers) {
+            Some(Ok((id, secret))) => match crate::services::consent::authenticate_client(sandbox, &id, &secret) {
+                Ok(c) => Identity::Client(Arc::from(c.client_id)),
+                Err(crate::services::consent::ConsentError::Storage(e)) => Identity::Failed(e.to_string()),
+                Err(_) => Identity::BadClient("the client id or secret is wrong"),
+            },
+            Some(Err(())) => Identity::BadClient("the Basic credentials are not base64 of client_id:client_secret"),
+            None => match admin_key_given(headers) {
+                Some(k) if sandbox.is_admin_key(k) => Identity::Admin,
+                Some(_) => Identity::BadAdminKey,
+                None => Identity::Anonymous,
+            },
         };
     }
     if path.starts_with("/sandbox/") {

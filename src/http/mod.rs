@@ -44,6 +44,7 @@ pub fn api_router() -> OpenApiRouter {
         .merge(routes::faults::router())
         .merge(routes::capacity::router())
         .merge(routes::clients::router())
+        .merge(routes::webhooks::router())
         .merge(routes::lifecycle::router())
         .merge(routes::health::router())
         .merge(crate::oauth::router())

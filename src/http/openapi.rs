@@ -24,6 +24,7 @@ use utoipa::{Modify, OpenApi};
         (name = "faults", description = "Rehearse failure (admin key): fault rules that answer errors, add latency, time out, reset connections, hide the answer of an executed update (ambiguous outcome), end tokens or refuse updates with bank errors; and transfer outcome rules that decide how transfers to other banks end. Matching is deterministic under the scenario seed; an answer a fault makes carries `sandbank-fault: <rule id>`. When the scenario allows it, a request header `Sandbank-Simulate` (e.g. `status=503`, `ambiguous=504`, `latency=2s`, `reset`) forces one outcome without a rule"),
         (name = "capacity", description = "Capacity (admin key): the bank-wide and per-client capacity policies — rates with bursts over real time, quotas per sandbox day or month, concurrent requests, and what changes on peak days — and planned maintenance windows. Over a limit the API answers 429 `rate_limited` with `Retry-After` and the IETF `RateLimit-Policy` / `RateLimit` fields; every call a limit counts carries them. During a window the covered APIs answer 503 `maintenance` with `Retry-After` = its end"),
         (name = "clients", description = "Connecting companies (admin key): create, change and delete clients, rotate a secret (the old one works for a grace period), and the kill switch — suspend a client (403 `client_suspended`, `unauthorized_client` at the token endpoint, an error page instead of the consent screen), stop one user's API access (403 `user_suspended`), or stop every client (503 `service_stopped`); every stop and lifting is recorded and written to the event outbox"),
+        (name = "webhooks", description = "Webhooks (Standard Webhooks): a connecting company subscribes endpoints with its client id and secret (HTTP Basic) under /webhooks/v1, the control plane for any client under /sandbox/v1/webhooks. Every event of the outbox goes to the endpoints of the clients allowed to see it (money and transfer events: a live grant with a read scope over the account; grant, mandate and debit events: the client concerned), POSTed with `webhook-id` (stable across retries), `webhook-timestamp` (real Unix seconds) and `webhook-signature: v1,<base64 HMAC-SHA256 of {id}.{timestamp}.{body}>` (two signatures during a secret rotation's grace period). Only a 2xx delivers; redirects are not followed; 410 disables the endpoint; 429/503 Retry-After is honoured; retries follow the server's schedule with ±10% jitter, in real or sandbox time, whichever passes first. The body is `{id, type, occurredAt, sandboxId, data}`; event types: transfer.accepted, transfer.scheduled, transfer.awaiting_approval, transfer.approved, transfer.returned_for_revision, transfer.processing, transfer.completed, transfer.partially_completed, transfer.returned, transfer.item_returned, transfer.failed, transfer.cancelled, transfer.expired, account.credited, account.debited, account.closed, debit.completed, debit.failed, mandate.created, mandate.stopped, mandate.cancelled, grant.revoked, grant.expired, client.suspended, client.resumed, user.suspended, user.resumed, bank.stopped, bank.resumed, maintenance.announced, webhook.endpoint_disabled, webhook.test"),
         (name = "operator", description = "Operator API: create, list, reset, snapshot and delete sandboxes (operator key). Every sandbox but the default is served under /s/{sandboxId}, with its own issuer, keys and clock"),
         (name = "health", description = "Liveness"),
     )
@@ -61,6 +62,17 @@ impl Modify for Security {
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
                         "The operator key printed at startup (`--operator-key`), for /operator/v1",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "clientBasic",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "A connecting company's client id and secret, as HTTP Basic (the webhook management API)",
                     ))
                     .build(),
             ),
@@ -150,7 +162,9 @@ fn add_layer_answers(doc: &mut serde_json::Value) {
                 add.push(("404", "No such account, transfer or mandate among this customer's"));
             }
         }
-        if schemes.iter().any(|s| s == "adminKey") {
+        if schemes.iter().any(|s| s == "clientBasic") {
+            add.push(("401", "Missing or wrong client credentials (Basic) or admin key"));
+        } else if schemes.iter().any(|s| s == "adminKey") {
             add.push(("401", "Missing or wrong sandbox admin key"));
         }
         if schemes.iter().any(|s| s == "operatorKey") {

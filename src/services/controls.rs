@@ -284,7 +284,7 @@ impl Controls {
             EventKind::Resumed(data)
         };
         app.store
-            .atomically::<(), ()>(|tx| super::ledger::event(tx, kind.clone(), now))
+            .atomically::<(), ()>(|tx| super::ledger::event(tx, kind.clone(), now).map(|_| ()))
             .map_err(|e| match e {
                 crate::storage::TxError::Storage(e) => e,
                 crate::storage::TxError::Abort(()) => StorageError::Codec("event write aborted".into()),

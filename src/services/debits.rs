@@ -7,7 +7,7 @@ use super::consent::Principal;
 use super::ledger::{self, Entry};
 use crate::domain::consent::Scope;
 use crate::domain::debit::{DebitResult, Mandate, MandateStatus};
-use crate::domain::event::{DebitData, EventKind, MandateData};
+use crate::domain::event::{DebitData, DebitFailedData, EventKind, MandateData, MovementData};
 use crate::domain::money::Yen;
 use crate::domain::transaction::{Direction, TransactionKind};
 use crate::error::ApiError;
@@ -57,13 +57,28 @@ pub async fn debit(
         .atomically::<(DebitResult, String), ()>(|tx| {
             let debit_id = format!("dbt_{:012}", tx.next(Counter::Debit)?);
             let result = debit_in(tx, who, &debit_id, mandate_id, amount, remarks, now)?;
+            // A refusal under a mandate of the caller's is news for the biller's backend
+            // (debit.failed); a caller with no such mandate learns nothing, and nothing is written.
+            if !matches!(result, DebitResult::Debited | DebitResult::NoMandate) {
+                ledger::event(
+                    tx,
+                    EventKind::DebitFailed(DebitFailedData {
+                        debit_id: debit_id.clone(),
+                        mandate_id: mandate_id.to_owned(),
+                        client_id: who.client_id.clone(),
+                        amount: amount.to_api_string(),
+                        result_code: result.code().to_owned(),
+                    }),
+                    now,
+                )?;
+            }
             Ok((result, debit_id))
         })
         .map_err(|e: TxError<()>| match e {
             TxError::Abort(()) => ApiError::internal("debit aborted"),
             TxError::Storage(e) => e.into(),
         })?;
-    if result == DebitResult::Debited {
+    if result != DebitResult::NoMandate {
         app.store.flush().await?;
     }
     Ok(DebitOutcome {
@@ -137,6 +152,16 @@ fn debit_in(
             "{} による口座振替で {}円が引き落とされました。",
             mandate.biller_name, amount
         ),
+        now,
+    )?;
+    ledger::event(
+        tx,
+        EventKind::AccountDebited(MovementData {
+            account_id: account.id.clone(),
+            amount: amount.to_api_string(),
+            apply_no: None,
+            debit_id: Some(debit_id.to_owned()),
+        }),
         now,
     )?;
     ledger::event(

@@ -67,14 +67,15 @@ pub fn post_system(tx: &LedgerTx<'_>, account: &str, amount: i64) -> TxResult<()
     tx.post_system(account, amount, id)
 }
 
-/// Writes an event to the outbox.
-pub fn event(tx: &LedgerTx<'_>, kind: EventKind, now: Timestamp) -> TxResult<()> {
+/// Writes an event to the outbox; answers its sequence number.
+pub fn event(tx: &LedgerTx<'_>, kind: EventKind, now: Timestamp) -> TxResult<u64> {
     let e = Event {
         seq: tx.next(Counter::Event)?,
         occurred_at: crate::clock::format_jst(now),
         kind,
     };
-    tx.insert_event(&e)
+    tx.insert_event(&e)?;
+    Ok(e.seq)
 }
 
 /// Writes the customer's notification (the e-mail the bank would send).

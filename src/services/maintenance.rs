@@ -209,3 +209,38 @@ impl Maintenance {
         Ok(out)
     }
 }
+
+/// Writes `maintenance.announced` for a window just declared, with its next occurrence
+/// (connecting companies learn of it by webhook as well as from the public listing).
+pub async fn announce(app: &crate::sandbox::Sandbox, w: &MaintenanceWindow) -> Result<(), StorageError> {
+    use crate::domain::event::{EventKind, MaintenanceData};
+    let now = app.clock.now();
+    let id = w.id.clone().unwrap_or_default();
+    let next = app
+        .maintenance
+        .read()
+        .windows
+        .iter()
+        .find(|c| c.id == id)
+        .and_then(|c| c.occurrences(now, now + HORIZON).into_iter().next());
+    let covers = serde_json::to_value(&w.covers)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "operations".to_owned());
+    let data = MaintenanceData {
+        window_id: id,
+        covers,
+        start: next.as_ref().map(|o| crate::clock::format_jst(o.start)),
+        end: next.as_ref().map(|o| crate::clock::format_jst(o.end)),
+        description: w.description.clone(),
+    };
+    app.store
+        .atomically::<(), ()>(|tx| {
+            crate::services::ledger::event(tx, EventKind::MaintenanceAnnounced(data.clone()), now).map(|_| ())
+        })
+        .map_err(|e| match e {
+            crate::storage::TxError::Storage(e) => e,
+            crate::storage::TxError::Abort(()) => StorageError::Codec("event write aborted".into()),
+        })?;
+    app.store.flush().await
+}

@@ -27,6 +27,7 @@ pub async fn advance_clock(app: &Sandbox, by: SignedDuration) -> Result<Timestam
     let offset = app.clock.advance_to(target);
     app.store.meta_put(META_CLOCK_OFFSET, &offset.to_be_bytes())?;
     app.store.flush().await?;
+    app.webhooks.clock_moved();
     Ok(app.clock.now())
 }
 

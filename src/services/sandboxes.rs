@@ -244,6 +244,12 @@ fn open_sandbox(
     let capacity = crate::services::capacity::Capacity::open(&store, &scenario)?;
     let maintenance = crate::services::maintenance::Maintenance::open(&store, &scenario)?;
     let controls = crate::services::controls::Controls::open(&store)?;
+    let webhooks = crate::webhooks::Webhooks::open(
+        &store,
+        server.webhook_settings.clone(),
+        server.webhook_http.clone(),
+        scenario.scenario.seed,
+    )?;
     Ok(Sandbox::new(SandboxParts {
         id: Arc::from(id),
         base_path,
@@ -261,6 +267,7 @@ fn open_sandbox(
         capacity,
         maintenance,
         controls,
+        webhooks,
         usage,
     }))
 }

@@ -12,7 +12,9 @@ use crate::domain::calendar::{is_business_day, next_business_day, previous_busin
 use crate::domain::codes::{AccountNumber, AccountType, BankCode, BranchCode};
 use crate::domain::consent::Scope;
 use crate::domain::customer::{CustomerKind, Role};
-use crate::domain::event::{AccountData, CreditData, EventKind, TransferData, TransferEventKind, TransferItemData};
+use crate::domain::event::{
+    AccountData, CreditData, EventKind, MovementData, TransferData, TransferEventKind, TransferItemData,
+};
 use crate::domain::kana::KanaName;
 use crate::domain::money::Yen;
 use crate::domain::outcome::{Due, ItemFacts, OutcomeResult};
@@ -678,14 +680,18 @@ fn return_item(
         }),
         now,
     )
+    .map(|_| ())
 }
 
-/// Moves the money of every item of `req` (inside the transaction) and sets statuses.
+/// Runs the items of a transfer: debits the remitter, credits or clears each item. `new`
+/// says the request is being accepted in this very write (its `transfer.accepted` event is
+/// written first, once the checks pass, so a refused request leaves no event).
 fn execute_items(
     app: &Sandbox,
     tx: &LedgerTx<'_>,
     req: &mut TransferRequest,
     now: Timestamp,
+    new: bool,
 ) -> TxResult<Result<(), ExecError>> {
     let Some(mut remitter) = tx.account(&req.account_id)?.filter(|a| a.closed_at.is_none()) else {
         return Ok(Err(ExecError::NotFound));
@@ -717,6 +723,21 @@ fn execute_items(
         return Ok(Err(ExecError::DailyLimit));
     }
     remitter.daily_out = Some((today, Yen(sent + total.0)));
+    if new {
+        transfer_event(tx, TransferEventKind::Accepted, req, now)?;
+    }
+    if total.0 > 0 {
+        ledger::event(
+            tx,
+            EventKind::AccountDebited(MovementData {
+                account_id: remitter.id.clone(),
+                amount: total.to_api_string(),
+                apply_no: Some(req.apply_no.clone()),
+                debit_id: None,
+            }),
+            now,
+        )?;
+    }
     let mut settle_at: Vec<Timestamp> = Vec::new();
     for (item, decision) in req.items.iter_mut().zip(decided) {
         if let Receiving::Fail(why) = decision {
@@ -933,6 +954,25 @@ fn settle_due_items(tx: &LedgerTx<'_>, req: &mut TransferRequest, now: Timestamp
 }
 
 fn status_event(tx: &LedgerTx<'_>, req: &TransferRequest, now: Timestamp) -> TxResult<()> {
+    let kind = match req.status() {
+        TransferStatus::Completed => TransferEventKind::Completed,
+        TransferStatus::FundsReturned if req.items.iter().any(|i| i.status == TransferStatus::Completed) => {
+            TransferEventKind::PartiallyCompleted
+        }
+        TransferStatus::FundsReturned => TransferEventKind::Returned,
+        TransferStatus::Scheduled => TransferEventKind::Scheduled,
+        TransferStatus::Processing | TransferStatus::Retrying => TransferEventKind::Processing,
+        TransferStatus::PendingApproval => TransferEventKind::ApprovalRequested,
+        TransferStatus::Cancelled | TransferStatus::Withdrawn => TransferEventKind::Cancelled,
+        TransferStatus::Returned => TransferEventKind::ApprovalReturned,
+        TransferStatus::Expired => TransferEventKind::Expired,
+        _ => TransferEventKind::Failed,
+    };
+    transfer_event(tx, kind, req, now)
+}
+
+/// Writes a transfer event of `kind` reporting the request as it stands.
+fn transfer_event(tx: &LedgerTx<'_>, kind: TransferEventKind, req: &TransferRequest, now: Timestamp) -> TxResult<()> {
     let status = req.status();
     let completed_count = req
         .items
@@ -944,18 +984,6 @@ fn status_event(tx: &LedgerTx<'_>, req: &TransferRequest, now: Timestamp) -> TxR
         .iter()
         .filter(|i| i.status == TransferStatus::FundsReturned)
         .count();
-    let kind = match status {
-        TransferStatus::Completed => TransferEventKind::Completed,
-        TransferStatus::FundsReturned if completed_count > 0 => TransferEventKind::PartiallyCompleted,
-        TransferStatus::FundsReturned => TransferEventKind::Returned,
-        TransferStatus::Scheduled => TransferEventKind::Scheduled,
-        TransferStatus::Processing | TransferStatus::Retrying => TransferEventKind::Processing,
-        TransferStatus::PendingApproval => TransferEventKind::ApprovalRequested,
-        TransferStatus::Cancelled | TransferStatus::Withdrawn => TransferEventKind::Cancelled,
-        TransferStatus::Returned => TransferEventKind::ApprovalReturned,
-        TransferStatus::Expired => TransferEventKind::Expired,
-        _ => TransferEventKind::Failed,
-    };
     let data = TransferData {
         apply_no: req.apply_no.clone(),
         account_id: req.account_id.clone(),
@@ -964,7 +992,7 @@ fn status_event(tx: &LedgerTx<'_>, req: &TransferRequest, now: Timestamp) -> TxR
         completed_count,
         returned_count,
     };
-    ledger::event(tx, EventKind::Transfer(kind, data), now)
+    ledger::event(tx, EventKind::Transfer(kind, data), now).map(|_| ())
 }
 
 fn exec_error(e: ExecError) -> ApiError {
@@ -1114,15 +1142,17 @@ pub async fn request(
             Err(e) => return Ok(Err(e)),
         };
         if needs_approval {
+            transfer_event(tx, TransferEventKind::Accepted, &req, now)?;
             if let Some(deadline) = req.approval_deadline {
                 tx.schedule(deadline, &req.apply_no)?;
             }
         } else if immediate {
             // Nothing is written before this check fails, so a failed job leaves no trace.
-            if let Err(e) = execute_items(app, tx, &mut req, now)? {
+            if let Err(e) = execute_items(app, tx, &mut req, now, true)? {
                 return Ok(Err(e));
             }
         } else {
+            transfer_event(tx, TransferEventKind::Accepted, &req, now)?;
             tx.schedule(req.execute_at, &req.apply_no)?;
         }
         if let Some((key, fingerprint)) = &idem {
@@ -1207,7 +1237,7 @@ pub async fn run_due(app: &Sandbox) -> Result<usize, ApiError> {
             let when = now;
             let settled = settle_due_items(tx, &mut req, when)?;
             match req.status() {
-                TransferStatus::Scheduled => match execute_items(app, tx, &mut req, when)? {
+                TransferStatus::Scheduled => match execute_items(app, tx, &mut req, when, false)? {
                     Ok(()) => {}
                     Err(ExecError::InsufficientFunds { .. }) => req.set_status(
                         TransferStatus::Failed,
@@ -1320,9 +1350,10 @@ pub async fn decide(
                 Decision::Return => req.set_status(TransferStatus::Returned, Some("差戻 / returned by the approver")),
                 Decision::Approve => {
                     req.set_status(TransferStatus::Scheduled, None);
+                    transfer_event(tx, TransferEventKind::Approved, &req, now)?;
                     let execution = req.execution_date.max(today);
                     if execution == today {
-                        if let Err(e) = execute_items(app, tx, &mut req, now)? {
+                        if let Err(e) = execute_items(app, tx, &mut req, now, false)? {
                             return abort(e);
                         }
                     } else {

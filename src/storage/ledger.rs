@@ -48,6 +48,8 @@ pub struct LedgerTx<'a> {
     mandates: &'a TransactionalTree,
     meta: &'a TransactionalTree,
     grants: &'a TransactionalTree,
+    /// Set when a grant is written, so readers of grants hear of it once the write commits.
+    grant_touched: &'a std::sync::atomic::AtomicBool,
 }
 
 fn codec<T>(r: Result<T>) -> TxResult<T> {
@@ -247,6 +249,7 @@ impl LedgerTx<'_> {
     }
 
     pub fn put_grant(&self, g: &crate::domain::consent::Grant) -> TxResult<()> {
+        self.grant_touched.store(true, std::sync::atomic::Ordering::Relaxed);
         self.grants
             .insert(self.store.key(&[g.id.as_bytes()]), codec(encode(g))?)?;
         Ok(())
@@ -282,6 +285,7 @@ impl SandboxStore {
         f: impl Fn(&LedgerTx<'_>) -> TxResult<T>,
     ) -> std::result::Result<T, TxError<E>> {
         let st = &self.storage;
+        let grant_touched = std::sync::atomic::AtomicBool::new(false);
         let trees = (
             &st.accounts,
             &st.postings,
@@ -322,12 +326,19 @@ impl SandboxStore {
                     mandates,
                     meta,
                     grants,
+                    grant_touched: &grant_touched,
                 };
                 f(&tx)
             },
         );
         match result {
-            Ok(v) => Ok(v),
+            Ok(v) => {
+                if grant_touched.load(std::sync::atomic::Ordering::Relaxed) {
+                    self.grant_written();
+                }
+                self.signals.outbox.notify_one();
+                Ok(v)
+            }
             Err(TransactionError::Abort(TxAbort::Caller(e))) => match e.downcast::<E>() {
                 Ok(e) => Err(TxError::Abort(*e)),
                 Err(_) => Err(TxError::Storage(StorageError::Codec("unexpected abort type".into()))),

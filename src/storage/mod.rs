@@ -7,6 +7,7 @@ mod codec;
 mod idempotency;
 mod keys;
 mod ledger;
+mod webhooks;
 mod world;
 
 pub use access_log::{AccessLogEntry, AccessLogFilter};
@@ -54,6 +55,8 @@ pub struct Storage {
     notifications: sled::Tree,
     idempotency: sled::Tree,
     mandates: sled::Tree,
+    /// Webhook endpoints, deliveries, attempts and the fan-out cursor.
+    webhooks: sled::Tree,
     /// The server's sandbox registry: one record per sandbox (not scoped by sandbox).
     sandboxes: sled::Tree,
     /// Process-wide settings kept in the data dir (the operator key).
@@ -116,6 +119,7 @@ impl Storage {
             notifications: tree("notifications")?,
             idempotency: tree("idempotency")?,
             mandates: tree("debit_mandates")?,
+            webhooks: tree("webhooks")?,
             sandboxes: tree("sandboxes")?,
             server: tree("server")?,
             group_commit: std::sync::Mutex::new(None),
@@ -131,6 +135,7 @@ impl Storage {
             storage: self.clone(),
             prefix: Arc::from(prefix),
             log_buffer: Default::default(),
+            signals: Default::default(),
         }
     }
 
@@ -180,7 +185,7 @@ impl Storage {
     }
 
     /// The trees that hold sandbox-scoped records.
-    fn all_trees(&self) -> [&sled::Tree; 21] {
+    fn all_trees(&self) -> [&sled::Tree; 22] {
         [
             &self.meta,
             &self.customers,
@@ -203,6 +208,7 @@ impl Storage {
             &self.notifications,
             &self.idempotency,
             &self.mandates,
+            &self.webhooks,
         ]
     }
 }
@@ -245,6 +251,17 @@ pub struct SandboxStore {
     storage: Arc<Storage>,
     prefix: Arc<[u8]>,
     log_buffer: Arc<access_log::AccessLogBuffer>,
+    signals: Arc<StoreSignals>,
+}
+
+/// What a sandbox's store tells its readers without them polling: the webhook dispatcher
+/// waits on `outbox` and rebuilds its view of grants when `grants` moves.
+#[derive(Default)]
+pub struct StoreSignals {
+    /// Notified after every committed atomic write (they carry the outbox's events).
+    pub outbox: tokio::sync::Notify,
+    /// Bumped whenever a grant is written.
+    pub grants: std::sync::atomic::AtomicU64,
 }
 
 impl SandboxStore {
@@ -269,6 +286,15 @@ impl SandboxStore {
     /// Makes every write so far durable, on the calling thread (for writer threads).
     pub fn flush_blocking(&self) -> Result<()> {
         self.storage.flush_blocking()
+    }
+
+    /// The signals of this store (see `StoreSignals`).
+    pub fn signals(&self) -> &StoreSignals {
+        &self.signals
+    }
+
+    fn grant_written(&self) {
+        self.signals.grants.fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 
     /// This sandbox's id.
@@ -406,7 +432,9 @@ impl SandboxStore {
     // --- grants, tokens, codes, pending authorizations ---
 
     pub fn put_grant(&self, grant: &crate::domain::consent::Grant) -> Result<()> {
-        self.put(&self.storage.grants, &self.key(&[grant.id.as_bytes()]), grant)
+        self.put(&self.storage.grants, &self.key(&[grant.id.as_bytes()]), grant)?;
+        self.grant_written();
+        Ok(())
     }
 
     pub fn grant(&self, id: &str) -> Result<Option<crate::domain::consent::Grant>> {

@@ -133,7 +133,7 @@ pub async fn add_window(
         .maintenance
         .add(&app.store, &w, &faultable_operation)
         .map_err(window_error)?;
-    app.store.flush().await?;
+    crate::services::maintenance::announce(&app, &added).await?;
     Ok((StatusCode::CREATED, Json(added)))
 }
 

@@ -10,3 +10,4 @@ pub mod lifecycle;
 pub mod public;
 pub mod sandbox;
 pub mod transfers;
+pub mod webhooks;

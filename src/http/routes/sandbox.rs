@@ -844,7 +844,7 @@ pub async fn events(_: Admin, app: Sandbox, ApiQuery(q): ApiQuery<EventsQuery>) 
             .into_iter()
             .map(|e| EventView {
                 seq: e.seq,
-                id: format!("evt_{:012}", e.seq),
+                id: e.id(),
                 event_type: e.kind.name().to_owned(),
                 occurred_at: e.occurred_at,
                 data: e.kind.data(),

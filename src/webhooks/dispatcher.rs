@@ -1,0 +1,757 @@
+//! The dispatcher: one task per sandbox with endpoints. It waits (no polling) for the outbox
+//! to move, a retry to fall due or the clock to move; fans new events out to the endpoints
+//! that may see them (deliveries and the cursor written in one atomic batch, after the events
+//! themselves are on disk); and sends what is due, at most `MAX_IN_FLIGHT` at a time.
+//!
+//! At least once: a delivery is pending in storage until an attempt succeeds, so a crash at
+//! any point sends it again after the restart; nothing is skipped, since the cursor moves
+//! only with the deliveries it produced.
+
+use super::{Webhooks, lock, real_now_ms};
+use crate::domain::event::{Audience, Event, EventKind};
+use crate::domain::webhook::{self, AppliedFault, Attempt, Delivery, DeliveryStatus, Endpoint};
+use crate::sandbox::Sandbox;
+use crate::server::Server;
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Most attempts in flight per sandbox.
+const MAX_IN_FLIGHT: usize = 128;
+/// Most events read from the outbox in one fan-out.
+const FAN_OUT_BATCH: usize = 1000;
+/// How long a reorder fault holds a message back when no later one comes.
+const HOLD: i64 = 30_000;
+/// How much of a receiver's answer the attempts log keeps.
+const RESPONSE_BYTES: usize = 256;
+
+type Key = (u64, Arc<str>);
+
+/// Deliveries waiting for their next attempt, by when it is due.
+#[derive(Default)]
+pub struct Queue {
+    order: BTreeSet<(i64, u64, Arc<str>)>,
+    /// Due in real time (Unix ms) and in sandbox time, by delivery.
+    entries: HashMap<Key, (i64, Timestamp)>,
+    held: HashSet<Key>,
+    in_flight: HashSet<Key>,
+}
+
+impl Queue {
+    fn push(&mut self, seq: u64, ep: Arc<str>, real_ms: i64, sandbox: Timestamp, held: bool) {
+        self.remove(&(seq, ep.clone()));
+        self.order.insert((real_ms, seq, ep.clone()));
+        if held {
+            self.held.insert((seq, ep.clone()));
+        }
+        self.entries.insert((seq, ep), (real_ms, sandbox));
+    }
+
+    fn remove(&mut self, key: &Key) {
+        if let Some((real, _)) = self.entries.remove(key) {
+            self.order.remove(&(real, key.0, key.1.clone()));
+        }
+        self.held.remove(key);
+    }
+
+    fn pop_due(&mut self, now_ms: i64) -> Option<Key> {
+        let first = self.order.iter().next()?.clone();
+        if first.0 > now_ms {
+            return None;
+        }
+        let key = (first.1, first.2);
+        self.remove(&key);
+        self.in_flight.insert(key.clone());
+        Some(key)
+    }
+
+    fn next_due(&self) -> Option<i64> {
+        self.order.iter().next().map(|e| e.0)
+    }
+
+    /// The sandbox clock is at `now`: what is due by sandbox time is due now.
+    fn clock_moved(&mut self, now: Timestamp) {
+        let due: Vec<(Key, Timestamp)> = self
+            .entries
+            .iter()
+            .filter(|(_, (real, sandbox))| *sandbox <= now && *real > 0)
+            .map(|(k, (_, s))| (k.clone(), *s))
+            .collect();
+        for ((seq, ep), sandbox) in due {
+            let held = self.held.contains(&(seq, ep.clone()));
+            self.push(seq, ep, 0, sandbox, held);
+        }
+    }
+
+    /// A message to `ep` after `seq` was delivered: messages held back before it go now.
+    fn release_held(&mut self, ep: &str, seq: u64) {
+        let released: Vec<(Key, Timestamp)> = self
+            .held
+            .iter()
+            .filter(|(s, e)| &**e == ep && *s < seq)
+            .filter_map(|k| self.entries.get(k).map(|(_, t)| (k.clone(), *t)))
+            .collect();
+        for ((s, e), t) in released {
+            self.push(s, e, 0, t, true);
+        }
+    }
+
+    /// Deliveries waiting or being attempted.
+    pub fn len(&self) -> usize {
+        self.entries.len() + self.in_flight.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The JSON body of a delivery: the event in the API's vocabulary.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Payload<'a> {
+    /// `evt_…`, as in `GET /sandbox/v1/events`.
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: &'static str,
+    /// Sandbox time.
+    pub occurred_at: &'a str,
+    pub sandbox_id: &'a str,
+    pub data: serde_json::Value,
+}
+
+/// The exact bytes sent (and signed) for an event.
+pub fn payload(app: &Sandbox, event: &Event) -> Vec<u8> {
+    let p = Payload {
+        id: event.id(),
+        event_type: event.kind.name(),
+        occurred_at: &event.occurred_at,
+        sandbox_id: &app.id,
+        data: event.kind.data(),
+    };
+    serde_json::to_vec(&p).unwrap_or_default()
+}
+
+/// Starts the sandbox's dispatcher if it is not running.
+pub fn ensure_running(app: &Sandbox) {
+    if app.webhooks.is_retired() || app.webhooks.started.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let app = app.clone();
+    tokio::spawn(async move { run(app).await });
+}
+
+/// Background worker: keeps a dispatcher running for every sandbox until `stop`, then stops
+/// them all.
+pub async fn run_dispatchers(server: Server, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        for sandbox in server.sandboxes() {
+            ensure_running(&sandbox);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => break,
+        }
+    }
+    for sandbox in server.sandboxes() {
+        sandbox.webhooks.retire();
+    }
+}
+
+async fn run(app: Sandbox) {
+    let w = &app.webhooks;
+    if let Err(e) = load_pending(&app) {
+        tracing::warn!(sandbox = %app.id, error = %e, "could not load pending webhook deliveries");
+    }
+    loop {
+        if w.is_retired() {
+            break;
+        }
+        let mut again = false;
+        match fan_out(&app).await {
+            Ok(more) => again = more,
+            Err(e) => {
+                tracing::warn!(sandbox = %app.id, error = %e, "webhook fan-out failed; trying again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        if w.clock_moved.swap(false, Ordering::AcqRel) {
+            lock(&w.queue).clock_moved(app.clock.now());
+        }
+        start_due(&app);
+        if again {
+            continue;
+        }
+        let wait = lock(&w.queue)
+            .next_due()
+            .map(|due| (due - real_now_ms()).clamp(0, 60_000))
+            .unwrap_or(60_000);
+        tokio::select! {
+            _ = app.store.signals().outbox.notified() => {}
+            _ = w.wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+        }
+    }
+}
+
+fn load_pending(app: &Sandbox) -> Result<(), crate::storage::StorageError> {
+    let (list, _) = app.store.deliveries(0, usize::MAX, |d| {
+        matches!(d.status, DeliveryStatus::Pending | DeliveryStatus::Held)
+    })?;
+    let mut q = lock(&app.webhooks.queue);
+    for d in list {
+        let held = d.status == DeliveryStatus::Held;
+        q.push(d.seq, Arc::from(d.endpoint_id), d.next_real_ms, d.next_sandbox, held);
+    }
+    Ok(())
+}
+
+/// Puts a delivery back to pending, due now (redelivery, recovery).
+pub fn requeue(app: &Sandbox, mut d: Delivery) -> Result<(), crate::storage::StorageError> {
+    let now_ms = real_now_ms();
+    let now = app.clock.now();
+    d.status = DeliveryStatus::Pending;
+    d.next_real_ms = now_ms;
+    d.next_sandbox = now;
+    // A redelivery is sent as it is: a drop or reorder rule decided on the first sending.
+    d.fault = None;
+    d.fault_rule = None;
+    app.store.put_delivery(&d, None)?;
+    lock(&app.webhooks.queue).push(d.seq, Arc::from(d.endpoint_id), now_ms, now, false);
+    ensure_running(app);
+    Ok(())
+}
+
+fn known_type(t: &str) -> bool {
+    EventKind::TYPES.contains(&t)
+}
+
+/// The fault (rule id and effect) that fires on the `ep`'s next message of type `ty`, counting
+/// it in the endpoint's counters.
+fn decide_fault(seed: u64, ep: &mut Endpoint, ty: &str, at: Timestamp) -> Option<(String, AppliedFault)> {
+    if ep.fault_counts.len() < ep.faults.len() {
+        ep.fault_counts.resize(ep.faults.len(), (0, 0));
+    }
+    for (i, f) in ep.faults.iter().enumerate() {
+        if f.event_types
+            .as_ref()
+            .is_some_and(|t| !t.is_empty() && !t.iter().any(|x| x == ty))
+        {
+            continue;
+        }
+        let Ok(effect) = webhook::compile_fault(f, &known_type) else {
+            continue;
+        };
+        let (seen, hits) = ep.fault_counts[i];
+        let n = seen + 1;
+        ep.fault_counts[i].0 = n;
+        let rule = f.id.clone().unwrap_or_default();
+        let draw = || webhook::draw(seed, &[ep.id.as_bytes(), rule.as_bytes(), &n.to_be_bytes()]);
+        if webhook::fires(f.when.as_ref(), n, hits, at, draw) {
+            ep.fault_counts[i].1 += 1;
+            return Some((rule, effect));
+        }
+    }
+    None
+}
+
+/// Reads the outbox past the cursor and writes the deliveries it makes. True when more
+/// events are waiting.
+async fn fan_out(app: &Sandbox) -> Result<bool, String> {
+    let w: &Webhooks = &app.webhooks;
+    let cursor = w.cursor.load(Ordering::Acquire);
+    let head = app.store.events_head().map_err(|e| e.to_string())?;
+    if head <= cursor {
+        return Ok(false);
+    }
+    if lock(&w.endpoints).is_empty() {
+        // Nobody to deliver to; a later endpoint starts after its own creation anyway.
+        app.store.fan_out(head, &[], &[]).map_err(|e| e.to_string())?;
+        w.cursor.store(head, Ordering::Release);
+        return Ok(false);
+    }
+    // Deliver only what is on disk: a crash must not leave a receiver holding an event the
+    // bank then forgets.
+    app.store.flush().await.map_err(|e| e.to_string())?;
+    let events = app
+        .store
+        .events_after(cursor, FAN_OUT_BATCH)
+        .map_err(|e| e.to_string())?;
+    let now = app.clock.now();
+    let now_ms = real_now_ms();
+    let mut made: Vec<Delivery> = Vec::new();
+    let mut last = cursor;
+    {
+        let mut eps = lock(&w.endpoints);
+        let mut grants = lock(&w.grants);
+        let mut touched = HashSet::new();
+        for ev in events.iter().take_while(|e| e.seq <= head) {
+            last = ev.seq;
+            let ty = ev.kind.name();
+            let audience = ev.kind.audience();
+            let at = ev.occurred_at.parse::<Timestamp>().unwrap_or(now);
+            for (i, ep) in eps.iter_mut().enumerate() {
+                if ep.after_seq >= ev.seq || !ep.wants(ty) {
+                    continue;
+                }
+                if matches!(audience, Audience::Endpoint(id) if id != ep.id) {
+                    continue;
+                }
+                if !grants
+                    .allows(app, &ep.client_id, audience, at, now)
+                    .map_err(|e| e.to_string())?
+                {
+                    continue;
+                }
+                let mut d = Delivery {
+                    seq: ev.seq,
+                    endpoint_id: ep.id.clone(),
+                    client_id: ep.client_id.clone(),
+                    event_type: ty.to_owned(),
+                    status: DeliveryStatus::Pending,
+                    attempts: 0,
+                    next_real_ms: now_ms,
+                    next_sandbox: now,
+                    created_real_ms: now_ms,
+                    delivered_at: None,
+                    fault: None,
+                    fault_rule: None,
+                };
+                if !ep.enabled {
+                    // Kept as failed, so the undelivered list shows it and recover sends it
+                    // once the endpoint is enabled again.
+                    d.status = DeliveryStatus::Failed;
+                } else if let Some((rule, fault)) = decide_fault(w.seed, ep, ty, at) {
+                    touched.insert(i);
+                    match fault {
+                        AppliedFault::Drop => d.status = DeliveryStatus::Dropped,
+                        AppliedFault::Delay(ms) => {
+                            d.next_real_ms += ms;
+                            d.next_sandbox = now.saturating_add(SignedDuration::from_millis(ms)).unwrap_or(now);
+                        }
+                        AppliedFault::Reorder => {
+                            d.status = DeliveryStatus::Held;
+                            d.next_real_ms += HOLD;
+                            d.next_sandbox = now.saturating_add(SignedDuration::from_millis(HOLD)).unwrap_or(now);
+                        }
+                        _ => {}
+                    }
+                    d.fault = Some(fault);
+                    d.fault_rule = Some(rule);
+                }
+                made.push(d);
+            }
+        }
+        let changed: Vec<&Endpoint> = touched.iter().map(|i| &eps[*i]).collect();
+        app.store.fan_out(last, &made, &changed).map_err(|e| e.to_string())?;
+    }
+    w.cursor.store(last, Ordering::Release);
+    let mut q = lock(&w.queue);
+    for d in made {
+        if matches!(d.status, DeliveryStatus::Pending | DeliveryStatus::Held) {
+            let held = d.status == DeliveryStatus::Held;
+            q.push(d.seq, Arc::from(d.endpoint_id), d.next_real_ms, d.next_sandbox, held);
+        }
+    }
+    Ok(last < head)
+}
+
+fn start_due(app: &Sandbox) {
+    let now = real_now_ms();
+    loop {
+        let next = {
+            let mut q = lock(&app.webhooks.queue);
+            if q.in_flight.len() >= MAX_IN_FLIGHT {
+                None
+            } else {
+                q.pop_due(now)
+            }
+        };
+        let Some((seq, ep)) = next else { break };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let result = attempt(&app, seq, &ep).await;
+            let w = &app.webhooks;
+            let mut q = lock(&w.queue);
+            q.in_flight.remove(&(seq, ep.clone()));
+            if let Err(e) = result {
+                tracing::warn!(sandbox = %app.id, seq, endpoint = %ep, error = %e, "webhook attempt failed to run; retrying in 5s");
+                let later = app
+                    .clock
+                    .now()
+                    .saturating_add(SignedDuration::from_secs(5))
+                    .unwrap_or(app.clock.now());
+                q.push(seq, ep, real_now_ms() + 5_000, later, false);
+            }
+            drop(q);
+            w.wake.notify_one();
+        });
+    }
+}
+
+/// How an attempt ended, for what comes next.
+enum Outcome {
+    Delivered,
+    /// 410: the receiver wants no more.
+    Gone,
+    /// Try again, not before this long (Retry-After).
+    Retry(Option<Duration>),
+}
+
+/// What the receiver did with one request.
+struct Sent {
+    status: Option<u16>,
+    latency_ms: u64,
+    response: String,
+    error: Option<String>,
+    retry_after: Option<Duration>,
+}
+
+async fn attempt(app: &Sandbox, seq: u64, ep_id: &str) -> Result<(), String> {
+    let w = &app.webhooks;
+    let store_err = |e: crate::storage::StorageError| e.to_string();
+    let Some(mut d) = app.store.delivery(seq, ep_id).map_err(store_err)? else {
+        return Ok(());
+    };
+    if !matches!(d.status, DeliveryStatus::Pending | DeliveryStatus::Held) {
+        return Ok(());
+    }
+    let now = app.clock.now();
+    let now_ms = real_now_ms();
+    let mut att = Attempt {
+        n: d.attempts + 1,
+        at: now,
+        status: None,
+        latency_ms: 0,
+        response: String::new(),
+        error: None,
+        succeeded: false,
+        next_attempt_at: None,
+        fault: if d.status == DeliveryStatus::Held {
+            Some(format!(
+                "reorder ({}): held back behind a later message",
+                d.fault_rule.clone().unwrap_or_default()
+            ))
+        } else {
+            None
+        },
+    };
+    let endpoint = w.endpoint(ep_id);
+    let event = app.store.event(seq).map_err(store_err)?;
+    let (Some(ep), Some(event)) = (endpoint, event) else {
+        d.status = DeliveryStatus::Withheld;
+        return app.store.put_delivery(&d, None).map_err(store_err);
+    };
+    if !ep.enabled {
+        d.status = DeliveryStatus::Failed;
+        d.attempts += 1;
+        att.error = Some(format!(
+            "not sent: the endpoint is disabled ({})",
+            ep.disabled_reason.clone().unwrap_or_else(|| "by its owner".into())
+        ));
+        return app.store.put_delivery(&d, Some(&att)).map_err(store_err);
+    }
+    let at = event.occurred_at.parse::<Timestamp>().unwrap_or(now);
+    let allowed = lock(&w.grants)
+        .allows(app, &ep.client_id, event.kind.audience(), at, now)
+        .map_err(store_err)?;
+    if !allowed {
+        d.status = DeliveryStatus::Withheld;
+        d.attempts += 1;
+        att.error = Some("not sent: the client's grant no longer covers this event".into());
+        return app.store.put_delivery(&d, Some(&att)).map_err(store_err);
+    }
+    d.attempts += 1;
+    let n = d.attempts;
+    let rule = d.fault_rule.clone().unwrap_or_default();
+    let outcome = match d.fault {
+        Some(AppliedFault::FailAttempts(k)) if n <= k => {
+            att.error = Some(format!("not sent: forced failure {n} of {k}"));
+            att.fault = Some(format!("failAttempts ({rule})"));
+            Outcome::Retry(None)
+        }
+        _ => {
+            let body = payload(app, &event);
+            let msg_id = w.message_id(seq);
+            let wrong = d.fault == Some(AppliedFault::WrongSignature) && n == 1;
+            if wrong {
+                att.fault = Some(format!("wrongSignature ({rule}): signed with another secret"));
+            }
+            let sent = send(app, &ep, &msg_id, &body, wrong).await;
+            let outcome = record(&mut att, &sent);
+            if matches!(outcome, Outcome::Delivered) && d.fault == Some(AppliedFault::Duplicate) {
+                // The same message again, same webhook-id: the receiver must deduplicate.
+                d.status = DeliveryStatus::Delivered;
+                d.delivered_at = Some(now);
+                app.store.put_delivery(&d, Some(&att)).map_err(store_err)?;
+                d.attempts += 1;
+                att = Attempt {
+                    n: d.attempts,
+                    at: app.clock.now(),
+                    status: None,
+                    latency_ms: 0,
+                    response: String::new(),
+                    error: None,
+                    succeeded: false,
+                    next_attempt_at: None,
+                    fault: Some(format!("duplicate ({rule}): sent a second time")),
+                };
+                let again = send(app, &ep, &msg_id, &body, false).await;
+                record(&mut att, &again);
+                // The message was delivered whatever the copy met.
+                Outcome::Delivered
+            } else {
+                outcome
+            }
+        }
+    };
+    match outcome {
+        Outcome::Delivered => {
+            d.status = DeliveryStatus::Delivered;
+            d.delivered_at.get_or_insert(now);
+            if ep.failing_since_ms.is_some() {
+                set_failing(app, &ep.id, None);
+            }
+        }
+        Outcome::Gone => {
+            d.status = DeliveryStatus::Failed;
+            disable(app, &ep.id, "the endpoint answered 410 Gone").await;
+        }
+        Outcome::Retry(retry_after) => {
+            let schedule = &w.settings.retry_schedule;
+            match schedule.get(n as usize - 1) {
+                Some(base) => {
+                    let delay = jittered(w.seed, *base, &msg_key(seq, &ep.id, n)).max(retry_after.unwrap_or_default());
+                    let delay_ms = delay.as_millis() as i64;
+                    d.status = DeliveryStatus::Pending;
+                    d.next_real_ms = now_ms + delay_ms;
+                    d.next_sandbox = now.saturating_add(SignedDuration::from_millis(delay_ms)).unwrap_or(now);
+                    att.next_attempt_at = Some(d.next_sandbox);
+                }
+                None => d.status = DeliveryStatus::Failed,
+            }
+            let since = ep.failing_since_ms.unwrap_or(now_ms);
+            if ep.failing_since_ms.is_none() {
+                set_failing(app, &ep.id, Some(now_ms));
+            } else if w
+                .settings
+                .disable_after
+                .is_some_and(|limit| now_ms - since >= limit.as_millis() as i64)
+            {
+                disable(app, &ep.id, "the endpoint kept failing without a success").await;
+            }
+        }
+    }
+    app.store.put_delivery(&d, Some(&att)).map_err(store_err)?;
+    let mut q = lock(&w.queue);
+    match d.status {
+        DeliveryStatus::Pending => q.push(seq, Arc::from(ep_id), d.next_real_ms, d.next_sandbox, false),
+        DeliveryStatus::Delivered => q.release_held(ep_id, seq),
+        _ => {}
+    }
+    Ok(())
+}
+
+fn msg_key(seq: u64, ep: &str, n: u32) -> Vec<u8> {
+    let mut k = seq.to_be_bytes().to_vec();
+    k.extend_from_slice(ep.as_bytes());
+    k.extend_from_slice(&n.to_be_bytes());
+    k
+}
+
+/// `base` ± 10%, drawn from the seed (the same message retries at the same times on every run).
+fn jittered(seed: u64, base: Duration, key: &[u8]) -> Duration {
+    let f = 0.9 + 0.2 * webhook::draw(seed, &[b"jitter", key]);
+    base.mul_f64(f)
+}
+
+fn record(att: &mut Attempt, sent: &Sent) -> Outcome {
+    att.status = sent.status;
+    att.latency_ms = sent.latency_ms;
+    att.response = sent.response.clone();
+    att.error = sent.error.clone();
+    match sent.status {
+        Some(s) if (200..300).contains(&s) => {
+            att.succeeded = true;
+            Outcome::Delivered
+        }
+        Some(410) => Outcome::Gone,
+        Some(s) if (300..400).contains(&s) => {
+            att.error = Some(format!("{s}: redirects are not followed; only a 2xx answer delivers"));
+            Outcome::Retry(None)
+        }
+        Some(429 | 503) => Outcome::Retry(sent.retry_after),
+        _ => Outcome::Retry(None),
+    }
+}
+
+async fn send(app: &Sandbox, ep: &Endpoint, msg_id: &str, body: &[u8], wrong_signature: bool) -> Sent {
+    let w = &app.webhooks;
+    let started = Instant::now();
+    let failed = |error: String| Sent {
+        status: None,
+        latency_ms: started.elapsed().as_millis() as u64,
+        response: String::new(),
+        error: Some(error),
+        retry_after: None,
+    };
+    if !w.settings.allow_private {
+        if let Err(why) = check_resolved(&ep.url).await {
+            return failed(why);
+        }
+    }
+    let timestamp = real_now_ms() / 1000;
+    let signature = if wrong_signature {
+        let other = webhook::new_secret(&crate::ids::random_bytes(24));
+        webhook::signature_header(&[&other], msg_id, timestamp, body)
+    } else {
+        webhook::signature_header(&ep.signing_secrets(real_now_ms()), msg_id, timestamp, body)
+    };
+    let request = w
+        .http
+        .post(&ep.url)
+        .header("content-type", "application/json")
+        .header("webhook-id", msg_id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(body.to_vec());
+    match request.send().await {
+        Ok(mut resp) => {
+            let status = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|s| Duration::from_secs(s.min(24 * 3600)));
+            let mut bytes = Vec::new();
+            while bytes.len() < RESPONSE_BYTES {
+                match resp.chunk().await {
+                    Ok(Some(c)) => bytes.extend_from_slice(&c),
+                    _ => break,
+                }
+            }
+            bytes.truncate(RESPONSE_BYTES);
+            Sent {
+                status: Some(status),
+                latency_ms: started.elapsed().as_millis() as u64,
+                response: String::from_utf8_lossy(&bytes).into_owned(),
+                error: None,
+                retry_after,
+            }
+        }
+        Err(e) if e.is_timeout() => failed(format!("timeout: no answer within {:?}", w.settings.timeout)),
+        Err(e) if e.is_connect() => failed(format!("could not connect: {}", root_cause(&e))),
+        Err(e) => failed(root_cause(&e)),
+    }
+}
+
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// Whether an address is private, loopback, link-local or otherwise not on the internet.
+pub fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_private(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback() || v6.is_unspecified() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// Refuses a URL whose host resolves to a private address (checked before every attempt, so
+/// a name that later points inside is caught too).
+async fn check_resolved(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
+    let host = parsed
+        .host_str()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = parsed.port_or_known_default().unwrap_or(443);
+    let addrs = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| format!("could not resolve {host}: {e}"))?;
+    for a in addrs {
+        if is_private(a.ip()) {
+            return Err(format!(
+                "refused: {host} resolves to {}, a private, loopback or link-local address (the operator can allow these with --webhook-private-addresses allow)",
+                a.ip()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn set_failing(app: &Sandbox, ep_id: &str, since: Option<i64>) {
+    let result = app
+        .webhooks
+        .change(&app.store, |eps| match eps.iter_mut().find(|e| e.id == ep_id) {
+            Some(e) if e.failing_since_ms != since => {
+                e.failing_since_ms = since;
+                Ok(((), Some(e.id.clone())))
+            }
+            _ => Ok(((), None)),
+        });
+    if let Err(e) = result {
+        tracing::warn!(endpoint = ep_id, error = ?e, "could not store the endpoint's failure record");
+    }
+}
+
+/// Disables an endpoint and writes `webhook.endpoint_disabled` (its client's other
+/// endpoints hear of it).
+async fn disable(app: &Sandbox, ep_id: &str, reason: &str) {
+    let result = app
+        .webhooks
+        .change(&app.store, |eps| match eps.iter_mut().find(|e| e.id == ep_id) {
+            Some(e) if e.enabled => {
+                e.enabled = false;
+                e.disabled_reason = Some(reason.to_owned());
+                Ok((Some(e.client_id.clone()), Some(e.id.clone())))
+            }
+            _ => Ok((None, None)),
+        });
+    let client_id = match result {
+        Ok(Some(c)) => c,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(endpoint = ep_id, error = ?e, "could not disable the endpoint");
+            return;
+        }
+    };
+    let now = app.clock.now();
+    let data = crate::domain::event::EndpointData {
+        endpoint_id: ep_id.to_owned(),
+        client_id,
+        reason: Some(reason.to_owned()),
+    };
+    let written = app.store.atomically::<(), ()>(|tx| {
+        crate::services::ledger::event(tx, EventKind::EndpointDisabled(data.clone()), now).map(|_| ())
+    });
+    if written.is_err() {
+        tracing::warn!(endpoint = ep_id, "could not write webhook.endpoint_disabled");
+    }
+    let _ = app.store.flush().await;
+}
