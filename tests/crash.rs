@@ -488,3 +488,196 @@ async fn capacity_stops_windows_and_run_time_clients_survive_kill_9() {
     };
     assert_eq!(status, 200, "the run-time client's secret works after the restart");
 }
+
+/// A receiver that records every `webhook-id` it is sent and answers 503 until told to be
+/// healthy (then 200).
+async fn flaky_receiver() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<HashMap<String, Value>>>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let got: Arc<Mutex<HashMap<String, Value>>> = Arc::default();
+    let healthy = Arc::new(AtomicBool::new(false));
+    let (g, h) = (got.clone(), healthy.clone());
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let (g, h) = (g.clone(), h.clone());
+            async move {
+                if !h.load(Ordering::SeqCst) {
+                    return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                }
+                let id = headers["webhook-id"].to_str().unwrap().to_owned();
+                g.lock().unwrap().insert(id, serde_json::from_slice(&body).unwrap());
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, got, healthy)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_pending_and_in_flight_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let http = http_client();
+    let world = World {
+        prefix: String::new(),
+        admin_key: ADMIN.into(),
+    };
+    let (url, got, healthy) = flaky_receiver().await;
+    let mut server = BinaryServer::start(&data, ADMIN).await;
+    let base = server.base.clone();
+    let ep = admin(
+        &http,
+        &base,
+        &world,
+        reqwest::Method::POST,
+        "/sandbox/v1/webhooks/endpoints",
+        Some(json!({"clientId": "demo-pay", "url": url})),
+    )
+    .await;
+    let endpoint = ep["id"].as_str().unwrap().to_owned();
+    let g = admin(
+        &http,
+        &base,
+        &world,
+        reqwest::Method::POST,
+        "/sandbox/v1/grants",
+        Some(json!({"username": "tanaka", "clientId": "demo-pay", "scopes": ["accounts:read", "transfers:any"]})),
+    )
+    .await;
+    let token = g["tokens"]["access_token"].as_str().unwrap().to_owned();
+    let body = json!({"accountId": "00111234567", "transfers": [{"transferAmount": "100", "beneficiaryBankCode": "0999",
+        "beneficiaryBranchCode": "002", "accountTypeCode": "1", "accountNumber": "2345678", "beneficiaryName": "ｽｽﾞｷ ﾊﾅｺ"}]});
+    let mut acknowledged = Vec::new();
+    for round in 0..3 {
+        let base = server.base.clone();
+        // Transfers from four tasks at once; the server is killed while they run, with
+        // deliveries pending (the receiver answers 503) and in flight.
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let (http, base, token, body) = (http.clone(), base.clone(), token.clone(), body.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut done = Vec::new();
+                for _ in 0..40 {
+                    let res = http
+                        .post(format!("{base}/personal/v1/transfer/request"))
+                        .bearer_auth(&token)
+                        .json(&body)
+                        .send()
+                        .await;
+                    match res {
+                        Ok(r) if r.status() == 201 => {
+                            let v: Value = r.json().await.unwrap_or(Value::Null);
+                            if let Some(a) = v["applyNo"].as_str() {
+                                done.push(a.to_owned());
+                            }
+                        }
+                        _ => break,
+                    }
+                }
+                done
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(150 + 100 * round)).await;
+        server.kill_9();
+        for t in tasks {
+            acknowledged.extend(t.await.unwrap());
+        }
+        server = BinaryServer::start(&data, ADMIN).await;
+    }
+    assert!(
+        acknowledged.len() > 20,
+        "some transfers were acknowledged: {}",
+        acknowledged.len()
+    );
+
+    // The receiver comes back; retries due later in the schedule are brought forward by the
+    // sandbox clock.
+    healthy.store(true, std::sync::atomic::Ordering::SeqCst);
+    let base = server.base.clone();
+    let mut remaining = usize::MAX;
+    for _ in 0..60 {
+        admin(
+            &http,
+            &base,
+            &world,
+            reqwest::Method::POST,
+            "/sandbox/v1/clock/advance",
+            Some(json!({"by": "10m"})),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let u = admin(
+            &http,
+            &base,
+            &world,
+            reqwest::Method::GET,
+            &format!("/webhooks/v1/undelivered?endpointId={endpoint}&limit=500"),
+            None,
+        )
+        .await;
+        remaining = u["messages"].as_array().unwrap().len();
+        if remaining == 0 {
+            break;
+        }
+    }
+    assert_eq!(remaining, 0, "every message delivered once the receiver is healthy");
+
+    // Nothing skipped: every event about tanaka's account in the outbox reached the receiver,
+    // and every acknowledged transfer's completion among them.
+    let got = got.lock().unwrap().clone();
+    let received_events: std::collections::HashSet<String> =
+        got.values().map(|p| p["id"].as_str().unwrap().to_owned()).collect();
+    let mut after = 0;
+    let mut expected = 0;
+    loop {
+        let page = admin(
+            &http,
+            &base,
+            &world,
+            reqwest::Method::GET,
+            &format!("/sandbox/v1/events?after={after}&limit=1000"),
+            None,
+        )
+        .await;
+        let events = page["events"].as_array().unwrap().clone();
+        if events.is_empty() {
+            break;
+        }
+        for e in &events {
+            after = e["seq"].as_u64().unwrap();
+            if e["data"]["accountId"] == "00111234567" {
+                expected += 1;
+                assert!(
+                    received_events.contains(e["id"].as_str().unwrap()),
+                    "{e} was never delivered"
+                );
+            }
+        }
+    }
+    eprintln!(
+        "{expected} events about the account, {} transfers acknowledged, {} messages received",
+        acknowledged.len(),
+        got.len()
+    );
+    assert!(
+        expected >= acknowledged.len() * 3,
+        "{expected} events for {} transfers",
+        acknowledged.len()
+    );
+    for apply_no in &acknowledged {
+        assert!(
+            got.values()
+                .any(|p| p["type"] == "transfer.completed" && p["data"]["applyNo"] == apply_no.as_str()),
+            "{apply_no} acknowledged, its completion never delivered"
+        );
+    }
+    server.terminate();
+}

@@ -822,15 +822,24 @@ async fn magic_beneficiaries_end_each_way_and_move_money_through_the_ledger() {
             .map(|e| e["type"].as_str().unwrap().to_owned())
             .collect()
     };
+    // Every new request is reported accepted, then the remitter's account debited (unless
+    // nothing could be sent), then its status.
     assert_eq!(
         types_of(&returned),
-        ["transfer.completed", "transfer.item_returned", "transfer.returned"],
+        [
+            "transfer.accepted",
+            "account.debited",
+            "transfer.completed",
+            "transfer.item_returned",
+            "transfer.returned"
+        ],
         "completed, then returned"
     );
-    assert_eq!(types_of(&retrying), ["transfer.processing", "transfer.completed"]);
-    assert_eq!(types_of(&processing), ["transfer.processing", "transfer.completed"]);
-    assert_eq!(types_of(&failed), ["transfer.failed"]);
-    assert_eq!(types_of(&failed_later), ["transfer.processing", "transfer.failed"]);
+    let held = ["transfer.accepted", "account.debited", "transfer.processing"];
+    assert_eq!(types_of(&retrying), [&held[..], &["transfer.completed"]].concat());
+    assert_eq!(types_of(&processing), [&held[..], &["transfer.completed"]].concat());
+    assert_eq!(types_of(&failed), ["transfer.accepted", "transfer.failed"]);
+    assert_eq!(types_of(&failed_later), [&held[..], &["transfer.failed"]].concat());
 
     // A rule added at run time decides the next transfer.
     let (status, rule) = app

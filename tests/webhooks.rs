@@ -193,6 +193,9 @@ async fn send_test(app: &TestApp, endpoint: &str) -> String {
 
 async fn attempts(app: &TestApp, msg: &str) -> Vec<Value> {
     let (status, a) = app.admin_get(&format!("/webhooks/v1/messages/{msg}/attempts")).await;
+    if status == 404 {
+        return Vec::new(); // not fanned out yet
+    }
     assert_eq!(status, 200, "{a}");
     a["attempts"].as_array().unwrap().clone()
 }
@@ -446,4 +449,643 @@ async fn events_from_real_operations_arrive_signed_in_the_apis_vocabulary() {
             .all(|m| m["status"] == "delivered"),
         "{list}"
     );
+}
+
+#[tokio::test]
+async fn failed_attempts_are_retried_on_the_schedule_as_the_clock_moves() {
+    let app = TestApp::spawn().await;
+    let r = Receiver::start().await;
+    let (endpoint, secret) = subscribe(&app, DEMO_PAY, &r.url, &[]).await;
+    r.answer(&[(500, None), (502, None), (301, None)]);
+    let msg = send_test(&app, &endpoint).await;
+    let a = wait_attempts(&app, &msg, 1).await;
+    assert_eq!(a[0]["status"], 500);
+    assert_eq!(a[0]["succeeded"], false);
+    assert_eq!(
+        a[0]["response"], "answered 500",
+        "the first bytes of the answer are kept"
+    );
+    assert!(a[0]["nextAttemptAt"].is_string(), "{a:?}");
+    // Still owed: the pull API lists it.
+    let u = undelivered(&app, DEMO_PAY, &endpoint).await;
+    assert_eq!(u.len(), 1);
+    assert_eq!(u[0]["id"], msg.as_str());
+    assert_eq!(u[0]["status"], "pending");
+
+    // The schedule is 5s, 30s, 2m …: a second of sandbox time runs nothing; 5s (±10%) does.
+    app.advance("1s").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(attempts(&app, &msg).await.len(), 1, "not due yet");
+    app.advance("6s").await;
+    let a = wait_attempts(&app, &msg, 2).await;
+    assert_eq!(a[1]["status"], 502);
+    app.advance("35s").await;
+    let a = wait_attempts(&app, &msg, 3).await;
+    assert_eq!(a[2]["status"], 301);
+    assert!(
+        a[2]["error"].as_str().unwrap().contains("redirect"),
+        "3xx is a failure: {a:?}"
+    );
+    app.advance("3m").await;
+    let a = wait_attempts(&app, &msg, 4).await;
+    assert_eq!(a[3]["status"], 200);
+    assert_eq!(a[3]["succeeded"], true);
+    let got = r.got();
+    assert_eq!(got.len(), 4);
+    assert!(got.iter().all(|g| g.id == msg), "the same webhook-id on every attempt");
+    for g in &got {
+        verify(&secret, g).unwrap();
+    }
+    assert!(undelivered(&app, DEMO_PAY, &endpoint).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_410_disables_the_endpoint_and_retry_after_is_honoured() {
+    let app = TestApp::spawn().await;
+    let gone = Receiver::start().await;
+    let other = Receiver::start().await;
+    let (gone_ep, _) = subscribe(&app, DEMO_PAY, &gone.url, &[]).await;
+    let (_, other_secret) = subscribe(&app, DEMO_PAY, &other.url, &["webhook.endpoint_disabled"]).await;
+    gone.answer(&[(410, None)]);
+    let msg = send_test(&app, &gone_ep).await;
+    let got = other.wait_for_types(&["webhook.endpoint_disabled"]).await;
+    verify(&other_secret, &got[0]).unwrap();
+    assert_eq!(got[0].json["data"]["endpointId"], gone_ep.as_str());
+    let (_, e) = client_call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/webhooks/v1/endpoints/{gone_ep}"),
+        DEMO_PAY,
+        None,
+    )
+    .await;
+    assert_eq!(e["enabled"], false);
+    assert!(e["disabledReason"].as_str().unwrap().contains("410"));
+    let (_, m) = app.admin_get(&format!("/webhooks/v1/messages/{msg}")).await;
+    assert_eq!(m["messages"][0]["status"], "failed");
+    // Later messages wait as failed (listed as undelivered) until the endpoint is enabled and
+    // they are recovered.
+    let later = send_test(&app, &gone_ep).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(gone.got().len(), 1);
+    let u = undelivered(&app, DEMO_PAY, &gone_ep).await;
+    assert!(u.iter().any(|m| m["id"] == later.as_str()), "{u:?}");
+    let (status, _) = client_call(
+        &app,
+        reqwest::Method::PATCH,
+        &format!("/webhooks/v1/endpoints/{gone_ep}"),
+        DEMO_PAY,
+        Some(json!({"enabled": true})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, q) = client_call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/webhooks/v1/endpoints/{gone_ep}/recover"),
+        DEMO_PAY,
+        Some(json!({"since": "2000-01-01T00:00:00+09:00"})),
+    )
+    .await;
+    assert_eq!(status, 202, "{q}");
+    // The two tests, and the news of its own disabling (it was disabled, so kept as failed).
+    assert_eq!(q["queued"], 3);
+    gone.wait_until("all three", |g| g.len() == 4).await;
+    assert!(undelivered(&app, DEMO_PAY, &gone_ep).await.is_empty());
+
+    // 429 with Retry-After: 120 → not retried at the schedule's 5s, but after 120s.
+    let (busy_ep, _) = subscribe(&app, DEMO_PAY, &other.url, &["webhook.test"]).await;
+    other.answer(&[(429, Some("120"))]);
+    let msg = send_test(&app, &busy_ep).await;
+    let a = wait_attempts(&app, &msg, 1).await;
+    assert_eq!(a[0]["status"], 429);
+    app.advance("10s").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(attempts(&app, &msg).await.len(), 1, "Retry-After holds it back");
+    app.advance("2m").await;
+    let a = wait_attempts(&app, &msg, 2).await;
+    assert_eq!(a[1]["status"], 200);
+}
+
+#[tokio::test]
+async fn messages_that_failed_every_attempt_can_be_redelivered_and_recovered() {
+    let app = TestApp::spawn_configured(|c| c.webhooks.retry_schedule = vec![Duration::from_secs(5)]).await;
+    let r = Receiver::start().await;
+    let (endpoint, _) = subscribe(&app, DEMO_PAY, &r.url, &[]).await;
+    r.answer(&[(500, None), (500, None), (500, None), (500, None)]);
+    let first = send_test(&app, &endpoint).await;
+    let second = send_test(&app, &endpoint).await;
+    wait_attempts(&app, &first, 1).await;
+    wait_attempts(&app, &second, 1).await;
+    app.advance("10s").await;
+    wait_attempts(&app, &first, 2).await;
+    wait_attempts(&app, &second, 2).await;
+    let (_, failed) = client_call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/webhooks/v1/messages?endpointId={endpoint}&status=failed"),
+        DEMO_PAY,
+        None,
+    )
+    .await;
+    assert_eq!(failed["messages"].as_array().unwrap().len(), 2, "{failed}");
+    let u = undelivered(&app, DEMO_PAY, &endpoint).await;
+    assert_eq!(u.len(), 2);
+
+    // Redeliver one by id; recover the rest.
+    let (status, q) = client_call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/webhooks/v1/messages/{first}/redeliver"),
+        DEMO_PAY,
+        None,
+    )
+    .await;
+    assert_eq!(status, 202, "{q}");
+    r.wait_until("the redelivery", |g| g.len() == 5).await;
+    let (status, _) = client_call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/webhooks/v1/messages/{first}/redeliver"),
+        DEMO_PFM,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "another client cannot touch it");
+    let (_, q) = client_call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/webhooks/v1/endpoints/{endpoint}/recover"),
+        DEMO_PAY,
+        Some(json!({"since": "2000-01-01T00:00:00+09:00"})),
+    )
+    .await;
+    assert_eq!(q["queued"], 1, "only the one still failed");
+    let got = r.wait_until("the recovery", |g| g.len() == 6).await;
+    assert_eq!(got[4].id, first);
+    assert_eq!(got[5].id, second);
+    assert!(undelivered(&app, DEMO_PAY, &endpoint).await.is_empty());
+    // A delivered message can be sent again on demand (same webhook-id).
+    client_call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/webhooks/v1/messages/{second}/redeliver"),
+        DEMO_PAY,
+        None,
+    )
+    .await;
+    let got = r.wait_until("a second copy", |g| g.len() == 7).await;
+    assert_eq!(got[6].id, second);
+}
+
+#[tokio::test]
+async fn a_rotated_secret_signs_beside_the_old_one_for_the_grace_period() {
+    let app = TestApp::spawn().await;
+    let r = Receiver::start().await;
+    let (endpoint, old) = subscribe(&app, DEMO_PAY, &r.url, &[]).await;
+    let (status, rotated) = client_call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/webhooks/v1/endpoints/{endpoint}/secret/rotate"),
+        DEMO_PAY,
+        Some(json!({"gracePeriod": "1h"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{rotated}");
+    let new = rotated["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert!(rotated["previousSecretValidUntil"].is_string());
+    send_test(&app, &endpoint).await;
+    let got = r.wait_until("one delivery", |g| g.len() == 1).await;
+    let header = got[0].headers["webhook-signature"].to_str().unwrap();
+    assert_eq!(
+        header.split(' ').filter(|s| s.starts_with("v1,")).count(),
+        2,
+        "{header}"
+    );
+    verify(&new, &got[0]).unwrap();
+    verify(&old, &got[0]).unwrap();
+    // Without a grace period the old secret stops at once.
+    let (_, rotated) = client_call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/webhooks/v1/endpoints/{endpoint}/secret/rotate"),
+        DEMO_PAY,
+        Some(json!({"gracePeriod": "0s"})),
+    )
+    .await;
+    let newest = rotated["secret"].as_str().unwrap().to_owned();
+    send_test(&app, &endpoint).await;
+    let got = r.wait_until("two deliveries", |g| g.len() == 2).await;
+    verify(&newest, &got[1]).unwrap();
+    assert!(verify(&new, &got[1]).is_err());
+    let (status, e) = client_call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/webhooks/v1/endpoints/{endpoint}/secret/rotate"),
+        DEMO_PAY,
+        Some(json!({"secret": "whsec_short", "gracePeriod": "30d"})),
+    )
+    .await;
+    assert_eq!(status, 422, "{e}");
+}
+
+#[tokio::test]
+async fn no_client_receives_another_clients_or_an_ungranted_users_events() {
+    let app = TestApp::spawn().await;
+    let pay_rx = Receiver::start().await;
+    let pfm_rx = Receiver::start().await;
+    subscribe(&app, DEMO_PAY, &pay_rx.url, &[]).await;
+    subscribe(&app, DEMO_PFM, &pfm_rx.url, &[]).await;
+    // Tanaka lets demo-pfm read his accounts; suzuki gives demo-pfm nothing.
+    let pfm_grant = app.grant("tanaka", "demo-pfm", &["accounts:read"]).await;
+    let tanaka = pay_token(&app, "tanaka").await;
+    let suzuki = pay_token(&app, "suzuki").await;
+    transfer(&app, &tanaka, TANAKA, "1000").await;
+    let body = json!({"accountId": SUZUKI, "transfers": [{"transferAmount": "700", "beneficiaryBankCode": "0999",
+        "beneficiaryBranchCode": "001", "accountTypeCode": "1", "accountNumber": "1234567", "beneficiaryName": "ﾀﾅｶ ﾀﾛｳ"}]});
+    let res = app
+        .http
+        .post(app.url("/personal/v1/transfer/request"))
+        .bearer_auth(&suzuki)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    // demo-pay: both users granted it, so it hears of both accounts.
+    pay_rx
+        .wait_until("both accounts", |g| {
+            g.iter().filter(|r| r.event_type() == "transfer.completed").count() == 2
+        })
+        .await;
+    // demo-pfm: tanaka's side only — his debit and the credit from suzuki.
+    let got = pfm_rx
+        .wait_until("tanaka's debit and credit", |g| {
+            g.iter().any(|r| r.event_type() == "account.debited")
+                && g.iter().any(|r| r.event_type() == "account.credited")
+        })
+        .await;
+    // Give stray deliveries a moment to arrive before checking none came.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = pfm_rx.got().into_iter().chain(got).collect::<Vec<_>>();
+    for r in &got {
+        assert_ne!(
+            r.json["data"]["accountId"], SUZUKI,
+            "suzuki never granted demo-pfm: {}",
+            r.json
+        );
+        assert_ne!(r.json["data"]["clientId"], "demo-pay", "{}", r.json);
+    }
+
+    // Once tanaka revokes demo-pfm's grant, his next movements are not sent to it.
+    let res = app
+        .http
+        .delete(app.url(&format!(
+            "/sandbox/v1/grants/{}",
+            pfm_grant["grantId"].as_str().unwrap()
+        )))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    pfm_rx.wait_for_types(&["grant.revoked"]).await;
+    let before = pfm_rx.got().len();
+    transfer(&app, &tanaka, TANAKA, "2000").await;
+    pay_rx
+        .wait_until("the third transfer", |g| {
+            g.iter().filter(|r| r.event_type() == "transfer.completed").count() == 3
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(pfm_rx.got().len(), before, "nothing after the revocation");
+    // And the pull APIs agree: demo-pfm's messages hold nothing of suzuki's.
+    let (_, list) = client_call(
+        &app,
+        reqwest::Method::GET,
+        "/webhooks/v1/messages?limit=500",
+        DEMO_PFM,
+        None,
+    )
+    .await;
+    for m in list["messages"].as_array().unwrap() {
+        assert_ne!(m["payload"]["data"]["accountId"], SUZUKI);
+    }
+    let (_, pay_list) = client_call(
+        &app,
+        reqwest::Method::GET,
+        "/webhooks/v1/messages?limit=500",
+        DEMO_PAY,
+        None,
+    )
+    .await;
+    let pay_ids: Vec<&Value> = pay_list["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["endpointId"])
+        .collect();
+    let (_, pfm_eps) = client_call(&app, reqwest::Method::GET, "/webhooks/v1/endpoints", DEMO_PFM, None).await;
+    assert!(
+        !pay_ids.contains(&&pfm_eps["endpoints"][0]["id"]),
+        "each client sees its own messages"
+    );
+}
+
+#[tokio::test]
+async fn delivery_faults_drop_delay_duplicate_reorder_missign_and_fail() {
+    let app = TestApp::spawn().await;
+    let r = Receiver::start().await;
+    let (endpoint, secret) = subscribe(&app, DEMO_PAY, &r.url, &["webhook.test"]).await;
+    let set_faults = |faults: Value| {
+        let app = &app;
+        let endpoint = endpoint.clone();
+        async move {
+            let res = app
+                .http
+                .put(app.url(&format!("/sandbox/v1/webhooks/endpoints/{endpoint}/faults")))
+                .bearer_auth(&app.admin_key)
+                .json(&json!({ "faults": faults }))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, e) = set_faults(json!([{"effect": {"drop": true, "duplicate": true}}])).await;
+    assert_eq!(status, 422, "{e}");
+    let (status, e) = set_faults(json!([{"effect": {"delay": "soon"}}])).await;
+    assert_eq!(status, 422, "{e}");
+
+    // Drop: never sent, listed as undelivered, sent by a redelivery.
+    set_faults(json!([{"id": "lose-it", "when": {"nth": [1]}, "effect": {"drop": true}}])).await;
+    let dropped = send_test(&app, &endpoint).await;
+    let kept = send_test(&app, &endpoint).await;
+    r.wait_until("the second", |g| g.len() == 1).await;
+    assert_eq!(r.got()[0].id, kept);
+    let u = undelivered(&app, DEMO_PAY, &endpoint).await;
+    assert_eq!(u.len(), 1);
+    assert_eq!(u[0]["id"], dropped.as_str());
+    assert_eq!(u[0]["status"], "dropped");
+    client_call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/webhooks/v1/messages/{dropped}/redeliver"),
+        DEMO_PAY,
+        None,
+    )
+    .await;
+    r.wait_until("the dropped one, redelivered", |g| g.len() == 2).await;
+
+    // Delay: held until the time passes (sandbox time here).
+    set_faults(json!([{"effect": {"delay": "1h"}}])).await;
+    let late = send_test(&app, &endpoint).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(r.got().len(), 2, "not yet");
+    app.advance("61m").await;
+    r.wait_until("the late one", |g| g.len() == 3).await;
+    assert_eq!(r.got()[2].id, late);
+
+    // Duplicate: the same message twice, same webhook-id.
+    set_faults(json!([{"effect": {"duplicate": true}}])).await;
+    let twice = send_test(&app, &endpoint).await;
+    let got = r.wait_until("two copies", |g| g.len() == 5).await;
+    assert_eq!(got[3].id, twice);
+    assert_eq!(got[4].id, twice);
+    let a = attempts(&app, &twice).await;
+    assert!(a[1]["fault"].as_str().unwrap().contains("duplicate"), "{a:?}");
+
+    // Reorder: the first is held back behind the next.
+    set_faults(json!([{"when": {"nth": [1]}, "effect": {"reorder": true}}])).await;
+    let held = send_test(&app, &endpoint).await;
+    let next = send_test(&app, &endpoint).await;
+    let got = r.wait_until("both", |g| g.len() == 7).await;
+    assert_eq!(got[5].id, next, "the later message first");
+    assert_eq!(got[6].id, held);
+
+    // Wrong signature on the first attempt; the retry is signed right.
+    set_faults(json!([{"effect": {"wrongSignature": true}}])).await;
+    r.answer(&[(401, None)]);
+    let missigned = send_test(&app, &endpoint).await;
+    let got = r.wait_until("the missigned one", |g| g.len() == 8).await;
+    assert!(verify(&secret, &got[7]).is_err(), "signed with another secret");
+    app.advance("6s").await;
+    let got = r.wait_until("its retry", |g| g.len() == 9).await;
+    assert_eq!(got[8].id, missigned);
+    verify(&secret, &got[8]).unwrap();
+
+    // Fail the first two attempts without sending them.
+    set_faults(json!([{"effect": {"failAttempts": 2}}])).await;
+    let stubborn = send_test(&app, &endpoint).await;
+    wait_attempts(&app, &stubborn, 1).await;
+    app.advance("6s").await;
+    wait_attempts(&app, &stubborn, 2).await;
+    assert_eq!(r.got().len(), 9, "nothing sent yet");
+    app.advance("35s").await;
+    let got = r.wait_until("the third attempt", |g| g.len() == 10).await;
+    assert_eq!(got[9].id, stubborn);
+    let a = attempts(&app, &stubborn).await;
+    assert!(a[0]["error"].as_str().unwrap().contains("forced failure"), "{a:?}");
+    assert_eq!(a[2]["succeeded"], true);
+}
+
+#[tokio::test]
+async fn probabilistic_delivery_faults_repeat_under_the_same_seed() {
+    async fn pattern() -> Vec<String> {
+        let app = TestApp::spawn().await;
+        let r = Receiver::start().await;
+        let (endpoint, _) = subscribe(&app, DEMO_PAY, &r.url, &["webhook.test"]).await;
+        let res = app
+            .http
+            .put(app.url(&format!("/sandbox/v1/webhooks/endpoints/{endpoint}/faults")))
+            .bearer_auth(&app.admin_key)
+            .json(&json!({"faults": [{"id": "coin", "when": {"probability": 0.5}, "effect": {"drop": true}}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        for _ in 0..16 {
+            send_test(&app, &endpoint).await;
+        }
+        let mut statuses = Vec::new();
+        for _ in 0..200 {
+            let (_, list) = app
+                .admin_get(&format!("/webhooks/v1/messages?endpointId={endpoint}"))
+                .await;
+            statuses = list["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["status"].as_str().unwrap().to_owned())
+                .collect();
+            if statuses.iter().all(|s| s == "delivered" || s == "dropped") && statuses.len() == 16 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        statuses
+    }
+    let a = pattern().await;
+    let b = pattern().await;
+    assert_eq!(a, b, "same seed, same drops");
+    assert!(
+        a.iter().any(|s| s == "dropped") && a.iter().any(|s| s == "delivered"),
+        "{a:?}"
+    );
+}
+
+#[tokio::test]
+async fn debits_mandates_and_the_approval_flow_send_their_events() {
+    let app = TestApp::spawn().await;
+    let biller_rx = Receiver::start().await;
+    let corp_rx = Receiver::start().await;
+    let (_, biller_secret) = subscribe(&app, ("demo-biller", "biller-secret"), &biller_rx.url, &[]).await;
+    let (_, corp_secret) = subscribe(&app, ("demo-accounting", "accounting-secret"), &corp_rx.url, &[]).await;
+
+    // A mandate given with the grant, a debit, a refused debit, the depositor's stop.
+    let g = app
+        .admin_post(
+            "/sandbox/v1/grants",
+            json!({"username": "tanaka", "clientId": "demo-biller", "scopes": ["debits"],
+                   "mandate": {"accountId": TANAKA, "maxAmount": "10000", "monthlyMaxAmount": "15000"}}),
+        )
+        .await
+        .1;
+    let biller = g["tokens"]["access_token"].as_str().unwrap().to_owned();
+    let mandate = g["mandate"]["mandateId"].as_str().unwrap().to_owned();
+    let debit = |amount: &'static str| {
+        let app = &app;
+        let (biller, mandate) = (biller.clone(), mandate.clone());
+        async move {
+            let res = app
+                .http
+                .post(app.url("/personal/v1/debit/request"))
+                .bearer_auth(&biller)
+                .json(&json!({"mandateId": mandate, "amount": amount}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    debit("3000").await;
+    let refused = debit("20000").await;
+    let res = app
+        .http
+        .post(app.url(&format!("/sandbox/v1/mandates/{mandate}/stop")))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let got = biller_rx
+        .wait_for_types(&["mandate.created", "debit.completed", "debit.failed", "mandate.stopped"])
+        .await;
+    for r in &got {
+        verify(&biller_secret, r).unwrap();
+    }
+    let failed = got.iter().find(|r| r.event_type() == "debit.failed").unwrap();
+    assert_eq!(failed.json["data"]["resultCode"], refused["resultCode"]);
+    assert_eq!(failed.json["data"]["amount"], "20000");
+    assert!(
+        !got.iter().any(|r| r.event_type() == "account.debited"),
+        "the biller holds no read grant: the account's own events are not its to see"
+    );
+
+    // The corporate approval flow: accepted, awaiting approval, approved, completed; a
+    // request returned for revision; one cancelled; one that expires.
+    let g = app
+        .grant(
+            "yamada-operator",
+            "demo-accounting",
+            &["accounts:read", "transfers:any"],
+        )
+        .await;
+    let op = g["tokens"]["access_token"].as_str().unwrap().to_owned();
+    let (_, accounts) = app.get_json("/corporation/v1/accounts", &op).await;
+    let from = accounts["accounts"][0]["accountId"].as_str().unwrap().to_owned();
+    let request = || {
+        let app = &app;
+        let (op, from) = (op.clone(), from.clone());
+        async move {
+            let body = json!({"accountId": from, "transfers": [{"transferAmount": "50000", "beneficiaryBankCode": "0999",
+                "beneficiaryBranchCode": "002", "accountTypeCode": "1", "accountNumber": "2345678", "beneficiaryName": "ｽｽﾞｷ ﾊﾅｺ"}]});
+            let res = app
+                .http
+                .post(app.url("/corporation/v1/transfer/request"))
+                .bearer_auth(&op)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 201);
+            res.json::<Value>().await.unwrap()["applyNo"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let decide = |apply_no: String, decision: &'static str| {
+        let app = &app;
+        async move {
+            let (status, r) = app
+                .admin_post(
+                    &format!("/sandbox/v1/transfers/{apply_no}/approval"),
+                    json!({"approver": "yamada-approver", "decision": decision}),
+                )
+                .await;
+            assert_eq!(status, 200, "{r}");
+        }
+    };
+    let approved = request().await;
+    decide(approved.clone(), "approve").await;
+    let returned = request().await;
+    decide(returned.clone(), "return").await;
+    let cancelled = request().await;
+    let res = app
+        .http
+        .post(app.url("/corporation/v1/transfer/cancel"))
+        .bearer_auth(&op)
+        .json(&json!({"applyNo": cancelled}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    let expiring = request().await;
+    app.advance("15d").await;
+    let got = corp_rx
+        .wait_for_types(&[
+            "transfer.accepted",
+            "transfer.awaiting_approval",
+            "transfer.approved",
+            "transfer.completed",
+            "transfer.returned_for_revision",
+            "transfer.cancelled",
+            "transfer.expired",
+        ])
+        .await;
+    let types_of = |apply_no: &str| -> Vec<String> {
+        got.iter()
+            .filter(|r| r.json["data"]["applyNo"] == apply_no && r.event_type().starts_with("transfer."))
+            .map(|r| r.event_type().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        types_of(&approved),
+        [
+            "transfer.accepted",
+            "transfer.awaiting_approval",
+            "transfer.approved",
+            "transfer.completed"
+        ]
+    );
+    assert_eq!(types_of(&returned)[2], "transfer.returned_for_revision");
+    assert_eq!(types_of(&cancelled)[2], "transfer.cancelled");
+    assert_eq!(types_of(&expiring)[2], "transfer.expired");
+    for r in &got {
+        verify(&corp_secret, r).unwrap();
+    }
 }

@@ -250,7 +250,9 @@ fn decide_fault(seed: u64, ep: &mut Endpoint, ty: &str, at: Timestamp) -> Option
         let n = seen + 1;
         ep.fault_counts[i].0 = n;
         let rule = f.id.clone().unwrap_or_default();
-        let draw = || webhook::draw(seed, &[ep.id.as_bytes(), rule.as_bytes(), &n.to_be_bytes()]);
+        // Not the endpoint's id (random): the same rule on a sandbox of the same seed draws
+        // the same.
+        let draw = || webhook::draw(seed, &[rule.as_bytes(), &n.to_be_bytes()]);
         if webhook::fires(f.when.as_ref(), n, hits, at, draw) {
             ep.fault_counts[i].1 += 1;
             return Some((rule, effect));
