@@ -252,11 +252,33 @@ async fn drive_transfers(
     beneficiaries: std::sync::Arc<Vec<serde_json::Value>>,
     seconds: f64,
 ) -> Figures {
+    drive_transfers_timed(port, remitters, beneficiaries, seconds, None, None).await
+}
+
+/// When each transfer was sent, by applyNo (for event-to-delivery latency).
+type SentAt = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>>;
+
+/// Same-bank transfers as `drive_transfers`; each connection sends at most one every `pace`
+/// when given, and records when each acknowledged transfer was sent in `sent`.
+async fn drive_transfers_timed(
+    port: u16,
+    remitters: Vec<(String, String)>,
+    beneficiaries: std::sync::Arc<Vec<serde_json::Value>>,
+    seconds: f64,
+    pace: Option<Duration>,
+    sent: Option<SentAt>,
+) -> Figures {
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let mut tasks = Vec::new();
     for (i, (account, token)) in remitters.into_iter().enumerate() {
         let beneficiaries = beneficiaries.clone();
+        let sent = sent.clone();
         tasks.push(tokio::spawn(async move {
+            let mut ticks = pace.map(|p| {
+                let mut t = tokio::time::interval(p);
+                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                t
+            });
             let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
             stream.set_nodelay(true).unwrap();
             let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
@@ -285,11 +307,20 @@ async fn drive_transfers(
                     .header("content-type", "application/json")
                     .body(http_body_util::Full::new(Bytes::from(body)))
                     .unwrap();
+                if let Some(t) = ticks.as_mut() {
+                    t.tick().await;
+                }
                 let t0 = Instant::now();
                 let res = send.send_request(req).await.unwrap();
                 let ok = res.status().as_u16() == 201;
-                let _ = res.into_body().collect().await.unwrap();
+                let body = res.into_body().collect().await.unwrap().to_bytes();
                 latencies.push(t0.elapsed().as_micros() as u32);
+                if let (true, Some(sent)) = (ok, &sent) {
+                    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                    if let Some(a) = v["applyNo"].as_str() {
+                        sent.lock().unwrap().insert(a.to_owned(), t0);
+                    }
+                }
                 if !ok {
                     errors += 1;
                 }
@@ -483,6 +514,191 @@ async fn capacity_phases(port: u16, balance_path: &str, token: &str, seconds: f6
     assert_eq!(s, 200);
 }
 
+/// A webhook receiver in this program: answers 204 at once (503 while `down`), and notes when
+/// each `transfer.completed` arrived, by applyNo.
+struct Receiver {
+    url: String,
+    arrivals: SentAt,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+async fn webhook_receiver() -> Receiver {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let arrivals: SentAt = Default::default();
+    let down = std::sync::Arc::new(AtomicBool::new(false));
+    let (a, d) = (arrivals.clone(), down.clone());
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let (a, d) = (a.clone(), d.clone());
+            async move {
+                let at = Instant::now();
+                if d.load(Ordering::Relaxed) {
+                    return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                }
+                let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                if let Some(apply_no) = v["data"]["applyNo"].as_str() {
+                    a.lock().unwrap().entry(apply_no.to_owned()).or_insert(at);
+                }
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Receiver { url, arrivals, down }
+}
+
+/// Waits until every transfer in `sent` has arrived at the receiver (or `patience` passes);
+/// answers how long it took and how many are still missing.
+async fn wait_delivered(rx: &Receiver, sent: &SentAt, patience: Duration) -> (Duration, usize) {
+    let started = Instant::now();
+    loop {
+        let missing = {
+            let s = sent.lock().unwrap();
+            let a = rx.arrivals.lock().unwrap();
+            s.keys().filter(|k| !a.contains_key(*k)).count()
+        };
+        if missing == 0 || started.elapsed() > patience {
+            return (started.elapsed(), missing);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Event-to-delivery latencies (ms) of the transfers in `sent`: from the moment the request
+/// was sent (before its commit, so an upper bound) to the receiver's arrival.
+fn delivery_latencies(rx: &Receiver, sent: &SentAt) -> Vec<f64> {
+    let s = sent.lock().unwrap();
+    let a = rx.arrivals.lock().unwrap();
+    let mut out: Vec<f64> = s
+        .iter()
+        .filter_map(|(k, t0)| {
+            a.get(k)
+                .map(|at| at.saturating_duration_since(*t0).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    out.sort_by(|x, y| x.total_cmp(y));
+    out
+}
+
+/// Webhook delivery while transfers run: a receiver that answers at once subscribes to
+/// `transfer.completed` for the remitters' accounts; 64 remitters send transfers (paced, then
+/// flat out); then the receiver is down for an outage and comes back.
+async fn webhook_phases(
+    port: u16,
+    remitters: &[(String, String)],
+    beneficiaries: std::sync::Arc<Vec<serde_json::Value>>,
+    seconds: f64,
+    pid: u32,
+) {
+    let rx = webhook_receiver().await;
+    let body = format!(
+        r#"{{"clientId":"bench","url":"{}","eventTypes":["transfer.completed"]}}"#,
+        rx.url
+    );
+    let (s, ep) = request_json(port, "POST", "/sandbox/v1/webhooks/endpoints", ADMIN_KEY, Some(body)).await;
+    assert_eq!(s, 201, "{ep}");
+    // The endpoint's client must be allowed to see the remitters' accounts: a read grant.
+    let mut readers = Vec::new();
+    for (account, _) in remitters {
+        let customer = beneficiaries
+            .iter()
+            .find(|a| a["accountId"] == account.as_str())
+            .and_then(|a| a["customerId"].as_str())
+            .unwrap()
+            .to_owned();
+        let body =
+            format!(r#"{{"username":"{customer}","clientId":"bench","scopes":["accounts:read","transfers:any"]}}"#);
+        let (s, g) = request_json(port, "POST", "/sandbox/v1/grants", ADMIN_KEY, Some(body)).await;
+        assert_eq!(s, 201, "{g}");
+        readers.push((
+            account.clone(),
+            g["tokens"]["access_token"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let report = |name: &str, transfers: &Figures, sent: &SentAt, lat: &[f64], caught_up: Duration, missing: usize| {
+        let delivered = lat.len();
+        println!(
+            "{name:<34} transfers {:>6.0}/s   deliveries {:>6.0}/s   latency p50 {:>6.1} ms  p99 {:>7.1} ms   {} sent, {} delivered, {} missing after {:.1} s   RSS {:.1} MiB",
+            transfers.rps,
+            delivered as f64 / seconds,
+            if lat.is_empty() { 0.0 } else { percentile(lat, 0.5) },
+            if lat.is_empty() { 0.0 } else { percentile(lat, 0.99) },
+            sent.lock().unwrap().len(),
+            delivered,
+            missing,
+            caught_up.as_secs_f64(),
+            rss_mib(pid, "VmRSS")
+        );
+    };
+    // Paced: 64 remitters at 40 transfers/s each (2,560/s offered).
+    let sent: SentAt = Default::default();
+    let t = drive_transfers_timed(
+        port,
+        readers.clone(),
+        beneficiaries.clone(),
+        seconds,
+        Some(Duration::from_millis(25)),
+        Some(sent.clone()),
+    )
+    .await;
+    let (waited, missing) = wait_delivered(&rx, &sent, Duration::from_secs(30)).await;
+    let lat = delivery_latencies(&rx, &sent);
+    report("webhooks, paced transfers", &t, &sent, &lat, waited, missing);
+    let paced = (
+        lat.len() as f64 / seconds,
+        if lat.is_empty() { 0.0 } else { percentile(&lat, 0.99) },
+    );
+    // Flat out: as many transfers as the server takes.
+    let sent: SentAt = Default::default();
+    let t = drive_transfers_timed(
+        port,
+        readers.clone(),
+        beneficiaries.clone(),
+        seconds,
+        None,
+        Some(sent.clone()),
+    )
+    .await;
+    let (waited, missing) = wait_delivered(&rx, &sent, Duration::from_secs(60)).await;
+    let lat = delivery_latencies(&rx, &sent);
+    report("webhooks, unpaced transfers", &t, &sent, &lat, waited, missing);
+    // Outage: the receiver answers 503 while paced transfers run, then comes back.
+    let outage: f64 = std::env::var("BENCH_OUTAGE_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30.0);
+    rx.down.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent: SentAt = Default::default();
+    let t = drive_transfers_timed(
+        port,
+        readers,
+        beneficiaries,
+        outage,
+        Some(Duration::from_millis(25)),
+        Some(sent.clone()),
+    )
+    .await;
+    rx.down.store(false, std::sync::atomic::Ordering::Relaxed);
+    let (recovered_in, missing) = wait_delivered(&rx, &sent, Duration::from_secs(120)).await;
+    println!(
+        "{:<34} {} transfers during a {outage:.0} s outage ({:.0}/s); all delivered {:.1} s after the receiver came back, {} missing",
+        "webhooks, receiver outage",
+        sent.lock().unwrap().len(),
+        t.rps,
+        recovered_in.as_secs_f64(),
+        missing
+    );
+    println!(
+        "webhooks: {:.0} deliveries/s while paced transfers run (target >= 2000), p99 {:.1} ms (target <= 100 ms); backlog after a {outage:.0} s outage delivered in {:.1} s (target <= 60 s)",
+        paced.0,
+        paced.1,
+        recovered_in.as_secs_f64()
+    );
+}
+
 fn print_row(name: &str, f: &Figures, rss: f64) {
     println!(
         "{name:<34} {:>10.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   {:>8} reqs  {:>3} errors   RSS {:>6.1} MiB",
@@ -624,7 +840,7 @@ fn main() {
         let beneficiaries = std::sync::Arc::new(beneficiaries);
         let warm = drive_transfers(server.port, remitters.clone(), beneficiaries.clone(), 1.0).await;
         assert_eq!(warm.errors, 0, "warm-up transfers failed");
-        let transfers = drive_transfers(server.port, remitters, beneficiaries, seconds).await;
+        let transfers = drive_transfers(server.port, remitters.clone(), beneficiaries.clone(), seconds).await;
         print_row("durable same-bank transfers", &transfers, rss_mib(pid, "VmRSS"));
         let (_, ledger) = request_json(server.port, "GET", "/sandbox/v1/ledger", ADMIN_KEY, None).await;
         let fee_income = ledger["systemAccounts"]
@@ -655,6 +871,10 @@ fn main() {
             rss_mib(pid, "VmHWM"),
             startup.as_secs_f64()
         );
+        if std::env::var_os("BENCH_SKIP_WEBHOOKS").is_none() {
+            println!();
+            webhook_phases(server.port, &remitters, beneficiaries, seconds, pid).await;
+        }
         drop(server);
 
         if std::env::var_os("BENCH_SKIP_SANDBOXES").is_none() {

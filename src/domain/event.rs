@@ -428,3 +428,174 @@ mod tests {
         }
     }
 }
+
+/// What each event type means, for the webhook documentation.
+pub fn describe(event_type: &str) -> &'static str {
+    match event_type {
+        "transfer.accepted" => {
+            "The bank accepted a new transfer request (受付); its status follows in the next event. Sent to clients whose grant covers the remitting account."
+        }
+        "transfer.approved" => "An approver approved a corporate request; it then runs or is scheduled.",
+        "transfer.completed" => "Every item of the transfer was carried out (status 20).",
+        "transfer.partially_completed" => "Some items were carried out and some came back (資金返却).",
+        "transfer.returned" => "The money came back from the receiving side (status 22, 資金返却).",
+        "transfer.scheduled" => "The transfer waits for its designated date (status 11).",
+        "transfer.processing" => "The receiving bank has not answered yet (status 12 or 13).",
+        "transfer.awaiting_approval" => "A corporate request waits for an approver (status 2).",
+        "transfer.cancelled" => "The request was cancelled or withdrawn (status 8 or 4).",
+        "transfer.returned_for_revision" => "The approver returned the request to the applicant (差戻, status 3).",
+        "transfer.expired" => "Nobody approved the request by its deadline (status 5).",
+        "transfer.failed" => "The transfer could not be carried out (status 40), e.g. insufficient funds on its date.",
+        "transfer.item_returned" => "One item came back from the receiving side; the amount is credited back.",
+        "account.credited" => {
+            "Money arrived in the account (入金): an incoming transfer or a deposit. Sent to clients whose grant covers the account."
+        }
+        "account.debited" => {
+            "Money left the account: a transfer with its fees, or a debit. Sent to clients whose grant covers the account."
+        }
+        "account.closed" => "The account was closed; its balance was paid out.",
+        "debit.completed" => "A debit under a mandate was made (to the biller).",
+        "debit.failed" => "A debit under a mandate was refused; resultCode says why (to the biller).",
+        "mandate.created" => "A user granted the biller a debit mandate.",
+        "mandate.stopped" => "The depositor stopped the mandate, or the consent behind it ended.",
+        "mandate.cancelled" => "The biller cancelled the mandate.",
+        "grant.revoked" => "A user's consent to the client was revoked (by the user, the client or the bank).",
+        "grant.expired" => "A consent reached its maximum lifetime.",
+        "client.suspended" => "The bank suspended the client (all its API calls, or its updates).",
+        "client.resumed" => "The bank lifted the client's suspension.",
+        "user.suspended" => "The bank stopped a user's API access (to the clients the user granted).",
+        "user.resumed" => "The bank lifted a user's stop.",
+        "bank.stopped" => "The bank stopped every client (emergency stop).",
+        "bank.resumed" => "The bank lifted the emergency stop.",
+        "maintenance.announced" => "The bank published a maintenance window (to every client).",
+        "webhook.endpoint_disabled" => {
+            "The bank disabled one of the client's endpoints (it answered 410, or kept failing)."
+        }
+        "webhook.test" => "A test event sent on demand to one endpoint.",
+        _ => "",
+    }
+}
+
+/// One example of every event type (their payloads document the webhooks).
+pub fn examples() -> Vec<EventKind> {
+    let transfer = |status: &str| TransferData {
+        apply_no: "2026112100000001".into(),
+        account_id: "00111234567".into(),
+        status: status.into(),
+        total_amount: "12000".into(),
+        completed_count: usize::from(status == "20"),
+        returned_count: 0,
+    };
+    let mandate = |status: &str, reason: Option<&str>| MandateData {
+        mandate_id: "mdt_000000000001".into(),
+        client_id: "demo-biller".into(),
+        account_id: "00111234567".into(),
+        status: status.into(),
+        reason: reason.map(str::to_owned),
+    };
+    let grant = |reason: &str| GrantData {
+        grant_id: "grt_Q2V4YW1wbGU".into(),
+        client_id: "demo-pay".into(),
+        username: "tanaka".into(),
+        reason: Some(reason.into()),
+    };
+    let stop = |target: &str, id: Option<&str>| StopData {
+        target: target.into(),
+        id: id.map(str::to_owned),
+        scope: "all".into(),
+        reason: "不正利用の疑い / suspected misuse".into(),
+        by: "sandbox-admin".into(),
+    };
+    let endpoint = |reason: &str| EndpointData {
+        endpoint_id: "ep_Q2V4YW1wbGU".into(),
+        client_id: "demo-pay".into(),
+        reason: Some(reason.into()),
+    };
+    use TransferEventKind as T;
+    vec![
+        EventKind::Transfer(T::Accepted, transfer("11")),
+        EventKind::Transfer(T::Approved, transfer("11")),
+        EventKind::Transfer(T::Completed, transfer("20")),
+        EventKind::Transfer(T::PartiallyCompleted, transfer("22")),
+        EventKind::Transfer(T::Returned, transfer("22")),
+        EventKind::Transfer(T::Scheduled, transfer("11")),
+        EventKind::Transfer(T::Processing, transfer("12")),
+        EventKind::Transfer(T::ApprovalRequested, transfer("2")),
+        EventKind::Transfer(T::Cancelled, transfer("8")),
+        EventKind::Transfer(T::ApprovalReturned, transfer("3")),
+        EventKind::Transfer(T::Expired, transfer("5")),
+        EventKind::Transfer(T::Failed, transfer("40")),
+        EventKind::TransferItemReturned(TransferItemData {
+            apply_no: "2026112100000001".into(),
+            account_id: "00111234567".into(),
+            item_id: 1,
+            amount: "12000".into(),
+            reason: "受取人口座なし / no such account".into(),
+        }),
+        EventKind::AccountCredited(CreditData {
+            account_id: "00212345678".into(),
+            amount: "12000".into(),
+            remitter_name: "ﾀﾅｶ ﾀﾛｳ".into(),
+            apply_no: Some("2026112100000001".into()),
+        }),
+        EventKind::AccountDebited(MovementData {
+            account_id: "00111234567".into(),
+            amount: "12110".into(),
+            apply_no: Some("2026112100000001".into()),
+            debit_id: None,
+        }),
+        EventKind::AccountClosed(AccountData {
+            account_id: "00111234567".into(),
+            paid_out: "1187890".into(),
+        }),
+        EventKind::DebitCompleted(DebitData {
+            debit_id: "dbt_000000000001".into(),
+            mandate_id: "mdt_000000000001".into(),
+            client_id: "demo-biller".into(),
+            account_id: "00111234567".into(),
+            amount: "3000".into(),
+        }),
+        EventKind::DebitFailed(DebitFailedData {
+            debit_id: "dbt_000000000002".into(),
+            mandate_id: "mdt_000000000001".into(),
+            client_id: "demo-biller".into(),
+            amount: "20000".into(),
+            result_code: "9".into(),
+        }),
+        EventKind::MandateCreated(mandate("active", None)),
+        EventKind::MandateStopped(mandate("stoppedByDepositor", Some("stopped by the depositor"))),
+        EventKind::MandateCancelled(mandate("cancelledByBiller", None)),
+        EventKind::GrantRevoked(grant("user")),
+        EventKind::GrantExpired(grant("max_lifetime")),
+        EventKind::Stopped(stop("client", Some("demo-pay"))),
+        EventKind::Resumed(stop("client", Some("demo-pay"))),
+        EventKind::Stopped(stop("user", Some("tanaka"))),
+        EventKind::Resumed(stop("user", Some("tanaka"))),
+        EventKind::Stopped(stop("bank", None)),
+        EventKind::Resumed(stop("bank", None)),
+        EventKind::MaintenanceAnnounced(MaintenanceData {
+            window_id: "system-upgrade".into(),
+            covers: "all".into(),
+            start: Some("2026-12-06T01:00:00+09:00".into()),
+            end: Some("2026-12-06T05:00:00+09:00".into()),
+            description: Some("システム更改 / system upgrade".into()),
+        }),
+        EventKind::EndpointDisabled(endpoint("the endpoint answered 410 Gone")),
+        EventKind::WebhookTest(endpoint("hello")),
+    ]
+}
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    #[test]
+    fn every_type_has_an_example_and_a_description() {
+        let names: Vec<&str> = examples().iter().map(EventKind::name).collect();
+        for t in EventKind::TYPES {
+            assert!(names.contains(t), "no example of {t}");
+            assert!(!describe(t).is_empty(), "no description of {t}");
+        }
+        assert_eq!(names.len(), EventKind::TYPES.len());
+    }
+}

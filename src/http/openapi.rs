@@ -237,7 +237,55 @@ pub fn finished(api: &OpenApiDoc) -> serde_json::Value {
     let mut doc = serde_json::to_value(api).unwrap_or_default();
     add_oauth2_alternatives(&mut doc);
     add_layer_answers(&mut doc);
+    add_webhooks(&mut doc);
     doc
+}
+
+/// The OpenAPI 3.1 `webhooks` section: one entry per event type, with what it means and an
+/// example body built from the same code that builds real deliveries.
+fn add_webhooks(doc: &mut serde_json::Value) {
+    use crate::domain::event::{EventKind, describe, examples};
+    use serde_json::json;
+    let mut hooks = serde_json::Map::new();
+    for (i, kind) in examples().into_iter().enumerate() {
+        let name = kind.name();
+        let example = json!({
+            "id": format!("evt_{:012}", i + 1),
+            "type": name,
+            "occurredAt": "2026-11-21T10:15:30+09:00",
+            "sandboxId": "default",
+            "data": kind.data(),
+        });
+        hooks.insert(name.to_owned(), json!({"post": {
+            "operationId": format!("webhook_{}", name.replace('.', "_")),
+            "tags": ["webhooks"],
+            "summary": name,
+            "description": format!("{} Delivered with the Standard Webhooks headers `webhook-id`, `webhook-timestamp` and `webhook-signature`.", describe(name)),
+            "requestBody": {"required": true, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/WebhookEvent"},
+                "example": example,
+            }}},
+            "responses": {
+                "2XX": {"description": "Delivered. Anything else is retried; 410 disables the endpoint; 429 and 503 may send Retry-After"}
+            }
+        }}));
+    }
+    debug_assert_eq!(hooks.len(), EventKind::TYPES.len());
+    doc["webhooks"] = serde_json::Value::Object(hooks);
+    if let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(|s| s.as_object_mut()) {
+        schemas.insert("WebhookEvent".into(), json!({
+            "type": "object",
+            "description": "The body of every webhook delivery: the event in the API's vocabulary.",
+            "required": ["id", "type", "occurredAt", "sandboxId", "data"],
+            "properties": {
+                "id": {"type": "string", "description": "The event's id (`evt_…`), as in GET /sandbox/v1/events."},
+                "type": {"type": "string", "enum": EventKind::TYPES, "description": "The event type."},
+                "occurredAt": {"type": "string", "description": "When it happened, sandbox time (RFC 3339, +09:00). The `webhook-timestamp` header is real time."},
+                "sandboxId": {"type": "string", "description": "The sandbox it happened in."},
+                "data": {"type": "object", "description": "The payload: camelCase, amounts as strings of yen (see each event's example)."}
+            }
+        }));
+    }
 }
 
 /// The complete OpenAPI document as pretty JSON.

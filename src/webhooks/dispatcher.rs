@@ -100,6 +100,21 @@ impl Queue {
         }
     }
 
+    /// The endpoint answered again after failing: what waits for it goes now rather than at
+    /// its scheduled retry (a receiver back from an outage gets its backlog at once).
+    fn release_endpoint(&mut self, ep: &str) {
+        let waiting: Vec<(Key, Timestamp)> = self
+            .entries
+            .iter()
+            .filter(|((_, e), (real, _))| &**e == ep && *real > 0)
+            .filter(|(k, _)| !self.held.contains(*k))
+            .map(|(k, (_, t))| (k.clone(), *t))
+            .collect();
+        for ((s, e), t) in waiting {
+            self.push(s, e, 0, t, false);
+        }
+    }
+
     /// Deliveries waiting or being attempted.
     pub fn len(&self) -> usize {
         self.entries.len() + self.in_flight.len()
@@ -517,6 +532,7 @@ async fn attempt(app: &Sandbox, seq: u64, ep_id: &str) -> Result<(), String> {
             d.delivered_at.get_or_insert(now);
             if ep.failing_since_ms.is_some() {
                 set_failing(app, &ep.id, None);
+                lock(&w.queue).release_endpoint(&ep.id);
             }
         }
         Outcome::Gone => {
