@@ -26,6 +26,9 @@ const MAX_IN_FLIGHT: usize = 128;
 const FAN_OUT_BATCH: usize = 1000;
 /// How long a reorder fault holds a message back when no later one comes.
 const HOLD: i64 = 30_000;
+/// An endpoint failing this long (real time) was down: when it answers again, what waits for
+/// it is sent at once.
+const OUTAGE_MS: i64 = 10_000;
 /// How much of a receiver's answer the attempts log keeps.
 const RESPONSE_BYTES: usize = 256;
 
@@ -286,8 +289,8 @@ async fn fan_out(app: &Sandbox) -> Result<bool, String> {
         return Ok(false);
     }
     if lock(&w.endpoints).is_empty() {
-        // Nobody to deliver to; a later endpoint starts after its own creation anyway.
-        app.store.fan_out(head, &[], &[]).map_err(|e| e.to_string())?;
+        // Nobody to deliver to. Not stored: a later endpoint starts after its own creation
+        // anyway, so reading these events again after a restart delivers nothing.
         w.cursor.store(head, Ordering::Release);
         return Ok(false);
     }
@@ -530,9 +533,12 @@ async fn attempt(app: &Sandbox, seq: u64, ep_id: &str) -> Result<(), String> {
         Outcome::Delivered => {
             d.status = DeliveryStatus::Delivered;
             d.delivered_at.get_or_insert(now);
-            if ep.failing_since_ms.is_some() {
+            if let Some(since) = ep.failing_since_ms {
                 set_failing(app, &ep.id, None);
-                lock(&w.queue).release_endpoint(&ep.id);
+                // Back from an outage (not a passing error): send its backlog now.
+                if now_ms - since >= OUTAGE_MS {
+                    lock(&w.queue).release_endpoint(&ep.id);
+                }
             }
         }
         Outcome::Gone => {
