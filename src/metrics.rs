@@ -1,7 +1,8 @@
 //! Prometheus metrics for the whole process (`GET /metrics`, text format): API calls by
 //! sandbox, client, operation kind and status with latency histograms; calls refused by a
 //! capacity limit, a stop or a maintenance window; injected faults; transfers by the status
-//! they were accepted in; the transfer writer's batch sizes and sync latency.
+//! they were accepted in; the transfer writer's batch sizes and sync latency; webhook attempts
+//! by outcome and the time from an event's fan-out to its delivery.
 //!
 //! Request counts are taken from the access log as its background writer stores it, so the
 //! request path pays nothing for them; the rare refusals are counted where they happen.
@@ -60,6 +61,12 @@ struct TransferLabels {
     status: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AttemptLabels {
+    sandbox: String,
+    outcome: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     // 100 µs … ~3.3 s.
     Histogram::new(exponential_buckets(0.0001, 2.0, 16))
@@ -77,6 +84,8 @@ pub struct Metrics {
     transfers: Family<TransferLabels, Counter>,
     batch_size: Histogram,
     sync_seconds: Histogram,
+    webhook_attempts: Family<AttemptLabels, Counter>,
+    webhook_delivery: Histogram,
 }
 
 fn kind_name(kind: Option<RequestKind>) -> &'static str {
@@ -101,6 +110,18 @@ impl Metrics {
         let transfers = Family::<TransferLabels, Counter>::default();
         let batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 10));
         let sync_seconds = latency_histogram();
+        let webhook_attempts = Family::<AttemptLabels, Counter>::default();
+        let webhook_delivery = latency_histogram();
+        registry.register(
+            "webhook_attempts",
+            "Webhook delivery attempts by outcome (delivered, failed, gone, forced by a fault)",
+            webhook_attempts.clone(),
+        );
+        registry.register(
+            "webhook_delivery_seconds",
+            "Time from a message's fan-out to its successful delivery (retries included)",
+            webhook_delivery.clone(),
+        );
         registry.register(
             "requests",
             "API calls by sandbox, client, operation kind and status (0: the connection was cut)",
@@ -157,6 +178,21 @@ impl Metrics {
             transfers,
             batch_size,
             sync_seconds,
+            webhook_attempts,
+            webhook_delivery,
+        }
+    }
+
+    /// Counts a webhook attempt and, when it delivered, how long the message took.
+    pub fn webhook_attempt(&self, sandbox: &str, outcome: &'static str, delivered_after: Option<std::time::Duration>) {
+        self.webhook_attempts
+            .get_or_create(&AttemptLabels {
+                sandbox: sandbox.to_owned(),
+                outcome,
+            })
+            .inc();
+        if let Some(d) = delivered_after {
+            self.webhook_delivery.observe(d.as_secs_f64());
         }
     }
 

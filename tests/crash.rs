@@ -619,7 +619,7 @@ async fn webhooks_pending_and_in_flight_survive_kill_9() {
             &base,
             &world,
             reqwest::Method::GET,
-            &format!("/webhooks/v1/undelivered?endpointId={endpoint}&limit=500"),
+            &format!("/sandbox/v1/webhooks/undelivered?endpointId={endpoint}&limit=500"),
             None,
         )
         .await;

@@ -192,7 +192,9 @@ async fn send_test(app: &TestApp, endpoint: &str) -> String {
 }
 
 async fn attempts(app: &TestApp, msg: &str) -> Vec<Value> {
-    let (status, a) = app.admin_get(&format!("/webhooks/v1/messages/{msg}/attempts")).await;
+    let (status, a) = app
+        .admin_get(&format!("/sandbox/v1/webhooks/messages/{msg}/attempts"))
+        .await;
     if status == 404 {
         return Vec::new(); // not fanned out yet
     }
@@ -239,6 +241,16 @@ async fn a_client_manages_its_own_endpoints_with_its_credentials() {
     let (status, body) = client_call(&app, get.clone(), "/webhooks/v1/endpoints", ("demo-pay", "nope"), None).await;
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["code"], "invalid_client");
+    // An access token or the admin key is not a client's credentials here (the admin has the
+    // control plane's own routes).
+    let res = app
+        .http
+        .get(app.url("/webhooks/v1/endpoints"))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
 
     let (id, secret) = subscribe(&app, DEMO_PAY, &r.url, &["transfer.completed"]).await;
     assert!(id.starts_with("ep_"));
@@ -305,6 +317,17 @@ async fn a_client_manages_its_own_endpoints_with_its_credentials() {
     assert_eq!(status, 204);
     let (status, _) = client_call(&app, get, &path, DEMO_PAY, None).await;
     assert_eq!(status, 404);
+    // A deleted client's endpoints go with it.
+    let res = app
+        .http
+        .delete(app.url("/sandbox/v1/clients/demo-pfm"))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let (_, all) = app.admin_get("/sandbox/v1/webhooks/endpoints").await;
+    assert_eq!(all["endpoints"], json!([]));
 }
 
 #[tokio::test]
@@ -521,7 +544,7 @@ async fn a_410_disables_the_endpoint_and_retry_after_is_honoured() {
     .await;
     assert_eq!(e["enabled"], false);
     assert!(e["disabledReason"].as_str().unwrap().contains("410"));
-    let (_, m) = app.admin_get(&format!("/webhooks/v1/messages/{msg}")).await;
+    let (_, m) = app.admin_get(&format!("/sandbox/v1/webhooks/messages/{msg}")).await;
     assert_eq!(m["messages"][0]["status"], "failed");
     // Later messages wait as failed (listed as undelivered) until the endpoint is enabled and
     // they are recovered.
@@ -912,7 +935,7 @@ async fn probabilistic_delivery_faults_repeat_under_the_same_seed() {
         let mut statuses = Vec::new();
         for _ in 0..200 {
             let (_, list) = app
-                .admin_get(&format!("/webhooks/v1/messages?endpointId={endpoint}"))
+                .admin_get(&format!("/sandbox/v1/webhooks/messages?endpointId={endpoint}"))
                 .await;
             statuses = list["messages"]
                 .as_array()

@@ -46,6 +46,30 @@ fn json_content_type(headers: &HeaderMap) -> bool {
         .is_some_and(|m| m == "application/json" || (m.starts_with("application/") && m.ends_with("+json")))
 }
 
+/// `bytes` deserialized into `T` after rewriting every whole-valued float (`3.0`) as an
+/// integer; `None` when there is none or it does not help.
+fn with_integral_floats<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    fn rewrite(v: &mut serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Number(n) if n.is_f64() => match n.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
+                    *v = serde_json::Value::from(f as i64);
+                    true
+                }
+                _ => false,
+            },
+            serde_json::Value::Array(a) => a.iter_mut().fold(false, |changed, x| rewrite(x) | changed),
+            serde_json::Value::Object(o) => o.values_mut().fold(false, |changed, x| rewrite(x) | changed),
+            _ => false,
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    if !rewrite(&mut value) {
+        return None;
+    }
+    crate::domain::fault::map_only::<_, T>(value).ok()
+}
+
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
@@ -67,6 +91,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 .and_then(|v| json.end().map(|_| v));
         match parsed {
             Ok(v) => Ok(ApiJson(v)),
+            // JSON has one number type: `3.0` is the integer 3 (as JSON Schema says), which
+            // serde refuses for an integer field. Only on that failure is the body read again
+            // with such numbers written as integers.
+            Err(e)
+                if e.is_data()
+                    && let Some(v) = with_integral_floats::<T>(&bytes) =>
+            {
+                Ok(ApiJson(v))
+            }
             Err(e) => {
                 let path = track.path().to_string();
                 let at = if path == "." {
@@ -146,7 +179,8 @@ pub fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String),
 const BASIC_CHALLENGE: &str = "Basic realm=\"sandbank webhooks\"";
 
 /// Who calls the webhook management API: a connecting company (its own endpoints and
-/// messages only), or the sandbox admin (every client's).
+/// messages only, under `/webhooks/v1`), or the sandbox admin (every client's, through the
+/// control plane's `/sandbox/v1/webhooks`).
 pub enum WebhookCaller {
     Client(Arc<str>),
     Admin,
@@ -168,19 +202,17 @@ impl<S: Send + Sync> FromRequestParts<S> for WebhookCaller {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         match identity(parts)? {
             Identity::Client(c) => Ok(WebhookCaller::Client(c.clone())),
-            Identity::Admin => Ok(WebhookCaller::Admin),
             Identity::BadClient(why) => Err(ApiError {
                 www_authenticate: Some(BASIC_CHALLENGE.into()),
                 ..ApiError::new(StatusCode::UNAUTHORIZED, "invalid_client", *why)
             }),
-            bad @ Identity::BadAdminKey => Err(bad.admin().err().unwrap_or_else(|| ApiError::internal("admin key"))),
             Identity::Failed(e) => Err(ApiError::internal(e.clone())),
             _ => Err(ApiError {
                 www_authenticate: Some(BASIC_CHALLENGE.into()),
                 ..ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     "missing_client_credentials",
-                    "authenticate with your client id and secret as HTTP Basic (Authorization: Basic base64(client_id:client_secret)), or send the sandbox admin key",
+                    "authenticate with your client id and secret as HTTP Basic (Authorization: Basic base64(client_id:client_secret)); the sandbox admin uses /sandbox/v1/webhooks",
                 )
             }),
         }

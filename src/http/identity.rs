@@ -117,11 +117,10 @@ pub fn resolve(server: Option<&Server>, sandbox: &Sandbox, req: &Request) -> Ide
                 Err(_) => Identity::BadClient("the client id or secret is wrong"),
             },
             Some(Err(())) => Identity::BadClient("the Basic credentials are not base64 of client_id:client_secret"),
-            None => match admin_key_given(headers) {
-                Some(k) if sandbox.is_admin_key(k) => Identity::Admin,
-                Some(_) => Identity::BadAdminKey,
-                None => Identity::Anonymous,
-            },
+            None if headers.contains_key(axum::http::header::AUTHORIZATION) => {
+                Identity::BadClient("authenticate with HTTP Basic: your client id and secret")
+            }
+            None => Identity::Anonymous,
         };
     }
     if path.starts_with("/sandbox/") {

@@ -163,7 +163,7 @@ fn add_layer_answers(doc: &mut serde_json::Value) {
             }
         }
         if schemes.iter().any(|s| s == "clientBasic") {
-            add.push(("401", "Missing or wrong client credentials (Basic) or admin key"));
+            add.push(("401", "Missing or wrong client credentials (HTTP Basic)"));
         } else if schemes.iter().any(|s| s == "adminKey") {
             add.push(("401", "Missing or wrong sandbox admin key"));
         }

@@ -223,7 +223,7 @@ pub async fn announce(app: &crate::sandbox::Sandbox, w: &MaintenanceWindow) -> R
         .iter()
         .find(|c| c.id == id)
         .and_then(|c| c.occurrences(now, now + HORIZON).into_iter().next());
-    let covers = serde_json::to_value(&w.covers)
+    let covers = serde_json::to_value(w.covers)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_else(|| "operations".to_owned());

@@ -529,6 +529,16 @@ async fn attempt(app: &Sandbox, seq: u64, ep_id: &str) -> Result<(), String> {
             }
         }
     };
+    let (label, took) = match (&outcome, att.fault.is_some() && att.status.is_none()) {
+        (Outcome::Delivered, _) => (
+            "delivered",
+            Some(Duration::from_millis((real_now_ms() - d.created_real_ms).max(0) as u64)),
+        ),
+        (Outcome::Gone, _) => ("gone", None),
+        (Outcome::Retry(_), true) => ("forced", None),
+        (Outcome::Retry(_), false) => ("failed", None),
+    };
+    crate::metrics::metrics().webhook_attempt(&app.id, label, took);
     match outcome {
         Outcome::Delivered => {
             d.status = DeliveryStatus::Delivered;

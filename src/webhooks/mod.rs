@@ -364,6 +364,21 @@ pub async fn delete(app: &Sandbox, client: Option<&str>, id: &str) -> Result<(),
     Ok(())
 }
 
+/// Deletes every endpoint of a client (the client was deleted).
+pub async fn delete_all_of(app: &Sandbox, client_id: &str) -> Result<(), ApiError> {
+    let ids: Vec<String> = app
+        .webhooks
+        .endpoints()
+        .into_iter()
+        .filter(|e| e.client_id == client_id)
+        .map(|e| e.id)
+        .collect();
+    for id in ids {
+        delete(app, None, &id).await?;
+    }
+    Ok(())
+}
+
 /// Longest grace period for a rotated secret.
 const MAX_GRACE: SignedDuration = SignedDuration::from_hours(7 * 24);
 /// Default grace period (real time): a receiver has a day to deploy the new secret.

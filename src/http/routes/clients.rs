@@ -320,6 +320,8 @@ pub async fn delete_client(_: Admin, app: Sandbox, Path(id): Path<String>) -> Re
     if !clients::delete(&app, &id).await.map_err(client_error)? {
         return Err(no_client(&id));
     }
+    // Its webhook endpoints go with it.
+    crate::webhooks::delete_all_of(&app, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,8 +1,8 @@
 //! Webhooks over HTTP. `/webhooks/v1/…` is the connecting company's own API, authenticated
-//! with its client id and secret (HTTP Basic; the sandbox admin key sees every client's):
-//! endpoints, secret rotation, messages and their attempts, redelivery, recovery and the pull
-//! API for what was not delivered. `/sandbox/v1/webhooks/…` is the control plane's: any
-//! client's endpoints, delivery faults and test events.
+//! with its client id and secret (HTTP Basic): endpoints, secret rotation, messages and their
+//! attempts, redelivery, recovery and the pull API for what was not delivered.
+//! `/sandbox/v1/webhooks/…` is the control plane's (admin key): the same over every client,
+//! plus delivery faults and test events.
 
 use crate::domain::webhook::{Attempt, Delivery, DeliveryFault, DeliveryStatus, Endpoint};
 use crate::error::ApiError;
@@ -442,21 +442,17 @@ fn list_messages(
 
 /// Subscribe an endpoint (the calling client's). The answer carries its signing secret, once.
 #[utoipa::path(post, path = "/webhooks/v1/endpoints", tag = "webhooks", request_body = EndpointInput,
-    security(("clientBasic" = []), ("adminKey" = [])),
+    security(("clientBasic" = [])),
     responses((status = 201, description = "The endpoint, with its secret", body = EndpointView),
-              (status = 400, description = "The admin key names no client: use the control plane", body = crate::error::Problem, content_type = PROBLEM),
               (status = 409, description = "Too many endpoints", body = crate::error::Problem, content_type = PROBLEM),
               (status = 422, description = "The endpoint cannot be used", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn create_endpoint(
+pub async fn create_webhook_endpoint(
     caller: WebhookCaller,
     app: Sandbox,
     ApiJson(input): ApiJson<EndpointInput>,
 ) -> Result<(StatusCode, Json<EndpointView>), ApiError> {
     let Some(client) = caller.client() else {
-        return Err(ApiError::bad_request(
-            "client_required",
-            "an endpoint belongs to a client: authenticate as the client (Basic), or use POST /sandbox/v1/webhooks/endpoints with a clientId",
-        ));
+        return Err(ApiError::internal("the webhook API was reached without a client"));
     };
     let e = webhooks::create(
         &app,
@@ -475,9 +471,9 @@ pub async fn create_endpoint(
 
 /// The calling client's endpoints (every client's for the admin).
 #[utoipa::path(get, path = "/webhooks/v1/endpoints", tag = "webhooks",
-    security(("clientBasic" = []), ("adminKey" = [])),
+    security(("clientBasic" = [])),
     responses((status = 200, description = "The endpoints", body = EndpointList)))]
-pub async fn list_endpoints(caller: WebhookCaller, app: Sandbox) -> Json<EndpointList> {
+pub async fn list_webhook_endpoints(caller: WebhookCaller, app: Sandbox) -> Json<EndpointList> {
     let client = caller.client();
     Json(EndpointList {
         endpoints: app
@@ -493,10 +489,10 @@ pub async fn list_endpoints(caller: WebhookCaller, app: Sandbox) -> Json<Endpoin
 /// One endpoint.
 #[utoipa::path(get, path = "/webhooks/v1/endpoints/{endpoint_id}", tag = "webhooks",
     params(("endpoint_id" = String, Path, description = "The endpoint")),
-    security(("clientBasic" = []), ("adminKey" = [])),
+    security(("clientBasic" = [])),
     responses((status = 200, description = "The endpoint", body = EndpointView),
               (status = 404, description = "No such endpoint of yours", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn get_endpoint(
+pub async fn get_webhook_endpoint(
     caller: WebhookCaller,
     app: Sandbox,
     Path(id): Path<String>,
@@ -507,11 +503,11 @@ pub async fn get_endpoint(
 /// Change an endpoint's URL, event types, description or whether it is enabled.
 #[utoipa::path(patch, path = "/webhooks/v1/endpoints/{endpoint_id}", tag = "webhooks", request_body = EndpointPatch,
     params(("endpoint_id" = String, Path, description = "The endpoint")),
-    security(("clientBasic" = []), ("adminKey" = [])),
+    security(("clientBasic" = [])),
     responses((status = 200, description = "The endpoint", body = EndpointView),
               (status = 404, description = "No such endpoint of yours", body = crate::error::Problem, content_type = PROBLEM),
               (status = 422, description = "The change cannot be used", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn update_endpoint(
+pub async fn update_webhook_endpoint(
     caller: WebhookCaller,
     app: Sandbox,
     Path(id): Path<String>,
@@ -530,10 +526,10 @@ pub async fn update_endpoint(
 /// Delete an endpoint, with its messages and attempts.
 #[utoipa::path(delete, path = "/webhooks/v1/endpoints/{endpoint_id}", tag = "webhooks",
     params(("endpoint_id" = String, Path, description = "The endpoint")),
-    security(("clientBasic" = []), ("adminKey" = [])),
+    security(("clientBasic" = [])),
     responses((status = 204, description = "Deleted"),
               (status = 404, description = "No such endpoint of yours", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn delete_endpoint(
+pub async fn delete_webhook_endpoint(
     caller: WebhookCaller,
     app: Sandbox,
     Path(id): Path<String>,
@@ -547,11 +543,11 @@ pub async fn delete_endpoint(
 #[utoipa::path(post, path = "/webhooks/v1/endpoints/{endpoint_id}/secret/rotate", tag = "webhooks",
     request_body = RotateInput,
     params(("endpoint_id" = String, Path, description = "The endpoint")),
-    security(("clientBasic" = []), ("adminKey" = [])),
+    security(("clientBasic" = [])),
     responses((status = 200, description = "The endpoint, with its new secret", body = EndpointView),
               (status = 404, description = "No such endpoint of yours", body = crate::error::Problem, content_type = PROBLEM),
               (status = 422, description = "The rotation cannot be done so", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn rotate_secret(
+pub async fn rotate_webhook_secret(
     caller: WebhookCaller,
     app: Sandbox,
     Path(id): Path<String>,
@@ -567,15 +563,24 @@ pub async fn rotate_secret(
 #[utoipa::path(post, path = "/webhooks/v1/endpoints/{endpoint_id}/recover", tag = "webhooks",
     request_body = RecoverInput,
     params(("endpoint_id" = String, Path, description = "The endpoint")),
-    security(("clientBasic" = []), ("adminKey" = [])),
+    security(("clientBasic" = [])),
     responses((status = 202, description = "How many were queued", body = Queued),
               (status = 404, description = "No such endpoint of yours", body = crate::error::Problem, content_type = PROBLEM),
               (status = 422, description = "since is not a time", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn recover(
+pub async fn recover_webhook_messages(
     caller: WebhookCaller,
     app: Sandbox,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<RecoverInput>,
+) -> Result<(StatusCode, Json<Queued>), ApiError> {
+    recover_as(&app, &caller, &id, input).await
+}
+
+async fn recover_as(
+    app: &Sandbox,
+    caller: &WebhookCaller,
+    id: &str,
+    input: RecoverInput,
 ) -> Result<(StatusCode, Json<Queued>), ApiError> {
     let since: Timestamp = input.since.parse().map_err(|_| {
         ApiError::unusable(
@@ -588,16 +593,16 @@ pub async fn recover(
             )],
         )
     })?;
-    let queued = webhooks::recover(&app, caller.client(), &id, since).await?;
+    let queued = webhooks::recover(app, caller.client(), id, since).await?;
     Ok((StatusCode::ACCEPTED, Json(Queued { queued })))
 }
 
 /// Messages sent or to be sent to your endpoints, oldest first.
 #[utoipa::path(get, path = "/webhooks/v1/messages", tag = "webhooks", params(MessagesQuery),
-    security(("clientBasic" = []), ("adminKey" = [])),
+    security(("clientBasic" = [])),
     responses((status = 200, description = "A page of messages", body = MessageList),
               (status = 404, description = "No such endpoint of yours", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn messages(
+pub async fn list_webhook_messages(
     caller: WebhookCaller,
     app: Sandbox,
     ApiQuery(q): ApiQuery<MessagesQuery>,
@@ -608,10 +613,10 @@ pub async fn messages(
 /// The pull API for what was not delivered: messages pending, failed, dropped or held, oldest
 /// first, so a receiver can reconcile after an outage (then recover or redeliver them).
 #[utoipa::path(get, path = "/webhooks/v1/undelivered", tag = "webhooks", params(MessagesQuery),
-    security(("clientBasic" = []), ("adminKey" = [])),
+    security(("clientBasic" = [])),
     responses((status = 200, description = "A page of undelivered messages", body = MessageList),
               (status = 404, description = "No such endpoint of yours", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn undelivered(
+pub async fn list_undelivered_webhook_messages(
     caller: WebhookCaller,
     app: Sandbox,
     ApiQuery(q): ApiQuery<MessagesQuery>,
@@ -622,15 +627,19 @@ pub async fn undelivered(
 /// One message, per endpoint of yours it goes to.
 #[utoipa::path(get, path = "/webhooks/v1/messages/{message_id}", tag = "webhooks",
     params(("message_id" = String, Path, description = "The message (`webhook-id`)")),
-    security(("clientBasic" = []), ("adminKey" = [])),
+    security(("clientBasic" = [])),
     responses((status = 200, description = "The message's deliveries", body = MessageList),
               (status = 404, description = "No such message of yours", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn message(
+pub async fn get_webhook_message(
     caller: WebhookCaller,
     app: Sandbox,
     Path(id): Path<String>,
 ) -> Result<Json<MessageList>, ApiError> {
-    let seq = message_seq(&app, &id)?;
+    one_message(&app, &caller, &id)
+}
+
+fn one_message(app: &Sandbox, caller: &WebhookCaller, id: &str) -> Result<Json<MessageList>, ApiError> {
+    let seq = message_seq(app, id)?;
     let client = caller.client();
     let list: Vec<Delivery> = app
         .store
@@ -639,10 +648,10 @@ pub async fn message(
         .filter(|d| client.is_none_or(|c| c == d.client_id))
         .collect();
     if list.is_empty() {
-        return Err(no_message(&id));
+        return Err(no_message(id));
     }
     Ok(Json(MessageList {
-        messages: list.iter().map(|d| message_view(&app, d)).collect(),
+        messages: list.iter().map(|d| message_view(app, d)).collect(),
         has_next: false,
         next_after: None,
     }))
@@ -652,15 +661,19 @@ pub async fn message(
 /// answer, the next attempt, and any delivery fault.
 #[utoipa::path(get, path = "/webhooks/v1/messages/{message_id}/attempts", tag = "webhooks",
     params(("message_id" = String, Path, description = "The message (`webhook-id`)")),
-    security(("clientBasic" = []), ("adminKey" = [])),
+    security(("clientBasic" = [])),
     responses((status = 200, description = "The attempts", body = AttemptList),
               (status = 404, description = "No such message of yours", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn attempts(
+pub async fn list_webhook_attempts(
     caller: WebhookCaller,
     app: Sandbox,
     Path(id): Path<String>,
 ) -> Result<Json<AttemptList>, ApiError> {
-    let seq = message_seq(&app, &id)?;
+    attempts_of(&app, &caller, id)
+}
+
+fn attempts_of(app: &Sandbox, caller: &WebhookCaller, id: String) -> Result<Json<AttemptList>, ApiError> {
+    let seq = message_seq(app, &id)?;
     let client = caller.client();
     let deliveries: Vec<Delivery> = app
         .store
@@ -686,19 +699,28 @@ pub async fn attempts(
 /// Send a message again now (with the same `webhook-id`), whatever became of it.
 #[utoipa::path(post, path = "/webhooks/v1/messages/{message_id}/redeliver", tag = "webhooks",
     params(("message_id" = String, Path, description = "The message (`webhook-id`)"), RedeliverQuery),
-    security(("clientBasic" = []), ("adminKey" = [])),
+    security(("clientBasic" = [])),
     responses((status = 202, description = "How many deliveries were queued", body = Queued),
               (status = 404, description = "No such message of yours", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn redeliver(
+pub async fn redeliver_webhook_message(
     caller: WebhookCaller,
     app: Sandbox,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<RedeliverQuery>,
 ) -> Result<(StatusCode, Json<Queued>), ApiError> {
-    let seq = message_seq(&app, &id)?;
-    let queued = webhooks::redeliver(&app, caller.client(), seq, q.endpoint_id.as_deref()).await?;
+    redeliver_as(&app, &caller, &id, q).await
+}
+
+async fn redeliver_as(
+    app: &Sandbox,
+    caller: &WebhookCaller,
+    id: &str,
+    q: RedeliverQuery,
+) -> Result<(StatusCode, Json<Queued>), ApiError> {
+    let seq = message_seq(app, id)?;
+    let queued = webhooks::redeliver(app, caller.client(), seq, q.endpoint_id.as_deref()).await?;
     if queued == 0 {
-        return Err(no_message(&id));
+        return Err(no_message(id));
     }
     Ok((StatusCode::ACCEPTED, Json(Queued { queued })))
 }
@@ -710,7 +732,7 @@ pub async fn redeliver(
               (status = 404, description = "No such client", body = crate::error::Problem, content_type = PROBLEM),
               (status = 409, description = "Too many endpoints", body = crate::error::Problem, content_type = PROBLEM),
               (status = 422, description = "The endpoint cannot be used", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn control_create(
+pub async fn create_any_webhook_endpoint(
     _: Admin,
     app: Sandbox,
     ApiJson(input): ApiJson<ControlEndpointInput>,
@@ -735,9 +757,9 @@ pub async fn control_create(
 #[utoipa::path(get, path = "/sandbox/v1/webhooks/endpoints", tag = "webhooks",
     security(("adminKey" = [])),
     responses((status = 200, description = "The endpoints", body = EndpointList)))]
-pub async fn control_list(caller: Admin, app: Sandbox) -> Json<EndpointList> {
+pub async fn list_all_webhook_endpoints(caller: Admin, app: Sandbox) -> Json<EndpointList> {
     let _ = caller;
-    list_endpoints(WebhookCaller::Admin, app).await
+    list_webhook_endpoints(WebhookCaller::Admin, app).await
 }
 
 /// One endpoint.
@@ -746,7 +768,11 @@ pub async fn control_list(caller: Admin, app: Sandbox) -> Json<EndpointList> {
     security(("adminKey" = [])),
     responses((status = 200, description = "The endpoint", body = EndpointView),
               (status = 404, description = "No such endpoint", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn control_get(_: Admin, app: Sandbox, Path(id): Path<String>) -> Result<Json<EndpointView>, ApiError> {
+pub async fn get_any_webhook_endpoint(
+    _: Admin,
+    app: Sandbox,
+    Path(id): Path<String>,
+) -> Result<Json<EndpointView>, ApiError> {
     Ok(Json(endpoint_view(&webhooks::get(&app, None, &id)?, false)))
 }
 
@@ -756,7 +782,11 @@ pub async fn control_get(_: Admin, app: Sandbox, Path(id): Path<String>) -> Resu
     security(("adminKey" = [])),
     responses((status = 204, description = "Deleted"),
               (status = 404, description = "No such endpoint", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn control_delete(_: Admin, app: Sandbox, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete_any_webhook_endpoint(
+    _: Admin,
+    app: Sandbox,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     webhooks::delete(&app, None, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -767,7 +797,11 @@ pub async fn control_delete(_: Admin, app: Sandbox, Path(id): Path<String>) -> R
     security(("adminKey" = [])),
     responses((status = 200, description = "The faults", body = FaultsInput),
               (status = 404, description = "No such endpoint", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn get_faults(_: Admin, app: Sandbox, Path(id): Path<String>) -> Result<Json<FaultsInput>, ApiError> {
+pub async fn get_delivery_faults(
+    _: Admin,
+    app: Sandbox,
+    Path(id): Path<String>,
+) -> Result<Json<FaultsInput>, ApiError> {
     Ok(Json(FaultsInput {
         faults: webhooks::get(&app, None, &id)?.faults,
     }))
@@ -784,7 +818,7 @@ pub async fn get_faults(_: Admin, app: Sandbox, Path(id): Path<String>) -> Resul
     responses((status = 200, description = "The faults as stored", body = FaultsInput),
               (status = 404, description = "No such endpoint", body = crate::error::Problem, content_type = PROBLEM),
               (status = 422, description = "A fault cannot be used", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn put_faults(
+pub async fn put_delivery_faults(
     _: Admin,
     app: Sandbox,
     Path(id): Path<String>,
@@ -800,7 +834,7 @@ pub async fn put_faults(
     security(("adminKey" = [])),
     responses((status = 202, description = "The test event, on its way", body = TestSent),
               (status = 404, description = "No such endpoint", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn send_test(
+pub async fn send_test_webhook(
     _: Admin,
     app: Sandbox,
     ApiJson(input): ApiJson<TestInput>,
@@ -823,19 +857,111 @@ pub async fn send_test(
     ))
 }
 
+/// Every client's messages (control plane).
+#[utoipa::path(get, path = "/sandbox/v1/webhooks/messages", tag = "webhooks", params(MessagesQuery),
+    security(("adminKey" = [])),
+    responses((status = 200, description = "A page of messages", body = MessageList),
+              (status = 404, description = "No such endpoint", body = crate::error::Problem, content_type = PROBLEM)))]
+pub async fn admin_list_messages(
+    _: Admin,
+    app: Sandbox,
+    ApiQuery(q): ApiQuery<MessagesQuery>,
+) -> Result<Json<MessageList>, ApiError> {
+    Ok(Json(list_messages(&app, &WebhookCaller::Admin, q, false)?))
+}
+
+/// Every client's undelivered messages (control plane).
+#[utoipa::path(get, path = "/sandbox/v1/webhooks/undelivered", tag = "webhooks", params(MessagesQuery),
+    security(("adminKey" = [])),
+    responses((status = 200, description = "A page of undelivered messages", body = MessageList),
+              (status = 404, description = "No such endpoint", body = crate::error::Problem, content_type = PROBLEM)))]
+pub async fn admin_list_undelivered(
+    _: Admin,
+    app: Sandbox,
+    ApiQuery(q): ApiQuery<MessagesQuery>,
+) -> Result<Json<MessageList>, ApiError> {
+    Ok(Json(list_messages(&app, &WebhookCaller::Admin, q, true)?))
+}
+
+/// One message, per endpoint it goes to (control plane).
+#[utoipa::path(get, path = "/sandbox/v1/webhooks/messages/{message_id}", tag = "webhooks",
+    params(("message_id" = String, Path, description = "The message (`webhook-id`)")),
+    security(("adminKey" = [])),
+    responses((status = 200, description = "The message's deliveries", body = MessageList),
+              (status = 404, description = "No such message", body = crate::error::Problem, content_type = PROBLEM)))]
+pub async fn admin_get_message(_: Admin, app: Sandbox, Path(id): Path<String>) -> Result<Json<MessageList>, ApiError> {
+    one_message(&app, &WebhookCaller::Admin, &id)
+}
+
+/// Every attempt to deliver a message (control plane).
+#[utoipa::path(get, path = "/sandbox/v1/webhooks/messages/{message_id}/attempts", tag = "webhooks",
+    params(("message_id" = String, Path, description = "The message (`webhook-id`)")),
+    security(("adminKey" = [])),
+    responses((status = 200, description = "The attempts", body = AttemptList),
+              (status = 404, description = "No such message", body = crate::error::Problem, content_type = PROBLEM)))]
+pub async fn admin_list_attempts(
+    _: Admin,
+    app: Sandbox,
+    Path(id): Path<String>,
+) -> Result<Json<AttemptList>, ApiError> {
+    attempts_of(&app, &WebhookCaller::Admin, id)
+}
+
+/// Send a message again now (control plane).
+#[utoipa::path(post, path = "/sandbox/v1/webhooks/messages/{message_id}/redeliver", tag = "webhooks",
+    params(("message_id" = String, Path, description = "The message (`webhook-id`)"), RedeliverQuery),
+    security(("adminKey" = [])),
+    responses((status = 202, description = "How many deliveries were queued", body = Queued),
+              (status = 404, description = "No such message", body = crate::error::Problem, content_type = PROBLEM)))]
+pub async fn admin_redeliver(
+    _: Admin,
+    app: Sandbox,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<RedeliverQuery>,
+) -> Result<(StatusCode, Json<Queued>), ApiError> {
+    redeliver_as(&app, &WebhookCaller::Admin, &id, q).await
+}
+
+/// Send again every failed or dropped message to the endpoint since a time (control plane).
+#[utoipa::path(post, path = "/sandbox/v1/webhooks/endpoints/{endpoint_id}/recover", tag = "webhooks",
+    request_body = RecoverInput,
+    params(("endpoint_id" = String, Path, description = "The endpoint")),
+    security(("adminKey" = [])),
+    responses((status = 202, description = "How many were queued", body = Queued),
+              (status = 404, description = "No such endpoint", body = crate::error::Problem, content_type = PROBLEM),
+              (status = 422, description = "since is not a time", body = crate::error::Problem, content_type = PROBLEM)))]
+pub async fn admin_recover(
+    _: Admin,
+    app: Sandbox,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<RecoverInput>,
+) -> Result<(StatusCode, Json<Queued>), ApiError> {
+    recover_as(&app, &WebhookCaller::Admin, &id, input).await
+}
+
 pub fn router() -> OpenApiRouter {
     OpenApiRouter::new()
-        .routes(routes!(create_endpoint, list_endpoints))
-        .routes(routes!(get_endpoint, update_endpoint, delete_endpoint))
-        .routes(routes!(rotate_secret))
-        .routes(routes!(recover))
-        .routes(routes!(messages))
-        .routes(routes!(undelivered))
-        .routes(routes!(message))
-        .routes(routes!(attempts))
-        .routes(routes!(redeliver))
-        .routes(routes!(control_create, control_list))
-        .routes(routes!(control_get, control_delete))
-        .routes(routes!(get_faults, put_faults))
-        .routes(routes!(send_test))
+        .routes(routes!(create_webhook_endpoint, list_webhook_endpoints))
+        .routes(routes!(
+            get_webhook_endpoint,
+            update_webhook_endpoint,
+            delete_webhook_endpoint
+        ))
+        .routes(routes!(rotate_webhook_secret))
+        .routes(routes!(recover_webhook_messages))
+        .routes(routes!(list_webhook_messages))
+        .routes(routes!(list_undelivered_webhook_messages))
+        .routes(routes!(get_webhook_message))
+        .routes(routes!(list_webhook_attempts))
+        .routes(routes!(redeliver_webhook_message))
+        .routes(routes!(create_any_webhook_endpoint, list_all_webhook_endpoints))
+        .routes(routes!(get_any_webhook_endpoint, delete_any_webhook_endpoint))
+        .routes(routes!(get_delivery_faults, put_delivery_faults))
+        .routes(routes!(send_test_webhook))
+        .routes(routes!(admin_list_messages))
+        .routes(routes!(admin_list_undelivered))
+        .routes(routes!(admin_get_message))
+        .routes(routes!(admin_list_attempts))
+        .routes(routes!(admin_redeliver))
+        .routes(routes!(admin_recover))
 }
