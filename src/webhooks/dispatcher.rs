@@ -301,6 +301,10 @@ async fn fan_out(app: &Sandbox) -> Result<bool, String> {
         .store
         .events_after(cursor, FAN_OUT_BATCH)
         .map_err(|e| e.to_string())?;
+    if events.is_empty() {
+        w.cursor.store(head, Ordering::Release);
+        return Ok(false);
+    }
     let now = app.clock.now();
     let now_ms = real_now_ms();
     let mut made: Vec<Delivery> = Vec::new();
@@ -460,9 +464,11 @@ async fn attempt(app: &Sandbox, seq: u64, ep_id: &str) -> Result<(), String> {
             None
         },
     };
-    let endpoint = w.endpoint(ep_id);
-    let event = app.store.event(seq).map_err(store_err)?;
-    let (Some(ep), Some(event)) = (endpoint, event) else {
+    let Some(ep) = w.endpoint(ep_id) else {
+        // Deleted with its deliveries: nothing to write back.
+        return Ok(());
+    };
+    let Some(event) = app.store.event(seq).map_err(store_err)? else {
         d.status = DeliveryStatus::Withheld;
         return app.store.put_delivery(&d, None).map_err(store_err);
     };

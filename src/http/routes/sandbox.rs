@@ -810,11 +810,8 @@ pub struct EventView {
     pub seq: u64,
     /// Event id, unique in the sandbox (`evt_` and the sequence number).
     pub id: String,
-    /// transfer.completed, transfer.partially_completed, transfer.returned, transfer.item_returned,
-    /// transfer.scheduled, transfer.processing, transfer.approval_requested, transfer.cancelled,
-    /// transfer.approval_returned, transfer.expired, transfer.failed, account.credited,
-    /// account.closed, debit.completed, mandate.created, mandate.stopped, mandate.cancelled,
-    /// grant.revoked, grant.expired.
+    /// The event type, one of the webhook event types (the OpenAPI `webhooks` section lists
+    /// each with an example): `transfer.accepted`, `transfer.completed`, `account.credited`, …
     #[serde(rename = "type")]
     pub event_type: String,
     /// When it happened (sandbox time).
