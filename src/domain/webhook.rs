@@ -277,6 +277,23 @@ pub struct Attempt {
     pub fault: Option<String>,
 }
 
+impl Attempt {
+    /// Attempt `n` at sandbox time `at`, before anything is known of it.
+    pub fn new(n: u32, at: Timestamp, fault: Option<String>) -> Attempt {
+        Attempt {
+            n,
+            at,
+            status: None,
+            latency_ms: 0,
+            response: String::new(),
+            error: None,
+            succeeded: false,
+            next_attempt_at: None,
+            fault,
+        }
+    }
+}
+
 /// Standard Webhooks: `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">` with the key
 /// in `secret` (`whsec_<base64>`). A secret that is not valid base64 signs with its bytes.
 pub fn sign(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> String {

@@ -446,24 +446,13 @@ async fn attempt(app: &Sandbox, seq: u64, ep_id: &str) -> Result<(), String> {
     }
     let now = app.clock.now();
     let now_ms = real_now_ms();
-    let mut att = Attempt {
-        n: d.attempts + 1,
-        at: now,
-        status: None,
-        latency_ms: 0,
-        response: String::new(),
-        error: None,
-        succeeded: false,
-        next_attempt_at: None,
-        fault: if d.status == DeliveryStatus::Held {
-            Some(format!(
-                "reorder ({}): held back behind a later message",
-                d.fault_rule.clone().unwrap_or_default()
-            ))
-        } else {
-            None
-        },
-    };
+    let held = (d.status == DeliveryStatus::Held).then(|| {
+        format!(
+            "reorder ({}): held back behind a later message",
+            d.fault_rule.clone().unwrap_or_default()
+        )
+    });
+    let mut att = Attempt::new(d.attempts + 1, now, held);
     let Some(ep) = w.endpoint(ep_id) else {
         // Deleted with its deliveries: nothing to write back.
         return Ok(());
@@ -515,17 +504,11 @@ async fn attempt(app: &Sandbox, seq: u64, ep_id: &str) -> Result<(), String> {
                 d.delivered_at = Some(now);
                 app.store.put_delivery(&d, Some(&att)).map_err(store_err)?;
                 d.attempts += 1;
-                att = Attempt {
-                    n: d.attempts,
-                    at: app.clock.now(),
-                    status: None,
-                    latency_ms: 0,
-                    response: String::new(),
-                    error: None,
-                    succeeded: false,
-                    next_attempt_at: None,
-                    fault: Some(format!("duplicate ({rule}): sent a second time")),
-                };
+                att = Attempt::new(
+                    d.attempts,
+                    app.clock.now(),
+                    Some(format!("duplicate ({rule}): sent a second time")),
+                );
                 let again = send(app, &ep, &msg_id, &body, false).await;
                 record(&mut att, &again);
                 // The message was delivered whatever the copy met.

@@ -487,11 +487,16 @@ pub async fn redeliver(
         dispatcher::requeue(app, d)?;
         queued += 1;
     }
-    if queued > 0 {
+    requeued(app, queued).await
+}
+
+/// Makes `n` requeued deliveries durable and wakes the dispatcher for them.
+async fn requeued(app: &Sandbox, n: usize) -> Result<usize, ApiError> {
+    if n > 0 {
         app.store.flush().await?;
         app.webhooks.wake.notify_one();
     }
-    Ok(queued)
+    Ok(n)
 }
 
 /// Sends again every message to `endpoint_id` that was not delivered (failed, dropped or
@@ -516,11 +521,7 @@ pub async fn recover(
         dispatcher::requeue(app, d)?;
         queued += 1;
     }
-    if queued > 0 {
-        app.store.flush().await?;
-        app.webhooks.wake.notify_one();
-    }
-    Ok(queued)
+    requeued(app, queued).await
 }
 
 /// Writes a `webhook.test` event addressed to one endpoint; answers its message id.
