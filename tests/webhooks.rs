@@ -852,6 +852,10 @@ async fn delivery_faults_drop_delay_duplicate_reorder_missign_and_fail() {
     assert_eq!(u.len(), 1);
     assert_eq!(u[0]["id"], dropped.as_str());
     assert_eq!(u[0]["status"], "dropped");
+    let a = attempts(&app, &dropped).await;
+    assert_eq!(a.len(), 1, "the drop shows in the attempts log: {a:?}");
+    assert_eq!(a[0]["fault"], "drop (lose-it)");
+    assert!(a[0].get("status").is_none(), "nothing was sent");
     client_call(
         &app,
         reqwest::Method::POST,
@@ -1111,4 +1115,30 @@ async fn debits_mandates_and_the_approval_flow_send_their_events() {
     for r in &got {
         verify(&corp_secret, r).unwrap();
     }
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_too_long_is_disabled_with_an_event() {
+    let app = TestApp::spawn_configured(|c| c.webhooks.disable_after = Some(Duration::from_millis(1))).await;
+    let down = Receiver::start().await;
+    let news = Receiver::start().await;
+    let (down_ep, _) = subscribe(&app, DEMO_PAY, &down.url, &["webhook.test"]).await;
+    subscribe(&app, DEMO_PAY, &news.url, &["webhook.endpoint_disabled"]).await;
+    down.answer(&[(500, None), (500, None)]);
+    let msg = send_test(&app, &down_ep).await;
+    wait_attempts(&app, &msg, 1).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    app.advance("6s").await;
+    let got = news.wait_for_types(&["webhook.endpoint_disabled"]).await;
+    assert_eq!(got[0].json["data"]["endpointId"], down_ep.as_str());
+    assert!(got[0].json["data"]["reason"].as_str().unwrap().contains("kept failing"));
+    let (_, e) = client_call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/webhooks/v1/endpoints/{down_ep}"),
+        DEMO_PAY,
+        None,
+    )
+    .await;
+    assert_eq!(e["enabled"], false, "{e}");
 }

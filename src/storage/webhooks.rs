@@ -61,12 +61,21 @@ impl SandboxStore {
         })
     }
 
-    /// Writes new deliveries, the endpoints whose fault counters moved, and the cursor, in
-    /// one atomic batch: after a crash either all of it is there or the events are read again.
-    pub fn fan_out(&self, cursor: u64, deliveries: &[Delivery], endpoints: &[&Endpoint]) -> Result<()> {
+    /// Writes new deliveries (with the attempt a fault stood in for, if any), the endpoints
+    /// whose fault counters moved, and the cursor, in one atomic batch: after a crash either
+    /// all of it is there or the events are read again.
+    pub fn fan_out(
+        &self,
+        cursor: u64,
+        deliveries: &[(Delivery, Option<Attempt>)],
+        endpoints: &[&Endpoint],
+    ) -> Result<()> {
         let mut batch = sled::Batch::default();
-        for d in deliveries {
+        for (d, attempt) in deliveries {
             batch.insert(self.delivery_key(d.seq, &d.endpoint_id), encode(d)?);
+            if let Some(a) = attempt {
+                batch.insert(self.attempt_key(d.seq, &d.endpoint_id, a.n), encode(a)?);
+            }
         }
         for e in endpoints {
             batch.insert(self.key(&[ENDPOINT, e.id.as_bytes()]), json(e)?);

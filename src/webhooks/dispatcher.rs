@@ -307,7 +307,7 @@ async fn fan_out(app: &Sandbox) -> Result<bool, String> {
     }
     let now = app.clock.now();
     let now_ms = real_now_ms();
-    let mut made: Vec<Delivery> = Vec::new();
+    let mut made: Vec<(Delivery, Option<Attempt>)> = Vec::new();
     let mut last = cursor;
     {
         let mut eps = lock(&w.endpoints);
@@ -331,6 +331,7 @@ async fn fan_out(app: &Sandbox) -> Result<bool, String> {
                 {
                     continue;
                 }
+                let mut dropped = None;
                 let mut d = Delivery {
                     seq: ev.seq,
                     endpoint_id: ep.id.clone(),
@@ -352,7 +353,14 @@ async fn fan_out(app: &Sandbox) -> Result<bool, String> {
                 } else if let Some((rule, fault)) = decide_fault(w.seed, ep, ty, at) {
                     touched.insert(i);
                     match fault {
-                        AppliedFault::Drop => d.status = DeliveryStatus::Dropped,
+                        AppliedFault::Drop => {
+                            // Shown in the attempts log as an attempt that was never sent.
+                            d.status = DeliveryStatus::Dropped;
+                            d.attempts = 1;
+                            let mut a = Attempt::new(1, now, Some(format!("drop ({rule})")));
+                            a.error = Some("not sent: dropped by a delivery fault".into());
+                            dropped = Some(a);
+                        }
                         AppliedFault::Delay(ms) => {
                             d.next_real_ms += ms;
                             d.next_sandbox = now.saturating_add(SignedDuration::from_millis(ms)).unwrap_or(now);
@@ -367,7 +375,7 @@ async fn fan_out(app: &Sandbox) -> Result<bool, String> {
                     d.fault = Some(fault);
                     d.fault_rule = Some(rule);
                 }
-                made.push(d);
+                made.push((d, dropped));
             }
         }
         let changed: Vec<&Endpoint> = touched.iter().map(|i| &eps[*i]).collect();
@@ -375,7 +383,7 @@ async fn fan_out(app: &Sandbox) -> Result<bool, String> {
     }
     w.cursor.store(last, Ordering::Release);
     let mut q = lock(&w.queue);
-    for d in made {
+    for (d, _) in made {
         if matches!(d.status, DeliveryStatus::Pending | DeliveryStatus::Held) {
             let held = d.status == DeliveryStatus::Held;
             q.push(d.seq, Arc::from(d.endpoint_id), d.next_real_ms, d.next_sandbox, held);
