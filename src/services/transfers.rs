@@ -1201,6 +1201,14 @@ fn existing_for_key(
     if !(who.has(Scope::TransfersAny) || who.has(Scope::TransfersOwn)) {
         return Err(ApiError::insufficient_scope("transfers:own or transfers:any"));
     }
+    // Most keys are new: one plain read says so, without the storage engine's transaction
+    // lock (which every transfer write holds). The writer checks the key again inside the
+    // transfer's own write, so this read only decides whether to answer a replay early.
+    match app.store.idempotent_transfer(&who.client_id, &who.user_id, key)? {
+        None => return Ok(None),
+        Some((_, fp)) if fp != fingerprint => return Err(exec_error(ExecError::KeyReused)),
+        Some(_) => {}
+    }
     let found = app
         .store
         .atomically::<Option<TransferRequest>, ExecError>(|tx| {

@@ -348,6 +348,13 @@ impl SandboxStore {
         }
     }
 
+    /// The transfer an idempotency key made and the request's fingerprint, read outside any
+    /// transaction (the writer checks again inside its own).
+    pub fn idempotent_transfer(&self, client_id: &str, user_id: &str, key: &str) -> Result<Option<(String, String)>> {
+        let k = self.key(&[b"~idem", client_id.as_bytes(), user_id.as_bytes(), key.as_bytes()]);
+        self.get(&self.storage.transfer_index, &k)
+    }
+
     pub fn transfer(&self, apply_no: &str) -> Result<Option<TransferRequest>> {
         self.get(&self.storage.transfers, &self.key(&[apply_no.as_bytes()]))
     }
