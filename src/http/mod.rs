@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod openapi;
 pub mod policy;
+pub mod response;
 pub mod routes;
 pub mod sandbox_scope;
 
