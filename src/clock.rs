@@ -75,6 +75,12 @@ impl Clock {
     }
 }
 
+/// Real time in Unix milliseconds, for what lives outside the sandbox: webhook timestamps
+/// and retry times, which receivers check against their own clocks.
+pub fn real_now_ms() -> i64 {
+    Timestamp::now().as_millisecond()
+}
+
 /// RFC 3339 with the `+09:00` offset, second precision, as the API shows timestamps.
 pub fn format_jst(ts: Timestamp) -> String {
     ts.to_zoned(jst()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()

@@ -300,6 +300,11 @@ impl EventKind {
         "webhook.test",
     ];
 
+    /// Whether `name` is an event type.
+    pub fn is_type(name: &str) -> bool {
+        Self::TYPES.contains(&name)
+    }
+
     /// The event's type name, e.g. `transfer.completed`.
     pub fn name(&self) -> &'static str {
         match self {

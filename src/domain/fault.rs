@@ -260,12 +260,7 @@ pub struct CompiledRule {
     /// The user id tokens carry (`u-{username}`).
     pub user_id: Option<String>,
     pub account_id: Option<String>,
-    pub nth: Vec<u64>,
-    pub every: Option<u64>,
-    pub probability: Option<f64>,
-    pub times: Option<u64>,
-    pub from: Option<Timestamp>,
-    pub until: Option<Timestamp>,
+    pub when: CompiledWhen,
     pub effect: Effect,
 }
 
@@ -293,8 +288,7 @@ impl CompiledRule {
             && eq(&self.client_id, r.client_id)
             && eq(&self.account_id, r.account_id)
             && self.route.as_deref().is_none_or(|w| w == r.route)
-            && self.from.is_none_or(|f| now >= f)
-            && self.until.is_none_or(|u| now < u)
+            && self.when.open_at(now)
             && self.applies_to(r)
     }
 
@@ -391,29 +385,7 @@ pub fn compile(rule: &FaultRule, id: &str, ctx: &RuleContext<'_>) -> Result<Comp
     {
         p.push("match.username: must not be empty".into());
     }
-    let w = &rule.when;
-    let nth = w.nth.clone().unwrap_or_default();
-    if w.nth.as_ref().is_some_and(|n| n.is_empty() || n.contains(&0)) {
-        p.push("when.nth: list the occurrences to fire on, counting from 1 (e.g. [1, 2])".into());
-    }
-    if w.every == Some(0) {
-        p.push("when.every: must be 1 or more".into());
-    }
-    if let Some(pr) = w.probability
-        && !(0.0..=1.0).contains(&pr)
-    {
-        p.push(format!("when.probability: {pr} is outside 0–1"));
-    }
-    if w.times == Some(0) {
-        p.push("when.times: must be 1 or more (delete the rule to stop it)".into());
-    }
-    let from = w.from.as_deref().and_then(|s| timestamp("when.from", s, &mut p));
-    let until = w.until.as_deref().and_then(|s| timestamp("when.until", s, &mut p));
-    if let (Some(f), Some(u)) = (from, until)
-        && u <= f
-    {
-        p.push("when.until: the window ends before it starts; `until` must be after `from`".into());
-    }
+    let when = CompiledWhen::compile(&rule.when, &mut p);
     let effect = compile_effect(&rule.effect, ctx, m, &mut p);
     if !p.is_empty() {
         return Err(p);
@@ -432,14 +404,79 @@ pub fn compile(rule: &FaultRule, id: &str, ctx: &RuleContext<'_>) -> Result<Comp
         client_id: m.client_id.clone(),
         user_id: m.username.as_ref().map(|u| format!("u-{u}")),
         account_id: m.account_id.clone(),
-        nth,
-        every: w.every,
-        probability: w.probability,
-        times: w.times,
-        from,
-        until,
+        when,
         effect,
     })
+}
+
+/// A rule's `when`, checked and parsed: which matching occurrences fire, how often at most,
+/// in which window. Fault rules and webhook delivery faults share it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CompiledWhen {
+    pub nth: Vec<u64>,
+    pub every: Option<u64>,
+    pub probability: Option<f64>,
+    pub times: Option<u64>,
+    pub from: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+}
+
+impl CompiledWhen {
+    /// Checks `w`, adding a problem (`when.…: what to fix`) for each bad field.
+    pub fn compile(w: &FaultWhen, p: &mut Vec<String>) -> CompiledWhen {
+        if w.nth.as_ref().is_some_and(|n| n.is_empty() || n.contains(&0)) {
+            p.push("when.nth: list the occurrences to fire on, counting from 1 (e.g. [1, 2])".into());
+        }
+        if w.every == Some(0) {
+            p.push("when.every: must be 1 or more".into());
+        }
+        if let Some(pr) = w.probability
+            && !(0.0..=1.0).contains(&pr)
+        {
+            p.push(format!("when.probability: {pr} is outside 0–1"));
+        }
+        if w.times == Some(0) {
+            p.push("when.times: must be 1 or more (delete the rule to stop it)".into());
+        }
+        let from = w.from.as_deref().and_then(|s| timestamp("when.from", s, p));
+        let until = w.until.as_deref().and_then(|s| timestamp("when.until", s, p));
+        if let (Some(f), Some(u)) = (from, until)
+            && u <= f
+        {
+            p.push("when.until: the window ends before it starts; `until` must be after `from`".into());
+        }
+        CompiledWhen {
+            nth: w.nth.clone().unwrap_or_default(),
+            every: w.every,
+            probability: w.probability,
+            times: w.times,
+            from,
+            until,
+        }
+    }
+
+    /// Whether `at` falls in the `from`/`until` window.
+    pub fn open_at(&self, at: Timestamp) -> bool {
+        self.from.is_none_or(|f| at >= f) && self.until.is_none_or(|u| at < u)
+    }
+
+    /// Whether it has fired its `times` already, having fired `hits` times.
+    pub fn used_up(&self, hits: u64) -> bool {
+        self.times.is_some_and(|t| hits >= t)
+    }
+
+    /// No count, limit or draw: it fires on every match.
+    pub fn unconditional(&self) -> bool {
+        self.nth.is_empty() && self.every.is_none() && self.probability.is_none() && self.times.is_none()
+    }
+
+    /// Whether the `n`-th counted occurrence fires; `draw` (a number in [0, 1) from the seeded
+    /// stream) is taken only when the counts allow it and a probability is set.
+    pub fn fires_on(&self, n: u64, draw: impl FnOnce() -> f64) -> bool {
+        (self.nth.is_empty() || self.nth.contains(&n))
+            && self.every.is_none_or(|e| n % e == 0)
+            && self.probability.is_none_or(|p| draw() < p)
+    }
 }
 
 fn compile_effect(e: &FaultEffect, ctx: &RuleContext<'_>, m: &FaultMatch, p: &mut Vec<String>) -> Option<Effect> {

@@ -2,7 +2,7 @@
 //! its attempts, the delivery faults a sandbox can inject, and the Standard Webhooks signature.
 //! Pure: the dispatcher (`crate::webhooks`) does the I/O.
 
-use super::fault::FaultWhen;
+use super::fault::{CompiledWhen, FaultWhen};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use jiff::{SignedDuration, Timestamp};
@@ -128,30 +128,20 @@ impl AppliedFault {
     }
 }
 
-/// Checks a fault and turns its effect into what the dispatcher applies; `Err` lists what to
-/// fix.
-pub fn compile_fault(f: &DeliveryFault, known_type: &dyn Fn(&str) -> bool) -> Result<AppliedFault, Vec<String>> {
+/// Checks a fault and turns it into what the dispatcher applies: its effect and its `when`
+/// (the fault rules' own, see `CompiledWhen`); `Err` lists what to fix.
+pub fn compile_fault(f: &DeliveryFault) -> Result<(AppliedFault, CompiledWhen), Vec<String>> {
     let mut errors = Vec::new();
     for t in f.event_types.iter().flatten() {
-        if !known_type(t) {
+        if !super::event::EventKind::is_type(t) {
             errors.push(format!("eventTypes: unknown event type {t:?}"));
         }
     }
-    if let Some(w) = &f.when {
-        if w.probability.is_some_and(|p| !(0.0..=1.0).contains(&p)) {
-            errors.push("when.probability: give a number from 0 to 1".into());
-        }
-        if w.every == Some(0) || w.nth.as_ref().is_some_and(|n| n.contains(&0)) {
-            errors.push("when: occurrences count from 1".into());
-        }
-        for (field, value) in [("from", &w.from), ("until", &w.until)] {
-            if value.as_ref().is_some_and(|v| v.parse::<Timestamp>().is_err()) {
-                errors.push(format!(
-                    "when.{field}: give an RFC 3339 time, e.g. 2026-11-25T09:00:00+09:00"
-                ));
-            }
-        }
-    }
+    let when = f
+        .when
+        .as_ref()
+        .map(|w| CompiledWhen::compile(w, &mut errors))
+        .unwrap_or_default();
     let e = &f.effect;
     let mut effects = Vec::new();
     if e.drop == Some(true) {
@@ -188,7 +178,7 @@ pub fn compile_fault(f: &DeliveryFault, known_type: &dyn Fn(&str) -> bool) -> Re
         );
     }
     if errors.is_empty() {
-        Ok(effects.remove(0))
+        Ok((effects.remove(0), when))
     } else {
         Err(errors)
     }
@@ -344,22 +334,6 @@ pub fn draw(seed: u64, parts: &[&[u8]]) -> f64 {
     let mut b = [0u8; 8];
     b.copy_from_slice(&d.as_ref()[..8]);
     (u64::from_be_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// Whether a fault's `when` fires on the `n`-th matching message (counted from 1), having
-/// fired `hits` times, for a message at sandbox time `at`.
-pub fn fires(when: Option<&FaultWhen>, n: u64, hits: u64, at: Timestamp, random: impl FnOnce() -> f64) -> bool {
-    let Some(w) = when else { return true };
-    let parse = |v: &Option<String>| v.as_ref().and_then(|s| s.parse::<Timestamp>().ok());
-    if parse(&w.from).is_some_and(|f| at < f) || parse(&w.until).is_some_and(|u| at >= u) {
-        return false;
-    }
-    if w.times.is_some_and(|t| hits >= t) {
-        return false;
-    }
-    w.nth.as_ref().is_none_or(|nth| nth.contains(&n))
-        && w.every.is_none_or(|e| e > 0 && n % e == 0)
-        && w.probability.is_none_or(|p| random() < p)
 }
 
 #[cfg(test)]

@@ -9,8 +9,6 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use std::collections::HashMap;
 use utoipa::ToSchema;
@@ -89,33 +87,18 @@ fn client_credentials(
     headers: &HeaderMap,
     form: &HashMap<String, String>,
 ) -> Result<(String, String, bool), OAuthError> {
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")));
+    let basic = crate::http::extract::basic_credentials(headers);
     let in_body = form.contains_key("client_secret");
     match basic {
         Some(_) if in_body => Err(OAuthError::new(
             "invalid_request",
             "use one client authentication method: Basic or client_secret in the body, not both",
         )),
-        Some(b64) => {
-            let bad = || {
-                OAuthError::new(
-                    "invalid_client",
-                    "the Basic credentials are not base64 of client_id:client_secret",
-                )
-            };
-            let decoded = STANDARD.decode(b64.trim()).map_err(|_| bad())?;
-            let text = String::from_utf8(decoded).map_err(|_| bad())?;
-            let (id, secret) = text.split_once(':').ok_or_else(bad)?;
-            let decode = |s: &str| {
-                form_urlencoded::parse(format!("x={s}").as_bytes())
-                    .next()
-                    .map(|(_, v)| v.to_string())
-            };
-            Ok((decode(id).unwrap_or_default(), decode(secret).unwrap_or_default(), true))
-        }
+        Some(Ok((id, secret))) => Ok((id, secret, true)),
+        Some(Err(())) => Err(OAuthError::new(
+            "invalid_client",
+            "the Basic credentials are not base64 of client_id:client_secret",
+        )),
         None => {
             let id = form.get("client_id").cloned().unwrap_or_default();
             let secret = form.get("client_secret").cloned().ok_or_else(|| {

@@ -283,12 +283,7 @@ impl Controls {
         } else {
             EventKind::Resumed(data)
         };
-        app.store
-            .atomically::<(), ()>(|tx| super::ledger::event(tx, kind.clone(), now).map(|_| ()))
-            .map_err(|e| match e {
-                crate::storage::TxError::Storage(e) => e,
-                crate::storage::TxError::Abort(()) => StorageError::Codec("event write aborted".into()),
-            })?;
+        super::ledger::write_event(&app.store, kind, now)?;
         app.store.flush().await?;
         Ok((now_in_force, true))
     }

@@ -38,11 +38,8 @@ struct Counted {
 
 impl Counted {
     fn new(rule: CompiledRule, seen: u64, hits: u64) -> Counted {
-        let unconditional = rule.nth.is_empty()
-            && rule.every.is_none()
-            && rule.probability.is_none()
-            && rule.times.is_none()
-            && !matches!(rule.effect, Effect::Latency { min, max } if max > min);
+        let unconditional =
+            rule.when.unconditional() && !matches!(rule.effect, Effect::Latency { min, max } if max > min);
         Counted {
             rule,
             seen: AtomicU64::new(seen),
@@ -257,7 +254,7 @@ impl Faults {
     /// Decides the fault for a request, counting it. Rules are tried in order; the first that
     /// fires wins and the ones after it do not see the request.
     pub fn decide(&self, facts: &RequestFacts<'_>, now: Timestamp) -> Option<Decision> {
-        let live = |c: &Counted| c.rule.matches(facts, now) && c.rule.times.is_none_or(|t| c.hits() < t);
+        let live = |c: &Counted| c.rule.matches(facts, now) && !c.rule.when.used_up(c.hits());
         // Most requests match no rule, and a rule that fires on every match needs no ordered
         // counting: both are settled under the shared lock, so concurrent requests do not queue
         // behind each other.
@@ -291,9 +288,7 @@ impl Faults {
             }
             counted = true;
             let n = c.seen.fetch_add(1, Ordering::Relaxed) + 1;
-            let fires = (c.rule.nth.is_empty() || c.rule.nth.contains(&n))
-                && c.rule.every.is_none_or(|e| n % e == 0)
-                && c.rule.probability.is_none_or(|p| stream.random::<f64>() < p);
+            let fires = c.rule.when.fires_on(n, || stream.random::<f64>());
             if !fires {
                 continue;
             }
@@ -547,6 +542,6 @@ fn view(c: &Counted) -> RuleView {
         rule: c.rule.spec.clone(),
         seen: c.seen(),
         hits: c.hits(),
-        remaining: c.rule.times.map(|t| t.saturating_sub(c.hits())),
+        remaining: c.rule.when.times.map(|t| t.saturating_sub(c.hits())),
     }
 }

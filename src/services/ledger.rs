@@ -78,6 +78,21 @@ pub fn event(tx: &LedgerTx<'_>, kind: EventKind, now: Timestamp) -> TxResult<u64
     Ok(e.seq)
 }
 
+/// Writes an event that comes with no movement of money (a stop, a window, a webhook
+/// notice) in an atomic write of its own; answers its sequence number. Flush before answering.
+pub fn write_event(
+    store: &crate::storage::SandboxStore,
+    kind: EventKind,
+    now: Timestamp,
+) -> Result<u64, crate::storage::StorageError> {
+    store
+        .atomically::<u64, ()>(|tx| event(tx, kind.clone(), now))
+        .map_err(|e| match e {
+            crate::storage::TxError::Storage(e) => e,
+            crate::storage::TxError::Abort(()) => crate::storage::StorageError::Codec("event write aborted".into()),
+        })
+}
+
 /// Writes the customer's notification (the e-mail the bank would send).
 pub fn notify(tx: &LedgerTx<'_>, account: &Account, subject: &str, body: String, now: Timestamp) -> TxResult<()> {
     let n = Notification {

@@ -234,13 +234,6 @@ pub async fn announce(app: &crate::sandbox::Sandbox, w: &MaintenanceWindow) -> R
         end: next.as_ref().map(|o| crate::clock::format_jst(o.end)),
         description: w.description.clone(),
     };
-    app.store
-        .atomically::<(), ()>(|tx| {
-            crate::services::ledger::event(tx, EventKind::MaintenanceAnnounced(data.clone()), now).map(|_| ())
-        })
-        .map_err(|e| match e {
-            crate::storage::TxError::Storage(e) => e,
-            crate::storage::TxError::Abort(()) => StorageError::Codec("event write aborted".into()),
-        })?;
+    crate::services::ledger::write_event(&app.store, EventKind::MaintenanceAnnounced(data), now)?;
     app.store.flush().await
 }

@@ -149,15 +149,11 @@ impl SandboxStore {
         for tag in [DELIVERY, ATTEMPT] {
             let prefix = self.key(&[tag, b""]);
             for kv in self.storage.webhooks.scan_prefix(&prefix) {
-                let (k, v) = kv?;
-                let matches = if tag == DELIVERY {
-                    decode::<Delivery>(&v)?.endpoint_id == endpoint_id
-                } else {
-                    // seq (8 bytes) \0 endpoint \0 n (4 bytes)
-                    let rest = &k[prefix.len()..];
-                    rest.len() > 14 && &rest[9..rest.len() - 5] == endpoint_id.as_bytes()
-                };
-                if matches {
+                let (k, _) = kv?;
+                // The key names the endpoint: seq (8 bytes) \0 endpoint [\0 n (4 bytes)].
+                let rest = &k[prefix.len()..];
+                let tail = if tag == DELIVERY { 0 } else { 5 };
+                if rest.len() > 9 + tail && &rest[9..rest.len() - tail] == endpoint_id.as_bytes() {
                     batch.remove(k);
                 }
             }

@@ -7,7 +7,8 @@
 //! any point sends it again after the restart; nothing is skipped, since the cursor moves
 //! only with the deliveries it produced.
 
-use super::{Webhooks, lock, real_now_ms};
+use super::{Webhooks, lock};
+use crate::clock::real_now_ms;
 use crate::domain::event::{Audience, Event, EventKind};
 use crate::domain::webhook::{self, AppliedFault, Attempt, Delivery, DeliveryStatus, Endpoint};
 use crate::sandbox::Sandbox;
@@ -244,10 +245,6 @@ pub fn requeue(app: &Sandbox, mut d: Delivery) -> Result<(), crate::storage::Sto
     Ok(())
 }
 
-fn known_type(t: &str) -> bool {
-    EventKind::TYPES.contains(&t)
-}
-
 /// The fault (rule id and effect) that fires on the `ep`'s next message of type `ty`, counting
 /// it in the endpoint's counters.
 fn decide_fault(seed: u64, ep: &mut Endpoint, ty: &str, at: Timestamp) -> Option<(String, AppliedFault)> {
@@ -261,7 +258,7 @@ fn decide_fault(seed: u64, ep: &mut Endpoint, ty: &str, at: Timestamp) -> Option
         {
             continue;
         }
-        let Ok(effect) = webhook::compile_fault(f, &known_type) else {
+        let Ok((effect, when)) = webhook::compile_fault(f) else {
             continue;
         };
         let (seen, hits) = ep.fault_counts[i];
@@ -271,7 +268,7 @@ fn decide_fault(seed: u64, ep: &mut Endpoint, ty: &str, at: Timestamp) -> Option
         // Not the endpoint's id (random): the same rule on a sandbox of the same seed draws
         // the same.
         let draw = || webhook::draw(seed, &[rule.as_bytes(), &n.to_be_bytes()]);
-        if webhook::fires(f.when.as_ref(), n, hits, at, draw) {
+        if when.open_at(at) && !when.used_up(hits) && when.fires_on(n, draw) {
             ep.fault_counts[i].1 += 1;
             return Some((rule, effect));
         }
@@ -778,11 +775,8 @@ async fn disable(app: &Sandbox, ep_id: &str, reason: &str) {
         client_id,
         reason: Some(reason.to_owned()),
     };
-    let written = app.store.atomically::<(), ()>(|tx| {
-        crate::services::ledger::event(tx, EventKind::EndpointDisabled(data.clone()), now).map(|_| ())
-    });
-    if written.is_err() {
-        tracing::warn!(endpoint = ep_id, "could not write webhook.endpoint_disabled");
+    if let Err(e) = crate::services::ledger::write_event(&app.store, EventKind::EndpointDisabled(data), now) {
+        tracing::warn!(endpoint = ep_id, error = %e, "could not write webhook.endpoint_disabled");
     }
     let _ = app.store.flush().await;
 }

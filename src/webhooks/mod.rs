@@ -161,10 +161,6 @@ fn invalid(problems: Vec<String>) -> ApiError {
     ApiError::unusable("invalid_endpoint", "the endpoint cannot be used", "endpoint", problems)
 }
 
-fn known_type(t: &str) -> bool {
-    EventKind::TYPES.contains(&t)
-}
-
 /// Checks an endpoint URL: http(s), a host, no fragment; and, when the operator refuses
 /// private addresses, not a private, loopback or link-local one.
 pub fn check_url(url: &str, allow_private: bool) -> Result<(), String> {
@@ -197,7 +193,7 @@ pub fn check_url(url: &str, allow_private: bool) -> Result<(), String> {
 
 fn check_types(types: &[String], problems: &mut Vec<String>) {
     for t in types {
-        if !known_type(t) {
+        if !EventKind::is_type(t) {
             problems.push(format!(
                 "eventTypes: unknown event type {t:?}; known types are {}",
                 EventKind::TYPES.join(", ")
@@ -410,7 +406,7 @@ pub async fn rotate_secret(
             problems,
         ));
     }
-    let now_ms = real_now_ms();
+    let now_ms = crate::clock::real_now_ms();
     let rotated = app.webhooks.change(&app.store, |eps| {
         let e = find(eps, client, id)?;
         let new = secret.unwrap_or_else(|| webhook::new_secret(&crate::ids::random_bytes(24)));
@@ -431,7 +427,7 @@ pub async fn set_faults(app: &Sandbox, id: &str, faults: Vec<DeliveryFault>) -> 
     let mut ids = std::collections::HashSet::new();
     let mut named = Vec::with_capacity(faults.len());
     for (i, mut f) in faults.into_iter().enumerate() {
-        if let Err(errs) = webhook::compile_fault(&f, &known_type) {
+        if let Err(errs) = webhook::compile_fault(&f) {
             problems.extend(errs.into_iter().map(|e| format!("[{i}].{e}")));
         }
         let fid = f.id.clone().unwrap_or_else(|| format!("delivery-fault-{}", i + 1));
@@ -460,12 +456,6 @@ pub async fn set_faults(app: &Sandbox, id: &str, faults: Vec<DeliveryFault>) -> 
     })?;
     app.store.flush().await?;
     Ok(updated)
-}
-
-/// Real time, Unix milliseconds (webhook timestamps, retry times, grace periods: receivers
-/// live in real time).
-pub fn real_now_ms() -> i64 {
-    Timestamp::now().as_millisecond()
 }
 
 /// Sends again: the message's deliveries (to the endpoints the caller may see, or to
@@ -533,13 +523,7 @@ pub async fn send_test(app: &Sandbox, endpoint_id: &str, note: Option<String>) -
         client_id: e.client_id.clone(),
         reason: note,
     };
-    let seq = app
-        .store
-        .atomically::<u64, ()>(|tx| crate::services::ledger::event(tx, EventKind::WebhookTest(data.clone()), now))
-        .map_err(|e| match e {
-            crate::storage::TxError::Storage(e) => ApiError::from(e),
-            crate::storage::TxError::Abort(()) => ApiError::internal("the test event could not be written"),
-        })?;
+    let seq = crate::services::ledger::write_event(&app.store, EventKind::WebhookTest(data), now)?;
     app.store.flush().await?;
     dispatcher::ensure_running(app);
     Ok((app.webhooks.message_id(seq), seq))

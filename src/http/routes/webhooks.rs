@@ -73,7 +73,7 @@ fn endpoint_view(e: &Endpoint, with_secret: bool) -> EndpointView {
         previous_secret_valid_until: e
             .previous_secret
             .as_ref()
-            .filter(|(_, until)| *until > webhooks::real_now_ms())
+            .filter(|(_, until)| *until > crate::clock::real_now_ms())
             .map(|(_, until)| real_time(*until)),
         delivery_faults: e.faults.clone(),
     }
@@ -638,7 +638,9 @@ pub async fn get_webhook_message(
     one_message(&app, &caller, &id)
 }
 
-fn one_message(app: &Sandbox, caller: &WebhookCaller, id: &str) -> Result<Json<MessageList>, ApiError> {
+/// The message `id` (its sequence number) and its deliveries the caller may see; 404 when
+/// there are none.
+fn deliveries_for(app: &Sandbox, caller: &WebhookCaller, id: &str) -> Result<(u64, Vec<Delivery>), ApiError> {
     let seq = message_seq(app, id)?;
     let client = caller.client();
     let list: Vec<Delivery> = app
@@ -650,6 +652,11 @@ fn one_message(app: &Sandbox, caller: &WebhookCaller, id: &str) -> Result<Json<M
     if list.is_empty() {
         return Err(no_message(id));
     }
+    Ok((seq, list))
+}
+
+fn one_message(app: &Sandbox, caller: &WebhookCaller, id: &str) -> Result<Json<MessageList>, ApiError> {
+    let (_, list) = deliveries_for(app, caller, id)?;
     Ok(Json(MessageList {
         messages: list.iter().map(|d| message_view(app, d)).collect(),
         has_next: false,
@@ -673,17 +680,7 @@ pub async fn list_webhook_attempts(
 }
 
 fn attempts_of(app: &Sandbox, caller: &WebhookCaller, id: String) -> Result<Json<AttemptList>, ApiError> {
-    let seq = message_seq(app, &id)?;
-    let client = caller.client();
-    let deliveries: Vec<Delivery> = app
-        .store
-        .deliveries_of(seq)?
-        .into_iter()
-        .filter(|d| client.is_none_or(|c| c == d.client_id))
-        .collect();
-    if deliveries.is_empty() {
-        return Err(no_message(&id));
-    }
+    let (seq, deliveries) = deliveries_for(app, caller, &id)?;
     let mut out = Vec::new();
     for d in &deliveries {
         for a in app.store.attempts(seq, &d.endpoint_id)? {
