@@ -503,10 +503,45 @@ async fn read_phases(
     (bare_bal, bal)
 }
 
+/// A capacity policy set high enough never to trigger: a rate and a daily quota.
+const NEVER_TRIGGERING: &str = r#"{"limits":[{"name":"reads","kind":"reference","rate":10000000,"per":"1s"},{"name":"daily","kind":"any","quota":1000000000,"per":"1d"}]}"#;
+
+/// Puts every policy layer to work without letting it answer (the issue's "every layer
+/// present"): a never-triggering capacity policy for the client and bank-wide, and ten fault
+/// rules on the measured operations that never match (they name another user). `false`
+/// removes them again.
+async fn every_layer_present(port: u16, on: bool) {
+    let policy = if on { NEVER_TRIGGERING } else { "{}" };
+    for path in ["/sandbox/v1/clients/bench/capacity", "/sandbox/v1/capacity"] {
+        let (s, body) = request_json(port, "PUT", path, ADMIN_KEY, Some(policy.to_owned())).await;
+        assert_eq!(s, 200, "{body}");
+    }
+    if !on {
+        let (s, _) = request_json(port, "DELETE", "/sandbox/v1/faults", ADMIN_KEY, None).await;
+        assert_eq!(s, 204);
+        return;
+    }
+    for i in 0..10 {
+        let operation = if i % 2 == 0 {
+            "GET /personal/v1/accounts/balances"
+        } else {
+            "GET /personal/v1/accounts/transactions"
+        };
+        let rule = format!(
+            r#"{{"id":"never-{i}","match":{{"operation":"{operation}","username":"nobody-{i}"}},"effect":{{"status":503}}}}"#
+        );
+        let (s, body) = request_json(port, "POST", "/sandbox/v1/faults", ADMIN_KEY, Some(rule)).await;
+        assert_eq!(s, 201, "{body}");
+    }
+}
+
 /// Balance reads with fault rules present: 50 rules that do not match (each names the balance
 /// operation, so the cheap checks pass and the user differs), then one rule that adds 0 ms of
 /// latency to every request. Compared with balance reads without rules measured around them.
-async fn fault_phases(port: u16, balance_path: &str, token: &str, seconds: f64, pid: u32, before: &Figures) {
+async fn fault_phases(port: u16, balance_path: &str, token: &str, seconds: f64, pid: u32) {
+    drive(port, balance_path, Some(token), 1.0).await;
+    let before = drive(port, balance_path, Some(token), seconds).await;
+    print_row("balance, no rules", &before, rss_mib(pid, "VmRSS"));
     for i in 0..50 {
         let rule = format!(
             r#"{{"id":"miss-{i}","match":{{"operation":"GET /personal/v1/accounts/balances","username":"nobody-{i}"}},"effect":{{"status":503}}}}"#
@@ -558,12 +593,11 @@ async fn drive_paced(port: u16, path: &str, auth: &str, conns: usize, per_conn: 
 /// bank-wide, rate and quota), compared with the unlimited reads around them; then one client
 /// flooding at many times its limit while a second, polite client reads within its own.
 async fn capacity_phases(port: u16, balance_path: &str, token: &str, seconds: f64, pid: u32) {
-    let high = r#"{"limits":[{"name":"reads","kind":"reference","rate":10000000,"per":"1s"},{"name":"daily","kind":"any","quota":1000000000,"per":"1d"}]}"#;
     drive(port, balance_path, Some(token), 1.0).await;
     let unlimited = drive(port, balance_path, Some(token), seconds).await;
     print_row("balance, no capacity policy", &unlimited, rss_mib(pid, "VmRSS"));
     for path in ["/sandbox/v1/clients/bench/capacity", "/sandbox/v1/capacity"] {
-        let (s, body) = request_json(port, "PUT", path, ADMIN_KEY, Some(high.to_owned())).await;
+        let (s, body) = request_json(port, "PUT", path, ADMIN_KEY, Some(NEVER_TRIGGERING.to_owned())).await;
         assert_eq!(s, 200, "{body}");
     }
     drive(port, balance_path, Some(token), 1.0).await;
@@ -912,12 +946,15 @@ fn main() {
             p99: 0.0,
         };
         let (base, bal) = if reads {
-            read_phases(server.port, &bare, balance_path, tx_path, &token, seconds, pid).await
+            every_layer_present(server.port, true).await;
+            let figures = read_phases(server.port, &bare, balance_path, tx_path, &token, seconds, pid).await;
+            every_layer_present(server.port, false).await;
+            figures
         } else {
             (empty(), empty())
         };
         if reads {
-            fault_phases(server.port, balance_path, &token, seconds, pid, &bal).await;
+            fault_phases(server.port, balance_path, &token, seconds, pid).await;
             capacity_phases(server.port, balance_path, &token, seconds, pid).await;
         }
 

@@ -81,9 +81,50 @@ pub fn real_now_ms() -> i64 {
     Timestamp::now().as_millisecond()
 }
 
+/// An instant as Japan's civil date and time. JST is a fixed offset, so this is arithmetic,
+/// with no time zone rules to consult (it runs on every reference answer).
+pub fn jst_datetime(ts: Timestamp) -> jiff::civil::DateTime {
+    Offset::constant(9).to_datetime(ts)
+}
+
+/// Appends `YYYY-MM-DD` (years outside 0..=9999 the way jiff writes them).
+pub fn push_date(out: &mut String, date: jiff::civil::Date) {
+    let year = date.year();
+    if !(0..=9999).contains(&year) {
+        out.push_str(&date.to_string());
+        return;
+    }
+    push_digits(out, year as u32, 4);
+    out.push('-');
+    push_digits(out, date.month() as u32, 2);
+    out.push('-');
+    push_digits(out, date.day() as u32, 2);
+}
+
+/// Appends `HH:MM:SS+09:00`.
+pub fn push_time_jst(out: &mut String, time: jiff::civil::Time) {
+    push_digits(out, time.hour() as u32, 2);
+    out.push(':');
+    push_digits(out, time.minute() as u32, 2);
+    out.push(':');
+    push_digits(out, time.second() as u32, 2);
+    out.push_str("+09:00");
+}
+
+fn push_digits(out: &mut String, n: u32, width: u32) {
+    for i in (0..width).rev() {
+        out.push(char::from(b'0' + (n / 10u32.pow(i) % 10) as u8));
+    }
+}
+
 /// RFC 3339 with the `+09:00` offset, second precision, as the API shows timestamps.
 pub fn format_jst(ts: Timestamp) -> String {
-    ts.to_zoned(jst()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
+    let dt = jst_datetime(ts);
+    let mut out = String::with_capacity(25);
+    push_date(&mut out, dt.date());
+    out.push('T');
+    push_time_jst(&mut out, dt.time());
+    out
 }
 
 #[cfg(test)]
@@ -99,6 +140,12 @@ mod tests {
         assert!(now >= "2027-02-20T00:00:00Z".parse::<Timestamp>().unwrap());
         assert!(now < "2027-02-20T01:00:00Z".parse::<Timestamp>().unwrap());
         assert_eq!(format_jst(start), "2026-11-21T09:00:00+09:00");
+        let late: Timestamp = "2026-12-31T15:04:05.9Z".parse().unwrap();
+        assert_eq!(format_jst(late), "2027-01-01T00:04:05+09:00");
+        assert_eq!(
+            format_jst(late),
+            late.to_zoned(jst()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
+        );
     }
 }
 

@@ -18,7 +18,6 @@ use crate::services::faults::{Decision, SIMULATE_RULE_ID};
 use axum::body::{Body, to_bytes};
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
@@ -95,10 +94,14 @@ pub fn query_value(req: &Request, name: &str) -> Option<String> {
 /// Applies the sandbox's fault rules (or a `Sandbank-Simulate` header) to an API request of
 /// `kind` on `route`; called by the policy layer after the kill switch, maintenance and
 /// capacity let the request through.
-pub async fn faults(app: &Sandbox, route: &str, kind: RequestKind, req: Request, next: Next) -> Response {
+pub async fn faults<P, F>(app: &Sandbox, route: &str, kind: RequestKind, req: Request, next: P) -> Response
+where
+    P: FnOnce(Request) -> F,
+    F: Future<Output = Response>,
+{
     let simulate = req.headers().get(SIMULATE_HEADER).cloned();
     if simulate.is_none() && !app.faults.active() {
-        return next.run(req).await;
+        return next(req).await;
     }
     let (req, decision) = match simulate {
         Some(value) => match simulated(app, &value, kind, &req) {
@@ -107,7 +110,7 @@ pub async fn faults(app: &Sandbox, route: &str, kind: RequestKind, req: Request,
         },
         None => match decide(app, route, kind, req).await {
             (req, Some(d)) => (req, d),
-            (req, None) => return next.run(req).await,
+            (req, None) => return next(req).await,
         },
     };
     let rule_id = decision.rule_id.clone();
@@ -227,7 +230,11 @@ async fn sleep(d: jiff::SignedDuration) {
     }
 }
 
-async fn apply(app: &Sandbox, decision: Decision, kind: RequestKind, req: Request, next: Next) -> Response {
+async fn apply<P, F>(app: &Sandbox, decision: Decision, kind: RequestKind, req: Request, next: P) -> Response
+where
+    P: FnOnce(Request) -> F,
+    F: Future<Output = Response>,
+{
     match decision.effect {
         Effect::Status {
             status,
@@ -251,7 +258,7 @@ async fn apply(app: &Sandbox, decision: Decision, kind: RequestKind, req: Reques
         }
         Effect::Latency { .. } => {
             sleep(decision.delay).await;
-            next.run(req).await
+            next(req).await
         }
         Effect::Timeout(hold) => {
             let conn = connection(&req);
@@ -283,7 +290,7 @@ async fn apply(app: &Sandbox, decision: Decision, kind: RequestKind, req: Reques
         Effect::Ambiguous(status) => {
             let conn = connection(&req);
             // The operation runs to its end and is committed (a 2xx write is durable) ...
-            let real = next.run(req).await;
+            let real = next(req).await;
             drop(real);
             // ... and its answer is lost on the way back.
             match (status, conn) {
@@ -306,7 +313,7 @@ async fn apply(app: &Sandbox, decision: Decision, kind: RequestKind, req: Reques
         Effect::TokenExpired | Effect::TokenRevoked => {
             let principal = match req.extensions().get::<Identity>() {
                 Some(Identity::User(p)) => p.clone(),
-                _ => return next.run(req).await,
+                _ => return next(req).await,
             };
             let token = bearer_token(req.headers()).unwrap_or_default().to_owned();
             let ended = if matches!(decision.effect, Effect::TokenExpired) {

@@ -21,9 +21,8 @@ use crate::sandbox::Sandbox;
 use crate::services::bearer::Principal;
 use crate::storage::IdempotentAnswer;
 use axum::body::{Body, to_bytes};
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use jiff::SignedDuration;
 use std::collections::HashSet;
@@ -107,17 +106,21 @@ fn replay(answer: &IdempotentAnswer) -> Response {
     res
 }
 
-pub async fn idempotency(app: Sandbox, matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
-    let route = matched.as_ref().map(|m| m.as_str()).unwrap_or("");
+/// Replays, refuses or records a keyed update around the rest of the request (`next`).
+pub async fn idempotency<P, F>(app: &Sandbox, route: &str, req: Request, next: P) -> Response
+where
+    P: FnOnce(Request) -> F,
+    F: Future<Output = Response>,
+{
     if req.method() != Method::POST || !takes_keys(route) {
-        return next.run(req).await;
+        return next(req).await;
     }
     let Some(key) = req
         .headers()
         .get("idempotency-key")
         .map(|v| v.to_str().map(str::to_owned))
     else {
-        return next.run(req).await;
+        return next(req).await;
     };
     let key = match key {
         Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()) => k,
@@ -131,12 +134,12 @@ pub async fn idempotency(app: Sandbox, matched: Option<MatchedPath>, req: Reques
     };
     // Unauthenticated requests go on and fail authentication in the handler.
     let Some(caller) = caller_of(&req) else {
-        return next.run(req).await;
+        return next(req).await;
     };
     if let Caller::User(who) = &caller {
         match authorize_user(route, who) {
             // Not an update that takes keys: the request runs as it is.
-            None => return next.run(req).await,
+            None => return next(req).await,
             // Exactly what the operation itself would answer; nothing is stored or replayed.
             Some(Err(e)) => return e.into_response(),
             Some(Ok(())) => {}
@@ -192,8 +195,8 @@ pub async fn idempotency(app: Sandbox, matched: Option<MatchedPath>, req: Reques
         key: key.clone(),
         fingerprint: fingerprint.clone(),
     });
-    let res = next.run(req).await;
-    let res = record(&app, (&client_id, &user_id, &key), fingerprint, res, now).await;
+    let res = next(req).await;
+    let res = record(app, (&client_id, &user_id, &key), fingerprint, res, now).await;
     if let Ok(mut set) = app.in_flight.0.lock() {
         set.remove(&slot);
     }

@@ -10,8 +10,6 @@ use crate::server::Server;
 use crate::services::bearer::{Principal, TokenRejection, authenticate_bearer};
 use axum::extract::Request;
 use axum::http::StatusCode;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
 /// Who sent the request, as far as its credentials say.
@@ -139,14 +137,4 @@ pub fn resolve(server: Option<&Server>, sandbox: &Sandbox, req: &Request) -> Ide
         },
         None => Identity::Anonymous,
     }
-}
-
-/// The middleware: puts the `Identity` into the request.
-pub async fn identify(mut req: Request, next: Next) -> Response {
-    let Some(sandbox) = req.extensions().get::<Sandbox>().cloned() else {
-        return ApiError::internal("no sandbox was resolved for this request").into_response();
-    };
-    let identity = resolve(req.extensions().get::<Server>(), &sandbox, &req);
-    req.extensions_mut().insert(identity);
-    next.run(req).await
 }

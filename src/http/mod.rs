@@ -1,6 +1,8 @@
-//! The HTTP face: router assembly, the request-context middleware (request id, FAPI
-//! interaction id, problem bodies with the request id), the access log, and Swagger UI.
+//! The HTTP face: router assembly, the two middleware layers every request passes (the front
+//! layer: request id, FAPI interaction id, problem bodies with the request id, sandbox and
+//! identity; the operation layer: access log, policy, idempotency), and Swagger UI.
 
+pub mod access_log;
 pub mod approvals;
 pub mod connection;
 pub mod extract;
@@ -13,20 +15,16 @@ pub mod response;
 pub mod routes;
 pub mod sandbox_scope;
 
-use crate::clock::format_jst;
 use crate::error::{ApiError, Problem, problem_response};
 use crate::sandbox::Sandbox;
 use crate::server::Server;
-use crate::services::sandbox::record_access;
-use crate::storage::AccessLogEntry;
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
@@ -83,15 +81,11 @@ pub fn build_router(server: Server) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .route_layer(middleware::from_fn(idempotency::idempotency))
-        .route_layer(middleware::from_fn(policy::policy))
-        .route_layer(middleware::from_fn(access_log))
-        .layer(middleware::from_fn(identity::identify))
+        .route_layer(middleware::from_fn(operation))
         .layer(axum::Extension(api));
     Router::new()
         .fallback_service(sandbox_routes)
-        .layer(middleware::from_fn_with_state(server, sandbox_scope::resolve))
-        .layer(middleware::from_fn(request_context))
+        .layer(middleware::from_fn_with_state(server, front))
         // A panic is a bug; the client still gets a problem document, not a dropped connection.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| ApiError::internal("a request handler panicked").into_response(),
@@ -127,9 +121,11 @@ fn acceptable_request_id(v: &HeaderValue) -> Option<String> {
     (!s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic())).then(|| s.to_owned())
 }
 
-/// Assigns `x-request-id` (or keeps a sane one sent by the client), echoes
-/// `x-fapi-interaction-id`, and puts the request id into problem bodies.
-async fn request_context(mut req: Request, next: Next) -> Response {
+/// The front layer. Assigns `x-request-id` (or keeps a sane one sent by the client), echoes
+/// `x-fapi-interaction-id`, and puts the request id into problem bodies; resolves the
+/// sandbox from the path and the caller from the credentials, and puts both (and the server)
+/// into the request's extensions.
+async fn front(State(server): State<Server>, mut req: Request, next: Next) -> Response {
     let request_id = req
         .headers()
         .get("x-request-id")
@@ -140,7 +136,17 @@ async fn request_context(mut req: Request, next: Next) -> Response {
     // Under any sandbox's prefix (`/s/{id}/oauth/…`) too.
     let secret_bearing = path.contains("/oauth/") || path.contains("/sandbox/v1/") || path.starts_with("/operator/");
     req.extensions_mut().insert(RequestId(request_id.clone()));
-    let mut res = next.run(req).await;
+    let mut res = match sandbox_scope::resolve(&server, &mut req).await {
+        Ok(sandbox) => {
+            let identity = identity::resolve(Some(&server), &sandbox, &req);
+            let extensions = req.extensions_mut();
+            extensions.insert(identity);
+            extensions.insert(sandbox);
+            extensions.insert(server);
+            next.run(req).await
+        }
+        Err(res) => res,
+    };
     if let Some(mut problem) = res.extensions_mut().remove::<Problem>() {
         problem.request_id = Some(request_id.clone());
         let status = res.status();
@@ -171,65 +177,18 @@ async fn request_context(mut req: Request, next: Next) -> Response {
     res
 }
 
-/// Whether a route's calls go into the access log (API calls, not docs or probes).
-fn logged(route: &str) -> bool {
-    !(route.starts_with("/swagger-ui")
-        || route == "/openapi.json"
-        || route == "/healthz"
-        || route == "/metrics"
-        || route.starts_with("/operator/"))
-}
-
-/// Records every API call: time, request id, client, user, operation, account, status,
-/// latency and the end user's IP (`x-end-user-ip`). Never tokens or passwords.
-async fn access_log(app: Sandbox, matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
-    let Some(route) = matched.map(|m| m.as_str().to_owned()).filter(|r| logged(r)) else {
-        return next.run(req).await;
+/// The operation layer, inside routing (it needs the matched route): access log → policy →
+/// idempotency → handler.
+async fn operation(req: Request, next: Next) -> Response {
+    let Some(app) = req.extensions().get::<Sandbox>().cloned() else {
+        return ApiError::internal("no sandbox was resolved for this request").into_response();
     };
-    let started = Instant::now();
-    let (client_id, user_id) = req
-        .extensions()
-        .get::<identity::Identity>()
-        .map(|i| i.log_names())
-        .unwrap_or_default();
-    let operation = format!("{} {}", req.method(), route);
-    let account_id = req.uri().query().and_then(|q| {
-        form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "accountId")
-            .map(|(_, v)| v.chars().take(32).collect::<String>())
-    });
-    let end_user_ip = req
-        .headers()
-        .get("x-end-user-ip")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.trim().parse::<std::net::IpAddr>().ok())
-        .map(|ip| ip.to_string());
-    let request_id = req
-        .extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default();
-    let res = next.run(req).await;
-    let fault_rule = res.extensions().get::<faults::FaultApplied>().map(|f| f.0.to_string());
-    // 0: the connection was cut and nothing was answered.
-    let status = if res.extensions().get::<faults::NoAnswer>().is_some() {
-        0
-    } else {
-        res.status().as_u16()
-    };
-    let entry = AccessLogEntry {
-        id: 0,
-        time: format_jst(app.clock.now()),
-        request_id,
-        client_id,
-        user_id,
-        operation,
-        account_id,
-        status,
-        fault_rule,
-        latency_micros: started.elapsed().as_micros() as u64,
-        end_user_ip,
-    };
-    record_access(&app, entry);
-    res
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("", |m| m.as_str());
+    access_log::access_log(&app, route, req, |req| {
+        policy::policy(&app, route, req, |req| {
+            idempotency::idempotency(&app, route, req, |req| next.run(req))
+        })
+    })
+    .await
 }

@@ -17,21 +17,24 @@ use crate::services::capacity::{Limited, RateLimitFields};
 use crate::services::controls::Refusal;
 use crate::services::maintenance::InWindow;
 use axum::body::{Body, to_bytes};
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 
 /// Largest token-request body read to find its client.
 const MAX_PEEK: usize = 64 * 1024;
 
-pub async fn policy(app: Sandbox, matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
-    let route = matched.as_ref().map(|m| m.as_str()).unwrap_or("");
+/// Runs the checks in order, then the rest of the request (`next`) if none answers.
+pub async fn policy<P, F>(app: &Sandbox, route: &str, req: Request, next: P) -> Response
+where
+    P: FnOnce(Request) -> F,
+    F: Future<Output = Response>,
+{
     let Some(kind) = kind_of(req.method().as_str(), route) else {
-        return next.run(req).await;
+        return next(req).await;
     };
     if !app.controls.active() && !app.maintenance.active() && !app.capacity.active() {
-        return faults::faults(&app, route, kind, req, next).await;
+        return faults::faults(app, route, kind, req, next).await;
     }
     let now = app.clock.now();
     let principal = match req.extensions().get::<Identity>() {
@@ -46,12 +49,12 @@ pub async fn policy(app: Sandbox, matched: Option<MatchedPath>, req: Request, ne
     // 1. The kill switch.
     if !public && let Some(refusal) = app.controls.refusal(client, user, kind) {
         crate::metrics::metrics().stopped(&app.id, refusal.target);
-        return stopped(&app, &refusal, Shape::of(kind, route));
+        return stopped(app, &refusal, Shape::of(kind, route));
     }
     // 2. Maintenance.
     if !public && let Some(window) = app.maintenance.stopping(kind, req.method().as_str(), route, now) {
         crate::metrics::metrics().in_maintenance(&app.id, &window.id);
-        return in_maintenance(&app, &window, Shape::of(kind, route), now);
+        return in_maintenance(app, &window, Shape::of(kind, route), now);
     }
     // 3. Capacity. The token endpoint's client is in its credentials, read only when a
     // client policy counts token requests.
@@ -77,14 +80,14 @@ pub async fn policy(app: Sandbox, matched: Option<MatchedPath>, req: Request, ne
         Ok(a) => a,
         Err(limited) => {
             crate::metrics::metrics().rate_limited(&app.id, client, &limited.limit);
-            return rate_limited(&app, limited, Shape::of(kind, route));
+            return rate_limited(app, limited, Shape::of(kind, route));
         }
     };
     if admission.latency > jiff::SignedDuration::ZERO {
         tokio::time::sleep(admission.latency.unsigned_abs()).await;
     }
     // 4. Faults, and the operation itself.
-    let mut res = faults::faults(&app, route, kind, req, next).await;
+    let mut res = faults::faults(app, route, kind, req, next).await;
     rate_limit_fields(res.headers_mut(), admission.fields.take());
     drop(admission);
     res

@@ -1,38 +1,40 @@
 //! The sandbox layer: finds the sandbox a request is for from its path — `/s/{id}/…` for a
 //! created sandbox (the prefix is removed before routing), anything else for the default
-//! sandbox — counts the request for it, and puts the `Sandbox` and the `Server` into the
-//! request's extensions.
+//! sandbox — and counts the request for it. The front layer (`http::front`) puts the answer
+//! into the request's extensions.
 
 use crate::error::ApiError;
+use crate::sandbox::Sandbox;
 use crate::server::Server;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 /// How long a request waits for its sandbox while it is reset or restored.
 const PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
-pub async fn resolve(State(server): State<Server>, mut req: Request, next: Next) -> Response {
+/// The sandbox `req` is for, with its path rewritten to the routes' own (no `/s/{id}`
+/// prefix), or the answer to give instead.
+pub async fn resolve(server: &Server, req: &mut Request) -> Result<Sandbox, Response> {
     let path = req.uri().path();
     let sandbox = if let Some(rest) = path.strip_prefix("/s/") {
         let (id, tail) = rest.split_once('/').map_or((rest, ""), |(id, tail)| (id, tail));
         let Some(sandbox) = server.sandbox_when_ready(id, PATIENCE).await else {
             if server.is_registered(id) {
-                return unavailable();
+                return Err(unavailable());
             }
-            return ApiError::not_found(
+            return Err(ApiError::not_found(
                 "sandbox_not_found",
                 format!("there is no sandbox {id:?} on this server (deleted, expired, or never created)"),
             )
-            .into_response();
+            .into_response());
         };
         if tail.starts_with("operator/") || tail == "operator" {
-            return ApiError::not_found(
+            return Err(ApiError::not_found(
                 "not_found",
                 "the operator API is served at the root only (/operator/v1)",
             )
-            .into_response();
+            .into_response());
         }
         if tail == "swagger-ui" {
             // Swagger UI's own redirect would drop the prefix.
@@ -40,7 +42,7 @@ pub async fn resolve(State(server): State<Server>, mut req: Request, next: Next)
             if let Ok(v) = HeaderValue::from_str(&sandbox.path("/swagger-ui/")) {
                 res.headers_mut().insert(header::LOCATION, v);
             }
-            return res;
+            return Err(res);
         }
         let rewritten = match req.uri().query() {
             Some(q) => format!("/{tail}?{q}"),
@@ -48,7 +50,9 @@ pub async fn resolve(State(server): State<Server>, mut req: Request, next: Next)
         };
         match rewritten.parse::<Uri>() {
             Ok(uri) => *req.uri_mut() = uri,
-            Err(_) => return ApiError::bad_request("invalid_path", "the request path is not valid").into_response(),
+            Err(_) => {
+                return Err(ApiError::bad_request("invalid_path", "the request path is not valid").into_response());
+            }
         }
         sandbox
     } else {
@@ -58,15 +62,13 @@ pub async fn resolve(State(server): State<Server>, mut req: Request, next: Next)
             .await
         {
             Some(s) => s,
-            None => return unavailable(),
+            None => return Err(unavailable()),
         }
     };
     if !req.uri().path().starts_with("/operator/") {
         sandbox.usage.touch(server.wall.now_secs());
     }
-    req.extensions_mut().insert(sandbox);
-    req.extensions_mut().insert(server);
-    next.run(req).await
+    Ok(sandbox)
 }
 
 /// A sandbox that did not come back from a reset or restore within `PATIENCE`.

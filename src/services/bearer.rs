@@ -39,9 +39,11 @@ impl From<StorageError> for TokenRejection {
     }
 }
 
-/// Principals of recently used access tokens, by token hash, so the resource APIs' hot path
-/// does not read and decode the token and grant records on every call. Entries carry the
-/// token's expiry (checked against the clock on every use); any revocation clears the cache.
+/// Principals of recently used access tokens, so the resource APIs' hot path does not read
+/// and decode the token and grant records on every call. Keyed by the token itself (only
+/// ever in memory, like the request carrying it): a hit costs no SHA-256, which storage needs
+/// only on a miss. Entries carry the token's expiry (checked against the clock on every use);
+/// any revocation clears the cache.
 #[derive(Default)]
 pub struct TokenCache {
     map: std::sync::RwLock<std::collections::HashMap<String, (Timestamp, Arc<Principal>)>>,
@@ -51,16 +53,16 @@ pub struct TokenCache {
 const TOKEN_CACHE_MAX: usize = 100_000;
 
 impl TokenCache {
-    fn get(&self, hash: &str) -> Option<(Timestamp, Arc<Principal>)> {
-        self.map.read().ok()?.get(hash).cloned()
+    fn get(&self, token: &str) -> Option<(Timestamp, Arc<Principal>)> {
+        self.map.read().ok()?.get(token).cloned()
     }
 
-    fn put(&self, hash: String, expires_at: Timestamp, principal: Arc<Principal>) {
+    fn put(&self, token: String, expires_at: Timestamp, principal: Arc<Principal>) {
         if let Ok(mut map) = self.map.write() {
             if map.len() >= TOKEN_CACHE_MAX {
                 map.clear();
             }
-            map.insert(hash, (expires_at, principal));
+            map.insert(token, (expires_at, principal));
         }
     }
 
@@ -74,15 +76,15 @@ impl TokenCache {
 
 /// Establishes the principal behind an access token (the resource APIs' hot path).
 pub fn authenticate_bearer(app: &Sandbox, token: &str) -> Result<Arc<Principal>, TokenRejection> {
-    let hash = sha256_b64(token.as_bytes());
     let now = app.clock.now();
-    if let Some((expires_at, principal)) = app.token_cache.get(&hash) {
+    if let Some((expires_at, principal)) = app.token_cache.get(token) {
         return if now < expires_at {
             Ok(principal)
         } else {
             Err(TokenRejection::Invalid("the access token has expired; refresh it"))
         };
     }
+    let hash = sha256_b64(token.as_bytes());
     let record = app
         .store
         .token(&hash)?
@@ -106,6 +108,7 @@ pub fn authenticate_bearer(app: &Sandbox, token: &str) -> Result<Arc<Principal>,
         customer_kind: record.customer_kind,
         scopes: record.scopes,
     });
-    app.token_cache.put(hash, record.expires_at, principal.clone());
+    app.token_cache
+        .put(token.to_owned(), record.expires_at, principal.clone());
     Ok(principal)
 }

@@ -74,8 +74,9 @@ pub fn event(tx: &LedgerTx<'_>, kind: EventKind, now: Timestamp) -> TxResult<u64
         occurred_at: crate::clock::format_jst(now),
         kind,
     };
-    tx.insert_event(&e)?;
-    Ok(e.seq)
+    let seq = e.seq;
+    tx.insert_event(e);
+    Ok(seq)
 }
 
 /// Writes an event that comes with no movement of money (a stop, a window, a webhook

@@ -3,7 +3,7 @@
 
 use crate::sandbox::Sandbox;
 use crate::server::Server;
-use crate::storage::{AccessLogEntry, AccessLogFilter, StorageError};
+use crate::storage::{AccessLogEntry, AccessLogFilter, PendingAccess, StorageError};
 use jiff::{SignedDuration, Timestamp};
 use std::time::Duration;
 
@@ -34,8 +34,8 @@ pub async fn advance_clock(app: &Sandbox, by: SignedDuration) -> Result<Timestam
 /// Appends to the access log. Entries are written in batches by `write_access_log_every`
 /// (and before the log is read), which keeps logging off the request's critical path; the
 /// log is durable within a fraction of a second, not per request.
-pub fn record_access(app: &Sandbox, entry: AccessLogEntry) {
-    app.store.append_access_log(entry);
+pub fn record_access(app: &Sandbox, call: PendingAccess) {
+    app.store.append_access_log(call);
 }
 
 /// Writes a sandbox's queued access-log entries and counts them in the metrics.

@@ -3,22 +3,82 @@
 //! `CHUNK` consecutive entries under the id of its first entry, so a busy sandbox writes a
 //! few values per interval instead of one copy-on-write node update per request. Reading
 //! the log writes the buffer first.
+//!
+//! A request only queues its raw facts (`PendingAccess`) on a lock-free channel; the
+//! formatting (time, operation, account id) happens when the queue is written, off the
+//! request's path.
 
 use super::codec::{decode, encode};
 use super::{Result, SandboxStore};
 use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
 
 /// Most entries stored in one sled value.
 const CHUNK: usize = 512;
 
-/// Entries not yet written, and the next entry id.
-#[derive(Default)]
+/// Calls not yet written, and the next entry id.
 pub struct AccessLogBuffer {
-    pending: Mutex<Vec<AccessLogEntry>>,
+    queue: Sender<PendingAccess>,
+    pending: Mutex<Receiver<PendingAccess>>,
     next_id: AtomicU64,
     loaded: std::sync::OnceLock<()>,
+}
+
+impl Default for AccessLogBuffer {
+    fn default() -> Self {
+        let (queue, pending) = channel();
+        AccessLogBuffer {
+            queue,
+            pending: Mutex::new(pending),
+            next_id: AtomicU64::new(0),
+            loaded: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+/// The facts of one API call as the request path has them; `AccessLogEntry` is what is
+/// stored and shown.
+#[derive(Debug)]
+pub struct PendingAccess {
+    /// Sandbox time of the answer.
+    pub at: jiff::Timestamp,
+    pub request_id: String,
+    pub client_id: Option<String>,
+    pub user_id: Option<String>,
+    pub method: &'static str,
+    /// The route template.
+    pub route: String,
+    /// The raw query string (its `accountId` is logged).
+    pub query: Option<String>,
+    pub end_user_ip: Option<std::net::IpAddr>,
+    pub status: u16,
+    pub fault_rule: Option<String>,
+    pub latency_micros: u64,
+}
+
+impl PendingAccess {
+    fn into_entry(self, id: u64) -> AccessLogEntry {
+        let account_id = self.query.as_deref().and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "accountId")
+                .map(|(_, v)| v.chars().take(32).collect::<String>())
+        });
+        AccessLogEntry {
+            id,
+            time: crate::clock::format_jst(self.at),
+            request_id: self.request_id,
+            client_id: self.client_id,
+            user_id: self.user_id,
+            operation: format!("{} {}", self.method, self.route),
+            account_id,
+            status: self.status,
+            fault_rule: self.fault_rule,
+            latency_micros: self.latency_micros,
+            end_user_ip: self.end_user_ip.map(|ip| ip.to_string()),
+        }
+    }
 }
 
 /// One recorded API call. Never holds tokens or passwords.
@@ -87,19 +147,20 @@ impl SandboxStore {
         buffer
     }
 
-    /// Queues an entry (its id is assigned here); `write_access_log` stores it.
-    pub fn append_access_log(&self, mut entry: AccessLogEntry) {
-        let buffer = self.log_buffer();
-        entry.id = buffer.next_id.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut pending) = buffer.pending.lock() {
-            pending.push(entry);
-        }
+    /// Queues a call; `write_access_log` gives it its id and stores it.
+    pub fn append_access_log(&self, call: PendingAccess) {
+        // The receiver lives as long as the buffer, so a send cannot fail.
+        let _ = self.log_buffer.queue.send(call);
     }
 
-    /// Writes the queued entries in one batch; answers them.
+    /// Writes the queued calls in one batch, numbered in queue order; answers them.
     pub fn write_access_log(&self) -> Result<Vec<AccessLogEntry>> {
-        let entries = match self.log_buffer().pending.lock() {
-            Ok(mut pending) => std::mem::take(&mut *pending),
+        let buffer = self.log_buffer();
+        let entries: Vec<AccessLogEntry> = match buffer.pending.lock() {
+            Ok(pending) => pending
+                .try_iter()
+                .map(|call| call.into_entry(buffer.next_id.fetch_add(1, Ordering::Relaxed)))
+                .collect(),
             Err(_) => return Ok(Vec::new()),
         };
         if entries.is_empty() {

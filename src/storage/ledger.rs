@@ -16,6 +16,9 @@ use jiff::civil::Date;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
+/// Most events stored in one outbox record. Readers of one event decode its whole chunk.
+pub const OUTBOX_CHUNK: usize = 16;
+
 /// Why a transactional closure gave up.
 #[derive(Debug)]
 pub enum TxError<E> {
@@ -43,13 +46,17 @@ pub struct LedgerTx<'a> {
     transfers: &'a TransactionalTree,
     transfer_index: &'a TransactionalTree,
     schedule: &'a TransactionalTree,
-    events: &'a TransactionalTree,
+    outbox: &'a TransactionalTree,
     notifications: &'a TransactionalTree,
     mandates: &'a TransactionalTree,
     meta: &'a TransactionalTree,
     grants: &'a TransactionalTree,
     /// Set when a grant is written, so readers of grants hear of it once the write commits.
     grant_touched: &'a std::sync::atomic::AtomicBool,
+    /// Events of this write, stored together when it ends (see `write_outbox`).
+    events: &'a std::cell::RefCell<Vec<Event>>,
+    /// The latest state of each account written, for the account cache once the write commits.
+    accounts_written: &'a std::cell::RefCell<std::collections::HashMap<String, Account>>,
 }
 
 fn codec<T>(r: Result<T>) -> TxResult<T> {
@@ -100,8 +107,18 @@ pub fn abort<E: Send + 'static, T>(e: E) -> TxResult<T> {
 }
 
 impl LedgerTx<'_> {
+    /// An account as this write sees it: its own latest write of it, else the committed
+    /// account from memory (atomic writes are serialized and keep the cache current, see
+    /// `account_cache`), else storage.
     pub fn account(&self, id: &str) -> TxResult<Option<Account>> {
-        match self.accounts.get(self.store.key(&[id.as_bytes()]))? {
+        if let Some(a) = self.accounts_written.borrow().get(id) {
+            return Ok(Some(a.clone()));
+        }
+        let key = self.store.key(&[id.as_bytes()]);
+        if let Some(a) = self.store.storage.account_cache.get(&key) {
+            return Ok(Some((*a).clone()));
+        }
+        match self.accounts.get(key)? {
             Some(v) => codec(decode(&v)).map(Some),
             None => Ok(None),
         }
@@ -110,6 +127,7 @@ impl LedgerTx<'_> {
     pub fn put_account(&self, a: &Account) -> TxResult<()> {
         self.accounts
             .insert(self.store.key(&[a.id.as_bytes()]), codec(encode(a))?)?;
+        self.accounts_written.borrow_mut().insert(a.id.clone(), a.clone());
         Ok(())
     }
 
@@ -202,14 +220,24 @@ impl LedgerTx<'_> {
         Ok(())
     }
 
-    /// Appends an event to the outbox under its sequence number.
-    pub fn insert_event(&self, e: &Event) -> TxResult<()> {
-        insert_new(
-            self.events,
-            self.store.key(&[&e.seq.to_be_bytes()]),
-            codec(encode(e))?,
-            "event",
-        )
+    /// Adds an event to this write's part of the outbox.
+    pub fn insert_event(&self, e: Event) {
+        self.events.borrow_mut().push(e);
+    }
+
+    /// Stores this write's events in chunks, each under its first sequence number: one
+    /// record per few events instead of one each (a transfer makes four), which is most of
+    /// the outbox's share of a transfer write.
+    fn write_outbox(&self) -> TxResult<()> {
+        for chunk in self.events.borrow().chunks(OUTBOX_CHUNK) {
+            insert_new(
+                self.outbox,
+                self.store.key(&[&chunk[0].seq.to_be_bytes()]),
+                codec(encode(&chunk))?,
+                "event",
+            )?;
+        }
+        Ok(())
     }
 
     pub fn insert_notification(&self, n: &Notification) -> TxResult<()> {
@@ -286,6 +314,11 @@ impl SandboxStore {
     ) -> std::result::Result<T, TxError<E>> {
         let st = &self.storage;
         let grant_touched = std::sync::atomic::AtomicBool::new(false);
+        let accounts_written = std::cell::RefCell::new(std::collections::HashMap::new());
+        let events = std::cell::RefCell::new(Vec::new());
+        // Atomic writes are serialized anyway (sled holds its global lock for a whole
+        // transaction); this lock also covers updating the account cache, in commit order.
+        let _in_order = st.commit_order.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let trees = (
             &st.accounts,
             &st.postings,
@@ -293,7 +326,7 @@ impl SandboxStore {
             &st.transfers,
             &st.transfer_index,
             &st.schedule,
-            &st.events,
+            &st.outbox,
             &st.notifications,
             &st.mandates,
             &st.meta,
@@ -307,12 +340,15 @@ impl SandboxStore {
                 transfers,
                 transfer_index,
                 schedule,
-                events,
+                outbox,
                 notifications,
                 mandates,
                 meta,
                 grants,
             )| {
+                // A retried attempt starts over.
+                accounts_written.borrow_mut().clear();
+                events.borrow_mut().clear();
                 let tx = LedgerTx {
                     store: self,
                     accounts,
@@ -321,18 +357,26 @@ impl SandboxStore {
                     transfers,
                     transfer_index,
                     schedule,
-                    events,
+                    outbox,
+                    events: &events,
                     notifications,
                     mandates,
                     meta,
                     grants,
                     grant_touched: &grant_touched,
+                    accounts_written: &accounts_written,
                 };
-                f(&tx)
+                let v = f(&tx)?;
+                tx.write_outbox()?;
+                Ok(v)
             },
         );
         match result {
             Ok(v) => {
+                for a in accounts_written.into_inner().into_values() {
+                    st.account_cache
+                        .put(self.key(&[a.id.as_bytes()]), std::sync::Arc::new(a));
+                }
                 if grant_touched.load(std::sync::atomic::Ordering::Relaxed) {
                     self.grant_written();
                 }
@@ -456,13 +500,52 @@ impl SandboxStore {
 
     /// Events with a sequence number greater than `after`, in sequence (= commit) order.
     pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<Event>> {
-        let lo = self.key(&[&after.saturating_add(1).to_be_bytes()]);
+        let first = after.saturating_add(1);
+        let start = match self.outbox_chunk_holding(first)? {
+            Some((k, _)) => k.to_vec(),
+            None => self.key(&[&first.to_be_bytes()]),
+        };
         let hi = self.key(&[&u64::MAX.to_be_bytes()]);
         let mut out = Vec::new();
-        for kv in self.storage.events.range(lo..hi).take(limit) {
-            out.push(decode(&kv?.1)?);
+        for kv in self.storage.outbox.range(start..hi) {
+            let chunk: Vec<Event> = decode(&kv?.1)?;
+            for e in chunk.into_iter().filter(|e| e.seq > after) {
+                if out.len() == limit {
+                    return Ok(out);
+                }
+                out.push(e);
+            }
         }
         Ok(out)
+    }
+
+    /// The outbox record whose chunk would hold `seq`: the last one starting at or before it.
+    fn outbox_chunk_holding(&self, seq: u64) -> Result<Option<(sled::IVec, sled::IVec)>> {
+        let lo = self.key(&[&0u64.to_be_bytes()]);
+        let hi = self.key(&[&seq.to_be_bytes()]);
+        Ok(self.storage.outbox.range(lo..=hi).next_back().transpose()?)
+    }
+
+    /// One event of the outbox.
+    pub fn event(&self, seq: u64) -> Result<Option<Event>> {
+        let Some((_, v)) = self.outbox_chunk_holding(seq)? else {
+            return Ok(None);
+        };
+        let chunk: Vec<Event> = decode(&v)?;
+        Ok(chunk.into_iter().find(|e| e.seq == seq))
+    }
+
+    /// The last outbox sequence number written (0: none).
+    pub fn events_head(&self) -> Result<u64> {
+        let lo = self.key(&[&0u64.to_be_bytes()]);
+        let hi = self.key(&[&u64::MAX.to_be_bytes()]);
+        Ok(match self.storage.outbox.range(lo..hi).next_back() {
+            Some(kv) => {
+                let chunk: Vec<Event> = decode(&kv?.1)?;
+                chunk.last().map_or(0, |e| e.seq)
+            }
+            None => 0,
+        })
     }
 }
 

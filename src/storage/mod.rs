@@ -3,6 +3,7 @@
 //! repository the services use; it is cheap to clone.
 
 mod access_log;
+mod account_cache;
 mod codec;
 mod idempotency;
 mod keys;
@@ -10,7 +11,7 @@ mod ledger;
 mod webhooks;
 mod world;
 
-pub use access_log::{AccessLogEntry, AccessLogFilter};
+pub use access_log::{AccessLogEntry, AccessLogFilter, PendingAccess};
 pub use idempotency::IdempotentAnswer;
 pub use ledger::{Counter, LedgerTx, TxError, TxResult, abort};
 pub use world::{HistoryPage, WorldWriter};
@@ -51,7 +52,9 @@ pub struct Storage {
     transfers: sled::Tree,
     transfer_index: sled::Tree,
     schedule: sled::Tree,
-    events: sled::Tree,
+    /// The event outbox: the events of one atomic write in chunks of up to
+    /// `ledger::OUTBOX_CHUNK`, each under the sequence number of its first event.
+    outbox: sled::Tree,
     notifications: sled::Tree,
     idempotency: sled::Tree,
     mandates: sled::Tree,
@@ -63,6 +66,11 @@ pub struct Storage {
     server: sled::Tree,
     /// The queue of the group-commit thread while the server runs (see `start_group_commit`).
     group_commit: std::sync::Mutex<Option<std::sync::mpsc::Sender<FlushWaiter>>>,
+    /// Accounts in memory (see `account_cache`).
+    account_cache: account_cache::AccountCache,
+    /// Held by an atomic write from its start until its accounts are in the cache, so the
+    /// cache sees writes in commit order.
+    commit_order: std::sync::Mutex<()>,
 }
 
 type FlushWaiter = tokio::sync::oneshot::Sender<std::result::Result<(), String>>;
@@ -97,7 +105,7 @@ impl Storage {
             .mode(sled::Mode::HighThroughput)
             .open()?;
         let tree = |name: &str| db.open_tree(name);
-        Ok(Arc::new(Storage {
+        let storage = Arc::new(Storage {
             meta: tree("meta")?,
             customers: tree("customers")?,
             users: tree("users")?,
@@ -115,7 +123,7 @@ impl Storage {
             transfers: tree("transfers")?,
             transfer_index: tree("transfer_index")?,
             schedule: tree("schedule")?,
-            events: tree("events")?,
+            outbox: tree("outbox")?,
             notifications: tree("notifications")?,
             idempotency: tree("idempotency")?,
             mandates: tree("debit_mandates")?,
@@ -123,8 +131,12 @@ impl Storage {
             sandboxes: tree("sandboxes")?,
             server: tree("server")?,
             group_commit: std::sync::Mutex::new(None),
+            account_cache: Default::default(),
+            commit_order: std::sync::Mutex::new(()),
             db,
-        }))
+        });
+        storage.migrate_events()?;
+        Ok(storage)
     }
 
     /// A store scoped to one sandbox.
@@ -137,6 +149,25 @@ impl Storage {
             log_buffer: Default::default(),
             signals: Default::default(),
         }
+    }
+
+    /// Data dirs written before the outbox was chunked kept one event per record in the tree
+    /// `events`: each becomes a chunk of one, under the same key.
+    fn migrate_events(&self) -> Result<()> {
+        if !self.db.tree_names().iter().any(|n| n.as_ref() == b"events") {
+            return Ok(());
+        }
+        let old = self.db.open_tree("events")?;
+        let mut batch = sled::Batch::default();
+        for kv in old.iter() {
+            let (k, v) = kv?;
+            let event: crate::domain::event::Event = decode(&v)?;
+            batch.insert(k, encode(&vec![event])?);
+        }
+        self.outbox.apply_batch(batch)?;
+        self.db.flush()?;
+        self.db.drop_tree("events")?;
+        Ok(())
     }
 
     /// Starts the group-commit thread (the server does, in `run`): from then on requests
@@ -204,7 +235,7 @@ impl Storage {
             &self.transfers,
             &self.transfer_index,
             &self.schedule,
-            &self.events,
+            &self.outbox,
             &self.notifications,
             &self.idempotency,
             &self.mandates,
@@ -327,6 +358,7 @@ impl SandboxStore {
             }
             tree.apply_batch(batch)?;
         }
+        target.forget_accounts();
         Ok(())
     }
 
@@ -352,6 +384,7 @@ impl SandboxStore {
             }
             tree.apply_batch(batch)?;
         }
+        self.forget_accounts();
         Ok(())
     }
 
@@ -376,8 +409,27 @@ impl SandboxStore {
         self.get(&self.storage.users, &self.key(&[id.as_bytes()]))
     }
 
+    /// An account, from memory when it was read or written before (see `account_cache`).
     pub fn account(&self, id: &str) -> Result<Option<crate::domain::account::Account>> {
-        self.get(&self.storage.accounts, &self.key(&[id.as_bytes()]))
+        self.account_by_key(self.key(&[id.as_bytes()]))
+    }
+
+    fn account_by_key(&self, key: Vec<u8>) -> Result<Option<crate::domain::account::Account>> {
+        let cache = &self.storage.account_cache;
+        if let Some(a) = cache.get(&key) {
+            return Ok(Some((*a).clone()));
+        }
+        let generation = cache.generation();
+        let found: Option<crate::domain::account::Account> = self.get(&self.storage.accounts, &key)?;
+        if let Some(a) = &found {
+            cache.fill(key, Arc::new(a.clone()), generation);
+        }
+        Ok(found)
+    }
+
+    /// Forgets this sandbox's cached accounts (after writes that bypass atomic writes).
+    fn forget_accounts(&self) {
+        self.storage.account_cache.forget(&self.prefix);
     }
 
     /// The customer's accounts in account-id order.
@@ -387,8 +439,7 @@ impl SandboxStore {
         for kv in self.storage.customer_accounts.scan_prefix(&prefix) {
             let (k, _) = kv?;
             let account_id = &k[prefix.len()..];
-            let key = self.key(&[account_id]);
-            if let Some(a) = self.get(&self.storage.accounts, &key)? {
+            if let Some(a) = self.account_by_key(self.key(&[account_id]))? {
                 out.push(a);
             }
         }

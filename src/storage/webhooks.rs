@@ -6,7 +6,6 @@
 
 use super::codec::{decode, encode};
 use super::{Result, SandboxStore, StorageError};
-use crate::domain::event::Event;
 use crate::domain::webhook::{Attempt, Delivery, Endpoint};
 
 const ENDPOINT: &[u8] = b"e";
@@ -160,24 +159,5 @@ impl SandboxStore {
         }
         self.storage.webhooks.apply_batch(batch)?;
         Ok(())
-    }
-
-    /// One event of the outbox.
-    pub fn event(&self, seq: u64) -> Result<Option<Event>> {
-        self.get(&self.storage.events, &self.key(&[&seq.to_be_bytes()]))
-    }
-
-    /// The last outbox sequence number written (0: none).
-    pub fn events_head(&self) -> Result<u64> {
-        let hi = self.key(&[&u64::MAX.to_be_bytes()]);
-        let lo = self.key(&[&0u64.to_be_bytes()]);
-        Ok(match self.storage.events.range(lo..hi).next_back() {
-            Some(kv) => {
-                let (k, _) = kv?;
-                let tail = &k[k.len() - 8..];
-                u64::from_be_bytes(tail.try_into().unwrap_or([0; 8]))
-            }
-            None => 0,
-        })
     }
 }

@@ -235,12 +235,12 @@ impl Segment {
 }
 
 fn base_date_time(app: &Sandbox) -> (Date, String, String) {
-    let now = app.clock.now_jst();
-    (
-        now.date(),
-        now.date().to_string(),
-        now.strftime("%H:%M:%S%:z").to_string(),
-    )
+    let now = crate::clock::jst_datetime(app.clock.now());
+    let mut date = String::with_capacity(10);
+    crate::clock::push_date(&mut date, now.date());
+    let mut time = String::with_capacity(14);
+    crate::clock::push_time_jst(&mut time, now.time());
+    (now.date(), date, time)
 }
 
 fn branch_name(app: &Sandbox, code: &str) -> String {
