@@ -18,6 +18,9 @@ pub struct IdempotentAnswer {
 
 impl SandboxStore {
     pub fn idempotent_answer(&self, client_id: &str, user_id: &str, key: &str) -> Result<Option<IdempotentAnswer>> {
+        if !self.key_may_exist(client_id, user_id, key) {
+            return Ok(None);
+        }
         self.get(
             &self.storage.idempotency,
             &self.key(&[client_id.as_bytes(), user_id.as_bytes(), key.as_bytes()]),
@@ -31,6 +34,8 @@ impl SandboxStore {
         key: &str,
         answer: &IdempotentAnswer,
     ) -> Result<()> {
+        let hash = self.idempotency_key_hash(client_id, user_id, key);
+        self.storage.known_keys.note(hash);
         self.storage.idempotency.insert(
             self.key(&[client_id.as_bytes(), user_id.as_bytes(), key.as_bytes()]),
             encode(answer)?,

@@ -181,6 +181,9 @@ impl LedgerTx<'_> {
     /// The transfer created by an earlier request with this client's and user's idempotency
     /// key: (apply number, request fingerprint).
     pub fn idempotent_transfer(&self, client_id: &str, user_id: &str, key: &str) -> TxResult<Option<(String, String)>> {
+        if !self.store.key_may_exist_loaded(client_id, user_id, key) {
+            return Ok(None);
+        }
         let k = self
             .store
             .key(&[b"~idem", client_id.as_bytes(), user_id.as_bytes(), key.as_bytes()]);
@@ -203,6 +206,9 @@ impl LedgerTx<'_> {
             .store
             .key(&[b"~idem", client_id.as_bytes(), user_id.as_bytes(), key.as_bytes()]);
         let v = codec(encode(&(apply_no.to_owned(), fingerprint.to_owned())))?;
+        // Known before the write commits: a later check of the key then reads storage.
+        let hash = self.store.idempotency_key_hash(client_id, user_id, key);
+        self.store.storage.known_keys.note(hash);
         self.transfer_index.insert(k, v)?;
         Ok(())
     }
@@ -395,6 +401,9 @@ impl SandboxStore {
     /// The transfer an idempotency key made and the request's fingerprint, read outside any
     /// transaction (the writer checks again inside its own).
     pub fn idempotent_transfer(&self, client_id: &str, user_id: &str, key: &str) -> Result<Option<(String, String)>> {
+        if !self.key_may_exist(client_id, user_id, key) {
+            return Ok(None);
+        }
         let k = self.key(&[b"~idem", client_id.as_bytes(), user_id.as_bytes(), key.as_bytes()]);
         self.get(&self.storage.transfer_index, &k)
     }

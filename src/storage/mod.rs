@@ -3,11 +3,12 @@
 //! repository the services use; it is cheap to clone.
 
 mod access_log;
-mod account_cache;
 mod codec;
 mod idempotency;
 mod keys;
+mod known_keys;
 mod ledger;
+mod record_cache;
 mod webhooks;
 mod world;
 
@@ -66,8 +67,12 @@ pub struct Storage {
     server: sled::Tree,
     /// The queue of the group-commit thread while the server runs (see `start_group_commit`).
     group_commit: std::sync::Mutex<Option<std::sync::mpsc::Sender<FlushWaiter>>>,
-    /// Accounts in memory (see `account_cache`).
-    account_cache: account_cache::AccountCache,
+    /// Accounts in memory (see `record_cache`).
+    account_cache: record_cache::RecordCache<crate::domain::account::Account>,
+    /// The generated history's monthly chunks in memory (see `record_cache`).
+    history_cache: record_cache::RecordCache<Vec<crate::domain::transaction::Transaction>>,
+    /// Idempotency keys that may be stored (see `known_keys`).
+    known_keys: known_keys::KnownKeys,
     /// Held by an atomic write from its start until its accounts are in the cache, so the
     /// cache sees writes in commit order.
     commit_order: std::sync::Mutex<()>,
@@ -131,7 +136,9 @@ impl Storage {
             sandboxes: tree("sandboxes")?,
             server: tree("server")?,
             group_commit: std::sync::Mutex::new(None),
-            account_cache: Default::default(),
+            account_cache: record_cache::RecordCache::new(2_000_000),
+            history_cache: record_cache::RecordCache::new(200_000),
+            known_keys: Default::default(),
             commit_order: std::sync::Mutex::new(()),
             db,
         });
@@ -427,9 +434,50 @@ impl SandboxStore {
         Ok(found)
     }
 
-    /// Forgets this sandbox's cached accounts (after writes that bypass atomic writes).
+    /// Forgets this sandbox's cached accounts and history and its known keys (after writes
+    /// that bypass atomic writes).
     fn forget_accounts(&self) {
         self.storage.account_cache.forget(&self.prefix);
+        self.storage.history_cache.forget(&self.prefix);
+        self.storage.known_keys.reload(&self.prefix);
+    }
+
+    /// Whether an idempotency key (client, user, key) may be stored; `false` is certain.
+    /// Loads the sandbox's keys on first use, so never call it inside an atomic write (a
+    /// plain read there would wait for the write's own lock); see `key_may_exist_loaded`.
+    fn key_may_exist(&self, client_id: &str, user_id: &str, key: &str) -> bool {
+        let known = &self.storage.known_keys;
+        if known.loaded(&self.prefix).is_none() {
+            let generation = known.generation();
+            known.load(&self.prefix, self.stored_key_hashes().ok(), generation);
+        }
+        self.key_may_exist_loaded(client_id, user_id, key)
+    }
+
+    /// `key_may_exist` without loading: keys not loaded yet may exist.
+    fn key_may_exist_loaded(&self, client_id: &str, user_id: &str, key: &str) -> bool {
+        let known = &self.storage.known_keys;
+        known.loaded(&self.prefix) != Some(true) || known.contains(self.idempotency_key_hash(client_id, user_id, key))
+    }
+
+    fn idempotency_key_hash(&self, client_id: &str, user_id: &str, key: &str) -> u64 {
+        known_keys::hash(&self.key(&[client_id.as_bytes(), user_id.as_bytes(), key.as_bytes()]))
+    }
+
+    /// Hashes of every idempotency key stored for this sandbox: answers and transfers' keys.
+    fn stored_key_hashes(&self) -> Result<Vec<u64>> {
+        let mut out = Vec::new();
+        for kv in self.storage.idempotency.scan_prefix(&*self.prefix) {
+            out.push(known_keys::hash(&kv?.0));
+        }
+        let transfer_keys = self.key(&[b"~idem", b""]);
+        for kv in self.storage.transfer_index.scan_prefix(&transfer_keys) {
+            let (k, _) = kv?;
+            let mut key = self.prefix.to_vec();
+            key.extend_from_slice(&k[transfer_keys.len()..]);
+            out.push(known_keys::hash(&key));
+        }
+        Ok(out)
     }
 
     /// The customer's accounts in account-id order.

@@ -7,6 +7,7 @@ use crate::domain::account::Account;
 use crate::domain::transaction::Transaction;
 use crate::scenario::generate::GeneratedCustomer;
 use jiff::civil::Date;
+use std::sync::Arc;
 
 /// Collects generated customers and writes them a batch at a time.
 pub struct WorldWriter<'a> {
@@ -119,26 +120,34 @@ impl SandboxStore {
         // Generated history (monthly chunks) is all dated before the clock start; entries
         // posted since live in their own tree (small values, so posting does not rewrite
         // pages full of chunks) and are all dated at or after it: chunks first, then postings.
-        let chunks = self
-            .storage
-            .transactions
-            .range(lo.clone()..hi.clone())
-            .map(|kv| -> Result<Vec<Transaction>> {
-                let (_, v) = kv?;
-                decode(&v)
-            });
+        // Chunks never change once the world is built: decoded once, then shared.
+        let cache = &self.storage.history_cache;
+        let chunks =
+            self.storage
+                .transactions
+                .range(lo.clone()..hi.clone())
+                .map(|kv| -> Result<Arc<Vec<Transaction>>> {
+                    let (k, v) = kv?;
+                    if let Some(chunk) = cache.get(&k) {
+                        return Ok(chunk);
+                    }
+                    let generation = cache.generation();
+                    let chunk = Arc::new(decode::<Vec<Transaction>>(&v)?);
+                    cache.fill(k.to_vec(), chunk.clone(), generation);
+                    Ok(chunk)
+                });
         let posted = self
             .storage
             .postings
             .range(lo..hi)
-            .map(|kv| -> Result<Vec<Transaction>> {
+            .map(|kv| -> Result<Arc<Vec<Transaction>>> {
                 let (_, v) = kv?;
-                Ok(vec![decode(&v)?])
+                Ok(Arc::new(vec![decode(&v)?]))
             });
         let mut items = Vec::new();
         for entries in chunks.chain(posted) {
-            for t in entries? {
-                if t.date < from || t.date > to || !keep(&t) {
+            for t in entries?.iter() {
+                if t.date < from || t.date > to || !keep(t) {
                     continue;
                 }
                 if let Some(s) = start
@@ -152,7 +161,7 @@ impl SandboxStore {
                         next: Some((t.date, t.seq)),
                     });
                 }
-                items.push(t);
+                items.push(t.clone());
             }
         }
         Ok(HistoryPage { items, next: None })
