@@ -8,18 +8,24 @@ use crate::error::ApiError;
 use crate::sandbox::Sandbox;
 use crate::services::consent::Principal;
 use jiff::civil::Date;
+use std::sync::Arc;
 
 /// Most items a history page holds.
 pub const MAX_PAGE: usize = 500;
 
 /// The principal's customer's accounts.
-pub fn accounts(app: &Sandbox, who: &Principal) -> Result<Vec<Account>, ApiError> {
-    Ok(app.store.accounts_of(&who.customer_id)?)
+pub fn accounts(app: &Sandbox, who: &Principal) -> Result<Vec<Arc<Account>>, ApiError> {
+    Ok(app
+        .store
+        .accounts_of(&who.customer_id)?
+        .into_iter()
+        .map(Arc::new)
+        .collect())
 }
 
 /// One of the principal's accounts; any other id is 404 (never 403: no hint that it exists).
-pub fn account(app: &Sandbox, who: &Principal, account_id: &str) -> Result<Account, ApiError> {
-    match app.store.account(account_id)? {
+pub fn account(app: &Sandbox, who: &Principal, account_id: &str) -> Result<Arc<Account>, ApiError> {
+    match app.store.account_shared(account_id)? {
         Some(a) if a.customer_id == who.customer_id => Ok(a),
         _ => Err(ApiError::not_found(
             "account_not_found",

@@ -92,7 +92,7 @@ pub struct TransferItemInput {
 
 /// A checked request, ready to run or schedule.
 pub struct Plan {
-    pub account: Account,
+    pub account: std::sync::Arc<Account>,
     pub remitter_name: String,
     pub designated: Date,
     pub execution: Date,

@@ -136,8 +136,8 @@ impl Storage {
             sandboxes: tree("sandboxes")?,
             server: tree("server")?,
             group_commit: std::sync::Mutex::new(None),
-            account_cache: record_cache::RecordCache::new(2_000_000),
-            history_cache: record_cache::RecordCache::new(200_000),
+            account_cache: record_cache::RecordCache::new(500_000),
+            history_cache: record_cache::RecordCache::new(20_000),
             known_keys: Default::default(),
             commit_order: std::sync::Mutex::new(()),
             db,
@@ -416,22 +416,28 @@ impl SandboxStore {
         self.get(&self.storage.users, &self.key(&[id.as_bytes()]))
     }
 
-    /// An account, from memory when it was read or written before (see `account_cache`).
+    /// An account, from memory when it was read or written before (see `record_cache`).
     pub fn account(&self, id: &str) -> Result<Option<crate::domain::account::Account>> {
+        Ok(self.account_shared(id)?.map(|a| (*a).clone()))
+    }
+
+    /// `account` without a copy: the cached record itself.
+    pub fn account_shared(&self, id: &str) -> Result<Option<Arc<crate::domain::account::Account>>> {
         self.account_by_key(self.key(&[id.as_bytes()]))
     }
 
-    fn account_by_key(&self, key: Vec<u8>) -> Result<Option<crate::domain::account::Account>> {
+    fn account_by_key(&self, key: Vec<u8>) -> Result<Option<Arc<crate::domain::account::Account>>> {
         let cache = &self.storage.account_cache;
         if let Some(a) = cache.get(&key) {
-            return Ok(Some((*a).clone()));
+            return Ok(Some(a));
         }
         let generation = cache.generation();
         let found: Option<crate::domain::account::Account> = self.get(&self.storage.accounts, &key)?;
-        if let Some(a) = &found {
-            cache.fill(key, Arc::new(a.clone()), generation);
-        }
-        Ok(found)
+        Ok(found.map(|a| {
+            let a = Arc::new(a);
+            cache.fill(key, a.clone(), generation);
+            a
+        }))
     }
 
     /// Forgets this sandbox's cached accounts and history and its known keys (after writes
@@ -488,7 +494,7 @@ impl SandboxStore {
             let (k, _) = kv?;
             let account_id = &k[prefix.len()..];
             if let Some(a) = self.account_by_key(self.key(&[account_id]))? {
-                out.push(a);
+                out.push((*a).clone());
             }
         }
         Ok(out)

@@ -293,7 +293,7 @@ pub async fn balances(
     app: Sandbox,
     who: Authenticated,
     q: BalancesQuery,
-) -> Result<Json<BalancesResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     segment.check(&who)?;
     who.require(Scope::AccountsRead)?;
     let accounts = match &q.account_id {
@@ -301,24 +301,28 @@ pub async fn balances(
         None => reference::accounts(&app, &who.0)?,
     };
     let (today, base_date, base_time) = base_date_time(&app);
-    let mut balances = Vec::with_capacity(accounts.len());
-    for a in &accounts {
+    Ok(write_balances(&accounts, today, &base_date, &base_time).into_response())
+}
+
+/// Balances as `BalancesResponse` serializes them, written by hand (the API's most frequent
+/// answer; see `JsonObject`).
+fn write_balances(accounts: &[std::sync::Arc<Account>], today: Date, base_date: &str, base_time: &str) -> JsonObject {
+    let mut out = JsonObject::with_capacity(64 + 320 * accounts.len());
+    out.array("balances", accounts, |item, a| {
         let f = reference::balance(a, today);
-        balances.push(BalanceItem {
-            account_id: a.id.clone(),
-            account_type_code: a.account_type.code().to_owned(),
-            account_type_name: a.account_type.name_ja().to_owned(),
-            balance: f.balance.to_api_string(),
-            withdrawable_amount: f.withdrawable.to_api_string(),
-            previous_day_balance: f.previous_day.to_api_string(),
-            previous_month_balance: f.previous_month.to_api_string(),
-            base_date: base_date.clone(),
-            base_time: base_time.clone(),
-            currency_code: "JPY".into(),
-            currency_name: "日本円".into(),
-        });
-    }
-    Ok(Json(BalancesResponse { balances }))
+        item.text("accountId", &a.id);
+        item.plain("accountTypeCode", a.account_type.code());
+        item.plain("accountTypeName", a.account_type.name_ja());
+        item.int_string("balance", f.balance.0);
+        item.int_string("withdrawableAmount", f.withdrawable.0);
+        item.int_string("previousDayBalance", f.previous_day.0);
+        item.int_string("previousMonthBalance", f.previous_month.0);
+        item.plain("baseDate", base_date);
+        item.plain("baseTime", base_time);
+        item.plain("currencyCode", "JPY");
+        item.plain("currencyName", "日本円");
+    });
+    out
 }
 
 pub async fn transactions(
@@ -409,7 +413,7 @@ macro_rules! segment_routes {
                     (status = 403, description = "Scope accounts:read missing, or wrong segment", body = crate::error::Problem, content_type = "application/problem+json"),
                     (status = 404, description = "Not one of the token's accounts", body = crate::error::Problem, content_type = "application/problem+json"),
                 ))]
-            pub async fn balances(app: Sandbox, who: Authenticated, ApiQuery(q): ApiQuery<BalancesQuery>) -> Result<Json<BalancesResponse>, ApiError> {
+            pub async fn balances(app: Sandbox, who: Authenticated, ApiQuery(q): ApiQuery<BalancesQuery>) -> Result<Response, ApiError> {
                 super::balances($segment, app, who, q).await
             }
 
@@ -492,6 +496,49 @@ mod tests {
             balance: t.balance_after.to_api_string(),
             item_key: reference::item_key(t.date, t.seq),
         }
+    }
+
+    /// The hand-written balances are byte for byte what serde writes for the schema type.
+    #[test]
+    fn written_balances_equal_the_schema_types_serialization() {
+        let loaded = crate::scenario::load::load_str(crate::scenario::DEFAULT_SCENARIO, "default").unwrap();
+        let start: jiff::Timestamp = "2026-11-22T01:00:00Z".parse().unwrap();
+        let mut accounts: Vec<std::sync::Arc<Account>> = Vec::new();
+        crate::scenario::generate::customers::<()>(&loaded.scenario, start, |c| {
+            accounts.extend(c.accounts.into_iter().map(|(a, _)| std::sync::Arc::new(a)));
+            Ok(())
+        })
+        .unwrap();
+        // A day later, so the previous-day and previous-month figures come from history.
+        let today: Date = "2026-12-02".parse().unwrap();
+        assert!(accounts.len() >= 2);
+        let written = write_balances(&accounts, today, "2026-11-22", "10:11:12+09:00").finish_bytes();
+        let expected = serde_json::to_vec(&BalancesResponse {
+            balances: accounts
+                .iter()
+                .map(|a| {
+                    let f = reference::balance(a, today);
+                    BalanceItem {
+                        account_id: a.id.clone(),
+                        account_type_code: a.account_type.code().to_owned(),
+                        account_type_name: a.account_type.name_ja().to_owned(),
+                        balance: f.balance.to_api_string(),
+                        withdrawable_amount: f.withdrawable.to_api_string(),
+                        previous_day_balance: f.previous_day.to_api_string(),
+                        previous_month_balance: f.previous_month.to_api_string(),
+                        base_date: "2026-11-22".into(),
+                        base_time: "10:11:12+09:00".into(),
+                        currency_code: "JPY".into(),
+                        currency_name: "日本円".into(),
+                    }
+                })
+                .collect(),
+        })
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(written).unwrap(),
+            String::from_utf8(expected).unwrap()
+        );
     }
 
     /// The hand-written page is byte for byte what serde writes for the schema type.
