@@ -194,15 +194,20 @@ impl FieldsBuilder {
     /// Adds a limit: its name, size `quota` per `window` seconds (none for concurrency),
     /// `remaining` left now and `reset` seconds until it is full again.
     fn add(&mut self, name: &str, quota: u64, window: Option<u64>, remaining: u64, reset: u64) {
-        use std::fmt::Write as _;
+        // Runs for every limit on every counted request: plain pushes, not `write!`.
+        let mut digits = itoa::Buffer::new();
         if self.policy.is_empty() {
             self.policy.reserve(64);
         } else {
             self.policy.push_str(", ");
         }
-        let _ = write!(self.policy, "\"{name}\";q={quota}");
+        self.policy.push('"');
+        self.policy.push_str(name);
+        self.policy.push_str("\";q=");
+        self.policy.push_str(digits.format(quota));
         if let Some(w) = window {
-            let _ = write!(self.policy, ";w={w}");
+            self.policy.push_str(";w=");
+            self.policy.push_str(digits.format(w));
         }
         // remaining/quota, compared without division.
         let tighter = self
@@ -211,9 +216,13 @@ impl FieldsBuilder {
         if tighter {
             self.tightest = Some((remaining, quota));
             self.state.clear();
-            let _ = write!(self.state, "\"{name}\";r={remaining}");
+            self.state.push('"');
+            self.state.push_str(name);
+            self.state.push_str("\";r=");
+            self.state.push_str(digits.format(remaining));
             if window.is_some() {
-                let _ = write!(self.state, ";t={reset}");
+                self.state.push_str(";t=");
+                self.state.push_str(digits.format(reset));
             }
         }
     }

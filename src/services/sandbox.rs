@@ -40,8 +40,10 @@ pub fn record_access(app: &Sandbox, call: PendingAccess) {
 
 /// Writes a sandbox's queued access-log entries and counts them in the metrics.
 pub fn write_access_log(sandbox: &Sandbox) -> Result<(), StorageError> {
-    let written = sandbox.store.write_access_log()?;
-    crate::metrics::metrics().observe_requests(&sandbox.id, &written);
+    let metrics = crate::metrics::metrics();
+    sandbox
+        .store
+        .write_access_log(|written| metrics.observe_requests(&sandbox.id, written))?;
     Ok(())
 }
 

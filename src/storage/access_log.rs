@@ -153,25 +153,36 @@ impl SandboxStore {
         let _ = self.log_buffer.queue.send(call);
     }
 
-    /// Writes the queued calls in one batch, numbered in queue order; answers them.
-    pub fn write_access_log(&self) -> Result<Vec<AccessLogEntry>> {
+    /// Writes the queued calls, numbered in queue order, one stored chunk at a time (a busy
+    /// second queues tens of thousands: chunk by chunk, the same buffers are reused instead of
+    /// one large allocation the allocator hands back to the system after each round). Hands each
+    /// written chunk to `written`; answers how many were written.
+    pub fn write_access_log(&self, mut written: impl FnMut(&[AccessLogEntry])) -> Result<usize> {
         let buffer = self.log_buffer();
-        let entries: Vec<AccessLogEntry> = match buffer.pending.lock() {
-            Ok(pending) => pending
-                .try_iter()
-                .map(|call| call.into_entry(buffer.next_id.fetch_add(1, Ordering::Relaxed)))
-                .collect(),
-            Err(_) => return Ok(Vec::new()),
+        let Ok(pending) = buffer.pending.lock() else {
+            return Ok(0);
         };
-        if entries.is_empty() {
-            return Ok(entries);
+        let mut chunk = Vec::with_capacity(CHUNK);
+        let mut total = 0;
+        loop {
+            chunk.clear();
+            chunk.extend(
+                pending
+                    .try_iter()
+                    .take(CHUNK)
+                    .map(|call| call.into_entry(buffer.next_id.fetch_add(1, Ordering::Relaxed))),
+            );
+            let Some(first) = chunk.first() else { break };
+            self.storage
+                .access_log
+                .insert(self.key(&[&first.id.to_be_bytes()]), encode(&chunk)?)?;
+            written(&chunk);
+            total += chunk.len();
+            if chunk.len() < CHUNK {
+                break;
+            }
         }
-        let mut batch = sled::Batch::default();
-        for chunk in entries.chunks(CHUNK) {
-            batch.insert(self.key(&[&chunk[0].id.to_be_bytes()]), encode(&chunk)?);
-        }
-        self.storage.access_log.apply_batch(batch)?;
-        Ok(entries)
+        Ok(total)
     }
 
     /// Matching stored entries, newest first, and whether more remain (write the queued ones
