@@ -111,10 +111,14 @@ pub fn push_time_jst(out: &mut String, time: jiff::civil::Time) {
     out.push_str("+09:00");
 }
 
-fn push_digits(out: &mut String, n: u32, width: u32) {
-    for i in (0..width).rev() {
-        out.push(char::from(b'0' + (n / 10u32.pow(i) % 10) as u8));
+fn push_digits(out: &mut String, mut n: u32, width: usize) {
+    let mut digits = [b'0'; 4];
+    for d in digits[..width].iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
     }
+    // ASCII digits only.
+    out.push_str(std::str::from_utf8(&digits[..width]).unwrap_or_default());
 }
 
 /// RFC 3339 with the `+09:00` offset, second precision, as the API shows timestamps.

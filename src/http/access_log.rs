@@ -56,7 +56,7 @@ where
     let query = req.uri().query().map(str::to_owned);
     let end_user_ip = req
         .headers()
-        .get("x-end-user-ip")
+        .get(&super::names::X_END_USER_IP)
         .and_then(|v| v.to_str().ok())
         .and_then(|s| s.trim().parse::<std::net::IpAddr>().ok());
     let request_id = req

@@ -99,7 +99,7 @@ where
     P: FnOnce(Request) -> F,
     F: Future<Output = Response>,
 {
-    let simulate = req.headers().get(SIMULATE_HEADER).cloned();
+    let simulate = req.headers().get(&super::names::SANDBANK_SIMULATE).cloned();
     if simulate.is_none() && !app.faults.active() {
         return next(req).await;
     }

@@ -117,7 +117,7 @@ where
     }
     let Some(key) = req
         .headers()
-        .get("idempotency-key")
+        .get(&crate::http::names::IDEMPOTENCY_KEY)
         .map(|v| v.to_str().map(str::to_owned))
     else {
         return next(req).await;

@@ -71,7 +71,11 @@ pub fn build_router(server: Server) -> Router {
     // (`/s/{id}/swagger-ui/`) loads that sandbox's own description.
     let swagger_config = utoipa_swagger_ui::Config::with_oauth_config(["../openapi.json"], swagger_oauth);
     let sandbox_routes = router
-        .route("/openapi.json", axum::routing::get(openapi::served))
+        // The description is handed to its one route (not to every request as an extension).
+        .route(
+            "/openapi.json",
+            axum::routing::get(move |sandbox: Sandbox| openapi::served(sandbox, api.clone())),
+        )
         .merge(SwaggerUi::new("/swagger-ui").config(swagger_config))
         .route("/bank/approvals", axum::routing::get(approvals::approvals_page))
         .route("/bank/approvals/login", axum::routing::post(approvals::approvals_login))
@@ -81,8 +85,7 @@ pub fn build_router(server: Server) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .route_layer(middleware::from_fn(operation))
-        .layer(axum::Extension(api));
+        .route_layer(middleware::from_fn(operation));
     Router::new()
         .fallback_service(sandbox_routes)
         .layer(middleware::from_fn_with_state(server, front))
@@ -102,6 +105,16 @@ async fn method_not_allowed() -> ApiError {
         "method_not_allowed",
         "this endpoint does not accept that method; see /swagger-ui",
     )
+}
+
+/// Header names used on every request, made once (a `&str` name is parsed on each use).
+pub(crate) mod names {
+    use axum::http::HeaderName;
+    pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+    pub static X_FAPI_INTERACTION_ID: HeaderName = HeaderName::from_static("x-fapi-interaction-id");
+    pub static X_END_USER_IP: HeaderName = HeaderName::from_static("x-end-user-ip");
+    pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+    pub static SANDBANK_SIMULATE: HeaderName = HeaderName::from_static("sandbank-simulate");
 }
 
 /// The request id of the current request.
@@ -128,10 +141,10 @@ fn acceptable_request_id(v: &HeaderValue) -> Option<String> {
 async fn front(State(server): State<Server>, mut req: Request, next: Next) -> Response {
     let request_id = req
         .headers()
-        .get("x-request-id")
+        .get(&names::X_REQUEST_ID)
         .and_then(acceptable_request_id)
         .unwrap_or_else(new_request_id);
-    let fapi = req.headers().get("x-fapi-interaction-id").cloned();
+    let fapi = req.headers().get(&names::X_FAPI_INTERACTION_ID).cloned();
     let path = req.uri().path();
     // Under any sandbox's prefix (`/s/{id}/oauth/…`) too.
     let secret_bearing = path.contains("/oauth/") || path.contains("/sandbox/v1/") || path.starts_with("/operator/");
@@ -159,10 +172,10 @@ async fn front(State(server): State<Server>, mut req: Request, next: Next) -> Re
         }
     }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
-        res.headers_mut().insert("x-request-id", v);
+        res.headers_mut().insert(names::X_REQUEST_ID.clone(), v);
     }
     if let Some(v) = fapi {
-        res.headers_mut().insert("x-fapi-interaction-id", v);
+        res.headers_mut().insert(names::X_FAPI_INTERACTION_ID.clone(), v);
     }
     let headers = res.headers_mut();
     headers.insert(

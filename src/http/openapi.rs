@@ -299,7 +299,7 @@ pub fn openapi_json() -> String {
 /// a created sandbox's description leaves out the operator API (served at the root only).
 pub async fn served(
     sandbox: crate::sandbox::Sandbox,
-    axum::Extension(doc): axum::Extension<std::sync::Arc<serde_json::Value>>,
+    doc: std::sync::Arc<serde_json::Value>,
 ) -> axum::Json<serde_json::Value> {
     let mut doc = (*doc).clone();
     doc["servers"] = serde_json::json!([{

@@ -83,6 +83,13 @@ impl JsonObject {
         self.buf.extend_from_slice(if value { b"true" } else { b"false" });
     }
 
+    /// The buffer itself, for an object whose fields are written as one template (the caller
+    /// writes the separators; the next field through this object gets its comma).
+    pub fn raw(&mut self) -> &mut Vec<u8> {
+        self.first = false;
+        &mut self.buf
+    }
+
     /// An array of objects, each written by `item`.
     pub fn array<T>(&mut self, key: &str, items: &[T], mut item: impl FnMut(&mut JsonObject, &T)) {
         self.key(key);

@@ -111,15 +111,18 @@ pub fn item_key(date: Date, seq: u32) -> String {
 
 /// Appends an `itemKey` (see `item_key`) without formatting machinery (50 per history page).
 pub fn push_item_key(out: &mut String, date: Date, seq: u32) {
-    let digits = |out: &mut String, n: u64, width: u32| {
-        for i in (0..width).rev() {
-            out.push(char::from(b'0' + (n / 10u64.pow(i) % 10) as u8));
+    let mut digits = [b'0'; 18];
+    let ymd = date.year().clamp(0, 9999) as u64 * 10_000 + date.month() as u64 * 100 + date.day() as u64;
+    let mut fill = |mut n: u64, end: usize, width: usize| {
+        for d in digits[end - width..end].iter_mut().rev() {
+            *d = b'0' + (n % 10) as u8;
+            n /= 10;
         }
     };
-    digits(out, date.year().clamp(0, 9999) as u64, 4);
-    digits(out, date.month() as u64, 2);
-    digits(out, date.day() as u64, 2);
-    digits(out, seq as u64, 10);
+    fill(ymd, 8, 8);
+    fill(seq as u64, 18, 10);
+    // ASCII digits only.
+    out.push_str(std::str::from_utf8(&digits).unwrap_or_default());
 }
 
 pub fn parse_item_key(key: &str) -> Result<(Date, u32), ApiError> {

@@ -137,7 +137,7 @@ impl Storage {
             server: tree("server")?,
             group_commit: std::sync::Mutex::new(None),
             account_cache: record_cache::RecordCache::new(500_000),
-            history_cache: record_cache::RecordCache::new(20_000),
+            history_cache: record_cache::RecordCache::new(50_000),
             known_keys: Default::default(),
             commit_order: std::sync::Mutex::new(()),
             db,

@@ -117,25 +117,31 @@ impl SandboxStore {
         let after_to = to.first_of_month().checked_add(jiff::ToSpan::months(1)).unwrap_or(to);
         let lo = self.key(&[account_id.as_bytes(), &month_bytes(first)]);
         let hi = self.key(&[account_id.as_bytes(), &month_bytes(after_to)]);
+        let after_to = after_to.first_of_month();
         // Generated history (monthly chunks) is all dated before the clock start; entries
         // posted since live in their own tree (small values, so posting does not rewrite
         // pages full of chunks) and are all dated at or after it: chunks first, then postings.
-        // Chunks never change once the world is built: decoded once, then shared.
+        // Chunks never change once the world is built: decoded once, then shared, looked up
+        // month by month (a month without a chunk is remembered as an empty one).
         let cache = &self.storage.history_cache;
-        let chunks =
-            self.storage
-                .transactions
-                .range(lo.clone()..hi.clone())
-                .map(|kv| -> Result<Arc<Vec<Transaction>>> {
-                    let (k, v) = kv?;
-                    if let Some(chunk) = cache.get(&k) {
-                        return Ok(chunk);
-                    }
-                    let generation = cache.generation();
-                    let chunk = Arc::new(decode::<Vec<Transaction>>(&v)?);
-                    cache.fill(k.to_vec(), chunk.clone(), generation);
-                    Ok(chunk)
-                });
+        let chunk_of = |month: Date| -> Result<Arc<Vec<Transaction>>> {
+            let k = self.key(&[account_id.as_bytes(), &month_bytes(month)]);
+            if let Some(chunk) = cache.get(&k) {
+                return Ok(chunk);
+            }
+            let generation = cache.generation();
+            let chunk = Arc::new(match self.storage.transactions.get(&k)? {
+                Some(v) => decode::<Vec<Transaction>>(&v)?,
+                None => Vec::new(),
+            });
+            cache.fill(k, chunk.clone(), generation);
+            Ok(chunk)
+        };
+        let months = std::iter::successors(Some(first.first_of_month()), |m| {
+            m.checked_add(jiff::ToSpan::months(1)).ok()
+        })
+        .take_while(|m| *m < after_to);
+        let chunks = months.map(chunk_of);
         let posted = self
             .storage
             .postings

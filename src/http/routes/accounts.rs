@@ -363,24 +363,39 @@ fn write_transactions(account_id: &str, page: &reference::HistoryPage, base_date
     }
     out.number("count", page.items.len() as u64);
     let mut key = String::with_capacity(18);
+    let mut number = itoa::Buffer::new();
+    // Each item as one template: its keys are fixed, only dates, codes, digits and two free
+    // texts vary (a 50-item page spent a fifth of its time here field by field).
     out.array("transactions", &page.items, |item, t| {
+        let buf = item.raw();
+        buf.extend_from_slice(b"\"transactionDate\":\"");
         day.clear();
         crate::clock::push_date(&mut day, t.date);
-        item.plain("transactionDate", &day);
+        buf.extend_from_slice(day.as_bytes());
+        buf.extend_from_slice(b"\",\"valueDate\":\"");
         day.clear();
         crate::clock::push_date(&mut day, t.value_date);
-        item.plain("valueDate", &day);
-        item.plain("transactionType", t.direction.code());
-        item.plain("transactionKind", t.kind.code());
-        item.int_string("amount", t.amount.0);
-        item.text("remarks", &t.remarks);
+        buf.extend_from_slice(day.as_bytes());
+        buf.extend_from_slice(b"\",\"transactionType\":\"");
+        buf.extend_from_slice(t.direction.code().as_bytes());
+        buf.extend_from_slice(b"\",\"transactionKind\":\"");
+        buf.extend_from_slice(t.kind.code().as_bytes());
+        buf.extend_from_slice(b"\",\"amount\":\"");
+        buf.extend_from_slice(number.format(t.amount.0).as_bytes());
+        buf.extend_from_slice(b"\",\"remarks\":");
+        // Writing a &str into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *buf, &t.remarks);
         if let Some(name) = &t.remitter_name {
-            item.text("remitterName", name);
+            buf.extend_from_slice(b",\"remitterName\":");
+            let _ = serde_json::to_writer(&mut *buf, name);
         }
-        item.int_string("balance", t.balance_after.0);
+        buf.extend_from_slice(b",\"balance\":\"");
+        buf.extend_from_slice(number.format(t.balance_after.0).as_bytes());
+        buf.extend_from_slice(b"\",\"itemKey\":\"");
         key.clear();
         reference::push_item_key(&mut key, t.date, t.seq);
-        item.plain("itemKey", &key);
+        buf.extend_from_slice(key.as_bytes());
+        buf.push(b'"');
     });
     out
 }
@@ -496,6 +511,14 @@ mod tests {
             balance: t.balance_after.to_api_string(),
             item_key: reference::item_key(t.date, t.seq),
         }
+    }
+
+    #[test]
+    fn item_keys_are_the_date_and_sequence_as_18_digits() {
+        let date: Date = "2026-11-20".parse().unwrap();
+        assert_eq!(reference::item_key(date, 7), "202611200000000007");
+        assert_eq!(reference::item_key(date, 4_000_000_123), "202611204000000123");
+        assert_eq!(reference::parse_item_key("202611200000000007").unwrap(), (date, 7));
     }
 
     /// The hand-written balances are byte for byte what serde writes for the schema type.
