@@ -91,10 +91,15 @@ impl JsonObject {
     }
 
     /// An array of objects, each written by `item`.
-    pub fn array<T>(&mut self, key: &str, items: &[T], mut item: impl FnMut(&mut JsonObject, &T)) {
+    pub fn array<T>(
+        &mut self,
+        key: &str,
+        items: impl IntoIterator<Item = T>,
+        mut item: impl FnMut(&mut JsonObject, T),
+    ) {
         self.key(key);
         self.buf.push(b'[');
-        for (i, t) in items.iter().enumerate() {
+        for (i, t) in items.into_iter().enumerate() {
             if i > 0 {
                 self.buf.push(b',');
             }

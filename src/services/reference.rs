@@ -3,7 +3,7 @@
 
 use crate::domain::account::Account;
 use crate::domain::money::Yen;
-use crate::domain::transaction::{Direction, Transaction, TransactionKind};
+use crate::domain::transaction::{Direction, TransactionKind};
 use crate::error::ApiError;
 use crate::sandbox::Sandbox;
 use crate::services::consent::Principal;
@@ -154,7 +154,7 @@ pub enum HistoryKind {
 pub struct HistoryPage {
     pub from: Date,
     pub to: Date,
-    pub items: Vec<Transaction>,
+    pub entries: crate::storage::HistoryPage,
     pub next_item_key: Option<String>,
 }
 
@@ -195,7 +195,7 @@ pub fn history(
     Ok(HistoryPage {
         from: range.0,
         to: range.1,
-        items: page.items,
         next_item_key: page.next.map(|(d, s)| item_key(d, s)),
+        entries: page,
     })
 }

@@ -94,11 +94,39 @@ impl<'a> WorldWriter<'a> {
     }
 }
 
-/// A page of history.
+/// A page of history. Its entries stay in the shared chunks they were read from (a page of 50
+/// would otherwise copy 50 entries and their texts).
 pub struct HistoryPage {
-    pub items: Vec<Transaction>,
+    chunks: Vec<Arc<Vec<Transaction>>>,
+    /// (chunk, index) of each entry, in order.
+    picked: Vec<(u32, u32)>,
     /// Position (date, seq) of the first matching item after this page, if any.
     pub next: Option<(Date, u32)>,
+}
+
+impl HistoryPage {
+    /// A page of these entries (for tests and callers that build one).
+    pub fn of(items: Vec<Transaction>, next: Option<(Date, u32)>) -> Self {
+        let picked = (0..items.len() as u32).map(|i| (0, i)).collect();
+        HistoryPage {
+            chunks: vec![Arc::new(items)],
+            picked,
+            next,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.picked.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.picked.is_empty()
+    }
+
+    /// The entries, in order.
+    pub fn items(&self) -> impl ExactSizeIterator<Item = &Transaction> {
+        self.picked.iter().map(|&(c, i)| &self.chunks[c as usize][i as usize])
+    }
 }
 
 impl SandboxStore {
@@ -150,9 +178,16 @@ impl SandboxStore {
                 let (_, v) = kv?;
                 Ok(Arc::new(vec![decode(&v)?]))
             });
-        let mut items = Vec::new();
+        let mut page = HistoryPage {
+            chunks: Vec::new(),
+            picked: Vec::new(),
+            next: None,
+        };
         for entries in chunks.chain(posted) {
-            for t in entries?.iter() {
+            let entries = entries?;
+            let chunk = page.chunks.len() as u32;
+            let mut used = false;
+            for (i, t) in entries.iter().enumerate() {
                 if t.date < from || t.date > to || !keep(t) {
                     continue;
                 }
@@ -161,16 +196,21 @@ impl SandboxStore {
                 {
                     continue;
                 }
-                if items.len() == limit {
-                    return Ok(HistoryPage {
-                        items,
-                        next: Some((t.date, t.seq)),
-                    });
+                if page.picked.len() == limit {
+                    page.next = Some((t.date, t.seq));
+                    break;
                 }
-                items.push(t.clone());
+                page.picked.push((chunk, i as u32));
+                used = true;
+            }
+            if used {
+                page.chunks.push(entries);
+            }
+            if page.next.is_some() {
+                break;
             }
         }
-        Ok(HistoryPage { items, next: None })
+        Ok(page)
     }
 }
 

@@ -308,7 +308,7 @@ pub async fn balances(
 /// answer; see `JsonObject`).
 fn write_balances(accounts: &[std::sync::Arc<Account>], today: Date, base_date: &str, base_time: &str) -> JsonObject {
     let mut out = JsonObject::with_capacity(64 + 320 * accounts.len());
-    out.array("balances", accounts, |item, a| {
+    out.array("balances", accounts.iter(), |item, a| {
         let f = reference::balance(a, today);
         item.text("accountId", &a.id);
         item.plain("accountTypeCode", a.account_type.code());
@@ -345,7 +345,7 @@ pub async fn transactions(
 /// a 50-item page spent most of its time in serde).
 fn write_transactions(account_id: &str, page: &reference::HistoryPage, base_date: &str, base_time: &str) -> JsonObject {
     // About 220 bytes an item in practice, plus the page's own fields.
-    let mut out = JsonObject::with_capacity(512 + 256 * page.items.len());
+    let mut out = JsonObject::with_capacity(512 + 256 * page.entries.len());
     let mut day = String::with_capacity(10);
     out.text("accountId", account_id);
     out.plain("currencyCode", "JPY");
@@ -361,12 +361,12 @@ fn write_transactions(account_id: &str, page: &reference::HistoryPage, base_date
     if let Some(next) = &page.next_item_key {
         out.plain("nextItemKey", next);
     }
-    out.number("count", page.items.len() as u64);
+    out.number("count", page.entries.len() as u64);
     let mut key = String::with_capacity(18);
     let mut number = itoa::Buffer::new();
     // Each item as one template: its keys are fixed, only dates, codes, digits and two free
     // texts vary (a 50-item page spent a fifth of its time here field by field).
-    out.array("transactions", &page.items, |item, t| {
+    out.array("transactions", page.entries.items(), |item, t| {
         let buf = item.raw();
         buf.extend_from_slice(b"\"transactionDate\":\"");
         day.clear();
@@ -596,7 +596,7 @@ mod tests {
             let page = reference::HistoryPage {
                 from: date("2026-08-23"),
                 to: date("2026-11-21"),
-                items: items.clone(),
+                entries: crate::storage::HistoryPage::of(items.clone(), None),
                 next_item_key: next.clone(),
             };
             let written = write_transactions("00110000001", &page, "2026-11-22", "10:11:12+09:00").finish_bytes();
