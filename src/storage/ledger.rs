@@ -109,7 +109,7 @@ pub fn abort<E: Send + 'static, T>(e: E) -> TxResult<T> {
 impl LedgerTx<'_> {
     /// An account as this write sees it: its own latest write of it, else the committed
     /// account from memory (atomic writes are serialized and keep the cache current, see
-    /// `account_cache`), else storage.
+    /// `record_cache`), else storage.
     pub fn account(&self, id: &str) -> TxResult<Option<Account>> {
         if let Some(a) = self.accounts_written.borrow().get(id) {
             return Ok(Some(a.clone()));

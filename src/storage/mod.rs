@@ -365,7 +365,7 @@ impl SandboxStore {
             }
             tree.apply_batch(batch)?;
         }
-        target.forget_accounts();
+        target.forget_cached();
         Ok(())
     }
 
@@ -391,7 +391,7 @@ impl SandboxStore {
             }
             tree.apply_batch(batch)?;
         }
-        self.forget_accounts();
+        self.forget_cached();
         Ok(())
     }
 
@@ -442,7 +442,7 @@ impl SandboxStore {
 
     /// Forgets this sandbox's cached accounts and history and its known keys (after writes
     /// that bypass atomic writes).
-    fn forget_accounts(&self) {
+    fn forget_cached(&self) {
         self.storage.account_cache.forget(&self.prefix);
         self.storage.history_cache.forget(&self.prefix);
         self.storage.known_keys.reload(&self.prefix);

@@ -79,7 +79,7 @@ impl<'a> WorldWriter<'a> {
         st.accounts.apply_batch(std::mem::take(&mut self.accounts))?;
         st.customer_accounts
             .apply_batch(std::mem::take(&mut self.customer_accounts))?;
-        self.store.forget_accounts();
+        self.store.forget_cached();
         // Dirty pages cannot be evicted from sled's cache until flushed; flushing per batch
         // keeps a large build's memory bounded.
         st.db.flush()?;
