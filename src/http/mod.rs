@@ -115,6 +115,26 @@ pub(crate) mod names {
     pub static X_END_USER_IP: HeaderName = HeaderName::from_static("x-end-user-ip");
     pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
     pub static SANDBANK_SIMULATE: HeaderName = HeaderName::from_static("sandbank-simulate");
+    pub static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+    pub static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_count_in_hex_after_a_process_prefix() {
+        let a = super::new_request_id();
+        let b = super::new_request_id();
+        let (prefix_a, n_a) = a.rsplit_once('-').unwrap();
+        let (prefix_b, n_b) = b.rsplit_once('-').unwrap();
+        assert!(prefix_a.starts_with("req-") && prefix_a == prefix_b, "{a} {b}");
+        let (n_a, n_b) = (
+            u64::from_str_radix(n_a, 16).unwrap(),
+            u64::from_str_radix(n_b, 16).unwrap(),
+        );
+        assert!(n_b > n_a, "{a} {b}");
+        assert_eq!(format!("{n_a:x}"), a.rsplit_once('-').unwrap().1);
+    }
 }
 
 /// The request id of the current request.
@@ -123,10 +143,27 @@ pub struct RequestId(pub String);
 
 static REQUEST_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// `req-{process prefix}-{counter in hex}`, without formatting machinery (every request).
 fn new_request_id() -> String {
     static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let prefix = PREFIX.get_or_init(|| crate::ids::random_token(6));
-    format!("req-{prefix}-{:x}", REQUEST_COUNTER.fetch_add(1, Ordering::Relaxed))
+    let prefix = PREFIX.get_or_init(|| format!("req-{}-", crate::ids::random_token(6)));
+    let n = REQUEST_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut hex = [0u8; 16];
+    let mut at = hex.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        hex[at] = b"0123456789abcdef"[(rest & 0xf) as usize];
+        rest >>= 4;
+        if rest == 0 {
+            break;
+        }
+    }
+    let mut id = String::with_capacity(prefix.len() + hex.len() - at);
+    id.push_str(prefix);
+    // Hex digits only.
+    id.push_str(std::str::from_utf8(&hex[at..]).unwrap_or_default());
+    id
 }
 
 fn acceptable_request_id(v: &HeaderValue) -> Option<String> {

@@ -98,10 +98,10 @@ fn rate_limit_fields(headers: &mut HeaderMap, fields: Option<RateLimitFields>) {
     let Some(fields) = fields else { return };
     // The names are checked to be plain ASCII, so both are valid header values.
     if let Ok(v) = HeaderValue::from_maybe_shared(axum::body::Bytes::from(fields.policy)) {
-        headers.insert("ratelimit-policy", v);
+        headers.insert(super::names::RATELIMIT_POLICY.clone(), v);
     }
     if let Ok(v) = HeaderValue::from_maybe_shared(axum::body::Bytes::from(fields.state)) {
-        headers.insert("ratelimit", v);
+        headers.insert(super::names::RATELIMIT.clone(), v);
     }
 }
 
