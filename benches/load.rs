@@ -569,16 +569,21 @@ async fn writer_summary(port: u16) {
 /// A capacity policy set high enough never to trigger: a rate and a daily quota.
 const NEVER_TRIGGERING: &str = r#"{"limits":[{"name":"reads","kind":"reference","rate":10000000,"per":"1s"},{"name":"daily","kind":"any","quota":1000000000,"per":"1d"}]}"#;
 
+/// Sets the bench client's and the bank-wide capacity policy (`{}`: none).
+async fn set_capacity(port: u16, policy: &str) {
+    for path in ["/sandbox/v1/clients/bench/capacity", "/sandbox/v1/capacity"] {
+        let (s, body) = request_json(port, "PUT", path, ADMIN_KEY, Some(policy.to_owned())).await;
+        assert_eq!(s, 200, "{body}");
+    }
+}
+
 /// Puts every policy layer to work without letting it answer (the issue's "every layer
 /// present"): a never-triggering capacity policy for the client and bank-wide, and ten fault
 /// rules on the measured operations that never match (they name another user). `false`
 /// removes them again.
 async fn every_layer_present(port: u16, on: bool) {
     let policy = if on { NEVER_TRIGGERING } else { "{}" };
-    for path in ["/sandbox/v1/clients/bench/capacity", "/sandbox/v1/capacity"] {
-        let (s, body) = request_json(port, "PUT", path, ADMIN_KEY, Some(policy.to_owned())).await;
-        assert_eq!(s, 200, "{body}");
-    }
+    set_capacity(port, policy).await;
     if !on {
         let (s, _) = request_json(port, "DELETE", "/sandbox/v1/faults", ADMIN_KEY, None).await;
         assert_eq!(s, 204);
@@ -659,18 +664,12 @@ async fn capacity_phases(port: u16, balance_path: &str, token: &str, seconds: f6
     drive(port, balance_path, Some(token), 1.0).await;
     let unlimited = drive(port, balance_path, Some(token), seconds).await;
     print_row("balance, no capacity policy", &unlimited, rss_mib(pid, "VmRSS"));
-    for path in ["/sandbox/v1/clients/bench/capacity", "/sandbox/v1/capacity"] {
-        let (s, body) = request_json(port, "PUT", path, ADMIN_KEY, Some(NEVER_TRIGGERING.to_owned())).await;
-        assert_eq!(s, 200, "{body}");
-    }
+    set_capacity(port, NEVER_TRIGGERING).await;
     drive(port, balance_path, Some(token), 1.0).await;
     let limited = drive(port, balance_path, Some(token), seconds).await;
     print_row("balance, policy never triggering", &limited, rss_mib(pid, "VmRSS"));
     assert_eq!(limited.errors, 0, "a policy set that high never answers 429");
-    for path in ["/sandbox/v1/clients/bench/capacity", "/sandbox/v1/capacity"] {
-        let (s, _) = request_json(port, "PUT", path, ADMIN_KEY, Some("{}".into())).await;
-        assert_eq!(s, 200);
-    }
+    set_capacity(port, "{}").await;
     drive(port, balance_path, Some(token), 1.0).await;
     let again = drive(port, balance_path, Some(token), seconds).await;
     print_row("balance, no capacity policy (again)", &again, rss_mib(pid, "VmRSS"));

@@ -94,25 +94,28 @@ pub fn push_date(out: &mut String, date: jiff::civil::Date) {
         out.push_str(&date.to_string());
         return;
     }
-    push_digits(out, year as u32, 4);
+    push_digits(out, year as u64, 4);
     out.push('-');
-    push_digits(out, date.month() as u32, 2);
+    push_digits(out, date.month() as u64, 2);
     out.push('-');
-    push_digits(out, date.day() as u32, 2);
+    push_digits(out, date.day() as u64, 2);
 }
 
 /// Appends `HH:MM:SS+09:00`.
 pub fn push_time_jst(out: &mut String, time: jiff::civil::Time) {
-    push_digits(out, time.hour() as u32, 2);
+    push_digits(out, time.hour() as u64, 2);
     out.push(':');
-    push_digits(out, time.minute() as u32, 2);
+    push_digits(out, time.minute() as u64, 2);
     out.push(':');
-    push_digits(out, time.second() as u32, 2);
+    push_digits(out, time.second() as u64, 2);
     out.push_str("+09:00");
 }
 
-fn push_digits(out: &mut String, mut n: u32, width: usize) {
-    let mut digits = [b'0'; 4];
+/// Appends `n` in decimal, zero-padded to `width` digits (at most 20; higher digits are
+/// dropped), without formatting machinery: dates, times and history item keys on hot paths.
+pub fn push_digits(out: &mut String, mut n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let width = width.min(digits.len());
     for d in digits[..width].iter_mut().rev() {
         *d = b'0' + (n % 10) as u8;
         n /= 10;

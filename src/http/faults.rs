@@ -22,8 +22,6 @@ use axum::response::{IntoResponse, Response};
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 
-/// The request header that forces one outcome, when the scenario allows it.
-pub const SIMULATE_HEADER: &str = "sandbank-simulate";
 /// The response header naming the rule that made (or changed) the answer.
 pub const FAULT_HEADER: &str = "sandbank-fault";
 /// Largest body read to find a `client_id` or an `accountId` for matching.

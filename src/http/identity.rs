@@ -97,14 +97,14 @@ impl Identity {
 
 /// Resolves the caller by the kind of route: the operator API takes the operator key, the
 /// control plane the sandbox's admin key, every other route an access token (if one is sent).
-pub fn resolve(server: Option<&Server>, sandbox: &Sandbox, req: &Request) -> Identity {
+pub fn resolve(server: &Server, sandbox: &Sandbox, req: &Request) -> Identity {
     let path = req.uri().path();
     let headers = req.headers();
     if path.starts_with("/operator/") || path == "/metrics" {
-        return match (bearer_token(headers), server) {
-            (Some(k), Some(s)) if s.is_operator_key(k) => Identity::Operator,
-            (Some(_), _) => Identity::BadOperatorKey,
-            (None, _) => Identity::Anonymous,
+        return match bearer_token(headers) {
+            Some(k) if server.is_operator_key(k) => Identity::Operator,
+            Some(_) => Identity::BadOperatorKey,
+            None => Identity::Anonymous,
         };
     }
     if path.starts_with("/webhooks/") {

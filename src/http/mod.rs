@@ -114,6 +114,7 @@ pub(crate) mod names {
     pub static X_FAPI_INTERACTION_ID: HeaderName = HeaderName::from_static("x-fapi-interaction-id");
     pub static X_END_USER_IP: HeaderName = HeaderName::from_static("x-end-user-ip");
     pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+    /// The request header that forces one fault outcome, when the scenario allows it.
     pub static SANDBANK_SIMULATE: HeaderName = HeaderName::from_static("sandbank-simulate");
     pub static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
     pub static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
@@ -188,7 +189,7 @@ async fn front(State(server): State<Server>, mut req: Request, next: Next) -> Re
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let mut res = match sandbox_scope::resolve(&server, &mut req).await {
         Ok(sandbox) => {
-            let identity = identity::resolve(Some(&server), &sandbox, &req);
+            let identity = identity::resolve(&server, &sandbox, &req);
             let extensions = req.extensions_mut();
             extensions.insert(identity);
             extensions.insert(sandbox);

@@ -15,12 +15,7 @@ pub const MAX_PAGE: usize = 500;
 
 /// The principal's customer's accounts.
 pub fn accounts(app: &Sandbox, who: &Principal) -> Result<Vec<Arc<Account>>, ApiError> {
-    Ok(app
-        .store
-        .accounts_of(&who.customer_id)?
-        .into_iter()
-        .map(Arc::new)
-        .collect())
+    Ok(app.store.accounts_of_shared(&who.customer_id)?)
 }
 
 /// One of the principal's accounts; any other id is 404 (never 403: no hint that it exists).
@@ -111,18 +106,9 @@ pub fn item_key(date: Date, seq: u32) -> String {
 
 /// Appends an `itemKey` (see `item_key`) without formatting machinery (50 per history page).
 pub fn push_item_key(out: &mut String, date: Date, seq: u32) {
-    let mut digits = [b'0'; 18];
     let ymd = date.year().clamp(0, 9999) as u64 * 10_000 + date.month() as u64 * 100 + date.day() as u64;
-    let mut fill = |mut n: u64, end: usize, width: usize| {
-        for d in digits[end - width..end].iter_mut().rev() {
-            *d = b'0' + (n % 10) as u8;
-            n /= 10;
-        }
-    };
-    fill(ymd, 8, 8);
-    fill(seq as u64, 18, 10);
-    // ASCII digits only.
-    out.push_str(std::str::from_utf8(&digits).unwrap_or_default());
+    crate::clock::push_digits(out, ymd, 8);
+    crate::clock::push_digits(out, seq as u64, 10);
 }
 
 pub fn parse_item_key(key: &str) -> Result<(Date, u32), ApiError> {

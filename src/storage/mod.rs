@@ -488,13 +488,22 @@ impl SandboxStore {
 
     /// The customer's accounts in account-id order.
     pub fn accounts_of(&self, customer_id: &str) -> Result<Vec<crate::domain::account::Account>> {
+        Ok(self
+            .accounts_of_shared(customer_id)?
+            .into_iter()
+            .map(|a| (*a).clone())
+            .collect())
+    }
+
+    /// `accounts_of` without copies: the cached records themselves.
+    pub fn accounts_of_shared(&self, customer_id: &str) -> Result<Vec<Arc<crate::domain::account::Account>>> {
         let prefix = self.key(&[customer_id.as_bytes(), b""]);
         let mut out = Vec::new();
         for kv in self.storage.customer_accounts.scan_prefix(&prefix) {
             let (k, _) = kv?;
             let account_id = &k[prefix.len()..];
             if let Some(a) = self.account_by_key(self.key(&[account_id]))? {
-                out.push((*a).clone());
+                out.push(a);
             }
         }
         Ok(out)
