@@ -113,6 +113,24 @@ async fn acknowledged_transfers_survive_kill_9() {
             )
             .await;
             let token = g["tokens"]["access_token"].as_str().unwrap().to_owned();
+            if round == 0 {
+                // Enough for every round: a remitter that ran dry would answer 400
+                // insufficient_funds, which is not what this test is about (a faster server
+                // sends more transfers in each round's window).
+                let credited = admin(
+                    &http,
+                    &base,
+                    &world,
+                    reqwest::Method::POST,
+                    &format!(
+                        "/sandbox/v1/accounts/{}/credit",
+                        remitter["accountId"].as_str().unwrap()
+                    ),
+                    Some(json!({"amount": "100000000", "remitterName": "ﾃｽﾄ"})),
+                )
+                .await;
+                assert_eq!(credited["accountId"], remitter["accountId"], "{credited}");
+            }
             let accounts = accounts.clone();
             let base = format!("{base}{}", world.prefix);
             let seed = rng.random::<u64>();
