@@ -75,7 +75,17 @@ pub struct ApiError {
     pub www_authenticate: Option<String>,
     /// Per-field problems.
     pub errors: Vec<FieldError>,
+    /// Seconds for a `Retry-After` header (503 and 429 answers).
+    pub retry_after: Option<u32>,
+    /// What failed inside, for the server log (never shown to the caller): the front layer
+    /// logs it once, with the request id.
+    pub cause: Option<String>,
 }
+
+/// The inside cause of an error answer, carried in the response's extensions to the front
+/// layer, which logs it with the request id.
+#[derive(Debug, Clone)]
+pub struct ErrorCause(pub String);
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
@@ -85,7 +95,15 @@ impl ApiError {
             detail: detail.into(),
             www_authenticate: None,
             errors: Vec::new(),
+            retry_after: None,
+            cause: None,
         }
+    }
+
+    /// Adds `Retry-After: {seconds}`.
+    pub fn retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// Adds per-field problems.
@@ -181,9 +199,32 @@ impl ApiError {
     }
 }
 
+/// A storage failure as the caller sees it: a full disk is 507 `insufficient_storage` (write
+/// nothing more until room is made), any other storage fault 503 `storage_unavailable` with
+/// `Retry-After`; neither was written. The front layer logs the cause once, with the request id.
 impl From<crate::storage::StorageError> for ApiError {
     fn from(e: crate::storage::StorageError) -> Self {
-        ApiError::internal(e)
+        use crate::storage::StorageError;
+        match e {
+            StorageError::NoSpace(_) => ApiError {
+                cause: Some(e.to_string()),
+                ..ApiError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "insufficient_storage",
+                    "the server's disk is full, so this was not stored; reads still work, and deleting sandboxes or snapshots frees room",
+                )
+            },
+            StorageError::Unavailable(_) => ApiError {
+                cause: Some(e.to_string()),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    "the server's storage failed, so this was not stored; retry in a moment",
+                )
+                .retry_after(1)
+            },
+            StorageError::Codec(_) => ApiError::internal(e),
+        }
     }
 }
 
@@ -226,6 +267,13 @@ impl IntoResponse for ApiError {
             && let Ok(v) = HeaderValue::from_str(challenge)
         {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        if let Some(seconds) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(cause) = self.cause {
+            res.extensions_mut().insert(ErrorCause(cause));
         }
         // The request-context middleware re-renders the body with the request id.
         res.extensions_mut().insert(problem);

@@ -7,7 +7,7 @@ use crate::oauth::jwt::SigningKey;
 use crate::scenario::LoadedScenario;
 use crate::storage::SandboxStore;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 /// The id of the sandbox served at the root paths (`/personal/v1/...`).
 pub const DEFAULT_SANDBOX: &str = "default";
@@ -49,6 +49,123 @@ pub struct SandboxParts {
     pub webhooks: crate::webhooks::Webhooks,
     /// Requests served and when it was last used, for the operator's listing and idle expiry.
     pub usage: Usage,
+    /// What requests and workers pass to use this handle; lifecycle changes close it.
+    pub gate: Arc<Gate>,
+}
+
+/// The gate of a sandbox handle. Every request (but the lifecycle calls themselves) and every
+/// background worker holds a `Pass` while it uses the handle; a lifecycle change (snapshot,
+/// reset, restore, delete) closes the gate, waits until the passes out are back — so the
+/// world is between two commits — and either opens it again or retires the handle for good
+/// (its replacement is installed first, so a waiting request finds it).
+///
+/// Two atomics per pass on the hot path, no lock: `enter` counts itself in and then looks
+/// at `closed`; `close` sets `closed` and then looks at the count. With sequentially
+/// consistent order at least one of the two sees the other.
+#[derive(Default)]
+pub struct Gate {
+    active: AtomicUsize,
+    closed: AtomicBool,
+    retired: AtomicBool,
+    /// Wakes `close` when the last pass is back.
+    drained: tokio::sync::Notify,
+    /// Wakes requests waiting at a closed gate.
+    opened: tokio::sync::Notify,
+}
+
+/// Held while a handle is in use; gives the pass back when dropped.
+pub struct Pass(Arc<Gate>);
+
+impl Drop for Pass {
+    fn drop(&mut self) {
+        self.0.leave();
+    }
+}
+
+/// Why a pass was not given.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// Still closed at the deadline (a lifecycle change is running).
+    Busy,
+    /// The handle was replaced or deleted: look the sandbox up again.
+    Retired,
+}
+
+impl Gate {
+    /// A pass at once, unless the gate is closed or retired.
+    pub fn try_enter(self: &Arc<Self>) -> Option<Pass> {
+        self.active.fetch_add(1, Ordering::SeqCst);
+        if self.closed.load(Ordering::SeqCst) {
+            self.leave();
+            return None;
+        }
+        Some(Pass(self.clone()))
+    }
+
+    /// A pass, waiting while the gate is closed until `deadline`.
+    pub async fn enter(self: &Arc<Self>, deadline: tokio::time::Instant) -> Result<Pass, Refused> {
+        loop {
+            let opened = self.opened.notified();
+            tokio::pin!(opened);
+            opened.as_mut().enable();
+            if self.retired.load(Ordering::SeqCst) {
+                return Err(Refused::Retired);
+            }
+            if let Some(pass) = self.try_enter() {
+                return Ok(pass);
+            }
+            if tokio::time::timeout_at(deadline, opened).await.is_err() {
+                return Err(if self.retired.load(Ordering::SeqCst) {
+                    Refused::Retired
+                } else {
+                    Refused::Busy
+                });
+            }
+        }
+    }
+
+    fn leave(&self) {
+        if self.active.fetch_sub(1, Ordering::SeqCst) == 1 && self.closed.load(Ordering::SeqCst) {
+            self.drained.notify_waiters();
+        }
+    }
+
+    /// Closes the gate and waits until every pass is back, or answers `false` (gate open
+    /// again) if some are still out at `deadline`.
+    pub async fn close(&self, deadline: tokio::time::Instant) -> bool {
+        self.closed.store(true, Ordering::SeqCst);
+        loop {
+            let drained = self.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            if self.active.load(Ordering::SeqCst) == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, drained).await.is_err() && self.active.load(Ordering::SeqCst) != 0 {
+                self.open();
+                return false;
+            }
+        }
+    }
+
+    /// Opens a closed gate again.
+    pub fn open(&self) {
+        if !self.retired.load(Ordering::SeqCst) {
+            self.closed.store(false, Ordering::SeqCst);
+        }
+        self.opened.notify_waiters();
+    }
+
+    /// Retires the handle for good: passes are refused with `Retired` from now on.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::SeqCst);
+        self.closed.store(true, Ordering::SeqCst);
+        self.opened.notify_waiters();
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::SeqCst)
+    }
 }
 
 /// Request count and last use (real time, Unix seconds) of a sandbox.

@@ -36,11 +36,15 @@ pub struct ServerParts {
     pub(crate) records: Mutex<HashMap<String, SandboxRecord>>,
     /// Parsed scenarios by fingerprint, shared by the sandboxes built from the same text.
     pub(crate) scenarios: Mutex<HashMap<String, Arc<LoadedScenario>>>,
-    /// Serializes creation, deletion, reset, snapshot and restore.
+    /// Serializes creations (the count against `max-sandboxes`).
     pub(crate) lifecycle: tokio::sync::Mutex<()>,
-    /// Bumped whenever a sandbox is (re)installed: requests that arrive while their sandbox
-    /// is being reset or restored wait on it instead of failing.
-    installed: tokio::sync::watch::Sender<u64>,
+    /// One lock per sandbox: its delete, reset, snapshot, restore and snapshot deletion run
+    /// one at a time.
+    pub(crate) lifecycle_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Sandboxes that could not be loaded at start, with the reason: registered, not served.
+    pub(crate) quarantined: Mutex<HashMap<String, String>>,
+    /// Key spaces being built right now (garbage collection leaves them alone).
+    pub(crate) building: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Server {
@@ -76,7 +80,9 @@ impl Server {
             records: Mutex::new(HashMap::new()),
             scenarios: Mutex::new(HashMap::new()),
             lifecycle: tokio::sync::Mutex::new(()),
-            installed: tokio::sync::watch::Sender::new(0),
+            lifecycle_locks: Mutex::new(HashMap::new()),
+            quarantined: Mutex::new(HashMap::new()),
+            building: Mutex::new(Default::default()),
         }
     }
 
@@ -99,54 +105,36 @@ impl Server {
             .unwrap_or_default()
     }
 
-    /// Whether `id` is a sandbox of this server, served or (while it is reset or restored)
-    /// briefly not.
+    /// Whether `id` is a sandbox of this server, served or quarantined.
     pub fn is_registered(&self, id: &str) -> bool {
         self.records.lock().map(|r| r.contains_key(id)).unwrap_or(false)
+    }
+
+    /// Why the sandbox `id` is quarantined (not loaded at start), if it is.
+    pub fn quarantine_reason(&self, id: &str) -> Option<String> {
+        self.quarantined.lock().ok()?.get(id).cloned()
     }
 
     pub fn sandbox_count(&self) -> usize {
         self.sandboxes.read().map(|m| m.len()).unwrap_or(0)
     }
 
-    /// Serves `sandbox` from now on (replacing the handle of the same id, if any).
+    /// Serves `sandbox` from now on; the handle it replaces (if any) is retired, so requests
+    /// waiting at its gate look the sandbox up again and find this one.
     pub(crate) fn install(&self, sandbox: Sandbox) {
-        if let Ok(mut m) = self.sandboxes.write() {
-            m.insert(sandbox.id.clone(), sandbox);
-        }
-        self.installed.send_modify(|n| *n += 1);
-    }
-
-    /// The sandbox `id`, waiting up to `patience` while it is being reset or restored.
-    /// `None` when there is no such sandbox (or it did not come back in time).
-    pub async fn sandbox_when_ready(&self, id: &str, patience: std::time::Duration) -> Option<Sandbox> {
-        if let Some(s) = self.sandbox(id) {
-            return Some(s);
-        }
-        let deadline = tokio::time::Instant::now() + patience;
-        loop {
-            // Subscribe before looking, so an install in between is not missed.
-            let mut changes = self.installed.subscribe();
-            if let Some(s) = self.sandbox(id) {
-                return Some(s);
-            }
-            if !self.is_registered(id) {
-                return None;
-            }
-            if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
-                return None;
-            }
+        let old = match self.sandboxes.write() {
+            Ok(mut m) => m.insert(sandbox.id.clone(), sandbox),
+            Err(_) => None,
+        };
+        if let Some(old) = old {
+            retire(&old);
         }
     }
 
     /// Stops serving a sandbox; its URLs answer 404 from now on.
     pub(crate) fn uninstall(&self, id: &str) -> Option<Sandbox> {
         let old = self.sandboxes.write().ok()?.remove(id)?;
-        // Its records are about to be replaced or removed: the old handle must not store
-        // its fault counters over them.
-        old.faults.retire();
-        old.capacity.retire();
-        old.webhooks.retire();
+        retire(&old);
         Some(old)
     }
 
@@ -154,6 +142,15 @@ impl Server {
     pub fn is_operator_key(&self, key: &str) -> bool {
         crate::ids::sha256_b64(key.as_bytes()) == crate::ids::sha256_b64(self.operator_key.as_bytes())
     }
+}
+
+/// Retires a handle that is no longer served: its world is about to be replaced or removed,
+/// so it must not store fault counters, quota counts or webhook state over it.
+fn retire(old: &Sandbox) {
+    old.faults.retire();
+    old.capacity.retire();
+    old.webhooks.retire();
+    old.gate.retire();
 }
 
 impl ServerParts {

@@ -625,3 +625,328 @@ async fn a_restarted_server_serves_every_sandbox_as_it_was() {
     );
     drop(dir);
 }
+
+// --- lifecycle integrity: each finding of the outside test as its own test ---
+
+/// Generated individuals' accounts of a sandbox, with a transfer token for each of the first
+/// `n` remitters (credited so they never run dry).
+async fn remitters(sb: &TestApp, n: usize) -> (Vec<Value>, Vec<(Value, String)>) {
+    let (status, page) = sb.admin_get("/sandbox/v1/accounts?limit=1000").await;
+    assert_eq!(status, 200, "{page}");
+    let accounts = individual_accounts(&page);
+    let mut out = Vec::new();
+    for a in accounts.iter().take(n) {
+        out.push((a.clone(), remitter_token(sb, a).await));
+    }
+    (accounts, out)
+}
+
+async fn remitter_token(sb: &TestApp, account: &Value) -> String {
+    let g = sb
+        .grant(account["customerId"].as_str().unwrap(), "demo-pay", &["transfers:any"])
+        .await;
+    let (status, credited) = sb
+        .admin_post(
+            &format!("/sandbox/v1/accounts/{}/credit", account["accountId"].as_str().unwrap()),
+            json!({"amount": "100000000", "remitterName": "ﾃｽﾄ"}),
+        )
+        .await;
+    assert_eq!(status, 200, "credit: {credited}");
+    g["tokens"]["access_token"].as_str().unwrap().to_owned()
+}
+
+fn transfer_body(from: &Value, to: &Value, amount: u64) -> Value {
+    json!({"accountId": from["accountId"], "transfers": [{
+        "transferAmount": amount.to_string(), "beneficiaryBankCode": "0999",
+        "beneficiaryBranchCode": to["branchCode"], "accountTypeCode": to["accountTypeCode"],
+        "accountNumber": to["accountNumber"], "beneficiaryName": to["accountNameKana"]}]})
+}
+
+/// Sends transfers from `from` until `stop`, answering every status seen with its code. A
+/// token that died with a reset or restore is replaced through the control plane.
+fn transfer_loop(
+    sb: &TestApp,
+    from: Value,
+    mut token: String,
+    to: Vec<Value>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<(u16, String)>> {
+    let sb = sb.sandbox_view();
+    tokio::spawn(async move {
+        let mut seen = Vec::new();
+        let mut n = 0u64;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            n += 1;
+            let body = transfer_body(&from, &to[(n as usize) % to.len()], 1 + n % 300);
+            let res = sb
+                .http
+                .post(sb.url("/personal/v1/transfer/request"))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let v: Value = res.json().await.unwrap_or(Value::Null);
+            let code = v["code"].as_str().unwrap_or_default().to_owned();
+            if status == 401 {
+                // The world was replaced: the grant is gone with it.
+                let (s, g) = sb
+                    .admin_post(
+                        "/sandbox/v1/grants",
+                        json!({"username": from["customerId"], "clientId": "demo-pay", "scopes": ["transfers:any"]}),
+                    )
+                    .await;
+                if s == 201 {
+                    token = g["tokens"]["access_token"].as_str().unwrap().to_owned();
+                }
+            }
+            seen.push((status, code));
+        }
+        seen
+    })
+}
+
+fn statuses_are_sane(seen: &[(u16, String)], what: &str) {
+    for (status, code) in seen {
+        assert!(
+            *status == 201
+                || (*status == 401 && code == "invalid_token")
+                || (*status == 400 && code == "insufficient_funds")
+                || (*status == 503 && code == "sandbox_busy"),
+            "{what}: a transfer answered {status} {code}"
+        );
+    }
+    assert!(
+        seen.iter().any(|(s, _)| *s == 201),
+        "{what}: some transfers went through"
+    );
+}
+
+/// Finding 1: a snapshot deleted while a restore of it starts never breaks the sandbox: the
+/// restore either restores (it was first) or answers 404; the sandbox keeps answering, and
+/// the server starts again with every sandbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_snapshot_while_it_is_restored_breaks_nothing() {
+    let mut app = TestApp::spawn().await;
+    let (sb, _) = created(&app).await;
+    for round in 0..8 {
+        let (status, body) = sb.admin_post("/sandbox/v1/snapshots", json!({"name": "x"})).await;
+        assert_eq!(status, 201, "{body}");
+        let delete = sb
+            .http
+            .delete(sb.url("/sandbox/v1/snapshots/x"))
+            .bearer_auth(&sb.admin_key)
+            .send();
+        let restore = async {
+            tokio::time::sleep(std::time::Duration::from_millis(round * 3)).await;
+            sb.admin_post("/sandbox/v1/snapshots/x/restore", json!({})).await
+        };
+        let (deleted, (restored, body)) = tokio::join!(delete, restore);
+        assert_eq!(deleted.unwrap().status(), 204);
+        assert!(
+            restored == 200 || (restored == 404 && body["code"] == "snapshot_not_found"),
+            "round {round}: restore answered {restored} {body}"
+        );
+        let (status, clock) = sb.admin_get("/sandbox/v1/clock").await;
+        assert_eq!(status, 200, "round {round}: the sandbox still serves: {clock}");
+    }
+    let data = app.data_dir.clone();
+    let dir = app.take_dir();
+    app.stop().await;
+    let again = TestApp::spawn_on(sandbank::scenario::DEFAULT_SCENARIO, data).await;
+    let mut sb = sb.sandbox_view();
+    sb.base = format!("{}{}", again.base, sb.base.trim_start_matches(&app.base));
+    let (status, clock) = sb.admin_get("/sandbox/v1/clock").await;
+    assert_eq!(
+        status, 200,
+        "after a restart the sandbox serves with its admin key: {clock}"
+    );
+    drop(dir);
+}
+
+/// Finding 3: snapshots taken while four clients send transfers are states that existed at
+/// one commit: each restores to a balanced ledger whose transfers are whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_taken_under_transfers_restore_to_a_balanced_ledger() {
+    let app = TestApp::spawn().await;
+    let (accounts, senders) = remitters(&app, 4).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let to: Vec<Value> = accounts[10..40].to_vec();
+    let tasks: Vec<_> = senders
+        .into_iter()
+        .map(|(from, token)| transfer_loop(&app, from, token, to.clone(), stop.clone()))
+        .collect();
+    let mut names = Vec::new();
+    for i in 0..6 {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let name = format!("s{i}");
+        let (status, body) = app.admin_post("/sandbox/v1/snapshots", json!({"name": name})).await;
+        assert_eq!(status, 201, "{body}");
+        names.push(name);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in tasks {
+        statuses_are_sane(&t.await.unwrap(), "transfers during snapshots");
+    }
+    for name in names {
+        let (status, body) = app
+            .admin_post(&format!("/sandbox/v1/snapshots/{name}/restore"), json!({}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let (status, ledger) = app.admin_get("/sandbox/v1/ledger").await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            ledger["discrepancy"], "0",
+            "snapshot {name} restores balanced: {ledger}"
+        );
+        let (_, events) = app.admin_get("/sandbox/v1/events?limit=1000").await;
+        assert!(events["events"].is_array(), "{events}");
+    }
+}
+
+/// Finding 4: transfers racing resets and restores of their sandbox (the default and a
+/// created one) never answer 500 and never see a half-built world (404 account_not_found):
+/// they go through, wait, or are told the sandbox is busy or their token died with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfers_racing_reset_and_restore_never_fail_inside() {
+    let app = TestApp::spawn().await;
+    let (sb, _) = created(&app).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for world in [&app, &sb] {
+        let (accounts, senders) = remitters(world, 2).await;
+        let (status, body) = world.admin_post("/sandbox/v1/snapshots", json!({"name": "base"})).await;
+        assert_eq!(status, 201, "{body}");
+        for (from, token) in senders {
+            tasks.push(transfer_loop(
+                world,
+                from,
+                token,
+                accounts[10..20].to_vec(),
+                stop.clone(),
+            ));
+        }
+    }
+    for i in 0..8 {
+        for world in [&app, &sb] {
+            let (status, body) = if i % 2 == 0 {
+                world.admin_post("/sandbox/v1/reset", json!({})).await
+            } else {
+                world.admin_post("/sandbox/v1/snapshots/base/restore", json!({})).await
+            };
+            assert_eq!(status, 200, "lifecycle {i}: {body}");
+            tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in tasks {
+        statuses_are_sane(&t.await.unwrap(), "transfers during resets and restores");
+    }
+    for world in [&app, &sb] {
+        let (_, ledger) = world.admin_get("/sandbox/v1/ledger").await;
+        assert_eq!(ledger["discrepancy"], "0", "{ledger}");
+    }
+}
+
+/// Two lifecycle changes of one sandbox at once run one after the other: both succeed, and
+/// the sandbox ends in a whole state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_lifecycle_changes_of_one_sandbox_take_turns() {
+    let app = TestApp::spawn().await;
+    let (sb, _) = created(&app).await;
+    let (status, _) = sb.admin_post("/sandbox/v1/snapshots", json!({"name": "a"})).await;
+    assert_eq!(status, 201);
+    let (r1, r2, r3, r4) = tokio::join!(
+        sb.admin_post("/sandbox/v1/reset", json!({})),
+        sb.admin_post("/sandbox/v1/snapshots/a/restore", json!({})),
+        sb.admin_post("/sandbox/v1/snapshots", json!({"name": "b"})),
+        sb.admin_post("/sandbox/v1/reset", json!({})),
+    );
+    assert_eq!(
+        (r1.0, r2.0, r3.0, r4.0),
+        (200, 200, 201, 200),
+        "{r1:?} {r2:?} {r3:?} {r4:?}"
+    );
+    let (status, snaps) = sb.admin_get("/sandbox/v1/snapshots").await;
+    assert_eq!(status, 200);
+    assert_eq!(snaps.as_array().unwrap().len(), 2, "{snaps}");
+    let (_, ledger) = sb.admin_get("/sandbox/v1/ledger").await;
+    assert_eq!(ledger["discrepancy"], "0", "{ledger}");
+}
+
+/// A sandbox whose world cannot be loaded at start is quarantined: the server starts, every
+/// other sandbox serves, the operator lists it with the reason, its requests answer 503
+/// `sandbox_quarantined`, a whole snapshot brings it back, and it can be deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sandbox_that_cannot_be_loaded_is_quarantined_and_the_rest_serve() {
+    let mut app = TestApp::spawn().await;
+    let (broken, broken_body) = created(&app).await;
+    let (healthy, _) = created(&app).await;
+    let (status, _) = broken
+        .admin_post("/sandbox/v1/snapshots", json!({"name": "good"}))
+        .await;
+    assert_eq!(status, 201);
+    let broken_id = broken_body["id"].as_str().unwrap().to_owned();
+    let data = app.data_dir.clone();
+    let dir = app.take_dir();
+    let root = app.base.clone();
+    app.stop().await;
+    // Damage the broken sandbox's world: its ID-token signing key is no longer a key.
+    {
+        let storage = loop {
+            match sandbank::storage::Storage::open(&data, 1 << 20) {
+                Ok(s) => break s,
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
+        };
+        let space = format!("{broken_id}~1");
+        storage
+            .space(&broken_id, &space)
+            .meta_put("id_token_signing_key", b"not a key")
+            .unwrap();
+        storage.flush_blocking().unwrap();
+    }
+    let again = TestApp::spawn_on(sandbank::scenario::DEFAULT_SCENARIO, data).await;
+    let moved = |sb: &TestApp| {
+        let mut v = sb.sandbox_view();
+        v.base = format!("{}{}", again.base, sb.base.trim_start_matches(&root));
+        v
+    };
+    let (broken, healthy) = (moved(&broken), moved(&healthy));
+    let (status, body) = healthy.admin_get("/sandbox/v1/clock").await;
+    assert_eq!(status, 200, "the other sandbox serves: {body}");
+    let (status, body) = again.admin_get("/sandbox/v1/clock").await;
+    assert_eq!(status, 200, "the default sandbox serves: {body}");
+    let (status, body) = broken.admin_get("/sandbox/v1/clock").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["code"], "sandbox_quarantined", "{body}");
+    let (status, list) = again.operator(Method::GET, "/operator/v1/sandboxes", None).await;
+    assert_eq!(status, 200);
+    let listed = list["sandboxes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == broken_id.as_str())
+        .cloned()
+        .expect("the quarantined sandbox is listed");
+    assert_eq!(listed["state"], "quarantined", "{listed}");
+    assert!(listed["error"].as_str().unwrap().contains("signing key"), "{listed}");
+    let (status, body) = again
+        .operator(
+            Method::POST,
+            &format!("/operator/v1/sandboxes/{broken_id}/snapshots/good/restore"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "a whole snapshot brings it back: {body}");
+    let (status, body) = broken.admin_get("/sandbox/v1/clock").await;
+    assert_eq!(status, 200, "restored, it serves with its admin key: {body}");
+    let (status, _) = again
+        .operator(Method::DELETE, &format!("/operator/v1/sandboxes/{broken_id}"), None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = broken.admin_get("/sandbox/v1/clock").await;
+    assert_eq!(status, 404);
+    drop(dir);
+}

@@ -206,7 +206,7 @@ impl<S: Send + Sync> FromRequestParts<S> for WebhookCaller {
                 www_authenticate: Some(BASIC_CHALLENGE.into()),
                 ..ApiError::new(StatusCode::UNAUTHORIZED, "invalid_client", *why)
             }),
-            Identity::Failed(e) => Err(ApiError::internal(e.clone())),
+            Identity::Failed(e) => Err(e.clone().into()),
             _ => Err(ApiError {
                 www_authenticate: Some(BASIC_CHALLENGE.into()),
                 ..ApiError::new(

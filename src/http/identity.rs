@@ -35,7 +35,7 @@ pub enum Identity {
     /// A key was sent to the operator API but it is not the operator key.
     BadOperatorKey,
     /// The credentials could not be checked (storage failure).
-    Failed(String),
+    Failed(crate::storage::StorageError),
 }
 
 impl Identity {
@@ -55,7 +55,7 @@ impl Identity {
         match self {
             Identity::User(p) => Ok(p),
             Identity::BadToken(why) => Err(ApiError::invalid_token(*why)),
-            Identity::Failed(e) => Err(ApiError::internal(e.clone())),
+            Identity::Failed(e) => Err(e.clone().into()),
             _ => Err(ApiError::missing_token()),
         }
     }
@@ -111,7 +111,7 @@ pub fn resolve(server: &Server, sandbox: &Sandbox, req: &Request) -> Identity {
         return match crate::http::extract::basic_credentials(headers) {
             Some(Ok((id, secret))) => match crate::services::consent::authenticate_client(sandbox, &id, &secret) {
                 Ok(c) => Identity::Client(Arc::from(c.client_id)),
-                Err(crate::services::consent::ConsentError::Storage(e)) => Identity::Failed(e.to_string()),
+                Err(crate::services::consent::ConsentError::Storage(e)) => Identity::Failed(e),
                 Err(_) => Identity::BadClient("the client id or secret is wrong"),
             },
             Some(Err(())) => Identity::BadClient("the Basic credentials are not base64 of client_id:client_secret"),
@@ -133,7 +133,7 @@ pub fn resolve(server: &Server, sandbox: &Sandbox, req: &Request) -> Identity {
         Some(token) => match authenticate_bearer(sandbox, token) {
             Ok(p) => Identity::User(p),
             Err(TokenRejection::Invalid(why)) => Identity::BadToken(why),
-            Err(TokenRejection::Storage(e)) => Identity::Failed(e.to_string()),
+            Err(TokenRejection::Storage(e)) => Identity::Failed(e),
         },
         None => Identity::Anonymous,
     }

@@ -188,16 +188,22 @@ async fn front(State(server): State<Server>, mut req: Request, next: Next) -> Re
     let secret_bearing = path.contains("/oauth/") || path.contains("/sandbox/v1/") || path.starts_with("/operator/");
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let mut res = match sandbox_scope::resolve(&server, &mut req).await {
-        Ok(sandbox) => {
+        Ok((sandbox, pass)) => {
             let identity = identity::resolve(&server, &sandbox, &req);
             let extensions = req.extensions_mut();
             extensions.insert(identity);
             extensions.insert(sandbox);
             extensions.insert(server);
-            next.run(req).await
+            let res = next.run(req).await;
+            // The handle was in use until the answer was made.
+            drop(pass);
+            res
         }
         Err(res) => res,
     };
+    if let Some(cause) = res.extensions_mut().remove::<crate::error::ErrorCause>() {
+        tracing::error!(request_id = %request_id, status = res.status().as_u16(), cause = %cause.0, "request failed in storage");
+    }
     if let Some(mut problem) = res.extensions_mut().remove::<Problem>() {
         problem.request_id = Some(request_id.clone());
         let status = res.status();

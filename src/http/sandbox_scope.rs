@@ -4,31 +4,27 @@
 //! into the request's extensions.
 
 use crate::error::ApiError;
-use crate::sandbox::Sandbox;
+use crate::sandbox::{DEFAULT_SANDBOX, Pass, Refused, Sandbox};
 use crate::server::Server;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
-/// How long a request waits for its sandbox while it is reset or restored.
+/// How long a request waits at its sandbox's gate while a lifecycle change (snapshot, or the
+/// switch of a reset or restore) runs, before it is answered 503 `sandbox_busy`.
 const PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The sandbox `req` is for, with its path rewritten to the routes' own (no `/s/{id}`
-/// prefix), or the answer to give instead.
-pub async fn resolve(server: &Server, req: &mut Request) -> Result<Sandbox, Response> {
+/// prefix), and the pass its handle is used under (none for the lifecycle calls, which close
+/// the gate themselves, and for the operator API) — or the answer to give instead.
+pub async fn resolve(server: &Server, req: &mut Request) -> Result<(Sandbox, Option<Pass>), Response> {
     let path = req.uri().path();
-    let sandbox = if let Some(rest) = path.strip_prefix("/s/") {
+    let (id, operator) = if let Some(rest) = path.strip_prefix("/s/") {
         let (id, tail) = rest.split_once('/').map_or((rest, ""), |(id, tail)| (id, tail));
-        let Some(sandbox) = server.sandbox_when_ready(id, PATIENCE).await else {
-            if server.is_registered(id) {
-                return Err(unavailable());
-            }
-            return Err(ApiError::not_found(
-                "sandbox_not_found",
-                format!("there is no sandbox {id:?} on this server (deleted, expired, or never created)"),
-            )
-            .into_response());
-        };
+        let id = id.to_owned();
+        if !server.is_registered(&id) {
+            return Err(no_such_sandbox(&id));
+        }
         if tail.starts_with("operator/") || tail == "operator" {
             return Err(ApiError::not_found(
                 "not_found",
@@ -39,7 +35,7 @@ pub async fn resolve(server: &Server, req: &mut Request) -> Result<Sandbox, Resp
         if tail == "swagger-ui" {
             // Swagger UI's own redirect would drop the prefix.
             let mut res = StatusCode::SEE_OTHER.into_response();
-            if let Ok(v) = HeaderValue::from_str(&sandbox.path("/swagger-ui/")) {
+            if let Ok(v) = HeaderValue::from_str(&format!("{}/swagger-ui/", server.base_path(&id))) {
                 res.headers_mut().insert(header::LOCATION, v);
             }
             return Err(res);
@@ -54,29 +50,72 @@ pub async fn resolve(server: &Server, req: &mut Request) -> Result<Sandbox, Resp
                 return Err(ApiError::bad_request("invalid_path", "the request path is not valid").into_response());
             }
         }
-        sandbox
+        (id, false)
     } else {
         // Operator calls belong to no sandbox; the default one is only their context.
-        match server
-            .sandbox_when_ready(crate::sandbox::DEFAULT_SANDBOX, PATIENCE)
-            .await
-        {
-            Some(s) => s,
-            None => return Err(unavailable()),
-        }
+        (DEFAULT_SANDBOX.to_owned(), path.starts_with("/operator/"))
     };
-    if !req.uri().path().starts_with("/operator/") {
-        sandbox.usage.touch(server.wall.now_secs());
+    let gated = !operator && !is_lifecycle_call(req.uri().path());
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let Some(sandbox) = server.sandbox(&id) else {
+            if let Some(why) = server.quarantine_reason(&id) {
+                return Err(quarantined(&id, &why));
+            }
+            if server.is_registered(&id) {
+                return Err(unavailable());
+            }
+            return Err(no_such_sandbox(&id));
+        };
+        if !gated {
+            return Ok((sandbox, None));
+        }
+        match sandbox.gate.enter(deadline).await {
+            Ok(pass) => {
+                if !operator {
+                    sandbox.usage.touch(server.wall.now_secs());
+                }
+                return Ok((sandbox, Some(pass)));
+            }
+            // Replaced (reset, restore) or deleted meanwhile: look again.
+            Err(Refused::Retired) => continue,
+            Err(Refused::Busy) => return Err(unavailable()),
+        }
     }
-    Ok(sandbox)
 }
 
-/// A sandbox that did not come back from a reset or restore within `PATIENCE`.
+/// The control-plane calls that change a sandbox's whole world (they close its gate
+/// themselves, so they must not hold a pass).
+fn is_lifecycle_call(path: &str) -> bool {
+    path == "/sandbox/v1/reset" || path == "/sandbox/v1/snapshots" || path.starts_with("/sandbox/v1/snapshots/")
+}
+
+fn no_such_sandbox(id: &str) -> Response {
+    ApiError::not_found(
+        "sandbox_not_found",
+        format!("there is no sandbox {id:?} on this server (deleted, expired, or never created)"),
+    )
+    .into_response()
+}
+
+/// A sandbox that could not be loaded at start.
+fn quarantined(id: &str, why: &str) -> Response {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "sandbox_quarantined",
+        format!(
+            "sandbox {id} could not be loaded when the server started ({why}); the operator can restore one of its snapshots or delete it"
+        ),
+    )
+    .into_response()
+}
+
+/// A sandbox whose lifecycle change did not let the request in within `PATIENCE`.
 fn unavailable() -> Response {
     let mut res = ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "sandbox_busy",
-        "the sandbox is being reset or restored; retry in a moment",
+        "the sandbox is being reset, restored, snapshotted or deleted; retry in a moment",
     )
     .into_response();
     res.headers_mut()

@@ -49,11 +49,26 @@ fn consent_error(e: ConsentError, basic_used: bool) -> Response {
     match e {
         ConsentError::OAuth(e) => oauth_error(e, basic_used),
         ConsentError::Storage(e) => {
-            tracing::error!(error = %e, "storage error at the token endpoint");
-            oauth_error(
-                OAuthError::new("server_error", "the bank could not process the request; try again"),
-                false,
-            )
+            // 507 for a full disk, 503 with Retry-After for another storage fault; the body
+            // stays in the RFC 6749 shape.
+            let api = crate::error::ApiError::from(e);
+            let description = match api.status {
+                StatusCode::INSUFFICIENT_STORAGE => "the bank's disk is full, so nothing was issued; try again later",
+                StatusCode::SERVICE_UNAVAILABLE => {
+                    "the bank's storage failed, so nothing was issued; retry in a moment"
+                }
+                _ => "the bank could not process the request; try again",
+            };
+            let mut res = oauth_error(OAuthError::new("temporarily_unavailable", description), false);
+            *res.status_mut() = api.status;
+            if let Some(seconds) = api.retry_after {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            if let Some(cause) = api.cause {
+                res.extensions_mut().insert(crate::error::ErrorCause(cause));
+            }
+            res
         }
     }
 }

@@ -52,6 +52,11 @@ pub fn write_access_log(sandbox: &Sandbox) -> Result<(), StorageError> {
 pub async fn write_access_log_every(server: Server, period: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
     let write_all = |server: &Server| {
         for sandbox in server.sandboxes() {
+            // A sandbox in a lifecycle change writes its log itself (snapshot) or drops it
+            // with its world (reset, restore, delete).
+            let Some(_pass) = sandbox.gate.try_enter() else {
+                continue;
+            };
             if let Err(e) = write_access_log(&sandbox) {
                 tracing::warn!(sandbox = %sandbox.id, error = %e, "could not write the access log");
             }

@@ -2,9 +2,14 @@
 //! an operator's request), reopening every sandbox at start, listing, deleting, resetting to
 //! the scenario, snapshots and their restore, and idle expiry.
 //!
-//! Every change that touches many records (build, reset, restore, delete) first writes its
-//! intent into the sandbox's registry record and syncs; a server killed half-way finishes the
-//! change when it starts again, so no sandbox is left half-written.
+//! A sandbox's world lives in a key space of its own (`{id}`, then `{id}~{n}` after each reset
+//! or restore); each snapshot in another (`{id}@{name}~{n}`). A change never writes into the
+//! space being served: it builds a fresh space (listed as garbage while it is built), then
+//! one atomic registry write adopts it and lists the replaced one as garbage, and only then is
+//! the change answered. A server killed at any moment comes back with the change wholly done
+//! or not done at all; housekeeping deletes the garbage. Changes to one sandbox run one at a
+//! time (`turn`); the ones that need the world still (snapshot, and the switch of a reset or
+//! restore) close its gate (`Gate`) until the requests in flight are done.
 
 use crate::clock::format_jst;
 use crate::config::Config;
@@ -12,14 +17,24 @@ use crate::oauth::jwt::SigningKey;
 use crate::sandbox::{DEFAULT_SANDBOX, Sandbox, SandboxParts, Usage};
 use crate::scenario::{self, LoadedScenario, generate};
 use crate::server::Server;
-use crate::storage::{SandboxStore, Storage, StorageError};
+use crate::storage::{RegistryChange, SandboxStore, Storage, StorageError};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How long a lifecycle change waits for another one on the same sandbox before answering
+/// 409 `lifecycle_in_progress`.
+const TURN_PATIENCE: Duration = Duration::from_secs(30);
+/// How long a lifecycle change waits for the sandbox's requests in flight before answering
+/// 503 `sandbox_busy`.
+const DRAIN_PATIENCE: Duration = Duration::from_secs(10);
+/// How long a cleared garbage space stays listed (and is cleared once more) before it is
+/// forgotten: a worker that held the old handle may write one last record into it.
+const GARBAGE_SETTLE_SECS: i64 = 30;
+
 const META_FINGERPRINT: &str = "scenario_fingerprint";
-const META_COMPLETE: &str = "generation_complete";
+pub(crate) const META_COMPLETE: &str = "generation_complete";
 pub(crate) const META_CLOCK_OFFSET: &str = "clock_offset_nanos";
 const META_SIGNING_KEY: &str = "id_token_signing_key";
 const META_ADMIN_KEY: &str = "admin_key";
@@ -86,9 +101,13 @@ pub struct SnapshotInfo {
     pub taken_at: i64,
     /// The sandbox clock when it was taken; a restore sets the clock back to it.
     pub sandbox_time: Timestamp,
+    /// The generation of its key space (0: `{id}@{name}`, written before spaces had one).
+    #[serde(default)]
+    pub space: u64,
 }
 
-/// A change to many records that was started and must be finished (after a crash, at boot).
+/// A change to many records that an older version recorded before making it in place; a
+/// record still carrying one after a crash is half-written (see `boot`). No longer written.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", tag = "kind", content = "value")]
 pub enum PendingChange {
@@ -119,6 +138,12 @@ pub struct SandboxRecord {
     pub snapshots: Vec<SnapshotInfo>,
     #[serde(default)]
     pub pending: Option<PendingChange>,
+    /// The generation of the key space its world is in (0: `{id}`).
+    #[serde(default)]
+    pub space: u64,
+    /// The highest generation handed out so far (spaces are never reused).
+    #[serde(default)]
+    pub next_space: u64,
     /// The client secrets of a created sandbox, by client id: made for it at creation (so no
     /// two sandboxes share a secret) and kept across resets. Empty for the default sandbox,
     /// which uses its scenario's secrets.
@@ -143,6 +168,18 @@ pub enum LifecycleError {
     Invalid(String),
     #[error("{0}")]
     Conflict(String),
+    /// Another lifecycle change of the same sandbox ran for longer than `TURN_PATIENCE`.
+    #[error("{0}")]
+    InProgress(String),
+    /// Requests in flight did not finish within `DRAIN_PATIENCE`.
+    #[error("{0}")]
+    Busy(String),
+    /// The sandbox could not be loaded at start; only restore and delete work on it.
+    #[error("{0}")]
+    Quarantined(String),
+    /// The snapshot's records are not whole.
+    #[error("{0}")]
+    SnapshotUnusable(String),
     #[error("{0}")]
     Storage(#[from] StorageError),
     #[error("{0}")]
@@ -211,16 +248,55 @@ pub fn build_world(
     })
 }
 
+/// The key space of a sandbox's world of generation `n`.
+pub(crate) fn live_space(id: &str, n: u64) -> String {
+    if n == 0 { id.to_owned() } else { format!("{id}~{n}") }
+}
+
+/// The key space of a snapshot of generation `n` (no sandbox id contains `@` or `~`, no
+/// snapshot name `~`).
+fn snapshot_space(id: &str, name: &str, n: u64) -> String {
+    if n == 0 {
+        format!("{id}@{name}")
+    } else {
+        format!("{id}@{name}~{n}")
+    }
+}
+
+/// Every key space a sandbox's record names: its world and its snapshots.
+fn spaces_of(record: &SandboxRecord) -> Vec<String> {
+    let mut out = vec![live_space(&record.id, record.space)];
+    out.extend(
+        record
+            .snapshots
+            .iter()
+            .map(|s| snapshot_space(&record.id, &s.name, s.space)),
+    );
+    out
+}
+
+/// The store of a sandbox's world as its record names it.
+fn live_store(storage: &Arc<Storage>, record: &SandboxRecord) -> SandboxStore {
+    storage.space(&record.id, &live_space(&record.id, record.space))
+}
+
 /// The live handle of a built sandbox: its clock, keys and caches.
 fn open_sandbox(
     storage: &Arc<Storage>,
     server: &crate::server::ServerParts,
-    id: &str,
+    record: &SandboxRecord,
     scenario: Arc<LoadedScenario>,
     admin_key: Option<String>,
     usage: Usage,
 ) -> Result<Sandbox, BootError> {
-    let store = storage.sandbox(id);
+    let id = record.id.as_str();
+    let store = live_store(storage, record);
+    if store.meta_get(META_COMPLETE)?.is_none() {
+        return Err(BootError::Key(format!(
+            "sandbox {id} has no complete world in its key space {}",
+            live_space(id, record.space)
+        )));
+    }
     let offset = meta_i64(&store, META_CLOCK_OFFSET)?.unwrap_or(0);
     let pkcs8 = store
         .meta_get(META_SIGNING_KEY)?
@@ -269,7 +345,20 @@ fn open_sandbox(
         controls,
         webhooks,
         usage,
+        gate: Default::default(),
     }))
+}
+
+/// The default sandbox's registry record, if the data dir has one.
+fn default_record(storage: &Storage) -> Result<Option<SandboxRecord>, StorageError> {
+    for raw in storage.registry()? {
+        if let Ok(r) = serde_json::from_slice::<SandboxRecord>(&raw)
+            && r.id == DEFAULT_SANDBOX
+        {
+            return Ok(Some(r));
+        }
+    }
+    Ok(None)
 }
 
 /// Builds the default sandbox into the data dir if it is empty (or holds an unfinished
@@ -287,7 +376,8 @@ pub fn build_default(cfg: &BootConfig) -> Result<(Arc<Storage>, BootReport), Boo
     }
     std::fs::create_dir_all(dir).map_err(|e| dir_err(e.to_string()))?;
     let storage = Storage::open(dir, cfg.config.cache_mb * 1024 * 1024)?;
-    let store = storage.sandbox(DEFAULT_SANDBOX);
+    let space = default_record(&storage)?.map_or(0, |r| r.space);
+    let store = storage.space(DEFAULT_SANDBOX, &live_space(DEFAULT_SANDBOX, space));
     let complete = store.meta_get(META_COMPLETE)?.is_some();
     if complete && store.meta_get(META_SCHEMA)?.as_deref() != Some(SCHEMA_VERSION) {
         return Err(dir_err(
@@ -311,6 +401,12 @@ pub fn build_default(cfg: &BootConfig) -> Result<(Arc<Storage>, BootReport), Boo
     };
     if complete {
         report.accounts = store.account_count() as u64;
+    } else if space != 0 {
+        // Reset and restore only ever adopt complete worlds.
+        return Err(dir_err(format!(
+            "the default sandbox's world (key space {}) is incomplete; start with --fresh to rebuild it (this deletes its data)",
+            live_space(DEFAULT_SANDBOX, space)
+        )));
     } else {
         // An unfinished earlier build (killed mid-way) is thrown away and redone.
         let size = build_world(&store, &cfg.scenario, None, &ClientSecrets::new(), Timestamp::now())?;
@@ -327,7 +423,9 @@ pub fn build_default(cfg: &BootConfig) -> Result<(Arc<Storage>, BootReport), Boo
 }
 
 /// Opens the data dir (building the default sandbox when it is empty) and every sandbox in
-/// it; returns the server, ready for `run`.
+/// it; returns the server, ready for `run`. A sandbox that cannot be loaded is quarantined
+/// (logged, listed with the reason, deletable, restorable from a snapshot) and the others are
+/// served; only the default sandbox failing to load stops the start.
 pub fn boot(cfg: BootConfig) -> Result<(Server, BootReport), BootError> {
     let started = Instant::now();
     let (mut storage, mut report) = build_default(&cfg)?;
@@ -376,6 +474,8 @@ pub fn boot(cfg: BootConfig) -> Result<(Server, BootReport), BootError> {
             accounts: store.account_count() as u64,
             snapshots: Vec::new(),
             pending: None,
+            space: 0,
+            next_space: 0,
             client_secrets: ClientSecrets::new(),
         };
         put_record(&storage, &record)?;
@@ -383,34 +483,35 @@ pub fn boot(cfg: BootConfig) -> Result<(Server, BootReport), BootError> {
         records.push(record);
     }
     let mut sandboxes = Vec::new();
-    for mut record in records {
-        let scenario = if record.id == DEFAULT_SANDBOX {
-            default_scenario.clone()
-        } else {
-            match scenario_of(&parts, &record.source) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(sandbox = %record.id, error = %e, "cannot read the scenario of a sandbox; it is not served");
-                    continue;
-                }
+    let mut quarantined = Vec::new();
+    for record in records {
+        let id = record.id.clone();
+        match load_at_boot(&storage, &parts, &cfg, &default_scenario, &record) {
+            Ok(Some(sandbox)) => sandboxes.push((sandbox, record)),
+            Ok(None) => {}
+            Err(why) if id == DEFAULT_SANDBOX => {
+                return Err(BootError::DataDir {
+                    dir: cfg.config.data_dir.display().to_string(),
+                    why: format!(
+                        "the default sandbox cannot be loaded ({why}); restore it from a copy of the data dir, or start with --fresh to rebuild it (this deletes every sandbox in it)"
+                    ),
+                });
             }
-        };
-        finish_pending(&storage, &mut record, &scenario)?;
-        if record.pending == Some(PendingChange::Delete) {
-            continue;
+            Err(why) => {
+                tracing::error!(sandbox = %id, reason = %why, "quarantining a sandbox that cannot be loaded; the others are served (the operator can restore one of its snapshots or delete it)");
+                quarantined.push((record, why));
+            }
         }
-        let admin_key = (record.id == DEFAULT_SANDBOX)
-            .then(|| cfg.config.admin_key.clone())
-            .flatten();
-        let usage = Usage::starting(record.requests, record.last_used);
-        let sandbox = open_sandbox(&storage, &parts, &record.id, scenario, admin_key, usage)?;
-        sandboxes.push((sandbox, record));
     }
     let server = Server::new(parts);
-    if let Ok(mut recs) = server.records.lock() {
+    if let (Ok(mut recs), Ok(mut q)) = (server.records.lock(), server.quarantined.lock()) {
         for (sandbox, record) in sandboxes {
             recs.insert(record.id.clone(), record);
             server.install(sandbox);
+        }
+        for (record, why) in quarantined {
+            q.insert(record.id.clone(), why);
+            recs.insert(record.id.clone(), record);
         }
     }
     report.other_sandboxes = server.sandbox_count().saturating_sub(1);
@@ -420,55 +521,208 @@ pub fn boot(cfg: BootConfig) -> Result<(Server, BootReport), BootError> {
     Ok((server, report))
 }
 
-/// Finishes a change a crash interrupted (see the module docs).
-fn finish_pending(
+/// Opens one registered sandbox at start: `Ok(None)` when it was being created or deleted by
+/// an older version (its spaces become garbage), `Err` with the reason when it cannot be
+/// served.
+fn load_at_boot(
     storage: &Arc<Storage>,
-    record: &mut SandboxRecord,
-    scenario: &LoadedScenario,
-) -> Result<(), BootError> {
-    let store = storage.sandbox(&record.id);
-    match record.pending.clone() {
-        None => return Ok(()),
+    parts: &crate::server::ServerParts,
+    cfg: &BootConfig,
+    default_scenario: &Arc<LoadedScenario>,
+    record: &SandboxRecord,
+) -> Result<Option<Sandbox>, String> {
+    match &record.pending {
+        None => {}
         Some(PendingChange::Build) | Some(PendingChange::Delete) => {
             tracing::warn!(sandbox = %record.id, "removing a sandbox whose creation or deletion was interrupted");
-            remove_all(storage, record)?;
-            record.pending = Some(PendingChange::Delete);
-            return Ok(());
+            let spaces = spaces_of(record);
+            let discard: Vec<&str> = spaces.iter().map(String::as_str).collect();
+            storage
+                .commit_registry(Some(RegistryChange::Remove(&record.id)), &[], &discard)
+                .and_then(|_| storage.flush_blocking())
+                .map_err(|e| e.to_string())?;
+            return Ok(None);
         }
-        Some(PendingChange::Reset) => {
-            tracing::warn!(sandbox = %record.id, "finishing an interrupted reset");
-            reset_records(&store, scenario, &record.client_secrets)?;
-        }
-        Some(PendingChange::Restore(name)) => {
-            tracing::warn!(sandbox = %record.id, snapshot = %name, "finishing an interrupted restore");
-            let taken = record.snapshots.iter().find(|s| s.name == name).map(|s| s.sandbox_time);
-            restore_records(storage, &store, &record.id, &name, taken)?;
+        Some(PendingChange::Reset) | Some(PendingChange::Restore(_)) => {
+            return Err(
+                "a reset or restore by an older sandbank version was interrupted and left its world half-written"
+                    .into(),
+            );
         }
     }
-    record.pending = None;
-    put_record(storage, record)?;
-    storage.flush_blocking()?;
-    Ok(())
+    let scenario = if record.id == DEFAULT_SANDBOX {
+        default_scenario.clone()
+    } else {
+        scenario_of(parts, &record.source).map_err(|e| format!("its scenario cannot be read: {e}"))?
+    };
+    let admin_key = (record.id == DEFAULT_SANDBOX)
+        .then(|| cfg.config.admin_key.clone())
+        .flatten();
+    let usage = Usage::starting(record.requests, record.last_used);
+    open_sandbox(storage, parts, record, scenario, admin_key, usage)
+        .map(Some)
+        .map_err(|e| e.to_string())
 }
 
 fn put_record(storage: &Storage, record: &SandboxRecord) -> Result<(), StorageError> {
-    let bytes = serde_json::to_vec(record).map_err(|e| StorageError::Codec(e.to_string()))?;
-    storage.registry_put(&record.id, &bytes)
+    storage.registry_put(&record.id, &record_bytes(record)?)
 }
 
-/// Deletes a sandbox's records, its snapshots and its registry record.
-fn remove_all(storage: &Arc<Storage>, record: &SandboxRecord) -> Result<(), StorageError> {
-    storage.sandbox(&record.id).clear()?;
-    for s in &record.snapshots {
-        storage.sandbox(&snapshot_space(&record.id, &s.name)).clear()?;
+fn record_bytes(record: &SandboxRecord) -> Result<Vec<u8>, StorageError> {
+    serde_json::to_vec(record).map_err(|e| StorageError::Codec(e.to_string()))
+}
+
+/// Makes a lifecycle change happen: in one atomic write, `record` replaces the registry
+/// record (`None`: the sandbox `id` is removed), `adopt` comes off the garbage list and
+/// `discard` goes on it; then it is synced. The in-memory records change under the same lock
+/// as the stored one, so the usage writer never stores a record older than this one.
+async fn commit(
+    server: &Server,
+    id: &str,
+    record: Option<&SandboxRecord>,
+    adopt: &[&str],
+    discard: &[&str],
+) -> Result<(), LifecycleError> {
+    let bytes = record.map(record_bytes).transpose()?;
+    {
+        let mut recs = server
+            .records
+            .lock()
+            .map_err(|_| LifecycleError::Internal("the sandbox registry lock is poisoned".into()))?;
+        let change = match &bytes {
+            Some(b) => RegistryChange::Put(id, b),
+            None => RegistryChange::Remove(id),
+        };
+        server.storage.commit_registry(Some(change), adopt, discard)?;
+        match record {
+            Some(r) => recs.insert(id.to_owned(), r.clone()),
+            None => recs.remove(id),
+        };
     }
-    storage.registry_remove(&record.id)?;
-    storage.flush_blocking()
+    server.storage.flush().await?;
+    Ok(())
 }
 
-/// The key space a snapshot is kept in: `{id}@{name}` (no sandbox id contains `@`).
-fn snapshot_space(id: &str, name: &str) -> String {
-    format!("{id}@{name}")
+/// Lists a key space about to be built as garbage (so a crash mid-way leaves it to
+/// housekeeping) and keeps housekeeping off it while it is built.
+async fn begin_space(server: &Server, space: &str) -> Result<Building, LifecycleError> {
+    if let Ok(mut b) = server.building.lock() {
+        b.insert(space.to_owned());
+    }
+    let building = Building(server.clone(), space.to_owned());
+    server.storage.commit_registry(None, &[], &[space])?;
+    server.storage.flush().await?;
+    Ok(building)
+}
+
+/// A key space being built; housekeeping may clear it once this is dropped (adopted or not).
+struct Building(Server, String);
+
+impl Drop for Building {
+    fn drop(&mut self) {
+        if let Ok(mut b) = self.0.building.lock() {
+            b.remove(&self.1);
+        }
+    }
+}
+
+/// Waits for the sandbox's turn: its lifecycle changes run one at a time.
+async fn turn(server: &Server, id: &str) -> Result<tokio::sync::OwnedMutexGuard<()>, LifecycleError> {
+    let lock = server
+        .lifecycle_locks
+        .lock()
+        .map_err(|_| LifecycleError::Internal("the lifecycle lock table is poisoned".into()))?
+        .entry(id.to_owned())
+        .or_default()
+        .clone();
+    tokio::time::timeout(TURN_PATIENCE, lock.lock_owned())
+        .await
+        .map_err(|_| {
+            LifecycleError::InProgress(format!(
+                "another reset, snapshot, restore or delete of sandbox {id} has been running for {} s; retry when it is done",
+                TURN_PATIENCE.as_secs()
+            ))
+        })
+}
+
+/// A closed gate, opened again when dropped (a retired handle's stays shut).
+struct Closed(Sandbox);
+
+impl Drop for Closed {
+    fn drop(&mut self) {
+        self.0.gate.open();
+    }
+}
+
+/// Closes a sandbox's gate and waits until its requests in flight and its queued transfers
+/// are done: the world is now between two commits and stays so while `Closed` lives.
+async fn drain(server: &Server, sandbox: &Sandbox) -> Result<Closed, LifecycleError> {
+    let deadline = tokio::time::Instant::now() + DRAIN_PATIENCE;
+    if !sandbox.gate.close(deadline).await {
+        return Err(LifecycleError::Busy(format!(
+            "requests to sandbox {} did not finish within {} s; retry in a moment",
+            sandbox.id,
+            DRAIN_PATIENCE.as_secs()
+        )));
+    }
+    let closed = Closed(sandbox.clone());
+    server.transfer_writer.barrier().await;
+    Ok(closed)
+}
+
+/// The registered sandbox's record (served or quarantined).
+fn record_of(server: &Server, id: &str) -> Result<SandboxRecord, LifecycleError> {
+    server
+        .records
+        .lock()
+        .ok()
+        .and_then(|r| r.get(id).cloned())
+        .ok_or_else(|| LifecycleError::NotFound(id.to_owned()))
+}
+
+/// The served handle of a sandbox, or why there is none.
+fn live(server: &Server, id: &str) -> Result<Sandbox, LifecycleError> {
+    if let Some(s) = server.sandbox(id) {
+        return Ok(s);
+    }
+    match server.quarantine_reason(id) {
+        Some(why) => Err(LifecycleError::Quarantined(format!(
+            "sandbox {id} is quarantined ({why}); restore one of its snapshots or delete it"
+        ))),
+        None => Err(LifecycleError::NotFound(id.to_owned())),
+    }
+}
+
+/// Clears key spaces that just became garbage, off the request path (housekeeping would get
+/// to them within seconds; a full disk wants the room now).
+fn clear_soon(server: &Server) {
+    let server = server.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = clear_garbage(&server) {
+            tracing::warn!(error = %e, "could not delete the records of a removed world yet; housekeeping tries again");
+        }
+    });
+}
+
+/// Deletes the records of every garbage key space not being built (see `Storage::clear_garbage`).
+pub fn clear_garbage(server: &Server) -> Result<(), StorageError> {
+    let now = server.wall.now_secs();
+    let mut cleared = false;
+    for (space, first_cleared) in server.storage.garbage()? {
+        if server.building.lock().map(|b| b.contains(&space)).unwrap_or(true) {
+            continue;
+        }
+        match first_cleared {
+            None => server.storage.clear_garbage(&space, now, false)?,
+            Some(at) if now - at >= GARBAGE_SETTLE_SECS => server.storage.clear_garbage(&space, now, true)?,
+            Some(_) => continue,
+        }
+        cleared = true;
+    }
+    if cleared {
+        server.storage.flush_blocking()?;
+    }
+    Ok(())
 }
 
 /// The scenario of a sandbox's record, parsed once per distinct text.
@@ -552,11 +806,11 @@ pub async fn create(
         Ok(s) => s,
         Err(e) => return Err(LifecycleError::InvalidScenario(e)),
     };
-    let _guard = server.lifecycle.lock().await;
-    if server.sandbox_count() >= limits.max_sandboxes {
+    let _creating = server.lifecycle.lock().await;
+    let registered = server.records.lock().map(|r| r.len()).unwrap_or(0);
+    if registered >= limits.max_sandboxes {
         return Err(LifecycleError::LimitReached(format!(
-            "this server already holds {} sandboxes, its limit (max-sandboxes); delete one first",
-            server.sandbox_count()
+            "this server already holds {registered} sandboxes, its limit (max-sandboxes); delete one first"
         )));
     }
     let id = new_sandbox_id();
@@ -571,7 +825,9 @@ pub async fn create(
         customers: 0,
         accounts: 0,
         snapshots: Vec::new(),
-        pending: Some(PendingChange::Build),
+        pending: None,
+        space: 1,
+        next_space: 1,
         client_secrets: scenario
             .scenario
             .clients
@@ -582,41 +838,39 @@ pub async fn create(
             })
             .collect(),
     };
-    let storage = server.storage.clone();
-    let built = {
-        let (storage, scenario, record) = (storage.clone(), scenario.clone(), record.clone());
+    let space = live_space(&id, record.space);
+    let building = begin_space(server, &space).await?;
+    let store = server.storage.space(&id, &space);
+    let size = {
+        let (scenario, secrets) = (scenario.clone(), record.client_secrets.clone());
         let admin_key = crate::ids::prefixed_secret("sbadm");
-        let key = admin_key.clone();
         tokio::task::spawn_blocking(move || -> Result<WorldSize, BootError> {
-            put_record(&storage, &record)?;
-            storage.flush_blocking()?;
-            let store = storage.sandbox(&record.id);
             let pkcs8 = SigningKey::generate_pkcs8().map_err(BootError::Key)?;
             build_world(
                 &store,
                 &scenario,
-                Some((&key, &pkcs8)),
-                &record.client_secrets,
+                Some((&admin_key, &pkcs8)),
+                &secrets,
                 Timestamp::now(),
             )
         })
         .await
         .map_err(|e| LifecycleError::Internal(e.to_string()))?
+        .map_err(boot_failure)?
     };
-    let size = match built {
-        Ok(size) => size,
-        Err(e) => {
-            let _ = remove_all(&storage, &record);
-            return Err(LifecycleError::Internal(e.to_string()));
-        }
-    };
-    record.pending = None;
     record.customers = size.customers;
     record.accounts = size.accounts;
-    put_record(&storage, &record)?;
-    storage.flush().await?;
-    let sandbox = open_sandbox(&storage, server, &id, scenario.clone(), None, Usage::starting(0, now))
-        .map_err(|e| LifecycleError::Internal(e.to_string()))?;
+    commit(server, &id, Some(&record), &[&space], &[]).await?;
+    drop(building);
+    let sandbox = open_sandbox(
+        &server.storage,
+        server,
+        &record,
+        scenario.clone(),
+        None,
+        Usage::starting(0, now),
+    )
+    .map_err(|e| LifecycleError::Internal(e.to_string()))?;
     let credentials = Credentials {
         id: id.clone(),
         base_url: sandbox.issuer.clone(),
@@ -624,11 +878,16 @@ pub async fn create(
         scenario,
         client_secrets: record.client_secrets.clone(),
     };
-    if let Ok(mut recs) = server.records.lock() {
-        recs.insert(id, record);
-    }
     server.install(sandbox);
     Ok((credentials, size))
+}
+
+/// A failed build: a storage error stays one (507 for a full disk), anything else is ours.
+fn boot_failure(e: BootError) -> LifecycleError {
+    match e {
+        BootError::Storage(e) => LifecycleError::Storage(e),
+        other => LifecycleError::Internal(other.to_string()),
+    }
 }
 
 fn new_sandbox_id() -> String {
@@ -637,134 +896,119 @@ fn new_sandbox_id() -> String {
     format!("sb-{hex}")
 }
 
-fn record_of(server: &Server, id: &str) -> Result<SandboxRecord, LifecycleError> {
-    server
-        .records
-        .lock()
-        .ok()
-        .and_then(|r| r.get(id).cloned())
-        .filter(|_| server.sandbox(id).is_some())
-        .ok_or_else(|| LifecycleError::NotFound(id.to_owned()))
-}
-
-fn save_record(server: &Server, record: &SandboxRecord) -> Result<(), LifecycleError> {
-    put_record(&server.storage, record)?;
-    if let Ok(mut recs) = server.records.lock() {
-        recs.insert(record.id.clone(), record.clone());
-    }
-    Ok(())
-}
-
-/// Deletes a sandbox and all its data; its URLs answer 404 at once.
+/// Deletes a sandbox and all its data (served or quarantined); its URLs answer 404 from the
+/// moment the deletion is durable. Works on a full disk: it writes one registry record, and
+/// the records themselves are deleted afterwards.
 pub async fn delete(server: &Server, id: &str) -> Result<(), LifecycleError> {
     if id == DEFAULT_SANDBOX {
         return Err(LifecycleError::Conflict(
             "the default sandbox is served at the root and cannot be deleted; reset it instead".into(),
         ));
     }
-    let _guard = server.lifecycle.lock().await;
-    let mut record = record_of(server, id)?;
-    record.pending = Some(PendingChange::Delete);
-    save_record(server, &record)?;
-    server.storage.flush().await?;
+    let _turn = turn(server, id).await?;
+    let record = record_of(server, id)?;
+    let closed = match server.sandbox(id) {
+        Some(sandbox) => Some(drain(server, &sandbox).await?),
+        None => None,
+    };
+    let spaces = spaces_of(&record);
+    let discard: Vec<&str> = spaces.iter().map(String::as_str).collect();
+    commit(server, id, None, &[], &discard).await?;
     server.uninstall(id);
-    let storage = server.storage.clone();
-    tokio::task::spawn_blocking(move || remove_all(&storage, &record))
-        .await
-        .map_err(|e| LifecycleError::Internal(e.to_string()))??;
-    if let Ok(mut recs) = server.records.lock() {
-        recs.remove(id);
+    drop(closed);
+    if let Ok(mut q) = server.quarantined.lock() {
+        q.remove(id);
     }
+    if let Ok(mut locks) = server.lifecycle_locks.lock() {
+        locks.remove(id);
+    }
+    clear_soon(server);
     Ok(())
 }
 
-/// Clears a sandbox's records and builds them again from the scenario, keeping its admin
-/// key and signing key.
-fn reset_records(
-    store: &SandboxStore,
-    scenario: &LoadedScenario,
-    secrets: &ClientSecrets,
-) -> Result<WorldSize, BootError> {
-    let admin = store
-        .meta_get(META_ADMIN_KEY)?
-        .map(|k| String::from_utf8_lossy(&k).into_owned())
-        .unwrap_or_else(|| crate::ids::prefixed_secret("sbadm"));
-    let pkcs8 = match store.meta_get(META_SIGNING_KEY)? {
-        Some(k) => k,
-        None => SigningKey::generate_pkcs8().map_err(BootError::Key)?,
+/// Switches a sandbox to the world built in `space` (generation `n`): waits until its
+/// requests in flight are done, adopts the space in one atomic write, and serves a fresh
+/// handle (new caches, the stored clock) over it. Requests waiting meanwhile go to the new
+/// handle; old tokens die with the old world.
+async fn switch_to(
+    server: &Server,
+    mut record: SandboxRecord,
+    n: u64,
+    usage: Usage,
+) -> Result<Sandbox, LifecycleError> {
+    let id = record.id.clone();
+    let old = server.sandbox(&id);
+    let (old_space, new_space) = (live_space(&id, record.space), live_space(&id, n));
+    record.space = n;
+    let store = live_store(&server.storage, &record);
+    record.customers = store.customer_count() as u64;
+    record.accounts = store.account_count() as u64;
+    let scenario = match &old {
+        Some(sandbox) => sandbox.scenario.clone(),
+        None if id == DEFAULT_SANDBOX => {
+            return Err(LifecycleError::Internal("the default sandbox is not served".into()));
+        }
+        None => scenario_of(server, &record.source).map_err(LifecycleError::Internal)?,
     };
-    build_world(store, scenario, Some((&admin, &pkcs8)), secrets, Timestamp::now())
-}
-
-/// Replaces a sandbox's records with a snapshot's and sets its clock to the snapshot's time.
-fn restore_records(
-    storage: &Arc<Storage>,
-    store: &SandboxStore,
-    id: &str,
-    name: &str,
-    sandbox_time: Option<Timestamp>,
-) -> Result<(), StorageError> {
-    store.clear()?;
-    storage.sandbox(&snapshot_space(id, name)).copy_into(store)?;
-    if let Some(t) = sandbox_time {
-        let offset = t.duration_since(Timestamp::now()).as_nanos() as i64;
-        store.meta_put(META_CLOCK_OFFSET, &offset.to_be_bytes())?;
-    }
-    store.flush_blocking()
-}
-
-/// Runs a change to many records of a live sandbox: the sandbox stops being served, its
-/// intent is recorded, `change` runs, and a fresh handle (new caches, the stored clock)
-/// takes its place. Old tokens die with the old records.
-async fn rebuild<F>(server: &Server, id: &str, pending: PendingChange, change: F) -> Result<Sandbox, LifecycleError>
-where
-    F: FnOnce(&Arc<Storage>, &SandboxStore, &LoadedScenario) -> Result<(), BootError> + Send + 'static,
-{
-    let _guard = server.lifecycle.lock().await;
-    let mut record = record_of(server, id)?;
-    let old = server
-        .sandbox(id)
-        .ok_or_else(|| LifecycleError::NotFound(id.to_owned()))?;
-    record.pending = Some(pending);
-    save_record(server, &record)?;
-    server.storage.flush().await?;
-    server.uninstall(id);
-    let storage = server.storage.clone();
-    let scenario = old.scenario.clone();
-    let store = old.store.clone();
-    let done = {
-        let scenario = scenario.clone();
-        tokio::task::spawn_blocking(move || change(&storage, &store, &scenario))
-            .await
-            .map_err(|e| LifecycleError::Internal(e.to_string()))?
+    let admin_override = (id == DEFAULT_SANDBOX)
+        .then(|| server.config.admin_key.clone())
+        .flatten();
+    // Open before adopting: a world that cannot be served is not switched to.
+    let fresh = open_sandbox(&server.storage, server, &record, scenario, admin_override, usage)
+        .map_err(|e| LifecycleError::SnapshotUnusable(format!("the new world cannot be opened: {e}")))?;
+    let closed = match &old {
+        Some(sandbox) => Some(drain(server, sandbox).await?),
+        None => None,
     };
-    if let Err(e) = done {
-        // Leave the intent in place: the next start finishes it. Serve the old handle
-        // meanwhile rather than nothing.
-        server.install(old);
-        return Err(LifecycleError::Internal(e.to_string()));
-    }
-    record.pending = None;
-    record.customers = old.store.customer_count() as u64;
-    record.accounts = old.store.account_count() as u64;
-    save_record(server, &record)?;
-    server.storage.flush().await?;
-    let admin_override = old.is_default().then(|| server.config.admin_key.clone()).flatten();
-    let usage = Usage::starting(old.usage.requests(), old.usage.last_used());
-    let fresh = open_sandbox(&server.storage, server, id, scenario, admin_override, usage)
-        .map_err(|e| LifecycleError::Internal(e.to_string()))?;
+    commit(server, &id, Some(&record), &[&new_space], &[&old_space]).await?;
     server.install(fresh.clone());
+    if let Ok(mut q) = server.quarantined.lock() {
+        q.remove(&id);
+    }
+    drop(closed);
+    clear_soon(server);
     Ok(fresh)
 }
 
-/// Returns a sandbox to its scenario's initial state: same ids, same credentials, its clock
-/// back at the scenario's start; every token, grant, transfer and event since is gone.
+/// Hands out the next key-space generation of a sandbox (stored before the space is used, so
+/// a generation is never built twice).
+async fn next_generation(server: &Server, record: &mut SandboxRecord) -> Result<u64, LifecycleError> {
+    record.next_space = record.next_space.max(record.space) + 1;
+    let id = record.id.clone();
+    commit(server, &id, Some(record), &[], &[]).await?;
+    Ok(record.next_space)
+}
+
+/// Returns a sandbox to its scenario's initial state: same ids, same credentials (admin key,
+/// client secrets, ID-token signing key), its clock back at the scenario's start; every
+/// token, grant, transfer and event since is gone. The new world is built while the old one
+/// still serves.
 pub async fn reset(server: &Server, id: &str) -> Result<Sandbox, LifecycleError> {
-    let secrets = record_of(server, id)?.client_secrets;
-    rebuild(server, id, PendingChange::Reset, move |_, store, scenario| {
-        reset_records(store, scenario, &secrets).map(|_| ())
+    let _turn = turn(server, id).await?;
+    let mut record = record_of(server, id)?;
+    let old = live(server, id)?;
+    let admin = old
+        .store
+        .meta_get(META_ADMIN_KEY)?
+        .map(|k| String::from_utf8_lossy(&k).into_owned())
+        .unwrap_or_else(|| old.admin_key.clone());
+    let pkcs8 = old
+        .store
+        .meta_get(META_SIGNING_KEY)?
+        .ok_or_else(|| LifecycleError::Internal(format!("sandbox {id} has no ID-token signing key")))?;
+    let n = next_generation(server, &mut record).await?;
+    let space = live_space(id, n);
+    let _building = begin_space(server, &space).await?;
+    let store = server.storage.space(id, &space);
+    let (scenario, secrets) = (old.scenario.clone(), record.client_secrets.clone());
+    tokio::task::spawn_blocking(move || {
+        build_world(&store, &scenario, Some((&admin, &pkcs8)), &secrets, Timestamp::now())
     })
     .await
+    .map_err(|e| LifecycleError::Internal(e.to_string()))?
+    .map_err(boot_failure)?;
+    let usage = Usage::starting(old.usage.requests(), old.usage.last_used());
+    switch_to(server, record, n, usage).await
 }
 
 /// A snapshot name: 1–64 of `A-Z a-z 0-9 . _ -`.
@@ -783,42 +1027,55 @@ fn check_snapshot_name(name: &str) -> Result<(), LifecycleError> {
     }
 }
 
-/// Takes a named snapshot of everything in a sandbox (records and clock). A name already
-/// taken is replaced.
+/// Takes a named snapshot of everything in a sandbox (records and clock), at a commit point:
+/// the sandbox's requests in flight and queued transfers finish first and new ones wait
+/// while it is copied. A name already taken is replaced.
 pub async fn snapshot(server: &Server, id: &str, name: &str) -> Result<SnapshotInfo, LifecycleError> {
     check_snapshot_name(name)?;
-    let _guard = server.lifecycle.lock().await;
+    let _turn = turn(server, id).await?;
     let mut record = record_of(server, id)?;
-    let sandbox = server
-        .sandbox(id)
-        .ok_or_else(|| LifecycleError::NotFound(id.to_owned()))?;
-    // Requests still running may write while the copy is made; the snapshot holds what was
-    // committed when each tree was copied.
-    super::sandbox::write_access_log(&sandbox)?;
-    sandbox.faults.persist(&sandbox.store)?;
-    sandbox.capacity.persist(&sandbox.store)?;
+    let sandbox = live(server, id)?;
+    let n = next_generation(server, &mut record).await?;
+    let space = snapshot_space(id, name, n);
+    let _building = begin_space(server, &space).await?;
+    let closed = drain(server, &sandbox).await?;
     let info = SnapshotInfo {
         name: name.to_owned(),
         taken_at: server.wall.now_secs(),
         sandbox_time: sandbox.clock.now(),
+        space: n,
     };
-    let offset = sandbox.clock.offset_nanos();
-    let storage = server.storage.clone();
-    let (space, source) = (storage.sandbox(&snapshot_space(id, name)), sandbox.store.clone());
-    tokio::task::spawn_blocking(move || -> Result<(), StorageError> {
-        // The live clock offset is only stored when the clock is advanced; store it now so the
-        // copy carries the clock as it is.
-        source.meta_put(META_CLOCK_OFFSET, &offset.to_be_bytes())?;
-        space.clear()?;
-        source.copy_into(&space)?;
-        source.flush_blocking()
-    })
-    .await
-    .map_err(|e| LifecycleError::Internal(e.to_string()))??;
+    let target = server.storage.space(id, &space);
+    let copy = {
+        let sandbox = sandbox.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), StorageError> {
+            super::sandbox::write_access_log(&sandbox)?;
+            sandbox.faults.persist(&sandbox.store)?;
+            sandbox.capacity.persist(&sandbox.store)?;
+            // The live clock offset is only stored when the clock is advanced; store it now
+            // so the copy carries the clock as it is.
+            let offset = sandbox.clock.offset_nanos();
+            sandbox.store.meta_put(META_CLOCK_OFFSET, &offset.to_be_bytes())?;
+            sandbox.store.copy_into(&target)?;
+            target.flush_blocking()
+        })
+        .await
+        .map_err(|e| LifecycleError::Internal(e.to_string()))?
+    };
+    drop(closed);
+    copy?;
+    let replaced = record
+        .snapshots
+        .iter()
+        .find(|s| s.name == name)
+        .map(|s| snapshot_space(id, &s.name, s.space));
     record.snapshots.retain(|s| s.name != name);
     record.snapshots.push(info.clone());
-    save_record(server, &record)?;
-    server.storage.flush().await?;
+    let discard: Vec<&str> = replaced.iter().map(String::as_str).collect();
+    commit(server, id, Some(&record), &[&space], &discard).await?;
+    if replaced.is_some() {
+        clear_soon(server);
+    }
     Ok(info)
 }
 
@@ -828,37 +1085,55 @@ pub fn snapshots(server: &Server, id: &str) -> Result<Vec<SnapshotInfo>, Lifecyc
 }
 
 /// Brings a snapshot back: records, tokens, grants, ledger, events and clock as they were.
+/// Also brings a quarantined sandbox back into service. The copy is made while the current
+/// world still serves; the switch waits for its requests in flight.
 pub async fn restore(server: &Server, id: &str, name: &str) -> Result<Sandbox, LifecycleError> {
-    let record = record_of(server, id)?;
-    let taken = record
+    let _turn = turn(server, id).await?;
+    let mut record = record_of(server, id)?;
+    let info = record
         .snapshots
         .iter()
         .find(|s| s.name == name)
-        .map(|s| s.sandbox_time)
+        .cloned()
         .ok_or_else(|| LifecycleError::SnapshotNotFound(name.to_owned()))?;
-    let (id_owned, name_owned) = (id.to_owned(), name.to_owned());
-    rebuild(
-        server,
-        id,
-        PendingChange::Restore(name.to_owned()),
-        move |storage, store, _| {
-            restore_records(storage, store, &id_owned, &name_owned, Some(taken)).map_err(BootError::from)
-        },
-    )
+    let usage = match server.sandbox(id) {
+        Some(s) => Usage::starting(s.usage.requests(), s.usage.last_used()),
+        None => Usage::starting(record.requests, record.last_used),
+    };
+    let n = next_generation(server, &mut record).await?;
+    let space = live_space(id, n);
+    let _building = begin_space(server, &space).await?;
+    let source = server.storage.space(id, &snapshot_space(id, name, info.space));
+    let target = server.storage.space(id, &space);
+    tokio::task::spawn_blocking(move || -> Result<(), LifecycleError> {
+        if source.meta_get(META_COMPLETE)?.is_none() || source.meta_get(META_SIGNING_KEY)?.is_none() {
+            return Err(LifecycleError::SnapshotUnusable(format!(
+                "snapshot {:?} is not whole (its world's records are missing); delete it",
+                info.name
+            )));
+        }
+        source.copy_into(&target)?;
+        let offset = info.sandbox_time.duration_since(Timestamp::now()).as_nanos() as i64;
+        target.meta_put(META_CLOCK_OFFSET, &offset.to_be_bytes())?;
+        target.flush_blocking()?;
+        Ok(())
+    })
     .await
+    .map_err(|e| LifecycleError::Internal(e.to_string()))??;
+    switch_to(server, record, n, usage).await
 }
 
-/// Deletes a snapshot.
+/// Deletes a snapshot. Works on a full disk (see `delete`).
 pub async fn delete_snapshot(server: &Server, id: &str, name: &str) -> Result<(), LifecycleError> {
-    let _guard = server.lifecycle.lock().await;
+    let _turn = turn(server, id).await?;
     let mut record = record_of(server, id)?;
-    if !record.snapshots.iter().any(|s| s.name == name) {
+    let Some(info) = record.snapshots.iter().find(|s| s.name == name).cloned() else {
         return Err(LifecycleError::SnapshotNotFound(name.to_owned()));
-    }
+    };
     record.snapshots.retain(|s| s.name != name);
-    save_record(server, &record)?;
-    server.storage.sandbox(&snapshot_space(id, name)).clear()?;
-    server.storage.flush().await?;
+    let space = snapshot_space(id, name, info.space);
+    commit(server, id, Some(&record), &[], &[&space]).await?;
+    clear_soon(server);
     Ok(())
 }
 
@@ -872,7 +1147,10 @@ pub struct SandboxSummary {
     /// When idle expiry will delete it, if it stays unused (real time).
     pub expires_at: Option<i64>,
     pub stored_bytes: u64,
-    pub sandbox_time: Timestamp,
+    /// Its clock now; `None` while it is quarantined.
+    pub sandbox_time: Option<Timestamp>,
+    /// Why it could not be loaded at start, when it is quarantined.
+    pub quarantined: Option<String>,
 }
 
 fn expires_at(server: &Server, sandbox: &Sandbox) -> Option<i64> {
@@ -886,27 +1164,48 @@ fn expires_at(server: &Server, sandbox: &Sandbox) -> Option<i64> {
 /// Summarizes one sandbox; `with_bytes` counts its stored bytes (a scan of its records).
 pub fn summary(server: &Server, id: &str, with_bytes: bool) -> Result<SandboxSummary, LifecycleError> {
     let record = record_of(server, id)?;
-    let sandbox = server
-        .sandbox(id)
-        .ok_or_else(|| LifecycleError::NotFound(id.to_owned()))?;
+    let Some(sandbox) = server.sandbox(id) else {
+        let quarantined = server
+            .quarantine_reason(id)
+            .ok_or_else(|| LifecycleError::NotFound(id.to_owned()))?;
+        return Ok(SandboxSummary {
+            base_url: server.base_url(id),
+            requests: record.requests,
+            last_used: record.last_used,
+            expires_at: None,
+            stored_bytes: if with_bytes {
+                live_store(&server.storage, &record).stored_bytes()?
+            } else {
+                0
+            },
+            sandbox_time: None,
+            quarantined: Some(quarantined),
+            record,
+        });
+    };
     Ok(SandboxSummary {
         base_url: sandbox.issuer.clone(),
         requests: sandbox.usage.requests(),
         last_used: sandbox.usage.last_used(),
         expires_at: expires_at(server, &sandbox),
         stored_bytes: if with_bytes { sandbox.store.stored_bytes()? } else { 0 },
-        sandbox_time: sandbox.clock.now(),
+        sandbox_time: Some(sandbox.clock.now()),
+        quarantined: None,
         record,
     })
 }
 
-/// Every sandbox, in id order.
+/// Every sandbox, served or quarantined, in id order.
 pub fn list(server: &Server, with_bytes: bool) -> Result<Vec<SandboxSummary>, LifecycleError> {
     let mut out = Vec::new();
-    let mut all = server.sandboxes();
-    all.sort_by(|a, b| a.id.cmp(&b.id));
-    for sandbox in all {
-        match summary(server, &sandbox.id, with_bytes) {
+    let mut ids: Vec<String> = server
+        .records
+        .lock()
+        .map(|r| r.keys().cloned().collect())
+        .unwrap_or_default();
+    ids.sort();
+    for id in ids {
+        match summary(server, &id, with_bytes) {
             Ok(s) => out.push(s),
             // Deleted meanwhile.
             Err(LifecycleError::NotFound(_)) => {}
@@ -948,7 +1247,8 @@ pub fn persist_usage(server: &Server) -> Result<(), StorageError> {
     Ok(())
 }
 
-/// Background worker: deletes idle sandboxes and keeps usage figures every `period`.
+/// Background worker: deletes idle sandboxes every `period`; keeps usage figures and deletes
+/// the records of removed worlds (garbage key spaces) every 5 s, the first time at start.
 pub async fn housekeeping_every(server: Server, period: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut usage_tick = tokio::time::interval(Duration::from_secs(5));
     let mut expiry_tick = tokio::time::interval(period);
@@ -957,6 +1257,12 @@ pub async fn housekeeping_every(server: Server, period: Duration, mut stop: toki
             _ = usage_tick.tick() => {
                 if let Err(e) = persist_usage(&server) {
                     tracing::warn!(error = %e, "could not store sandbox usage");
+                }
+                let s = server.clone();
+                match tokio::task::spawn_blocking(move || clear_garbage(&s)).await {
+                    Ok(Err(e)) => tracing::warn!(error = %e, "could not delete the records of removed worlds yet"),
+                    Err(e) => tracing::warn!(error = %e, "garbage collection failed"),
+                    Ok(Ok(())) => {}
                 }
             }
             _ = expiry_tick.tick() => {

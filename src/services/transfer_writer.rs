@@ -15,6 +15,8 @@ type TransferReply = tokio::sync::oneshot::Sender<Result<Result<Written, ExecErr
 
 enum Message {
     Write(SandboxStore, TransferJob, TransferReply),
+    /// Answered once every job queued before it is written and synced.
+    Barrier(tokio::sync::oneshot::Sender<()>),
     Stop,
 }
 
@@ -79,6 +81,16 @@ impl TransferWriter {
             .map_err(|_| ApiError::internal("the transfer writer has stopped"))?
             .map_err(ApiError::internal)
     }
+
+    /// Waits until every job queued so far is written (or answered with an error): a
+    /// lifecycle change calls it once its sandbox's gate is closed, so no transfer whose
+    /// request was cancelled meanwhile can still land in the world being copied or replaced.
+    pub async fn barrier(&self) {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        if self.queue.send(Message::Barrier(done)).is_ok() {
+            let _ = wait.await;
+        }
+    }
 }
 
 type Queued = (SandboxStore, TransferJob, TransferReply);
@@ -86,13 +98,22 @@ type Queued = (SandboxStore, TransferJob, TransferReply);
 fn write_batches(rx: std::sync::mpsc::Receiver<Message>) {
     let mut stopping = false;
     while !stopping {
+        let mut barrier = None;
         let mut batch: Vec<Queued> = match rx.recv() {
             Ok(Message::Write(store, job, reply)) => vec![(store, job, reply)],
+            Ok(Message::Barrier(done)) => {
+                let _ = done.send(());
+                continue;
+            }
             Ok(Message::Stop) | Err(_) => break,
         };
         while batch.len() < BATCH {
             match rx.try_recv() {
                 Ok(Message::Write(store, job, reply)) => batch.push((store, job, reply)),
+                Ok(Message::Barrier(done)) => {
+                    barrier = Some(done);
+                    break;
+                }
                 Ok(Message::Stop) => {
                     stopping = true;
                     break;
@@ -101,6 +122,9 @@ fn write_batches(rx: std::sync::mpsc::Receiver<Message>) {
             }
         }
         write_batch(batch);
+        if let Some(done) = barrier {
+            let _ = done.send(());
+        }
     }
 }
 

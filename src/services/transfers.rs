@@ -1542,6 +1542,10 @@ pub async fn run_due_every(
         }
         // Each sandbox on its own clock.
         for app in server.sandboxes() {
+            // Not while a lifecycle change holds the sandbox still; the next tick runs it.
+            let Some(_pass) = app.gate.try_enter() else {
+                continue;
+            };
             if let Err(e) = run_due(&app).await {
                 tracing::warn!(sandbox = %app.id, error = %e, "running scheduled transfers failed");
             }

@@ -394,7 +394,7 @@ impl SandboxStore {
                 Err(_) => Err(TxError::Storage(StorageError::Codec("unexpected abort type".into()))),
             },
             Err(TransactionError::Abort(TxAbort::Codec(e))) => Err(TxError::Storage(StorageError::Codec(e))),
-            Err(TransactionError::Storage(e)) => Err(TxError::Storage(StorageError::Sled(e))),
+            Err(TransactionError::Storage(e)) => Err(TxError::Storage(e.into())),
         }
     }
 

@@ -21,13 +21,52 @@ use codec::{decode, encode};
 use std::path::Path;
 use std::sync::Arc;
 
-/// A storage failure: the disk or the stored bytes, never the caller's input.
-#[derive(Debug, thiserror::Error)]
+/// A storage failure: the disk or the stored bytes, never the caller's input. The HTTP faces
+/// answer `NoSpace` with 507 and `Unavailable` with 503 (`Retry-After`); neither was written.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StorageError {
-    #[error("storage engine error: {0}")]
-    Sled(#[from] sled::Error),
+    /// The disk is full.
+    #[error("the disk holding the data dir is full: {0}")]
+    NoSpace(String),
+    /// The disk or the engine failed (an I/O error, or the engine stopped after one).
+    #[error("storage I/O error: {0}")]
+    Unavailable(String),
     #[error("stored record could not be decoded: {0}")]
     Codec(String),
+}
+
+impl From<sled::Error> for StorageError {
+    fn from(e: sled::Error) -> Self {
+        match e {
+            sled::Error::Io(io) if is_no_space(&io) => StorageError::NoSpace(io.to_string()),
+            other => StorageError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+impl From<std::io::Error> for StorageError {
+    fn from(e: std::io::Error) -> Self {
+        if is_no_space(&e) {
+            StorageError::NoSpace(e.to_string())
+        } else {
+            StorageError::Unavailable(e.to_string())
+        }
+    }
+}
+
+/// ENOSPC (and EDQUOT: a quota is a full disk to us).
+fn is_no_space(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    ) || matches!(e.raw_os_error(), Some(28) | Some(122))
+}
+
+impl StorageError {
+    /// Whether the disk was full.
+    pub fn is_no_space(&self) -> bool {
+        matches!(self, StorageError::NoSpace(_))
+    }
 }
 
 pub type Result<T> = std::result::Result<T, StorageError>;
@@ -65,6 +104,10 @@ pub struct Storage {
     sandboxes: sled::Tree,
     /// Process-wide settings kept in the data dir (the operator key).
     server: sled::Tree,
+    /// Key spaces to be deleted: ones being built (a crash leaves them unadopted) and ones a
+    /// lifecycle change left behind (see `services::sandboxes`). Value: when they were first
+    /// cleared (Unix seconds, big-endian), or empty when not yet.
+    garbage: sled::Tree,
     /// The queue of the group-commit thread while the server runs (see `start_group_commit`).
     group_commit: std::sync::Mutex<Option<std::sync::mpsc::Sender<FlushWaiter>>>,
     /// Accounts in memory (see `record_cache`).
@@ -78,7 +121,7 @@ pub struct Storage {
     commit_order: std::sync::Mutex<()>,
 }
 
-type FlushWaiter = tokio::sync::oneshot::Sender<std::result::Result<(), String>>;
+type FlushWaiter = tokio::sync::oneshot::Sender<Result<()>>;
 
 /// The flusher behind `Storage::flush`, on its own thread: it takes every waiter queued,
 /// flushes once, answers them all, and repeats.
@@ -89,7 +132,7 @@ fn group_commit(db: sled::Db, rx: std::sync::mpsc::Receiver<FlushWaiter>) {
             waiters.push(w);
         }
         let started = std::time::Instant::now();
-        let result = db.flush().map(|_| ()).map_err(|e| e.to_string());
+        let result = db.flush().map(|_| ()).map_err(StorageError::from);
         tracing::debug!(
             batch = waiters.len(),
             micros = started.elapsed().as_micros() as u64,
@@ -135,6 +178,7 @@ impl Storage {
             webhooks: tree("webhooks")?,
             sandboxes: tree("sandboxes")?,
             server: tree("server")?,
+            garbage: tree("garbage_spaces")?,
             group_commit: std::sync::Mutex::new(None),
             account_cache: record_cache::RecordCache::new(500_000),
             history_cache: record_cache::RecordCache::new(50_000),
@@ -146,12 +190,20 @@ impl Storage {
         Ok(storage)
     }
 
-    /// A store scoped to one sandbox.
+    /// A store scoped to one sandbox, over the key space named after its id (the default
+    /// sandbox's first world).
     pub fn sandbox(self: &Arc<Self>, sandbox_id: &str) -> SandboxStore {
-        let mut prefix = sandbox_id.as_bytes().to_vec();
+        self.space(sandbox_id, sandbox_id)
+    }
+
+    /// A store of the sandbox `sandbox_id` over the key space `space` (a sandbox's world
+    /// moves to a fresh space on every reset and restore; snapshots have spaces of their own).
+    pub fn space(self: &Arc<Self>, sandbox_id: &str, space: &str) -> SandboxStore {
+        let mut prefix = space.as_bytes().to_vec();
         prefix.push(0);
         SandboxStore {
             storage: self.clone(),
+            id: Arc::from(sandbox_id),
             prefix: Arc::from(prefix),
             log_buffer: Default::default(),
             signals: Default::default(),
@@ -211,7 +263,7 @@ impl Storage {
             return Ok(self.db.flush_async().await.map(|_| ())?);
         }
         match done_rx.await {
-            Ok(result) => result.map_err(|e| StorageError::Sled(sled::Error::Io(std::io::Error::other(e)))),
+            Ok(result) => result,
             Err(_) => Ok(self.db.flush_async().await.map(|_| ())?),
         }
     }
@@ -251,7 +303,68 @@ impl Storage {
     }
 }
 
+/// A change to one registry record, made atomically with changes to the garbage list.
+pub enum RegistryChange<'a> {
+    Put(&'a str, &'a [u8]),
+    Remove(&'a str),
+}
+
 impl Storage {
+    /// Changes a registry record and, in the same atomic write, takes `adopt` off the garbage
+    /// list and puts `discard` on it: the one step that makes a lifecycle change happen.
+    pub fn commit_registry(&self, change: Option<RegistryChange<'_>>, adopt: &[&str], discard: &[&str]) -> Result<()> {
+        use sled::Transactional;
+        let result = (&self.sandboxes, &self.garbage).transaction(|(registry, garbage)| {
+            match &change {
+                Some(RegistryChange::Put(id, bytes)) => {
+                    registry.insert(id.as_bytes(), *bytes)?;
+                }
+                Some(RegistryChange::Remove(id)) => {
+                    registry.remove(id.as_bytes())?;
+                }
+                None => {}
+            }
+            for space in adopt {
+                garbage.remove(space.as_bytes())?;
+            }
+            for space in discard {
+                garbage.insert(space.as_bytes(), &[][..])?;
+            }
+            Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+        });
+        match result {
+            Ok(()) => Ok(()),
+            Err(sled::transaction::TransactionError::Storage(e)) => Err(e.into()),
+            Err(sled::transaction::TransactionError::Abort(())) => {
+                Err(StorageError::Unavailable("registry write aborted".into()))
+            }
+        }
+    }
+
+    /// Key spaces on the garbage list, with when each was first cleared (None: not yet).
+    pub fn garbage(&self) -> Result<Vec<(String, Option<i64>)>> {
+        let mut out = Vec::new();
+        for kv in self.garbage.iter() {
+            let (k, v) = kv?;
+            let cleared = <[u8; 8]>::try_from(&v[..]).ok().map(i64::from_be_bytes);
+            out.push((String::from_utf8_lossy(&k).into_owned(), cleared));
+        }
+        Ok(out)
+    }
+
+    /// Deletes every record of a key space on the garbage list. The first time it stays on
+    /// the list (a worker still holding the old handle may write a last record into it); the
+    /// next time, once `settled` says long enough has passed, it comes off.
+    pub fn clear_garbage(self: &Arc<Self>, space: &str, now: i64, settled: bool) -> Result<()> {
+        self.space(space, space).clear()?;
+        if settled {
+            self.garbage.remove(space.as_bytes())?;
+        } else {
+            self.garbage.insert(space.as_bytes(), &now.to_be_bytes())?;
+        }
+        Ok(())
+    }
+
     /// Every record of the sandbox registry, as stored (see `services::sandboxes`).
     pub fn registry(&self) -> Result<Vec<Vec<u8>>> {
         self.sandboxes.iter().values().map(|v| Ok(v?.to_vec())).collect()
@@ -287,6 +400,9 @@ impl Storage {
 #[derive(Clone)]
 pub struct SandboxStore {
     storage: Arc<Storage>,
+    /// The sandbox it belongs to.
+    id: Arc<str>,
+    /// Its key space's prefix: the space's name and a zero byte.
     prefix: Arc<[u8]>,
     log_buffer: Arc<access_log::AccessLogBuffer>,
     signals: Arc<StoreSignals>,
@@ -337,11 +453,10 @@ impl SandboxStore {
 
     /// This sandbox's id.
     pub fn sandbox_id(&self) -> &str {
-        let id = &self.prefix[..self.prefix.len() - 1];
-        std::str::from_utf8(id).unwrap_or_default()
+        &self.id
     }
 
-    /// Whether two stores address the same sandbox.
+    /// Whether two stores address the same key space.
     pub fn same_sandbox(&self, other: &SandboxStore) -> bool {
         self.prefix == other.prefix
     }

@@ -190,6 +190,15 @@ async fn run(app: Sandbox) {
         if w.is_retired() {
             break;
         }
+        if app.gate.is_retired() {
+            break;
+        }
+        // Deliveries are written under a pass, so a snapshot sees them at a commit point and
+        // nothing is written into a world that was replaced.
+        let Some(pass) = app.gate.try_enter() else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
         let mut again = false;
         match fan_out(&app).await {
             Ok(more) => again = more,
@@ -202,6 +211,7 @@ async fn run(app: Sandbox) {
             lock(&w.queue).clock_moved(app.clock.now());
         }
         start_due(&app);
+        drop(pass);
         if again {
             continue;
         }

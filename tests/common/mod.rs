@@ -191,6 +191,22 @@ impl TestApp {
         }
     }
 
+    /// Another handle on the same sandbox (same base URL, keys and server), for a task.
+    pub fn sandbox_view(&self) -> TestApp {
+        TestApp {
+            base: self.base.clone(),
+            admin_key: self.admin_key.clone(),
+            operator_key: self.operator_key.clone(),
+            bank: self.bank.clone(),
+            demo_secret: self.demo_secret.clone(),
+            http: self.http.clone(),
+            data_dir: self.data_dir.clone(),
+            _dir: None,
+            shutdown: None,
+            server: None,
+        }
+    }
+
     /// The running server.
     pub fn bank(&self) -> &sandbank::Server {
         self.bank.as_ref().expect("the server is stopped")

@@ -34,6 +34,12 @@ impl From<LifecycleError> for ApiError {
             }
             LifecycleError::Invalid(_) => ApiError::bad_request("invalid_request", detail),
             LifecycleError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", detail),
+            LifecycleError::InProgress(_) => ApiError::new(StatusCode::CONFLICT, "lifecycle_in_progress", detail),
+            LifecycleError::Busy(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "sandbox_busy", detail).retry_after(1)
+            }
+            LifecycleError::Quarantined(_) => ApiError::new(StatusCode::CONFLICT, "sandbox_quarantined", detail),
+            LifecycleError::SnapshotUnusable(_) => ApiError::new(StatusCode::CONFLICT, "snapshot_unusable", detail),
             LifecycleError::Storage(e) => e.into(),
             LifecycleError::Internal(e) => ApiError::internal(e),
         }
@@ -167,10 +173,18 @@ pub struct SandboxView {
     pub stored_bytes: Option<u64>,
     /// Requests served since it was created.
     pub requests: u64,
-    /// Its clock now.
-    pub sandbox_time: String,
+    /// Its clock now (absent while it is quarantined).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sandbox_time: Option<String>,
     /// Its snapshots, oldest first.
     pub snapshots: Vec<SnapshotView>,
+    /// `active`, or `quarantined`: it could not be loaded when the server started and is not
+    /// served (its requests answer 503 `sandbox_quarantined`); restore one of its snapshots
+    /// or delete it.
+    pub state: String,
+    /// Why it is quarantined.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The operator's listing.
@@ -210,8 +224,15 @@ fn sandbox_view(s: SandboxSummary, with_bytes: bool) -> SandboxView {
         accounts: r.accounts,
         stored_bytes: with_bytes.then_some(s.stored_bytes),
         requests: s.requests,
-        sandbox_time: crate::clock::format_jst(s.sandbox_time),
+        sandbox_time: s.sandbox_time.map(crate::clock::format_jst),
         snapshots: r.snapshots.iter().map(snapshot_view).collect(),
+        state: if s.quarantined.is_some() {
+            "quarantined"
+        } else {
+            "active"
+        }
+        .into(),
+        error: s.quarantined,
         id: r.id,
     }
 }
