@@ -74,6 +74,10 @@ pub struct ServeArgs {
     /// Storage page cache in MiB [default: 256].
     #[arg(long, env = "SANDBANK_CACHE_MB", global = true)]
     pub cache_mb: Option<u64>,
+    /// Emergency disk reserve in MiB, given back to the disk when it fills up so that deleting
+    /// sandboxes and snapshots still works; 0 for none [default: 8].
+    #[arg(long, env = "SANDBANK_RESERVE_MB", global = true)]
+    pub reserve_mb: Option<u64>,
     /// Most sandboxes the server holds, the default one included [default: 1000].
     #[arg(long, env = "SANDBANK_MAX_SANDBOXES", global = true)]
     pub max_sandboxes: Option<usize>,

@@ -21,6 +21,7 @@ struct FileConfig {
     admin_key: Option<String>,
     operator_key: Option<String>,
     cache_mb: Option<u64>,
+    reserve_mb: Option<u64>,
     max_sandboxes: Option<usize>,
     max_customers: Option<u64>,
     idle_expiry: Option<String>,
@@ -123,6 +124,8 @@ pub struct Config {
     /// Operator key for `/operator/v1` (default: generated once, kept in the data dir).
     pub operator_key: Option<String>,
     pub cache_mb: u64,
+    /// The emergency disk reserve in MiB (see `storage::reserve`).
+    pub reserve_mb: u64,
     pub limits: Limits,
     /// Serve `/metrics` without the operator key.
     pub public_metrics: bool,
@@ -141,6 +144,7 @@ impl Default for Config {
             admin_key: None,
             operator_key: None,
             cache_mb: 256,
+            reserve_mb: 8,
             limits: Limits::default(),
             public_metrics: false,
             webhooks: WebhookSettings::default(),
@@ -183,6 +187,7 @@ impl Config {
         layer!(port);
         layer!(data_dir);
         layer!(cache_mb);
+        layer!(reserve_mb);
         layer!(opt scenario);
         layer!(opt public_url);
         layer!(opt admin_key);

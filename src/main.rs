@@ -113,7 +113,9 @@ fn build_in_child(config: &sandbank::Config) -> Result<Option<sandbank::BootRepo
         .arg("--data-dir")
         .arg(&config.data_dir)
         .arg("--cache-mb")
-        .arg(config.cache_mb.to_string());
+        .arg(config.cache_mb.to_string())
+        .arg("--reserve-mb")
+        .arg(config.reserve_mb.to_string());
     if let Some(s) = &config.scenario {
         cmd.arg("--scenario").arg(s);
     }

@@ -651,7 +651,7 @@ async fn remitter_token(sb: &TestApp, account: &Value) -> String {
             json!({"amount": "100000000", "remitterName": "ﾃｽﾄ"}),
         )
         .await;
-    assert_eq!(status, 200, "credit: {credited}");
+    assert_eq!(status, 201, "credit: {credited}");
     g["tokens"]["access_token"].as_str().unwrap().to_owned()
 }
 
@@ -730,19 +730,26 @@ fn statuses_are_sane(seen: &[(u16, String)], what: &str) {
 async fn deleting_a_snapshot_while_it_is_restored_breaks_nothing() {
     let mut app = TestApp::spawn().await;
     let (sb, _) = created(&app).await;
-    for round in 0..8 {
+    for round in 0..16u64 {
         let (status, body) = sb.admin_post("/sandbox/v1/snapshots", json!({"name": "x"})).await;
         assert_eq!(status, 201, "{body}");
-        let delete = sb
-            .http
-            .delete(sb.url("/sandbox/v1/snapshots/x"))
-            .bearer_auth(&sb.admin_key)
-            .send();
+        // Another sandbox's reset keeps the server busy, so the deletion and the restore
+        // both wait and then run one right after the other (as a busy public server does).
+        let other = app.admin_post("/sandbox/v1/reset", json!({}));
+        let delete = async {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            sb.http
+                .delete(sb.url("/sandbox/v1/snapshots/x"))
+                .bearer_auth(&sb.admin_key)
+                .send()
+                .await
+        };
         let restore = async {
-            tokio::time::sleep(std::time::Duration::from_millis(round * 3)).await;
+            tokio::time::sleep(std::time::Duration::from_micros(10_000 + round * 700)).await;
             sb.admin_post("/sandbox/v1/snapshots/x/restore", json!({})).await
         };
-        let (deleted, (restored, body)) = tokio::join!(delete, restore);
+        let ((reset, _), deleted, (restored, body)) = tokio::join!(other, delete, restore);
+        assert_eq!(reset, 200);
         assert_eq!(deleted.unwrap().status(), 204);
         assert!(
             restored == 200 || (restored == 404 && body["code"] == "snapshot_not_found"),
@@ -753,10 +760,14 @@ async fn deleting_a_snapshot_while_it_is_restored_breaks_nothing() {
     }
     let data = app.data_dir.clone();
     let dir = app.take_dir();
+    let (path, admin_key) = (sb.base.trim_start_matches(&app.base).to_owned(), sb.admin_key.clone());
+    // Every handle on the server goes, so the data dir can be opened again.
+    drop(sb);
     app.stop().await;
     let again = TestApp::spawn_on(sandbank::scenario::DEFAULT_SCENARIO, data).await;
-    let mut sb = sb.sandbox_view();
-    sb.base = format!("{}{}", again.base, sb.base.trim_start_matches(&app.base));
+    let mut sb = again.sandbox_view();
+    sb.base = format!("{}{path}", again.base);
+    sb.admin_key = admin_key;
     let (status, clock) = sb.admin_get("/sandbox/v1/clock").await;
     assert_eq!(
         status, 200,
@@ -891,13 +902,23 @@ async fn a_sandbox_that_cannot_be_loaded_is_quarantined_and_the_rest_serve() {
     let data = app.data_dir.clone();
     let dir = app.take_dir();
     let root = app.base.clone();
+    let keep = |sb: &TestApp| (sb.base.trim_start_matches(&root).to_owned(), sb.admin_key.clone());
+    let kept = (keep(&broken), keep(&healthy));
+    drop((broken, healthy));
+    // Every handle on the server goes, so the data dir can be opened again.
     app.stop().await;
     // Damage the broken sandbox's world: its ID-token signing key is no longer a key.
     {
+        let mut attempts = 0;
         let storage = loop {
             match sandbank::storage::Storage::open(&data, 1 << 20) {
                 Ok(s) => break s,
-                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+                Err(e) if attempts < 100 => {
+                    attempts += 1;
+                    let _ = e;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await
+                }
+                Err(e) => panic!("open the data dir: {e}"),
             }
         };
         let space = format!("{broken_id}~1");
@@ -908,12 +929,14 @@ async fn a_sandbox_that_cannot_be_loaded_is_quarantined_and_the_rest_serve() {
         storage.flush_blocking().unwrap();
     }
     let again = TestApp::spawn_on(sandbank::scenario::DEFAULT_SCENARIO, data).await;
-    let moved = |sb: &TestApp| {
-        let mut v = sb.sandbox_view();
-        v.base = format!("{}{}", again.base, sb.base.trim_start_matches(&root));
+    let moved = |(path, admin_key): &(String, String)| {
+        let mut v = again.sandbox_view();
+        v.base = format!("{}{path}", again.base);
+        v.admin_key = admin_key.clone();
         v
     };
-    let (broken, healthy) = (moved(&broken), moved(&healthy));
+    let (broken, healthy) = (moved(&kept.0), moved(&kept.1));
+
     let (status, body) = healthy.admin_get("/sandbox/v1/clock").await;
     assert_eq!(status, 200, "the other sandbox serves: {body}");
     let (status, body) = again.admin_get("/sandbox/v1/clock").await;

@@ -375,7 +375,7 @@ pub fn build_default(cfg: &BootConfig) -> Result<(Arc<Storage>, BootReport), Boo
         std::fs::remove_dir_all(dir).map_err(|e| dir_err(format!("could not delete it for --fresh: {e}")))?;
     }
     std::fs::create_dir_all(dir).map_err(|e| dir_err(e.to_string()))?;
-    let storage = Storage::open(dir, cfg.config.cache_mb * 1024 * 1024)?;
+    let storage = Storage::open_with_reserve(dir, cfg.config.cache_mb * 1024 * 1024, cfg.config.reserve_mb << 20)?;
     let space = default_record(&storage)?.map_or(0, |r| r.space);
     let store = storage.space(DEFAULT_SANDBOX, &live_space(DEFAULT_SANDBOX, space));
     let complete = store.meta_get(META_COMPLETE)?.is_some();
@@ -433,7 +433,11 @@ pub fn boot(cfg: BootConfig) -> Result<(Server, BootReport), BootError> {
         // Reopen: a large build leaves sled holding the pages it wrote; a fresh handle
         // starts with an empty cache, as a restarted server would.
         drop(storage);
-        storage = Storage::open(&cfg.config.data_dir, cfg.config.cache_mb * 1024 * 1024)?;
+        storage = Storage::open_with_reserve(
+            &cfg.config.data_dir,
+            cfg.config.cache_mb * 1024 * 1024,
+            cfg.config.reserve_mb << 20,
+        )?;
     }
     let operator_key = match (&cfg.config.operator_key, storage.setting(SETTING_OPERATOR_KEY)?) {
         (Some(k), _) => k.clone(),
@@ -601,6 +605,31 @@ async fn commit(
     }
     server.storage.flush().await?;
     Ok(())
+}
+
+/// `commit` for a deletion: on a full disk it gives the emergency reserve back (and reopens
+/// the failed engine) and tries once more, so an operator can always make room.
+async fn commit_making_room(
+    server: &Server,
+    id: &str,
+    record: Option<&SandboxRecord>,
+    discard: &[&str],
+) -> Result<(), LifecycleError> {
+    let first = if server.storage.is_healthy() {
+        commit(server, id, record, &[], discard).await
+    } else {
+        Err(LifecycleError::Storage(StorageError::NoSpace("the engine failed earlier".into())))
+    };
+    match first {
+        Err(LifecycleError::Storage(e)) if e.is_no_space() || !server.storage.is_healthy() => {
+            let storage = server.storage.clone();
+            tokio::task::spawn_blocking(move || storage.make_room())
+                .await
+                .map_err(|e| LifecycleError::Internal(e.to_string()))??;
+            commit(server, id, record, &[], discard).await
+        }
+        other => other,
+    }
 }
 
 /// Lists a key space about to be built as garbage (so a crash mid-way leaves it to
@@ -913,7 +942,7 @@ pub async fn delete(server: &Server, id: &str) -> Result<(), LifecycleError> {
     };
     let spaces = spaces_of(&record);
     let discard: Vec<&str> = spaces.iter().map(String::as_str).collect();
-    commit(server, id, None, &[], &discard).await?;
+    commit_making_room(server, id, None, &discard).await?;
     server.uninstall(id);
     drop(closed);
     if let Ok(mut q) = server.quarantined.lock() {
@@ -1132,7 +1161,7 @@ pub async fn delete_snapshot(server: &Server, id: &str, name: &str) -> Result<()
     };
     record.snapshots.retain(|s| s.name != name);
     let space = snapshot_space(id, name, info.space);
-    commit(server, id, Some(&record), &[], &[&space]).await?;
+    commit_making_room(server, id, Some(&record), &[&space]).await?;
     clear_soon(server);
     Ok(())
 }
@@ -1251,6 +1280,7 @@ pub fn persist_usage(server: &Server) -> Result<(), StorageError> {
 /// the records of removed worlds (garbage key spaces) every 5 s, the first time at start.
 pub async fn housekeeping_every(server: Server, period: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut usage_tick = tokio::time::interval(Duration::from_secs(5));
+    let mut storage_tick = tokio::time::interval(Duration::from_secs(1));
     let mut expiry_tick = tokio::time::interval(period);
     loop {
         tokio::select! {
@@ -1263,6 +1293,13 @@ pub async fn housekeeping_every(server: Server, period: Duration, mut stop: toki
                     Ok(Err(e)) => tracing::warn!(error = %e, "could not delete the records of removed worlds yet"),
                     Err(e) => tracing::warn!(error = %e, "garbage collection failed"),
                     Ok(Ok(())) => {}
+                }
+            }
+            _ = storage_tick.tick() => {
+                // A failed engine is reopened once the disk has room again.
+                let storage = server.storage.clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || storage.recover_if_room()).await {
+                    tracing::warn!(error = %e, "could not reopen the storage engine yet");
                 }
             }
             _ = expiry_tick.tick() => {

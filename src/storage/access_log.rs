@@ -133,11 +133,11 @@ impl SandboxStore {
         let buffer = &*self.log_buffer;
         buffer.loaded.get_or_init(|| {
             // Continue numbering after the newest stored entry.
-            let last = self
-                .storage
-                .access_log
-                .scan_prefix(&*self.prefix)
-                .next_back()
+            // (Only while the engine is being reopened after a disk fault is it missing; the
+            // log then numbers from 1 again for this handle.)
+            let engine = self.storage.engine().ok();
+            let last = engine
+                .and_then(|e| e.access_log.scan_prefix(&*self.prefix).next_back())
                 .and_then(|kv| kv.ok())
                 .and_then(|(_, v)| decode::<Vec<AccessLogEntry>>(&v).ok())
                 .and_then(|chunk| chunk.last().map(|e| e.id))
@@ -174,6 +174,7 @@ impl SandboxStore {
             );
             let Some(first) = chunk.first() else { break };
             self.storage
+                .engine()?
                 .access_log
                 .insert(self.key(&[&first.id.to_be_bytes()]), encode(&chunk)?)?;
             written(&chunk);
@@ -196,7 +197,7 @@ impl SandboxStore {
         let mut out = Vec::new();
         // Chunks are keyed by their first id, so every chunk holding an id below `before`
         // starts below it.
-        for kv in self.storage.access_log.range(lo..hi).rev() {
+        for kv in self.storage.engine()?.access_log.range(lo..hi).rev() {
             let chunk: Vec<AccessLogEntry> = decode(&kv?.1)?;
             for e in chunk.into_iter().rev() {
                 if f.before.is_some_and(|b| e.id >= b) || !f.matches(&e) {

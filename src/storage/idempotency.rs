@@ -22,7 +22,7 @@ impl SandboxStore {
             return Ok(None);
         }
         self.get(
-            &self.storage.idempotency,
+            &self.storage.engine()?.idempotency,
             &self.key(&[client_id.as_bytes(), user_id.as_bytes(), key.as_bytes()]),
         )
     }
@@ -36,7 +36,7 @@ impl SandboxStore {
     ) -> Result<()> {
         let hash = self.idempotency_key_hash(client_id, user_id, key);
         self.storage.known_keys.note(hash);
-        self.storage.idempotency.insert(
+        self.storage.engine()?.idempotency.insert(
             self.key(&[client_id.as_bytes(), user_id.as_bytes(), key.as_bytes()]),
             encode(answer)?,
         )?;

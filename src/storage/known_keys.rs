@@ -70,6 +70,14 @@ impl KnownKeys {
         }
     }
 
+    /// Forgets that any sandbox's keys were loaded (the engine was reopened).
+    pub fn reload_all(&self) {
+        if let Ok(mut loaded) = self.loaded.write() {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            loaded.clear();
+        }
+    }
+
     pub fn contains(&self, hash: u64) -> bool {
         self.hashes.read().map_or(true, |h| h.contains(&hash))
     }

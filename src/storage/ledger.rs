@@ -325,18 +325,19 @@ impl SandboxStore {
         // Atomic writes are serialized anyway (sled holds its global lock for a whole
         // transaction); this lock also covers updating the account cache, in commit order.
         let _in_order = st.commit_order.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let engine = st.engine().map_err(TxError::Storage)?;
         let trees = (
-            &st.accounts,
-            &st.postings,
-            &st.ledger,
-            &st.transfers,
-            &st.transfer_index,
-            &st.schedule,
-            &st.outbox,
-            &st.notifications,
-            &st.mandates,
-            &st.meta,
-            &st.grants,
+            &engine.accounts,
+            &engine.postings,
+            &engine.ledger,
+            &engine.transfers,
+            &engine.transfer_index,
+            &engine.schedule,
+            &engine.outbox,
+            &engine.notifications,
+            &engine.mandates,
+            &engine.meta,
+            &engine.grants,
         );
         let result = trees.transaction(
             |(
@@ -405,11 +406,11 @@ impl SandboxStore {
             return Ok(None);
         }
         let k = self.key(&[b"~idem", client_id.as_bytes(), user_id.as_bytes(), key.as_bytes()]);
-        self.get(&self.storage.transfer_index, &k)
+        self.get(&self.storage.engine()?.transfer_index, &k)
     }
 
     pub fn transfer(&self, apply_no: &str) -> Result<Option<TransferRequest>> {
-        self.get(&self.storage.transfers, &self.key(&[apply_no.as_bytes()]))
+        self.get(&self.storage.engine()?.transfers, &self.key(&[apply_no.as_bytes()]))
     }
 
     /// Apply numbers of transfers from `account_id` created `from..=to`, in order, starting
@@ -425,7 +426,7 @@ impl SandboxStore {
         let lo = self.key(&[account_id.as_bytes(), &date_bytes(from)]);
         let hi = self.key(&[account_id.as_bytes(), &date_bytes(to.tomorrow().unwrap_or(to))]);
         let mut out = Vec::new();
-        for kv in self.storage.transfer_index.range(lo..hi) {
+        for kv in self.storage.engine()?.transfer_index.range(lo..hi) {
             let (k, _) = kv?;
             let apply_no = String::from_utf8_lossy(&k[k.len() - 16..]).into_owned();
             if after.is_some_and(|a| apply_no.as_str() <= a) {
@@ -444,7 +445,7 @@ impl SandboxStore {
         let lo = self.key(&[b""]);
         let hi = self.key(&[&schedule_time(now), &[0xff]]);
         let mut out = Vec::new();
-        for kv in self.storage.schedule.range(lo..hi) {
+        for kv in self.storage.engine()?.schedule.range(lo..hi) {
             let (k, _) = kv?;
             let rest = &k[self.prefix.len()..];
             if rest.len() < 17 {
@@ -462,7 +463,7 @@ impl SandboxStore {
     /// Balance of every system ledger account (fee income, clearing per bank, suspense, external).
     pub fn system_balances(&self) -> Result<Vec<(String, i64)>> {
         let mut out: Vec<(String, i64)> = Vec::new();
-        for kv in self.storage.ledger.scan_prefix(&*self.prefix) {
+        for kv in self.storage.engine()?.ledger.scan_prefix(&*self.prefix) {
             let (k, v) = kv?;
             let rest = &k[self.prefix.len()..];
             let name_end = rest.len().saturating_sub(9);
@@ -486,7 +487,7 @@ impl SandboxStore {
         let mut total = 0i64;
         let mut count = 0u64;
         let mut below = Vec::new();
-        for kv in self.storage.accounts.scan_prefix(&*self.prefix) {
+        for kv in self.storage.engine()?.accounts.scan_prefix(&*self.prefix) {
             let a: Account = decode(&kv?.1)?;
             total += a.balance.0;
             count += 1;
@@ -501,7 +502,7 @@ impl SandboxStore {
     pub fn notifications(&self, customer_id: &str, limit: usize) -> Result<Vec<Notification>> {
         let prefix = self.key(&[customer_id.as_bytes(), b""]);
         let mut out = Vec::new();
-        for kv in self.storage.notifications.scan_prefix(&prefix).rev().take(limit) {
+        for kv in self.storage.engine()?.notifications.scan_prefix(&prefix).rev().take(limit) {
             out.push(decode(&kv?.1)?);
         }
         Ok(out)
@@ -516,7 +517,7 @@ impl SandboxStore {
         };
         let hi = self.key(&[&u64::MAX.to_be_bytes()]);
         let mut out = Vec::new();
-        for kv in self.storage.outbox.range(start..hi) {
+        for kv in self.storage.engine()?.outbox.range(start..hi) {
             let chunk: Vec<Event> = decode(&kv?.1)?;
             for e in chunk.into_iter().filter(|e| e.seq > after) {
                 if out.len() == limit {
@@ -532,7 +533,7 @@ impl SandboxStore {
     fn outbox_chunk_holding(&self, seq: u64) -> Result<Option<(sled::IVec, sled::IVec)>> {
         let lo = self.key(&[&0u64.to_be_bytes()]);
         let hi = self.key(&[&seq.to_be_bytes()]);
-        Ok(self.storage.outbox.range(lo..=hi).next_back().transpose()?)
+        Ok(self.storage.engine()?.outbox.range(lo..=hi).next_back().transpose()?)
     }
 
     /// One event of the outbox.
@@ -548,7 +549,7 @@ impl SandboxStore {
     pub fn events_head(&self) -> Result<u64> {
         let lo = self.key(&[&0u64.to_be_bytes()]);
         let hi = self.key(&[&u64::MAX.to_be_bytes()]);
-        Ok(match self.storage.outbox.range(lo..hi).next_back() {
+        Ok(match self.storage.engine()?.outbox.range(lo..hi).next_back() {
             Some(kv) => {
                 let chunk: Vec<Event> = decode(&kv?.1)?;
                 chunk.last().map_or(0, |e| e.seq)
@@ -560,7 +561,7 @@ impl SandboxStore {
 
 impl SandboxStore {
     pub fn mandate(&self, id: &str) -> Result<Option<crate::domain::debit::Mandate>> {
-        self.get(&self.storage.mandates, &self.key(&[id.as_bytes()]))
+        self.get(&self.storage.engine()?.mandates, &self.key(&[id.as_bytes()]))
     }
 
     /// Mandates matching `keep`, oldest first.
@@ -569,7 +570,7 @@ impl SandboxStore {
         keep: impl Fn(&crate::domain::debit::Mandate) -> bool,
     ) -> Result<Vec<crate::domain::debit::Mandate>> {
         let mut out = Vec::new();
-        for kv in self.storage.mandates.scan_prefix(&*self.prefix) {
+        for kv in self.storage.engine()?.mandates.scan_prefix(&*self.prefix) {
             let m: crate::domain::debit::Mandate = decode(&kv?.1)?;
             if keep(&m) {
                 out.push(m);

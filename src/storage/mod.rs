@@ -9,6 +9,7 @@ mod keys;
 mod known_keys;
 mod ledger;
 mod record_cache;
+mod reserve;
 mod webhooks;
 mod world;
 
@@ -71,8 +72,8 @@ impl StorageError {
 
 pub type Result<T> = std::result::Result<T, StorageError>;
 
-/// The open database and its trees.
-pub struct Storage {
+/// The open database and its trees (replaced as a whole when the engine is reopened).
+pub struct Engine {
     db: sled::Db,
     meta: sled::Tree,
     customers: sled::Tree,
@@ -108,6 +109,19 @@ pub struct Storage {
     /// lifecycle change left behind (see `services::sandboxes`). Value: when they were first
     /// cleared (Unix seconds, big-endian), or empty when not yet.
     garbage: sled::Tree,
+}
+
+/// The storage of the data dir: the engine and what lives beside it in memory. The engine is
+/// reopened in place after a disk fault (sled refuses every write after its first I/O error
+/// until it is opened again), so every use takes it afresh (`engine`).
+pub struct Storage {
+    engine: std::sync::RwLock<Option<Arc<Engine>>>,
+    dir: std::path::PathBuf,
+    cache_bytes: u64,
+    /// The emergency reserve (see `reserve`).
+    reserve: reserve::Reserve,
+    /// Held while the engine is reopened.
+    reopening: std::sync::Mutex<()>,
     /// The queue of the group-commit thread while the server runs (see `start_group_commit`).
     group_commit: std::sync::Mutex<Option<std::sync::mpsc::Sender<FlushWaiter>>>,
     /// Accounts in memory (see `record_cache`).
@@ -125,14 +139,17 @@ type FlushWaiter = tokio::sync::oneshot::Sender<Result<()>>;
 
 /// The flusher behind `Storage::flush`, on its own thread: it takes every waiter queued,
 /// flushes once, answers them all, and repeats.
-fn group_commit(db: sled::Db, rx: std::sync::mpsc::Receiver<FlushWaiter>) {
+fn group_commit(storage: std::sync::Weak<Storage>, rx: std::sync::mpsc::Receiver<FlushWaiter>) {
     while let Ok(first) = rx.recv() {
         let mut waiters = vec![first];
         while let Ok(w) = rx.try_recv() {
             waiters.push(w);
         }
         let started = std::time::Instant::now();
-        let result = db.flush().map(|_| ()).map_err(StorageError::from);
+        let result = match storage.upgrade() {
+            Some(storage) => storage.flush_blocking(),
+            None => Err(StorageError::Unavailable("the storage is closed".into())),
+        };
         tracing::debug!(
             batch = waiters.len(),
             micros = started.elapsed().as_micros() as u64,
@@ -144,16 +161,15 @@ fn group_commit(db: sled::Db, rx: std::sync::mpsc::Receiver<FlushWaiter>) {
     }
 }
 
-impl Storage {
-    /// Opens (or creates) the database in `dir` with a page cache of `cache_bytes`.
-    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Arc<Storage>> {
+impl Engine {
+    fn open(dir: &Path, cache_bytes: u64) -> Result<Engine> {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
             .mode(sled::Mode::HighThroughput)
             .open()?;
         let tree = |name: &str| db.open_tree(name);
-        let storage = Arc::new(Storage {
+        Ok(Engine {
             meta: tree("meta")?,
             customers: tree("customers")?,
             users: tree("users")?,
@@ -179,35 +195,8 @@ impl Storage {
             sandboxes: tree("sandboxes")?,
             server: tree("server")?,
             garbage: tree("garbage_spaces")?,
-            group_commit: std::sync::Mutex::new(None),
-            account_cache: record_cache::RecordCache::new(500_000),
-            history_cache: record_cache::RecordCache::new(50_000),
-            known_keys: Default::default(),
-            commit_order: std::sync::Mutex::new(()),
             db,
-        });
-        storage.migrate_events()?;
-        Ok(storage)
-    }
-
-    /// A store scoped to one sandbox, over the key space named after its id (the default
-    /// sandbox's first world).
-    pub fn sandbox(self: &Arc<Self>, sandbox_id: &str) -> SandboxStore {
-        self.space(sandbox_id, sandbox_id)
-    }
-
-    /// A store of the sandbox `sandbox_id` over the key space `space` (a sandbox's world
-    /// moves to a fresh space on every reset and restore; snapshots have spaces of their own).
-    pub fn space(self: &Arc<Self>, sandbox_id: &str, space: &str) -> SandboxStore {
-        let mut prefix = space.as_bytes().to_vec();
-        prefix.push(0);
-        SandboxStore {
-            storage: self.clone(),
-            id: Arc::from(sandbox_id),
-            prefix: Arc::from(prefix),
-            log_buffer: Default::default(),
-            signals: Default::default(),
-        }
+        })
     }
 
     /// Data dirs written before the outbox was chunked kept one event per record in the tree
@@ -226,51 +215,6 @@ impl Storage {
         self.outbox.apply_batch(batch)?;
         self.db.flush()?;
         self.db.drop_tree("events")?;
-        Ok(())
-    }
-
-    /// Starts the group-commit thread (the server does, in `run`): from then on requests
-    /// waiting in `flush` share one fsync. Stopped by `stop_group_commit`.
-    pub fn start_group_commit(&self) -> std::io::Result<std::thread::JoinHandle<()>> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let db = self.db.clone();
-        let handle = std::thread::Builder::new()
-            .name("group-commit".into())
-            .spawn(move || group_commit(db, rx))?;
-        if let Ok(mut slot) = self.group_commit.lock() {
-            *slot = Some(tx);
-        }
-        Ok(handle)
-    }
-
-    /// Stops the group-commit thread once the waiters queued so far are answered.
-    pub fn stop_group_commit(&self) {
-        if let Ok(mut slot) = self.group_commit.lock() {
-            slot.take();
-        }
-    }
-
-    /// Makes every write so far durable. Requests waiting here share one fsync (group
-    /// commit): a single flusher takes everyone who is waiting, flushes once, and answers
-    /// them all, so durability costs one disk sync per batch rather than per request.
-    pub async fn flush(&self) -> Result<()> {
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        let queued = match self.group_commit.lock() {
-            Ok(slot) => slot.as_ref().is_some_and(|q| q.send(done_tx).is_ok()),
-            Err(_) => false,
-        };
-        if !queued {
-            return Ok(self.db.flush_async().await.map(|_| ())?);
-        }
-        match done_rx.await {
-            Ok(result) => result,
-            Err(_) => Ok(self.db.flush_async().await.map(|_| ())?),
-        }
-    }
-
-    /// Blocking flush, for boot before the runtime serves requests.
-    pub fn flush_blocking(&self) -> Result<()> {
-        self.db.flush()?;
         Ok(())
     }
 
@@ -303,6 +247,196 @@ impl Storage {
     }
 }
 
+impl Storage {
+    /// Opens (or creates) the database in `dir` with a page cache of `cache_bytes`.
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Arc<Storage>> {
+        Self::open_with_reserve(dir, cache_bytes, 0)
+    }
+
+    /// `open`, keeping an emergency reserve of `reserve_bytes` in the data dir (see `reserve`).
+    pub fn open_with_reserve(dir: &Path, cache_bytes: u64, reserve_bytes: u64) -> Result<Arc<Storage>> {
+        let engine = Engine::open(dir, cache_bytes)?;
+        engine.migrate_events()?;
+        let storage = Arc::new(Storage {
+            engine: std::sync::RwLock::new(Some(Arc::new(engine))),
+            dir: dir.to_owned(),
+            cache_bytes,
+            reserve: reserve::Reserve::new(dir, reserve_bytes),
+            reopening: std::sync::Mutex::new(()),
+            group_commit: std::sync::Mutex::new(None),
+            account_cache: record_cache::RecordCache::new(500_000),
+            history_cache: record_cache::RecordCache::new(50_000),
+            known_keys: Default::default(),
+            commit_order: std::sync::Mutex::new(()),
+        });
+        storage.reserve.keep();
+        Ok(storage)
+    }
+
+    /// Whether the engine takes writes: sled answers every write with its first I/O error
+    /// until it is reopened, and a flush tells.
+    pub fn is_healthy(&self) -> bool {
+        self.engine().is_ok_and(|e| e.db.flush().is_ok())
+    }
+
+    /// Free bytes on the data dir's disk.
+    pub fn free_bytes(&self) -> Option<u64> {
+        reserve::free_bytes(&self.dir)
+    }
+
+    /// Housekeeping, every second: reopens a failed engine once the disk has room again (at
+    /// least 1 MiB, and the reserve's size), and puts the reserve back when there is room for
+    /// it. Answers whether it reopened.
+    pub fn recover_if_room(&self) -> Result<bool> {
+        if self.is_healthy() {
+            self.reserve.keep();
+            return Ok(false);
+        }
+        let needed = self.reserve.bytes().max(1 << 20);
+        if self.free_bytes().unwrap_or(0) < needed {
+            return Ok(false);
+        }
+        self.reopen()?;
+        tracing::info!("the disk has room again: the storage engine was reopened and takes writes");
+        Ok(true)
+    }
+
+    /// Makes room for a deletion on a full disk: gives the reserve back and reopens a failed
+    /// engine, so the deletion's own writes fit.
+    pub fn make_room(&self) -> Result<()> {
+        self.reserve.release();
+        if !self.is_healthy() {
+            self.reopen()?;
+        }
+        Ok(())
+    }
+
+    /// Reopens the engine in place: waits (up to 5 s) until no one uses the failed one, closes
+    /// it, opens the data dir again (sled recovers what was synced, as after a crash) and
+    /// forgets every cached record. Uses meanwhile answer `Unavailable`.
+    pub fn reopen(&self) -> Result<()> {
+        let _one = self.reopening.lock().unwrap_or_else(|e| e.into_inner());
+        let old = self.engine.write().ok().and_then(|mut slot| slot.take());
+        if let Some(mut old) = old {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            loop {
+                match Arc::try_unwrap(old) {
+                    Ok(engine) => {
+                        drop(engine);
+                        break;
+                    }
+                    Err(still) if std::time::Instant::now() < deadline => {
+                        old = still;
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    Err(still) => {
+                        if let Ok(mut slot) = self.engine.write() {
+                            *slot = Some(still);
+                        }
+                        return Err(StorageError::Unavailable(
+                            "the storage engine is still in use; it is reopened later".into(),
+                        ));
+                    }
+                }
+            }
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let engine = loop {
+            match Engine::open(&self.dir, self.cache_bytes) {
+                Ok(engine) => break engine,
+                // sled's background threads may hold the old file lock for a moment.
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        if let Ok(mut slot) = self.engine.write() {
+            *slot = Some(Arc::new(engine));
+        }
+        // Writes that failed may or may not have reached the disk: read everything afresh.
+        self.account_cache.forget(&[]);
+        self.history_cache.forget(&[]);
+        self.known_keys.reload_all();
+        Ok(())
+    }
+
+    /// The engine, or `Unavailable` while it is being reopened.
+    pub(crate) fn engine(&self) -> Result<Arc<Engine>> {
+        self.engine
+            .read()
+            .ok()
+            .and_then(|e| e.clone())
+            .ok_or_else(|| StorageError::Unavailable("the storage engine is being reopened after a disk fault".into()))
+    }
+
+    /// A store scoped to one sandbox, over the key space named after its id (the default
+    /// sandbox's first world).
+    pub fn sandbox(self: &Arc<Self>, sandbox_id: &str) -> SandboxStore {
+        self.space(sandbox_id, sandbox_id)
+    }
+
+    /// A store of the sandbox `sandbox_id` over the key space `space` (a sandbox's world
+    /// moves to a fresh space on every reset and restore; snapshots have spaces of their own).
+    pub fn space(self: &Arc<Self>, sandbox_id: &str, space: &str) -> SandboxStore {
+        let mut prefix = space.as_bytes().to_vec();
+        prefix.push(0);
+        SandboxStore {
+            storage: self.clone(),
+            id: Arc::from(sandbox_id),
+            prefix: Arc::from(prefix),
+            log_buffer: Default::default(),
+            signals: Default::default(),
+        }
+    }
+
+    /// Starts the group-commit thread (the server does, in `run`): from then on requests
+    /// waiting in `flush` share one fsync. Stopped by `stop_group_commit`.
+    pub fn start_group_commit(self: &Arc<Self>) -> std::io::Result<std::thread::JoinHandle<()>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let storage = Arc::downgrade(self);
+        let handle = std::thread::Builder::new()
+            .name("group-commit".into())
+            .spawn(move || group_commit(storage, rx))?;
+        if let Ok(mut slot) = self.group_commit.lock() {
+            *slot = Some(tx);
+        }
+        Ok(handle)
+    }
+
+    /// Stops the group-commit thread once the waiters queued so far are answered.
+    pub fn stop_group_commit(&self) {
+        if let Ok(mut slot) = self.group_commit.lock() {
+            slot.take();
+        }
+    }
+
+    /// Makes every write so far durable. Requests waiting here share one fsync (group
+    /// commit): a single flusher takes everyone who is waiting, flushes once, and answers
+    /// them all, so durability costs one disk sync per batch rather than per request.
+    pub async fn flush(&self) -> Result<()> {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let queued = match self.group_commit.lock() {
+            Ok(slot) => slot.as_ref().is_some_and(|q| q.send(done_tx).is_ok()),
+            Err(_) => false,
+        };
+        if !queued {
+            return Ok(self.engine()?.db.flush_async().await.map(|_| ())?);
+        }
+        match done_rx.await {
+            Ok(result) => result,
+            Err(_) => Ok(self.engine()?.db.flush_async().await.map(|_| ())?),
+        }
+    }
+
+    /// Blocking flush, for boot before the runtime serves requests.
+    pub fn flush_blocking(&self) -> Result<()> {
+        self.engine()?.db.flush()?;
+        Ok(())
+    }
+
+}
+
 /// A change to one registry record, made atomically with changes to the garbage list.
 pub enum RegistryChange<'a> {
     Put(&'a str, &'a [u8]),
@@ -314,7 +448,7 @@ impl Storage {
     /// list and puts `discard` on it: the one step that makes a lifecycle change happen.
     pub fn commit_registry(&self, change: Option<RegistryChange<'_>>, adopt: &[&str], discard: &[&str]) -> Result<()> {
         use sled::Transactional;
-        let result = (&self.sandboxes, &self.garbage).transaction(|(registry, garbage)| {
+        let result = (&self.engine()?.sandboxes, &self.engine()?.garbage).transaction(|(registry, garbage)| {
             match &change {
                 Some(RegistryChange::Put(id, bytes)) => {
                     registry.insert(id.as_bytes(), *bytes)?;
@@ -344,7 +478,7 @@ impl Storage {
     /// Key spaces on the garbage list, with when each was first cleared (None: not yet).
     pub fn garbage(&self) -> Result<Vec<(String, Option<i64>)>> {
         let mut out = Vec::new();
-        for kv in self.garbage.iter() {
+        for kv in self.engine()?.garbage.iter() {
             let (k, v) = kv?;
             let cleared = <[u8; 8]>::try_from(&v[..]).ok().map(i64::from_be_bytes);
             out.push((String::from_utf8_lossy(&k).into_owned(), cleared));
@@ -358,41 +492,41 @@ impl Storage {
     pub fn clear_garbage(self: &Arc<Self>, space: &str, now: i64, settled: bool) -> Result<()> {
         self.space(space, space).clear()?;
         if settled {
-            self.garbage.remove(space.as_bytes())?;
+            self.engine()?.garbage.remove(space.as_bytes())?;
         } else {
-            self.garbage.insert(space.as_bytes(), &now.to_be_bytes())?;
+            self.engine()?.garbage.insert(space.as_bytes(), &now.to_be_bytes())?;
         }
         Ok(())
     }
 
     /// Every record of the sandbox registry, as stored (see `services::sandboxes`).
     pub fn registry(&self) -> Result<Vec<Vec<u8>>> {
-        self.sandboxes.iter().values().map(|v| Ok(v?.to_vec())).collect()
+        self.engine()?.sandboxes.iter().values().map(|v| Ok(v?.to_vec())).collect()
     }
 
     pub fn registry_put(&self, id: &str, record: &[u8]) -> Result<()> {
-        self.sandboxes.insert(id.as_bytes(), record)?;
+        self.engine()?.sandboxes.insert(id.as_bytes(), record)?;
         Ok(())
     }
 
     pub fn registry_remove(&self, id: &str) -> Result<()> {
-        self.sandboxes.remove(id.as_bytes())?;
+        self.engine()?.sandboxes.remove(id.as_bytes())?;
         Ok(())
     }
 
     /// A process-wide setting kept in the data dir.
     pub fn setting(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.server.get(name.as_bytes())?.map(|v| v.to_vec()))
+        Ok(self.engine()?.server.get(name.as_bytes())?.map(|v| v.to_vec()))
     }
 
     pub fn put_setting(&self, name: &str, value: &[u8]) -> Result<()> {
-        self.server.insert(name.as_bytes(), value)?;
+        self.engine()?.server.insert(name.as_bytes(), value)?;
         Ok(())
     }
 
     /// Bytes the data dir takes on disk.
     pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
+        self.engine().ok().and_then(|e| e.db.size_on_disk().ok()).unwrap_or(0)
     }
 }
 
@@ -464,7 +598,7 @@ impl SandboxStore {
     /// Copies every record of this sandbox into `target` (which should be empty): snapshots
     /// and their restore.
     pub fn copy_into(&self, target: &SandboxStore) -> Result<()> {
-        for tree in self.storage.all_trees() {
+        for tree in self.storage.engine()?.all_trees() {
             let mut batch = sled::Batch::default();
             let mut pending = 0;
             for kv in tree.scan_prefix(&*self.prefix) {
@@ -487,7 +621,7 @@ impl SandboxStore {
     /// Bytes of keys and values this sandbox holds (before the engine's own overhead).
     pub fn stored_bytes(&self) -> Result<u64> {
         let mut total = 0u64;
-        for tree in self.storage.all_trees() {
+        for tree in self.storage.engine()?.all_trees() {
             for kv in tree.scan_prefix(&*self.prefix) {
                 let (k, v) = kv?;
                 total += (k.len() + v.len()) as u64;
@@ -498,7 +632,7 @@ impl SandboxStore {
 
     /// Deletes every record of this sandbox (rebuilds, resets, restores and deletion).
     pub fn clear(&self) -> Result<()> {
-        for tree in self.storage.all_trees() {
+        for tree in self.storage.engine()?.all_trees() {
             let mut batch = sled::Batch::default();
             for kv in tree.scan_prefix(&*self.prefix) {
                 let (k, _) = kv?;
@@ -513,22 +647,22 @@ impl SandboxStore {
     // --- meta ---
 
     pub fn meta_get(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.storage.meta.get(self.key(&[name.as_bytes()]))?.map(|v| v.to_vec()))
+        Ok(self.storage.engine()?.meta.get(self.key(&[name.as_bytes()]))?.map(|v| v.to_vec()))
     }
 
     pub fn meta_put(&self, name: &str, value: &[u8]) -> Result<()> {
-        self.storage.meta.insert(self.key(&[name.as_bytes()]), value)?;
+        self.storage.engine()?.meta.insert(self.key(&[name.as_bytes()]), value)?;
         Ok(())
     }
 
     // --- customers, users, accounts ---
 
     pub fn customer(&self, id: &str) -> Result<Option<crate::domain::customer::Customer>> {
-        self.get(&self.storage.customers, &self.key(&[id.as_bytes()]))
+        self.get(&self.storage.engine()?.customers, &self.key(&[id.as_bytes()]))
     }
 
     pub fn user(&self, id: &str) -> Result<Option<crate::domain::customer::User>> {
-        self.get(&self.storage.users, &self.key(&[id.as_bytes()]))
+        self.get(&self.storage.engine()?.users, &self.key(&[id.as_bytes()]))
     }
 
     /// An account, from memory when it was read or written before (see `record_cache`).
@@ -547,7 +681,7 @@ impl SandboxStore {
             return Ok(Some(a));
         }
         let generation = cache.generation();
-        let found: Option<crate::domain::account::Account> = self.get(&self.storage.accounts, &key)?;
+        let found: Option<crate::domain::account::Account> = self.get(&self.storage.engine()?.accounts, &key)?;
         Ok(found.map(|a| {
             let a = Arc::new(a);
             cache.fill(key, a.clone(), generation);
@@ -588,11 +722,11 @@ impl SandboxStore {
     /// Hashes of every idempotency key stored for this sandbox: answers and transfers' keys.
     fn stored_key_hashes(&self) -> Result<Vec<u64>> {
         let mut out = Vec::new();
-        for kv in self.storage.idempotency.scan_prefix(&*self.prefix) {
+        for kv in self.storage.engine()?.idempotency.scan_prefix(&*self.prefix) {
             out.push(known_keys::hash(&kv?.0));
         }
         let transfer_keys = self.key(&[b"~idem", b""]);
-        for kv in self.storage.transfer_index.scan_prefix(&transfer_keys) {
+        for kv in self.storage.engine()?.transfer_index.scan_prefix(&transfer_keys) {
             let (k, _) = kv?;
             let mut key = self.prefix.to_vec();
             key.extend_from_slice(&k[transfer_keys.len()..]);
@@ -614,7 +748,7 @@ impl SandboxStore {
     pub fn accounts_of_shared(&self, customer_id: &str) -> Result<Vec<Arc<crate::domain::account::Account>>> {
         let prefix = self.key(&[customer_id.as_bytes(), b""]);
         let mut out = Vec::new();
-        for kv in self.storage.customer_accounts.scan_prefix(&prefix) {
+        for kv in self.storage.engine()?.customer_accounts.scan_prefix(&prefix) {
             let (k, _) = kv?;
             let account_id = &k[prefix.len()..];
             if let Some(a) = self.account_by_key(self.key(&[account_id]))? {
@@ -626,27 +760,32 @@ impl SandboxStore {
 
     /// Number of accounts in this sandbox.
     pub fn account_count(&self) -> usize {
-        self.storage.accounts.scan_prefix(&*self.prefix).count()
+        self.storage
+            .engine()
+            .map_or(0, |e| e.accounts.scan_prefix(&*self.prefix).count())
     }
 
     /// Number of customers in this sandbox.
     pub fn customer_count(&self) -> usize {
-        self.storage.customers.scan_prefix(&*self.prefix).count()
+        self.storage
+            .engine()
+            .map_or(0, |e| e.customers.scan_prefix(&*self.prefix).count())
     }
 
     // --- clients ---
 
     pub fn put_client(&self, client: &crate::domain::consent::Client) -> Result<()> {
-        self.put(&self.storage.clients, &self.key(&[client.client_id.as_bytes()]), client)
+        self.put(&self.storage.engine()?.clients, &self.key(&[client.client_id.as_bytes()]), client)
     }
 
     pub fn client(&self, id: &str) -> Result<Option<crate::domain::consent::Client>> {
-        self.get(&self.storage.clients, &self.key(&[id.as_bytes()]))
+        self.get(&self.storage.engine()?.clients, &self.key(&[id.as_bytes()]))
     }
 
     /// Every client of the sandbox, in id order.
     pub fn clients(&self) -> Result<Vec<crate::domain::consent::Client>> {
         self.storage
+            .engine()?
             .clients
             .scan_prefix(&*self.prefix)
             .map(|kv| decode(&kv?.1))
@@ -654,20 +793,20 @@ impl SandboxStore {
     }
 
     pub fn remove_client(&self, id: &str) -> Result<()> {
-        self.storage.clients.remove(self.key(&[id.as_bytes()]))?;
+        self.storage.engine()?.clients.remove(self.key(&[id.as_bytes()]))?;
         Ok(())
     }
 
     // --- grants, tokens, codes, pending authorizations ---
 
     pub fn put_grant(&self, grant: &crate::domain::consent::Grant) -> Result<()> {
-        self.put(&self.storage.grants, &self.key(&[grant.id.as_bytes()]), grant)?;
+        self.put(&self.storage.engine()?.grants, &self.key(&[grant.id.as_bytes()]), grant)?;
         self.grant_written();
         Ok(())
     }
 
     pub fn grant(&self, id: &str) -> Result<Option<crate::domain::consent::Grant>> {
-        self.get(&self.storage.grants, &self.key(&[id.as_bytes()]))
+        self.get(&self.storage.engine()?.grants, &self.key(&[id.as_bytes()]))
     }
 
     /// Grants matching `keep`, in id order.
@@ -676,7 +815,7 @@ impl SandboxStore {
         keep: impl Fn(&crate::domain::consent::Grant) -> bool,
     ) -> Result<Vec<crate::domain::consent::Grant>> {
         let mut out = Vec::new();
-        for kv in self.storage.grants.scan_prefix(&*self.prefix) {
+        for kv in self.storage.engine()?.grants.scan_prefix(&*self.prefix) {
             let g: crate::domain::consent::Grant = decode(&kv?.1)?;
             if keep(&g) {
                 out.push(g);
@@ -686,11 +825,11 @@ impl SandboxStore {
     }
 
     pub fn put_token(&self, hash: &str, token: &crate::domain::consent::TokenRecord) -> Result<()> {
-        self.put(&self.storage.tokens, &self.key(&[hash.as_bytes()]), token)
+        self.put(&self.storage.engine()?.tokens, &self.key(&[hash.as_bytes()]), token)
     }
 
     pub fn token(&self, hash: &str) -> Result<Option<crate::domain::consent::TokenRecord>> {
-        self.get(&self.storage.tokens, &self.key(&[hash.as_bytes()]))
+        self.get(&self.storage.engine()?.tokens, &self.key(&[hash.as_bytes()]))
     }
 
     /// Replaces a token record only if it still equals `expected`: two concurrent refreshes
@@ -704,17 +843,18 @@ impl SandboxStore {
         let key = self.key(&[hash.as_bytes()]);
         let swapped = self
             .storage
+            .engine()?
             .tokens
             .compare_and_swap(key, Some(encode(expected)?), Some(encode(new)?))?;
         Ok(swapped.is_ok())
     }
 
     pub fn put_code(&self, hash: &str, code: &crate::domain::consent::AuthorizationCode) -> Result<()> {
-        self.put(&self.storage.codes, &self.key(&[hash.as_bytes()]), code)
+        self.put(&self.storage.engine()?.codes, &self.key(&[hash.as_bytes()]), code)
     }
 
     pub fn code(&self, hash: &str) -> Result<Option<crate::domain::consent::AuthorizationCode>> {
-        self.get(&self.storage.codes, &self.key(&[hash.as_bytes()]))
+        self.get(&self.storage.engine()?.codes, &self.key(&[hash.as_bytes()]))
     }
 
     /// Compare-and-swap for codes, so a code is redeemed exactly once.
@@ -727,21 +867,22 @@ impl SandboxStore {
         let key = self.key(&[hash.as_bytes()]);
         let swapped = self
             .storage
+            .engine()?
             .codes
             .compare_and_swap(key, Some(encode(expected)?), Some(encode(new)?))?;
         Ok(swapped.is_ok())
     }
 
     pub fn put_pending(&self, p: &crate::domain::consent::PendingAuthorization) -> Result<()> {
-        self.put(&self.storage.pending, &self.key(&[p.id.as_bytes()]), p)
+        self.put(&self.storage.engine()?.pending, &self.key(&[p.id.as_bytes()]), p)
     }
 
     pub fn pending(&self, id: &str) -> Result<Option<crate::domain::consent::PendingAuthorization>> {
-        self.get(&self.storage.pending, &self.key(&[id.as_bytes()]))
+        self.get(&self.storage.engine()?.pending, &self.key(&[id.as_bytes()]))
     }
 
     pub fn remove_pending(&self, id: &str) -> Result<()> {
-        self.storage.pending.remove(self.key(&[id.as_bytes()]))?;
+        self.storage.engine()?.pending.remove(self.key(&[id.as_bytes()]))?;
         Ok(())
     }
 }

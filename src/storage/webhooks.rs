@@ -34,7 +34,7 @@ impl SandboxStore {
     pub fn webhook_endpoints(&self) -> Result<Vec<Endpoint>> {
         let prefix = self.key(&[ENDPOINT, b""]);
         let mut out = Vec::new();
-        for kv in self.storage.webhooks.scan_prefix(&prefix) {
+        for kv in self.storage.engine()?.webhooks.scan_prefix(&prefix) {
             out.push(from_json(&kv?.1)?);
         }
         Ok(out)
@@ -42,19 +42,20 @@ impl SandboxStore {
 
     pub fn put_webhook_endpoint(&self, e: &Endpoint) -> Result<()> {
         self.storage
+            .engine()?
             .webhooks
             .insert(self.key(&[ENDPOINT, e.id.as_bytes()]), json(e)?)?;
         Ok(())
     }
 
     pub fn remove_webhook_endpoint(&self, id: &str) -> Result<()> {
-        self.storage.webhooks.remove(self.key(&[ENDPOINT, id.as_bytes()]))?;
+        self.storage.engine()?.webhooks.remove(self.key(&[ENDPOINT, id.as_bytes()]))?;
         Ok(())
     }
 
     /// How far the dispatcher has read the outbox (0: nothing yet).
     pub fn webhook_cursor(&self) -> Result<u64> {
-        Ok(match self.storage.webhooks.get(self.key(&[CURSOR]))? {
+        Ok(match self.storage.engine()?.webhooks.get(self.key(&[CURSOR]))? {
             Some(v) if v.len() == 8 => u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])),
             _ => 0,
         })
@@ -80,7 +81,7 @@ impl SandboxStore {
             batch.insert(self.key(&[ENDPOINT, e.id.as_bytes()]), json(e)?);
         }
         batch.insert(self.key(&[CURSOR]), cursor.to_be_bytes().to_vec());
-        self.storage.webhooks.apply_batch(batch)?;
+        self.storage.engine()?.webhooks.apply_batch(batch)?;
         Ok(())
     }
 
@@ -91,12 +92,12 @@ impl SandboxStore {
         if let Some(a) = attempt {
             batch.insert(self.attempt_key(d.seq, &d.endpoint_id, a.n), encode(a)?);
         }
-        self.storage.webhooks.apply_batch(batch)?;
+        self.storage.engine()?.webhooks.apply_batch(batch)?;
         Ok(())
     }
 
     pub fn delivery(&self, seq: u64, endpoint_id: &str) -> Result<Option<Delivery>> {
-        self.get(&self.storage.webhooks, &self.delivery_key(seq, endpoint_id))
+        self.get(&self.storage.engine()?.webhooks, &self.delivery_key(seq, endpoint_id))
     }
 
     /// Deliveries of events after `after` (in outbox order) that `keep` accepts: about
@@ -110,7 +111,7 @@ impl SandboxStore {
         let lo = self.key(&[DELIVERY, &after.saturating_add(1).to_be_bytes()]);
         let hi = self.key(&[DELIVERY, &u64::MAX.to_be_bytes()]);
         let mut out = Vec::new();
-        for kv in self.storage.webhooks.range(lo..hi) {
+        for kv in self.storage.engine()?.webhooks.range(lo..hi) {
             let d: Delivery = decode(&kv?.1)?;
             if keep(&d) {
                 if out.len() >= limit && out.last().is_some_and(|l: &Delivery| l.seq != d.seq) {
@@ -126,7 +127,7 @@ impl SandboxStore {
     pub fn deliveries_of(&self, seq: u64) -> Result<Vec<Delivery>> {
         let prefix = self.key(&[DELIVERY, &seq.to_be_bytes(), b""]);
         let mut out = Vec::new();
-        for kv in self.storage.webhooks.scan_prefix(&prefix) {
+        for kv in self.storage.engine()?.webhooks.scan_prefix(&prefix) {
             out.push(decode(&kv?.1)?);
         }
         Ok(out)
@@ -136,7 +137,7 @@ impl SandboxStore {
     pub fn attempts(&self, seq: u64, endpoint_id: &str) -> Result<Vec<Attempt>> {
         let prefix = self.key(&[ATTEMPT, &seq.to_be_bytes(), endpoint_id.as_bytes(), b""]);
         let mut out = Vec::new();
-        for kv in self.storage.webhooks.scan_prefix(&prefix) {
+        for kv in self.storage.engine()?.webhooks.scan_prefix(&prefix) {
             out.push(decode(&kv?.1)?);
         }
         Ok(out)
@@ -147,7 +148,7 @@ impl SandboxStore {
         let mut batch = sled::Batch::default();
         for tag in [DELIVERY, ATTEMPT] {
             let prefix = self.key(&[tag, b""]);
-            for kv in self.storage.webhooks.scan_prefix(&prefix) {
+            for kv in self.storage.engine()?.webhooks.scan_prefix(&prefix) {
                 let (k, _) = kv?;
                 // The key names the endpoint: seq (8 bytes) \0 endpoint [\0 n (4 bytes)].
                 let rest = &k[prefix.len()..];
@@ -157,7 +158,7 @@ impl SandboxStore {
                 }
             }
         }
-        self.storage.webhooks.apply_batch(batch)?;
+        self.storage.engine()?.webhooks.apply_batch(batch)?;
         Ok(())
     }
 }

@@ -72,7 +72,7 @@ impl<'a> WorldWriter<'a> {
     }
 
     fn write(&mut self) -> Result<()> {
-        let st = &self.store.storage;
+        let st = self.store.storage.engine()?;
         st.transactions.apply_batch(std::mem::take(&mut self.transactions))?;
         st.customers.apply_batch(std::mem::take(&mut self.customers))?;
         st.users.apply_batch(std::mem::take(&mut self.users))?;
@@ -158,7 +158,7 @@ impl SandboxStore {
                 return Ok(chunk);
             }
             let generation = cache.generation();
-            let chunk = Arc::new(match self.storage.transactions.get(&k)? {
+            let chunk = Arc::new(match self.storage.engine()?.transactions.get(&k)? {
                 Some(v) => decode::<Vec<Transaction>>(&v)?,
                 None => Vec::new(),
             });
@@ -172,6 +172,7 @@ impl SandboxStore {
         let chunks = months.map(chunk_of);
         let posted = self
             .storage
+            .engine()?
             .postings
             .range(lo..hi)
             .map(|kv| -> Result<Arc<Vec<Transaction>>> {
@@ -240,7 +241,7 @@ impl SandboxStore {
             None => self.key(&[b""]),
         };
         let mut out = Vec::new();
-        for kv in self.storage.accounts.range(lo..) {
+        for kv in self.storage.engine()?.accounts.range(lo..) {
             let (k, v) = kv?;
             if !k.starts_with(&self.prefix) {
                 break;
