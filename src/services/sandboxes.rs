@@ -618,7 +618,9 @@ async fn commit_making_room(
     let first = if server.storage.is_healthy() {
         commit(server, id, record, &[], discard).await
     } else {
-        Err(LifecycleError::Storage(StorageError::NoSpace("the engine failed earlier".into())))
+        Err(LifecycleError::Storage(StorageError::NoSpace(
+            "the engine failed earlier".into(),
+        )))
     };
     match first {
         Err(LifecycleError::Storage(e)) if e.is_no_space() || !server.storage.is_healthy() => {
@@ -738,8 +740,17 @@ pub fn clear_garbage(server: &Server) -> Result<(), StorageError> {
     let now = server.wall.now_secs();
     let mut cleared = false;
     for (space, first_cleared) in server.storage.garbage()? {
-        if server.building.lock().map(|b| b.contains(&space)).unwrap_or(true) {
-            continue;
+        // The list may be stale: a space built meanwhile may have been adopted. A space is on
+        // `building` from before it is listed until after it is adopted, and names are never
+        // used twice, so one listed now and not being built stays garbage for good.
+        {
+            let building = server
+                .building
+                .lock()
+                .map_err(|_| StorageError::Unavailable("the building list lock is poisoned".into()))?;
+            if building.contains(&space) || !server.storage.is_garbage(&space)? {
+                continue;
+            }
         }
         match first_cleared {
             None => server.storage.clear_garbage(&space, now, false)?,

@@ -11,7 +11,7 @@ use crate::storage::{SandboxStore, TxError, TxResult};
 /// write is retried, and must write nothing when it answers `Err`.
 pub type TransferJob = Box<dyn Fn(&crate::storage::LedgerTx<'_>) -> TxResult<Result<Written, ExecError>> + Send>;
 
-type TransferReply = tokio::sync::oneshot::Sender<Result<Result<Written, ExecError>, String>>;
+type TransferReply = tokio::sync::oneshot::Sender<Result<Result<Written, ExecError>, ApiError>>;
 
 enum Message {
     Write(SandboxStore, TransferJob, TransferReply),
@@ -79,7 +79,6 @@ impl TransferWriter {
         answer
             .await
             .map_err(|_| ApiError::internal("the transfer writer has stopped"))?
-            .map_err(ApiError::internal)
     }
 
     /// Waits until every job queued so far is written (or answered with an error): a
@@ -157,7 +156,7 @@ fn write_batch(mut batch: Vec<Queued>) {
     let sync_started = std::time::Instant::now();
     let synced = written
         .first()
-        .map(|(g, _)| g[0].0.flush_blocking().map_err(|e| e.to_string()))
+        .map(|(g, _)| g[0].0.flush_blocking().map_err(ApiError::from))
         .unwrap_or(Ok(()));
     let metrics = crate::metrics::metrics();
     metrics.write_batch(written.iter().map(|(g, _)| g.len()).sum(), sync_started.elapsed());
@@ -165,8 +164,9 @@ fn write_batch(mut batch: Vec<Queued>) {
         let outcome = match (&synced, result) {
             (Err(e), _) => Err(e.clone()),
             (Ok(()), Ok(results)) => Ok(results),
-            (Ok(()), Err(TxError::Storage(e))) => Err(e.to_string()),
-            (Ok(()), Err(TxError::Abort(()))) => Err("transfer batch aborted".to_owned()),
+            // A full disk or a storage fault is answered as such (507, 503), not as our bug.
+            (Ok(()), Err(TxError::Storage(e))) => Err(ApiError::from(e)),
+            (Ok(()), Err(TxError::Abort(()))) => Err(ApiError::internal("transfer batch aborted")),
         };
         match outcome {
             Ok(results) => {

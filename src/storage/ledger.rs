@@ -502,7 +502,14 @@ impl SandboxStore {
     pub fn notifications(&self, customer_id: &str, limit: usize) -> Result<Vec<Notification>> {
         let prefix = self.key(&[customer_id.as_bytes(), b""]);
         let mut out = Vec::new();
-        for kv in self.storage.engine()?.notifications.scan_prefix(&prefix).rev().take(limit) {
+        for kv in self
+            .storage
+            .engine()?
+            .notifications
+            .scan_prefix(&prefix)
+            .rev()
+            .take(limit)
+        {
             out.push(decode(&kv?.1)?);
         }
         Ok(out)

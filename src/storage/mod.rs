@@ -434,7 +434,6 @@ impl Storage {
         self.engine()?.db.flush()?;
         Ok(())
     }
-
 }
 
 /// A change to one registry record, made atomically with changes to the garbage list.
@@ -486,6 +485,11 @@ impl Storage {
         Ok(out)
     }
 
+    /// Whether a key space is on the garbage list now.
+    pub fn is_garbage(&self, space: &str) -> Result<bool> {
+        Ok(self.engine()?.garbage.contains_key(space.as_bytes())?)
+    }
+
     /// Deletes every record of a key space on the garbage list. The first time it stays on
     /// the list (a worker still holding the old handle may write a last record into it); the
     /// next time, once `settled` says long enough has passed, it comes off.
@@ -501,7 +505,12 @@ impl Storage {
 
     /// Every record of the sandbox registry, as stored (see `services::sandboxes`).
     pub fn registry(&self) -> Result<Vec<Vec<u8>>> {
-        self.engine()?.sandboxes.iter().values().map(|v| Ok(v?.to_vec())).collect()
+        self.engine()?
+            .sandboxes
+            .iter()
+            .values()
+            .map(|v| Ok(v?.to_vec()))
+            .collect()
     }
 
     pub fn registry_put(&self, id: &str, record: &[u8]) -> Result<()> {
@@ -647,11 +656,19 @@ impl SandboxStore {
     // --- meta ---
 
     pub fn meta_get(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.storage.engine()?.meta.get(self.key(&[name.as_bytes()]))?.map(|v| v.to_vec()))
+        Ok(self
+            .storage
+            .engine()?
+            .meta
+            .get(self.key(&[name.as_bytes()]))?
+            .map(|v| v.to_vec()))
     }
 
     pub fn meta_put(&self, name: &str, value: &[u8]) -> Result<()> {
-        self.storage.engine()?.meta.insert(self.key(&[name.as_bytes()]), value)?;
+        self.storage
+            .engine()?
+            .meta
+            .insert(self.key(&[name.as_bytes()]), value)?;
         Ok(())
     }
 
@@ -775,7 +792,11 @@ impl SandboxStore {
     // --- clients ---
 
     pub fn put_client(&self, client: &crate::domain::consent::Client) -> Result<()> {
-        self.put(&self.storage.engine()?.clients, &self.key(&[client.client_id.as_bytes()]), client)
+        self.put(
+            &self.storage.engine()?.clients,
+            &self.key(&[client.client_id.as_bytes()]),
+            client,
+        )
     }
 
     pub fn client(&self, id: &str) -> Result<Option<crate::domain::consent::Client>> {
@@ -841,11 +862,11 @@ impl SandboxStore {
         new: &crate::domain::consent::TokenRecord,
     ) -> Result<bool> {
         let key = self.key(&[hash.as_bytes()]);
-        let swapped = self
-            .storage
-            .engine()?
-            .tokens
-            .compare_and_swap(key, Some(encode(expected)?), Some(encode(new)?))?;
+        let swapped =
+            self.storage
+                .engine()?
+                .tokens
+                .compare_and_swap(key, Some(encode(expected)?), Some(encode(new)?))?;
         Ok(swapped.is_ok())
     }
 
@@ -865,11 +886,11 @@ impl SandboxStore {
         new: &crate::domain::consent::AuthorizationCode,
     ) -> Result<bool> {
         let key = self.key(&[hash.as_bytes()]);
-        let swapped = self
-            .storage
-            .engine()?
-            .codes
-            .compare_and_swap(key, Some(encode(expected)?), Some(encode(new)?))?;
+        let swapped =
+            self.storage
+                .engine()?
+                .codes
+                .compare_and_swap(key, Some(encode(expected)?), Some(encode(new)?))?;
         Ok(swapped.is_ok())
     }
 

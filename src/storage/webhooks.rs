@@ -49,7 +49,10 @@ impl SandboxStore {
     }
 
     pub fn remove_webhook_endpoint(&self, id: &str) -> Result<()> {
-        self.storage.engine()?.webhooks.remove(self.key(&[ENDPOINT, id.as_bytes()]))?;
+        self.storage
+            .engine()?
+            .webhooks
+            .remove(self.key(&[ENDPOINT, id.as_bytes()]))?;
         Ok(())
     }
 
