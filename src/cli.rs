@@ -81,6 +81,19 @@ pub struct ServeArgs {
     /// Most sandboxes the server holds, the default one included [default: 1000].
     #[arg(long, env = "SANDBANK_MAX_SANDBOXES", global = true)]
     pub max_sandboxes: Option<usize>,
+    /// Most snapshots one sandbox may keep [default: 20].
+    #[arg(long, env = "SANDBANK_MAX_SNAPSHOTS", global = true)]
+    pub max_snapshots: Option<usize>,
+    /// Most access-log entries one sandbox keeps; the oldest go first [default: 100000].
+    #[arg(long, env = "SANDBANK_ACCESS_LOG_MAX_ENTRIES", global = true)]
+    pub access_log_max_entries: Option<u64>,
+    /// Most authorization requests one client may have waiting for login and consent, per
+    /// sandbox [default: 1000].
+    #[arg(long, env = "SANDBANK_PENDING_AUTHORIZATIONS_PER_CLIENT", global = true)]
+    pub pending_authorizations_per_client: Option<usize>,
+    /// Most authorization requests one source address may have waiting, per sandbox [default: 20].
+    #[arg(long, env = "SANDBANK_PENDING_AUTHORIZATIONS_PER_SOURCE", global = true)]
+    pub pending_authorizations_per_source: Option<usize>,
     /// Most customers a created sandbox's scenario may have [default: 10000].
     #[arg(long, env = "SANDBANK_MAX_CUSTOMERS", global = true)]
     pub max_customers: Option<u64>,

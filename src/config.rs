@@ -24,6 +24,10 @@ struct FileConfig {
     reserve_mb: Option<u64>,
     max_sandboxes: Option<usize>,
     max_customers: Option<u64>,
+    max_snapshots: Option<usize>,
+    access_log_max_entries: Option<u64>,
+    pending_authorizations_per_client: Option<usize>,
+    pending_authorizations_per_source: Option<usize>,
     idle_expiry: Option<String>,
     idle_check: Option<String>,
     public_metrics: Option<bool>,
@@ -95,6 +99,14 @@ pub struct Limits {
     pub idle_expiry: Option<SignedDuration>,
     /// How often idle sandboxes are looked for.
     pub idle_check: Duration,
+    /// Most snapshots one sandbox may keep.
+    pub max_snapshots: usize,
+    /// Most access-log entries one sandbox keeps (the oldest go first).
+    pub access_log_entries: u64,
+    /// Most authorization requests one client may have waiting for login and consent.
+    pub pending_per_client: usize,
+    /// Most authorization requests one source address may have waiting.
+    pub pending_per_source: usize,
 }
 
 impl Default for Limits {
@@ -104,6 +116,10 @@ impl Default for Limits {
             max_customers: 10_000,
             idle_expiry: Some(SignedDuration::from_hours(30 * 24)),
             idle_check: Duration::from_secs(60),
+            max_snapshots: 20,
+            access_log_entries: 100_000,
+            pending_per_client: 1_000,
+            pending_per_source: 20,
         }
     }
 }
@@ -202,6 +218,24 @@ impl Config {
         }
         if let Some(n) = args.max_customers.or(file.max_customers) {
             c.limits.max_customers = n;
+        }
+        if let Some(n) = args.max_snapshots.or(file.max_snapshots) {
+            c.limits.max_snapshots = n;
+        }
+        if let Some(n) = args.access_log_max_entries.or(file.access_log_max_entries) {
+            c.limits.access_log_entries = n.max(1);
+        }
+        if let Some(n) = args
+            .pending_authorizations_per_client
+            .or(file.pending_authorizations_per_client)
+        {
+            c.limits.pending_per_client = n.max(1);
+        }
+        if let Some(n) = args
+            .pending_authorizations_per_source
+            .or(file.pending_authorizations_per_source)
+        {
+            c.limits.pending_per_source = n.max(1);
         }
         if let Some(v) = args.idle_expiry.clone().or(file.idle_expiry) {
             c.limits.idle_expiry = parse_optional_duration("idle-expiry", &v)?;

@@ -76,16 +76,16 @@ pub struct ApiError {
     /// Per-field problems.
     pub errors: Vec<FieldError>,
     /// Seconds for a `Retry-After` header (503 and 429 answers).
-    pub retry_after: Option<u32>,
+    pub retry_after: Option<u16>,
     /// What failed inside, for the server log (never shown to the caller): the front layer
     /// logs it once, with the request id.
-    pub cause: Option<String>,
+    pub cause: Option<Box<str>>,
 }
 
 /// The inside cause of an error answer, carried in the response's extensions to the front
 /// layer, which logs it with the request id.
 #[derive(Debug, Clone)]
-pub struct ErrorCause(pub String);
+pub struct ErrorCause(pub Box<str>);
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
@@ -101,7 +101,7 @@ impl ApiError {
     }
 
     /// Adds `Retry-After: {seconds}`.
-    pub fn retry_after(mut self, seconds: u32) -> Self {
+    pub fn retry_after(mut self, seconds: u16) -> Self {
         self.retry_after = Some(seconds);
         self
     }
@@ -207,7 +207,7 @@ impl From<crate::storage::StorageError> for ApiError {
         use crate::storage::StorageError;
         match e {
             StorageError::NoSpace(_) => ApiError {
-                cause: Some(e.to_string()),
+                cause: Some(e.to_string().into()),
                 ..ApiError::new(
                     StatusCode::INSUFFICIENT_STORAGE,
                     "insufficient_storage",
@@ -215,7 +215,7 @@ impl From<crate::storage::StorageError> for ApiError {
                 )
             },
             StorageError::Unavailable(_) => ApiError {
-                cause: Some(e.to_string()),
+                cause: Some(e.to_string().into()),
                 ..ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "storage_unavailable",

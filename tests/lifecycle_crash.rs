@@ -33,7 +33,8 @@ struct Known {
 #[derive(Default)]
 struct Model {
     sandboxes: BTreeMap<String, Known>,
-    /// Acknowledged keyed transfers in the default sandbox (never reset here): key → applyNo.
+    /// Acknowledged keyed transfers in the default sandbox (never reset here): key, body, the
+    /// remitter's customer id, applyNo.
     transfers: Vec<(String, Value, String, String)>,
     acknowledged_ops: usize,
     cut_off_ops: usize,
@@ -232,8 +233,7 @@ async fn transfer_worker(
     token: String,
     from: Value,
     to: Vec<Value>,
-    round: usize,
-    c: usize,
+    keys: String,
     model: Arc<Mutex<Model>>,
     record: bool,
 ) {
@@ -244,7 +244,7 @@ async fn transfer_worker(
             "transferAmount": (1 + n % 200).to_string(), "beneficiaryBankCode": "0999",
             "beneficiaryBranchCode": t["branchCode"], "accountTypeCode": t["accountTypeCode"],
             "accountNumber": t["accountNumber"], "beneficiaryName": t["accountNameKana"]}]});
-        let key = format!("r{round}-c{c}-{n}");
+        let key = format!("{keys}-{n}");
         let res = http
             .post(format!("{base}/personal/v1/transfer/request"))
             .bearer_auth(&token)
@@ -258,7 +258,8 @@ async fn transfer_worker(
         match status {
             201 if record => {
                 let no = v["applyNo"].as_str().unwrap().to_owned();
-                model.lock().unwrap().transfers.push((key, body, token.clone(), no));
+                let customer = from["customerId"].as_str().unwrap().to_owned();
+                model.lock().unwrap().transfers.push((key, body, customer, no));
             }
             201 => {}
             // The world of a churned sandbox was replaced: its token died with it.
@@ -409,7 +410,25 @@ async fn verify(http: &reqwest::Client, base: &str, model: &mut Model) {
     for id in gone {
         model.sandboxes.remove(&id);
     }
-    for (key, body, token, no) in &model.transfers {
+    // Tokens live minutes of sandbox time and the loop runs longer: a fresh one per remitter
+    // (the Idempotency-Key is the client's and the user's, not the token's).
+    let mut tokens: BTreeMap<String, String> = BTreeMap::new();
+    for (key, body, customer, no) in &model.transfers {
+        if !tokens.contains_key(customer) {
+            let g = send_json(
+                http,
+                Method::POST,
+                &format!("{base}/sandbox/v1/grants"),
+                ADMIN,
+                Some(&json!({"username": customer, "clientId": "demo-pay", "scopes": ["transfers:any"]})),
+            )
+            .await;
+            tokens.insert(
+                customer.clone(),
+                g["tokens"]["access_token"].as_str().unwrap().to_owned(),
+            );
+        }
+        let token = &tokens[customer];
         let r = http
             .post(format!("{base}/personal/v1/transfer/request"))
             .bearer_auth(token)
@@ -480,8 +499,7 @@ async fn lifecycle_changes_under_kill_9_are_whole_or_not_at_all() {
                 token,
                 accounts[round % 8].clone(),
                 accounts[20..40].to_vec(),
-                round,
-                0,
+                format!("r{round}-c0"),
                 model.clone(),
                 true,
             )));
@@ -504,8 +522,7 @@ async fn lifecycle_changes_under_kill_9_are_whole_or_not_at_all() {
                     token,
                     accounts[c].clone(),
                     accounts[20..40].to_vec(),
-                    round,
-                    c + 1,
+                    format!("r{round}-c{}", c + 1),
                     model.clone(),
                     false,
                 )));
@@ -690,7 +707,7 @@ async fn a_full_disk_is_answered_507_and_survived_without_a_restart() {
         .to_owned();
     let mut acked: Vec<(String, Value, String)> = Vec::new();
     let mut n = 0;
-    let mut send = |n: usize| {
+    let send = |n: usize| {
         let to = &accounts[10 + n % 20];
         let body = json!({"accountId": from["accountId"], "transfers": [{
             "transferAmount": (1 + n % 100).to_string(), "beneficiaryBankCode": "0999",

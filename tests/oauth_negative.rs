@@ -314,3 +314,195 @@ async fn revocation_and_introspection() {
         .unwrap();
     assert_eq!(res.status(), 200);
 }
+
+// --- safe to open to the public: what a stranger with a client id can do ---
+
+/// An over-long parameter is refused (`state` is then not echoed back), and authorization
+/// requests waiting for a login are capped per source address; they expire and make room.
+#[tokio::test]
+async fn authorization_requests_are_bounded_and_capped_per_source() {
+    let app = TestApp::spawn().await;
+    let (_, challenge) = pkce_pair();
+    let long = "s".repeat(600);
+    let res = app
+        .http
+        .get(authorize_url(&app, "accounts:read", &challenge, &long))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let to = location(&res);
+    assert_eq!(query_param(&to, "error").as_deref(), Some("invalid_request"), "{to}");
+    assert!(
+        query_param(&to, "error_description")
+            .unwrap()
+            .contains("state is 600 bytes"),
+        "{to}"
+    );
+    assert_eq!(
+        query_param(&to, "state"),
+        None,
+        "an over-long state is not echoed: {to}"
+    );
+    let url = authorize_url_with(
+        &app,
+        &[
+            ("response_type", "code"),
+            ("client_id", "demo-pfm"),
+            ("redirect_uri", "http://127.0.0.1:3000/callback"),
+            ("scope", "accounts:read"),
+            ("state", "ok"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("nonce", &"n".repeat(513)),
+        ],
+    );
+    let to = location(&app.http.get(url).send().await.unwrap());
+    assert!(
+        query_param(&to, "error_description")
+            .unwrap()
+            .contains("nonce is 513 bytes"),
+        "{to}"
+    );
+    assert_eq!(query_param(&to, "state").as_deref(), Some("ok"));
+
+    // 20 waiting requests from one address (the default cap), then 429.
+    for i in 0..20 {
+        let res = app
+            .http
+            .get(authorize_url(&app, "accounts:read", &challenge, &format!("s{i}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "request {i} shows the login page");
+    }
+    let res = app
+        .http
+        .get(authorize_url(&app, "accounts:read", &challenge, "one-more"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().get("retry-after").is_some());
+    assert!(res.text().await.unwrap().contains("already waiting"));
+    // They expire (10 minutes of sandbox time) and make room.
+    app.advance("11m").await;
+    let res = app
+        .http
+        .get(authorize_url(&app, "accounts:read", &challenge, "later"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+/// The token endpoint's rate limit counts the client however `Basic` is spelt, and a
+/// stranger's wrong secrets never spend the client's budget; a body `client_id` that differs
+/// from the Basic one is refused.
+#[tokio::test]
+async fn token_limits_count_the_authenticated_client_only() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .http
+        .put(app.url("/sandbox/v1/clients/demo-pfm/capacity"))
+        .bearer_auth(&app.admin_key)
+        .json(&serde_json::json!({"limits": [{"name": "tokens", "kind": "token", "rate": 2, "per": "1m", "burst": 2}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let mut refresh = app.grant("tanaka", "demo-pfm", &["accounts:read"]).await["tokens"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    use base64::Engine;
+    let basic = |secret: &str| {
+        format!(
+            "BASIC {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("demo-pfm:{secret}"))
+        )
+    };
+    let refresh_with = |auth: String, refresh: String| {
+        app.http
+            .post(app.url("/oauth/token"))
+            .header("authorization", auth)
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())])
+            .send()
+    };
+    // A stranger's wrong secrets: 401, and the client's budget is untouched.
+    for _ in 0..3 {
+        let res = refresh_with(basic("WRONG"), refresh.clone()).await.unwrap();
+        assert_eq!(res.status(), 401);
+    }
+    for n in 0..2 {
+        let res = refresh_with(basic(&app.demo_secret), refresh.clone()).await.unwrap();
+        assert_eq!(res.status(), 200, "refresh {n} within the limit");
+        let v: serde_json::Value = res.json().await.unwrap();
+        refresh = v["refresh_token"].as_str().unwrap().to_owned();
+    }
+    let res = refresh_with(basic(&app.demo_secret), refresh.clone()).await.unwrap();
+    assert_eq!(
+        res.status(),
+        429,
+        "the third refresh under a 2/min limit, with BASIC in capitals"
+    );
+}
+
+/// One request, one client: a body `client_id` that differs from the Basic one is refused.
+#[tokio::test]
+async fn a_body_client_id_must_match_the_basic_client() {
+    let app = TestApp::spawn().await;
+    let refresh = app.grant("tanaka", "demo-pfm", &["accounts:read"]).await["tokens"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = app
+        .http
+        .post(app.url("/oauth/token"))
+        .basic_auth("demo-pfm", Some(&app.demo_secret))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+            ("client_id", "demo-pay"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(v["error"], "invalid_request", "{v}");
+    assert!(v["error_description"].as_str().unwrap().contains("demo-pay"), "{v}");
+}
+
+/// Swagger UI must not be framed; an over-long interaction id is refused, not echoed.
+#[tokio::test]
+async fn swagger_ui_is_not_framable_and_interaction_ids_are_bounded() {
+    let app = TestApp::spawn().await;
+    let res = app.http.get(app.url("/swagger-ui/")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-frame-options"], "DENY");
+    assert!(
+        res.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    let res = app
+        .http
+        .get(app.url("/healthz"))
+        .header("x-fapi-interaction-id", "x".repeat(8192))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get("x-fapi-interaction-id").is_none());
+    let id = "c8f3b6a0-4a7e-4a55-9d2b-6a2e1f0b9c11";
+    let res = app
+        .http
+        .get(app.url("/healthz"))
+        .header("x-fapi-interaction-id", id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-fapi-interaction-id"], id);
+}

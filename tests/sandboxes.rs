@@ -973,3 +973,52 @@ async fn a_sandbox_that_cannot_be_loaded_is_quarantined_and_the_rest_serve() {
     assert_eq!(status, 404);
     drop(dir);
 }
+
+/// A sandbox keeps at most `--max-snapshots` snapshots (409 with the cap; replacing one by
+/// name still works), and its access log keeps about its newest `--access-log-max-entries`.
+#[tokio::test]
+async fn snapshots_and_the_access_log_are_bounded_per_sandbox() {
+    let app = TestApp::spawn_configured(|c| {
+        c.limits.max_snapshots = 3;
+        c.limits.access_log_entries = 600;
+    })
+    .await;
+    for name in ["a", "b", "c"] {
+        let (status, body) = app.admin_post("/sandbox/v1/snapshots", json!({"name": name})).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body) = app.admin_post("/sandbox/v1/snapshots", json!({"name": "d"})).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "snapshot_limit_reached");
+    assert!(body["detail"].as_str().unwrap().contains("max-snapshots 3"), "{body}");
+    let (status, _) = app.admin_post("/sandbox/v1/snapshots", json!({"name": "b"})).await;
+    assert_eq!(status, 201, "replacing a snapshot by name is not a new one");
+
+    for _ in 0..3 {
+        for _ in 0..500 {
+            let (status, _) = app.admin_get("/sandbox/v1/clock").await;
+            assert_eq!(status, 200);
+        }
+        // Let the access-log writer (every 50 ms) store and prune.
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    }
+    let mut kept = 0;
+    let mut before: Option<u64> = None;
+    loop {
+        let path = match before {
+            Some(b) => format!("/sandbox/v1/access-logs?limit=200&before={b}"),
+            None => "/sandbox/v1/access-logs?limit=200".to_owned(),
+        };
+        let (status, page) = app.admin_get(&path).await;
+        assert_eq!(status, 200, "{page}");
+        kept += page["entries"].as_array().unwrap().len();
+        match page["nextBefore"].as_u64() {
+            Some(b) if page["hasNext"] == true => before = Some(b),
+            _ => break,
+        }
+    }
+    assert!(
+        (600..=600 + 512 + 10).contains(&kept),
+        "1,500 calls, about 600 kept: {kept}"
+    );
+}

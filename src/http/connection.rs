@@ -51,9 +51,14 @@ pub struct CuttableStream {
 
 /// The handle to a request's connection.
 #[derive(Clone)]
-pub struct Connection(Arc<AtomicU8>);
+pub struct Connection(Arc<AtomicU8>, std::net::IpAddr);
 
 impl Connection {
+    /// The address the connection came from.
+    pub fn peer(&self) -> std::net::IpAddr {
+        self.1
+    }
+
     /// Closes the connection without answering (FIN once hyper drops it).
     pub fn close(&self) {
         let _ = self
@@ -69,7 +74,7 @@ impl Connection {
 
 impl Connected<IncomingStream<'_, CuttableListener>> for Connection {
     fn connect_info(stream: IncomingStream<'_, CuttableListener>) -> Self {
-        Connection(stream.io().cut.clone())
+        Connection(stream.io().cut.clone(), stream.remote_addr().ip())
     }
 }
 

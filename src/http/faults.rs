@@ -63,24 +63,25 @@ pub fn faultable_operation(op: &str) -> bool {
 
 /// `client_id` from HTTP basic auth or a form body.
 pub fn client_of_token_request(req: &Request, body: &[u8]) -> Option<String> {
-    use base64::Engine;
-    if let Some(basic) = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
-        && let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(basic.trim())
-        && let Ok(text) = String::from_utf8(raw)
-        && let Some((id, _)) = text.split_once(':')
-    {
-        // The client id is form-urlencoded inside the credentials (RFC 6749 §2.3.1).
-        return form_urlencoded::parse(format!("id={id}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned());
+    client_credentials_of_token_request(req, body).map(|(id, _)| id)
+}
+
+/// The client id and secret a token, revocation or introspection request authenticates with:
+/// HTTP Basic (the scheme in any case, as the token endpoint reads it: one parser for both)
+/// or `client_id` and `client_secret` in the body.
+pub fn client_credentials_of_token_request(req: &Request, body: &[u8]) -> Option<(String, Option<String>)> {
+    if let Some(basic) = crate::http::extract::basic_credentials(req.headers()) {
+        return basic.ok().map(|(id, secret)| (id, Some(secret)));
     }
-    form_urlencoded::parse(body)
-        .find(|(k, _)| k == "client_id")
-        .map(|(_, v)| v.into_owned())
+    let (mut id, mut secret) = (None, None);
+    for (k, v) in form_urlencoded::parse(body) {
+        match &*k {
+            "client_id" => id = Some(v.into_owned()),
+            "client_secret" => secret = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    id.map(|id| (id, secret))
 }
 
 pub fn query_value(req: &Request, name: &str) -> Option<String> {

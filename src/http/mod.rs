@@ -183,7 +183,23 @@ async fn front(State(server): State<Server>, mut req: Request, next: Next) -> Re
         .and_then(acceptable_request_id)
         .unwrap_or_else(new_request_id);
     let fapi = req.headers().get(&names::X_FAPI_INTERACTION_ID).cloned();
+    // FAPI expects a UUID here; anything longer than a request id is refused, not echoed.
+    if let Some(v) = &fapi
+        && acceptable_request_id(v).is_none()
+    {
+        let mut res = ApiError::bad_request(
+            "invalid_interaction_id",
+            "x-fapi-interaction-id must be a UUID (at most 128 visible ASCII characters)",
+        )
+        .into_response();
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            res.headers_mut().insert(names::X_REQUEST_ID.clone(), v);
+        }
+        return res;
+    }
     let path = req.uri().path();
+    // Swagger UI is a page like the consent page: it must not be framed (clickjacking).
+    let framable = !path.contains("/swagger-ui");
     // Under any sandbox's prefix (`/s/{id}/oauth/…`) too.
     let secret_bearing = path.contains("/oauth/") || path.contains("/sandbox/v1/") || path.starts_with("/operator/");
     req.extensions_mut().insert(RequestId(request_id.clone()));
@@ -226,6 +242,13 @@ async fn front(State(server): State<Server>, mut req: Request, next: Next) -> Re
         axum::http::header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    if !framable {
+        headers.insert(axum::http::header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.insert(
+            axum::http::header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'none'"),
+        );
+    }
     // Token and control-plane answers carry tokens, secrets and customer data.
     if secret_bearing {
         headers.insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

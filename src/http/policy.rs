@@ -8,7 +8,7 @@
 //! answer. Answers use the API's problem documents, the RFC 6749 shape on the token endpoint,
 //! and an HTML page on the authorization pages.
 
-use super::faults::{self, client_of_token_request, kind_of};
+use super::faults::{self, client_credentials_of_token_request, kind_of};
 use crate::domain::fault::RequestKind;
 use crate::error::{Problem, problem_of};
 use crate::http::identity::Identity;
@@ -68,9 +68,17 @@ where
             ));
         };
         let req = Request::from_parts(parts, Body::from(bytes.clone()));
+        // Only a client that authenticates is charged: a stranger who knows a client id
+        // (they are public) must not spend its budget with wrong secrets.
         let client = (req.method() == Method::POST)
-            .then(|| client_of_token_request(&req, &bytes))
-            .flatten();
+            .then(|| client_credentials_of_token_request(&req, &bytes))
+            .flatten()
+            .filter(|(id, secret)| {
+                secret
+                    .as_deref()
+                    .is_some_and(|s| crate::services::consent::authenticate_client(app, id, s).is_ok())
+            })
+            .map(|(id, _)| id);
         (req, client)
     } else {
         (req, None)

@@ -121,7 +121,12 @@ fn redirect_to(redirect_uri: &str, params: &[(&str, Option<&str>)]) -> Response 
         (status = 303, description = "Error redirect to the client (error, error_description, state, iss)"),
         (status = 400, description = "Error page: unknown client or unregistered redirect URI", content_type = "text/html", body = String),
     ))]
-pub async fn authorize(app: Sandbox, uri: Uri) -> Response {
+pub async fn authorize(
+    app: Sandbox,
+    server: crate::server::Server,
+    connection: Option<axum::Extension<axum::extract::ConnectInfo<crate::http::connection::Connection>>>,
+    uri: Uri,
+) -> Response {
     let params = match Query::<AuthorizeParams>::try_from_uri(&uri) {
         Ok(Query(p)) => p,
         Err(e) => {
@@ -132,7 +137,8 @@ pub async fn authorize(app: Sandbox, uri: Uri) -> Response {
             );
         }
     };
-    match consent::start_authorization(&app, params) {
+    let source = connection.map(|c| c.0.0.peer());
+    match consent::start_authorization(&app, params, source, &server.config.limits) {
         Ok((pending, client)) => stopped_page(&app, &client.client_id, None, &pending.scopes).unwrap_or_else(|| {
             page(
                 StatusCode::OK,
@@ -146,6 +152,12 @@ pub async fn authorize(app: Sandbox, uri: Uri) -> Response {
             )
         }),
         Err(AuthorizeRejection::Page(message)) => error_page(&app, StatusCode::BAD_REQUEST, &message),
+        Err(AuthorizeRejection::TooMany(message)) => {
+            let mut res = error_page(&app, StatusCode::TOO_MANY_REQUESTS, &message);
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            res
+        }
         Err(AuthorizeRejection::Redirect {
             redirect_uri,
             error,
@@ -415,9 +427,7 @@ pub async fn decide(app: Sandbox, form: Result<Form<ConsentForm>, FormRejection>
             }
         },
         "deny" => {
-            if let Err(e) = app.store.remove_pending(&pending.id) {
-                tracing::error!(error = %e, "storage error in deny");
-            }
+            consent::forget_request(&app, &pending.id);
             redirect_to(
                 &pending.redirect_uri,
                 &[

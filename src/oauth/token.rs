@@ -109,6 +109,13 @@ fn client_credentials(
             "invalid_request",
             "use one client authentication method: Basic or client_secret in the body, not both",
         )),
+        Some(Ok((id, _))) if form.get("client_id").is_some_and(|body_id| *body_id != id) => Err(OAuthError::new(
+            "invalid_request",
+            format!(
+                "the body's client_id {:?} is not the client authenticated with Basic ({id:?}); send one client",
+                form.get("client_id").map(String::as_str).unwrap_or_default()
+            ),
+        )),
         Some(Ok((id, secret))) => Ok((id, secret, true)),
         Some(Err(())) => Err(OAuthError::new(
             "invalid_client",

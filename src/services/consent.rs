@@ -82,7 +82,37 @@ pub enum AuthorizeRejection {
         error: OAuthError,
         state: Option<String>,
     },
+    /// Too many requests are waiting for this client or from this address.
+    TooMany(String),
     Storage(StorageError),
+}
+
+/// The longest value any authorization request parameter may have. OAuth sets no limit;
+/// 512 bytes is generous for a `state` or `nonce` and bounds what a request can make us keep.
+pub const MAX_PARAMETER_BYTES: usize = 512;
+
+impl AuthorizeParams {
+    /// The first parameter longer than `MAX_PARAMETER_BYTES`, with its length.
+    fn too_long(&self) -> Option<(&'static str, usize)> {
+        [
+            ("response_type", &self.response_type),
+            ("client_id", &self.client_id),
+            ("redirect_uri", &self.redirect_uri),
+            ("scope", &self.scope),
+            ("state", &self.state),
+            ("code_challenge", &self.code_challenge),
+            ("code_challenge_method", &self.code_challenge_method),
+            ("nonce", &self.nonce),
+            ("debit_max_amount", &self.debit_max_amount),
+            ("debit_monthly_max_amount", &self.debit_monthly_max_amount),
+        ]
+        .into_iter()
+        .find_map(|(name, v)| {
+            v.as_ref()
+                .filter(|v| v.len() > MAX_PARAMETER_BYTES)
+                .map(|v| (name, v.len()))
+        })
+    }
 }
 
 impl From<StorageError> for AuthorizeRejection {
@@ -95,11 +125,24 @@ fn is_pkce_value(s: &str) -> bool {
     (43..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
-/// Checks an authorization request and remembers it until the user decides.
+/// Checks an authorization request and remembers it (in memory) until the user decides;
+/// `source` is the address it came from (capped with `limits`).
 pub fn start_authorization(
     app: &Sandbox,
-    p: AuthorizeParams,
+    mut p: AuthorizeParams,
+    source: Option<std::net::IpAddr>,
+    limits: &crate::config::Limits,
 ) -> Result<(PendingAuthorization, Client), AuthorizeRejection> {
+    let too_long = p.too_long();
+    if let Some((name @ ("client_id" | "redirect_uri"), len)) = too_long {
+        return Err(AuthorizeRejection::Page(format!(
+            "The parameter {name} is {len} bytes long; at most {MAX_PARAMETER_BYTES} are accepted."
+        )));
+    }
+    if matches!(too_long, Some(("state", _))) {
+        // Not echoed back: it is the value that is wrong.
+        p.state = None;
+    }
     let client_id = p
         .client_id
         .as_deref()
@@ -126,6 +169,12 @@ pub fn start_authorization(
         error: OAuthError::new(error, description),
         state: state.clone(),
     };
+    if let Some((name, len)) = too_long {
+        return Err(reject(
+            "invalid_request",
+            format!("{name} is {len} bytes long; send at most {MAX_PARAMETER_BYTES} bytes"),
+        ));
+    }
     match p.response_type.as_deref() {
         Some("code") => {}
         Some(other) => {
@@ -213,20 +262,37 @@ pub fn start_authorization(
         auth_time: None,
         debit_limits,
     };
-    app.store.put_pending(&pending)?;
-    Ok((pending, client))
+    let waiting = app.pending.insert(
+        pending.clone(),
+        source,
+        now,
+        limits.pending_per_client,
+        limits.pending_per_source,
+    );
+    match waiting {
+        Ok(()) => Ok((pending, client)),
+        Err(crate::services::pending::Full::Source(n)) => Err(AuthorizeRejection::TooMany(format!(
+            "{n} authorization requests from your address are already waiting for a login (the limit); finish one, or wait up to {} minutes for them to expire.",
+            PENDING_TTL.as_mins()
+        ))),
+        Err(crate::services::pending::Full::Client(n)) => Err(AuthorizeRejection::TooMany(format!(
+            "{n} authorization requests for {:?} are already waiting for a login (the limit); try again in a few minutes.",
+            client.client_id
+        ))),
+    }
 }
 
 /// A pending request that still exists and has not timed out, with its client.
 pub fn pending_request(app: &Sandbox, id: &str) -> Result<Option<(PendingAuthorization, Client)>, StorageError> {
-    let Some(pending) = app.store.pending(id)? else {
+    let Some(pending) = app.pending.get(id, app.clock.now()) else {
         return Ok(None);
     };
-    if app.clock.now() >= pending.expires_at {
-        app.store.remove_pending(id)?;
-        return Ok(None);
-    }
     Ok(app.store.client(&pending.client_id)?.map(|c| (pending, c)))
+}
+
+/// Forgets a pending request (the user decided).
+pub fn forget_request(app: &Sandbox, id: &str) {
+    app.pending.remove(id);
 }
 
 /// How a login attempt ended.
@@ -272,7 +338,7 @@ pub fn record_login(
     pending.user_id = Some(user.id.clone());
     pending.consent_token = Some(prefixed_secret("cst"));
     pending.auth_time = Some(app.clock.now());
-    app.store.put_pending(&pending)?;
+    app.pending.update(pending.clone());
     Ok(pending)
 }
 
@@ -313,8 +379,8 @@ pub async fn approve(
         redeemed_at: None,
     };
     app.store.put_code(&sha256_b64(code.as_bytes()), &record)?;
-    app.store.remove_pending(&pending.id)?;
     app.store.flush().await?;
+    app.pending.remove(&pending.id);
     Ok(code)
 }
 

@@ -11,6 +11,7 @@ pub mod faults;
 pub mod ledger;
 pub mod lockout;
 pub mod maintenance;
+pub mod pending;
 pub mod reference;
 pub mod sandbox;
 pub mod sandboxes;

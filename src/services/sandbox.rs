@@ -38,13 +38,13 @@ pub fn record_access(app: &Sandbox, call: PendingAccess) {
     app.store.append_access_log(call);
 }
 
-/// Writes a sandbox's queued access-log entries and counts them in the metrics.
-pub fn write_access_log(sandbox: &Sandbox) -> Result<(), StorageError> {
+/// Writes a sandbox's queued access-log entries and counts them in the metrics; answers how
+/// many were written.
+pub fn write_access_log(sandbox: &Sandbox) -> Result<usize, StorageError> {
     let metrics = crate::metrics::metrics();
     sandbox
         .store
-        .write_access_log(|written| metrics.observe_requests(&sandbox.id, written))?;
-    Ok(())
+        .write_access_log(|written| metrics.observe_requests(&sandbox.id, written))
 }
 
 /// Background worker: writes every sandbox's buffered access-log entries every `period`
@@ -57,8 +57,15 @@ pub async fn write_access_log_every(server: Server, period: Duration, mut stop: 
             let Some(_pass) = sandbox.gate.try_enter() else {
                 continue;
             };
-            if let Err(e) = write_access_log(&sandbox) {
-                tracing::warn!(sandbox = %sandbox.id, error = %e, "could not write the access log");
+            match write_access_log(&sandbox) {
+                Ok(0) => {}
+                // The log keeps its newest entries only.
+                Ok(_) => {
+                    if let Err(e) = sandbox.store.prune_access_log(server.config.limits.access_log_entries) {
+                        tracing::warn!(sandbox = %sandbox.id, error = %e, "could not delete old access-log entries");
+                    }
+                }
+                Err(e) => tracing::warn!(sandbox = %sandbox.id, error = %e, "could not write the access log"),
             }
             // Fault counters and the seeded stream's position ride along.
             if let Err(e) = sandbox.faults.persist(&sandbox.store) {

@@ -339,6 +339,7 @@ fn open_sandbox(
         in_flight: Default::default(),
         transfer_writer: server.transfer_writer.clone(),
         approval_sessions: Default::default(),
+        pending: Default::default(),
         faults,
         capacity,
         maintenance,
@@ -1075,6 +1076,13 @@ pub async fn snapshot(server: &Server, id: &str, name: &str) -> Result<SnapshotI
     let _turn = turn(server, id).await?;
     let mut record = record_of(server, id)?;
     let sandbox = live(server, id)?;
+    let max = server.config.limits.max_snapshots;
+    if !record.snapshots.iter().any(|s| s.name == name) && record.snapshots.len() >= max {
+        return Err(LifecycleError::LimitReached(format!(
+            "sandbox {id} already keeps {} snapshots, the limit (max-snapshots {max}); delete one or reuse a name",
+            record.snapshots.len()
+        )));
+    }
     let n = next_generation(server, &mut record).await?;
     let space = snapshot_space(id, name, n);
     let _building = begin_space(server, &space).await?;

@@ -186,6 +186,27 @@ impl SandboxStore {
         Ok(total)
     }
 
+    /// Deletes the oldest entries so that at most about `keep` remain (whole chunks go, so
+    /// up to one chunk more may stay).
+    pub fn prune_access_log(&self, keep: u64) -> Result<()> {
+        let next = self.log_buffer().next_id.load(Ordering::Relaxed);
+        let Some(cutoff) = next.checked_sub(keep + CHUNK as u64) else {
+            return Ok(());
+        };
+        let engine = self.storage.engine()?;
+        let (lo, hi) = (self.key(&[b""]), self.key(&[&cutoff.to_be_bytes()]));
+        let mut batch = sled::Batch::default();
+        let mut any = false;
+        for kv in engine.access_log.range(lo..hi) {
+            batch.remove(kv?.0);
+            any = true;
+        }
+        if any {
+            engine.access_log.apply_batch(batch)?;
+        }
+        Ok(())
+    }
+
     /// Matching stored entries, newest first, and whether more remain (write the queued ones
     /// first to see them).
     pub fn access_logs(&self, f: &AccessLogFilter) -> Result<(Vec<AccessLogEntry>, bool)> {

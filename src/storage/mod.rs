@@ -893,17 +893,4 @@ impl SandboxStore {
                 .compare_and_swap(key, Some(encode(expected)?), Some(encode(new)?))?;
         Ok(swapped.is_ok())
     }
-
-    pub fn put_pending(&self, p: &crate::domain::consent::PendingAuthorization) -> Result<()> {
-        self.put(&self.storage.engine()?.pending, &self.key(&[p.id.as_bytes()]), p)
-    }
-
-    pub fn pending(&self, id: &str) -> Result<Option<crate::domain::consent::PendingAuthorization>> {
-        self.get(&self.storage.engine()?.pending, &self.key(&[id.as_bytes()]))
-    }
-
-    pub fn remove_pending(&self, id: &str) -> Result<()> {
-        self.storage.engine()?.pending.remove(self.key(&[id.as_bytes()]))?;
-        Ok(())
-    }
 }

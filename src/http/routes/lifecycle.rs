@@ -25,6 +25,9 @@ impl From<LifecycleError> for ApiError {
         match e {
             LifecycleError::NotFound(_) => ApiError::not_found("sandbox_not_found", detail),
             LifecycleError::SnapshotNotFound(_) => ApiError::not_found("snapshot_not_found", detail),
+            LifecycleError::LimitReached(_) if detail.contains("max-snapshots") => {
+                ApiError::new(StatusCode::CONFLICT, "snapshot_limit_reached", detail)
+            }
             LifecycleError::LimitReached(_) => ApiError::new(StatusCode::CONFLICT, "sandbox_limit_reached", detail),
             LifecycleError::TooLarge(_) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "scenario_too_large", detail)
