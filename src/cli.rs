@@ -74,6 +74,10 @@ pub struct ServeArgs {
     /// Storage page cache in MiB [default: 256].
     #[arg(long, env = "SANDBANK_CACHE_MB", global = true)]
     pub cache_mb: Option<u64>,
+    /// The header a trusted proxy in front sets to the client's address (e.g. x-forwarded-for);
+    /// per-source limits count its last address [default: none, the connection's peer].
+    #[arg(long, env = "SANDBANK_CLIENT_IP_HEADER", global = true)]
+    pub client_ip_header: Option<String>,
     /// Emergency disk reserve in MiB, given back to the disk when it fills up so that deleting
     /// sandboxes and snapshots still works; 0 for none [default: 8].
     #[arg(long, env = "SANDBANK_RESERVE_MB", global = true)]

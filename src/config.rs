@@ -22,6 +22,7 @@ struct FileConfig {
     operator_key: Option<String>,
     cache_mb: Option<u64>,
     reserve_mb: Option<u64>,
+    client_ip_header: Option<String>,
     max_sandboxes: Option<usize>,
     max_customers: Option<u64>,
     max_snapshots: Option<usize>,
@@ -142,6 +143,9 @@ pub struct Config {
     pub cache_mb: u64,
     /// The emergency disk reserve in MiB (see `storage::reserve`).
     pub reserve_mb: u64,
+    /// The header a trusted proxy in front sets to the client's address (`x-forwarded-for`,
+    /// `x-real-ip`); per-source caps and lockouts then count that address.
+    pub client_ip_header: Option<String>,
     pub limits: Limits,
     /// Serve `/metrics` without the operator key.
     pub public_metrics: bool,
@@ -161,6 +165,7 @@ impl Default for Config {
             operator_key: None,
             cache_mb: 256,
             reserve_mb: 8,
+            client_ip_header: None,
             limits: Limits::default(),
             public_metrics: false,
             webhooks: WebhookSettings::default(),
@@ -208,6 +213,12 @@ impl Config {
         layer!(opt public_url);
         layer!(opt admin_key);
         layer!(opt operator_key);
+        layer!(opt client_ip_header);
+        if let Some(h) = &c.client_ip_header
+            && axum::http::HeaderName::from_bytes(h.as_bytes()).is_err()
+        {
+            return Err(format!("client-ip-header: {h:?} is not a header name"));
+        }
         c.fresh = args.fresh;
         c.public_metrics = args.public_metrics || file.public_metrics.unwrap_or(false);
         if let Some(n) = args.max_sandboxes.or(file.max_sandboxes) {

@@ -35,6 +35,8 @@ pub struct SandboxParts {
     pub in_flight: crate::http::idempotency::InFlight,
     /// The server's transfer writer (shared by every sandbox; each job carries this store).
     pub transfer_writer: crate::services::transfer_writer::TransferWriter,
+    /// Login failures per source address (see `services::lockout`).
+    pub login_sources: crate::services::lockout::SourceGuards,
     /// Authorization requests waiting for login and consent (in memory only).
     pub pending: crate::services::pending::PendingAuthorizations,
     /// Logged-in approvers of the bank-side approval page.

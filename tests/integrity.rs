@@ -542,3 +542,54 @@ async fn the_control_plane_lists_grants_and_takes_the_usernames_the_readme_shows
     let (status, _) = app.admin_get("/sandbox/v1/mandates?username=u-tanaka").await;
     assert_eq!(status, 200);
 }
+
+async fn login_from(app: &TestApp, request_id: &str, user: &str, password: &str, from: &str) -> (u16, String) {
+    let res = app
+        .http
+        .post(app.url("/oauth/authorize/login"))
+        .header("x-forwarded-for", from)
+        .form(&[("request_id", request_id), ("username", user), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+/// Made-up usernames lock no one: 20 failures from one address hold back logins from that
+/// address only (the page says so), never the client's; the user's unlock lifts every lock
+/// that affects the user.
+#[tokio::test]
+async fn a_stranger_cannot_lock_a_clients_logins_and_unlock_lifts_every_lock() {
+    let app = TestApp::spawn_configured(|c| c.client_ip_header = Some("x-forwarded-for".into())).await;
+    let (_, challenge) = pkce_pair();
+    let url = authorize_url(&app, "accounts:read", &challenge, "s");
+    let html = app.http.get(&url).send().await.unwrap().text().await.unwrap();
+    let request_id = hidden_field(&html, "request_id").unwrap();
+    for i in 0..19 {
+        let (status, _) = login_from(&app, &request_id, &format!("nobody{i}"), "x", "203.0.113.7").await;
+        assert_eq!(status, 401);
+    }
+    let (status, page) = login_from(&app, &request_id, "nobody19", "x", "203.0.113.7").await;
+    assert_eq!(status, 429, "the 20th failure from one address holds it back");
+    assert!(page.contains("from your address"), "the page says which lock: {page}");
+    // Tanaka, from elsewhere, logs in through the same client.
+    let (status, _) = login_from(&app, &request_id, "tanaka", "tanaka-pass", "198.51.100.2").await;
+    assert_eq!(status, 200, "the client's logins are not locked");
+
+    // Tanaka locked (5 wrong passwords) behind the held-back address: one unlock lifts both.
+    let html = app.http.get(&url).send().await.unwrap().text().await.unwrap();
+    let request_id = hidden_field(&html, "request_id").unwrap();
+    for _ in 0..5 {
+        login_from(&app, &request_id, "tanaka", "wrong", "198.51.100.2").await;
+    }
+    let (status, page) = login_from(&app, &request_id, "tanaka", "tanaka-pass", "198.51.100.2").await;
+    assert_eq!(status, 429);
+    assert!(page.contains("this user is locked"), "{page}");
+    let (status, v) = app.admin_post("/sandbox/v1/users/tanaka/unlock", json!({})).await;
+    assert_eq!(status, 200, "{v}");
+    let (status, _) = login_from(&app, &request_id, "tanaka", "tanaka-pass", "203.0.113.7").await;
+    assert_eq!(
+        status, 200,
+        "after the unlock tanaka logs in, even from the held-back address"
+    );
+}

@@ -506,3 +506,64 @@ async fn swagger_ui_is_not_framable_and_interaction_ids_are_bounded() {
         .unwrap();
     assert_eq!(res.headers()["x-fapi-interaction-id"], id);
 }
+
+/// Stops are checked again at consent and at code redemption: a consent form shown before
+/// the client was suspended gives no code, and a code issued before the user was stopped
+/// gives no tokens.
+#[tokio::test]
+async fn consent_and_code_redemption_check_the_stops_again() {
+    let app = TestApp::spawn().await;
+    let (verifier, challenge) = pkce_pair();
+    let url = authorize_url(&app, "openid accounts:read", &challenge, "st");
+    let (request_id, consent_token, _) = login_to_consent(&app, &url, "tanaka", "tanaka-pass").await;
+    let (status, body) = app
+        .admin_post(
+            "/sandbox/v1/clients/demo-pfm/suspension",
+            serde_json::json!({"scope": "all", "reason": "audit"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let res = decide(&app, &request_id, &consent_token, "approve", &[]).await;
+    assert_eq!(res.status(), 403, "the stop page, not a redirect with a code");
+    assert!(res.headers().get("location").is_none());
+    assert!(res.text().await.unwrap().contains("audit"));
+    let lifted = app
+        .http
+        .delete(app.url("/sandbox/v1/clients/demo-pfm/suspension"))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert!(lifted.status().is_success());
+
+    // A code issued, then the user stopped: it gives no tokens.
+    let (request_id, consent_token, _) = login_to_consent(&app, &url, "tanaka", "tanaka-pass").await;
+    let res = decide(&app, &request_id, &consent_token, "approve", &[]).await;
+    assert_eq!(res.status(), 303);
+    let code = query_param(&location(&res), "code").expect("a code");
+    let (status, body) = app
+        .admin_post(
+            "/sandbox/v1/users/tanaka/suspension",
+            serde_json::json!({"scope": "all", "reason": "fraud check"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .token_request(
+            "demo-pfm",
+            &app.demo_secret,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", "http://127.0.0.1:3000/callback"),
+                ("code_verifier", verifier.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    assert!(
+        body["error_description"].as_str().unwrap().contains("fraud check"),
+        "{body}"
+    );
+}

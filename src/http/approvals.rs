@@ -152,7 +152,11 @@ fn list(app: &Sandbox, session: &str, user_id: &str, message: Option<(&str, bool
 }
 
 /// Log in as an approver; shows the list.
-pub async fn approvals_login(app: Sandbox, form: Result<Form<LoginForm>, FormRejection>) -> Response {
+pub async fn approvals_login(
+    app: Sandbox,
+    crate::http::extract::ClientAddr(source): crate::http::extract::ClientAddr,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Response {
     let bank = app.scenario.scenario.bank.name.clone();
     let Ok(Form(form)) = form else {
         return page(
@@ -161,11 +165,11 @@ pub async fn approvals_login(app: Sandbox, form: Result<Form<LoginForm>, FormRej
             &login_form(&app.base_path, Some("Send username and password.")),
         );
     };
-    match check_login(&app, &form.username, &form.password, None) {
-        Ok(Login::Locked(until)) => page(
+    match check_login(&app, &form.username, &form.password, source) {
+        Ok(Login::Locked(lock)) => page(
             StatusCode::TOO_MANY_REQUESTS,
             &bank,
-            &login_form(&app.base_path, Some(&crate::services::lockout::locked_message(until))),
+            &login_form(&app.base_path, Some(&crate::services::lockout::locked_message(lock))),
         ),
         Ok(Login::Ok(user)) if matches!(user.role, Role::Approver | Role::Admin) => {
             let session = crate::ids::prefixed_secret("apv");

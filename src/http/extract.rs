@@ -284,6 +284,32 @@ impl<S: Send + Sync> FromRequestParts<S> for Sandbox {
     }
 }
 
+/// The address a request comes from: the connection's peer, or — when the server runs behind
+/// a proxy and `--client-ip-header` names the header the proxy sets — the last address in
+/// that header (the one the proxy appended). Caps and lockouts per source use it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<crate::http::connection::Connection>>()
+            .map(|c| c.0.peer());
+        let header = parts
+            .extensions
+            .get::<Server>()
+            .and_then(|s| s.config.client_ip_header.as_ref())
+            .and_then(|name| parts.headers.get(name.as_str()))
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|ip| ip.trim().parse().ok());
+        Ok(ClientAddr(header.or(peer)))
+    }
+}
+
 /// The server (for the control plane's reset and snapshots, which replace the sandbox).
 impl<S: Send + Sync> FromRequestParts<S> for Server {
     type Rejection = ApiError;

@@ -124,7 +124,7 @@ fn redirect_to(redirect_uri: &str, params: &[(&str, Option<&str>)]) -> Response 
 pub async fn authorize(
     app: Sandbox,
     server: crate::server::Server,
-    connection: Option<axum::Extension<axum::extract::ConnectInfo<crate::http::connection::Connection>>>,
+    crate::http::extract::ClientAddr(source): crate::http::extract::ClientAddr,
     uri: Uri,
 ) -> Response {
     let params = match Query::<AuthorizeParams>::try_from_uri(&uri) {
@@ -137,7 +137,6 @@ pub async fn authorize(
             );
         }
     };
-    let source = connection.map(|c| c.0.0.peer());
     match consent::start_authorization(&app, params, source, &server.config.limits) {
         Ok((pending, client)) => stopped_page(&app, &client.client_id, None, &pending.scopes).unwrap_or_else(|| {
             page(
@@ -201,7 +200,11 @@ pub struct LoginForm {
         (status = 401, description = "Login page again, with the error", content_type = "text/html", body = String),
         (status = 400, description = "Error page: unknown or expired request", content_type = "text/html", body = String),
     ))]
-pub async fn login(app: Sandbox, form: Result<Form<LoginForm>, FormRejection>) -> Response {
+pub async fn login(
+    app: Sandbox,
+    crate::http::extract::ClientAddr(source): crate::http::extract::ClientAddr,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Response {
     let Ok(Form(form)) = form else {
         return error_page(
             &app,
@@ -218,7 +221,7 @@ pub async fn login(app: Sandbox, form: Result<Form<LoginForm>, FormRejection>) -
                 "This authorization request is unknown or has expired (10 minutes).",
             ));
         };
-        let user = match consent::check_login(&app, &form.username, &form.password, Some(&client.client_id))? {
+        let user = match consent::check_login(&app, &form.username, &form.password, source)? {
             consent::Login::Ok(user) => user,
             consent::Login::Wrong => {
                 let html = pages::login(
@@ -230,8 +233,8 @@ pub async fn login(app: Sandbox, form: Result<Form<LoginForm>, FormRejection>) -
                 );
                 return Ok(page(StatusCode::UNAUTHORIZED, html));
             }
-            consent::Login::Locked(until) => {
-                let message = crate::services::lockout::locked_message(until);
+            consent::Login::Locked(lock) => {
+                let message = crate::services::lockout::locked_message(lock);
                 let html = pages::login(bank, &app.base_path, &pending, &client, Some(&message));
                 return Ok(page(StatusCode::TOO_MANY_REQUESTS, html));
             }
@@ -309,7 +312,11 @@ fn debit_choices(app: &Sandbox, user_id: &str) -> Vec<(String, String)> {
         (status = 303, description = "Redirect to the client with code, state and iss (or error=access_denied)"),
         (status = 400, description = "Error page: unknown request, missing login or bad decision", content_type = "text/html", body = String),
     ))]
-pub async fn decide(app: Sandbox, form: Result<Form<ConsentForm>, FormRejection>) -> Response {
+pub async fn decide(
+    app: Sandbox,
+    crate::http::extract::ClientAddr(source): crate::http::extract::ClientAddr,
+    form: Result<Form<ConsentForm>, FormRejection>,
+) -> Response {
     let Ok(Form(form)) = form else {
         return error_page(
             &app,
@@ -347,6 +354,12 @@ pub async fn decide(app: Sandbox, form: Result<Form<ConsentForm>, FormRejection>
             "Log in before deciding; the consent form does not belong to a login.",
         );
     }
+    // The stops are checked again: the form may have been shown before the client, the user
+    // or the whole bank was stopped.
+    if let Some(stopped) = stopped_page(&app, &client.client_id, pending.user_id.as_deref(), &pending.scopes) {
+        consent::forget_request(&app, &pending.id);
+        return stopped;
+    }
     let iss = Some(app.issuer.as_str());
     if form.decision == "approve" && pending.scopes.iter().any(|s| s.moves_money()) {
         let user = match app.store.user(pending.user_id.as_deref().unwrap_or_default()) {
@@ -359,19 +372,20 @@ pub async fn decide(app: Sandbox, form: Result<Form<ConsentForm>, FormRejection>
                 );
             }
         };
-        use crate::services::lockout::{self, Verdict};
+        use crate::services::lockout::{self, Checked, Verdict};
         let username = user.id.strip_prefix("u-").unwrap_or(&user.id).to_owned();
-        let verdict = lockout::attempt(&app, &username, Some(&client.client_id), || {
-            Ok(form
+        let verdict = lockout::attempt(&app, &username, source, || {
+            let right = form
                 .otp
                 .as_deref()
-                .is_some_and(|otp| crate::ids::hash_secret(&user.password_salt, otp.trim()) == user.otp_hash))
+                .is_some_and(|otp| crate::ids::hash_secret(&user.password_salt, otp.trim()) == user.otp_hash);
+            Ok(if right { Checked::Right } else { Checked::Wrong })
         });
         let otp_ok = match verdict {
             Ok(Verdict::Passed) => true,
             Ok(Verdict::Wrong) => false,
-            Ok(Verdict::Locked(until)) => {
-                let html = pages::error(&app.scenario.scenario.bank.name, &lockout::locked_message(until));
+            Ok(Verdict::Locked(lock)) => {
+                let html = pages::error(&app.scenario.scenario.bank.name, &lockout::locked_message(lock));
                 return page(StatusCode::TOO_MANY_REQUESTS, html);
             }
             Err(e) => {

@@ -300,26 +300,29 @@ pub enum Login {
     Ok(User),
     /// Wrong username or password (counted towards the lockout).
     Wrong,
-    /// Locked after too many failures, until this instant (sandbox time).
-    Locked(Timestamp),
+    /// Locked after too many failures (the user, or logins from the source address).
+    Locked(super::lockout::Lock),
 }
 
-/// Checks a username and password, with the lockout of `services::lockout` (per user, and
-/// per client when the login is for one).
+/// Checks a username and password from `source`, with the lockout of `services::lockout`
+/// (per user, and per source address).
 pub fn check_login(
     app: &Sandbox,
     username: &str,
     password: &str,
-    client_id: Option<&str>,
+    source: Option<std::net::IpAddr>,
 ) -> Result<Login, StorageError> {
-    use super::lockout::{self, Verdict};
+    use super::lockout::{self, Checked, Verdict};
     let mut found = None;
-    let verdict = lockout::attempt(app, username, client_id, || {
-        found = app
-            .store
-            .user(&format!("u-{username}"))?
-            .filter(|u| hash_secret(&u.password_salt, password) == u.password_hash);
-        Ok(found.is_some())
+    let verdict = lockout::attempt(app, username, source, || {
+        let Some(user) = app.store.user(&format!("u-{username}"))? else {
+            return Ok(Checked::UnknownUser);
+        };
+        if hash_secret(&user.password_salt, password) != user.password_hash {
+            return Ok(Checked::Wrong);
+        }
+        found = Some(user);
+        Ok(Checked::Right)
     })?;
     Ok(match (verdict, found) {
         (Verdict::Passed, Some(user)) => Login::Ok(user),
@@ -691,6 +694,25 @@ pub async fn exchange_code(
         return Err(oauth(
             "invalid_grant",
             "the authorization code has expired; start the authorization again",
+        ));
+    }
+    // A user (or the bank) stopped since the consent gets no tokens from it (the client's own
+    // stop is checked by the token endpoint).
+    let kind = if record.scopes.iter().any(|s| s.moves_money()) {
+        crate::domain::fault::RequestKind::Update
+    } else {
+        crate::domain::fault::RequestKind::Reference
+    };
+    if let Some(refusal) = app
+        .controls
+        .refusal(Some(&client.client_id), Some(&record.user_id), kind)
+    {
+        return Err(oauth(
+            "invalid_grant",
+            format!(
+                "the bank has stopped API access ({}): {}; no tokens are issued",
+                refusal.target, refusal.stop.reason
+            ),
         ));
     }
     if redirect_uri != Some(record.redirect_uri.as_str()) {

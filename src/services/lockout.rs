@@ -1,17 +1,24 @@
 //! Lockout after repeated authentication failures, as a bank does: 5 wrong passwords or
 //! one-time codes in a row lock the user for 15 minutes of sandbox time (on the consent
-//! screen and the bank-side approval page alike), and 20 failures in a row through one client
-//! lock logins through that client. The count is kept in the sandbox's data, so a restart does
-//! not reset it; the control plane unlocks a user (`POST /sandbox/v1/users/{username}/unlock`).
+//! screen and the bank-side approval page alike); the count is kept in the sandbox's data, so a
+//! restart does not reset it. Only users that exist are counted: made-up usernames store
+//! nothing and lock no one. 20 failures in a row from one source address hold back logins
+//! *from that address* for 15 minutes (in memory) — never a client's logins as a whole, so a
+//! stranger who knows a client id cannot lock its users out. The control plane's unlock
+//! (`POST /sandbox/v1/users/{username}/unlock`) lifts the user's lock and every address's.
 
 use crate::sandbox::Sandbox;
 use crate::storage::StorageError;
 use jiff::{SignedDuration, Timestamp};
+use std::collections::HashMap;
+use std::net::IpAddr;
 
 /// Failures in a row that lock a user.
 pub const USER_FAILURES: u32 = 5;
-/// Failures in a row, across users, that lock logins through one client.
-pub const CLIENT_FAILURES: u32 = 20;
+/// Failures in a row from one source address that hold back its logins.
+pub const SOURCE_FAILURES: u32 = 20;
+/// Most source addresses remembered per sandbox (beyond it, ones not locked are forgotten).
+const MAX_SOURCES: usize = 10_000;
 /// How long a lock lasts (sandbox time).
 pub const LOCK_FOR: SignedDuration = SignedDuration::from_mins(15);
 
@@ -50,17 +57,51 @@ fn store(app: &Sandbox, name: &str, g: Guard) -> Result<(), StorageError> {
     app.store.meta_put(name, &bytes)
 }
 
-/// When the user (or logins through the client) are locked, until when.
-fn locked_until(app: &Sandbox, username: &str, client_id: Option<&str>) -> Result<Option<Timestamp>, StorageError> {
-    let now = app.clock.now();
-    let mut until = load(app, &meta_name("user", username))?
-        .locked_until
-        .filter(|t| *t > now);
-    if let Some(c) = client_id {
-        let client = load(app, &meta_name("client", c))?.locked_until.filter(|t| *t > now);
-        until = until.max(client);
+/// Failure counts of source addresses (one sandbox's, in memory).
+#[derive(Default)]
+pub struct SourceGuards(std::sync::Mutex<HashMap<IpAddr, Guard>>);
+
+impl SourceGuards {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Guard>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
-    Ok(until)
+
+    fn locked_until(&self, ip: IpAddr, now: Timestamp) -> Option<Timestamp> {
+        self.lock().get(&ip)?.locked_until.filter(|t| *t > now)
+    }
+
+    fn fail(&self, ip: IpAddr, now: Timestamp) -> Option<Timestamp> {
+        let mut map = self.lock();
+        if map.len() >= MAX_SOURCES && !map.contains_key(&ip) {
+            map.retain(|_, g| g.locked_until.is_some_and(|t| t > now));
+        }
+        let g = map.entry(ip).or_default();
+        if g.locked_until.is_some_and(|t| t <= now) {
+            *g = Guard::default();
+        }
+        g.failures += 1;
+        if g.failures >= SOURCE_FAILURES {
+            g.failures = 0;
+            g.locked_until = Some(now.saturating_add(LOCK_FOR).unwrap_or(now));
+        }
+        g.locked_until.filter(|t| *t > now)
+    }
+
+    fn succeed(&self, ip: IpAddr) {
+        self.lock().remove(&ip);
+    }
+
+    fn clear(&self) {
+        self.lock().clear();
+    }
+}
+
+/// A lock that holds, and until when (sandbox time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lock {
+    pub until: Timestamp,
+    /// The source address is held back (else the user is locked).
+    pub by_source: bool,
 }
 
 fn fail(app: &Sandbox, name: &str, limit: u32) -> Result<Option<Timestamp>, StorageError> {
@@ -78,31 +119,13 @@ fn fail(app: &Sandbox, name: &str, limit: u32) -> Result<Option<Timestamp>, Stor
     Ok(g.locked_until.filter(|t| *t > now))
 }
 
-/// Counts a failed password or one-time code; answers the lock's end when this failure
-/// locked the user or the client.
-fn record_failure(app: &Sandbox, username: &str, client_id: Option<&str>) -> Result<Option<Timestamp>, StorageError> {
-    let user = fail(app, &meta_name("user", username), USER_FAILURES)?;
-    let client = match client_id {
-        Some(c) => fail(app, &meta_name("client", c), CLIENT_FAILURES)?,
-        None => None,
-    };
-    Ok(user.max(client))
-}
-
-/// A success ends the run of failures.
-fn record_success(app: &Sandbox, username: &str, client_id: Option<&str>) -> Result<(), StorageError> {
-    let user = meta_name("user", username);
-    if load(app, &user)? != Guard::default() {
-        store(app, &user, Guard::default())?;
-    }
-    if let Some(c) = client_id {
-        let client = meta_name("client", c);
-        let g = load(app, &client)?;
-        if g.failures != 0 {
-            store(app, &client, Guard { failures: 0, ..g })?;
-        }
-    }
-    Ok(())
+/// How the secret compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked {
+    Right,
+    Wrong,
+    /// No such user: counted for the source only.
+    UnknownUser,
 }
 
 /// How a guarded attempt ended.
@@ -111,41 +134,72 @@ pub enum Verdict {
     Passed,
     /// Wrong (counted towards the lock).
     Wrong,
-    /// Locked after too many failures, until this instant (sandbox time); the secret was
-    /// not even looked at.
-    Locked(Timestamp),
+    /// Locked after too many failures; the secret was not even looked at.
+    Locked(Lock),
 }
 
-/// One password or one-time-code attempt under the lockout: refused while locked, else
-/// `check` decides and the outcome is counted (a failure may start the lock).
+/// One password or one-time-code attempt from `source` under the lockout: refused while the
+/// source or the user is locked, else `check` decides and the outcome is counted (a failure
+/// may start a lock).
 pub fn attempt(
     app: &Sandbox,
     username: &str,
-    client_id: Option<&str>,
-    check: impl FnOnce() -> Result<bool, StorageError>,
+    source: Option<IpAddr>,
+    check: impl FnOnce() -> Result<Checked, StorageError>,
 ) -> Result<Verdict, StorageError> {
-    if let Some(until) = locked_until(app, username, client_id)? {
-        return Ok(Verdict::Locked(until));
+    let now = app.clock.now();
+    if let Some(until) = source.and_then(|ip| app.login_sources.locked_until(ip, now)) {
+        return Ok(Verdict::Locked(Lock { until, by_source: true }));
     }
-    if check()? {
-        record_success(app, username, client_id)?;
+    let user = meta_name("user", username);
+    if let Some(until) = load(app, &user)?.locked_until.filter(|t| *t > now) {
+        return Ok(Verdict::Locked(Lock {
+            until,
+            by_source: false,
+        }));
+    }
+    let checked = check()?;
+    if checked == Checked::Right {
+        if load(app, &user)? != Guard::default() {
+            store(app, &user, Guard::default())?;
+        }
+        if let Some(ip) = source {
+            app.login_sources.succeed(ip);
+        }
         return Ok(Verdict::Passed);
     }
-    Ok(match record_failure(app, username, client_id)? {
-        Some(until) => Verdict::Locked(until),
-        None => Verdict::Wrong,
+    let by_user = match checked {
+        Checked::Wrong => fail(app, &user, USER_FAILURES)?,
+        _ => None,
+    };
+    let by_source = source.and_then(|ip| app.login_sources.fail(ip, now));
+    Ok(match (by_user, by_source) {
+        (Some(until), _) => Verdict::Locked(Lock {
+            until,
+            by_source: false,
+        }),
+        (None, Some(until)) => Verdict::Locked(Lock { until, by_source: true }),
+        (None, None) => Verdict::Wrong,
     })
 }
 
-/// Lifts a user's lock and forgets the failures (control plane).
+/// Lifts a user's lock and forgets the failures, and lifts every source address's hold
+/// (the user may be behind one), so the user can log in again at once (control plane).
 pub fn unlock(app: &Sandbox, username: &str) -> Result<(), StorageError> {
+    app.login_sources.clear();
     store(app, &meta_name("user", username), Guard::default())
 }
 
-/// The message a page shows while locked, with the unlock time (sandbox time).
-pub fn locked_message(until: Timestamp) -> String {
-    let at = crate::clock::format_jst(until);
-    format!(
-        "認証に続けて失敗したため、{at} までロックされています。 / Too many failed attempts: locked until {at} (sandbox time). The sandbox control plane can unlock the user."
-    )
+/// The message a page shows while locked: which lock holds and until when (sandbox time).
+pub fn locked_message(lock: Lock) -> String {
+    let at = crate::clock::format_jst(lock.until);
+    if lock.by_source {
+        format!(
+            "このアドレスからの認証に続けて失敗したため、{at} までログインできません。 / Too many failed attempts from your address: logins from it are held back until {at} (sandbox time). The sandbox control plane's unlock lifts it."
+        )
+    } else {
+        format!(
+            "認証に続けて失敗したため、{at} までロックされています。 / Too many failed attempts: this user is locked until {at} (sandbox time). The sandbox control plane can unlock the user."
+        )
+    }
 }

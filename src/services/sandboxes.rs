@@ -340,6 +340,7 @@ fn open_sandbox(
         transfer_writer: server.transfer_writer.clone(),
         approval_sessions: Default::default(),
         pending: Default::default(),
+        login_sources: Default::default(),
         faults,
         capacity,
         maintenance,
