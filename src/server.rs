@@ -61,6 +61,9 @@ impl Server {
         let (transfer_writer, worker) = crate::services::transfer_writer::transfer_writer();
         let webhook_settings = Arc::new(config.webhooks.clone());
         let webhook_http = reqwest::Client::builder()
+            .dns_resolver(Arc::new(crate::webhooks::dispatcher::CheckedResolver {
+                allow_private: webhook_settings.allow_private,
+            }))
             .redirect(reqwest::redirect::Policy::none())
             .timeout(webhook_settings.timeout)
             .user_agent(concat!("sandbank-webhooks/", env!("CARGO_PKG_VERSION")))

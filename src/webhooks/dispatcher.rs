@@ -637,11 +637,8 @@ async fn send(app: &Sandbox, ep: &Endpoint, msg_id: &str, body: &[u8], wrong_sig
         error: Some(error),
         retry_after: None,
     };
-    if !w.settings.allow_private {
-        if let Err(why) = check_resolved(&ep.url).await {
-            return failed(why);
-        }
-    }
+    // Private addresses are refused by the client's resolver (`CheckedResolver`): the
+    // connection goes to exactly the addresses that were checked.
     let timestamp = real_now_ms() / 1000;
     let signature = if wrong_signature {
         let other = webhook::new_secret(&crate::ids::random_bytes(24));
@@ -718,29 +715,35 @@ pub fn is_private(ip: IpAddr) -> bool {
     }
 }
 
-/// Refuses a URL whose host resolves to a private address (checked before every attempt, so
-/// a name that later points inside is caught too).
-async fn check_resolved(url: &str) -> Result<(), String> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
-    let host = parsed
-        .host_str()
-        .unwrap_or_default()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    let port = parsed.port_or_known_default().unwrap_or(443);
-    let addrs = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .map_err(|e| format!("could not resolve {host}: {e}"))?;
-    for a in addrs {
-        if is_private(a.ip()) {
-            return Err(format!(
-                "refused: {host} resolves to {}, a private, loopback or link-local address (the operator can allow these with --webhook-private-addresses allow)",
-                a.ip()
-            ));
-        }
+/// The webhook client's resolver: resolves a delivery's host name at every connection and,
+/// unless private addresses are allowed, refuses it when any address is private. The client
+/// then connects to exactly the addresses returned here, so a name that answers a public
+/// address to a check and a private one to the connection (DNS rebinding) cannot get in.
+/// (Addresses written as literals never reach a resolver; `check_url` refuses private ones
+/// when the endpoint is registered.)
+pub struct CheckedResolver {
+    pub allow_private: bool,
+}
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow_private = self.allow_private;
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map_err(|e| format!("could not resolve {host}: {e}"))?
+                .collect();
+            if !allow_private && let Some(a) = addrs.iter().find(|a| is_private(a.ip())) {
+                return Err(format!(
+                    "refused: {host} resolves to {}, a private, loopback or link-local address (the operator can allow these with --webhook-private-addresses allow)",
+                    a.ip()
+                )
+                .into());
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
     }
-    Ok(())
 }
 
 fn set_failing(app: &Sandbox, ep_id: &str, since: Option<i64>) {
@@ -789,4 +792,27 @@ async fn disable(app: &Sandbox, ep_id: &str, reason: &str) {
         tracing::warn!(endpoint = ep_id, error = %e, "could not write webhook.endpoint_disabled");
     }
     let _ = app.store.flush().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CheckedResolver;
+    use reqwest::dns::Resolve;
+    use std::str::FromStr;
+
+    /// The addresses a delivery connects to are the ones the resolver checked: a name that
+    /// resolves to a private address is refused at that point, not only at registration.
+    #[tokio::test]
+    async fn the_resolver_refuses_names_that_resolve_to_private_addresses() {
+        let name = || reqwest::dns::Name::from_str("localhost").unwrap();
+        let refused = CheckedResolver { allow_private: false }.resolve(name()).await;
+        let error = refused.err().expect("refused").to_string();
+        assert!(error.contains("resolves to") && error.contains("private"), "{error}");
+        let allowed = CheckedResolver { allow_private: true }.resolve(name()).await;
+        let addrs: Vec<_> = allowed.expect("resolved").collect();
+        assert!(
+            addrs.iter().all(|a| a.ip().is_loopback()) && !addrs.is_empty(),
+            "{addrs:?}"
+        );
+    }
 }
