@@ -567,3 +567,55 @@ async fn consent_and_code_redemption_check_the_stops_again() {
         "{body}"
     );
 }
+
+/// A flood of authorization requests with every parameter at its longest, from one source:
+/// 20 wait for a login, the rest answer 429, and the data dir grows only by their access-log
+/// entries. `SANDBANK_FLOOD_REQUESTS` sets the count (default 2,000).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_maximal_authorization_requests_stays_bounded() {
+    let n: usize = std::env::var("SANDBANK_FLOOD_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000);
+    let app = TestApp::spawn().await;
+    let (_, challenge) = pkce_pair();
+    let (state, nonce) = ("s".repeat(512), "n".repeat(512));
+    let url = authorize_url_with(
+        &app,
+        &[
+            ("response_type", "code"),
+            ("client_id", "demo-pfm"),
+            ("redirect_uri", "http://127.0.0.1:3000/callback"),
+            ("scope", "openid profile accounts:read transactions:read"),
+            ("state", &state),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("nonce", &nonce),
+        ],
+    );
+    let storage = &app.bank().storage;
+    storage.flush_blocking().unwrap();
+    let before = storage.size_on_disk();
+    let mut statuses = std::collections::BTreeMap::new();
+    let started = std::time::Instant::now();
+    for _ in 0..n {
+        let res = app.http.get(&url).send().await.unwrap();
+        *statuses.entry(res.status().as_u16()).or_insert(0usize) += 1;
+    }
+    let elapsed = started.elapsed();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    storage.flush_blocking().unwrap();
+    let grown = storage.size_on_disk().saturating_sub(before);
+    println!(
+        "flood: {n} maximal authorization requests in {:.1} s, answers {statuses:?}, data dir grew {:.2} MiB ({} bytes a request)",
+        elapsed.as_secs_f64(),
+        grown as f64 / (1 << 20) as f64,
+        grown / n as u64
+    );
+    assert_eq!(statuses.get(&200), Some(&20), "{statuses:?}");
+    assert_eq!(statuses.get(&429), Some(&(n - 20)), "{statuses:?}");
+    assert!(
+        grown < (n as u64) * 1024,
+        "at most 1 KiB a request on disk: {grown} bytes"
+    );
+}

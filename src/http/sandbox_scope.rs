@@ -19,10 +19,13 @@ const PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 /// the gate themselves, and for the operator API) — or the answer to give instead.
 pub async fn resolve(server: &Server, req: &mut Request) -> Result<(Sandbox, Option<Pass>), Response> {
     let path = req.uri().path();
+    // The served handle, looked up once here for the common case (no lock but the map's).
+    let mut found = None;
     let (id, operator) = if let Some(rest) = path.strip_prefix("/s/") {
         let (id, tail) = rest.split_once('/').map_or((rest, ""), |(id, tail)| (id, tail));
         let id = id.to_owned();
-        if !server.is_registered(&id) {
+        found = server.sandbox(&id);
+        if found.is_none() && !server.is_registered(&id) {
             return Err(no_such_sandbox(&id));
         }
         if tail.starts_with("operator/") || tail == "operator" {
@@ -58,7 +61,7 @@ pub async fn resolve(server: &Server, req: &mut Request) -> Result<(Sandbox, Opt
     let gated = !operator && !is_lifecycle_call(req.uri().path());
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        let Some(sandbox) = server.sandbox(&id) else {
+        let Some(sandbox) = found.take().or_else(|| server.sandbox(&id)) else {
             if let Some(why) = server.quarantine_reason(&id) {
                 return Err(quarantined(&id, &why));
             }
