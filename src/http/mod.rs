@@ -182,20 +182,11 @@ async fn front(State(server): State<Server>, mut req: Request, next: Next) -> Re
         .get(&names::X_REQUEST_ID)
         .and_then(acceptable_request_id)
         .unwrap_or_else(new_request_id);
-    let fapi = req.headers().get(&names::X_FAPI_INTERACTION_ID).cloned();
+    let mut fapi = req.headers().get(&names::X_FAPI_INTERACTION_ID).cloned();
     // FAPI expects a UUID here; anything longer than a request id is refused, not echoed.
-    if let Some(v) = &fapi
-        && acceptable_request_id(v).is_none()
-    {
-        let mut res = ApiError::bad_request(
-            "invalid_interaction_id",
-            "x-fapi-interaction-id must be a UUID (at most 128 visible ASCII characters)",
-        )
-        .into_response();
-        if let Ok(v) = HeaderValue::from_str(&request_id) {
-            res.headers_mut().insert(names::X_REQUEST_ID.clone(), v);
-        }
-        return res;
+    let bad_interaction_id = fapi.as_ref().is_some_and(|v| acceptable_request_id(v).is_none());
+    if bad_interaction_id {
+        fapi = None;
     }
     let path = req.uri().path();
     // Swagger UI is a page like the consent page: it must not be framed (clickjacking).
@@ -203,7 +194,16 @@ async fn front(State(server): State<Server>, mut req: Request, next: Next) -> Re
     // Under any sandbox's prefix (`/s/{id}/oauth/…`) too.
     let secret_bearing = path.contains("/oauth/") || path.contains("/sandbox/v1/") || path.starts_with("/operator/");
     req.extensions_mut().insert(RequestId(request_id.clone()));
-    let mut res = match sandbox_scope::resolve(&server, &mut req).await {
+    let resolved = if bad_interaction_id {
+        Err(ApiError::bad_request(
+            "invalid_interaction_id",
+            "x-fapi-interaction-id must be a UUID (at most 128 visible ASCII characters)",
+        )
+        .into_response())
+    } else {
+        sandbox_scope::resolve(&server, &mut req).await
+    };
+    let mut res = match resolved {
         Ok((sandbox, pass)) => {
             let identity = identity::resolve(&server, &sandbox, &req);
             let extensions = req.extensions_mut();
