@@ -120,6 +120,7 @@ fn redirect_to(redirect_uri: &str, params: &[(&str, Option<&str>)]) -> Response 
         (status = 200, description = "Login page", content_type = "text/html", body = String),
         (status = 303, description = "Error redirect to the client (error, error_description, state, iss)"),
         (status = 400, description = "Error page: unknown client or unregistered redirect URI", content_type = "text/html", body = String),
+        (status = 429, description = "Error page: too many authorization requests are waiting for this client or from this address (with Retry-After)", content_type = "text/html", body = String),
     ))]
 pub async fn authorize(
     app: Sandbox,
@@ -199,6 +200,7 @@ pub struct LoginForm {
         (status = 200, description = "Consent page", content_type = "text/html", body = String),
         (status = 401, description = "Login page again, with the error", content_type = "text/html", body = String),
         (status = 400, description = "Error page: unknown or expired request", content_type = "text/html", body = String),
+        (status = 429, description = "Login page again: the user is locked, or logins from this address are held back, until the time it names", content_type = "text/html", body = String),
     ))]
 pub async fn login(
     app: Sandbox,
@@ -311,6 +313,9 @@ fn debit_choices(app: &Sandbox, user_id: &str) -> Vec<(String, String)> {
     responses(
         (status = 303, description = "Redirect to the client with code, state and iss (or error=access_denied)"),
         (status = 400, description = "Error page: unknown request, missing login or bad decision", content_type = "text/html", body = String),
+        (status = 401, description = "Consent page again: wrong one-time code", content_type = "text/html", body = String),
+        (status = 403, description = "Error page: the client, the user or the bank was stopped since the form was shown", content_type = "text/html", body = String),
+        (status = 429, description = "Error page: the user is locked, or this address is held back, after too many wrong one-time codes", content_type = "text/html", body = String),
     ))]
 pub async fn decide(
     app: Sandbox,
