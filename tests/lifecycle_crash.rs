@@ -483,7 +483,7 @@ async fn lifecycle_changes_under_kill_9_are_whole_or_not_at_all() {
             snapshots: BTreeMap::new(),
         },
     );
-    let mut kills = 0;
+    let (mut kills, mut stops) = (0, 0);
     for round in 0..rounds {
         let mut server = BinaryServer::start(&data, ADMIN).await;
         let base = server.base.clone();
@@ -547,8 +547,14 @@ async fn lifecycle_changes_under_kill_9_are_whole_or_not_at_all() {
         let seed = rng.random::<u64>();
         tasks.push(tokio::spawn(lifecycle_worker(base.clone(), model.clone(), seed)));
         tokio::time::sleep(Duration::from_millis(rng.random_range(150..1500))).await;
-        server.kill_9();
-        kills += 1;
+        // Mostly kill -9; every fourth round a graceful stop (SIGTERM) in the middle of it all.
+        if round % 4 == 3 {
+            server.terminate();
+            stops += 1;
+        } else {
+            server.kill_9();
+            kills += 1;
+        }
         for t in tasks {
             t.await.expect("a worker failed");
         }
@@ -558,7 +564,7 @@ async fn lifecycle_changes_under_kill_9_are_whole_or_not_at_all() {
     verify(&http, &server.base, &mut m, usize::MAX).await;
     server.kill_9();
     println!(
-        "lifecycle kill loop: {rounds} rounds, {kills} kills, {} lifecycle changes acknowledged, {} cut off, {} transfers acknowledged, 0 violations",
+        "lifecycle kill loop: {rounds} rounds, {kills} kills, {stops} graceful stops, {} lifecycle changes acknowledged, {} cut off, {} transfers acknowledged, 0 violations",
         m.acknowledged_ops,
         m.cut_off_ops,
         m.transfers.len()
