@@ -272,11 +272,11 @@ pub fn start_authorization(
     match waiting {
         Ok(()) => Ok((pending, client)),
         Err(crate::services::pending::Full::Source(n)) => Err(AuthorizeRejection::TooMany(format!(
-            "{n} authorization requests from your address are already waiting for a login (the limit); finish one, or wait up to {} minutes for them to expire.",
+            "このアドレスからログイン待ちの認可リクエストが上限に達しています。 / {n} authorization requests from your address are already waiting for a login (the limit); finish one, or wait up to {} minutes for them to expire.",
             PENDING_TTL.as_mins()
         ))),
         Err(crate::services::pending::Full::Client(n)) => Err(AuthorizeRejection::TooMany(format!(
-            "{n} authorization requests for {:?} are already waiting for a login (the limit); try again in a few minutes.",
+            "この接続先へのログイン待ちの認可リクエストが上限に達しています。 / {n} authorization requests for {:?} are already waiting for a login (the limit); try again in a few minutes.",
             client.client_id
         ))),
     }
