@@ -98,6 +98,16 @@ pub struct ServeArgs {
     /// Most authorization requests one source address may have waiting, per sandbox [default: 20].
     #[arg(long, env = "SANDBANK_PENDING_AUTHORIZATIONS_PER_SOURCE", global = true)]
     pub pending_authorizations_per_source: Option<usize>,
+    /// How long a connection may take to send a request head once it has begun [default: 10s].
+    #[arg(long, env = "SANDBANK_HEADER_READ_TIMEOUT", global = true)]
+    pub header_read_timeout: Option<String>,
+    /// How long a connection may wait, sending nothing, for its next request [default: 60s].
+    #[arg(long, env = "SANDBANK_IDLE_TIMEOUT", global = true)]
+    pub idle_timeout: Option<String>,
+    /// Most connections one source address may have open, 0 for no cap [default: 256, or no
+    /// cap with --client-ip-header, where the proxy in front caps per client].
+    #[arg(long, env = "SANDBANK_MAX_CONNECTIONS_PER_SOURCE", global = true)]
+    pub max_connections_per_source: Option<usize>,
     /// Most customers a created sandbox's scenario may have [default: 10000].
     #[arg(long, env = "SANDBANK_MAX_CUSTOMERS", global = true)]
     pub max_customers: Option<u64>,

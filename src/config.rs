@@ -29,6 +29,9 @@ struct FileConfig {
     access_log_max_entries: Option<u64>,
     pending_authorizations_per_client: Option<usize>,
     pending_authorizations_per_source: Option<usize>,
+    header_read_timeout: Option<String>,
+    idle_timeout: Option<String>,
+    max_connections_per_source: Option<usize>,
     idle_expiry: Option<String>,
     idle_check: Option<String>,
     public_metrics: Option<bool>,
@@ -125,6 +128,29 @@ impl Default for Limits {
     }
 }
 
+/// How long connections may hold the server.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    /// Most time from the first byte of a request head to its end.
+    pub header_read_timeout: Duration,
+    /// Most time a connection may wait, without sending anything, for its next request (or,
+    /// when new, its first).
+    pub idle_timeout: Duration,
+    /// Most connections one source address may have open; `None` for no cap (the default behind a
+    /// proxy: every connection then comes from the proxy, which caps per client).
+    pub max_per_source: Option<usize>,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_per_source: Some(256),
+        }
+    }
+}
+
 /// The resolved settings of a server.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -147,6 +173,8 @@ pub struct Config {
     /// `x-real-ip`); per-source caps and lockouts then count that address.
     pub client_ip_header: Option<String>,
     pub limits: Limits,
+    /// Timeouts and caps of connections.
+    pub connections: ConnectionLimits,
     /// Serve `/metrics` without the operator key.
     pub public_metrics: bool,
     pub webhooks: WebhookSettings,
@@ -167,6 +195,7 @@ impl Default for Config {
             reserve_mb: 8,
             client_ip_header: None,
             limits: Limits::default(),
+            connections: ConnectionLimits::default(),
             public_metrics: false,
             webhooks: WebhookSettings::default(),
         }
@@ -248,6 +277,18 @@ impl Config {
         {
             c.limits.pending_per_source = n.max(1);
         }
+        if let Some(v) = args.header_read_timeout.clone().or(file.header_read_timeout) {
+            c.connections.header_read_timeout = connection_timeout("header-read-timeout", &v)?;
+        }
+        if let Some(v) = args.idle_timeout.clone().or(file.idle_timeout) {
+            c.connections.idle_timeout = connection_timeout("idle-timeout", &v)?;
+        }
+        c.connections.max_per_source = match args.max_connections_per_source.or(file.max_connections_per_source) {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None if c.client_ip_header.is_some() => None,
+            None => c.connections.max_per_source,
+        };
         if let Some(v) = args.idle_expiry.clone().or(file.idle_expiry) {
             c.limits.idle_expiry = parse_optional_duration("idle-expiry", &v)?;
         }
@@ -285,6 +326,14 @@ impl Config {
         };
         Ok(c)
     }
+}
+
+/// A connection timeout: from 100 ms to 10 minutes.
+fn connection_timeout(name: &str, value: &str) -> Result<Duration, String> {
+    parse_optional_duration(name, value)?
+        .filter(|d| *d >= SignedDuration::from_millis(100) && *d <= SignedDuration::from_mins(10))
+        .map(|d| d.unsigned_abs())
+        .ok_or_else(|| format!("{name}: give a duration from 100ms to 10m, e.g. \"10s\""))
 }
 
 /// Whether the server listens only on this machine (then its webhook receivers are too).

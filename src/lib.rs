@@ -73,13 +73,7 @@ pub async fn run(
         server.config.limits.idle_check,
         stop_tx.subscribe(),
     ));
-    // Connections go through `CuttableListener` so fault rules can hang up or reset them.
-    let served = axum::serve(
-        http::connection::CuttableListener(listener),
-        app.into_make_service_with_connect_info::<http::connection::Connection>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let served = http::serve::serve(listener, app, server.config.connections.clone(), shutdown).await;
     let _ = stop_tx.send(true);
     let _ = log_writer.await;
     let _ = scheduler.await;

@@ -86,6 +86,12 @@ pub struct Metrics {
     sync_seconds: Histogram,
     webhook_attempts: Family<AttemptLabels, Counter>,
     webhook_delivery: Histogram,
+    connections_closed: Family<ReasonLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
 }
 
 fn kind_name(kind: Option<RequestKind>) -> &'static str {
@@ -112,6 +118,12 @@ impl Metrics {
         let sync_seconds = latency_histogram();
         let webhook_attempts = Family::<AttemptLabels, Counter>::default();
         let webhook_delivery = latency_histogram();
+        let connections_closed = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "connections_closed_by_server",
+            "Connections the server closed itself: idle too long, too slow to send a request head, or over the per-source cap",
+            connections_closed.clone(),
+        );
         registry.register(
             "webhook_attempts",
             "Webhook delivery attempts by outcome (delivered, failed, gone, forced by a fault)",
@@ -180,7 +192,13 @@ impl Metrics {
             sync_seconds,
             webhook_attempts,
             webhook_delivery,
+            connections_closed,
         }
+    }
+
+    /// Counts a connection the server closed: `idle`, `slow_head` or `over_source_cap`.
+    pub fn connection_closed(&self, reason: &'static str) {
+        self.connections_closed.get_or_create(&ReasonLabels { reason }).inc();
     }
 
     /// Counts a webhook attempt and, when it delivered, how long the message took.

@@ -980,3 +980,196 @@ async fn a_request_refused_by_the_bank_limit_uses_none_of_the_clients_quota() {
         "the three refused requests took nothing from the quota of 5"
     );
 }
+
+/// Reads from `socket` until the server closes it (or the read fails); how long that took, or
+/// `None` if it was still open after `within`.
+async fn closed_within(socket: &mut tokio::net::TcpStream, within: Duration) -> Option<Duration> {
+    use tokio::io::AsyncReadExt;
+    let started = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at((started + within).into(), socket.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_heads_and_idle_connections_are_closed_while_polite_clients_are_served() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::spawn_configured(|c| {
+        c.connections.header_read_timeout = Duration::from_secs(1);
+        c.connections.idle_timeout = Duration::from_secs(2);
+    })
+    .await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    // 30 sockets trickling a request head, one byte every 200 ms (slowloris), and 30 sockets
+    // that send nothing at all.
+    let mut tricklers = Vec::new();
+    for _ in 0..30 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /.well-known/openid-configuration HTTP/1.1\r\nhost: x\r\n").await.unwrap();
+        tricklers.push(tokio::spawn(async move {
+            let started = Instant::now();
+            for _ in 0..100 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if s.write_all(b"x").await.is_err() {
+                    return Some(started.elapsed());
+                }
+                if let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(1), closed_within(&mut s, Duration::from_millis(1))).await {
+                    return Some(started.elapsed());
+                }
+            }
+            None
+        }));
+    }
+    let mut idle = Vec::new();
+    for _ in 0..30 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        idle.push(tokio::spawn(async move { closed_within(&mut s, Duration::from_secs(10)).await }));
+    }
+    // A kept-alive connection that asked one question is closed after the idle timeout too.
+    let mut kept = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    kept.write_all(b"GET /.well-known/openid-configuration HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    // Meanwhile a polite client keeps being answered.
+    for _ in 0..10 {
+        let res = app.http.get(app.url("/.well-known/openid-configuration")).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    for t in tricklers {
+        let closed = t.await.unwrap().expect("a trickling connection was still open after 20 s");
+        assert!(closed < Duration::from_secs(4), "a slow head was closed only after {closed:?}");
+    }
+    for t in idle {
+        let closed = t.await.unwrap().expect("an idle connection was still open after 10 s");
+        assert!(
+            closed >= Duration::from_millis(1500) && closed < Duration::from_secs(5),
+            "an idle connection was closed after {closed:?} (the idle timeout is 2 s)"
+        );
+    }
+    let answered_and_closed = closed_within(&mut kept, Duration::from_secs(10)).await;
+    assert!(answered_and_closed.is_some(), "the kept-alive connection stayed open");
+    let res = app.http.get(app.url("/.well-known/openid-configuration")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn one_source_may_hold_only_so_many_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_configured(|c| c.connections.max_per_source = Some(8)).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        // Each held connection is answered (so it is counted before the next one opens).
+        s.write_all(b"GET /.well-known/openid-configuration HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf[..n]));
+        held.push(s);
+    }
+    // The ninth is told why it is refused, with when to try again, and closed.
+    let mut extra = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(5), extra.read_to_string(&mut answer))
+        .await
+        .expect("the refused connection was not closed")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("retry-after: 1"), "{answer}");
+    assert!(answer.contains("too_many_connections") && answer.contains("8 connections"), "{answer}");
+    // Closing one gives its place back.
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut again = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    again.write_all(b"GET /.well-known/openid-configuration HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    let mut buf = [0u8; 64];
+    let n = again.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf[..n]));
+}
+
+#[tokio::test]
+async fn a_trickled_request_body_is_cut_off_at_the_header_read_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_configured(|c| c.connections.header_read_timeout = Duration::from_secs(1)).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(
+        b"POST /oauth/token HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: 1000\r\n\r\ng",
+    )
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        tokio::select! {
+            read = s.read(&mut buf) => match read {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            },
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                assert!(started.elapsed() < Duration::from_secs(5), "the trickled body was still being read after 5 s");
+                if s.write_all(b"r").await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(started.elapsed() < Duration::from_secs(3), "cut off only after {:?}", started.elapsed());
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 400"), "{answer}");
+}
+
+#[tokio::test]
+async fn authorization_requests_and_userinfo_count_against_the_clients_auth_limit() {
+    let app = TestApp::spawn().await;
+    // Tokens first: getting them also goes through the authorization endpoint.
+    let pfm = token(&app, "tanaka", "demo-pfm", &["openid", "accounts:read"]).await;
+    let pay = token(&app, "tanaka", "demo-pay", &["openid", "accounts:read"]).await;
+    let limit = json!({"limits": [{"name": "logins", "kind": "auth", "rate": 3, "per": "1m", "burst": 3}]});
+    put(&app, "/sandbox/v1/clients/demo-pfm/capacity", limit).await;
+    let (_, challenge) = pkce_pair();
+    let authorize = |client: &str| {
+        let url = authorize_url_with(
+            &app,
+            &[
+                ("client_id", client),
+                ("redirect_uri", if client == "demo-pfm" { "http://127.0.0.1:3000/callback" } else { "http://127.0.0.1:3002/callback" }),
+                ("scope", "openid accounts:read"),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+                ("response_type", "code"),
+                ("state", "s"),
+            ],
+        );
+        let http = app.http.clone();
+        async move { http.get(url).send().await.unwrap() }
+    };
+    // Two authorization requests and one userinfo call spend the three.
+    for _ in 0..2 {
+        assert_eq!(authorize("demo-pfm").await.status(), 200);
+    }
+    let info = app.get("/oauth/userinfo", &pfm).await;
+    assert_eq!(info.status(), 200);
+    assert!(header(&info, "ratelimit").unwrap().contains("\"logins\";r=0"));
+    // The fourth is refused: a page for the browser that says which limit and when to retry.
+    let refused = authorize("demo-pfm").await;
+    assert_eq!(refused.status(), 429);
+    assert!(header(&refused, "retry-after").is_some());
+    assert!(header(&refused, "content-type").unwrap().starts_with("text/html"));
+    let page = refused.text().await.unwrap();
+    assert!(page.contains("logins") && page.contains("demo-pfm"), "{page}");
+    let refused = app.get("/oauth/userinfo", &pfm).await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.json::<Value>().await.unwrap()["limit"], "logins");
+    // Another client is not charged.
+    assert_eq!(authorize("demo-pay").await.status(), 200);
+    assert_eq!(app.get("/oauth/userinfo", &pay).await.status(), 200);
+    // Discovery and keys stay out of every limit.
+    assert_eq!(app.http.get(app.url("/.well-known/openid-configuration")).send().await.unwrap().status(), 200);
+    assert_eq!(app.http.get(app.url("/oauth/jwks")).send().await.unwrap().status(), 200);
+}

@@ -73,7 +73,10 @@ pub enum LimitKind {
     Update,
     /// The token endpoint.
     Token,
-    /// Every API call.
+    /// Authorization requests (`GET /oauth/authorize`, charged to the client it names: a
+    /// flood of them for one client stops at its limit) and `/oauth/userinfo`.
+    Auth,
+    /// Every reference, update and token call (not `auth`: count those with an `auth` limit).
     Any,
 }
 
@@ -123,9 +126,11 @@ pub struct CompiledLimit {
 }
 
 impl CompiledLimit {
-    /// Whether the limit counts a request of this kind (auth pages are never counted).
+    /// Whether the limit counts a request of this kind (of the `auth` kind, the policy layer
+    /// passes only authorization requests and userinfo; the other pages are never counted).
     pub fn applies_to(&self, kind: RequestKind) -> bool {
         match (self.kind, kind) {
+            (LimitKind::Auth, RequestKind::Auth) => true,
             (_, RequestKind::Auth | RequestKind::Any) => false,
             (LimitKind::Any, _) => true,
             (LimitKind::Reference, RequestKind::Reference) => true,

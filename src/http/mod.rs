@@ -14,6 +14,7 @@ pub mod policy;
 pub mod response;
 pub mod routes;
 pub mod sandbox_scope;
+pub mod serve;
 
 use crate::error::{ApiError, Problem, problem_response};
 use crate::sandbox::Sandbox;

@@ -84,6 +84,22 @@ where
         (req, None)
     };
     let client = client.or(token_client.as_deref());
+    // Of the authorization server's pages, capacity counts the authorization request (charged
+    // to the client it names) and userinfo; login, consent, discovery and keys are not counted.
+    let authorize_client;
+    let client = match kind {
+        RequestKind::Auth if route == "/oauth/authorize" && req.method() == Method::GET => {
+            authorize_client = req.uri().query().and_then(|q| {
+                form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == "client_id")
+                    .map(|(_, v)| v.into_owned())
+            });
+            authorize_client.as_deref()
+        }
+        RequestKind::Auth if route == "/oauth/userinfo" => client,
+        RequestKind::Auth => return faults::faults(app, route, kind, req, next).await,
+        _ => client,
+    };
     let mut admission = match app.capacity.admit(client, kind, now) {
         Ok(a) => a,
         Err(limited) => {

@@ -440,7 +440,7 @@ impl Capacity {
     /// time `now`, or says which limit refuses it.
     pub fn admit(&self, client: Option<&str>, kind: RequestKind, now: Timestamp) -> Result<Admission, Limited> {
         let mut admission = Admission::default();
-        if !self.active() || matches!(kind, RequestKind::Auth | RequestKind::Any) {
+        if !self.active() || kind == RequestKind::Any {
             return Ok(admission);
         }
         // The read guard is held while the limits are checked (no await here): no policy is
