@@ -280,3 +280,17 @@ impl IntoResponse for ApiError {
         res
     }
 }
+
+/// The answer while client authentications from the caller's address are held back (too many
+/// failed ones in a row): 429 with the time it ends and Retry-After (sandbox seconds).
+pub fn held_back(until: jiff::Timestamp, retry_after: u16) -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "client_authentication_held_back",
+        format!(
+            "too many failed client authentications from your address: every client authentication from it is held back until {} (sandbox time); the sandbox control plane's POST /sandbox/v1/clients/{{clientId}}/unlock lifts it",
+            crate::clock::format_jst(until)
+        ),
+    )
+    .retry_after(retry_after)
+}

@@ -37,6 +37,8 @@ pub struct SandboxParts {
     pub transfer_writer: crate::services::transfer_writer::TransferWriter,
     /// Login failures per source address (see `services::lockout`).
     pub login_sources: crate::services::lockout::SourceGuards,
+    /// Failed client authentications per source address (held back after too many).
+    pub client_auth_sources: crate::services::lockout::SourceGuards,
     /// Authorization requests waiting for login and consent (in memory only).
     pub pending: crate::services::pending::PendingAuthorizations,
     /// Logged-in approvers of the bank-side approval page.

@@ -619,3 +619,65 @@ async fn a_flood_of_maximal_authorization_requests_stays_bounded() {
         "at most 1 KiB a request on disk: {grown} bytes"
     );
 }
+
+/// Guessing client secrets is held back per source address: after 20 wrong secrets in a row
+/// from one address, every client authentication from it is refused (429 with Retry-After)
+/// at the token, introspection, revocation and webhooks endpoints, while the real client at
+/// its own address goes on; the client-level unlock lifts the hold.
+#[tokio::test]
+async fn secret_guessing_is_held_back_per_source_address() {
+    let app = TestApp::spawn_configured(|c| c.client_ip_header = Some("x-forwarded-for".into())).await;
+    let refresh = app.grant("tanaka", "demo-pfm", &["accounts:read"]).await["tokens"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let from = |ip: &'static str, path: &str, secret: &str, form: Vec<(&'static str, String)>| {
+        app.http
+            .post(app.url(path))
+            .header("x-forwarded-for", ip)
+            .basic_auth("demo-pfm", Some(secret))
+            .form(&form)
+            .send()
+    };
+    const STRANGER: &str = "203.0.113.9";
+    const CLIENT: &str = "198.51.100.7";
+    let introspect = |refresh: &str| vec![("token", refresh.to_owned())];
+    for n in 0..20 {
+        let res = from(STRANGER, "/oauth/token", &format!("guess-{n}"), vec![("grant_type", "refresh_token".into()), ("refresh_token", refresh.clone())])
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "guess {n}");
+    }
+    // Now even the right secret from that address is refused without being looked at.
+    for path in ["/oauth/introspect", "/oauth/revoke"] {
+        let res = from(STRANGER, path, &app.demo_secret, introspect(&refresh)).await.unwrap();
+        assert_eq!(res.status(), 429, "{path}");
+        let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((800..=900).contains(&retry), "Retry-After {retry}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_client");
+        assert!(body["error_description"].as_str().unwrap().contains("held back until"), "{body}");
+    }
+    let res = app
+        .http
+        .get(app.url("/webhooks/v1/endpoints"))
+        .header("x-forwarded-for", STRANGER)
+        .basic_auth("demo-pfm", Some(&app.demo_secret))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    let problem: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(problem["code"], "client_authentication_held_back");
+    // The real client, from its own address, is not affected: its refresh still works.
+    let res = from(CLIENT, "/oauth/introspect", &app.demo_secret, introspect(&refresh)).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["active"], true);
+    // The client-level unlock lifts the hold; an unknown client is 404.
+    let (status, lifted) = app.admin_post("/sandbox/v1/clients/demo-pfm/unlock", serde_json::json!({})).await;
+    assert_eq!(status, 200, "{lifted}");
+    assert_eq!(lifted["heldBack"], false);
+    assert_eq!(app.admin_post("/sandbox/v1/clients/nobody/unlock", serde_json::json!({})).await.0, 404);
+    let res = from(STRANGER, "/oauth/introspect", &app.demo_secret, introspect(&refresh)).await.unwrap();
+    assert_eq!(res.status(), 200);
+}

@@ -202,6 +202,7 @@ impl<S: Send + Sync> FromRequestParts<S> for WebhookCaller {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         match identity(parts)? {
             Identity::Client(c) => Ok(WebhookCaller::Client(c.clone())),
+            Identity::ClientHeldBack(until, left) => Err(crate::error::held_back(*until, *left)),
             Identity::BadClient(why) => Err(ApiError {
                 www_authenticate: Some(BASIC_CHALLENGE.into()),
                 ..ApiError::new(StatusCode::UNAUTHORIZED, "invalid_client", *why)
@@ -290,23 +291,29 @@ impl<S: Send + Sync> FromRequestParts<S> for Sandbox {
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub Option<std::net::IpAddr>);
 
+impl ClientAddr {
+    /// The address of a request, from its extensions (the connection; the server's settings
+    /// unless `server` is given) and headers.
+    pub fn of(extensions: &axum::http::Extensions, headers: &HeaderMap, server: Option<&Server>) -> ClientAddr {
+        let peer = extensions
+            .get::<axum::extract::ConnectInfo<crate::http::connection::Connection>>()
+            .map(|c| c.0.peer());
+        let header = server
+            .or_else(|| extensions.get::<Server>())
+            .and_then(|s| s.config.client_ip_header.as_ref())
+            .and_then(|name| headers.get(name.as_str()))
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|ip| ip.trim().parse().ok());
+        ClientAddr(header.or(peer))
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<crate::http::connection::Connection>>()
-            .map(|c| c.0.peer());
-        let header = parts
-            .extensions
-            .get::<Server>()
-            .and_then(|s| s.config.client_ip_header.as_ref())
-            .and_then(|name| parts.headers.get(name.as_str()))
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .and_then(|ip| ip.trim().parse().ok());
-        Ok(ClientAddr(header.or(peer)))
+        Ok(ClientAddr::of(&parts.extensions, &parts.headers, None))
     }
 }
 

@@ -30,6 +30,8 @@ pub enum Identity {
     Client(Arc<str>),
     /// Basic credentials that did not authenticate a client, and why.
     BadClient(&'static str),
+    /// Client authentications from the caller's address are held back until then.
+    ClientHeldBack(jiff::Timestamp, u16),
     /// The server's operator key (`/operator/v1`).
     Operator,
     /// A key was sent to the operator API but it is not the operator key.
@@ -109,11 +111,15 @@ pub fn resolve(server: &Server, sandbox: &Sandbox, req: &Request) -> Identity {
     }
     if path.starts_with("/webhooks/") {
         return match crate::http::extract::basic_credentials(headers) {
-            Some(Ok((id, secret))) => match crate::services::consent::authenticate_client(sandbox, &id, &secret) {
-                Ok(c) => Identity::Client(Arc::from(c.client_id)),
-                Err(crate::services::consent::ConsentError::Storage(e)) => Identity::Failed(e),
-                Err(_) => Identity::BadClient("the client id or secret is wrong"),
-            },
+            Some(Ok((id, secret))) => {
+                let source = crate::http::extract::ClientAddr::of(req.extensions(), headers, Some(server)).0;
+                match crate::services::consent::authenticate_client_from(sandbox, source, &id, &secret) {
+                    Ok(c) => Identity::Client(Arc::from(c.client_id)),
+                    Err(crate::services::consent::ConsentError::Storage(e)) => Identity::Failed(e),
+                    Err(crate::services::consent::ConsentError::HeldBack(until, left)) => Identity::ClientHeldBack(until, left),
+                    Err(_) => Identity::BadClient("the client id or secret is wrong"),
+                }
+            }
             Some(Err(())) => Identity::BadClient("the Basic credentials are not base64 of client_id:client_secret"),
             None if headers.contains_key(axum::http::header::AUTHORIZATION) => {
                 Identity::BadClient("authenticate with HTTP Basic: your client id and secret")

@@ -35,6 +35,7 @@ pub fn oauth_error_to_api(e: ConsentError) -> ApiError {
             _ => ApiError::bad_request(e.error, e.description),
         },
         ConsentError::Storage(e) => e.into(),
+        ConsentError::HeldBack(until, left) => crate::error::held_back(until, left),
     }
 }
 

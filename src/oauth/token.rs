@@ -47,6 +47,15 @@ fn no_store(mut res: Response) -> Response {
 
 fn consent_error(e: ConsentError, basic_used: bool) -> Response {
     match e {
+        ConsentError::HeldBack(until, left) => {
+            let api = crate::error::held_back(until, left);
+            let mut res = oauth_error(OAuthError::new("invalid_client", api.detail.to_string()), false);
+            *res.status_mut() = api.status;
+            if let Some(seconds) = api.retry_after {
+                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            res
+        }
         ConsentError::OAuth(e) => oauth_error(e, basic_used),
         ConsentError::Storage(e) => {
             // 507 for a full disk, 503 with Retry-After for another storage fault; the body
@@ -162,8 +171,14 @@ pub struct TokenForm {
         (status = 200, description = "Tokens", body = TokenResponse),
         (status = 400, description = "RFC 6749 error", body = OAuthErrorBody),
         (status = 401, description = "Client authentication failed", body = OAuthErrorBody),
+        (status = 429, description = "Too many failed client authentications from this address: held back until Retry-After", body = OAuthErrorBody),
     ))]
-pub async fn token(app: Sandbox, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn token(
+    app: Sandbox,
+    crate::http::extract::ClientAddr(source): crate::http::extract::ClientAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let form = match parse_form(&headers, &body) {
         Ok(f) => f,
         Err(e) => return oauth_error(e, false),
@@ -172,7 +187,7 @@ pub async fn token(app: Sandbox, headers: HeaderMap, body: Bytes) -> Response {
         Ok(c) => c,
         Err(e) => return oauth_error(e, true),
     };
-    let client = match consent::authenticate_client(&app, &client_id, &secret) {
+    let client = match consent::authenticate_client_from(&app, source, &client_id, &secret) {
         Ok(c) => c,
         Err(e) => return consent_error(e, basic),
     };
@@ -224,12 +239,13 @@ pub struct TokenParamForm {
 
 async fn with_client(
     app: &Sandbox,
+    source: Option<std::net::IpAddr>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(crate::domain::consent::Client, String), Response> {
     let form = parse_form(headers, body).map_err(|e| oauth_error(e, false))?;
     let (id, secret, basic) = client_credentials(headers, &form).map_err(|e| oauth_error(e, true))?;
-    let client = consent::authenticate_client(app, &id, &secret).map_err(|e| consent_error(e, basic))?;
+    let client = consent::authenticate_client_from(app, source, &id, &secret).map_err(|e| consent_error(e, basic))?;
     let token = form
         .get("token")
         .cloned()
@@ -244,9 +260,15 @@ async fn with_client(
         (status = 200, description = "Revoked (or was not valid)"),
         (status = 400, description = "RFC 6749 error", body = OAuthErrorBody),
         (status = 401, description = "Client authentication failed", body = OAuthErrorBody),
+        (status = 429, description = "Too many failed client authentications from this address: held back until Retry-After", body = OAuthErrorBody),
     ))]
-pub async fn revoke(app: Sandbox, headers: HeaderMap, body: Bytes) -> Response {
-    let (client, token) = match with_client(&app, &headers, &body).await {
+pub async fn revoke(
+    app: Sandbox,
+    crate::http::extract::ClientAddr(source): crate::http::extract::ClientAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (client, token) = match with_client(&app, source, &headers, &body).await {
         Ok(v) => v,
         Err(res) => return res,
     };
@@ -263,9 +285,15 @@ pub async fn revoke(app: Sandbox, headers: HeaderMap, body: Bytes) -> Response {
         (status = 200, description = "Token state", body = Introspection),
         (status = 400, description = "RFC 6749 error", body = OAuthErrorBody),
         (status = 401, description = "Client authentication failed", body = OAuthErrorBody),
+        (status = 429, description = "Too many failed client authentications from this address: held back until Retry-After", body = OAuthErrorBody),
     ))]
-pub async fn introspect(app: Sandbox, headers: HeaderMap, body: Bytes) -> Response {
-    let (client, token) = match with_client(&app, &headers, &body).await {
+pub async fn introspect(
+    app: Sandbox,
+    crate::http::extract::ClientAddr(source): crate::http::extract::ClientAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (client, token) = match with_client(&app, source, &headers, &body).await {
         Ok(v) => v,
         Err(res) => return res,
     };

@@ -36,6 +36,10 @@ impl OAuthError {
 pub enum ConsentError {
     OAuth(OAuthError),
     Storage(StorageError),
+    /// Client authentications from the caller's address are held back until then (sandbox
+    /// time), after too many failures in a row.
+    /// With the seconds left (sandbox time), for Retry-After.
+    HeldBack(jiff::Timestamp, u16),
 }
 
 impl From<StorageError> for ConsentError {
@@ -511,6 +515,28 @@ fn new_grant(client: &Client, user_id: &str, customer_id: &str, scopes: Vec<Scop
 }
 
 /// Authenticates a client by id and secret (from Basic or the form body).
+/// Authenticates a client calling from `source`, under the per-source guard against secret
+/// guessing: refused without looking at the secret while the address is held back, and every
+/// outcome counted for it.
+pub fn authenticate_client_from(
+    app: &Sandbox,
+    source: Option<std::net::IpAddr>,
+    client_id: &str,
+    secret: &str,
+) -> Result<Client, ConsentError> {
+    if let Some(until) = super::lockout::client_auth_held_until(app, source) {
+        let left = (until - app.clock.now()).get_seconds().clamp(1, u16::MAX as i64) as u16;
+        return Err(ConsentError::HeldBack(until, left));
+    }
+    let result = authenticate_client(app, client_id, secret);
+    match &result {
+        Ok(_) => super::lockout::client_auth_ended(app, source, true),
+        Err(ConsentError::OAuth(_)) => super::lockout::client_auth_ended(app, source, false),
+        Err(_) => {}
+    }
+    result
+}
+
 pub fn authenticate_client(app: &Sandbox, client_id: &str, secret: &str) -> Result<Client, ConsentError> {
     let now = app.clock.now();
     let client = app

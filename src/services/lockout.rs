@@ -6,6 +6,12 @@
 //! *from that address* for 15 minutes (in memory) — never a client's logins as a whole, so a
 //! stranger who knows a client id cannot lock its users out. The control plane's unlock
 //! (`POST /sandbox/v1/users/{username}/unlock`) lifts the user's lock and every address's.
+//!
+//! Client secrets are guarded the same way per source: 20 failed client authentications in a
+//! row from one address (token endpoint, introspection, revocation, the webhooks API) hold back
+//! every client authentication from it for 15 minutes — the real client, calling from its own
+//! address, is not affected. The client-level unlock (`POST /sandbox/v1/clients/{id}/unlock`)
+//! lifts these holds.
 
 use crate::sandbox::Sandbox;
 use crate::storage::StorageError;
@@ -181,6 +187,29 @@ pub fn attempt(
         (None, Some(until)) => Verdict::Locked(Lock { until, by_source: true }),
         (None, None) => Verdict::Wrong,
     })
+}
+
+/// Until when client authentications from `source` are held back, if they are.
+pub fn client_auth_held_until(app: &Sandbox, source: Option<IpAddr>) -> Option<Timestamp> {
+    source.and_then(|ip| app.client_auth_sources.locked_until(ip, app.clock.now()))
+}
+
+/// Counts how a client authentication from `source` ended; a failure may start a hold.
+pub fn client_auth_ended(app: &Sandbox, source: Option<IpAddr>, passed: bool) {
+    let Some(ip) = source else { return };
+    if passed {
+        app.client_auth_sources.succeed(ip);
+    } else {
+        app.client_auth_sources.fail(ip, app.clock.now());
+    }
+}
+
+/// Lifts every hold on logins and client authentications through a client's pages and
+/// endpoints (control plane: the client-level unlock). Holds are per source address, so this
+/// lifts every address's.
+pub fn unlock_sources(app: &Sandbox) {
+    app.login_sources.clear();
+    app.client_auth_sources.clear();
 }
 
 /// Lifts a user's lock and forgets the failures, and lifts every source address's hold

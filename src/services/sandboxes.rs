@@ -341,6 +341,7 @@ fn open_sandbox(
         approval_sessions: Default::default(),
         pending: Default::default(),
         login_sources: Default::default(),
+        client_auth_sources: Default::default(),
         faults,
         capacity,
         maintenance,

@@ -426,6 +426,35 @@ pub async fn resume_client(_: Admin, app: Sandbox, Path(id): Path<String>) -> Re
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// What the client-level unlock lifted.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientUnlockView {
+    /// The client's id.
+    pub client_id: String,
+    /// Whether anything holds back its logins or client authentications now (always false).
+    pub held_back: bool,
+}
+
+/// Lift every hold through a client: the addresses held back after 20 failed logins in a row
+/// on its consent screen, or 20 failed client authentications in a row at its token,
+/// introspection, revocation and webhooks endpoints. (Holds are per source address; this lifts
+/// every address's. A user's own lock is lifted by the user's unlock.)
+#[utoipa::path(post, path = "/sandbox/v1/clients/{client_id}/unlock", tag = "clients",
+    params(("client_id" = String, Path, description = "The client's id")),
+    security(("adminKey" = [])),
+    responses((status = 200, description = "Nothing holds it back any more", body = ClientUnlockView),
+              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
+              (status = 404, description = "No such client", body = crate::error::Problem, content_type = PROBLEM)))]
+pub async fn unlock_client(_: Admin, app: Sandbox, Path(id): Path<String>) -> Result<Json<ClientUnlockView>, ApiError> {
+    known_client(&app, &id)?;
+    crate::services::lockout::unlock_sources(&app);
+    Ok(Json(ClientUnlockView {
+        client_id: id,
+        held_back: false,
+    }))
+}
+
 fn known_user(app: &Sandbox, username: &str) -> Result<String, ApiError> {
     let name = username.strip_prefix("u-").unwrap_or(username);
     match app.store.user(&format!("u-{name}"))? {
@@ -518,6 +547,7 @@ pub fn router() -> OpenApiRouter {
         .routes(routes!(get_client, update_client, delete_client))
         .routes(routes!(rotate_secret))
         .routes(routes!(suspend_client, resume_client))
+        .routes(routes!(unlock_client))
         .routes(routes!(suspend_user, resume_user))
         .routes(routes!(emergency_stop, lift_emergency_stop))
         .routes(routes!(suspensions))
