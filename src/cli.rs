@@ -91,6 +91,14 @@ pub struct ServeArgs {
     /// Most access-log entries one sandbox keeps; the oldest go first [default: 100000].
     #[arg(long, env = "SANDBANK_ACCESS_LOG_MAX_ENTRIES", global = true)]
     pub access_log_max_entries: Option<u64>,
+    /// Delete access-log entries older than this, sandbox time ("90d", "off") [default: off;
+    /// --access-log-max-entries bounds the log].
+    #[arg(long, env = "SANDBANK_ACCESS_LOG_MAX_AGE", global = true)]
+    pub access_log_max_age: Option<String>,
+    /// Storage quota of a created sandbox in MiB, over its live world and its snapshots; the
+    /// operator may set another per sandbox; 0 for none [default: 512].
+    #[arg(long, env = "SANDBANK_SANDBOX_QUOTA_MB", global = true)]
+    pub sandbox_quota_mb: Option<u64>,
     /// Most authorization requests one client may have waiting for login and consent, per
     /// sandbox [default: 1000].
     #[arg(long, env = "SANDBANK_PENDING_AUTHORIZATIONS_PER_CLIENT", global = true)]

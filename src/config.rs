@@ -27,6 +27,8 @@ struct FileConfig {
     max_customers: Option<u64>,
     max_snapshots: Option<usize>,
     access_log_max_entries: Option<u64>,
+    access_log_max_age: Option<String>,
+    sandbox_quota_mb: Option<u64>,
     pending_authorizations_per_client: Option<usize>,
     pending_authorizations_per_source: Option<usize>,
     header_read_timeout: Option<String>,
@@ -111,6 +113,12 @@ pub struct Limits {
     pub pending_per_client: usize,
     /// Most authorization requests one source address may have waiting.
     pub pending_per_source: usize,
+    /// Storage quota of a created sandbox in MiB (live world and snapshots), unless the
+    /// operator sets its own; `None` for none.
+    pub sandbox_quota_mb: Option<u64>,
+    /// Access-log entries older than this (sandbox time) are deleted; `None` keeps them (up
+    /// to `access_log_entries`).
+    pub access_log_max_age: Option<SignedDuration>,
 }
 
 impl Default for Limits {
@@ -124,6 +132,8 @@ impl Default for Limits {
             access_log_entries: 100_000,
             pending_per_client: 1_000,
             pending_per_source: 20,
+            sandbox_quota_mb: Some(512),
+            access_log_max_age: None,
         }
     }
 }
@@ -264,6 +274,12 @@ impl Config {
         }
         if let Some(n) = args.access_log_max_entries.or(file.access_log_max_entries) {
             c.limits.access_log_entries = n.max(1);
+        }
+        if let Some(v) = args.access_log_max_age.clone().or(file.access_log_max_age) {
+            c.limits.access_log_max_age = parse_optional_duration("access-log-max-age", &v)?;
+        }
+        if let Some(n) = args.sandbox_quota_mb.or(file.sandbox_quota_mb) {
+            c.limits.sandbox_quota_mb = (n > 0).then_some(n);
         }
         if let Some(n) = args
             .pending_authorizations_per_client

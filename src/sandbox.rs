@@ -57,6 +57,8 @@ pub struct SandboxParts {
     pub usage: Usage,
     /// What requests and workers pass to use this handle; lifecycle changes close it.
     pub gate: Arc<Gate>,
+    /// Its storage use against its quota, as last measured.
+    pub storage_use: crate::services::quota::StorageUse,
 }
 
 /// The gate of a sandbox handle. Every request (but the lifecycle calls themselves) and every

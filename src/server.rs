@@ -108,6 +108,11 @@ impl Server {
             .unwrap_or_default()
     }
 
+    /// The registry record of a sandbox, served or quarantined.
+    pub fn record(&self, id: &str) -> Option<crate::services::sandboxes::SandboxRecord> {
+        self.records.lock().ok().and_then(|r| r.get(id).cloned())
+    }
+
     /// Whether `id` is a sandbox of this server, served or quarantined.
     pub fn is_registered(&self, id: &str) -> bool {
         self.records.lock().map(|r| r.contains_key(id)).unwrap_or(false)

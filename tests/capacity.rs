@@ -1010,7 +1010,9 @@ async fn slow_heads_and_idle_connections_are_closed_while_polite_clients_are_ser
     let mut tricklers = Vec::new();
     for _ in 0..30 {
         let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        s.write_all(b"GET /.well-known/openid-configuration HTTP/1.1\r\nhost: x\r\n").await.unwrap();
+        s.write_all(b"GET /.well-known/openid-configuration HTTP/1.1\r\nhost: x\r\n")
+            .await
+            .unwrap();
         tricklers.push(tokio::spawn(async move {
             let started = Instant::now();
             for _ in 0..100 {
@@ -1018,7 +1020,12 @@ async fn slow_heads_and_idle_connections_are_closed_while_polite_clients_are_ser
                 if s.write_all(b"x").await.is_err() {
                     return Some(started.elapsed());
                 }
-                if let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(1), closed_within(&mut s, Duration::from_millis(1))).await {
+                if let Ok(Some(_)) = tokio::time::timeout(
+                    Duration::from_millis(1),
+                    closed_within(&mut s, Duration::from_millis(1)),
+                )
+                .await
+                {
                     return Some(started.elapsed());
                 }
             }
@@ -1028,20 +1035,35 @@ async fn slow_heads_and_idle_connections_are_closed_while_polite_clients_are_ser
     let mut idle = Vec::new();
     for _ in 0..30 {
         let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        idle.push(tokio::spawn(async move { closed_within(&mut s, Duration::from_secs(10)).await }));
+        idle.push(tokio::spawn(async move {
+            closed_within(&mut s, Duration::from_secs(10)).await
+        }));
     }
     // A kept-alive connection that asked one question is closed after the idle timeout too.
     let mut kept = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    kept.write_all(b"GET /.well-known/openid-configuration HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    kept.write_all(b"GET /.well-known/openid-configuration HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
     // Meanwhile a polite client keeps being answered.
     for _ in 0..10 {
-        let res = app.http.get(app.url("/.well-known/openid-configuration")).send().await.unwrap();
+        let res = app
+            .http
+            .get(app.url("/.well-known/openid-configuration"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 200);
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     for t in tricklers {
-        let closed = t.await.unwrap().expect("a trickling connection was still open after 20 s");
-        assert!(closed < Duration::from_secs(4), "a slow head was closed only after {closed:?}");
+        let closed = t
+            .await
+            .unwrap()
+            .expect("a trickling connection was still open after 20 s");
+        assert!(
+            closed < Duration::from_secs(4),
+            "a slow head was closed only after {closed:?}"
+        );
     }
     for t in idle {
         let closed = t.await.unwrap().expect("an idle connection was still open after 10 s");
@@ -1052,7 +1074,12 @@ async fn slow_heads_and_idle_connections_are_closed_while_polite_clients_are_ser
     }
     let answered_and_closed = closed_within(&mut kept, Duration::from_secs(10)).await;
     assert!(answered_and_closed.is_some(), "the kept-alive connection stayed open");
-    let res = app.http.get(app.url("/.well-known/openid-configuration")).send().await.unwrap();
+    let res = app
+        .http
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
 }
 
@@ -1065,10 +1092,16 @@ async fn one_source_may_hold_only_so_many_connections() {
     for _ in 0..8 {
         let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
         // Each held connection is answered (so it is counted before the next one opens).
-        s.write_all(b"GET /.well-known/openid-configuration HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+        s.write_all(b"GET /.well-known/openid-configuration HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
         let mut buf = [0u8; 64];
         let n = s.read(&mut buf).await.unwrap();
-        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf[..n]));
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&buf[..n])
+        );
         held.push(s);
     }
     // The ninth is told why it is refused, with when to try again, and closed.
@@ -1080,15 +1113,25 @@ async fn one_source_may_hold_only_so_many_connections() {
         .unwrap();
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(answer.contains("retry-after: 1"), "{answer}");
-    assert!(answer.contains("too_many_connections") && answer.contains("8 connections"), "{answer}");
+    assert!(
+        answer.contains("too_many_connections") && answer.contains("8 connections"),
+        "{answer}"
+    );
     // Closing one gives its place back.
     drop(held.pop());
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut again = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    again.write_all(b"GET /.well-known/openid-configuration HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    again
+        .write_all(b"GET /.well-known/openid-configuration HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = [0u8; 64];
     let n = again.read(&mut buf).await.unwrap();
-    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf[..n]));
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
 }
 
 #[tokio::test]
@@ -1120,7 +1163,11 @@ async fn a_trickled_request_body_is_cut_off_at_the_header_read_timeout() {
         }
     }
     let answer = String::from_utf8_lossy(&answer);
-    assert!(started.elapsed() < Duration::from_secs(3), "cut off only after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "cut off only after {:?}",
+        started.elapsed()
+    );
     assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 400"), "{answer}");
 }
 
@@ -1138,7 +1185,14 @@ async fn authorization_requests_and_userinfo_count_against_the_clients_auth_limi
             &app,
             &[
                 ("client_id", client),
-                ("redirect_uri", if client == "demo-pfm" { "http://127.0.0.1:3000/callback" } else { "http://127.0.0.1:3002/callback" }),
+                (
+                    "redirect_uri",
+                    if client == "demo-pfm" {
+                        "http://127.0.0.1:3000/callback"
+                    } else {
+                        "http://127.0.0.1:3002/callback"
+                    },
+                ),
                 ("scope", "openid accounts:read"),
                 ("code_challenge", challenge.as_str()),
                 ("code_challenge_method", "S256"),
@@ -1170,6 +1224,14 @@ async fn authorization_requests_and_userinfo_count_against_the_clients_auth_limi
     assert_eq!(authorize("demo-pay").await.status(), 200);
     assert_eq!(app.get("/oauth/userinfo", &pay).await.status(), 200);
     // Discovery and keys stay out of every limit.
-    assert_eq!(app.http.get(app.url("/.well-known/openid-configuration")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.http
+            .get(app.url("/.well-known/openid-configuration"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     assert_eq!(app.http.get(app.url("/oauth/jwks")).send().await.unwrap().status(), 200);
 }

@@ -643,20 +643,33 @@ async fn secret_guessing_is_held_back_per_source_address() {
     const CLIENT: &str = "198.51.100.7";
     let introspect = |refresh: &str| vec![("token", refresh.to_owned())];
     for n in 0..20 {
-        let res = from(STRANGER, "/oauth/token", &format!("guess-{n}"), vec![("grant_type", "refresh_token".into()), ("refresh_token", refresh.clone())])
-            .await
-            .unwrap();
+        let res = from(
+            STRANGER,
+            "/oauth/token",
+            &format!("guess-{n}"),
+            vec![
+                ("grant_type", "refresh_token".into()),
+                ("refresh_token", refresh.clone()),
+            ],
+        )
+        .await
+        .unwrap();
         assert_eq!(res.status(), 401, "guess {n}");
     }
     // Now even the right secret from that address is refused without being looked at.
     for path in ["/oauth/introspect", "/oauth/revoke"] {
-        let res = from(STRANGER, path, &app.demo_secret, introspect(&refresh)).await.unwrap();
+        let res = from(STRANGER, path, &app.demo_secret, introspect(&refresh))
+            .await
+            .unwrap();
         assert_eq!(res.status(), 429, "{path}");
         let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
         assert!((800..=900).contains(&retry), "Retry-After {retry}");
         let body: serde_json::Value = res.json().await.unwrap();
         assert_eq!(body["error"], "invalid_client");
-        assert!(body["error_description"].as_str().unwrap().contains("held back until"), "{body}");
+        assert!(
+            body["error_description"].as_str().unwrap().contains("held back until"),
+            "{body}"
+        );
     }
     let res = app
         .http
@@ -670,14 +683,25 @@ async fn secret_guessing_is_held_back_per_source_address() {
     let problem: serde_json::Value = res.json().await.unwrap();
     assert_eq!(problem["code"], "client_authentication_held_back");
     // The real client, from its own address, is not affected: its refresh still works.
-    let res = from(CLIENT, "/oauth/introspect", &app.demo_secret, introspect(&refresh)).await.unwrap();
+    let res = from(CLIENT, "/oauth/introspect", &app.demo_secret, introspect(&refresh))
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<serde_json::Value>().await.unwrap()["active"], true);
     // The client-level unlock lifts the hold; an unknown client is 404.
-    let (status, lifted) = app.admin_post("/sandbox/v1/clients/demo-pfm/unlock", serde_json::json!({})).await;
+    let (status, lifted) = app
+        .admin_post("/sandbox/v1/clients/demo-pfm/unlock", serde_json::json!({}))
+        .await;
     assert_eq!(status, 200, "{lifted}");
     assert_eq!(lifted["heldBack"], false);
-    assert_eq!(app.admin_post("/sandbox/v1/clients/nobody/unlock", serde_json::json!({})).await.0, 404);
-    let res = from(STRANGER, "/oauth/introspect", &app.demo_secret, introspect(&refresh)).await.unwrap();
+    assert_eq!(
+        app.admin_post("/sandbox/v1/clients/nobody/unlock", serde_json::json!({}))
+            .await
+            .0,
+        404
+    );
+    let res = from(STRANGER, "/oauth/introspect", &app.demo_secret, introspect(&refresh))
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
 }

@@ -1022,3 +1022,180 @@ async fn snapshots_and_the_access_log_are_bounded_per_sandbox() {
         "1,500 calls, about 600 kept: {kept}"
     );
 }
+
+/// A sandbox's storage quota counts its live world and its snapshots: the operator listing
+/// shows the use against it, a snapshot that would not fit is refused with the figures, and
+/// while the sandbox is over it its writes answer 409 — another sandbox is not affected, and
+/// deleting snapshots brings it back under.
+#[tokio::test]
+async fn a_storage_quota_bounds_a_sandbox_and_the_listing_shows_its_use() {
+    let app = TestApp::spawn().await;
+    let (sb, created_body) = created(&app).await;
+    let (other, _) = created(&app).await;
+    let id = created_body["id"].as_str().unwrap().to_owned();
+    async fn view(app: &TestApp, id: String) -> Value {
+        let (status, v) = app
+            .operator(Method::GET, &format!("/operator/v1/sandboxes/{id}"), None)
+            .await;
+        assert_eq!(status, 200, "{v}");
+        v
+    }
+    // Created sandboxes get the server's default quota; it is measured after creation's first
+    // lifecycle change at the latest.
+    let (status, v) = app
+        .operator(
+            Method::PUT,
+            &format!("/operator/v1/sandboxes/{id}/storage-quota"),
+            Some(json!({"maxMb": null})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["storage"]["quotaBytes"], 512 * 1024 * 1024);
+    let live = v["storage"]["liveBytes"].as_u64().unwrap();
+    assert!(live > 100_000, "a default world is not empty: {v}");
+    assert_eq!(v["storage"]["overQuota"], false);
+    // Room for one snapshot but not two.
+    let quota_mb = (live * 5 / 2).div_ceil(1024 * 1024);
+    let (status, v) = app
+        .operator(
+            Method::PUT,
+            &format!("/operator/v1/sandboxes/{id}/storage-quota"),
+            Some(json!({"maxMb": quota_mb})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let quota = v["storage"]["quotaBytes"].as_u64().unwrap();
+    assert_eq!(quota, quota_mb * 1024 * 1024);
+    if quota < live * 2 {
+        // The quota rounded to whole MiB leaves no room for even one copy; the rest is moot.
+        panic!("the world is too small for this test's arithmetic: {v}");
+    }
+    let (status, body) = sb.admin_post("/sandbox/v1/snapshots", json!({"name": "one"})).await;
+    assert_eq!(status, 201, "{body}");
+    let used = view(&app, id.clone()).await["storage"].clone();
+    assert!(used["snapshotBytes"].as_u64().unwrap() > 0, "{used}");
+    if used["usedBytes"].as_u64().unwrap() + live <= quota {
+        // Still room (the world is small next to a MiB); fill with more snapshots until not.
+        let mut n = 0;
+        loop {
+            let (status, body) = sb
+                .admin_post("/sandbox/v1/snapshots", json!({"name": format!("more-{n}")}))
+                .await;
+            if status == 409 {
+                assert_eq!(body["code"], "storage_quota_exceeded", "{body}");
+                break;
+            }
+            assert_eq!(status, 201, "{body}");
+            n += 1;
+            assert!(n < 19, "the quota never refused a snapshot");
+        }
+    } else {
+        let (status, body) = sb.admin_post("/sandbox/v1/snapshots", json!({"name": "two"})).await;
+        assert_eq!(status, 409, "{body}");
+        assert_eq!(body["code"], "storage_quota_exceeded");
+        let detail = body["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("storage quota") && detail.contains("delete snapshots"),
+            "{detail}"
+        );
+    }
+    // Writes still go through while under the quota.
+    let token = pay_token(&sb).await;
+    assert_eq!(transfer(&sb, &token, None, "1000").await.0, 201);
+    // A quota below its use: writes answer 409, reads go on, another sandbox is unaffected.
+    let (status, v) = app
+        .operator(
+            Method::PUT,
+            &format!("/operator/v1/sandboxes/{id}/storage-quota"),
+            Some(json!({"maxMb": 1})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["storage"]["overQuota"], true, "{v}");
+    let (status, body) = transfer(&sb, &token, None, "1000").await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "storage_quota_exceeded");
+    assert!(balance(&sb, &token).await.parse::<u64>().is_ok());
+    let other_token = pay_token(&other).await;
+    assert_eq!(transfer(&other, &other_token, None, "1000").await.0, 201);
+    // The listing shows the use against the quota for every sandbox.
+    let (status, list) = app.operator(Method::GET, "/operator/v1/sandboxes", None).await;
+    assert_eq!(status, 200);
+    let line = list["sandboxes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(line["storage"]["overQuota"], true, "{line}");
+    assert_eq!(line["storage"]["quotaBytes"], 1024 * 1024);
+    // No quota at all: writes work again.
+    let (status, v) = app
+        .operator(
+            Method::PUT,
+            &format!("/operator/v1/sandboxes/{id}/storage-quota"),
+            Some(json!({"maxMb": 0})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["storage"]["quotaBytes"], Value::Null);
+    assert_eq!(transfer(&sb, &token, None, "1000").await.0, 201);
+    let (status, body) = app
+        .operator(
+            Method::PUT,
+            &format!("/operator/v1/sandboxes/{id}/storage-quota"),
+            Some(json!({"maxMb": -1})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, _) = app
+        .operator(
+            Method::PUT,
+            "/operator/v1/sandboxes/nope/storage-quota",
+            Some(json!({"maxMb": 5})),
+        )
+        .await;
+    assert_eq!(status, 404);
+}
+
+/// With `--access-log-max-age`, entries older than that (sandbox time) are deleted (by whole
+/// stored chunks, each holding the calls of about 50 ms).
+#[tokio::test]
+async fn the_access_log_keeps_entries_up_to_its_maximum_age() {
+    let app =
+        TestApp::spawn_configured(|c| c.limits.access_log_max_age = Some(jiff::SignedDuration::from_hours(24))).await;
+    for _ in 0..20 {
+        assert_eq!(app.admin_get("/sandbox/v1/clock").await.0, 200);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let (_, page) = app.admin_get("/sandbox/v1/access-logs?limit=200").await;
+    let old = page["entries"].as_array().unwrap().len();
+    assert!(old >= 20, "{page}");
+    let (_, clock) = app.admin_get("/sandbox/v1/clock").await;
+    let before: jiff::Timestamp = clock["now"].as_str().unwrap().parse().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    app.advance("P2D").await;
+    // The log is stored in chunks every 50 ms and deleted by whole chunks: let the old calls
+    // go into chunks of their own.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for _ in 0..5 {
+        assert_eq!(app.admin_get("/sandbox/v1/clock").await.0, 200);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let (_, page) = app.admin_get("/sandbox/v1/access-logs?limit=200").await;
+    let entries = page["entries"].as_array().unwrap();
+    assert!(
+        !entries.is_empty() && entries.len() < old,
+        "{} entries kept of {old} + 6",
+        entries.len()
+    );
+    let cutoff = before + jiff::SignedDuration::from_hours(24);
+    for e in entries {
+        let t: jiff::Timestamp = e["time"].as_str().unwrap().parse().unwrap();
+        assert!(
+            t > cutoff,
+            "an entry from before the clock moved two days on was kept: {e}"
+        );
+    }
+}

@@ -116,7 +116,9 @@ pub fn resolve(server: &Server, sandbox: &Sandbox, req: &Request) -> Identity {
                 match crate::services::consent::authenticate_client_from(sandbox, source, &id, &secret) {
                     Ok(c) => Identity::Client(Arc::from(c.client_id)),
                     Err(crate::services::consent::ConsentError::Storage(e)) => Identity::Failed(e),
-                    Err(crate::services::consent::ConsentError::HeldBack(until, left)) => Identity::ClientHeldBack(until, left),
+                    Err(crate::services::consent::ConsentError::HeldBack(until, left)) => {
+                        Identity::ClientHeldBack(until, left)
+                    }
                     Err(_) => Identity::BadClient("the client id or secret is wrong"),
                 }
             }

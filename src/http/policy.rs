@@ -33,6 +33,11 @@ where
     let Some(kind) = kind_of(req.method().as_str(), route) else {
         return next(req).await;
     };
+    // A sandbox over its storage quota takes no more writes that grow it (one flag, set by
+    // the last measurement).
+    if kind == RequestKind::Update && app.storage_use.is_over() {
+        return over_quota(app);
+    }
     if !app.controls.active() && !app.maintenance.active() && !app.capacity.active() {
         return faults::faults(app, route, kind, req, next).await;
     }
@@ -115,6 +120,12 @@ where
     rate_limit_fields(res.headers_mut(), admission.fields.take());
     drop(admission);
     res
+}
+
+/// 409 for a write while the sandbox is over its storage quota.
+fn over_quota(app: &Sandbox) -> Response {
+    let detail = crate::services::quota::exceeded_detail(&app.id, app.storage_use.report(), None);
+    crate::error::ApiError::new(StatusCode::CONFLICT, "storage_quota_exceeded", detail).into_response()
 }
 
 /// `RateLimit-Policy` and `RateLimit` (IETF draft) for the limits that counted a request.

@@ -236,9 +236,7 @@ impl hyper::body::Body for DeadlineBody {
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
         use std::task::Poll;
         let limit = self.limit;
-        let deadline = self
-            .deadline
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        let deadline = self.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
         if deadline.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Some(Err(Box::new(BodyTooSlow(limit)))));
         }

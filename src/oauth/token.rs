@@ -52,7 +52,8 @@ fn consent_error(e: ConsentError, basic_used: bool) -> Response {
             let mut res = oauth_error(OAuthError::new("invalid_client", api.detail.to_string()), false);
             *res.status_mut() = api.status;
             if let Some(seconds) = api.retry_after {
-                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             }
             res
         }

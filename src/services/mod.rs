@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod lockout;
 pub mod maintenance;
 pub mod pending;
+pub mod quota;
 pub mod reference;
 pub mod sandbox;
 pub mod sandboxes;

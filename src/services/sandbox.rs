@@ -64,6 +64,12 @@ pub async fn write_access_log_every(server: Server, period: Duration, mut stop: 
                     if let Err(e) = sandbox.store.prune_access_log(server.config.limits.access_log_entries) {
                         tracing::warn!(sandbox = %sandbox.id, error = %e, "could not delete old access-log entries");
                     }
+                    if let Some(age) = server.config.limits.access_log_max_age
+                        && let Ok(cutoff) = sandbox.clock.now().checked_sub(age)
+                        && let Err(e) = sandbox.store.prune_access_log_before(cutoff)
+                    {
+                        tracing::warn!(sandbox = %sandbox.id, error = %e, "could not delete old access-log entries");
+                    }
                 }
                 Err(e) => tracing::warn!(sandbox = %sandbox.id, error = %e, "could not write the access log"),
             }

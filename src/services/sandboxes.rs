@@ -104,6 +104,9 @@ pub struct SnapshotInfo {
     /// The generation of its key space (0: `{id}@{name}`, written before spaces had one).
     #[serde(default)]
     pub space: u64,
+    /// Bytes of its records (0: taken before sizes were kept; measured when needed).
+    #[serde(default)]
+    pub bytes: u64,
 }
 
 /// A change to many records that an older version recorded before making it in place; a
@@ -149,6 +152,9 @@ pub struct SandboxRecord {
     /// which uses its scenario's secrets.
     #[serde(default)]
     pub client_secrets: std::collections::BTreeMap<String, String>,
+    /// The operator's storage quota for it in MiB (0: none); absent: the server's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_quota_mb: Option<u64>,
 }
 
 /// Why a lifecycle operation was refused.
@@ -160,6 +166,9 @@ pub enum LifecycleError {
     SnapshotNotFound(String),
     #[error("{0}")]
     LimitReached(String),
+    /// The sandbox's storage quota has no room for it.
+    #[error("{0}")]
+    QuotaExceeded(String),
     #[error("{0}")]
     TooLarge(String),
     #[error("{0}")]
@@ -253,6 +262,13 @@ pub(crate) fn live_space(id: &str, n: u64) -> String {
     if n == 0 { id.to_owned() } else { format!("{id}~{n}") }
 }
 
+/// The store of one of a sandbox's snapshots.
+pub fn snapshot_store(server: &Server, id: &str, snapshot: &SnapshotInfo) -> SandboxStore {
+    server
+        .storage
+        .space(id, &snapshot_space(id, &snapshot.name, snapshot.space))
+}
+
 /// The key space of a snapshot of generation `n` (no sandbox id contains `@` or `~`, no
 /// snapshot name `~`).
 fn snapshot_space(id: &str, name: &str, n: u64) -> String {
@@ -342,6 +358,7 @@ fn open_sandbox(
         pending: Default::default(),
         login_sources: Default::default(),
         client_auth_sources: Default::default(),
+        storage_use: Default::default(),
         faults,
         capacity,
         maintenance,
@@ -484,6 +501,7 @@ pub fn boot(cfg: BootConfig) -> Result<(Server, BootReport), BootError> {
             space: 0,
             next_space: 0,
             client_secrets: ClientSecrets::new(),
+            storage_quota_mb: None,
         };
         put_record(&storage, &record)?;
         storage.flush_blocking()?;
@@ -880,6 +898,7 @@ pub async fn create(
                 (id.clone(), format!("{id}-{}", crate::ids::random_token(18)))
             })
             .collect(),
+        storage_quota_mb: None,
     };
     let space = live_space(&id, record.space);
     let building = begin_space(server, &space).await?;
@@ -1051,7 +1070,9 @@ pub async fn reset(server: &Server, id: &str) -> Result<Sandbox, LifecycleError>
     .map_err(|e| LifecycleError::Internal(e.to_string()))?
     .map_err(boot_failure)?;
     let usage = Usage::starting(old.usage.requests(), old.usage.last_used());
-    switch_to(server, record, n, usage).await
+    let sandbox = switch_to(server, record, n, usage).await?;
+    super::quota::refresh(server, id).await;
+    Ok(sandbox)
 }
 
 /// A snapshot name: 1–64 of `A-Z a-z 0-9 . _ -`.
@@ -1085,20 +1106,44 @@ pub async fn snapshot(server: &Server, id: &str, name: &str) -> Result<SnapshotI
             record.snapshots.len()
         )));
     }
+    // The copy is about the size of the live world; it must fit in the quota (a snapshot it
+    // replaces is given back).
+    let before = {
+        let (s, sandbox, record) = (server.clone(), sandbox.clone(), record.clone());
+        tokio::task::spawn_blocking(move || super::quota::measure(&s, &sandbox, &record))
+            .await
+            .map_err(|e| LifecycleError::Internal(e.to_string()))??
+    };
+    if let Some(quota) = before.quota {
+        let replaced = record
+            .snapshots
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| if s.bytes == 0 { before.live } else { s.bytes })
+            .unwrap_or(0);
+        if before.used() - replaced.min(before.used()) + before.live > quota {
+            return Err(LifecycleError::QuotaExceeded(super::quota::exceeded_detail(
+                id,
+                before,
+                Some(before.live),
+            )));
+        }
+    }
     let n = next_generation(server, &mut record).await?;
     let space = snapshot_space(id, name, n);
     let _building = begin_space(server, &space).await?;
     let closed = drain(server, &sandbox).await?;
-    let info = SnapshotInfo {
+    let mut info = SnapshotInfo {
         name: name.to_owned(),
         taken_at: server.wall.now_secs(),
         sandbox_time: sandbox.clock.now(),
         space: n,
+        bytes: 0,
     };
     let target = server.storage.space(id, &space);
     let copy = {
         let sandbox = sandbox.clone();
-        tokio::task::spawn_blocking(move || -> Result<(), StorageError> {
+        tokio::task::spawn_blocking(move || -> Result<u64, StorageError> {
             super::sandbox::write_access_log(&sandbox)?;
             sandbox.faults.persist(&sandbox.store)?;
             sandbox.capacity.persist(&sandbox.store)?;
@@ -1107,13 +1152,14 @@ pub async fn snapshot(server: &Server, id: &str, name: &str) -> Result<SnapshotI
             let offset = sandbox.clock.offset_nanos();
             sandbox.store.meta_put(META_CLOCK_OFFSET, &offset.to_be_bytes())?;
             sandbox.store.copy_into(&target)?;
-            target.flush_blocking()
+            target.flush_blocking()?;
+            target.stored_bytes()
         })
         .await
         .map_err(|e| LifecycleError::Internal(e.to_string()))?
     };
     drop(closed);
-    copy?;
+    info.bytes = copy?;
     let replaced = record
         .snapshots
         .iter()
@@ -1126,6 +1172,7 @@ pub async fn snapshot(server: &Server, id: &str, name: &str) -> Result<SnapshotI
     if replaced.is_some() {
         clear_soon(server);
     }
+    super::quota::refresh(server, id).await;
     Ok(info)
 }
 
@@ -1170,7 +1217,9 @@ pub async fn restore(server: &Server, id: &str, name: &str) -> Result<Sandbox, L
     })
     .await
     .map_err(|e| LifecycleError::Internal(e.to_string()))??;
-    switch_to(server, record, n, usage).await
+    let sandbox = switch_to(server, record, n, usage).await?;
+    super::quota::refresh(server, id).await;
+    Ok(sandbox)
 }
 
 /// Deletes a snapshot. Works on a full disk (see `delete`).
@@ -1184,6 +1233,18 @@ pub async fn delete_snapshot(server: &Server, id: &str, name: &str) -> Result<()
     let space = snapshot_space(id, name, info.space);
     commit_making_room(server, id, Some(&record), &[&space]).await?;
     clear_soon(server);
+    super::quota::refresh(server, id).await;
+    Ok(())
+}
+
+/// Sets the operator's storage quota of a sandbox (MiB; 0 for none; `None` for the server's
+/// default) and measures it against it.
+pub async fn set_storage_quota(server: &Server, id: &str, mb: Option<u64>) -> Result<(), LifecycleError> {
+    let _turn = turn(server, id).await?;
+    let mut record = record_of(server, id)?;
+    record.storage_quota_mb = mb;
+    commit(server, id, Some(&record), &[], &[]).await?;
+    super::quota::refresh(server, id).await;
     Ok(())
 }
 
@@ -1201,6 +1262,8 @@ pub struct SandboxSummary {
     pub sandbox_time: Option<Timestamp>,
     /// Why it could not be loaded at start, when it is quarantined.
     pub quarantined: Option<String>,
+    /// Its storage use as last measured, against its quota.
+    pub storage: super::quota::UseReport,
 }
 
 fn expires_at(server: &Server, sandbox: &Sandbox) -> Option<i64> {
@@ -1230,6 +1293,12 @@ pub fn summary(server: &Server, id: &str, with_bytes: bool) -> Result<SandboxSum
             },
             sandbox_time: None,
             quarantined: Some(quarantined),
+            storage: super::quota::UseReport {
+                live: 0,
+                snapshots: 0,
+                quota: super::quota::quota_of(server, &record),
+                measured_at: 0,
+            },
             record,
         });
     };
@@ -1241,6 +1310,10 @@ pub fn summary(server: &Server, id: &str, with_bytes: bool) -> Result<SandboxSum
         stored_bytes: if with_bytes { sandbox.store.stored_bytes()? } else { 0 },
         sandbox_time: Some(sandbox.clock.now()),
         quarantined: None,
+        storage: super::quota::UseReport {
+            quota: super::quota::quota_of(server, &record),
+            ..sandbox.storage_use.report()
+        },
         record,
     })
 }
@@ -1309,6 +1382,8 @@ pub async fn housekeeping_every(server: Server, period: Duration, mut stop: toki
                 if let Err(e) = persist_usage(&server) {
                     tracing::warn!(error = %e, "could not store sandbox usage");
                 }
+                let s = server.clone();
+                let _ = tokio::task::spawn_blocking(move || super::quota::measure_due(&s)).await;
                 let s = server.clone();
                 match tokio::task::spawn_blocking(move || clear_garbage(&s)).await {
                     Ok(Err(e)) => tracing::warn!(error = %e, "could not delete the records of removed worlds yet"),

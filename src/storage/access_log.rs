@@ -188,6 +188,29 @@ impl SandboxStore {
 
     /// Deletes the oldest entries so that at most about `keep` remain (whole chunks go, so
     /// up to one chunk more may stay).
+    /// Deletes the chunks whose newest entry is older than `cutoff` (sandbox time), oldest
+    /// first (the log's retention by age).
+    pub fn prune_access_log_before(&self, cutoff: jiff::Timestamp) -> Result<()> {
+        let engine = self.storage.engine()?;
+        let (lo, hi) = (self.key(&[b""]), self.key(&[&u64::MAX.to_be_bytes()]));
+        let mut batch = sled::Batch::default();
+        let mut any = false;
+        for kv in engine.access_log.range(lo..hi) {
+            let (k, v) = kv?;
+            let chunk: Vec<AccessLogEntry> = decode(&v)?;
+            let newest = chunk.last().and_then(|e| e.time.parse::<jiff::Timestamp>().ok());
+            if newest.is_none_or(|t| t >= cutoff) {
+                break;
+            }
+            batch.remove(k);
+            any = true;
+        }
+        if any {
+            engine.access_log.apply_batch(batch)?;
+        }
+        Ok(())
+    }
+
     pub fn prune_access_log(&self, keep: u64) -> Result<()> {
         let next = self.log_buffer().next_id.load(Ordering::Relaxed);
         let Some(cutoff) = next.checked_sub(keep + CHUNK as u64) else {

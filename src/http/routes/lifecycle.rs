@@ -29,6 +29,7 @@ impl From<LifecycleError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "snapshot_limit_reached", detail)
             }
             LifecycleError::LimitReached(_) => ApiError::new(StatusCode::CONFLICT, "sandbox_limit_reached", detail),
+            LifecycleError::QuotaExceeded(_) => ApiError::new(StatusCode::CONFLICT, "storage_quota_exceeded", detail),
             LifecycleError::TooLarge(_) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "scenario_too_large", detail)
             }
@@ -188,6 +189,37 @@ pub struct SandboxView {
     /// Why it is quarantined.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Its storage use against its quota, as last measured.
+    pub storage: StorageView,
+}
+
+/// A sandbox's storage use against its quota. Use is measured after every lifecycle change
+/// and about every 30 s while the sandbox is used; while it is over the quota its update
+/// APIs answer 409 `storage_quota_exceeded`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageView {
+    /// Bytes of its records, live world and snapshots together (keys and values).
+    pub used_bytes: u64,
+    /// Of which its live world (the access log included).
+    pub live_bytes: u64,
+    /// Of which its snapshots.
+    pub snapshot_bytes: u64,
+    /// Its quota in bytes; null for none.
+    pub quota_bytes: Option<u64>,
+    /// Whether it is over its quota.
+    pub over_quota: bool,
+    /// When it was measured (real time, RFC 3339); null before the first measurement.
+    pub measured_at: Option<String>,
+}
+
+/// A new storage quota for a sandbox.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StorageQuotaRequest {
+    /// The quota in MiB over its live world and snapshots; 0 for none; null for the server's
+    /// default (`--sandbox-quota-mb` for created sandboxes, none for the default sandbox).
+    pub max_mb: Option<u64>,
 }
 
 /// The operator's listing.
@@ -236,6 +268,14 @@ fn sandbox_view(s: SandboxSummary, with_bytes: bool) -> SandboxView {
         }
         .into(),
         error: s.quarantined,
+        storage: StorageView {
+            used_bytes: s.storage.used(),
+            live_bytes: s.storage.live,
+            snapshot_bytes: s.storage.snapshots,
+            quota_bytes: s.storage.quota,
+            over_quota: s.storage.over(),
+            measured_at: (s.storage.measured_at != 0).then(|| sandboxes::jst_of_secs(s.storage.measured_at)),
+        },
         id: r.id,
     }
 }
@@ -442,6 +482,32 @@ pub async fn delete_sandbox(Operator(server): Operator, Path(id): Path<String>) 
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Set a sandbox's storage quota (its live world and snapshots together). While a sandbox is
+/// over it, its update APIs answer 409 `storage_quota_exceeded` and snapshots that would not
+/// fit are refused; reads, reset and deleting snapshots keep working.
+#[utoipa::path(put, path = "/operator/v1/sandboxes/{sandboxId}/storage-quota", tag = "operator",
+    request_body = StorageQuotaRequest,
+    params(("sandboxId" = String, Path, description = "The sandbox id")),
+    security(("operatorKey" = [])),
+    responses((status = 200, description = "The sandbox, measured against its new quota", body = SandboxView),
+              (status = 404, description = "No such sandbox", body = Problem, content_type = "application/problem+json"),
+              (status = 422, description = "Not a quota", body = Problem, content_type = "application/problem+json")))]
+pub async fn set_storage_quota(
+    Operator(server): Operator,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<StorageQuotaRequest>,
+) -> Result<Json<SandboxView>, ApiError> {
+    if req.max_mb.is_some_and(|mb| mb > 1 << 30) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_quota",
+            "maxMb: give at most 1073741824 (MiB), 0 for no quota, or null for the server's default",
+        ));
+    }
+    sandboxes::set_storage_quota(&server, &id, req.max_mb).await?;
+    Ok(Json(sandbox_view(sandboxes::summary(&server, &id, false)?, false)))
+}
+
 async fn reset_view(server: &Server, id: &str) -> Result<Json<SandboxView>, ApiError> {
     sandboxes::reset(server, id).await?;
     Ok(Json(sandbox_view(sandboxes::summary(server, id, false)?, false)))
@@ -592,6 +658,7 @@ pub fn router() -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(create_sandbox, list_sandboxes))
         .routes(routes!(get_sandbox, delete_sandbox))
+        .routes(routes!(set_storage_quota))
         .routes(routes!(operator_reset))
         .routes(routes!(operator_snapshots, operator_snapshot))
         .routes(routes!(operator_restore))

@@ -1,0 +1,180 @@
+//! A sandbox's storage quota: the bytes it may keep on the server's disk, counted over its live
+//! world (accounts, ledger, grants, webhooks, its access log …) and its snapshots. Created
+//! sandboxes get the server's default (`--sandbox-quota-mb`); the operator sets another per
+//! sandbox, or none. Usage is measured (a scan of the sandbox's records) after every lifecycle
+//! change and by housekeeping every half minute for sandboxes in use, so the request path
+//! only reads one flag: while a sandbox is over its quota its update APIs answer 409
+//! `storage_quota_exceeded`, and a snapshot that would not fit is refused up front. Reads, the
+//! control plane, reset and deleting snapshots (which bring it back under) keep working.
+
+use crate::sandbox::Sandbox;
+use crate::server::Server;
+use crate::services::sandboxes::SandboxRecord;
+use crate::storage::StorageError;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+
+/// No quota.
+const NONE: u64 = u64::MAX;
+/// How often a sandbox in use is measured again (real seconds).
+const MEASURE_EVERY: i64 = 30;
+const MIB: u64 = 1024 * 1024;
+
+/// The last measured use of one sandbox handle.
+pub struct StorageUse {
+    live: AtomicU64,
+    snapshots: AtomicU64,
+    quota: AtomicU64,
+    over: AtomicBool,
+    /// Real time of the last measurement (0: not yet).
+    measured_at: AtomicI64,
+    /// Requests served when it was measured (a sandbox nobody used is not measured again).
+    measured_requests: AtomicU64,
+}
+
+impl Default for StorageUse {
+    fn default() -> Self {
+        StorageUse {
+            live: AtomicU64::new(0),
+            snapshots: AtomicU64::new(0),
+            quota: AtomicU64::new(NONE),
+            over: AtomicBool::new(false),
+            measured_at: AtomicI64::new(0),
+            measured_requests: AtomicU64::new(0),
+        }
+    }
+}
+
+/// A sandbox's use against its quota, for the operator's listing and refusals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UseReport {
+    /// Bytes of its live world's records.
+    pub live: u64,
+    /// Bytes of its snapshots' records.
+    pub snapshots: u64,
+    /// Its quota in bytes; `None` for none.
+    pub quota: Option<u64>,
+    /// Real time of the measurement (Unix seconds; 0: not measured yet).
+    pub measured_at: i64,
+}
+
+impl UseReport {
+    pub fn used(&self) -> u64 {
+        self.live + self.snapshots
+    }
+
+    pub fn over(&self) -> bool {
+        self.quota.is_some_and(|q| self.used() > q)
+    }
+}
+
+impl StorageUse {
+    /// Whether the sandbox was over its quota when last measured (the request path's check).
+    pub fn is_over(&self) -> bool {
+        self.over.load(Ordering::Relaxed)
+    }
+
+    pub fn report(&self) -> UseReport {
+        let quota = self.quota.load(Ordering::Acquire);
+        UseReport {
+            live: self.live.load(Ordering::Acquire),
+            snapshots: self.snapshots.load(Ordering::Acquire),
+            quota: (quota != NONE).then_some(quota),
+            measured_at: self.measured_at.load(Ordering::Acquire),
+        }
+    }
+
+    fn store(&self, r: UseReport, requests: u64) {
+        self.live.store(r.live, Ordering::Release);
+        self.snapshots.store(r.snapshots, Ordering::Release);
+        self.quota.store(r.quota.unwrap_or(NONE), Ordering::Release);
+        self.measured_at.store(r.measured_at, Ordering::Release);
+        self.measured_requests.store(requests, Ordering::Release);
+        self.over.store(r.over(), Ordering::Release);
+    }
+}
+
+/// The quota in force for a sandbox: the operator's setting (0 for none), else the server's
+/// default for created sandboxes; the default sandbox has none unless one is set.
+pub fn quota_of(server: &Server, record: &SandboxRecord) -> Option<u64> {
+    match record.storage_quota_mb {
+        Some(0) => None,
+        Some(mb) => Some(mb.saturating_mul(MIB)),
+        None if record.id == crate::sandbox::DEFAULT_SANDBOX => None,
+        None => server.config.limits.sandbox_quota_mb.map(|mb| mb.saturating_mul(MIB)),
+    }
+}
+
+/// Measures a sandbox now (a scan of its records; blocking) and remembers it in its handle.
+pub fn measure(server: &Server, sandbox: &Sandbox, record: &SandboxRecord) -> Result<UseReport, StorageError> {
+    let live = sandbox.store.stored_bytes()?;
+    let mut snapshots = 0;
+    for s in &record.snapshots {
+        snapshots += match s.bytes {
+            0 => crate::services::sandboxes::snapshot_store(server, &record.id, s).stored_bytes()?,
+            n => n,
+        };
+    }
+    let report = UseReport {
+        live,
+        snapshots,
+        quota: quota_of(server, record),
+        measured_at: server.wall.now_secs(),
+    };
+    sandbox.storage_use.store(report, sandbox.usage.requests());
+    Ok(report)
+}
+
+/// Measures a sandbox again after a lifecycle change or a new quota (off the async workers).
+pub async fn refresh(server: &Server, id: &str) {
+    let Some(sandbox) = server.sandbox(id) else { return };
+    let Some(record) = server.record(id) else { return };
+    let s = server.clone();
+    match tokio::task::spawn_blocking(move || measure(&s, &sandbox, &record)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(sandbox = %id, error = %e, "could not measure the sandbox's storage"),
+        Err(e) => tracing::warn!(sandbox = %id, error = %e, "measuring the sandbox's storage failed"),
+    }
+}
+
+/// Housekeeping: measures every sandbox with a quota that was used since its last
+/// measurement, at most every half minute each (blocking).
+pub fn measure_due(server: &Server) {
+    let now = server.wall.now_secs();
+    for sandbox in server.sandboxes() {
+        let Some(record) = server.record(&sandbox.id) else {
+            continue;
+        };
+        let u = &sandbox.storage_use;
+        let measured_at = u.measured_at.load(Ordering::Acquire);
+        let quota = quota_of(server, &record);
+        let unchanged =
+            u.measured_requests.load(Ordering::Acquire) == sandbox.usage.requests() && quota == u.report().quota;
+        if measured_at != 0 && (unchanged || now - measured_at < MEASURE_EVERY) {
+            continue;
+        }
+        if quota.is_none() && measured_at != 0 {
+            continue;
+        }
+        let Some(_pass) = sandbox.gate.try_enter() else {
+            continue;
+        };
+        if let Err(e) = measure(server, &sandbox, &record) {
+            tracing::warn!(sandbox = %sandbox.id, error = %e, "could not measure the sandbox's storage");
+        }
+    }
+}
+
+/// What a refusal says: the use, the quota and what brings the sandbox back under it.
+pub fn exceeded_detail(id: &str, r: UseReport, wanted: Option<u64>) -> String {
+    let mb = |b: u64| format!("{:.1} MB", b as f64 / MIB as f64);
+    let quota = r.quota.map(mb).unwrap_or_else(|| "no".into());
+    let wanted = wanted
+        .map(|w| format!("; a snapshot would add about {}", mb(w)))
+        .unwrap_or_default();
+    format!(
+        "sandbox {id} keeps {} ({} live, {} in snapshots) of its {quota} storage quota{wanted}: delete snapshots or reset it, or ask the operator for a larger quota",
+        mb(r.used()),
+        mb(r.live),
+        mb(r.snapshots)
+    )
+}
