@@ -195,6 +195,69 @@ impl Browser {
             .await;
     }
 
+    /// Runs a script in the page and hands back what it returns.
+    async fn script(&self, script: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            json!({"script": script, "args": []}),
+        )
+        .await
+    }
+
+    /// What a person reads on the page.
+    async fn text(&self) -> String {
+        self.script("return document.body.innerText")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Waits until the page's text contains `what` (10 s), else fails showing the page.
+    async fn wait_for_text(&self, what: &str) -> String {
+        for _ in 0..100 {
+            let text = self.text().await;
+            if text.contains(what) {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the page never showed {what:?}; it shows:\n{}", self.text().await);
+    }
+
+    async fn clear(&self, css: &str) {
+        let id = self.element(css).await;
+        self.call(reqwest::Method::POST, &format!("/element/{id}/clear"), json!({}))
+            .await;
+    }
+
+    /// Sets the window's size (a phone is 390 px wide).
+    async fn resize(&self, width: u32, height: u32) {
+        self.call(
+            reqwest::Method::POST,
+            "/window/rect",
+            json!({"width": width, "height": height}),
+        )
+        .await;
+    }
+
+    /// Whether the page fits the window's width (nothing to scroll sideways).
+    async fn fits_the_width(&self) -> bool {
+        self.script("return document.documentElement.scrollWidth <= window.innerWidth")
+            .await
+            .as_bool()
+            .unwrap_or(false)
+    }
+
+    async fn end(self) {
+        let _ = self
+            .http
+            .delete(format!("{}/session/{}", self.base, self.session))
+            .send()
+            .await;
+    }
+
     async fn page_source(&self) -> String {
         self.call(reqwest::Method::GET, "/source", Value::Null)
             .await
@@ -468,4 +531,265 @@ async fn swagger_ui_authorize_runs_the_code_flow_with_pkce() {
         "Swagger UI never showed the authorization: {}",
         browser.page_source().await
     );
+}
+
+/// The instant-debit consent as a person completes it: the biller, its limits and the
+/// account choice are on the page, Allow without the one-time code is stopped by the browser,
+/// a wrong code shows the page again with the error, and the account clicked is the one the
+/// mandate debits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debit_consent_in_chromium_debits_the_account_chosen() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let (port, mut callbacks) = callback_server().await;
+    let redirect = format!("http://127.0.0.1:{port}/callback");
+    let yaml = sandbank::scenario::DEFAULT_SCENARIO.replace("http://127.0.0.1:3003/callback", &redirect);
+    let app = TestApp::spawn_with(&yaml).await;
+    let (verifier, challenge) = pkce_pair();
+    let url = authorize_url_with(
+        &app,
+        &[
+            ("response_type", "code"),
+            ("client_id", "demo-biller"),
+            ("redirect_uri", &redirect),
+            ("scope", "debits"),
+            ("state", "debit"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("debit_max_amount", "10000"),
+            ("debit_monthly_max_amount", "15000"),
+        ],
+    );
+    browser.goto(&url).await;
+    let login = browser.wait_for_text("ログイン").await;
+    assert!(login.contains("Log in") && login.contains("デモ電力"), "{login}");
+    browser.type_into("input[name=username]", "tanaka").await;
+    browser.type_into("input[name=password]", "tanaka-pass").await;
+    browser.click("button[type=submit]").await;
+    let consent = browser.wait_for_text("口座振替の内容").await;
+    for shown in [
+        "株式会社デモ電力",
+        "10,000円",
+        "15,000円",
+        "Account to debit",
+        "001 普通 1234567",
+        "002 貯蓄 7654321",
+    ] {
+        assert!(consent.contains(shown), "the consent page shows {shown:?}:\n{consent}");
+    }
+    // Allow without the code: the browser asks for it and sends nothing.
+    browser.click("input[name=debit_account][value='00247654321']").await;
+    browser.click("button[value=approve]").await;
+    let missing = browser
+        .script("return document.querySelector('input[name=otp]').validity.valueMissing")
+        .await;
+    assert_eq!(missing, json!(true), "the one-time code is required");
+    assert!(
+        browser.text().await.contains("口座振替の内容"),
+        "still on the consent page"
+    );
+    // A wrong code: the page again, saying so in both languages.
+    browser.type_into("input[name=otp]", "000000").await;
+    browser.click("button[value=approve]").await;
+    let again = browser.wait_for_text("Wrong one-time code").await;
+    assert!(again.contains("ワンタイムパスワードが違います"), "{again}");
+    // Choose the savings account, give the code, Allow.
+    browser.click("input[name=debit_account][value='00247654321']").await;
+    browser.clear("input[name=otp]").await;
+    browser.type_into("input[name=otp]", "111111").await;
+    browser.click("button[value=approve]").await;
+    let query = next_callback(&mut callbacks, &browser).await;
+    let code = query_param(&format!("?{query}"), "code").expect("a code on the redirect");
+    let (status, tokens) = app
+        .token_request(
+            "demo-biller",
+            "biller-secret",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &redirect),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+    let (status, mandates) = app
+        .get_json("/personal/v1/debit/mandates", tokens["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(status, 200, "{mandates}");
+    let mandate = &mandates["mandates"][0];
+    assert_eq!(mandate["accountId"], "00247654321", "the account clicked: {mandates}");
+    browser.end().await;
+}
+
+/// The consent page for transfer authority shows the daily transfer limits that apply, and
+/// the login and error pages say what went wrong in both languages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_consent_and_error_pages_in_chromium() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    // An unknown client: an error page, not a redirect.
+    let (_, challenge) = pkce_pair();
+    browser
+        .goto(&authorize_url_with(
+            &app,
+            &[
+                ("response_type", "code"),
+                ("client_id", "nobody"),
+                ("code_challenge", &challenge),
+            ],
+        ))
+        .await;
+    let text = browser.wait_for_text("エラー").await;
+    assert!(
+        text.contains("Unknown client_id") && text.contains("やり直して"),
+        "{text}"
+    );
+    // A wrong password: the login page again with the error.
+    browser
+        .goto(&authorize_url_with(
+            &app,
+            &[
+                ("response_type", "code"),
+                ("client_id", "demo-pay"),
+                ("redirect_uri", "http://127.0.0.1:3002/callback"),
+                ("scope", "openid accounts:read transfers:own"),
+                ("state", "s"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        ))
+        .await;
+    browser.type_into("input[name=username]", "tanaka").await;
+    browser.type_into("input[name=password]", "nope").await;
+    browser.click("button[type=submit]").await;
+    let text = browser.wait_for_text("Wrong username or password").await;
+    assert!(text.contains("ユーザー名またはパスワードが違います"), "{text}");
+    // The right one: the consent page, with the transfer limits for transfer authority.
+    browser.type_into("input[name=username]", "tanaka").await;
+    browser.type_into("input[name=password]", "tanaka-pass").await;
+    browser.click("button[type=submit]").await;
+    let text = browser.wait_for_text("アクセスの許可").await;
+    for shown in ["振込の上限", "Transfer limits", "yen a day", "One-time code"] {
+        assert!(text.contains(shown), "the consent page shows {shown:?}:\n{text}");
+    }
+    // On a phone the consent page fits the screen.
+    browser.resize(390, 844).await;
+    assert!(browser.fits_the_width().await, "the consent page is wider than a phone");
+    // An expired request: the error page says so in both languages.
+    app.advance("PT11M").await;
+    browser.type_into("input[name=otp]", "111111").await;
+    browser.click("button[value=approve]").await;
+    let text = browser.wait_for_text("エラー").await;
+    assert!(text.contains("有効期限") && text.contains("has expired"), "{text}");
+    browser.end().await;
+}
+
+/// The bank-side approval page as an approver on a phone uses it: the test approvers are
+/// named, the one-time code is asked (and required), each waiting transfer can be approved or
+/// returned with a comment, and the result line says what happened in both languages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_page_in_chromium_on_a_phone() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    let operator = app
+        .grant(
+            "yamada-operator",
+            "demo-accounting",
+            &["accounts:read", "transfers:any"],
+        )
+        .await["tokens"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, accounts) = app.get_json("/corporation/v1/accounts", &operator).await;
+    let from = accounts["accounts"][0]["accountId"].as_str().unwrap().to_owned();
+    let mut apply_nos = Vec::new();
+    for (comment, amount) in [("家賃", "12345"), ("備品", "6789")] {
+        let res = app
+            .http
+            .post(app.url("/corporation/v1/transfer/request"))
+            .bearer_auth(&operator)
+            .json(
+                &json!({"accountId": from, "applyComment": comment, "transfers": [{"transferAmount": amount,
+                "beneficiaryBankCode": "0999", "beneficiaryBranchCode": "002", "accountTypeCode": "1",
+                "accountNumber": "2345678", "beneficiaryName": "ｽｽﾞｷ ﾊﾅｺ"}]}),
+            )
+            .send()
+            .await
+            .unwrap();
+        let body: Value = res.json().await.unwrap();
+        apply_nos.push(body["applyNo"].as_str().expect("an applyNo").to_owned());
+    }
+    browser.resize(390, 844).await;
+    browser.goto(&app.url("/bank/approvals")).await;
+    let text = browser.wait_for_text("承認者ログイン").await;
+    assert!(
+        text.contains("Approver log in") && text.contains("yamada-approver"),
+        "{text}"
+    );
+    assert!(browser.fits_the_width().await, "the login page is wider than a phone");
+    let viewport = browser
+        .script("return document.querySelector('meta[name=viewport]') !== null")
+        .await;
+    assert_eq!(viewport, json!(true));
+    // Without the one-time code the browser asks for it.
+    browser.type_into("input[name=username]", "yamada-approver").await;
+    browser.type_into("input[name=password]", "approver-pass").await;
+    browser.click("button[type=submit]").await;
+    let missing = browser
+        .script("return document.querySelector('input[name=otp]').validity.valueMissing")
+        .await;
+    assert_eq!(missing, json!(true), "the one-time code is required");
+    // A wrong code is refused in both languages.
+    browser.type_into("input[name=otp]", "000000").await;
+    browser.click("button[type=submit]").await;
+    let text = browser.wait_for_text("Wrong one-time code").await;
+    assert!(text.contains("ワンタイムパスワードが違います"), "{text}");
+    browser.type_into("input[name=username]", "yamada-approver").await;
+    browser.type_into("input[name=password]", "approver-pass").await;
+    browser.type_into("input[name=otp]", "444444").await;
+    browser.click("button[type=submit]").await;
+    let text = browser.wait_for_text("承認待ちの振込").await;
+    for no in &apply_nos {
+        assert!(text.contains(no.as_str()), "{no} is listed:\n{text}");
+    }
+    assert!(text.contains("12,345円") && text.contains("家賃"), "{text}");
+    assert!(
+        browser.fits_the_width().await,
+        "the list is wider than a phone (the table scrolls inside)"
+    );
+    // Approve the first with a comment.
+    let row = |no: &str, what: &str| format!("form:has(input[name=apply_no][value='{no}']) {what}");
+    browser
+        .type_into(&row(&apply_nos[0], "input[name=comment]"), "確認しました")
+        .await;
+    browser.click(&row(&apply_nos[0], "button[value=approve]")).await;
+    let text = browser.wait_for_text(&format!("{}: ", apply_nos[0])).await;
+    assert!(!text.contains("申請中（2）"), "no longer waiting: {text}");
+    // Return the second.
+    browser.click(&row(&apply_nos[1], "button[value=return]")).await;
+    let text = browser.wait_for_text("returned to the applicant").await;
+    assert!(text.contains("差戻（3）"), "{text}");
+    assert!(text.contains("Nothing waits for approval"), "{text}");
+    for (no, status) in [(&apply_nos[0], None), (&apply_nos[1], Some("3"))] {
+        let (code, t) = app
+            .get_json(
+                &format!("/corporation/v1/transfer/status?accountId={from}&applyNo={no}"),
+                &operator,
+            )
+            .await;
+        assert_eq!(code, 200, "{t}");
+        let shown = t.to_string();
+        match status {
+            Some(s) => assert!(shown.contains(&format!("\"transferStatus\":\"{s}\"")), "{shown}"),
+            None => assert!(!shown.contains("\"transferStatus\":\"2\""), "approved: {shown}"),
+        }
+    }
+    browser.end().await;
 }

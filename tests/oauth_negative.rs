@@ -694,12 +694,18 @@ async fn a_flood_of_maximal_authorization_requests_stays_bounded() {
     );
     assert_eq!(statuses.get(&200), Some(&20), "{statuses:?}");
     assert_eq!(statuses.get(&429), Some(&(n - 20)), "{statuses:?}");
-    assert!(grown < (n as u64) * 1024, "at most 1 KiB a request on disk: {grown} bytes");
+    assert!(
+        grown < (n as u64) * 1024,
+        "at most 1 KiB a request on disk: {grown} bytes"
+    );
     // Generous bounds (this is not a benchmark): what they catch is growth per request and a
     // starved polite client, not a slow machine.
     assert!(rss_grown < 64 << 20, "RSS grew {rss_grown} bytes");
     assert!(polite_calls > 0, "the polite client got no call in during the flood");
-    assert!(loaded < std::time::Duration::from_secs(1), "the polite client's p99 was {loaded:?}");
+    assert!(
+        loaded < std::time::Duration::from_secs(1),
+        "the polite client's p99 was {loaded:?}"
+    );
 }
 
 /// Guessing client secrets is held back per source address: after 20 wrong secrets in a row

@@ -877,10 +877,28 @@ async fn approvers_can_decide_on_the_bank_side_page() {
         .await
         .unwrap();
     assert_eq!(refused.status(), 403, "operators cannot approve");
+    // Approving payments asks the approver's one-time code too.
+    for otp in [None, Some("999999")] {
+        let mut form = vec![("username", "yamada-approver"), ("password", "approver-pass")];
+        form.extend(otp.map(|o| ("otp", o)));
+        let res = app
+            .http
+            .post(app.url("/bank/approvals/login"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "one-time code {otp:?}");
+        assert!(res.text().await.unwrap().contains("Wrong one-time code"));
+    }
     let list = app
         .http
         .post(app.url("/bank/approvals/login"))
-        .form(&[("username", "yamada-approver"), ("password", "approver-pass")])
+        .form(&[
+            ("username", "yamada-approver"),
+            ("password", "approver-pass"),
+            ("otp", "444444"),
+        ])
         .send()
         .await
         .unwrap();

@@ -79,6 +79,26 @@ impl TransferStatus {
         }
     }
 
+    /// The status in English, for pages that show both languages.
+    pub fn name_en(self) -> &'static str {
+        match self {
+            TransferStatus::PendingApproval => "waiting for approval",
+            TransferStatus::Returned => "returned to the applicant",
+            TransferStatus::Withdrawn => "withdrawn",
+            TransferStatus::Expired => "expired",
+            TransferStatus::Cancelled => "cancelled",
+            TransferStatus::Scheduled => "scheduled",
+            TransferStatus::Processing => "processing",
+            TransferStatus::Retrying => "retrying",
+            TransferStatus::Completed => "completed",
+            TransferStatus::FundsReturned => "funds returned",
+            TransferStatus::ReversalInProgress => "reversal in progress",
+            TransferStatus::Reversed => "reversed",
+            TransferStatus::ReversalFailed => "reversal failed",
+            TransferStatus::Failed => "failed",
+        }
+    }
+
     /// Whether nothing more will happen to the item.
     pub fn is_final(self) -> bool {
         !matches!(

@@ -26,14 +26,7 @@ const SESSION: SignedDuration = SignedDuration::from_mins(30);
 pub struct ApprovalSessions(Mutex<HashMap<String, (String, Timestamp)>>);
 
 fn page(status: StatusCode, bank: &str, body: &str) -> Response {
-    let html = format!(
-        r#"<!doctype html><html lang="ja"><head><meta charset="utf-8"><title>承認 / Approvals</title>
-<style>body{{font-family:system-ui,"Hiragino Sans","Noto Sans JP",sans-serif;background:#f3f5f8;margin:0}}header{{background:#0b4f8a;color:#fff;padding:12px 24px;font-weight:bold}}
-main{{max-width:900px;margin:24px auto;background:#fff;border-radius:8px;padding:24px 32px}}table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ddd;padding:6px;text-align:left}}
-.en{{color:#5b6875;font-size:.9em}}.error{{color:#b00020;font-weight:bold}}.ok{{color:#1b6e2a;font-weight:bold}}button{{margin:2px}}</style></head>
-<body><header>{} <span class="en">(sandbox) 法人承認 / Corporate approvals</span></header><main>{body}</main></body></html>"#,
-        escape(bank)
-    );
+    let html = crate::oauth::pages::layout("承認 / Approvals", body, bank);
     let mut res = (status, Html(html)).into_response();
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -51,16 +44,45 @@ main{{max-width:900px;margin:24px auto;background:#fff;border-radius:8px;padding
     res
 }
 
-fn login_form(base: &str, message: Option<&str>) -> String {
+fn login_form(app: &Sandbox, message: Option<&str>) -> String {
+    // The scenario's approvers, so a tester knows whom to log in as (their passwords and
+    // codes are in the scenario and the startup banner).
+    let approvers: Vec<String> = app
+        .scenario
+        .scenario
+        .customers
+        .iter()
+        .flat_map(|c| c.users.iter())
+        .filter(|u| {
+            matches!(
+                u.role,
+                crate::scenario::schema::CorporateRole::Approver | crate::scenario::schema::CorporateRole::Admin
+            )
+        })
+        .map(|u| format!("<code>{}</code>", escape(&u.username.value)))
+        .collect();
+    let hint = if approvers.is_empty() {
+        String::new()
+    } else {
+        format!(
+            r#"<p class="note">サンドボックスです。テスト用の承認者: {list}（パスワードとワンタイムパスワードはシナリオと起動時の表示にあります）。<br><span class="en">This is a sandbox. Test approvers: {list} (their passwords and one-time codes are in the scenario and printed when the server starts).</span></p>"#,
+            list = approvers.join(", ")
+        )
+    };
     format!(
-        r#"<h1>承認者ログイン <span class="en">Approver log in</span></h1>{}
+        r#"<h1>承認者ログイン <span class="en">Approver log in</span></h1>
+<p>法人のお客さまの承認者として、承認待ちの振込を承認または差戻します。<br><span class="en">Log in as a corporate customer's approver to approve or return the transfers waiting for approval.</span></p>{}
 <form method="post" action="{base}/bank/approvals/login">
-<label>ユーザー名 <span class="en">Username</span> <input name="username" required></label><br>
-<label>パスワード <span class="en">Password</span> <input type="password" name="password" required></label><br>
-<button type="submit">ログイン / Log in</button></form>"#,
+<label>ユーザー名 <span class="en">Username</span><input type="text" name="username" autocomplete="username" required></label>
+<label>パスワード <span class="en">Password</span><input type="password" name="password" autocomplete="current-password" required></label>
+<label>ワンタイムパスワード <span class="en">One-time code</span><input type="text" name="otp" inputmode="numeric" autocomplete="one-time-code" required></label>
+<p class="en">振込の承認には追加の認証が必要です。 Approving payments needs a stronger login step.</p>
+<button class="primary" type="submit">ログイン / Log in</button></form>
+{hint}"#,
         message
-            .map(|m| format!(r#"<p class="error">{}</p>"#, escape(m)))
-            .unwrap_or_default()
+            .map(|m| format!(r#"<p class="error" role="alert">{}</p>"#, escape(m)))
+            .unwrap_or_default(),
+        base = app.base_path,
     )
 }
 
@@ -69,7 +91,7 @@ pub async fn approvals_page(app: Sandbox) -> Response {
     page(
         StatusCode::OK,
         &app.scenario.scenario.bank.name,
-        &login_form(&app.base_path, None),
+        &login_form(&app, None),
     )
 }
 
@@ -77,6 +99,8 @@ pub async fn approvals_page(app: Sandbox) -> Response {
 pub struct LoginForm {
     username: String,
     password: String,
+    #[serde(default)]
+    otp: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,7 +118,7 @@ fn list(app: &Sandbox, session: &str, user_id: &str, message: Option<(&str, bool
         return page(
             StatusCode::BAD_REQUEST,
             bank,
-            &login_form(&app.base_path, Some("The user no longer exists.")),
+            &login_form(app, Some("このユーザーは存在しません。 / The user no longer exists.")),
         );
     };
     let today = app.clock.now_jst().date();
@@ -127,7 +151,7 @@ fn list(app: &Sandbox, session: &str, user_id: &str, message: Option<(&str, bool
             rows.push_str(&format!(
                 r#"<tr><td>{no}</td><td>{account}</td><td>{date}</td><td>{items}</td><td>{total}円</td><td>{comment}</td>
 <td><form method="post" action="{base}/bank/approvals/decide"><input type="hidden" name="session" value="{session}"><input type="hidden" name="apply_no" value="{no}">
-<input name="comment" placeholder="コメント / comment"><button name="decision" value="approve">承認 / Approve</button><button name="decision" value="return">差戻 / Return</button></form></td></tr>"#,
+<input type="text" name="comment" placeholder="コメント / comment" aria-label="コメント / Comment"><button class="primary" type="submit" name="decision" value="approve">承認 / Approve</button><button type="submit" name="decision" value="return">差戻 / Return</button></form></td></tr>"#,
                 no = escape(&t.apply_no),
                 account = escape(&t.account_id),
                 date = t.designated_date,
@@ -141,11 +165,17 @@ fn list(app: &Sandbox, session: &str, user_id: &str, message: Option<(&str, bool
         rows = r#"<tr><td colspan="7">承認待ちの振込はありません / Nothing waits for approval</td></tr>"#.into();
     }
     let message = message
-        .map(|(m, ok)| format!(r#"<p class="{}">{}</p>"#, if ok { "ok" } else { "error" }, escape(m)))
+        .map(|(m, ok)| {
+            format!(
+                r#"<p class="{}" role="status">{}</p>"#,
+                if ok { "ok" } else { "error" },
+                escape(m)
+            )
+        })
         .unwrap_or_default();
     let body = format!(
         r#"<h1>承認待ちの振込 <span class="en">Transfers waiting for approval</span></h1><p>{} 様</p>{message}
-<table><tr><th>受付番号<br><span class="en">applyNo</span></th><th>口座<br><span class="en">Account</span></th><th>指定日<br><span class="en">Date</span></th><th>振込先<br><span class="en">Beneficiaries</span></th><th>合計<br><span class="en">Total</span></th><th>申請コメント<br><span class="en">Comment</span></th><th></th></tr>{rows}</table>"#,
+<div class="wide"><table><tr><th>受付番号<br><span class="en">applyNo</span></th><th>口座<br><span class="en">Account</span></th><th>指定日<br><span class="en">Date</span></th><th>振込先<br><span class="en">Beneficiaries</span></th><th>合計<br><span class="en">Total</span></th><th>申請コメント<br><span class="en">Comment</span></th><th></th></tr>{rows}</table></div>"#,
         escape(&user.display_name)
     );
     page(StatusCode::OK, bank, &body)
@@ -162,16 +192,52 @@ pub async fn approvals_login(
         return page(
             StatusCode::BAD_REQUEST,
             &bank,
-            &login_form(&app.base_path, Some("Send username and password.")),
+            &login_form(
+                &app,
+                Some(
+                    "ユーザー名、パスワード、ワンタイムパスワードを入力してください。 / Send username, password and one-time code.",
+                ),
+            ),
         );
     };
     match check_login(&app, &form.username, &form.password, source) {
         Ok(Login::Locked(lock)) => page(
             StatusCode::TOO_MANY_REQUESTS,
             &bank,
-            &login_form(&app.base_path, Some(&crate::services::lockout::locked_message(lock))),
+            &login_form(&app, Some(&crate::services::lockout::locked_message(lock))),
         ),
         Ok(Login::Ok(user)) if matches!(user.role, Role::Approver | Role::Admin) => {
+            use crate::services::lockout::Verdict;
+            match crate::services::consent::check_otp(&app, &user, form.otp.as_deref(), source) {
+                Ok(Verdict::Passed) => {}
+                Ok(Verdict::Wrong) => {
+                    return page(
+                        StatusCode::UNAUTHORIZED,
+                        &bank,
+                        &login_form(&app, Some("ワンタイムパスワードが違います。 / Wrong one-time code.")),
+                    );
+                }
+                Ok(Verdict::Locked(lock)) => {
+                    return page(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        &bank,
+                        &login_form(&app, Some(&crate::services::lockout::locked_message(lock))),
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "storage error on the approval one-time code");
+                    return page(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        &bank,
+                        &login_form(
+                            &app,
+                            Some(
+                                "確認できませんでした。もう一度お試しください。 / The bank could not check the code; try again.",
+                            ),
+                        ),
+                    );
+                }
+            }
             let session = crate::ids::prefixed_secret("apv");
             let expires = app
                 .clock
@@ -188,7 +254,7 @@ pub async fn approvals_login(
             StatusCode::FORBIDDEN,
             &bank,
             &login_form(
-                &app.base_path,
+                &app,
                 Some("このユーザーは承認者ではありません。 / This user is not an approver."),
             ),
         ),
@@ -196,7 +262,7 @@ pub async fn approvals_login(
             StatusCode::UNAUTHORIZED,
             &bank,
             &login_form(
-                &app.base_path,
+                &app,
                 Some("ユーザー名またはパスワードが違います。 / Wrong username or password."),
             ),
         ),
@@ -205,7 +271,7 @@ pub async fn approvals_login(
             page(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &bank,
-                &login_form(&app.base_path, Some("Try again.")),
+                &login_form(&app, Some("もう一度お試しください。 / Try again.")),
             )
         }
     }
@@ -218,7 +284,10 @@ pub async fn approvals_decide(app: Sandbox, form: Result<Form<DecideForm>, FormR
         return page(
             StatusCode::BAD_REQUEST,
             &bank,
-            &login_form(&app.base_path, Some("The form is incomplete; log in again.")),
+            &login_form(
+                &app,
+                Some("フォームが不完全です。ログインし直してください。 / The form is incomplete; log in again."),
+            ),
         );
     };
     let now = app.clock.now();
@@ -232,7 +301,7 @@ pub async fn approvals_decide(app: Sandbox, form: Result<Form<DecideForm>, FormR
             StatusCode::UNAUTHORIZED,
             &bank,
             &login_form(
-                &app.base_path,
+                &app,
                 Some("セッションが切れました。 / The session expired; log in again."),
             ),
         );
@@ -245,14 +314,25 @@ pub async fn approvals_decide(app: Sandbox, form: Result<Form<DecideForm>, FormR
                 &app,
                 &form.session,
                 &user_id,
-                Some(("decision must be approve or return", false)),
+                Some((
+                    "承認か差戻を選んでください。 / decision must be approve or return",
+                    false,
+                )),
             );
         }
     };
     let comment = form.comment.as_deref().filter(|c| !c.trim().is_empty());
     match transfers::decide(&app, &user_id, &form.apply_no, decision, comment).await {
         Ok(t) => {
-            let msg = format!("{}: {} ({})", t.apply_no, t.status().name_ja(), t.status().code());
+            let msg = format!(
+                "{}: {}（{}） / {}: {} (status {})",
+                t.apply_no,
+                t.status().name_ja(),
+                t.status().code(),
+                t.apply_no,
+                t.status().name_en(),
+                t.status().code()
+            );
             list(&app, &form.session, &user_id, Some((&msg, true)))
         }
         Err(e) => list(&app, &form.session, &user_id, Some((&e.detail, false))),

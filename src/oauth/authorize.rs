@@ -176,7 +176,7 @@ pub async fn authorize(
             error_page(
                 &app,
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "The bank could not process the request; try again.",
+                "処理できませんでした。もう一度お試しください。 / The bank could not process the request; try again.",
             )
         }
     }
@@ -220,7 +220,7 @@ pub async fn login(
             return Ok(error_page(
                 &app,
                 StatusCode::BAD_REQUEST,
-                "This authorization request is unknown or has expired (10 minutes).",
+                "この認可リクエストは無効か、有効期限（10分）が切れています。 / This authorization request is unknown or has expired (10 minutes).",
             ));
         };
         let user = match consent::check_login(&app, &form.username, &form.password, source)? {
@@ -267,7 +267,7 @@ pub async fn login(
         error_page(
             &app,
             StatusCode::INTERNAL_SERVER_ERROR,
-            "The bank could not process the login; try again.",
+            "ログインを処理できませんでした。もう一度お試しください。 / The bank could not process the login; try again.",
         )
     })
 }
@@ -288,7 +288,7 @@ pub struct ConsentForm {
 }
 
 /// The user's accounts as (id, label) for the mandate's account choice.
-fn debit_choices(app: &Sandbox, user_id: &str) -> Vec<(String, String)> {
+fn debit_choices(app: &Sandbox, user_id: &str) -> Vec<pages::AccountChoice> {
     let customer = app
         .store
         .user(user_id)
@@ -300,9 +300,10 @@ fn debit_choices(app: &Sandbox, user_id: &str) -> Vec<(String, String)> {
         .accounts_of(&customer)
         .unwrap_or_default()
         .into_iter()
-        .map(|a| {
-            let label = format!("{} {} {}", a.branch, a.account_type.name_ja(), a.number);
-            (a.id, label)
+        .map(|a| pages::AccountChoice {
+            label: format!("{} {} {}", a.branch, a.account_type.name_ja(), a.number),
+            id: a.id,
+            transfer_limit: a.transfer_limit,
         })
         .collect()
 }
@@ -335,7 +336,7 @@ pub async fn decide(
             return error_page(
                 &app,
                 StatusCode::BAD_REQUEST,
-                "This authorization request is unknown or has expired (10 minutes).",
+                "この認可リクエストは無効か、有効期限（10分）が切れています。 / This authorization request is unknown or has expired (10 minutes).",
             );
         }
         Err(e) => {
@@ -343,7 +344,7 @@ pub async fn decide(
             return error_page(
                 &app,
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "The bank could not process the decision; try again.",
+                "処理できませんでした。もう一度お試しください。 / The bank could not process the decision; try again.",
             );
         }
     };
@@ -356,7 +357,7 @@ pub async fn decide(
         return error_page(
             &app,
             StatusCode::BAD_REQUEST,
-            "Log in before deciding; the consent form does not belong to a login.",
+            "先にログインしてください。 / Log in before deciding; the consent form does not belong to a login.",
         );
     }
     // The stops are checked again: the form may have been shown before the client, the user
@@ -373,19 +374,12 @@ pub async fn decide(
                 return error_page(
                     &app,
                     StatusCode::BAD_REQUEST,
-                    "The user who logged in no longer exists.",
+                    "ログインしたユーザーは存在しません。 / The user who logged in no longer exists.",
                 );
             }
         };
-        use crate::services::lockout::{self, Checked, Verdict};
-        let username = user.id.strip_prefix("u-").unwrap_or(&user.id).to_owned();
-        let verdict = lockout::attempt(&app, &username, source, || {
-            let right = form
-                .otp
-                .as_deref()
-                .is_some_and(|otp| crate::ids::hash_secret(&user.password_salt, otp.trim()) == user.otp_hash);
-            Ok(if right { Checked::Right } else { Checked::Wrong })
-        });
+        use crate::services::lockout::{self, Verdict};
+        let verdict = consent::check_otp(&app, &user, form.otp.as_deref(), source);
         let otp_ok = match verdict {
             Ok(Verdict::Passed) => true,
             Ok(Verdict::Wrong) => false,
@@ -398,7 +392,7 @@ pub async fn decide(
                 return error_page(
                     &app,
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "The bank could not check the code; try again.",
+                    "コードを確認できませんでした。もう一度お試しください。 / The bank could not check the code; try again.",
                 );
             }
         };
@@ -422,13 +416,26 @@ pub async fn decide(
     let debit_account = form
         .debit_account
         .as_deref()
-        .filter(|a| choices.iter().any(|(id, _)| id == a));
+        .filter(|a| choices.iter().any(|c| c.id == *a));
     if form.decision == "approve" && pending.debit_limits.is_some() && debit_account.is_none() {
-        return error_page(
-            &app,
-            StatusCode::BAD_REQUEST,
-            "Choose one of your accounts for the debit mandate.",
+        // The consent page again, saying what is missing (not a dead end).
+        let name = match pending.user_id.as_deref().map(|u| app.store.user(u)) {
+            Some(Ok(Some(u))) => u.display_name,
+            _ => String::new(),
+        };
+        let html = pages::consent(
+            pages::Site {
+                bank: &app.scenario.scenario.bank.name,
+                base: &app.base_path,
+            },
+            &pending,
+            &client,
+            &name,
+            app.clock.now(),
+            Some("引落口座を選んでください。 / Choose one of your accounts for the debit mandate."),
+            &choices,
         );
+        return page_redirecting_to(StatusCode::BAD_REQUEST, html, Some(&pending.redirect_uri));
     }
     match form.decision.as_str() {
         "approve" => match consent::approve(&app, &pending, &client, debit_account).await {
@@ -441,7 +448,7 @@ pub async fn decide(
                 error_page(
                     &app,
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "The bank could not record the consent; try again.",
+                    "同意を記録できませんでした。もう一度お試しください。 / The bank could not record the consent; try again.",
                 )
             }
         },

@@ -21,7 +21,8 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-fn layout(title: &str, body: &str, bank_name: &str) -> String {
+/// A page of the bank: its header, the shared style (also for a 390 px phone) and `body`.
+pub fn layout(title: &str, body: &str, bank_name: &str) -> String {
     format!(
         r#"<!doctype html>
 <html lang="ja"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -29,11 +30,13 @@ fn layout(title: &str, body: &str, bank_name: &str) -> String {
 <style>
 body{{font-family:system-ui,"Hiragino Sans","Noto Sans JP",sans-serif;background:#f3f5f8;margin:0;color:#1d2733}}
 header{{background:#0b4f8a;color:#fff;padding:12px 24px;font-weight:bold}}
-main{{max-width:640px;margin:24px auto;background:#fff;border-radius:8px;padding:24px 32px;box-shadow:0 1px 4px #0002}}
+main{{max-width:720px;margin:24px auto;background:#fff;border-radius:8px;padding:24px 32px;box-shadow:0 1px 4px #0002}}
 h1{{font-size:1.3em}} .en{{color:#5b6875;font-size:.9em}} dt{{font-weight:bold;margin-top:14px}} dd{{margin:4px 0 0 0}}
-label{{display:block;margin-top:12px}} input[type=text],input[type=password]{{width:100%;padding:8px;font-size:1em;box-sizing:border-box}}
+label{{display:block;margin-top:12px}} label.choice{{margin-top:6px}} input[type=text],input[type=password]{{width:100%;padding:8px;font-size:1em;box-sizing:border-box}}
 button{{padding:10px 20px;font-size:1em;margin:16px 8px 0 0;border-radius:4px;border:1px solid #0b4f8a;cursor:pointer}}
-.primary{{background:#0b4f8a;color:#fff}} .error{{color:#b00020;font-weight:bold}} .note{{background:#fff8e1;padding:8px 12px;border-radius:4px}}
+.primary{{background:#0b4f8a;color:#fff}} .wide{{overflow-x:auto}} table{{border-collapse:collapse;width:100%}} td,th{{border-bottom:1px solid #ddd;padding:6px;text-align:left;vertical-align:top}}
+.ok{{color:#1b6e2a;font-weight:bold}} td input[type=text]{{width:100%;padding:6px;box-sizing:border-box}} td button{{margin:6px 6px 0 0;padding:8px 12px}}
+@media (max-width:600px){{main{{margin:0;border-radius:0;padding:16px}} header{{padding:12px 16px}}}} .error{{color:#b00020;font-weight:bold}} .note{{background:#fff8e1;padding:8px 12px;border-radius:4px}}
 </style></head>
 <body><header>{bank} <span class="en">(sandbox)</span></header><main>{body}</main></body></html>"#,
         title = escape(title),
@@ -102,6 +105,15 @@ fn japanese_date(ts: Timestamp) -> String {
         .to_string()
 }
 
+/// One of the user's accounts, as the consent page offers it.
+pub struct AccountChoice {
+    pub id: String,
+    /// Branch, type and number, as the user knows the account.
+    pub label: String,
+    /// The most it may send per day.
+    pub transfer_limit: crate::domain::money::Yen,
+}
+
 /// The consent screen: who, which service, what, how long, how to cancel, cautions.
 pub fn consent(
     site: Site<'_>,
@@ -110,20 +122,20 @@ pub fn consent(
     user_display_name: &str,
     now: Timestamp,
     error: Option<&str>,
-    debit_accounts: &[(String, String)],
+    accounts: &[AccountChoice],
 ) -> String {
     let Site { bank: bank_name, base } = site;
     let mandate = match pending.debit_limits {
         Some((each, month)) => {
-            let options: String = debit_accounts
+            let options: String = accounts
                 .iter()
                 .enumerate()
-                .map(|(i, (id, label))| {
+                .map(|(i, a)| {
                     format!(
-                        r#"<label><input type="radio" name="debit_account" value="{}"{}> {}</label>"#,
-                        escape(id),
+                        r#"<label class="choice"><input type="radio" name="debit_account" value="{}"{} required> {}</label>"#,
+                        escape(&a.id),
                         if i == 0 { " checked" } else { "" },
-                        escape(label)
+                        escape(&a.label)
                     )
                 })
                 .collect();
@@ -138,6 +150,31 @@ pub fn consent(
         }
         None => String::new(),
     };
+    let transfers = pending.scopes.iter().any(|s| {
+        matches!(
+            s,
+            crate::domain::consent::Scope::TransfersOwn | crate::domain::consent::Scope::TransfersAny
+        )
+    });
+    let limits = if transfers && !accounts.is_empty() {
+        let rows: String = accounts
+            .iter()
+            .map(|a| {
+                format!(
+                    "<li>{}: 1日 {}円まで <span class=\"en\">up to {} yen a day</span></li>",
+                    escape(&a.label),
+                    a.transfer_limit,
+                    a.transfer_limit
+                )
+            })
+            .collect();
+        format!(
+            r#"<dt>振込の上限 <span class="en">Transfer limits</span></dt>
+<dd>口座ごとの1日の振込上限が適用されます。 <span class="en">Each account's daily transfer limit applies.</span><ul>{rows}</ul></dd>"#
+        )
+    } else {
+        String::new()
+    };
     let needs_otp = pending.scopes.iter().any(|s| s.moves_money());
     let (what_ja, what_en) =
         if pending.debit_limits.is_some() || pending.scopes.contains(&crate::domain::consent::Scope::Debits) {
@@ -148,7 +185,7 @@ pub fn consent(
     let otp_field = if needs_otp {
         format!(
             r#"<div class="note"><label>ワンタイムパスワード <span class="en">One-time code</span>
-<input type="text" name="otp" inputmode="numeric" autocomplete="one-time-code"></label>
+<input type="text" name="otp" inputmode="numeric" autocomplete="one-time-code" required></label>
 <span class="en">{what_ja}の権限には追加の認証が必要です。サンドボックスではテスト用ユーザーのコードが起動時に表示されます。 {what_en} authority needs a stronger login step; in the sandbox, test users' codes are printed at startup.</span></div>"#
         )
     } else {
@@ -180,11 +217,13 @@ pub fn consent(
     let body = format!(
         r#"<h1>アクセスの許可 <span class="en">Allow access</span></h1>
 <p>{user} 様 <span class="en">Signed in as {user}</span></p>
+<form method="post" action="{base}/oauth/authorize/consent">
 <dl>
 <dt>1. 接続先 <span class="en">Company receiving access</span></dt><dd>{company}</dd>
 <dt>2. サービス名 <span class="en">Service that will use it</span></dt><dd>{service}</dd>
 <dt>3. 許可する内容 <span class="en">What it may do</span></dt><dd><ul>{scopes}</ul></dd>
 {mandate}
+{limits}
 <dt>4. 有効期限 <span class="en">How long it lasts</span></dt>
 <dd>アクセストークン: {access_ja}（{access_until_ja} まで） <span class="en">Access token: {access_en} (until {access_until})</span><br>
 リフレッシュトークン: {refresh_ja}ごとに更新、最長 <strong>{max_ja}</strong> まで延長可能 <span class="en">Refresh token: renewed every {refresh_en}; can be extended at most until <strong>{max}</strong></span><br>
@@ -197,7 +236,6 @@ pub fn consent(
 <span class="en">The bank does not vouch for the company's service. If you did not expect this request or are unsure, choose "Deny". The bank never asks for your password.</span></dd>
 </dl>
 {error}
-<form method="post" action="{base}/oauth/authorize/consent">
 <input type="hidden" name="request_id" value="{request_id}">
 <input type="hidden" name="consent_token" value="{consent_token}">
 {otp_field}
@@ -221,6 +259,7 @@ pub fn consent(
         error = error,
         otp_field = otp_field,
         mandate = mandate,
+        limits = limits,
     );
     layout("アクセスの許可 / Allow access", &body, bank_name)
 }

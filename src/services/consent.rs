@@ -335,6 +335,22 @@ pub fn check_login(
     })
 }
 
+/// Checks a user's one-time code (asked for authority that moves money) under the lockout:
+/// wrong codes count towards the user's lock as wrong passwords do.
+pub fn check_otp(
+    app: &Sandbox,
+    user: &crate::domain::customer::User,
+    otp: Option<&str>,
+    source: Option<std::net::IpAddr>,
+) -> Result<super::lockout::Verdict, StorageError> {
+    use super::lockout::{self, Checked};
+    let username = user.id.strip_prefix("u-").unwrap_or(&user.id);
+    lockout::attempt(app, username, source, || {
+        let right = otp.is_some_and(|otp| hash_secret(&user.password_salt, otp.trim()) == user.otp_hash);
+        Ok(if right { Checked::Right } else { Checked::Wrong })
+    })
+}
+
 /// Records a successful login on the pending request and returns the consent token the
 /// consent form must carry.
 pub fn record_login(
