@@ -32,6 +32,9 @@ pub enum Command {
     /// Build the sandbox from the scenario into the data dir, then exit (serve builds it
     /// this way by itself when the data dir is empty).
     Build,
+    /// Ask the server on this machine (127.0.0.1, --port) for /healthz; exit 0 when it is up
+    /// (a container's HEALTHCHECK).
+    Healthcheck,
 }
 
 #[derive(Debug, Subcommand)]

@@ -23,25 +23,63 @@ fn load_scenario(path: Option<&std::path::Path>) -> Result<LoadedScenario, scena
     }
 }
 
+/// Writes to stdout; a reader that went away (`sandbank openapi | head`) is not an error, so
+/// a closed pipe ends the output quietly instead of panicking as `println!` does.
+fn out(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_fmt(text)
+        .and_then(|_| stdout.write_all(b"\n"))
+        .and_then(|_| stdout.flush());
+}
+
+/// `sandbank healthcheck`: asks the server on this machine for `/healthz` (for a container's
+/// HEALTHCHECK, where no curl is installed); exit 0 when it answers 200.
+fn healthcheck(args: &sandbank::cli::ServeArgs) -> ExitCode {
+    use std::io::{Read, Write};
+    let port = args.port.unwrap_or(8080);
+    let attempt = || -> std::io::Result<bool> {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let mut stream = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(3))?;
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(3)))?;
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n")?;
+        let mut answer = Vec::new();
+        stream.take(4096).read_to_end(&mut answer)?;
+        Ok(answer.starts_with(b"HTTP/1.1 200"))
+    };
+    match attempt() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("the server on port {port} did not answer /healthz with 200");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("no server answers on 127.0.0.1:{port}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Openapi) => {
-            println!("{}", sandbank::http::openapi::openapi_json());
+            out(format_args!("{}", sandbank::http::openapi::openapi_json()));
             ExitCode::SUCCESS
         }
         Some(Command::Scenario {
             action: ScenarioAction::Check { file },
         }) => match load_scenario(Some(&file)) {
             Ok(s) => {
-                println!(
+                out(format_args!(
                     "{}: ok — scenario {:?}, {} declared customers, {} generated, {} clients",
                     file.display(),
                     s.scenario.name,
                     s.scenario.customers.len(),
                     s.scenario.populations.iter().map(|p| p.count.value as u64).sum::<u64>(),
                     s.scenario.clients.len()
-                );
+                ));
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -50,6 +88,7 @@ fn main() -> ExitCode {
             }
         },
         Some(Command::Build) => build(cli.serve),
+        Some(Command::Healthcheck) => healthcheck(&cli.serve),
         Some(Command::Serve) | None => serve(cli.serve),
     }
 }
@@ -83,14 +122,14 @@ fn build(args: sandbank::cli::ServeArgs) -> ExitCode {
     };
     match sandbank::services::sandboxes::build_default(&boot) {
         Ok((_, r)) => {
-            println!(
+            out(format_args!(
                 "{{\"generated\":{},\"customers\":{},\"accounts\":{},\"transactions\":{},\"seconds\":{:.2}}}",
                 r.generated,
                 r.customers,
                 r.accounts,
                 r.transactions,
                 r.elapsed.as_secs_f64()
-            );
+            ));
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -230,7 +269,10 @@ fn serve(args: sandbank::cli::ServeArgs) -> ExitCode {
             eprintln!("cannot start: the default sandbox did not open");
             return ExitCode::FAILURE;
         };
-        println!("{}", banner(&server, &default, &report, &public_url, &data_dir));
+        out(format_args!(
+            "{}",
+            banner(&server, &default, &report, &public_url, &data_dir)
+        ));
         match sandbank::run(server, listener, sandbank::shutdown_signal()).await {
             Ok(()) => {
                 tracing::info!("stopped; all writes flushed");
@@ -290,16 +332,44 @@ fn banner(
         ));
     }
     out.push_str("  test users (one-time code: asked on the consent screen for transfer and debit scopes):\n");
+    // A user's accounts (their company's, for corporate users), as the API names them.
+    let accounts_of = |username: &str| -> String {
+        let Ok(Some(user)) = state.store.user(&format!("u-{username}")) else {
+            return String::new();
+        };
+        let ids: Vec<String> = state
+            .store
+            .accounts_of(&user.customer_id)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| a.id)
+            .collect();
+        if ids.is_empty() {
+            String::new()
+        } else {
+            format!("\n{:<22}accounts {}", "", ids.join(" "))
+        }
+    };
     for c in &s.customers {
         if let Some(l) = &c.login {
             out.push_str(&format!(
-                "    {:<16} password {:<15} one-time code {}  individual, {}\n",
-                l.username.value, l.password, l.otp, c.name.kanji
+                "    {:<16} password {:<15} one-time code {}  individual, {}{}\n",
+                l.username.value,
+                l.password,
+                l.otp,
+                c.name.kanji,
+                accounts_of(&l.username.value)
             ));
         }
-        for u in &c.users {
+        for (i, u) in c.users.iter().enumerate() {
+            // The company's accounts once, after its last user.
+            let accounts = if i + 1 == c.users.len() {
+                accounts_of(&u.username.value)
+            } else {
+                String::new()
+            };
             out.push_str(&format!(
-                "    {:<16} password {:<15} one-time code {}  {:?} of {}\n",
+                "    {:<16} password {:<15} one-time code {}  {:?} of {}{accounts}\n",
                 u.username.value, u.password, u.otp, u.role, c.name.kanji
             ));
         }
@@ -324,6 +394,13 @@ fn banner(
             report.other_sandboxes
         ));
     }
+    out.push_str(&format!(
+        "  approval page:   {issuer}/bank/approvals   (corporate approvers approve or return transfers)\n"
+    ));
     out.push_str(&format!("  data dir:        {}\n", data_dir.display()));
+    out.push_str(&format!(
+        "  for the README's commands, paste:\n    export SANDBANK_URL={issuer} ADMIN={} OP={}\n",
+        state.admin_key, server.operator_key
+    ));
     out
 }

@@ -291,6 +291,25 @@ async fn revocation_and_introspection() {
     assert_eq!(info["active"], true);
     assert_eq!(info["sub"], "u-tanaka");
     assert_eq!(info["scope"], "accounts:read");
+    // exp and iat are real time (a resource server checks them against its own clock), the
+    // sandbox instants ride along: the sandbox clock here is not the real one.
+    let real_now = jiff::Timestamp::now().as_second();
+    let (exp, iat) = (info["exp"].as_i64().unwrap(), info["iat"].as_i64().unwrap());
+    assert!(
+        (real_now - 5..=real_now + 5).contains(&iat),
+        "iat {iat} is real time ({real_now})"
+    );
+    assert!(exp > real_now, "exp {exp} is in the real future");
+    let sandbox_exp = info["sandbox_exp"].as_i64().unwrap();
+    assert_eq!(
+        exp - iat,
+        sandbox_exp - info["sandbox_iat"].as_i64().unwrap(),
+        "same lifetime"
+    );
+    assert_ne!(
+        exp, sandbox_exp,
+        "the default scenario's clock is not real time: {info}"
+    );
     // Revoking the refresh token ends the grant, so the access token dies too.
     let res = app
         .http

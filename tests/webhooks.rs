@@ -1142,3 +1142,18 @@ async fn an_endpoint_failing_too_long_is_disabled_with_an_event() {
     .await;
     assert_eq!(e["enabled"], false, "{e}");
 }
+
+/// A test event addressed to an endpoint is delivered to it even when the endpoint filters
+/// event types (it was asked for by name): the answered message id has its attempt.
+#[tokio::test]
+async fn a_test_event_reaches_an_endpoint_that_filters_event_types() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let (endpoint, secret) = subscribe(&app, DEMO_PAY, &receiver.url, &["transfer.completed"]).await;
+    let msg = send_test(&app, &endpoint).await;
+    let got = receiver.wait_for_types(&["webhook.test"]).await;
+    let test = got.iter().find(|r| r.event_type() == "webhook.test").unwrap();
+    verify(&secret, test).unwrap();
+    let attempts = wait_attempts(&app, &msg, 1).await;
+    assert_eq!(attempts[0]["succeeded"], true, "{attempts:?}");
+}

@@ -49,11 +49,14 @@ impl Modify for Security {
         );
         components.add_security_scheme(
             "oauth2",
-            SecurityScheme::OAuth2(OAuth2::new([Flow::AuthorizationCode(AuthorizationCode::new(
-                "/oauth/authorize",
-                "/oauth/token",
-                Scopes::from_iter(crate::domain::consent::Scope::ALL.map(|s| (s.as_str(), s.description_en()))),
-            ))])),
+            SecurityScheme::OAuth2(OAuth2::with_description(
+                [Flow::AuthorizationCode(AuthorizationCode::new(
+                    "/oauth/authorize",
+                    "/oauth/token",
+                    Scopes::from_iter(crate::domain::consent::Scope::ALL.map(|s| (s.as_str(), s.description_en()))),
+                ))],
+                "Authorization code with PKCE (S256). Every scope the bank knows is listed, but a client may ask only for the scopes registered for it (GET /sandbox/v1/clients lists them); asking for another ends the authorization with invalid_scope. In the default scenario: demo-pfm (Swagger UI's client) openid profile accounts:read transactions:read; demo-pay adds transfers:own transfers:any; demo-biller openid accounts:read debits (with debit_max_amount and debit_monthly_max_amount).",
+            )),
         );
         components.add_security_scheme(
             "operatorKey",

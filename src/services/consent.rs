@@ -924,12 +924,19 @@ pub struct Introspection {
     /// access_token or refresh_token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_type: Option<String>,
-    /// Expiry, seconds since the epoch (sandbox time).
+    /// Expiry, seconds since the epoch in real time (as in the ID token), so a resource server
+    /// comparing it with its own clock accepts a live token whatever the sandbox clock says.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exp: Option<i64>,
-    /// Issue time, seconds since the epoch (sandbox time).
+    /// Issue time, seconds since the epoch in real time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
+    /// Expiry in sandbox time (seconds since the epoch), for clients rehearsing with the clock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sandbox_exp: Option<i64>,
+    /// Issue time in sandbox time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sandbox_iat: Option<i64>,
     /// The issuer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
@@ -944,6 +951,8 @@ pub fn introspect(app: &Sandbox, client: &Client, token: &str) -> Result<Introsp
         token_type: None,
         exp: None,
         iat: None,
+        sandbox_exp: None,
+        sandbox_iat: None,
         iss: None,
     };
     let Some(record) = app.store.token(&sha256_b64(token.as_bytes()))? else {
@@ -965,10 +974,24 @@ pub fn introspect(app: &Sandbox, client: &Client, token: &str) -> Result<Introsp
             TokenKind::Access => "access_token".into(),
             TokenKind::Refresh => "refresh_token".into(),
         }),
-        exp: Some(record.expires_at.as_second()),
-        iat: Some(record.issued_at.as_second()),
+        // The same instants moved onto the real clock: real now plus what is left (or minus
+        // what has passed) in sandbox time.
+        exp: Some(real_of(app, now, record.expires_at)),
+        iat: Some(real_of(app, now, record.issued_at)),
+        sandbox_exp: Some(record.expires_at.as_second()),
+        sandbox_iat: Some(record.issued_at.as_second()),
         iss: Some(app.issuer.clone()),
     })
+}
+
+/// A sandbox instant as real Unix seconds, at the distance from real now that it has from the
+/// sandbox's now.
+fn real_of(app: &Sandbox, now: Timestamp, at: Timestamp) -> i64 {
+    let real_now = app.clock.real_now();
+    real_now
+        .saturating_add(at.duration_since(now))
+        .unwrap_or(real_now)
+        .as_second()
 }
 
 /// Sandbox shortcut: a grant and tokens for a user without the browser (admin only).
