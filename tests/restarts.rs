@@ -122,3 +122,21 @@ async fn apply_numbers_never_repeat_across_hundreds_of_restarts() {
     assert_eq!(ledger["discrepancy"], "0", "{ledger}");
     server.kill_9();
 }
+
+/// `sandbank healthcheck` (the container's HEALTHCHECK) answers 0 against a running server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_succeeds_against_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = BinaryServer::start(dir.path(), "sbadm_health").await;
+    let port = server.base.rsplit(':').next().unwrap().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sandbank"))
+            .args(["healthcheck", "--port", &port])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    server.terminate();
+}
