@@ -793,3 +793,54 @@ async fn approval_page_in_chromium_on_a_phone() {
     }
     browser.end().await;
 }
+
+/// The pages that stop a person: five wrong passwords lock the user (the page says until
+/// when, in both languages), and a suspended connecting company gets the stop page with the
+/// bank's reason instead of a login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lockout_and_stop_pages_in_chromium() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    let (_, challenge) = pkce_pair();
+    browser
+        .goto(&authorize_url(&app, "openid accounts:read", &challenge, "s"))
+        .await;
+    for _ in 0..5 {
+        browser.type_into("input[name=username]", "suzuki").await;
+        browser.type_into("input[name=password]", "wrong").await;
+        browser.click("button[type=submit]").await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let text = browser.wait_for_text("locked until").await;
+    assert!(text.contains("ロックされています"), "{text}");
+    // Unlocked by the control plane, the right password goes through.
+    let (status, _) = app.admin_post("/sandbox/v1/users/suzuki/unlock", json!({})).await;
+    assert_eq!(status, 200);
+    browser
+        .goto(&authorize_url(&app, "openid accounts:read", &challenge, "s"))
+        .await;
+    browser.type_into("input[name=username]", "suzuki").await;
+    browser.type_into("input[name=password]", "suzuki-pass").await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for_text("アクセスの許可").await;
+    // A suspended client: the stop page, with the reason, and no way on.
+    let (status, body) = app
+        .admin_post("/sandbox/v1/clients/demo-pfm/suspension", json!({"reason": "調査中"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    browser
+        .goto(&authorize_url(&app, "openid accounts:read", &challenge, "s"))
+        .await;
+    let text = browser.wait_for_text("エラー").await;
+    assert!(
+        text.contains("suspended the connecting company")
+            && text.contains("調査中")
+            && text.contains("認可はできません"),
+        "{text}"
+    );
+    let forms = browser.script("return document.forms.length").await;
+    assert_eq!(forms, json!(0), "the stop page offers no form");
+    browser.end().await;
+}

@@ -111,7 +111,11 @@ fn printing_to_a_closed_pipe_ends_quietly() {
 /// against a running server).
 #[test]
 fn healthcheck_fails_without_a_server() {
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_sandbank"))
         .args(["healthcheck", "--port", &free.to_string()])
         .output()
