@@ -257,7 +257,7 @@ pub async fn login(
                 &user.display_name,
                 app.clock.now(),
                 None,
-                &debit_choices(&app, &user.id),
+                &account_choices(&app, &user.id),
             ),
             Some(&pending.redirect_uri),
         ))
@@ -287,8 +287,8 @@ pub struct ConsentForm {
     pub debit_account: Option<String>,
 }
 
-/// The user's accounts as (id, label) for the mandate's account choice.
-fn debit_choices(app: &Sandbox, user_id: &str) -> Vec<pages::AccountChoice> {
+/// The user's accounts as the consent page offers them (the mandate's choice, the transfer limits).
+fn account_choices(app: &Sandbox, user_id: &str) -> Vec<pages::AccountChoice> {
     let customer = app
         .store
         .user(user_id)
@@ -407,12 +407,12 @@ pub async fn decide(
                 &user.display_name,
                 app.clock.now(),
                 Some("ワンタイムパスワードが違います。 / Wrong one-time code."),
-                &debit_choices(&app, &user.id),
+                &account_choices(&app, &user.id),
             );
             return page_redirecting_to(StatusCode::UNAUTHORIZED, html, Some(&pending.redirect_uri));
         }
     }
-    let choices = debit_choices(&app, pending.user_id.as_deref().unwrap_or_default());
+    let choices = account_choices(&app, pending.user_id.as_deref().unwrap_or_default());
     let debit_account = form
         .debit_account
         .as_deref()
