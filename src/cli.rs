@@ -119,6 +119,10 @@ pub struct ServeArgs {
     /// cap with --client-ip-header, where the proxy in front caps per client].
     #[arg(long, env = "SANDBANK_MAX_CONNECTIONS_PER_SOURCE", global = true)]
     pub max_connections_per_source: Option<usize>,
+    /// How long a shutdown waits for requests in flight before closing their connections
+    /// [default: 30s].
+    #[arg(long, env = "SANDBANK_SHUTDOWN_TIMEOUT", global = true)]
+    pub shutdown_timeout: Option<String>,
     /// Most customers a created sandbox's scenario may have [default: 10000].
     #[arg(long, env = "SANDBANK_MAX_CUSTOMERS", global = true)]
     pub max_customers: Option<u64>,

@@ -34,6 +34,7 @@ struct FileConfig {
     header_read_timeout: Option<String>,
     idle_timeout: Option<String>,
     max_connections_per_source: Option<usize>,
+    shutdown_timeout: Option<String>,
     idle_expiry: Option<String>,
     idle_check: Option<String>,
     public_metrics: Option<bool>,
@@ -149,6 +150,9 @@ pub struct ConnectionLimits {
     /// Most connections one source address may have open; `None` for no cap (the default behind a
     /// proxy: every connection then comes from the proxy, which caps per client).
     pub max_per_source: Option<usize>,
+    /// Most time a shutdown waits for requests in flight; connections still open then are
+    /// closed.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ConnectionLimits {
@@ -157,6 +161,7 @@ impl Default for ConnectionLimits {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_per_source: Some(256),
+            shutdown_grace: Duration::from_secs(30),
         }
     }
 }
@@ -298,6 +303,9 @@ impl Config {
         }
         if let Some(v) = args.idle_timeout.clone().or(file.idle_timeout) {
             c.connections.idle_timeout = connection_timeout("idle-timeout", &v)?;
+        }
+        if let Some(v) = args.shutdown_timeout.clone().or(file.shutdown_timeout) {
+            c.connections.shutdown_grace = connection_timeout("shutdown-timeout", &v)?;
         }
         c.connections.max_per_source = match args.max_connections_per_source.or(file.max_connections_per_source) {
             Some(0) => None,

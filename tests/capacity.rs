@@ -1235,3 +1235,44 @@ async fn authorization_requests_and_userinfo_count_against_the_clients_auth_limi
     );
     assert_eq!(app.http.get(app.url("/oauth/jwks")).send().await.unwrap().status(), 200);
 }
+
+#[tokio::test]
+async fn a_shutdown_waits_for_requests_only_as_long_as_its_grace() {
+    let mut app = TestApp::spawn_configured(|c| c.connections.shutdown_grace = Duration::from_secs(1)).await;
+    let (status, body) = send(
+        &app,
+        reqwest::Method::POST,
+        "/sandbox/v1/faults",
+        Some(
+            json!({"id": "slow", "match": {"operation": "GET /personal/v1/accounts/balances"},
+                    "effect": {"latency": "20s"}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let token = token(&app, "tanaka", "demo-pfm", READ).await;
+    let slow = {
+        let (http, url) = (app.http.clone(), app.url(BALANCE));
+        tokio::spawn(async move { http.get(url).bearer_auth(token).send().await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    app.stop().await;
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "the shutdown waited {took:?} for a 20 s request"
+    );
+    assert!(
+        took >= Duration::from_millis(900),
+        "the shutdown did not wait for the request at all: {took:?}"
+    );
+    let answered = tokio::time::timeout(Duration::from_secs(5), slow)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        answered.is_err(),
+        "the slow request's connection was closed: {answered:?}"
+    );
+}

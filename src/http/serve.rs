@@ -4,8 +4,8 @@
 //! request head once its first byte arrived (slowloris), may sit idle between requests at most
 //! the idle timeout, a request body must arrive within the header-read timeout of its first
 //! read, and one source address may hold at most so many connections at once.
-//! On shutdown it stops accepting, lets every connection finish the request it is serving, and
-//! closes the idle ones.
+//! On shutdown it stops accepting, lets every connection finish the request it is serving
+//! (within `--shutdown-timeout`), and closes the idle ones.
 
 use crate::config::ConnectionLimits;
 use crate::http::connection::{Connection, ConnectionState, CuttableStream, Wait};
@@ -30,11 +30,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let limits = Arc::new(limits);
     let sources = Sources::default();
-    // Connection tasks hold `open`; dropping `stop` tells them to finish.
+    // Dropping `stop` tells the connection tasks to finish.
     let (stop, stopping) = watch::channel(());
-    let (open, _) = watch::channel(());
+    let mut connections = tokio::task::JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        // Ended connections' tasks are reaped as new ones come.
+        while connections.try_join_next().is_some() {}
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -54,16 +56,27 @@ pub async fn serve(
             app: app.clone(),
             limits: limits.clone(),
             stopping: stopping.clone(),
-            open: open.subscribe(),
             slot,
         };
-        tokio::spawn(task.run(stream, peer));
+        connections.spawn(task.run(stream, peer));
     }
     drop(listener);
     drop(stop);
     drop(stopping);
-    // Every connection task holds a receiver of `open`; `closed` completes when all are gone.
-    open.closed().await;
+    // A request that does not finish within the grace is not waited for: its connection is
+    // closed.
+    let drained = tokio::time::timeout(limits.shutdown_grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            still_open = connections.len(),
+            grace = ?limits.shutdown_grace,
+            "requests still running when the shutdown grace ran out; closing their connections"
+        );
+        connections.shutdown().await;
+    }
     Ok(())
 }
 
@@ -135,7 +148,6 @@ struct ConnectionTask {
     app: axum::Router,
     limits: Arc<ConnectionLimits>,
     stopping: watch::Receiver<()>,
-    open: watch::Receiver<()>,
     slot: SourceSlot,
 }
 
@@ -199,7 +211,6 @@ impl ConnectionTask {
             }
         }
         drop(self.slot);
-        drop(self.open);
     }
 }
 

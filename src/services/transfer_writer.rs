@@ -63,10 +63,16 @@ impl TransferWriterWorker {
 }
 
 impl RunningWriter {
-    /// Finishes the batches queued so far, then ends the thread.
-    pub fn stop(self) {
+    /// Finishes the batches queued so far, then ends the thread; whether it ended without a
+    /// panic.
+    pub fn stop(self) -> bool {
         let _ = self.queue.send(Message::Stop);
-        let _ = self.thread.join();
+        self.thread.join().is_ok()
+    }
+
+    /// Whether the thread has ended (it only should after `stop`).
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
     }
 }
 
