@@ -4,15 +4,15 @@
 # The clock is left alone: advancing it would expire the peers' tokens mid-run, and so is
 # resetting the sandbox (it ends every token); their own tests are in tests/. The operator API
 # takes the operator key as its bearer token, which the peers' Authorization header occupies;
-# tests/sandboxes.rs drives it. Adding fault rules is left out too: a rule answers errors,
-# cuts connections and ends tokens on purpose (tests/faults.rs drives them); listing and
+# tests/api/sandboxes.rs drives it. Adding fault rules is left out too: a rule answers errors,
+# cuts connections and ends tokens on purpose (tests/api/faults.rs drives them); listing and
 # deleting rules stay in. Restoring a snapshot is left out here: it rewinds the sandbox, so
 # whatever was created after the snapshot is gone, and the stateful phase reports that as
 # "created resource not found" (a rule created, a restore, then its DELETE answering 404);
-# tests/sandboxes.rs and tests/faults.rs drive restores. Stopping the bank, suspending a client
+# tests/api/sandboxes.rs and tests/api/faults.rs drive restores. Stopping the bank, suspending a client
 # or user, capacity policies, maintenance windows and changing or deleting a client are left out
 # for the same reason as fault rules: they refuse the peers' calls (or remove their client) on
-# purpose for the rest of the run; tests/capacity.rs drives them. One worker keeps the seeded run's
+# purpose for the rest of the run; tests/api/capacity.rs drives them. One worker keeps the seeded run's
 # order reproducible; on two cores it generates as many cases as two.
 # Usage: .ci/schemathesis.sh [seconds]   (needs target/release/sandbank and `st` on PATH)
 set -euo pipefail

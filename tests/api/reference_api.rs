@@ -2,9 +2,7 @@
 //! needs, bad query parameters, segments, public information, headers, the access log and
 //! state surviving a restart.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const READ_ALL: &[&str] = &["openid", "profile", "accounts:read", "transactions:read"];

@@ -5,10 +5,8 @@
 //! real time, login and one-time-code lockout, security headers, and the control plane's
 //! user-facing identifiers.
 
-mod common;
-
 use base64::Engine;
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 

@@ -4,9 +4,7 @@
 //! entry or clock. Then the lifecycle: create, list, reset, snapshot and restore, delete,
 //! limits, restart with several sandboxes, and idle expiry on the server's clock.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope,

@@ -6,9 +6,7 @@
 //! balanced ledger; every admin key works; no acknowledged transfer is missing; the ledger
 //! balances everywhere. `SANDBANK_LIFECYCLE_ROUNDS` sets the rounds (default 30).
 
-mod common;
-
-use common::{BinaryServer, OPERATOR_KEY, http_client, individual_accounts, send_json};
+use crate::common::{BinaryServer, OPERATOR_KEY, http_client, individual_accounts, send_json};
 use rand::{Rng, SeedableRng};
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -5,10 +5,8 @@
 //! delivery fault, and authorization (no client receives another's or an ungranted user's
 //! events).
 
-mod common;
-
 use axum::http::HeaderMap;
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

@@ -4,9 +4,7 @@
 //! account-name verification, the corporate approval flow, notifications, idempotency and
 //! the ledger's invariants.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const PAY: &[&str] = &["accounts:read", "transactions:read", "transfers:any"];

@@ -8,9 +8,7 @@
 //! `chromium-driver`). Without them the test prints why and passes, unless
 //! `SANDBANK_REQUIRE_BROWSER=1` (set by `.ci/run`), where it fails.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

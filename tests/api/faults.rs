@@ -5,9 +5,7 @@
 //! scenario's magic beneficiaries, and a property test of random faults over concurrent
 //! transfers that keeps the ledger whole.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -2,9 +2,7 @@
 //! name, limits, account choice, one-time code), then the biller's debits answer with the
 //! Zengin result codes; the depositor and the biller can end the mandate.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 async fn mandate_token(

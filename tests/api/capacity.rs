@@ -3,9 +3,7 @@
 //! between a flooding client and a polite one, peak-day factors, maintenance windows of each
 //! coverage, suspensions of clients, users and the whole bank, and clients managed at run time.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 

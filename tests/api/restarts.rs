@@ -3,9 +3,7 @@
 //! acknowledged `applyNo` must still be there exactly once, with its own amount and remitter:
 //! an identifier that repeats after a restart would overwrite an earlier transfer.
 
-mod common;
-
-use common::{BinaryServer, http_client, listed_apply_nos, send_json};
+use crate::common::{BinaryServer, http_client, listed_apply_nos, send_json};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 

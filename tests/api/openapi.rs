@@ -2,8 +2,6 @@
 //! generates (run with `UPDATE_OPENAPI=1` to refresh it), the server serves the same document,
 //! and every schema property is described.
 
-mod common;
-
 use serde_json::Value;
 
 const COMMITTED: &str = "openapi/openapi.json";
@@ -17,7 +15,7 @@ fn committed_spec_matches_the_code() {
     let committed = std::fs::read_to_string(COMMITTED).expect("openapi/openapi.json is committed");
     assert!(
         committed.trim_end() == generated.trim_end(),
-        "openapi/openapi.json is out of date: run `UPDATE_OPENAPI=1 cargo test --test openapi` and commit it"
+        "openapi/openapi.json is out of date: run `UPDATE_OPENAPI=1 cargo test --test api openapi` and commit it"
     );
 }
 
@@ -44,7 +42,7 @@ fn undescribed(schemas: &serde_json::Map<String, Value>) -> Vec<String> {
 
 #[tokio::test]
 async fn served_spec_is_the_generated_one_and_fully_described() {
-    let app = common::TestApp::spawn().await;
+    let app = crate::common::TestApp::spawn().await;
     let served: Value = app
         .http
         .get(app.url("/openapi.json"))
@@ -107,7 +105,7 @@ fn printing_to_a_closed_pipe_ends_quietly() {
     assert!(status.success(), "exit {status:?}: {stderr}");
 }
 
-/// `sandbank healthcheck` fails when nothing listens (tests/restarts.rs checks it succeeds
+/// `sandbank healthcheck` fails when nothing listens (tests/api/restarts.rs checks it succeeds
 /// against a running server).
 #[test]
 fn healthcheck_fails_without_a_server() {

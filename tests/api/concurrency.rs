@@ -2,9 +2,7 @@
 //! attempt; afterwards money is conserved, no balance is below its limit, and no retried
 //! request made a second transfer. The workload is drawn by proptest from a seed.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};

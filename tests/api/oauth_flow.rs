@@ -2,9 +2,7 @@
 //! client (the browser steps are form posts, as a browser would make them): PKCE, consent,
 //! token exchange, ID token, refresh rotation, reuse detection and expiry via the clock.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use oauth2::basic::{BasicClient, BasicErrorResponseType};
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge, RedirectUrl, RefreshToken,

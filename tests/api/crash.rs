@@ -5,9 +5,7 @@
 //! sandboxes (the default and two created from the same scenario, so account numbers and apply
 //! numbers collide) taking transfers at once: each transfer is found in its own sandbox only.
 
-mod common;
-
-use common::{BinaryServer, OPERATOR_KEY, http_client, individual_accounts, listed_apply_nos, send_json};
+use crate::common::{BinaryServer, OPERATOR_KEY, http_client, individual_accounts, listed_apply_nos, send_json};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use std::collections::HashMap;
