@@ -5,8 +5,8 @@
 //! real time, login and one-time-code lockout, security headers, and the control plane's
 //! user-facing identifiers.
 
-use base64::Engine;
 use crate::common::*;
+use base64::Engine;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 

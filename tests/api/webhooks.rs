@@ -5,8 +5,8 @@
 //! delivery fault, and authorization (no client receives another's or an ungranted user's
 //! events).
 
-use axum::http::HeaderMap;
 use crate::common::*;
+use axum::http::HeaderMap;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
