@@ -49,18 +49,12 @@ fn consent_error(e: ConsentError, basic_used: bool) -> Response {
     match e {
         ConsentError::HeldBack(until, left) => {
             let api = crate::error::held_back(until, left);
-            let mut res = oauth_error(OAuthError::new("invalid_client", api.detail.to_string()), false);
-            *res.status_mut() = api.status;
-            if let Some(seconds) = api.retry_after {
-                res.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-            }
-            res
+            let description = api.detail.to_string();
+            in_oauth_shape(api, OAuthError::new("invalid_client", description))
         }
         ConsentError::OAuth(e) => oauth_error(e, basic_used),
         ConsentError::Storage(e) => {
-            // 507 for a full disk, 503 with Retry-After for another storage fault; the body
-            // stays in the RFC 6749 shape.
+            // 507 for a full disk, 503 with Retry-After for another storage fault.
             let api = crate::error::ApiError::from(e);
             let description = match api.status {
                 StatusCode::INSUFFICIENT_STORAGE => "the bank's disk is full, so nothing was issued; try again later",
@@ -69,18 +63,24 @@ fn consent_error(e: ConsentError, basic_used: bool) -> Response {
                 }
                 _ => "the bank could not process the request; try again",
             };
-            let mut res = oauth_error(OAuthError::new("temporarily_unavailable", description), false);
-            *res.status_mut() = api.status;
-            if let Some(seconds) = api.retry_after {
-                res.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-            }
-            if let Some(cause) = api.cause {
-                res.extensions_mut().insert(crate::error::ErrorCause(cause));
-            }
-            res
+            in_oauth_shape(api, OAuthError::new("temporarily_unavailable", description))
         }
     }
+}
+
+/// A problem the token endpoint answers with the problem's status, `Retry-After` and logged
+/// cause, its body in the RFC 6749 shape.
+fn in_oauth_shape(api: crate::error::ApiError, body: OAuthError) -> Response {
+    let mut res = oauth_error(body, false);
+    *res.status_mut() = api.status;
+    if let Some(seconds) = api.retry_after {
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    if let Some(cause) = api.cause {
+        res.extensions_mut().insert(crate::error::ErrorCause(cause));
+    }
+    res
 }
 
 /// Parses an `application/x-www-form-urlencoded` body; repeated parameters are refused.

@@ -149,10 +149,9 @@ pub fn measure_due(server: &Server) {
         let quota = quota_of(server, &record);
         let unchanged =
             u.measured_requests.load(Ordering::Acquire) == sandbox.usage.requests() && quota == u.report().quota;
-        if measured_at != 0 && (unchanged || now - measured_at < MEASURE_EVERY) {
-            continue;
-        }
-        if quota.is_none() && measured_at != 0 {
+        // Each sandbox is measured once for the listing; after that only those with a quota
+        // that were used since, at most every half minute.
+        if measured_at != 0 && (quota.is_none() || unchanged || now - measured_at < MEASURE_EVERY) {
             continue;
         }
         let Some(_pass) = sandbox.gate.try_enter() else {

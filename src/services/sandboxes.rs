@@ -1108,13 +1108,14 @@ pub async fn snapshot(server: &Server, id: &str, name: &str) -> Result<SnapshotI
     }
     // The copy is about the size of the live world; it must fit in the quota (a snapshot it
     // replaces is given back).
-    let before = {
-        let (s, sandbox, record) = (server.clone(), sandbox.clone(), record.clone());
-        tokio::task::spawn_blocking(move || super::quota::measure(&s, &sandbox, &record))
-            .await
-            .map_err(|e| LifecycleError::Internal(e.to_string()))??
-    };
-    if let Some(quota) = before.quota {
+    // (A sandbox without a quota is not scanned for it.)
+    if let Some(quota) = super::quota::quota_of(server, &record) {
+        let before = {
+            let (s, sandbox, record) = (server.clone(), sandbox.clone(), record.clone());
+            tokio::task::spawn_blocking(move || super::quota::measure(&s, &sandbox, &record))
+                .await
+                .map_err(|e| LifecycleError::Internal(e.to_string()))??
+        };
         let replaced = record
             .snapshots
             .iter()
