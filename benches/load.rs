@@ -70,11 +70,19 @@ async fn get(port: u16, path: &str, token: Option<&str>) -> (u16, Bytes) {
     (status, res.into_body().collect().await.unwrap().to_bytes())
 }
 
+/// The server under test: this build's binary, or `SANDBANK_BIN` (an older build, to measure
+/// before and after a change in one sitting with the same load generator).
+fn sandbank_binary() -> std::path::PathBuf {
+    std::env::var_os("SANDBANK_BIN")
+        .map(Into::into)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_sandbank").into())
+}
+
 async fn start_server() -> (Server, Duration) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_sandbank"))
+    let child = Command::new(sandbank_binary())
         .args([
             "--scenario",
             "scenarios/large.yaml",
@@ -1160,7 +1168,7 @@ const OPERATOR_KEY: &str = "bench-operator-key";
 const SANDBOXES: usize = 1_000;
 
 fn start_many(data: &std::path::Path, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_sandbank"))
+    Command::new(sandbank_binary())
         .args([
             "--port",
             &port.to_string(),
