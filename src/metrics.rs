@@ -221,8 +221,7 @@ impl Metrics {
             std::collections::HashMap::new();
         let mut latencies: std::collections::HashMap<&'static str, Vec<f64>> = std::collections::HashMap::new();
         for e in entries {
-            let (method, route) = e.operation.split_once(' ').unwrap_or(("", &e.operation));
-            let kind = kind_name(RequestKind::of(method, route));
+            let kind = kind_name(e.kind);
             *counts.entry((e.client_id.as_deref(), kind, e.status)).or_default() += 1;
             latencies.entry(kind).or_default().push(e.latency_micros as f64 / 1e6);
             if let Some(rule) = &e.fault_rule {

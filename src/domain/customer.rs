@@ -64,3 +64,15 @@ pub struct Payee {
     pub account_number: String,
     pub name_kana: String,
 }
+
+/// One customer with everything that belongs to them: their users, and their accounts with
+/// each one's history (what the scenario generates and storage writes as a batch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerWorld {
+    pub customer: Customer,
+    pub users: Vec<User>,
+    pub accounts: Vec<(
+        crate::domain::account::Account,
+        Vec<crate::domain::transaction::Transaction>,
+    )>,
+}

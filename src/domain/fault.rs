@@ -82,29 +82,6 @@ pub enum RequestKind {
     Any,
 }
 
-impl RequestKind {
-    /// What kind of request a route (its template, as in the OpenAPI description) is; `None`
-    /// for routes no policy touches (control plane, operator API, docs, probes, the bank's own
-    /// approval pages).
-    pub fn of(method: &str, route: &str) -> Option<RequestKind> {
-        if route == "/oauth/token" {
-            Some(RequestKind::Token)
-        } else if route.starts_with("/oauth/") || route.starts_with("/.well-known/") {
-            Some(RequestKind::Auth)
-        } else if route.starts_with("/personal/") || route.starts_with("/corporation/") {
-            Some(if method == "GET" {
-                RequestKind::Reference
-            } else {
-                RequestKind::Update
-            })
-        } else if route.starts_with("/public/") {
-            Some(RequestKind::Reference)
-        } else {
-            None
-        }
-    }
-}
-
 /// Which matching requests a rule fires on. Every field given must hold.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

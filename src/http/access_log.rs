@@ -6,6 +6,7 @@
 use super::RequestId;
 use super::faults::{FaultApplied, NoAnswer};
 use super::identity::Identity;
+use super::route::RouteSpec;
 use crate::sandbox::Sandbox;
 use crate::services::sandbox::record_access;
 use crate::storage::PendingAccess;
@@ -13,15 +14,6 @@ use axum::extract::Request;
 use axum::http::Method;
 use axum::response::Response;
 use std::time::Instant;
-
-/// Whether a route's calls go into the access log (API calls, not docs or probes).
-fn logged(route: &str) -> bool {
-    !(route.starts_with("/swagger-ui")
-        || route == "/openapi.json"
-        || route == "/healthz"
-        || route == "/metrics"
-        || route.starts_with("/operator/"))
-}
 
 /// The method's name without an allocation (the API only routes these).
 fn method_name(m: &Method) -> &'static str {
@@ -38,12 +30,12 @@ fn method_name(m: &Method) -> &'static str {
 }
 
 /// Runs the rest of the request (`next`) and records the call.
-pub async fn access_log<P, F>(app: &Sandbox, route: &str, req: Request, next: P) -> Response
+pub async fn access_log<P, F>(app: &Sandbox, route: &str, spec: &RouteSpec, req: Request, next: P) -> Response
 where
     P: FnOnce(Request) -> F,
     F: Future<Output = Response>,
 {
-    if route.is_empty() || !logged(route) {
+    if !spec.logged {
         return next(req).await;
     }
     let started = Instant::now();
@@ -86,6 +78,7 @@ where
             status,
             fault_rule,
             latency_micros: started.elapsed().as_micros() as u64,
+            kind: spec.kind,
         },
     );
     res

@@ -19,8 +19,7 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use std::collections::HashSet;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// The response header naming the rule that made (or changed) the answer.
 pub const FAULT_HEADER: &str = "sandbank-fault";
@@ -31,34 +30,9 @@ const MAX_PEEK: usize = 1 << 20;
 #[derive(Clone, Debug)]
 pub struct FaultApplied(pub Arc<str>);
 
-/// What kind of request a route is (see `RequestKind::of`).
-pub fn kind_of(method: &str, route: &str) -> Option<RequestKind> {
-    RequestKind::of(method, route)
-}
-
 /// Whether `op` ("METHOD /route") is an operation of the API that fault rules can match.
 pub fn faultable_operation(op: &str) -> bool {
-    static OPERATIONS: OnceLock<HashSet<String>> = OnceLock::new();
-    OPERATIONS
-        .get_or_init(|| {
-            let (_, api) = super::api_router().split_for_parts();
-            let doc = serde_json::to_value(&api).unwrap_or_default();
-            let mut ops = HashSet::new();
-            for (path, item) in doc["paths"].as_object().into_iter().flatten() {
-                for method in item
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .map(|(m, _)| m.to_ascii_uppercase())
-                {
-                    if kind_of(&method, path).is_some() {
-                        ops.insert(format!("{method} {path}"));
-                    }
-                }
-            }
-            ops
-        })
-        .contains(op)
+    super::route_table().faultable(op)
 }
 
 /// `client_id` from HTTP basic auth or a form body.
@@ -244,7 +218,7 @@ where
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             let mut res = if kind == RequestKind::Token {
                 // The token endpoint answers in the RFC 6749 §5.2 shape.
-                super::policy::oauth_answer(status, &code, &detail)
+                super::response::oauth_answer(status, &code, &detail)
             } else {
                 problem_answer(status, &code, &detail)
             };

@@ -16,13 +16,13 @@
 
 use crate::error::ApiError;
 use crate::http::identity::Identity;
-use crate::http::routes::accounts::Segment;
+use crate::http::route::{RouteSpec, check_scope};
 use crate::sandbox::Sandbox;
 use crate::services::bearer::Principal;
 use crate::storage::IdempotentAnswer;
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jiff::SignedDuration;
 use std::collections::HashSet;
@@ -78,17 +78,11 @@ fn caller_of(req: &Request) -> Option<Caller> {
     }
 }
 
-/// What a fresh request on `route` checks before it runs, for a user's token: the segment
-/// of the path and the scope of the operation. `None` for routes that take no keys.
-fn authorize_user(route: &str, who: &Principal) -> Option<Result<(), ApiError>> {
-    let scope = if route.ends_with("/debit/request") || route.ends_with("/debit/mandates/cancel") {
-        crate::services::debits::require_scope(who)
-    } else if route.contains("/transfer/") {
-        crate::http::routes::transfers::require_transfer_scope_of(who)
-    } else {
-        return None;
-    };
-    let segment = Segment::of_route(route).map_or(Ok(()), |s| s.check_principal(who));
+/// What a fresh request on the route checks before it runs, for a user's token: the segment
+/// of the path and the scope of the operation. `None` for routes that take no keys from users.
+fn authorize_user(spec: &RouteSpec, who: &Principal) -> Option<Result<(), ApiError>> {
+    let scope = check_scope(spec.scope?, who);
+    let segment = spec.segment.map_or(Ok(()), |s| s.check_principal(who));
     Some(segment.and(scope))
 }
 
@@ -107,12 +101,12 @@ fn replay(answer: &IdempotentAnswer) -> Response {
 }
 
 /// Replays, refuses or records a keyed update around the rest of the request (`next`).
-pub async fn idempotency<P, F>(app: &Sandbox, route: &str, req: Request, next: P) -> Response
+pub async fn idempotency<P, F>(app: &Sandbox, spec: &RouteSpec, req: Request, next: P) -> Response
 where
     P: FnOnce(Request) -> F,
     F: Future<Output = Response>,
 {
-    if req.method() != Method::POST || !takes_keys(route) {
+    if !spec.takes_keys(req.method()) {
         return next(req).await;
     }
     let Some(key) = req
@@ -137,7 +131,7 @@ where
         return next(req).await;
     };
     if let Caller::User(who) = &caller {
-        match authorize_user(route, who) {
+        match authorize_user(spec, who) {
             // Not an update that takes keys: the request runs as it is.
             None => return next(req).await,
             // Exactly what the operation itself would answer; nothing is stored or replayed.
@@ -201,28 +195,6 @@ where
         set.remove(&slot);
     }
     res
-}
-
-/// Whether POSTs to `route` take an `Idempotency-Key`: every update but the operator API, the
-/// sandbox's own reset and snapshots, which replace the very state a stored answer would
-/// live in (and are safe to repeat: a snapshot name is replaced, a reset or restore is the
-/// same state again), and adding fault or outcome rules, whose stored answer would name a
-/// rule that may since have been deleted or wiped by a restore (a rule with its own `id` is
-/// safe to repeat: the second answers 409).
-pub fn takes_keys(route: &str) -> bool {
-    !(route.starts_with("/oauth/")
-        || route.starts_with("/operator/")
-        || route == "/sandbox/v1/reset"
-        || route.starts_with("/sandbox/v1/snapshots")
-        || route == "/sandbox/v1/faults"
-        || route == "/sandbox/v1/transfer-outcomes"
-        || route.starts_with("/sandbox/v1/clients")
-        || route.starts_with("/sandbox/v1/maintenance")
-        || route.starts_with("/sandbox/v1/users/")
-        || route == "/sandbox/v1/emergency-stop"
-        // Webhook management answers secrets once, and redeliveries are meant to repeat.
-        || route.starts_with("/webhooks/")
-        || route.starts_with("/sandbox/v1/webhooks"))
 }
 
 /// Whether an answer reflects the operation's own outcome (and so is replayed to retries).

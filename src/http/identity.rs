@@ -5,6 +5,7 @@
 
 use crate::error::ApiError;
 use crate::http::extract::{admin_key_given, bearer_token};
+use crate::http::route::{Caller, RouteSpec};
 use crate::sandbox::Sandbox;
 use crate::server::Server;
 use crate::services::bearer::{Principal, TokenRejection, authenticate_bearer};
@@ -97,19 +98,19 @@ impl Identity {
     }
 }
 
-/// Resolves the caller by the kind of route: the operator API takes the operator key, the
-/// control plane the sandbox's admin key, every other route an access token (if one is sent).
-pub fn resolve(server: &Server, sandbox: &Sandbox, req: &Request) -> Identity {
-    let path = req.uri().path();
+/// Resolves the caller as the route declares it: the operator API takes the operator key, the
+/// control plane the sandbox's admin key, a connecting company's own API its client id and
+/// secret, every other route an access token (if one is sent).
+pub fn resolve(server: &Server, sandbox: &Sandbox, spec: &RouteSpec, req: &Request) -> Identity {
     let headers = req.headers();
-    if path.starts_with("/operator/") || path == "/metrics" {
+    if spec.caller == Caller::Operator {
         return match bearer_token(headers) {
             Some(k) if server.is_operator_key(k) => Identity::Operator,
             Some(_) => Identity::BadOperatorKey,
             None => Identity::Anonymous,
         };
     }
-    if path.starts_with("/webhooks/") {
+    if spec.caller == Caller::Client {
         return match crate::http::extract::basic_credentials(headers) {
             Some(Ok((id, secret))) => {
                 let source = crate::http::extract::ClientAddr::of(req.extensions(), headers, Some(server)).0;
@@ -129,7 +130,7 @@ pub fn resolve(server: &Server, sandbox: &Sandbox, req: &Request) -> Identity {
             None => Identity::Anonymous,
         };
     }
-    if path.starts_with("/sandbox/") {
+    if spec.caller == Caller::Admin {
         return match admin_key_given(headers) {
             Some(k) if sandbox.is_admin_key(k) => Identity::Admin,
             Some(_) => Identity::BadAdminKey,

@@ -12,6 +12,7 @@ pub mod identity;
 pub mod openapi;
 pub mod policy;
 pub mod response;
+pub mod route;
 pub mod routes;
 pub mod sandbox_scope;
 pub mod serve;
@@ -24,15 +25,15 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use route::{RouteSpec, RouteTable, Routes};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use utoipa::OpenApi;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-/// All API routes with their OpenAPI description.
-pub fn api_router() -> OpenApiRouter {
-    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+/// All API routes with their OpenAPI description and their declarations.
+pub fn api_router() -> Routes {
+    Routes::with_openapi(openapi::ApiDoc::openapi())
         .merge(routes::accounts::personal::router())
         .merge(routes::accounts::corporation::router())
         .merge(routes::transfers::personal::router())
@@ -50,12 +51,20 @@ pub fn api_router() -> OpenApiRouter {
         .merge(crate::oauth::router())
 }
 
+/// The declarations of every route the API serves (built once).
+pub fn route_table() -> &'static RouteTable {
+    static TABLE: std::sync::OnceLock<RouteTable> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| api_router().with_pages().table)
+}
+
 /// The application: every sandbox's API routes, `/openapi.json` and Swagger UI, the operator
 /// API, fallbacks and middleware. A request passes, in order: panic guard → request context →
-/// sandbox (resolved from the path) → identity → access log → policy (kill switch → maintenance
-/// → capacity → faults) → idempotency → handler.
+/// sandbox (resolved from the path) → routing → gate → identity → access log → policy (kill
+/// switch → maintenance → capacity → faults) → idempotency → handler; every layer after
+/// routing reads the matched route's declaration (`route::RouteSpec`).
 pub fn build_router(server: Server) -> Router {
-    let (router, api) = api_router().split_for_parts();
+    let (router, table) = api_router().with_pages().into_parts();
+    let (router, api) = router.split_for_parts();
     let api = Arc::new(openapi::finished(&api));
     // "Authorize" in Swagger UI: the authorization code flow with PKCE, back to
     // …/swagger-ui/oauth2-redirect.html (registered for the demo clients in the scenario).
@@ -78,15 +87,9 @@ pub fn build_router(server: Server) -> Router {
             axum::routing::get(move |sandbox: Sandbox| openapi::served(sandbox, api.clone())),
         )
         .merge(SwaggerUi::new("/swagger-ui").config(swagger_config))
-        .route("/bank/approvals", axum::routing::get(approvals::approvals_page))
-        .route("/bank/approvals/login", axum::routing::post(approvals::approvals_login))
-        .route(
-            "/bank/approvals/decide",
-            axum::routing::post(approvals::approvals_decide),
-        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .route_layer(middleware::from_fn(operation));
+        .route_layer(middleware::from_fn_with_state(table, operation));
     Router::new()
         .fallback_service(sandbox_routes)
         .layer(middleware::from_fn_with_state(server, front))
@@ -94,6 +97,33 @@ pub fn build_router(server: Server) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| ApiError::internal("a request handler panicked").into_response(),
         ))
+}
+
+impl Routes {
+    /// The routes that are not part of the API description: the bank's approval pages and
+    /// the description itself (its handler is added by `build_router`, which owns it).
+    fn with_pages(self) -> Routes {
+        use axum::http::Method;
+        self.page(
+            RouteSpec::bank_page(),
+            "/bank/approvals",
+            Method::GET,
+            axum::routing::get(approvals::approvals_page),
+        )
+        .page(
+            RouteSpec::bank_page(),
+            "/bank/approvals/login",
+            Method::POST,
+            axum::routing::post(approvals::approvals_login),
+        )
+        .page(
+            RouteSpec::bank_page(),
+            "/bank/approvals/decide",
+            Method::POST,
+            axum::routing::post(approvals::approvals_decide),
+        )
+        .declare(RouteSpec::docs(), "/openapi.json", Method::GET)
+    }
 }
 
 async fn not_found() -> ApiError {
@@ -175,8 +205,7 @@ fn acceptable_request_id(v: &HeaderValue) -> Option<String> {
 
 /// The front layer. Assigns `x-request-id` (or keeps a sane one sent by the client), echoes
 /// `x-fapi-interaction-id`, and puts the request id into problem bodies; resolves the
-/// sandbox from the path and the caller from the credentials, and puts both (and the server)
-/// into the request's extensions.
+/// sandbox from the path and puts it (and the server) into the request's extensions.
 async fn front(State(server): State<Server>, mut req: Request, next: Next) -> Response {
     let request_id = req
         .headers()
@@ -189,11 +218,6 @@ async fn front(State(server): State<Server>, mut req: Request, next: Next) -> Re
     if bad_interaction_id {
         fapi = None;
     }
-    let path = req.uri().path();
-    // Swagger UI is a page like the consent page: it must not be framed (clickjacking).
-    let framable = !path.contains("/swagger-ui");
-    // Under any sandbox's prefix (`/s/{id}/oauth/…`) too.
-    let secret_bearing = path.contains("/oauth/") || path.contains("/sandbox/v1/") || path.starts_with("/operator/");
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let resolved = if bad_interaction_id {
         Err(ApiError::bad_request(
@@ -202,19 +226,14 @@ async fn front(State(server): State<Server>, mut req: Request, next: Next) -> Re
         )
         .into_response())
     } else {
-        sandbox_scope::resolve(&server, &mut req).await
+        sandbox_scope::resolve(&server, &mut req)
     };
     let mut res = match resolved {
-        Ok((sandbox, pass)) => {
-            let identity = identity::resolve(&server, &sandbox, &req);
+        Ok(sandbox) => {
             let extensions = req.extensions_mut();
-            extensions.insert(identity);
             extensions.insert(sandbox);
             extensions.insert(server);
-            let res = next.run(req).await;
-            // The handle was in use until the answer was made.
-            drop(pass);
-            res
+            next.run(req).await
         }
         Err(res) => res,
     };
@@ -238,12 +257,50 @@ async fn front(State(server): State<Server>, mut req: Request, next: Next) -> Re
     if let Some(v) = fapi {
         res.headers_mut().insert(names::X_FAPI_INTERACTION_ID.clone(), v);
     }
-    let headers = res.headers_mut();
-    headers.insert(
+    res.headers_mut().insert(
         axum::http::header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    if !framable {
+    res
+}
+
+/// The operation layer, inside routing: it finds the matched route's declaration, takes a
+/// pass of the sandbox's gate (unless the route changes the whole sandbox itself), resolves
+/// the caller, then runs access log → policy → idempotency → handler, and marks the answer as
+/// the declaration says (`no-store`, framing).
+async fn operation(State(table): State<Arc<RouteTable>>, mut req: Request, next: Next) -> Response {
+    let (Some(sandbox), Some(server)) = (
+        req.extensions().get::<Sandbox>().cloned(),
+        req.extensions().get::<Server>().cloned(),
+    ) else {
+        return ApiError::internal("no sandbox was resolved for this request").into_response();
+    };
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("", |m| m.as_str());
+    let spec = *table.spec(req.method(), route);
+    let (sandbox, pass) = if spec.gated() {
+        match sandbox_scope::enter(&server, sandbox).await {
+            Ok((sandbox, pass)) => {
+                req.extensions_mut().insert(sandbox.clone());
+                (sandbox, Some(pass))
+            }
+            Err(res) => return res,
+        }
+    } else {
+        (sandbox, None)
+    };
+    let identity = identity::resolve(&server, &sandbox, &spec, &req);
+    req.extensions_mut().insert(identity);
+    let mut res = access_log::access_log(&sandbox, route, &spec, req, |req| {
+        policy::policy(&sandbox, route, &spec, req, |req| {
+            idempotency::idempotency(&sandbox, &spec, req, |req| next.run(req))
+        })
+    })
+    .await;
+    // The handle was in use until the answer was made.
+    drop(pass);
+    let headers = res.headers_mut();
+    if !spec.framable {
         headers.insert(axum::http::header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
         headers.insert(
             axum::http::header::CONTENT_SECURITY_POLICY,
@@ -251,25 +308,9 @@ async fn front(State(server): State<Server>, mut req: Request, next: Next) -> Re
         );
     }
     // Token and control-plane answers carry tokens, secrets and customer data.
-    if secret_bearing {
+    if spec.secrets {
         headers.insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(axum::http::header::PRAGMA, HeaderValue::from_static("no-cache"));
     }
     res
-}
-
-/// The operation layer, inside routing (it needs the matched route): access log → policy →
-/// idempotency → handler.
-async fn operation(req: Request, next: Next) -> Response {
-    let Some(app) = req.extensions().get::<Sandbox>().cloned() else {
-        return ApiError::internal("no sandbox was resolved for this request").into_response();
-    };
-    let matched = req.extensions().get::<MatchedPath>().cloned();
-    let route = matched.as_ref().map_or("", |m| m.as_str());
-    access_log::access_log(&app, route, req, |req| {
-        policy::policy(&app, route, req, |req| {
-            idempotency::idempotency(&app, route, req, |req| next.run(req))
-        })
-    })
-    .await
 }

@@ -128,6 +128,7 @@ fn for_each_operation(
 /// control plane, 400 for query strings that do not parse, 400/415/422 for JSON bodies that
 /// are malformed, not JSON or of the wrong shape, 409/422 for `Idempotency-Key` on POSTs.
 fn add_layer_answers(doc: &mut serde_json::Value) {
+    use crate::domain::fault::RequestKind;
     use serde_json::{Value, json};
     let problem = |description: &str| {
         json!({"description": description,
@@ -153,7 +154,8 @@ fn add_layer_answers(doc: &mut serde_json::Value) {
             .and_then(|b| b.get("content"))
             .and_then(|c| c.get("application/json"))
             .is_some();
-        let oauth_form = path.starts_with("/oauth/");
+        let spec = super::route_table().spec(&method.to_ascii_uppercase().parse().unwrap_or_default(), path);
+        let oauth_form = matches!(spec.kind, Some(RequestKind::Auth | RequestKind::Token));
         let mut add = Vec::new();
         if schemes.iter().any(|s| s == "bearer") {
             add.push((
@@ -161,7 +163,7 @@ fn add_layer_answers(doc: &mut serde_json::Value) {
                 "Missing, invalid or expired access token, or a revoked grant (RFC 6750)",
             ));
             add.push(("403", "The token lacks the scope, or belongs to the other segment"));
-            if path.starts_with("/personal/") || path.starts_with("/corporation/") {
+            if spec.segment.is_some() {
                 add.push(("404", "No such account, transfer or mandate among this customer's"));
             }
         }
@@ -184,7 +186,7 @@ fn add_layer_answers(doc: &mut serde_json::Value) {
                 "The JSON does not have the documented shape (missing or unknown field, wrong type)",
             ));
         }
-        if method == "post" && super::idempotency::takes_keys(path) {
+        if method == "post" && spec.keyed {
             add.push((
                 "400",
                 "The Idempotency-Key header is not 1 to 255 visible ASCII characters",
@@ -205,10 +207,7 @@ fn add_layer_answers(doc: &mut serde_json::Value) {
         }
         // The policy layer: capacity limits, maintenance windows, the emergency stop and
         // suspensions of a client or user.
-        if matches!(
-            crate::domain::fault::RequestKind::of(&method.to_ascii_uppercase(), path),
-            Some(crate::domain::fault::RequestKind::Reference | crate::domain::fault::RequestKind::Update)
-        ) {
+        if matches!(spec.kind, Some(RequestKind::Reference | RequestKind::Update)) {
             add.push((
                 "429",
                 "A capacity limit was reached: `rate_limited`, the limit named, with Retry-After and the RateLimit-Policy / RateLimit fields",
@@ -293,7 +292,7 @@ fn add_webhooks(doc: &mut serde_json::Value) {
 
 /// The complete OpenAPI document as pretty JSON.
 pub fn openapi_json() -> String {
-    let (_, api) = super::api_router().split_for_parts();
+    let (_, api) = super::api_router().router.split_for_parts();
     serde_json::to_string_pretty(&finished(&api)).unwrap_or_default()
 }
 
@@ -322,7 +321,8 @@ pub async fn served(
     if !sandbox.is_default()
         && let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut())
     {
-        paths.retain(|path, _| !path.starts_with("/operator/"));
+        let table = super::route_table();
+        paths.retain(|path, _| table.caller_of_path(path) != Some(super::route::Caller::Operator));
     }
     axum::Json(doc)
 }

@@ -8,7 +8,9 @@
 //! answer. Answers use the API's problem documents, the RFC 6749 shape on the token endpoint,
 //! and an HTML page on the authorization pages.
 
-use super::faults::{self, client_credentials_of_token_request, kind_of};
+use super::faults::{self, client_credentials_of_token_request};
+use super::response::{oauth_answer, retry_after};
+use super::route::{Answers, Charged, RouteSpec};
 use crate::domain::fault::RequestKind;
 use crate::error::{Problem, problem_of};
 use crate::http::identity::Identity;
@@ -18,19 +20,19 @@ use crate::services::controls::Refusal;
 use crate::services::maintenance::InWindow;
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
 /// Largest token-request body read to find its client.
 const MAX_PEEK: usize = 64 * 1024;
 
 /// Runs the checks in order, then the rest of the request (`next`) if none answers.
-pub async fn policy<P, F>(app: &Sandbox, route: &str, req: Request, next: P) -> Response
+pub async fn policy<P, F>(app: &Sandbox, route: &str, spec: &RouteSpec, req: Request, next: P) -> Response
 where
     P: FnOnce(Request) -> F,
     F: Future<Output = Response>,
 {
-    let Some(kind) = kind_of(req.method().as_str(), route) else {
+    let Some(kind) = spec.kind else {
         return next(req).await;
     };
     // A sandbox over its storage quota takes no more writes that grow it (one flag, set by
@@ -50,16 +52,16 @@ where
     let user = principal.as_ref().map(|p| p.user_id.as_str());
     // Public information (the calendar, the maintenance notices) stays up through stops and
     // maintenance: it is how connecting companies learn about them.
-    let public = route.starts_with("/public/");
+    let public = spec.always_up;
     // 1. The kill switch.
     if !public && let Some(refusal) = app.controls.refusal(client, user, kind) {
         crate::metrics::metrics().stopped(&app.id, refusal.target);
-        return stopped(app, &refusal, Shape::of(kind, route));
+        return stopped(app, &refusal, spec.answers);
     }
     // 2. Maintenance.
     if !public && let Some(window) = app.maintenance.stopping(kind, req.method().as_str(), route, now) {
         crate::metrics::metrics().in_maintenance(&app.id, &window.id);
-        return in_maintenance(app, &window, Shape::of(kind, route), now);
+        return in_maintenance(app, &window, spec.answers, now);
     }
     // 3. Capacity. The token endpoint's client is in its credentials, read only when a
     // client policy counts token requests.
@@ -92,8 +94,8 @@ where
     // Of the authorization server's pages, capacity counts the authorization request (charged
     // to the client it names) and userinfo; login, consent, discovery and keys are not counted.
     let authorize_client;
-    let client = match kind {
-        RequestKind::Auth if route == "/oauth/authorize" && req.method() == Method::GET => {
+    let client = match (kind, spec.charged) {
+        (RequestKind::Auth, Charged::QueryClient) => {
             authorize_client = req.uri().query().and_then(|q| {
                 form_urlencoded::parse(q.as_bytes())
                     .find(|(k, _)| k == "client_id")
@@ -101,15 +103,15 @@ where
             });
             authorize_client.as_deref()
         }
-        RequestKind::Auth if route == "/oauth/userinfo" => client,
-        RequestKind::Auth => return faults::faults(app, route, kind, req, next).await,
+        (RequestKind::Auth, Charged::Caller) => client,
+        (RequestKind::Auth, Charged::Nobody) => return faults::faults(app, route, kind, req, next).await,
         _ => client,
     };
     let mut admission = match app.capacity.admit(client, kind, now) {
         Ok(a) => a,
         Err(limited) => {
             crate::metrics::metrics().rate_limited(&app.id, client, &limited.limit);
-            return rate_limited(app, limited, Shape::of(kind, route));
+            return rate_limited(app, limited, spec.answers);
         }
     };
     if admission.latency > jiff::SignedDuration::ZERO {
@@ -140,51 +142,12 @@ fn rate_limit_fields(headers: &mut HeaderMap, fields: Option<RateLimitFields>) {
     }
 }
 
-fn retry_after(headers: &mut HeaderMap, secs: u64) {
-    headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-}
-
-/// The shape of an endpoint's answers.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Shape {
-    /// The token endpoint: RFC 6749 §5.2.
-    OAuth,
-    /// The authorization pages a browser shows: an HTML error page.
-    Page,
-    /// Everything else: a problem document.
-    Problem,
-}
-
-impl Shape {
-    fn of(kind: RequestKind, route: &str) -> Shape {
-        if kind == RequestKind::Token {
-            Shape::OAuth
-        } else if route.starts_with("/oauth/authorize") {
-            Shape::Page
-        } else {
-            Shape::Problem
-        }
-    }
-}
-
-/// An error answer of the token endpoint (RFC 6749 §5.2).
-pub(super) fn oauth_answer(status: StatusCode, error: &str, description: &str) -> Response {
-    let mut res = (
-        status,
-        axum::Json(serde_json::json!({"error": error, "error_description": description})),
-    )
-        .into_response();
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
-}
-
 /// An answer in the shape of the endpoint.
-fn answer(app: &Sandbox, shape: Shape, problem: Problem, oauth_error: &str) -> Response {
+fn answer(app: &Sandbox, shape: Answers, problem: Problem, oauth_error: &str) -> Response {
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     match shape {
-        Shape::OAuth => oauth_answer(status, oauth_error, &problem.detail),
-        Shape::Page => (
+        Answers::OAuth => oauth_answer(status, oauth_error, &problem.detail),
+        Answers::Page => (
             status,
             Html(crate::oauth::pages::error(
                 &app.scenario.scenario.bank.name,
@@ -192,11 +155,11 @@ fn answer(app: &Sandbox, shape: Shape, problem: Problem, oauth_error: &str) -> R
             )),
         )
             .into_response(),
-        Shape::Problem => problem_of(problem),
+        Answers::Problem => problem_of(problem),
     }
 }
 
-fn stopped(app: &Sandbox, refusal: &Refusal, shape: Shape) -> Response {
+fn stopped(app: &Sandbox, refusal: &Refusal, shape: Answers) -> Response {
     let what = match refusal.stop.scope {
         crate::services::controls::StopScope::All => "all API calls",
         crate::services::controls::StopScope::Update => "update calls",
@@ -232,7 +195,7 @@ fn stopped(app: &Sandbox, refusal: &Refusal, shape: Shape) -> Response {
     answer(app, shape, Problem::new(status, code, &detail), oauth_error)
 }
 
-fn in_maintenance(app: &Sandbox, w: &InWindow, shape: Shape, now: jiff::Timestamp) -> Response {
+fn in_maintenance(app: &Sandbox, w: &InWindow, shape: Answers, now: jiff::Timestamp) -> Response {
     let end = crate::clock::format_jst(w.occurrence.end);
     let about = w.description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
     let detail = format!(
@@ -248,7 +211,7 @@ fn in_maintenance(app: &Sandbox, w: &InWindow, shape: Shape, now: jiff::Timestam
     res
 }
 
-fn rate_limited(app: &Sandbox, l: Limited, shape: Shape) -> Response {
+fn rate_limited(app: &Sandbox, l: Limited, shape: Answers) -> Response {
     let mut problem = Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", &l.detail);
     problem.limit = Some(l.limit.to_string());
     let mut res = answer(app, shape, problem, "rate_limited");

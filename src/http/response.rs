@@ -2,8 +2,9 @@
 //! sized up front: axum's `Json` starts at 128 bytes and grows by copying, which the profile
 //! showed as a tenth of a 50-item history page's time.
 
+use axum::http::StatusCode;
 use axum::http::{HeaderValue, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 /// A JSON object written by hand, for the answers the profile shows serde spending most of
 /// its time on (a 50-item history page): keys are the API's own ASCII names and are written
@@ -107,4 +108,21 @@ impl JsonObject {
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         res
     }
+}
+
+/// An error answer of the token endpoint (RFC 6749 §5.2).
+pub fn oauth_answer(status: StatusCode, error: &str, description: &str) -> Response {
+    let mut res = (
+        status,
+        axum::Json(serde_json::json!({"error": error, "error_description": description})),
+    )
+        .into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// `Retry-After` in whole seconds, at least 1.
+pub fn retry_after(headers: &mut axum::http::HeaderMap, secs: u64) {
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
 }

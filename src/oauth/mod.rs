@@ -8,11 +8,12 @@ pub mod jwt;
 pub mod pages;
 pub mod token;
 
+use crate::domain::fault::RequestKind;
 use crate::error::ApiError;
+use crate::http::route::{Answers, Charged, RouteSpec, Routes};
 use crate::services::consent::ConsentError;
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 /// RFC 6749 §5.2 error body.
@@ -39,16 +40,21 @@ pub fn oauth_error_to_api(e: ConsentError) -> ApiError {
     }
 }
 
-pub fn router() -> OpenApiRouter {
-    OpenApiRouter::new()
-        .routes(routes!(authorize::authorize))
-        .routes(routes!(authorize::login))
-        .routes(routes!(authorize::decide))
-        .routes(routes!(token::token))
-        .routes(routes!(token::revoke))
-        .routes(routes!(token::introspect))
-        .routes(routes!(discovery::openid_configuration))
-        .routes(routes!(discovery::oauth_metadata))
-        .routes(routes!(discovery::jwks))
-        .routes(routes!(discovery::userinfo))
+/// The authorization server's routes. `auth` capacity limits count the authorization request
+/// (charged to the client it names) and userinfo; login, consent, discovery and keys are not
+/// counted. The browser pages answer refusals as HTML pages.
+pub fn router() -> Routes {
+    let auth = RouteSpec::oauth(RequestKind::Auth);
+    let page = auth.answered_as(Answers::Page);
+    Routes::new()
+        .add(page.charged(Charged::QueryClient), routes!(authorize::authorize))
+        .add(page, routes!(authorize::login))
+        .add(page, routes!(authorize::decide))
+        .add(RouteSpec::oauth(RequestKind::Token), routes!(token::token))
+        .add(auth, routes!(token::revoke))
+        .add(auth, routes!(token::introspect))
+        .add(RouteSpec::discovery(), routes!(discovery::openid_configuration))
+        .add(RouteSpec::discovery(), routes!(discovery::oauth_metadata))
+        .add(auth, routes!(discovery::jwks))
+        .add(auth.charged(Charged::Caller), routes!(discovery::userinfo))
 }

@@ -25,13 +25,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{HashMap, HashSet};
 
-/// One customer with everything that belongs to them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GeneratedCustomer {
-    pub customer: Customer,
-    pub users: Vec<User>,
-    pub accounts: Vec<(Account, Vec<Transaction>)>,
-}
+pub use crate::domain::customer::CustomerWorld as GeneratedCustomer;
 
 /// One-time code of generated users (declared users set theirs in the scenario).
 const DEFAULT_OTP: &str = "123456";

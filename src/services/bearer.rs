@@ -26,6 +26,32 @@ impl Principal {
     }
 }
 
+/// The scope an operation needs from a customer's token: each rule is written here once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeRule {
+    /// `transfers:own` or `transfers:any`.
+    Transfers,
+    /// `debits`.
+    Debits,
+}
+
+impl ScopeRule {
+    /// The scopes that satisfy the rule, as a refusal names them.
+    pub fn label(self) -> &'static str {
+        match self {
+            ScopeRule::Transfers => "transfers:own or transfers:any",
+            ScopeRule::Debits => "debits",
+        }
+    }
+
+    pub fn allows(self, who: &Principal) -> bool {
+        match self {
+            ScopeRule::Transfers => who.has(Scope::TransfersAny) || who.has(Scope::TransfersOwn),
+            ScopeRule::Debits => who.has(Scope::Debits),
+        }
+    }
+}
+
 /// Why a bearer token was refused.
 #[derive(Debug)]
 pub enum TokenRejection {

@@ -5,7 +5,6 @@
 
 use super::consent::Principal;
 use super::ledger::{self, Entry};
-use crate::domain::consent::Scope;
 use crate::domain::debit::{DebitResult, Mandate, MandateStatus};
 use crate::domain::event::{DebitData, DebitFailedData, EventKind, MandateData, MovementData};
 use crate::domain::money::Yen;
@@ -30,10 +29,11 @@ fn biller_account(client_id: &str) -> String {
 
 /// 403 unless the token has the `debits` scope.
 pub fn require_scope(who: &Principal) -> Result<(), ApiError> {
-    if who.has(Scope::Debits) {
+    let rule = crate::services::bearer::ScopeRule::Debits;
+    if rule.allows(who) {
         Ok(())
     } else {
-        Err(ApiError::insufficient_scope("debits"))
+        Err(ApiError::insufficient_scope(rule.label()))
     }
 }
 

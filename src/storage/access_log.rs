@@ -56,6 +56,8 @@ pub struct PendingAccess {
     pub status: u16,
     pub fault_rule: Option<String>,
     pub latency_micros: u64,
+    /// The operation kind its route declares (for the request metrics).
+    pub kind: Option<crate::domain::fault::RequestKind>,
 }
 
 impl PendingAccess {
@@ -77,6 +79,7 @@ impl PendingAccess {
             fault_rule: self.fault_rule,
             latency_micros: self.latency_micros,
             end_user_ip: self.end_user_ip.map(|ip| ip.to_string()),
+            kind: self.kind,
         }
     }
 }
@@ -99,6 +102,9 @@ pub struct AccessLogEntry {
     pub fault_rule: Option<String>,
     pub latency_micros: u64,
     pub end_user_ip: Option<String>,
+    /// The operation kind its route declared; known only on the way to storage (metrics).
+    #[serde(skip)]
+    pub kind: Option<crate::domain::fault::RequestKind>,
 }
 
 /// What to list.

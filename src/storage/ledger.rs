@@ -28,9 +28,27 @@ pub enum TxError<E> {
 }
 
 /// What an operation inside `atomically` returns (abort with `abort`, or `?` on storage).
-pub type TxResult<T> = std::result::Result<T, ConflictableTransactionError<TxAbort>>;
+pub type TxResult<T> = std::result::Result<T, TxFailure>;
 
-/// What travels through sled's abort channel: the caller's error or a codec failure.
+/// Why one attempt of an atomic write stopped: a conflict (the attempt is run again), the
+/// caller's abort, or a storage failure. Opaque outside storage: callers make one with
+/// `abort` and pass it on with `?`.
+#[derive(Debug)]
+pub struct TxFailure(ConflictableTransactionError<TxAbort>);
+
+impl From<ConflictableTransactionError<TxAbort>> for TxFailure {
+    fn from(e: ConflictableTransactionError<TxAbort>) -> Self {
+        TxFailure(e)
+    }
+}
+
+impl From<sled::transaction::UnabortableTransactionError> for TxFailure {
+    fn from(e: sled::transaction::UnabortableTransactionError) -> Self {
+        TxFailure(e.into())
+    }
+}
+
+/// What travels through the engine's abort channel: the caller's error or a codec failure.
 #[derive(Debug)]
 pub enum TxAbort {
     Caller(Box<dyn std::any::Any + Send>),
@@ -60,16 +78,16 @@ pub struct LedgerTx<'a> {
 }
 
 fn codec<T>(r: Result<T>) -> TxResult<T> {
-    r.map_err(|e| ConflictableTransactionError::Abort(TxAbort::Codec(e.to_string())))
+    r.map_err(|e| TxFailure(ConflictableTransactionError::Abort(TxAbort::Codec(e.to_string()))))
 }
 
 /// Inserts a record that must be new: a key that already exists is an internal error (the
 /// whole write is abandoned), never a silent overwrite of another record.
 fn insert_new(tree: &TransactionalTree, key: Vec<u8>, value: Vec<u8>, what: &str) -> TxResult<()> {
     if tree.insert(key, value)?.is_some() {
-        return Err(ConflictableTransactionError::Abort(TxAbort::Codec(format!(
+        return Err(TxFailure(ConflictableTransactionError::Abort(TxAbort::Codec(format!(
             "refusing to overwrite an existing {what}: its identifier was allocated twice"
-        ))));
+        )))));
     }
     Ok(())
 }
@@ -103,7 +121,9 @@ impl Counter {
 
 /// Stops the transaction with the caller's error.
 pub fn abort<E: Send + 'static, T>(e: E) -> TxResult<T> {
-    Err(ConflictableTransactionError::Abort(TxAbort::Caller(Box::new(e))))
+    Err(TxFailure(ConflictableTransactionError::Abort(TxAbort::Caller(
+        Box::new(e),
+    ))))
 }
 
 impl LedgerTx<'_> {
@@ -297,7 +317,9 @@ impl LedgerTx<'_> {
         let key = self.store.key(&[b"~counter", counter.name()]);
         let current = match self.meta.get(&key)? {
             Some(v) => u64::from_be_bytes(v.as_ref().try_into().map_err(|_| {
-                ConflictableTransactionError::Abort(TxAbort::Codec("a stored counter is not 8 bytes".into()))
+                TxFailure(ConflictableTransactionError::Abort(TxAbort::Codec(
+                    "a stored counter is not 8 bytes".into(),
+                )))
             })?),
             None => 0,
         };
@@ -373,8 +395,8 @@ impl SandboxStore {
                     grant_touched: &grant_touched,
                     accounts_written: &accounts_written,
                 };
-                let v = f(&tx)?;
-                tx.write_outbox()?;
+                let v = f(&tx).map_err(|e| e.0)?;
+                tx.write_outbox().map_err(|e| e.0)?;
                 Ok(v)
             },
         );

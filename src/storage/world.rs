@@ -4,8 +4,8 @@ use super::codec::{decode, encode};
 use super::keys::{month_bytes, position_bytes};
 use super::{Result, SandboxStore};
 use crate::domain::account::Account;
+use crate::domain::customer::CustomerWorld;
 use crate::domain::transaction::Transaction;
-use crate::scenario::generate::GeneratedCustomer;
 use jiff::civil::Date;
 use std::sync::Arc;
 
@@ -41,7 +41,7 @@ impl<'a> WorldWriter<'a> {
         }
     }
 
-    pub fn add(&mut self, g: &GeneratedCustomer) -> Result<()> {
+    pub fn add(&mut self, g: &CustomerWorld) -> Result<()> {
         let s = self.store;
         self.customers
             .insert(s.key(&[g.customer.id.as_bytes()]), encode(&g.customer)?);

@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod architecture;
 mod browser;
 mod capacity;
 mod concurrency;

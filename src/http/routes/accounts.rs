@@ -4,14 +4,12 @@
 
 use crate::domain::account::Account;
 use crate::domain::consent::Scope;
-use crate::domain::customer::CustomerKind;
 use crate::error::ApiError;
 use crate::http::extract::{ApiQuery, Authenticated};
 use crate::http::response::JsonObject;
 use crate::sandbox::Sandbox;
 use crate::services::reference::{self, HistoryKind};
 use axum::Json;
-use axum::http::StatusCode;
 use axum::response::Response;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
@@ -192,47 +190,7 @@ pub struct TransactionsResponse {
     pub transactions: Vec<TransactionItem>,
 }
 
-/// Which API segment a route belongs to.
-#[derive(Debug, Clone, Copy)]
-pub enum Segment {
-    Personal,
-    Corporation,
-}
-
-impl Segment {
-    /// 403 `wrong_segment` unless the token's customer belongs to this segment.
-    pub fn check(self, who: &Authenticated) -> Result<(), ApiError> {
-        self.check_principal(&who.0)
-    }
-
-    /// The segment a route path belongs to, if any.
-    pub fn of_route(route: &str) -> Option<Segment> {
-        if route.starts_with("/personal/") {
-            Some(Segment::Personal)
-        } else if route.starts_with("/corporation/") {
-            Some(Segment::Corporation)
-        } else {
-            None
-        }
-    }
-
-    /// `check` for a resolved principal.
-    pub fn check_principal(self, who: &crate::services::consent::Principal) -> Result<(), ApiError> {
-        match (self, who.customer_kind) {
-            (Segment::Personal, CustomerKind::Individual) | (Segment::Corporation, CustomerKind::Corporation) => Ok(()),
-            (Segment::Personal, CustomerKind::Corporation) => Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "wrong_segment",
-                "this token belongs to a corporate customer; call /corporation/v1 instead of /personal/v1",
-            )),
-            (Segment::Corporation, CustomerKind::Individual) => Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "wrong_segment",
-                "this token belongs to an individual customer; call /personal/v1 instead of /corporation/v1",
-            )),
-        }
-    }
-}
+pub use crate::http::route::Segment;
 
 fn base_date_time(app: &Sandbox) -> (Date, String, String) {
     let now = crate::clock::jst_datetime(app.clock.now());
@@ -460,12 +418,14 @@ macro_rules! segment_routes {
                 super::transactions($segment, app, who, q, HistoryKind::Deposits).await
             }
 
-            pub fn router() -> utoipa_axum::router::OpenApiRouter {
-                utoipa_axum::router::OpenApiRouter::new()
-                    .routes(utoipa_axum::routes!(accounts))
-                    .routes(utoipa_axum::routes!(balances))
-                    .routes(utoipa_axum::routes!(transactions))
-                    .routes(utoipa_axum::routes!(deposit_transactions))
+            pub fn router() -> crate::http::route::Routes {
+                use crate::http::route::RouteSpec;
+                let read = RouteSpec::reference($segment);
+                crate::http::route::Routes::new()
+                    .add(read, utoipa_axum::routes!(accounts))
+                    .add(read, utoipa_axum::routes!(balances))
+                    .add(read, utoipa_axum::routes!(transactions))
+                    .add(read, utoipa_axum::routes!(deposit_transactions))
             }
         }
     };

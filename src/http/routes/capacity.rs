@@ -6,6 +6,7 @@ use crate::domain::maintenance::MaintenanceWindow;
 use crate::error::ApiError;
 use crate::http::extract::{Admin, ApiJson};
 use crate::http::faults::faultable_operation;
+use crate::http::route::{RouteSpec, Routes};
 use crate::http::routes::clients::known_client;
 use crate::sandbox::Sandbox;
 use crate::services::capacity::PolicyError;
@@ -15,7 +16,6 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 const PROBLEM: &str = "application/problem+json";
@@ -185,10 +185,11 @@ pub async fn delete_window(_: Admin, app: Sandbox, Path(id): Path<String>) -> Re
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub fn router() -> OpenApiRouter {
-    OpenApiRouter::new()
-        .routes(routes!(get_bank_capacity, put_bank_capacity))
-        .routes(routes!(get_client_capacity, put_client_capacity))
-        .routes(routes!(add_window, list_windows, clear_windows))
-        .routes(routes!(get_window, delete_window))
+pub fn router() -> Routes {
+    let admin = RouteSpec::admin();
+    Routes::new()
+        .add(admin, routes!(get_bank_capacity, put_bank_capacity))
+        .add(admin, routes!(get_client_capacity, put_client_capacity))
+        .add(admin, routes!(add_window, list_windows, clear_windows))
+        .add(admin, routes!(get_window, delete_window))
 }

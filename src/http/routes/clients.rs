@@ -7,6 +7,7 @@ use crate::domain::capacity::CapacityPolicy;
 use crate::domain::consent::Client;
 use crate::error::ApiError;
 use crate::http::extract::{Admin, ApiJson};
+use crate::http::route::{RouteSpec, Routes};
 use crate::sandbox::Sandbox;
 use crate::services::clients::{self, ClientError, ClientSettings};
 use crate::services::controls::{Stop, StopRecord, StopScope, Target};
@@ -16,7 +17,6 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 const PROBLEM: &str = "application/problem+json";
@@ -541,14 +541,17 @@ pub async fn suspensions(_: Admin, app: Sandbox) -> Json<StopsView> {
     })
 }
 
-pub fn router() -> OpenApiRouter {
-    OpenApiRouter::new()
-        .routes(routes!(list_clients, create_client))
-        .routes(routes!(get_client, update_client, delete_client))
-        .routes(routes!(rotate_secret))
-        .routes(routes!(suspend_client, resume_client))
-        .routes(routes!(unlock_client))
-        .routes(routes!(suspend_user, resume_user))
-        .routes(routes!(emergency_stop, lift_emergency_stop))
-        .routes(routes!(suspensions))
+/// Client registration, suspensions and the emergency stop take no `Idempotency-Key`: their
+/// answers carry secrets once, or they are safe to repeat.
+pub fn router() -> Routes {
+    let admin = RouteSpec::admin();
+    Routes::new()
+        .add(admin, routes!(list_clients, create_client))
+        .add(admin, routes!(get_client, update_client, delete_client))
+        .add(admin, routes!(rotate_secret))
+        .add(admin, routes!(suspend_client, resume_client))
+        .add(admin, routes!(unlock_client))
+        .add(admin, routes!(suspend_user, resume_user))
+        .add(admin, routes!(emergency_stop, lift_emergency_stop))
+        .add(admin, routes!(suspensions))
 }

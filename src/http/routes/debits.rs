@@ -166,11 +166,14 @@ macro_rules! debit_routes {
                 Ok(Json(mandate_view(&m)))
             }
 
-            pub fn router() -> utoipa_axum::router::OpenApiRouter {
-                utoipa_axum::router::OpenApiRouter::new()
-                    .routes(utoipa_axum::routes!(debit_request))
-                    .routes(utoipa_axum::routes!(debit_mandates))
-                    .routes(utoipa_axum::routes!(debit_mandate_cancel))
+            pub fn router() -> crate::http::route::Routes {
+                use crate::http::route::RouteSpec;
+                use crate::services::bearer::ScopeRule;
+                let update = RouteSpec::update($segment, ScopeRule::Debits);
+                crate::http::route::Routes::new()
+                    .add(update, utoipa_axum::routes!(debit_request))
+                    .add(RouteSpec::reference($segment), utoipa_axum::routes!(debit_mandates))
+                    .add(update, utoipa_axum::routes!(debit_mandate_cancel))
             }
         }
     };

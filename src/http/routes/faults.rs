@@ -6,6 +6,7 @@ use crate::domain::outcome::OutcomeRule;
 use crate::error::ApiError;
 use crate::http::extract::{Admin, ApiJson};
 use crate::http::faults::faultable_operation;
+use crate::http::route::{RouteSpec, Routes};
 use crate::sandbox::Sandbox;
 use crate::services::faults::{RuleError, RuleView};
 use axum::Json;
@@ -13,7 +14,6 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 /// A fault rule with its counters.
@@ -200,10 +200,14 @@ pub async fn delete_outcome(_: Admin, app: Sandbox, Path(id): Path<String>) -> R
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub fn router() -> OpenApiRouter {
-    OpenApiRouter::new()
-        .routes(routes!(add_fault, list_faults, clear_faults))
-        .routes(routes!(get_fault, delete_fault))
-        .routes(routes!(add_outcome, list_outcomes))
-        .routes(routes!(delete_outcome))
+/// Adding a rule takes no `Idempotency-Key`: a stored answer would name a rule that may since
+/// have been deleted or wiped by a restore (a rule with its own `id` is safe to repeat: the
+/// second answers 409).
+pub fn router() -> Routes {
+    let admin = RouteSpec::admin();
+    Routes::new()
+        .add(admin, routes!(add_fault, list_faults, clear_faults))
+        .add(admin, routes!(get_fault, delete_fault))
+        .add(admin, routes!(add_outcome, list_outcomes))
+        .add(admin, routes!(delete_outcome))
 }

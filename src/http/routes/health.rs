@@ -2,6 +2,7 @@
 
 use crate::error::ApiError;
 use crate::http::identity::Identity;
+use crate::http::route::{RouteSpec, Routes};
 use crate::sandbox::Sandbox;
 use crate::server::Server;
 use axum::http::header;
@@ -9,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 /// Liveness answer.
@@ -55,6 +55,15 @@ pub async fn metrics(
         .into_response())
 }
 
-pub fn router() -> OpenApiRouter {
-    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(metrics))
+pub fn router() -> Routes {
+    Routes::new()
+        .add(RouteSpec::docs(), routes!(healthz))
+        // Scraped with the operator key; not a secret-bearing answer.
+        .add(
+            RouteSpec {
+                secrets: false,
+                ..RouteSpec::operator()
+            },
+            routes!(metrics),
+        )
 }

@@ -4,6 +4,7 @@
 
 use crate::error::ApiError;
 use crate::http::extract::{Admin, ApiJson, Operator};
+use crate::http::route::{RouteSpec, Routes};
 use crate::sandbox::Sandbox;
 use crate::scenario::LoadedScenario;
 use crate::server::Server;
@@ -14,7 +15,6 @@ use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 type Problem = crate::error::Problem;
@@ -654,17 +654,23 @@ pub async fn delete_own_snapshot(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub fn router() -> OpenApiRouter {
-    OpenApiRouter::new()
-        .routes(routes!(create_sandbox, list_sandboxes))
-        .routes(routes!(get_sandbox, delete_sandbox))
-        .routes(routes!(set_storage_quota))
-        .routes(routes!(operator_reset))
-        .routes(routes!(operator_snapshots, operator_snapshot))
-        .routes(routes!(operator_restore))
-        .routes(routes!(operator_delete_snapshot))
-        .routes(routes!(reset_own))
-        .routes(routes!(own_snapshots, snapshot_own))
-        .routes(routes!(restore_own))
-        .routes(routes!(delete_own_snapshot))
+/// The sandbox's own reset and snapshots change its whole world: they close its gate
+/// themselves, and take no `Idempotency-Key` (they replace the very state a stored answer would
+/// live in, and are safe to repeat: a snapshot name is replaced, a reset or restore is the same
+/// state again).
+pub fn router() -> Routes {
+    let operator = RouteSpec::operator();
+    let own = RouteSpec::admin().lifecycle();
+    Routes::new()
+        .add(operator, routes!(create_sandbox, list_sandboxes))
+        .add(operator, routes!(get_sandbox, delete_sandbox))
+        .add(operator, routes!(set_storage_quota))
+        .add(operator, routes!(operator_reset))
+        .add(operator, routes!(operator_snapshots, operator_snapshot))
+        .add(operator, routes!(operator_restore))
+        .add(operator, routes!(operator_delete_snapshot))
+        .add(own, routes!(reset_own))
+        .add(own, routes!(own_snapshots, snapshot_own))
+        .add(own, routes!(restore_own))
+        .add(own, routes!(delete_own_snapshot))
 }

@@ -6,11 +6,11 @@ use crate::domain::calendar::{self, PeakReason};
 use crate::domain::maintenance::Coverage;
 use crate::error::ApiError;
 use crate::http::extract::ApiQuery;
+use crate::http::route::{RouteSpec, Routes};
 use crate::sandbox::Sandbox;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 /// A branch (支店).
@@ -319,11 +319,12 @@ pub async fn maintenance(app: Sandbox) -> Json<MaintenanceList> {
     })
 }
 
-pub fn router() -> OpenApiRouter {
-    OpenApiRouter::new()
-        .routes(routes!(bank))
-        .routes(routes!(branches))
-        .routes(routes!(atms))
-        .routes(routes!(calendar))
-        .routes(routes!(maintenance))
+pub fn router() -> Routes {
+    let public = RouteSpec::public_information();
+    Routes::new()
+        .add(public, routes!(bank))
+        .add(public, routes!(branches))
+        .add(public, routes!(atms))
+        .add(public, routes!(calendar))
+        .add(public, routes!(maintenance))
 }

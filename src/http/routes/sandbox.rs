@@ -5,6 +5,7 @@ use crate::clock::{format_jst, parse_duration};
 use crate::domain::consent::Scope;
 use crate::error::ApiError;
 use crate::http::extract::{Admin, ApiJson, ApiQuery};
+use crate::http::route::{RouteSpec, Routes};
 use crate::oauth::oauth_error_to_api;
 use crate::sandbox::Sandbox;
 use crate::services::{consent, sandbox};
@@ -15,7 +16,6 @@ use axum::http::StatusCode;
 use jiff::SignedDuration;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 /// The sandbox clock.
@@ -891,21 +891,26 @@ pub async fn stop_mandate(
     Ok(Json(crate::http::routes::debits::mandate_view(&m)))
 }
 
-pub fn router() -> OpenApiRouter {
-    OpenApiRouter::new()
-        .routes(routes!(mandates))
-        .routes(routes!(stop_mandate))
-        .routes(routes!(credit))
-        .routes(routes!(close_account))
-        .routes(routes!(list_accounts))
-        .routes(routes!(notifications))
-        .routes(routes!(ledger))
-        .routes(routes!(approval))
-        .routes(routes!(events))
-        .routes(routes!(get_clock))
-        .routes(routes!(advance_clock))
-        .routes(routes!(create_grant, list_grants))
-        .routes(routes!(revoke_grant))
-        .routes(routes!(access_logs))
-        .routes(routes!(unlock_user))
+/// The control plane's POSTs take `Idempotency-Key` where a retry must not do the work twice
+/// (a credit, a closing, a clock advance, a grant, a stopped mandate, an approval); the rest
+/// are safe to repeat or answer a secret once (unlocks).
+pub fn router() -> Routes {
+    let admin = RouteSpec::admin();
+    let keyed = admin.keyed();
+    Routes::new()
+        .add(admin, routes!(mandates))
+        .add(keyed, routes!(stop_mandate))
+        .add(keyed, routes!(credit))
+        .add(keyed, routes!(close_account))
+        .add(admin, routes!(list_accounts))
+        .add(admin, routes!(notifications))
+        .add(admin, routes!(ledger))
+        .add(keyed, routes!(approval))
+        .add(admin, routes!(events))
+        .add(admin, routes!(get_clock))
+        .add(keyed, routes!(advance_clock))
+        .add(keyed, routes!(create_grant, list_grants))
+        .add(admin, routes!(revoke_grant))
+        .add(admin, routes!(access_logs))
+        .add(admin, routes!(unlock_user))
 }

@@ -255,17 +255,7 @@ pub struct VerifyResult {
 
 /// 403 unless the token has a transfer scope.
 fn require_transfer_scope(who: &Authenticated) -> Result<(), ApiError> {
-    require_transfer_scope_of(&who.0)
-}
-
-/// `require_transfer_scope` for a resolved principal.
-pub fn require_transfer_scope_of(who: &crate::services::consent::Principal) -> Result<(), ApiError> {
-    use crate::domain::consent::Scope;
-    if who.has(Scope::TransfersAny) || who.has(Scope::TransfersOwn) {
-        Ok(())
-    } else {
-        Err(ApiError::insufficient_scope("transfers:own or transfers:any"))
-    }
+    crate::http::route::check_scope(crate::services::bearer::ScopeRule::Transfers, &who.0)
 }
 
 pub async fn quote(
@@ -497,14 +487,18 @@ macro_rules! transfer_routes {
                 super::verify($segment, app, who, r).await
             }
 
-            pub fn router() -> utoipa_axum::router::OpenApiRouter {
-                utoipa_axum::router::OpenApiRouter::new()
-                    .routes(utoipa_axum::routes!(transfer_fee))
-                    .routes(utoipa_axum::routes!(transfer_request))
-                    .routes(utoipa_axum::routes!(transfer_request_result))
-                    .routes(utoipa_axum::routes!(transfer_status))
-                    .routes(utoipa_axum::routes!(transfer_cancel))
-                    .routes(utoipa_axum::routes!(verify_account))
+            pub fn router() -> crate::http::route::Routes {
+                use crate::http::route::RouteSpec;
+                use crate::services::bearer::ScopeRule;
+                let update = RouteSpec::update($segment, ScopeRule::Transfers);
+                let read = RouteSpec::reference($segment).with_scope(ScopeRule::Transfers);
+                crate::http::route::Routes::new()
+                    .add(update, utoipa_axum::routes!(transfer_fee))
+                    .add(update, utoipa_axum::routes!(transfer_request))
+                    .add(read, utoipa_axum::routes!(transfer_request_result))
+                    .add(read, utoipa_axum::routes!(transfer_status))
+                    .add(update, utoipa_axum::routes!(transfer_cancel))
+                    .add(update, utoipa_axum::routes!(verify_account))
             }
         }
     };

@@ -7,6 +7,7 @@
 use crate::domain::webhook::{Attempt, Delivery, DeliveryFault, DeliveryStatus, Endpoint};
 use crate::error::ApiError;
 use crate::http::extract::{Admin, ApiJson, ApiQuery, WebhookCaller};
+use crate::http::route::{RouteSpec, Routes};
 use crate::sandbox::Sandbox;
 use crate::webhooks::{self, EndpointChanges, NewEndpoint};
 use axum::Json;
@@ -15,7 +16,6 @@ use axum::http::StatusCode;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 const PROBLEM: &str = "application/problem+json";
@@ -936,29 +936,32 @@ pub async fn admin_recover(
     recover_as(&app, &WebhookCaller::Admin, &id, input).await
 }
 
-pub fn router() -> OpenApiRouter {
-    OpenApiRouter::new()
-        .routes(routes!(create_webhook_endpoint, list_webhook_endpoints))
-        .routes(routes!(
-            get_webhook_endpoint,
-            update_webhook_endpoint,
-            delete_webhook_endpoint
-        ))
-        .routes(routes!(rotate_webhook_secret))
-        .routes(routes!(recover_webhook_messages))
-        .routes(routes!(list_webhook_messages))
-        .routes(routes!(list_undelivered_webhook_messages))
-        .routes(routes!(get_webhook_message))
-        .routes(routes!(list_webhook_attempts))
-        .routes(routes!(redeliver_webhook_message))
-        .routes(routes!(create_any_webhook_endpoint, list_all_webhook_endpoints))
-        .routes(routes!(get_any_webhook_endpoint, delete_any_webhook_endpoint))
-        .routes(routes!(get_delivery_faults, put_delivery_faults))
-        .routes(routes!(send_test_webhook))
-        .routes(routes!(admin_list_messages))
-        .routes(routes!(admin_list_undelivered))
-        .routes(routes!(admin_get_message))
-        .routes(routes!(admin_list_attempts))
-        .routes(routes!(admin_redeliver))
-        .routes(routes!(admin_recover))
+/// Webhook management takes no `Idempotency-Key`: it answers secrets once, and redeliveries are
+/// meant to repeat. A connecting company's own API answers its signing secrets: no-store.
+pub fn router() -> Routes {
+    let client = RouteSpec::client().secret();
+    let admin = RouteSpec::admin();
+    Routes::new()
+        .add(client, routes!(create_webhook_endpoint, list_webhook_endpoints))
+        .add(
+            client,
+            routes!(get_webhook_endpoint, update_webhook_endpoint, delete_webhook_endpoint),
+        )
+        .add(client, routes!(rotate_webhook_secret))
+        .add(client, routes!(recover_webhook_messages))
+        .add(client, routes!(list_webhook_messages))
+        .add(client, routes!(list_undelivered_webhook_messages))
+        .add(client, routes!(get_webhook_message))
+        .add(client, routes!(list_webhook_attempts))
+        .add(client, routes!(redeliver_webhook_message))
+        .add(admin, routes!(create_any_webhook_endpoint, list_all_webhook_endpoints))
+        .add(admin, routes!(get_any_webhook_endpoint, delete_any_webhook_endpoint))
+        .add(admin, routes!(get_delivery_faults, put_delivery_faults))
+        .add(admin, routes!(send_test_webhook))
+        .add(admin, routes!(admin_list_messages))
+        .add(admin, routes!(admin_list_undelivered))
+        .add(admin, routes!(admin_get_message))
+        .add(admin, routes!(admin_list_attempts))
+        .add(admin, routes!(admin_redeliver))
+        .add(admin, routes!(admin_recover))
 }
