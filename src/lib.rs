@@ -27,7 +27,14 @@ pub mod webhooks;
 pub use config::Config;
 pub use sandbox::Sandbox;
 pub use server::Server;
-pub use services::sandboxes::{BootConfig, BootReport, boot};
+pub use services::sandboxes::{BootConfig, BootReport};
+
+/// Opens the data dir and every sandbox in it (generating the default one into an empty data
+/// dir), with the HTTP client webhooks are delivered with.
+pub fn boot(cfg: BootConfig) -> Result<(server::Server, BootReport), services::sandboxes::BootError> {
+    let webhook_http = webhooks::dispatcher::http_client(&cfg.config.webhooks);
+    services::sandboxes::boot(cfg, webhook_http)
+}
 
 use std::future::Future;
 use tokio::net::TcpListener;
@@ -59,7 +66,10 @@ pub async fn run(
         .ok()
         .and_then(|mut w| w.take())
         .ok_or_else(|| std::io::Error::other("this server is already running"))?;
-    let writer = worker.start(&server.transfer_writer)?;
+    let writer = worker.start(
+        &server.transfer_writer,
+        std::sync::Arc::new(|size, sync| crate::metrics::metrics().write_batch(size, sync)),
+    )?;
     let group_commit = server.storage.start_group_commit()?;
     let app = build_app(server.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -6,9 +6,9 @@ use crate::clock::ServerClock;
 use crate::config::Config;
 use crate::sandbox::{DEFAULT_SANDBOX, Sandbox};
 use crate::scenario::LoadedScenario;
-use crate::services::sandboxes::SandboxRecord;
-use crate::services::transfer_writer::{TransferWriter, TransferWriterWorker};
 use crate::storage::Storage;
+use crate::storage::group_commit::{GroupWriter, GroupWriterWorker};
+use crate::storage::registry::SandboxRecord;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -24,12 +24,12 @@ pub struct ServerParts {
     pub operator_key: String,
     /// Real time for creation, last use and idle expiry.
     pub wall: ServerClock,
-    pub transfer_writer: TransferWriter,
+    pub transfer_writer: GroupWriter,
     /// How webhooks are delivered, and the HTTP client every sandbox's dispatcher shares.
     pub webhook_settings: Arc<crate::config::WebhookSettings>,
     pub webhook_http: reqwest::Client,
     /// The writer's receiving end, taken by `run` when it starts the thread.
-    pub(crate) transfer_worker: Mutex<Option<TransferWriterWorker>>,
+    pub(crate) transfer_worker: Mutex<Option<GroupWriterWorker>>,
     /// Live sandboxes by id: read on every request.
     sandboxes: RwLock<HashMap<Arc<str>, Sandbox>>,
     /// Their registry records (scenario source, snapshots, …), as stored.
@@ -57,18 +57,10 @@ impl Server {
         storage: Arc<Storage>,
         public_url: String,
         operator_key: String,
+        webhook_http: reqwest::Client,
     ) -> ServerParts {
-        let (transfer_writer, worker) = crate::services::transfer_writer::transfer_writer();
+        let (transfer_writer, worker) = crate::storage::group_commit::group_writer();
         let webhook_settings = Arc::new(config.webhooks.clone());
-        let webhook_http = reqwest::Client::builder()
-            .dns_resolver(Arc::new(crate::webhooks::dispatcher::CheckedResolver {
-                allow_private: webhook_settings.allow_private,
-            }))
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(webhook_settings.timeout)
-            .user_agent(concat!("sandbank-webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
         ServerParts {
             webhook_settings,
             webhook_http,
@@ -109,7 +101,7 @@ impl Server {
     }
 
     /// The registry record of a sandbox, served or quarantined.
-    pub fn record(&self, id: &str) -> Option<crate::services::sandboxes::SandboxRecord> {
+    pub fn record(&self, id: &str) -> Option<SandboxRecord> {
         self.records.lock().ok().and_then(|r| r.get(id).cloned())
     }
 

@@ -1,6 +1,7 @@
 //! Connecting companies (clients), the scopes they may ask for, users' grants of consent and
 //! the token and code records hanging off a grant. Only hashes of tokens and codes are kept.
 
+use crate::domain::customer::CustomerKind;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -239,4 +240,47 @@ pub struct PendingAuthorization {
     pub auth_time: Option<Timestamp>,
     /// Limits of the debit mandate asked for (with the `debits` scope): per debit, per month.
     pub debit_limits: Option<(i64, i64)>,
+}
+
+/// The caller of a resource API, as established by its access token.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub client_id: String,
+    pub user_id: String,
+    pub customer_id: String,
+    pub grant_id: String,
+    pub customer_kind: CustomerKind,
+    pub scopes: Vec<Scope>,
+}
+
+impl Principal {
+    pub fn has(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+}
+
+/// The scope an operation needs from a customer's token: each rule is written here once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeRule {
+    /// `transfers:own` or `transfers:any`.
+    Transfers,
+    /// `debits`.
+    Debits,
+}
+
+impl ScopeRule {
+    /// The scopes that satisfy the rule, as a refusal names them.
+    pub fn label(self) -> &'static str {
+        match self {
+            ScopeRule::Transfers => "transfers:own or transfers:any",
+            ScopeRule::Debits => "debits",
+        }
+    }
+
+    pub fn allows(self, who: &Principal) -> bool {
+        match self {
+            ScopeRule::Transfers => who.has(Scope::TransfersAny) || who.has(Scope::TransfersOwn),
+            ScopeRule::Debits => who.has(Scope::Debits),
+        }
+    }
 }

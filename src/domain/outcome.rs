@@ -5,6 +5,7 @@
 
 use super::codes::BankCode;
 use super::money::Yen;
+pub use super::transfer::OutcomeResult;
 use super::transfer::TransferStatus;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -80,15 +81,6 @@ pub struct OutcomeSpec {
     /// Why it was returned or failed, as the status and the notification say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-}
-
-/// The end of an item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum OutcomeResult {
-    Completed,
-    Returned,
-    Failed,
 }
 
 /// When an item ends.

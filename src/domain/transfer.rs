@@ -177,7 +177,7 @@ pub struct TransferItem {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingEnd {
     pub at: Timestamp,
-    pub result: super::outcome::OutcomeResult,
+    pub result: OutcomeResult,
     /// Why (for returned or failed items).
     pub reason: String,
     /// Where the money waits: suspense (status 12/13) or the other bank's clearing account
@@ -246,4 +246,13 @@ impl TransferRequest {
             item.status_reason = reason.map(str::to_owned);
         }
     }
+}
+
+/// The end of an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OutcomeResult {
+    Completed,
+    Returned,
+    Failed,
 }

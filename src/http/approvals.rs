@@ -244,7 +244,7 @@ pub async fn approvals_login(
                 .now()
                 .saturating_add(SESSION)
                 .unwrap_or_else(|_| app.clock.now());
-            if let Ok(mut s) = app.approval_sessions.0.lock() {
+            if let Ok(mut s) = app.attachments.get::<ApprovalSessions>().0.lock() {
                 s.retain(|_, (_, exp)| *exp > app.clock.now());
                 s.insert(session.clone(), (user.id.clone(), expires));
             }
@@ -291,7 +291,7 @@ pub async fn approvals_decide(app: Sandbox, form: Result<Form<DecideForm>, FormR
         );
     };
     let now = app.clock.now();
-    let user_id = app.approval_sessions.0.lock().ok().and_then(|s| {
+    let user_id = app.attachments.get::<ApprovalSessions>().0.lock().ok().and_then(|s| {
         s.get(&form.session)
             .filter(|(_, exp)| *exp > now)
             .map(|(u, _)| u.clone())

@@ -1,14 +1,13 @@
 //! Extractors whose rejections use the API's problem shape: query strings, JSON and form
 //! bodies, the bearer token of the resource APIs and the admin key of the control plane.
 
+use crate::domain::consent::Principal;
 use crate::domain::consent::Scope;
 use crate::error::ApiError;
 use crate::http::identity::Identity;
 use crate::sandbox::Sandbox;
 use crate::server::Server;
-use crate::services::bearer::Principal;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
@@ -125,6 +124,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+pub use super::credentials::{ClientAddr, admin_key_given, basic_credentials, bearer_token};
+
+impl super::route::Segment {
+    /// 403 `wrong_segment` unless the token's customer belongs to this segment.
+    pub fn check(self, who: &Authenticated) -> Result<(), ApiError> {
+        self.check_principal(&who.0)
+    }
+}
+
 /// The caller of a resource API, authenticated by its bearer token.
 pub struct Authenticated(pub Arc<Principal>);
 
@@ -137,43 +145,6 @@ impl Authenticated {
             Err(ApiError::insufficient_scope(scope.as_str()))
         }
     }
-}
-
-/// The token from `Authorization: Bearer` or its alias `x-access-token`.
-pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        let (scheme, token) = value.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim());
-    }
-    headers
-        .get("x-access-token")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-}
-
-/// Client id and secret from HTTP Basic (each form-urlencoded, RFC 6749 §2.3.1); `Err` when
-/// the header is not base64 of `id:secret`.
-pub fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), ()>> {
-    use base64::Engine;
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, b64) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .map_err(|_| ());
-    let text = decoded.and_then(|d| String::from_utf8(d).map_err(|_| ()));
-    Some(text.and_then(|t| {
-        let (id, secret) = t.split_once(':').ok_or(())?;
-        let decode = |s: &str| {
-            form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.to_string())
-                .unwrap_or_default()
-        };
-        Ok((decode(id), decode(secret)))
-    }))
 }
 
 const BASIC_CHALLENGE: &str = "Basic realm=\"sandbank webhooks\"";
@@ -218,14 +189,6 @@ impl<S: Send + Sync> FromRequestParts<S> for WebhookCaller {
             }),
         }
     }
-}
-
-/// The admin key from `x-sandbox-admin-key`, else from the bearer token (not yet checked).
-pub fn admin_key_given(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get("x-sandbox-admin-key")
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| bearer_token(headers))
 }
 
 fn identity(parts: &Parts) -> Result<&Identity, ApiError> {
@@ -282,30 +245,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Sandbox {
             .get::<Sandbox>()
             .cloned()
             .ok_or_else(|| ApiError::internal("no sandbox was resolved for this request"))
-    }
-}
-
-/// The address a request comes from: the connection's peer, or — when the server runs behind
-/// a proxy and `--client-ip-header` names the header the proxy sets — the last address in
-/// that header (the one the proxy appended). Caps and lockouts per source use it.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub Option<std::net::IpAddr>);
-
-impl ClientAddr {
-    /// The address of a request, from its extensions (the connection; the server's settings
-    /// unless `server` is given) and headers.
-    pub fn of(extensions: &axum::http::Extensions, headers: &HeaderMap, server: Option<&Server>) -> ClientAddr {
-        let peer = extensions
-            .get::<axum::extract::ConnectInfo<crate::http::connection::Connection>>()
-            .map(|c| c.0.peer());
-        let header = server
-            .or_else(|| extensions.get::<Server>())
-            .and_then(|s| s.config.client_ip_header.as_ref())
-            .and_then(|name| headers.get(name.as_str()))
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .and_then(|ip| ip.trim().parse().ok());
-        ClientAddr(header.or(peer))
     }
 }
 

@@ -14,7 +14,7 @@ use crate::http::connection::Connection;
 use crate::http::extract::bearer_token;
 use crate::http::identity::Identity;
 use crate::sandbox::Sandbox;
-use crate::services::faults::{Decision, SIMULATE_RULE_ID};
+use crate::sandbox::faults::{Decision, SIMULATE_RULE_ID};
 use axum::body::{Body, to_bytes};
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -290,11 +290,11 @@ where
             };
             let token = bearer_token(req.headers()).unwrap_or_default().to_owned();
             let ended = if matches!(decision.effect, Effect::TokenExpired) {
-                crate::services::consent::expire_access_token(app, &token)
+                crate::services::grants::expire_access_token(app, &token)
                     .await
                     .map(|_| "the access token has expired; refresh it")
             } else {
-                crate::services::consent::revoke_grant_by_id(app, &principal.grant_id, "revoked_by_bank")
+                crate::services::grants::revoke_grant_by_id(app, &principal.grant_id, "revoked_by_bank")
                     .await
                     .map(|_| "the grant behind this token was revoked")
             };

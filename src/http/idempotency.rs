@@ -14,11 +14,11 @@
 //! `services::transfers::request`), so a retry after a crash finds the transfer; their
 //! answers are marked `RecordedByOperation` and not stored a second time here.
 
+use crate::domain::consent::Principal;
 use crate::error::ApiError;
 use crate::http::identity::Identity;
 use crate::http::route::{RouteSpec, check_scope};
 use crate::sandbox::Sandbox;
-use crate::services::bearer::Principal;
 use crate::storage::IdempotentAnswer;
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
@@ -35,7 +35,8 @@ const MAX_BODY: usize = 1 << 20;
 /// The response header that marks a replayed answer.
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 
-/// Keys whose first request is still running, per principal.
+/// Keys whose first request is still running, per principal (one per sandbox handle, in its
+/// attachments).
 #[derive(Default)]
 pub struct InFlight(Mutex<HashSet<(String, String, String)>>);
 
@@ -169,8 +170,8 @@ where
         Err(e) => return ApiError::from(e).into_response(),
     }
     let slot = (client_id.clone(), user_id.clone(), key.clone());
-    let first = app
-        .in_flight
+    let in_flight = app.attachments.get::<InFlight>();
+    let first = in_flight
         .0
         .lock()
         .map(|mut set| set.insert(slot.clone()))
@@ -191,7 +192,7 @@ where
     });
     let res = next(req).await;
     let res = record(app, (&client_id, &user_id, &key), fingerprint, res, now).await;
-    if let Ok(mut set) = app.in_flight.0.lock() {
+    if let Ok(mut set) = in_flight.0.lock() {
         set.remove(&slot);
     }
     res

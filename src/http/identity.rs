@@ -3,12 +3,13 @@
 //! request's extensions. The extractors, the idempotency layer and the access log read it
 //! from there; nothing authenticates a second time.
 
+use crate::domain::consent::Principal;
 use crate::error::ApiError;
-use crate::http::extract::{admin_key_given, bearer_token};
+use crate::http::credentials::{ClientAddr, admin_key_given, basic_credentials, bearer_token};
 use crate::http::route::{Caller, RouteSpec};
 use crate::sandbox::Sandbox;
 use crate::server::Server;
-use crate::services::bearer::{Principal, TokenRejection, authenticate_bearer};
+use crate::services::bearer::{TokenRejection, authenticate_bearer};
 use axum::extract::Request;
 use axum::http::StatusCode;
 use std::sync::Arc;
@@ -111,9 +112,9 @@ pub fn resolve(server: &Server, sandbox: &Sandbox, spec: &RouteSpec, req: &Reque
         };
     }
     if spec.caller == Caller::Client {
-        return match crate::http::extract::basic_credentials(headers) {
+        return match basic_credentials(headers) {
             Some(Ok((id, secret))) => {
-                let source = crate::http::extract::ClientAddr::of(req.extensions(), headers, Some(server)).0;
+                let source = ClientAddr::of(req.extensions(), headers, Some(server)).0;
                 match crate::services::consent::authenticate_client_from(sandbox, source, &id, &secret) {
                     Ok(c) => Identity::Client(Arc::from(c.client_id)),
                     Err(crate::services::consent::ConsentError::Storage(e)) => Identity::Failed(e),

@@ -5,6 +5,7 @@
 pub mod access_log;
 pub mod approvals;
 pub mod connection;
+pub mod credentials;
 pub mod extract;
 pub mod faults;
 pub mod idempotency;

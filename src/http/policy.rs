@@ -15,9 +15,9 @@ use crate::domain::fault::RequestKind;
 use crate::error::{Problem, problem_of};
 use crate::http::identity::Identity;
 use crate::sandbox::Sandbox;
-use crate::services::capacity::{Limited, RateLimitFields};
-use crate::services::controls::Refusal;
-use crate::services::maintenance::InWindow;
+use crate::sandbox::capacity::{Limited, RateLimitFields};
+use crate::sandbox::controls::Refusal;
+use crate::sandbox::maintenance::InWindow;
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -161,8 +161,8 @@ fn answer(app: &Sandbox, shape: Answers, problem: Problem, oauth_error: &str) ->
 
 fn stopped(app: &Sandbox, refusal: &Refusal, shape: Answers) -> Response {
     let what = match refusal.stop.scope {
-        crate::services::controls::StopScope::All => "all API calls",
-        crate::services::controls::StopScope::Update => "update calls",
+        crate::sandbox::controls::StopScope::All => "all API calls",
+        crate::sandbox::controls::StopScope::Update => "update calls",
     };
     let (status, code, detail) = match refusal.target {
         "bank" => (

@@ -8,10 +8,10 @@
 //! The only path tests outside `http/routes/` are in this module: the sandbox prefix
 //! (`/s/{id}/…`), which is resolved before routing.
 
+use crate::domain::consent::{Principal, ScopeRule};
 use crate::domain::customer::CustomerKind;
 use crate::domain::fault::RequestKind;
 use crate::error::ApiError;
-use crate::services::bearer::{Principal, ScopeRule};
 use axum::http::{Method, StatusCode};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -64,11 +64,6 @@ pub enum Segment {
 
 impl Segment {
     /// 403 `wrong_segment` unless the token's customer belongs to this segment.
-    pub fn check(self, who: &crate::http::extract::Authenticated) -> Result<(), ApiError> {
-        self.check_principal(&who.0)
-    }
-
-    /// `check` for a resolved principal.
     pub fn check_principal(self, who: &Principal) -> Result<(), ApiError> {
         match (self, who.customer_kind) {
             (Segment::Personal, CustomerKind::Individual) | (Segment::Corporation, CustomerKind::Corporation) => Ok(()),

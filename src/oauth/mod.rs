@@ -4,7 +4,6 @@
 
 pub mod authorize;
 pub mod discovery;
-pub mod jwt;
 pub mod pages;
 pub mod token;
 

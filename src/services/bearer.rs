@@ -1,56 +1,11 @@
 //! Bearer authentication on the resource APIs: the principal behind an access token, and the
 //! per-sandbox cache that keeps the hot path free of storage reads and decoding.
 
-use crate::domain::consent::{Scope, TokenKind};
-use crate::domain::customer::CustomerKind;
+use crate::domain::consent::{Principal, TokenKind};
 use crate::ids::sha256_b64;
 use crate::sandbox::Sandbox;
 use crate::storage::StorageError;
-use jiff::Timestamp;
 use std::sync::Arc;
-
-/// The caller of a resource API, as established by its access token.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub client_id: String,
-    pub user_id: String,
-    pub customer_id: String,
-    pub grant_id: String,
-    pub customer_kind: CustomerKind,
-    pub scopes: Vec<Scope>,
-}
-
-impl Principal {
-    pub fn has(&self, scope: Scope) -> bool {
-        self.scopes.contains(&scope)
-    }
-}
-
-/// The scope an operation needs from a customer's token: each rule is written here once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScopeRule {
-    /// `transfers:own` or `transfers:any`.
-    Transfers,
-    /// `debits`.
-    Debits,
-}
-
-impl ScopeRule {
-    /// The scopes that satisfy the rule, as a refusal names them.
-    pub fn label(self) -> &'static str {
-        match self {
-            ScopeRule::Transfers => "transfers:own or transfers:any",
-            ScopeRule::Debits => "debits",
-        }
-    }
-
-    pub fn allows(self, who: &Principal) -> bool {
-        match self {
-            ScopeRule::Transfers => who.has(Scope::TransfersAny) || who.has(Scope::TransfersOwn),
-            ScopeRule::Debits => who.has(Scope::Debits),
-        }
-    }
-}
 
 /// Why a bearer token was refused.
 #[derive(Debug)]
@@ -62,41 +17,6 @@ pub enum TokenRejection {
 impl From<StorageError> for TokenRejection {
     fn from(e: StorageError) -> Self {
         TokenRejection::Storage(e)
-    }
-}
-
-/// Principals of recently used access tokens, so the resource APIs' hot path does not read
-/// and decode the token and grant records on every call. Keyed by the token itself (only
-/// ever in memory, like the request carrying it): a hit costs no SHA-256, which storage needs
-/// only on a miss. Entries carry the token's expiry (checked against the clock on every use);
-/// any revocation clears the cache.
-#[derive(Default)]
-pub struct TokenCache {
-    map: std::sync::RwLock<std::collections::HashMap<String, (Timestamp, Arc<Principal>)>>,
-}
-
-/// Upper bound on cached tokens; the cache starts over when it is reached.
-const TOKEN_CACHE_MAX: usize = 100_000;
-
-impl TokenCache {
-    fn get(&self, token: &str) -> Option<(Timestamp, Arc<Principal>)> {
-        self.map.read().ok()?.get(token).cloned()
-    }
-
-    fn put(&self, token: String, expires_at: Timestamp, principal: Arc<Principal>) {
-        if let Ok(mut map) = self.map.write() {
-            if map.len() >= TOKEN_CACHE_MAX {
-                map.clear();
-            }
-            map.insert(token, (expires_at, principal));
-        }
-    }
-
-    /// Forgets everything (after any revocation).
-    pub fn clear(&self) {
-        if let Ok(mut map) = self.map.write() {
-            map.clear();
-        }
     }
 }
 

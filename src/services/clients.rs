@@ -216,10 +216,10 @@ fn set_capacity(app: &Sandbox, client_id: &str, policy: CapacityPolicy) -> Resul
         .set(&app.store, Some(client_id), policy)
         .map(|_| ())
         .map_err(|e| match e {
-            crate::services::capacity::PolicyError::Invalid(p) => {
+            crate::sandbox::capacity::PolicyError::Invalid(p) => {
                 ClientError::Invalid(p.into_iter().map(|m| format!("capacity.{m}")).collect())
             }
-            crate::services::capacity::PolicyError::Storage(e) => e.into(),
+            crate::sandbox::capacity::PolicyError::Storage(e) => e.into(),
         })
 }
 
@@ -250,7 +250,7 @@ pub async fn delete(app: &Sandbox, client_id: &str) -> Result<bool, ClientError>
         .store
         .grants(|g| g.client_id == client_id && g.revoked_at.is_none())?
     {
-        super::consent::revoke_grant_by_id(app, &g.id, "client_deleted").await?;
+        super::grants::revoke_grant_by_id(app, &g.id, "client_deleted").await?;
     }
     set_capacity(app, client_id, CapacityPolicy::default())?;
     app.controls.forget_client(&app.store, client_id)?;

@@ -3,7 +3,8 @@
 //! (PKCE S256), rotating refresh tokens with reuse detection, revoking and introspecting
 //! (bearer authentication on the resource APIs is `services::bearer`). All times come from the sandbox clock.
 
-pub use super::bearer::Principal;
+use super::grants::revoke_grant;
+pub use crate::domain::consent::Principal;
 use crate::domain::consent::{AuthorizationCode, Client, Grant, PendingAuthorization, Scope, TokenKind, TokenRecord};
 use crate::domain::customer::{CustomerKind, User};
 use crate::ids::{hash_secret, pkce_s256, prefixed_id, prefixed_secret, sha256_b64};
@@ -275,11 +276,11 @@ pub fn start_authorization(
     );
     match waiting {
         Ok(()) => Ok((pending, client)),
-        Err(crate::services::pending::Full::Source(n)) => Err(AuthorizeRejection::TooMany(format!(
+        Err(crate::sandbox::pending::Full::Source(n)) => Err(AuthorizeRejection::TooMany(format!(
             "このアドレスからログイン待ちの認可リクエストが上限に達しています。 / {n} authorization requests from your address are already waiting for a login (the limit); finish one, or wait up to {} minutes for them to expire.",
             PENDING_TTL.as_mins()
         ))),
-        Err(crate::services::pending::Full::Client(n)) => Err(AuthorizeRejection::TooMany(format!(
+        Err(crate::sandbox::pending::Full::Client(n)) => Err(AuthorizeRejection::TooMany(format!(
             "この接続先へのログイン待ちの認可リクエストが上限に達しています。 / {n} authorization requests for {:?} are already waiting for a login (the limit); try again in a few minutes.",
             client.client_id
         ))),
@@ -461,59 +462,6 @@ fn record_grant(
         })
 }
 
-/// Ends a grant (revoked, or at its maximum lifetime) in one atomic write: the grant is
-/// marked, its event written, and the mandates given with it end. False when the grant was
-/// already ended.
-///
-/// `expiry` is the scheduled instant when the grant ends by reaching its maximum lifetime
-/// (its schedule entry is removed in the same write).
-pub fn end_grant(app: &Sandbox, grant_id: &str, reason: &str, expiry: Option<Timestamp>) -> Result<bool, StorageError> {
-    let expired = expiry.is_some();
-    use crate::domain::event::{EventKind, GrantData};
-    use crate::storage::TxError;
-    let now = app.clock.now();
-    let mandates = app.store.mandates(|m| m.grant_id == grant_id)?;
-    let ended = app
-        .store
-        .atomically::<bool, ()>(|tx| {
-            if let Some(at) = expiry {
-                tx.unschedule(at, grant_id)?;
-            }
-            let Some(mut grant) = tx.grant(grant_id)? else {
-                return Ok(false);
-            };
-            if grant.revoked_at.is_some() {
-                return Ok(false);
-            }
-            grant.revoked_at = Some(now);
-            grant.revoked_reason = Some(reason.to_owned());
-            tx.put_grant(&grant)?;
-            let data = GrantData {
-                grant_id: grant.id.clone(),
-                client_id: grant.client_id.clone(),
-                username: grant.user_id.strip_prefix("u-").unwrap_or(&grant.user_id).to_owned(),
-                reason: Some(reason.to_owned()),
-            };
-            let kind = if expired {
-                EventKind::GrantExpired(data)
-            } else {
-                EventKind::GrantRevoked(data)
-            };
-            super::ledger::event(tx, kind, now)?;
-            let why = if expired { "consent expired" } else { "consent revoked" };
-            super::debits::end_mandates_of_grant(tx, &mandates, why, now)?;
-            Ok(true)
-        })
-        .map_err(|e| match e {
-            TxError::Storage(e) => e,
-            TxError::Abort(()) => StorageError::Codec("grant write aborted".into()),
-        })?;
-    if ended {
-        app.token_cache.clear();
-    }
-    Ok(ended)
-}
-
 fn new_grant(client: &Client, user_id: &str, customer_id: &str, scopes: Vec<Scope>, now: Timestamp) -> Grant {
     Grant {
         id: prefixed_id("grt"),
@@ -690,10 +638,6 @@ async fn issue_tokens(
         scope: Scope::join(scopes),
         id_token,
     })
-}
-
-fn revoke_grant(app: &Sandbox, grant_id: &str, reason: &str) -> Result<(), StorageError> {
-    end_grant(app, grant_id, reason, None).map(|_| ())
 }
 
 /// `grant_type=authorization_code` (RFC 6749 §4.1.3 with RFC 7636 §4.5).
@@ -1055,30 +999,4 @@ pub fn user_by_name(app: &Sandbox, name: &str) -> Result<Option<User>, StorageEr
         return app.store.user(name);
     }
     Ok(None)
-}
-
-/// Ends an access token now, as if its lifetime had run out: it answers 401 from here on,
-/// while its grant and refresh token live on (a fault rule's `tokenExpired`).
-pub async fn expire_access_token(app: &Sandbox, token: &str) -> Result<(), StorageError> {
-    let hash = crate::ids::sha256_b64(token.as_bytes());
-    let now = app.clock.now();
-    if let Some(mut record) = app.store.token(&hash)?.filter(|t| t.kind == TokenKind::Access)
-        && record.expires_at > now
-    {
-        record.expires_at = now;
-        app.store.put_token(&hash, &record)?;
-        app.store.flush().await?;
-    }
-    app.token_cache.clear();
-    Ok(())
-}
-
-/// Revokes a grant by id; false when there is no such grant.
-pub async fn revoke_grant_by_id(app: &Sandbox, grant_id: &str, reason: &str) -> Result<bool, StorageError> {
-    if app.store.grant(grant_id)?.is_none() {
-        return Ok(false);
-    }
-    revoke_grant(app, grant_id, reason)?;
-    app.store.flush().await?;
-    Ok(true)
 }

@@ -3,8 +3,8 @@
 //! codes. The user (through the control plane) can stop a mandate, the biller can cancel it;
 //! per-debit and monthly maximums apply.
 
-use super::consent::Principal;
 use super::ledger::{self, Entry};
+use crate::domain::consent::Principal;
 use crate::domain::debit::{DebitResult, Mandate, MandateStatus};
 use crate::domain::event::{DebitData, DebitFailedData, EventKind, MandateData, MovementData};
 use crate::domain::money::Yen;
@@ -29,7 +29,7 @@ fn biller_account(client_id: &str) -> String {
 
 /// 403 unless the token has the `debits` scope.
 pub fn require_scope(who: &Principal) -> Result<(), ApiError> {
-    let rule = crate::services::bearer::ScopeRule::Debits;
+    let rule = crate::domain::consent::ScopeRule::Debits;
     if rule.allows(who) {
         Ok(())
     } else {

@@ -15,25 +15,13 @@
 
 use crate::sandbox::Sandbox;
 use crate::storage::StorageError;
-use jiff::{SignedDuration, Timestamp};
-use std::collections::HashMap;
+use jiff::Timestamp;
 use std::net::IpAddr;
 
 /// Failures in a row that lock a user.
 pub const USER_FAILURES: u32 = 5;
-/// Failures in a row from one source address that hold back its logins.
-pub const SOURCE_FAILURES: u32 = 20;
-/// Most source addresses remembered per sandbox (beyond it, ones not locked are forgotten).
-const MAX_SOURCES: usize = 10_000;
-/// How long a lock lasts (sandbox time).
-pub const LOCK_FOR: SignedDuration = SignedDuration::from_mins(15);
-
-/// Failures so far and the end of a lock.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Guard {
-    failures: u32,
-    locked_until: Option<Timestamp>,
-}
+use crate::sandbox::source_guards::Guard;
+pub use crate::sandbox::source_guards::{LOCK_FOR, SOURCE_FAILURES};
 
 fn meta_name(kind: &str, id: &str) -> String {
     // Login names are short ASCII; anything longer is cut so a key stays small.
@@ -61,45 +49,6 @@ fn store(app: &Sandbox, name: &str, g: Guard) -> Result<(), StorageError> {
     let secs = g.locked_until.map(|t| t.as_second()).unwrap_or(0);
     bytes.extend_from_slice(&secs.to_be_bytes());
     app.store.meta_put(name, &bytes)
-}
-
-/// Failure counts of source addresses (one sandbox's, in memory).
-#[derive(Default)]
-pub struct SourceGuards(std::sync::Mutex<HashMap<IpAddr, Guard>>);
-
-impl SourceGuards {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Guard>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn locked_until(&self, ip: IpAddr, now: Timestamp) -> Option<Timestamp> {
-        self.lock().get(&ip)?.locked_until.filter(|t| *t > now)
-    }
-
-    fn fail(&self, ip: IpAddr, now: Timestamp) -> Option<Timestamp> {
-        let mut map = self.lock();
-        if map.len() >= MAX_SOURCES && !map.contains_key(&ip) {
-            map.retain(|_, g| g.locked_until.is_some_and(|t| t > now));
-        }
-        let g = map.entry(ip).or_default();
-        if g.locked_until.is_some_and(|t| t <= now) {
-            *g = Guard::default();
-        }
-        g.failures += 1;
-        if g.failures >= SOURCE_FAILURES {
-            g.failures = 0;
-            g.locked_until = Some(now.saturating_add(LOCK_FOR).unwrap_or(now));
-        }
-        g.locked_until.filter(|t| *t > now)
-    }
-
-    fn succeed(&self, ip: IpAddr) {
-        self.lock().remove(&ip);
-    }
-
-    fn clear(&self) {
-        self.lock().clear();
-    }
 }
 
 /// A lock that holds, and until when (sandbox time).

@@ -9,89 +9,14 @@
 
 use crate::sandbox::Sandbox;
 use crate::server::Server;
-use crate::services::sandboxes::SandboxRecord;
 use crate::storage::StorageError;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use crate::storage::registry::SandboxRecord;
 
-/// No quota.
-const NONE: u64 = u64::MAX;
+pub use crate::sandbox::storage_use::{StorageUse, UseReport};
+
 /// How often a sandbox in use is measured again (real seconds).
 const MEASURE_EVERY: i64 = 30;
 const MIB: u64 = 1024 * 1024;
-
-/// The last measured use of one sandbox handle.
-pub struct StorageUse {
-    live: AtomicU64,
-    snapshots: AtomicU64,
-    quota: AtomicU64,
-    over: AtomicBool,
-    /// Real time of the last measurement (0: not yet).
-    measured_at: AtomicI64,
-    /// Requests served when it was measured (a sandbox nobody used is not measured again).
-    measured_requests: AtomicU64,
-}
-
-impl Default for StorageUse {
-    fn default() -> Self {
-        StorageUse {
-            live: AtomicU64::new(0),
-            snapshots: AtomicU64::new(0),
-            quota: AtomicU64::new(NONE),
-            over: AtomicBool::new(false),
-            measured_at: AtomicI64::new(0),
-            measured_requests: AtomicU64::new(0),
-        }
-    }
-}
-
-/// A sandbox's use against its quota, for the operator's listing and refusals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UseReport {
-    /// Bytes of its live world's records.
-    pub live: u64,
-    /// Bytes of its snapshots' records.
-    pub snapshots: u64,
-    /// Its quota in bytes; `None` for none.
-    pub quota: Option<u64>,
-    /// Real time of the measurement (Unix seconds; 0: not measured yet).
-    pub measured_at: i64,
-}
-
-impl UseReport {
-    pub fn used(&self) -> u64 {
-        self.live + self.snapshots
-    }
-
-    pub fn over(&self) -> bool {
-        self.quota.is_some_and(|q| self.used() > q)
-    }
-}
-
-impl StorageUse {
-    /// Whether the sandbox was over its quota when last measured (the request path's check).
-    pub fn is_over(&self) -> bool {
-        self.over.load(Ordering::Relaxed)
-    }
-
-    pub fn report(&self) -> UseReport {
-        let quota = self.quota.load(Ordering::Acquire);
-        UseReport {
-            live: self.live.load(Ordering::Acquire),
-            snapshots: self.snapshots.load(Ordering::Acquire),
-            quota: (quota != NONE).then_some(quota),
-            measured_at: self.measured_at.load(Ordering::Acquire),
-        }
-    }
-
-    fn store(&self, r: UseReport, requests: u64) {
-        self.live.store(r.live, Ordering::Release);
-        self.snapshots.store(r.snapshots, Ordering::Release);
-        self.quota.store(r.quota.unwrap_or(NONE), Ordering::Release);
-        self.measured_at.store(r.measured_at, Ordering::Release);
-        self.measured_requests.store(requests, Ordering::Release);
-        self.over.store(r.over(), Ordering::Release);
-    }
-}
 
 /// The quota in force for a sandbox: the operator's setting (0 for none), else the server's
 /// default for created sandboxes; the default sandbox has none unless one is set.
@@ -110,7 +35,7 @@ pub fn measure(server: &Server, sandbox: &Sandbox, record: &SandboxRecord) -> Re
     let mut snapshots = 0;
     for s in &record.snapshots {
         snapshots += match s.bytes {
-            0 => crate::services::sandboxes::snapshot_store(server, &record.id, s).stored_bytes()?,
+            0 => server.storage.snapshot_store(&record.id, s).stored_bytes()?,
             n => n,
         };
     }
@@ -145,10 +70,9 @@ pub fn measure_due(server: &Server) {
             continue;
         };
         let u = &sandbox.storage_use;
-        let measured_at = u.measured_at.load(Ordering::Acquire);
+        let measured_at = u.measured_at();
         let quota = quota_of(server, &record);
-        let unchanged =
-            u.measured_requests.load(Ordering::Acquire) == sandbox.usage.requests() && quota == u.report().quota;
+        let unchanged = u.measured_requests() == sandbox.usage.requests() && quota == u.report().quota;
         // Each sandbox is measured once for the listing; after that only those with a quota
         // that were used since, at most every half minute.
         if measured_at != 0 && (quota.is_none() || unchanged || now - measured_at < MEASURE_EVERY) {

@@ -2,11 +2,11 @@
 //! previous-month figures, and history pages following the Japanese bank API date rules.
 
 use crate::domain::account::Account;
+use crate::domain::consent::Principal;
 use crate::domain::money::Yen;
 use crate::domain::transaction::{Direction, TransactionKind};
 use crate::error::ApiError;
 use crate::sandbox::Sandbox;
-use crate::services::consent::Principal;
 use jiff::civil::Date;
 use std::sync::Arc;
 

@@ -7,7 +7,7 @@ use crate::storage::{AccessLogEntry, AccessLogFilter, PendingAccess, StorageErro
 use jiff::{SignedDuration, Timestamp};
 use std::time::Duration;
 
-use super::sandboxes::{META_CLOCK_OFFSET, META_OPENING_TOTAL};
+use crate::storage::registry::meta::{CLOCK_OFFSET as META_CLOCK_OFFSET, OPENING_TOTAL as META_OPENING_TOTAL};
 
 /// Moves the sandbox clock forward and makes the new time durable. Scheduled work due on
 /// the way (scheduled transfers, settlements, approval deadlines) runs at its own instant:
@@ -125,24 +125,4 @@ pub fn ledger_summary(app: &Sandbox) -> Result<LedgerSummary, StorageError> {
         system: app.store.system_balances()?,
         below_limit,
     })
-}
-
-/// Stores a piece of sandbox state that requests move (fault counters, quota counts) when
-/// `dirty` says they moved since the last time: under `writing`, so stores happen in the order
-/// their states were taken; `encoded` answers nothing once the owner is retired.
-pub(crate) fn store_if_moved(
-    store: &crate::storage::SandboxStore,
-    name: &str,
-    dirty: &std::sync::atomic::AtomicBool,
-    writing: &std::sync::Mutex<()>,
-    encoded: impl FnOnce() -> Option<Vec<u8>>,
-) -> Result<(), StorageError> {
-    if !dirty.load(std::sync::atomic::Ordering::Acquire) {
-        return Ok(());
-    }
-    let _writing = writing.lock().unwrap_or_else(|e| e.into_inner());
-    match encoded() {
-        Some(bytes) => store.meta_put(name, &bytes),
-        None => Ok(()),
-    }
 }

@@ -13,13 +13,13 @@
 
 use crate::clock::format_jst;
 use crate::config::Config;
-use crate::oauth::jwt::SigningKey;
+use crate::sandbox::signing_key::SigningKey;
 use crate::sandbox::{DEFAULT_SANDBOX, Sandbox, SandboxParts, Usage};
 use crate::scenario::{self, LoadedScenario, generate};
 use crate::server::Server;
 use crate::storage::{RegistryChange, SandboxStore, Storage, StorageError};
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,20 +33,13 @@ const DRAIN_PATIENCE: Duration = Duration::from_secs(10);
 /// forgotten: a worker that held the old handle may write one last record into it.
 const GARBAGE_SETTLE_SECS: i64 = 30;
 
-const META_FINGERPRINT: &str = "scenario_fingerprint";
-pub(crate) const META_COMPLETE: &str = "generation_complete";
-pub(crate) const META_CLOCK_OFFSET: &str = "clock_offset_nanos";
-const META_SIGNING_KEY: &str = "id_token_signing_key";
-const META_ADMIN_KEY: &str = "admin_key";
-const META_SCHEMA: &str = "schema_version";
-pub(crate) const META_OPENING_TOTAL: &str = "opening_balance_total";
-const SETTING_OPERATOR_KEY: &str = "operator_key";
-
-/// Version of the stored record layout. Sandbox-scoped records are postcard, so a change to
-/// one of them bumps this and refuses older data dirs; the registry (one JSON record per
-/// sandbox) takes new fields with `#[serde(default)]` and needs no bump. Version 5: access-log
-/// entries name the fault rule, transfer items carry their pending outcome.
-pub const SCHEMA_VERSION: &[u8] = b"5";
+use crate::storage::registry::meta::{
+    ADMIN_KEY as META_ADMIN_KEY, CLOCK_OFFSET as META_CLOCK_OFFSET, COMPLETE as META_COMPLETE,
+    FINGERPRINT as META_FINGERPRINT, OPENING_TOTAL as META_OPENING_TOTAL, SCHEMA as META_SCHEMA,
+    SIGNING_KEY as META_SIGNING_KEY,
+};
+pub use crate::storage::registry::{PendingChange, SandboxRecord, ScenarioSource, SnapshotInfo};
+use crate::storage::registry::{SCHEMA_VERSION, SETTING_OPERATOR_KEY};
 
 /// What `boot` needs.
 pub struct BootConfig {
@@ -78,83 +71,6 @@ pub enum BootError {
     DataDir { dir: String, why: String },
     #[error("{0}")]
     Key(String),
-}
-
-/// Where a sandbox's scenario came from.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "kind", content = "value")]
-pub enum ScenarioSource {
-    /// The server's own (`--scenario`, or the embedded default): the default sandbox.
-    Startup,
-    /// A scenario of the built-in catalogue, by name.
-    Catalogue(String),
-    /// YAML given when the sandbox was created.
-    Inline(String),
-}
-
-/// A snapshot of a sandbox.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SnapshotInfo {
-    pub name: String,
-    /// When it was taken (real time, Unix seconds).
-    pub taken_at: i64,
-    /// The sandbox clock when it was taken; a restore sets the clock back to it.
-    pub sandbox_time: Timestamp,
-    /// The generation of its key space (0: `{id}@{name}`, written before spaces had one).
-    #[serde(default)]
-    pub space: u64,
-    /// Bytes of its records (0: taken before sizes were kept; measured when needed).
-    #[serde(default)]
-    pub bytes: u64,
-}
-
-/// A change to many records that an older version recorded before making it in place; a
-/// record still carrying one after a crash is half-written (see `boot`). No longer written.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", tag = "kind", content = "value")]
-pub enum PendingChange {
-    Build,
-    Reset,
-    Restore(String),
-    Delete,
-}
-
-/// A sandbox's registry record (stored as JSON: new fields are added with a default).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SandboxRecord {
-    pub id: String,
-    pub scenario_name: String,
-    pub source: ScenarioSource,
-    /// Creation time (real time, Unix seconds).
-    pub created_at: i64,
-    #[serde(default)]
-    pub last_used: i64,
-    #[serde(default)]
-    pub requests: u64,
-    #[serde(default)]
-    pub customers: u64,
-    #[serde(default)]
-    pub accounts: u64,
-    #[serde(default)]
-    pub snapshots: Vec<SnapshotInfo>,
-    #[serde(default)]
-    pub pending: Option<PendingChange>,
-    /// The generation of the key space its world is in (0: `{id}`).
-    #[serde(default)]
-    pub space: u64,
-    /// The highest generation handed out so far (spaces are never reused).
-    #[serde(default)]
-    pub next_space: u64,
-    /// The client secrets of a created sandbox, by client id: made for it at creation (so no
-    /// two sandboxes share a secret) and kept across resets. Empty for the default sandbox,
-    /// which uses its scenario's secrets.
-    #[serde(default)]
-    pub client_secrets: std::collections::BTreeMap<String, String>,
-    /// The operator's storage quota for it in MiB (0: none); absent: the server's default.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub storage_quota_mb: Option<u64>,
 }
 
 /// Why a lifecycle operation was refused.
@@ -257,26 +173,11 @@ pub fn build_world(
     })
 }
 
-/// The key space of a sandbox's world of generation `n`.
-pub(crate) fn live_space(id: &str, n: u64) -> String {
-    if n == 0 { id.to_owned() } else { format!("{id}~{n}") }
-}
+use crate::storage::registry::{live_space, snapshot_space};
 
 /// The store of one of a sandbox's snapshots.
 pub fn snapshot_store(server: &Server, id: &str, snapshot: &SnapshotInfo) -> SandboxStore {
-    server
-        .storage
-        .space(id, &snapshot_space(id, &snapshot.name, snapshot.space))
-}
-
-/// The key space of a snapshot of generation `n` (no sandbox id contains `@` or `~`, no
-/// snapshot name `~`).
-fn snapshot_space(id: &str, name: &str, n: u64) -> String {
-    if n == 0 {
-        format!("{id}@{name}")
-    } else {
-        format!("{id}@{name}~{n}")
-    }
+    server.storage.snapshot_store(id, snapshot)
 }
 
 /// Every key space a sandbox's record names: its world and its snapshots.
@@ -332,11 +233,11 @@ fn open_sandbox(
     };
     let base_path = server.base_path(id);
     let issuer = server.base_url(id);
-    let faults = crate::services::faults::Faults::open(&store, &scenario)?;
-    let capacity = crate::services::capacity::Capacity::open(&store, &scenario)?;
-    let maintenance = crate::services::maintenance::Maintenance::open(&store, &scenario)?;
-    let controls = crate::services::controls::Controls::open(&store)?;
-    let webhooks = crate::webhooks::Webhooks::open(
+    let faults = crate::sandbox::faults::Faults::open(&store, &scenario)?;
+    let capacity = crate::sandbox::capacity::Capacity::open(&store, &scenario)?;
+    let maintenance = crate::sandbox::maintenance::Maintenance::open(&store, &scenario)?;
+    let controls = crate::sandbox::controls::Controls::open(&store)?;
+    let webhooks = crate::sandbox::webhooks::Webhooks::open(
         &store,
         server.webhook_settings.clone(),
         server.webhook_http.clone(),
@@ -352,9 +253,8 @@ fn open_sandbox(
         issuer,
         admin_key,
         token_cache: Default::default(),
-        in_flight: Default::default(),
         transfer_writer: server.transfer_writer.clone(),
-        approval_sessions: Default::default(),
+        attachments: Default::default(),
         pending: Default::default(),
         login_sources: Default::default(),
         client_auth_sources: Default::default(),
@@ -446,7 +346,7 @@ pub fn build_default(cfg: &BootConfig) -> Result<(Arc<Storage>, BootReport), Boo
 /// it; returns the server, ready for `run`. A sandbox that cannot be loaded is quarantined
 /// (logged, listed with the reason, deletable, restorable from a snapshot) and the others are
 /// served; only the default sandbox failing to load stops the start.
-pub fn boot(cfg: BootConfig) -> Result<(Server, BootReport), BootError> {
+pub fn boot(cfg: BootConfig, webhook_http: reqwest::Client) -> Result<(Server, BootReport), BootError> {
     let started = Instant::now();
     let (mut storage, mut report) = build_default(&cfg)?;
     if report.generated {
@@ -474,6 +374,7 @@ pub fn boot(cfg: BootConfig) -> Result<(Server, BootReport), BootError> {
         storage.clone(),
         cfg.public_url.clone(),
         operator_key,
+        webhook_http,
     );
     let now = parts.wall.now_secs();
 
@@ -594,7 +495,7 @@ fn put_record(storage: &Storage, record: &SandboxRecord) -> Result<(), StorageEr
 }
 
 fn record_bytes(record: &SandboxRecord) -> Result<Vec<u8>, StorageError> {
-    serde_json::to_vec(record).map_err(|e| StorageError::Codec(e.to_string()))
+    record.to_bytes()
 }
 
 /// Makes a lifecycle change happen: in one atomic write, `record` replaces the registry

@@ -4,12 +4,12 @@
 //! transfers run when the sandbox clock reaches them, the receiving side's rejection (funds
 //! returned, fee kept), cancellation, corporate approval, and account-name verification.
 
-use super::consent::Principal;
 use super::ledger::{self, Entry};
 use crate::clock::jst;
 use crate::domain::account::Account;
 use crate::domain::calendar::{is_business_day, next_business_day, previous_business_day};
 use crate::domain::codes::{AccountNumber, AccountType, BankCode, BranchCode};
+use crate::domain::consent::Principal;
 use crate::domain::consent::Scope;
 use crate::domain::customer::{CustomerKind, Role};
 use crate::domain::event::{
@@ -1123,7 +1123,7 @@ pub async fn request(
     let user_id = who.user_id.clone();
     let idem = idem.map(|(k, f)| (k.to_owned(), f.to_owned()));
     let worker = app.clone();
-    let job: super::transfer_writer::TransferJob = Box::new(move |tx| {
+    let work = move |tx: &LedgerTx<'_>| -> TxResult<Result<Written, ExecError>> {
         let app = &worker;
         let mut req = req.clone();
         if let Some((key, fingerprint)) = &idem {
@@ -1161,8 +1161,20 @@ pub async fn request(
         tx.insert_transfer(&req)?;
         status_event(tx, &req, now)?;
         Ok(Ok(Written::New(req)))
-    });
-    match app.transfer_writer.submit(&app.store, job).await?.map_err(exec_error)? {
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let job = TransferWrite {
+        sandbox_id: app.id.clone(),
+        work,
+        written: std::sync::Mutex::new(None),
+        reply,
+    };
+    let stopped = || ApiError::internal("the transfer writer has stopped");
+    app.transfer_writer
+        .submit(&app.store, Box::new(job))
+        .map_err(|_| stopped())?;
+    let written = answer.await.map_err(|_| stopped())?.map_err(ApiError::from)?;
+    match written.map_err(exec_error)? {
         Written::New(transfer) => Ok(Accepted {
             transfer,
             replayed: false,
@@ -1182,6 +1194,45 @@ pub struct Accepted {
 }
 
 /// What the writer did with a transfer job.
+/// A transfer's write in the group writer's batch: `work` runs inside the shared atomic write
+/// (perhaps more than once); its answer goes back once the batch is durable.
+struct TransferWrite<F> {
+    sandbox_id: std::sync::Arc<str>,
+    work: F,
+    written: std::sync::Mutex<Option<Result<Written, ExecError>>>,
+    reply: tokio::sync::oneshot::Sender<Result<Result<Written, ExecError>, crate::storage::StorageError>>,
+}
+
+impl<F> crate::storage::group_commit::GroupJob for TransferWrite<F>
+where
+    F: Fn(&LedgerTx<'_>) -> TxResult<Result<Written, ExecError>> + Send,
+{
+    fn write(&self, tx: &LedgerTx<'_>) -> TxResult<()> {
+        let written = (self.work)(tx)?;
+        *self.written.lock().unwrap_or_else(|e| e.into_inner()) = Some(written);
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, outcome: Result<(), crate::storage::StorageError>) {
+        let TransferWrite {
+            sandbox_id,
+            written,
+            reply,
+            ..
+        } = *self;
+        let answer = outcome.and_then(|()| {
+            written
+                .into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .ok_or_else(|| crate::storage::StorageError::Codec("a transfer's write left no answer".into()))
+        });
+        if let Ok(Ok(Written::New(t))) = &answer {
+            crate::metrics::metrics().transfer(&sandbox_id, t.status().code());
+        }
+        let _ = reply.send(answer);
+    }
+}
+
 pub enum Written {
     /// Wrote this new transfer.
     New(TransferRequest),
@@ -1231,7 +1282,7 @@ pub async fn run_due(app: &Sandbox) -> Result<usize, ApiError> {
     for (at, apply_no) in due {
         // Grants are on the schedule too: at their maximum lifetime they end (grant.expired).
         if apply_no.starts_with("grt_") {
-            super::consent::end_grant(app, &apply_no, "max_lifetime", Some(at))?;
+            crate::services::grants::end_grant(app, &apply_no, "max_lifetime", Some(at))?;
             done += 1;
             continue;
         }

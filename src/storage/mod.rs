@@ -4,11 +4,13 @@
 
 mod access_log;
 mod codec;
+pub mod group_commit;
 mod idempotency;
 mod keys;
 mod known_keys;
 mod ledger;
 mod record_cache;
+pub mod registry;
 mod reserve;
 mod webhooks;
 mod world;
@@ -670,6 +672,26 @@ impl SandboxStore {
             .meta
             .insert(self.key(&[name.as_bytes()]), value)?;
         Ok(())
+    }
+
+    /// Stores a piece of sandbox state that requests move (fault counters, quota counts) when
+    /// `dirty` says they moved since the last time: under `writing`, so stores happen in the
+    /// order their states were taken; `encoded` answers nothing once the owner is retired.
+    pub fn meta_put_if_moved(
+        &self,
+        name: &str,
+        dirty: &std::sync::atomic::AtomicBool,
+        writing: &std::sync::Mutex<()>,
+        encoded: impl FnOnce() -> Option<Vec<u8>>,
+    ) -> Result<()> {
+        if !dirty.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
+        let _writing = writing.lock().unwrap_or_else(|e| e.into_inner());
+        match encoded() {
+            Some(bytes) => self.meta_put(name, &bytes),
+            None => Ok(()),
+        }
     }
 
     // --- customers, users, accounts ---

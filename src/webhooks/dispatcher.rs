@@ -15,7 +15,7 @@ use crate::sandbox::Sandbox;
 use crate::server::Server;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -32,102 +32,6 @@ const HOLD: i64 = 30_000;
 const OUTAGE_MS: i64 = 10_000;
 /// How much of a receiver's answer the attempts log keeps.
 const RESPONSE_BYTES: usize = 256;
-
-type Key = (u64, Arc<str>);
-
-/// Deliveries waiting for their next attempt, by when it is due.
-#[derive(Default)]
-pub struct Queue {
-    order: BTreeSet<(i64, u64, Arc<str>)>,
-    /// Due in real time (Unix ms) and in sandbox time, by delivery.
-    entries: HashMap<Key, (i64, Timestamp)>,
-    held: HashSet<Key>,
-    in_flight: HashSet<Key>,
-}
-
-impl Queue {
-    fn push(&mut self, seq: u64, ep: Arc<str>, real_ms: i64, sandbox: Timestamp, held: bool) {
-        self.remove(&(seq, ep.clone()));
-        self.order.insert((real_ms, seq, ep.clone()));
-        if held {
-            self.held.insert((seq, ep.clone()));
-        }
-        self.entries.insert((seq, ep), (real_ms, sandbox));
-    }
-
-    fn remove(&mut self, key: &Key) {
-        if let Some((real, _)) = self.entries.remove(key) {
-            self.order.remove(&(real, key.0, key.1.clone()));
-        }
-        self.held.remove(key);
-    }
-
-    fn pop_due(&mut self, now_ms: i64) -> Option<Key> {
-        let first = self.order.iter().next()?.clone();
-        if first.0 > now_ms {
-            return None;
-        }
-        let key = (first.1, first.2);
-        self.remove(&key);
-        self.in_flight.insert(key.clone());
-        Some(key)
-    }
-
-    fn next_due(&self) -> Option<i64> {
-        self.order.iter().next().map(|e| e.0)
-    }
-
-    /// The sandbox clock is at `now`: what is due by sandbox time is due now.
-    fn clock_moved(&mut self, now: Timestamp) {
-        let due: Vec<(Key, Timestamp)> = self
-            .entries
-            .iter()
-            .filter(|(_, (real, sandbox))| *sandbox <= now && *real > 0)
-            .map(|(k, (_, s))| (k.clone(), *s))
-            .collect();
-        for ((seq, ep), sandbox) in due {
-            let held = self.held.contains(&(seq, ep.clone()));
-            self.push(seq, ep, 0, sandbox, held);
-        }
-    }
-
-    /// A message to `ep` after `seq` was delivered: messages held back before it go now.
-    fn release_held(&mut self, ep: &str, seq: u64) {
-        let released: Vec<(Key, Timestamp)> = self
-            .held
-            .iter()
-            .filter(|(s, e)| &**e == ep && *s < seq)
-            .filter_map(|k| self.entries.get(k).map(|(_, t)| (k.clone(), *t)))
-            .collect();
-        for ((s, e), t) in released {
-            self.push(s, e, 0, t, true);
-        }
-    }
-
-    /// The endpoint answered again after failing: what waits for it goes now rather than at
-    /// its scheduled retry (a receiver back from an outage gets its backlog at once).
-    fn release_endpoint(&mut self, ep: &str) {
-        let waiting: Vec<(Key, Timestamp)> = self
-            .entries
-            .iter()
-            .filter(|((_, e), (real, _))| &**e == ep && *real > 0)
-            .filter(|(k, _)| !self.held.contains(*k))
-            .map(|(k, (_, t))| (k.clone(), *t))
-            .collect();
-        for ((s, e), t) in waiting {
-            self.push(s, e, 0, t, false);
-        }
-    }
-
-    /// Deliveries waiting or being attempted.
-    pub fn len(&self) -> usize {
-        self.entries.len() + self.in_flight.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
 
 /// The JSON body of a delivery: the event in the API's vocabulary.
 #[derive(Serialize)]
@@ -336,7 +240,7 @@ async fn fan_out(app: &Sandbox) -> Result<bool, String> {
                     continue;
                 }
                 if !grants
-                    .allows(app, &ep.client_id, audience, at, now)
+                    .allows(&app.store, &ep.client_id, audience, at, now)
                     .map_err(|e| e.to_string())?
                 {
                     continue;
@@ -490,7 +394,7 @@ async fn attempt(app: &Sandbox, seq: u64, ep_id: &str) -> Result<(), String> {
     }
     let at = event.occurred_at.parse::<Timestamp>().unwrap_or(now);
     let allowed = lock(&w.grants)
-        .allows(app, &ep.client_id, event.kind.audience(), at, now)
+        .allows(&app.store, &ep.client_id, event.kind.audience(), at, now)
         .map_err(store_err)?;
     if !allowed {
         d.status = DeliveryStatus::Withheld;
@@ -752,7 +656,7 @@ impl reqwest::dns::Resolve for CheckedResolver {
 fn set_failing(app: &Sandbox, ep_id: &str, since: Option<i64>) {
     let result = app
         .webhooks
-        .change(&app.store, |eps| match eps.iter_mut().find(|e| e.id == ep_id) {
+        .change::<_, crate::storage::StorageError>(&app.store, |eps| match eps.iter_mut().find(|e| e.id == ep_id) {
             Some(e) if e.failing_since_ms != since => {
                 e.failing_since_ms = since;
                 Ok(((), Some(e.id.clone())))
@@ -769,7 +673,7 @@ fn set_failing(app: &Sandbox, ep_id: &str, since: Option<i64>) {
 async fn disable(app: &Sandbox, ep_id: &str, reason: &str) {
     let result = app
         .webhooks
-        .change(&app.store, |eps| match eps.iter_mut().find(|e| e.id == ep_id) {
+        .change::<_, crate::storage::StorageError>(&app.store, |eps| match eps.iter_mut().find(|e| e.id == ep_id) {
             Some(e) if e.enabled => {
                 e.enabled = false;
                 e.disabled_reason = Some(reason.to_owned());
@@ -818,4 +722,18 @@ mod tests {
             "{addrs:?}"
         );
     }
+}
+
+/// The HTTP client every sandbox's dispatcher shares: addresses checked against the private
+/// ranges (unless allowed), no redirects, the delivery timeout.
+pub fn http_client(settings: &crate::config::WebhookSettings) -> reqwest::Client {
+    reqwest::Client::builder()
+        .dns_resolver(Arc::new(CheckedResolver {
+            allow_private: settings.allow_private,
+        }))
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(settings.timeout)
+        .user_agent(concat!("sandbank-webhooks/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
 }

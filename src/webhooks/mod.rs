@@ -6,148 +6,25 @@
 //! `Webhooks` is one sandbox's state (its endpoints and the queue of due deliveries); the
 //! functions here are the use cases the HTTP routes call; `dispatcher` does the delivering.
 
-mod audience;
 pub mod dispatcher;
 
-use crate::config::WebhookSettings;
 use crate::domain::event::EventKind;
 use crate::domain::webhook::{self, DeliveryFault, DeliveryStatus, Endpoint};
 use crate::error::ApiError;
 use crate::sandbox::Sandbox;
-use crate::storage::{SandboxStore, StorageError};
 use axum::http::StatusCode;
 use jiff::{SignedDuration, Timestamp};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
-pub use dispatcher::{Queue, run_dispatchers};
+pub use dispatcher::run_dispatchers;
 
 /// Most endpoints in one sandbox, and per client.
 pub const MAX_ENDPOINTS: usize = 200;
 pub const MAX_ENDPOINTS_PER_CLIENT: usize = 20;
 /// Most delivery faults on one endpoint.
 pub const MAX_FAULTS: usize = 20;
-const META_EPOCH: &str = "webhook-epoch";
 
-/// One sandbox's webhooks.
-pub struct Webhooks {
-    endpoints: Mutex<Vec<Endpoint>>,
-    /// Due deliveries (see `dispatcher::Queue`).
-    pub(crate) queue: Mutex<Queue>,
-    /// Wakes the dispatcher: a retry was queued, the clock moved, an endpoint changed.
-    pub(crate) wake: tokio::sync::Notify,
-    /// Set when the sandbox clock moved: retries due in sandbox time run now.
-    pub(crate) clock_moved: AtomicBool,
-    /// How far the outbox has been fanned out (stored with each fan-out).
-    pub(crate) cursor: AtomicU64,
-    pub(crate) started: AtomicBool,
-    retired: AtomicBool,
-    /// Part of every message id, new with every world (a reset starts the outbox again at 1,
-    /// and a receiver that deduplicates by `webhook-id` must not take new events for old).
-    epoch: String,
-    pub(crate) settings: Arc<WebhookSettings>,
-    pub(crate) http: reqwest::Client,
-    /// The scenario seed: fault draws and jitter depend on it alone.
-    pub(crate) seed: u64,
-    pub(crate) grants: Mutex<audience::GrantIndex>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl Webhooks {
-    /// The sandbox's endpoints and cursor as stored.
-    pub fn open(
-        store: &SandboxStore,
-        settings: Arc<WebhookSettings>,
-        http: reqwest::Client,
-        seed: u64,
-    ) -> Result<Webhooks, StorageError> {
-        let epoch = match store.meta_get(META_EPOCH)? {
-            Some(e) => String::from_utf8_lossy(&e).into_owned(),
-            None => {
-                let e = hex(&crate::ids::random_bytes(4));
-                store.meta_put(META_EPOCH, e.as_bytes())?;
-                e
-            }
-        };
-        Ok(Webhooks {
-            endpoints: Mutex::new(store.webhook_endpoints()?),
-            queue: Mutex::new(Queue::default()),
-            wake: tokio::sync::Notify::new(),
-            clock_moved: AtomicBool::new(false),
-            cursor: AtomicU64::new(store.webhook_cursor()?),
-            started: AtomicBool::new(false),
-            retired: AtomicBool::new(false),
-            epoch,
-            settings,
-            http,
-            seed,
-            grants: Mutex::new(Default::default()),
-        })
-    }
-
-    /// Every endpoint.
-    pub fn endpoints(&self) -> Vec<Endpoint> {
-        lock(&self.endpoints).clone()
-    }
-
-    pub fn endpoint(&self, id: &str) -> Option<Endpoint> {
-        lock(&self.endpoints).iter().find(|e| e.id == id).cloned()
-    }
-
-    /// Changes the endpoints under the lock and stores the one `f` names.
-    pub(crate) fn change<T>(
-        &self,
-        store: &SandboxStore,
-        f: impl FnOnce(&mut Vec<Endpoint>) -> Result<(T, Option<String>), ApiError>,
-    ) -> Result<T, ApiError> {
-        let mut eps = lock(&self.endpoints);
-        let mut draft = eps.clone();
-        let (out, touched) = f(&mut draft)?;
-        if let Some(id) = touched {
-            match draft.iter().find(|e| e.id == id) {
-                Some(e) => store.put_webhook_endpoint(e)?,
-                None => store.remove_webhook_endpoint(&id)?,
-            }
-        }
-        *eps = draft;
-        Ok(out)
-    }
-
-    /// The webhook-id of the event `seq`: `msg_{epoch}_{seq}`.
-    pub fn message_id(&self, seq: u64) -> String {
-        format!("msg_{}_{seq}", self.epoch)
-    }
-
-    /// The event sequence number of a message id of this world.
-    pub fn message_seq(&self, id: &str) -> Option<u64> {
-        let (epoch, seq) = id.strip_prefix("msg_")?.rsplit_once('_')?;
-        (epoch == self.epoch).then_some(())?;
-        seq.parse().ok()
-    }
-
-    /// The sandbox clock moved: retries due in sandbox time run now.
-    pub fn clock_moved(&self) {
-        self.clock_moved.store(true, Ordering::Release);
-        self.wake.notify_one();
-    }
-
-    /// The sandbox is going away (deleted, reset or restored): its dispatcher stops.
-    pub fn retire(&self) {
-        self.retired.store(true, Ordering::Release);
-        self.wake.notify_one();
-    }
-
-    pub(crate) fn is_retired(&self) -> bool {
-        self.retired.load(Ordering::Acquire)
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::sandbox::webhooks::Webhooks;
+use crate::sandbox::webhooks::lock;
 
 /// The problem for an endpoint the caller cannot see.
 pub fn no_endpoint(id: &str) -> ApiError {
@@ -255,7 +132,7 @@ pub async fn create(app: &Sandbox, new: NewEndpoint) -> Result<Endpoint, ApiErro
         faults: Vec::new(),
         fault_counts: Vec::new(),
     };
-    let created = app.webhooks.change(&app.store, |eps| {
+    let created = app.webhooks.change::<_, ApiError>(&app.store, |eps| {
         if eps.len() >= MAX_ENDPOINTS {
             return Err(too_many(format!(
                 "a sandbox has at most {MAX_ENDPOINTS} webhook endpoints"
@@ -323,7 +200,7 @@ pub async fn update(app: &Sandbox, client: Option<&str>, id: &str, ch: EndpointC
     if !problems.is_empty() {
         return Err(invalid(problems));
     }
-    let updated = app.webhooks.change(&app.store, |eps| {
+    let updated = app.webhooks.change::<_, ApiError>(&app.store, |eps| {
         let e = find(eps, client, id)?;
         if let Some(url) = ch.url {
             e.url = url;
@@ -350,7 +227,7 @@ pub async fn update(app: &Sandbox, client: Option<&str>, id: &str, ch: EndpointC
 
 /// Deletes an endpoint with its deliveries and attempts.
 pub async fn delete(app: &Sandbox, client: Option<&str>, id: &str) -> Result<(), ApiError> {
-    app.webhooks.change(&app.store, |eps| {
+    app.webhooks.change::<_, ApiError>(&app.store, |eps| {
         find(eps, client, id)?;
         eps.retain(|e| e.id != id);
         Ok(((), Some(id.to_owned())))
@@ -407,7 +284,7 @@ pub async fn rotate_secret(
         ));
     }
     let now_ms = crate::clock::real_now_ms();
-    let rotated = app.webhooks.change(&app.store, |eps| {
+    let rotated = app.webhooks.change::<_, ApiError>(&app.store, |eps| {
         let e = find(eps, client, id)?;
         let new = secret.unwrap_or_else(|| webhook::new_secret(&crate::ids::random_bytes(24)));
         let old = std::mem::replace(&mut e.secret, new);
@@ -448,7 +325,7 @@ pub async fn set_faults(app: &Sandbox, id: &str, faults: Vec<DeliveryFault>) -> 
             problems,
         ));
     }
-    let updated = app.webhooks.change(&app.store, |eps| {
+    let updated = app.webhooks.change::<_, ApiError>(&app.store, |eps| {
         let e = find(eps, None, id)?;
         e.fault_counts = vec![(0, 0); named.len()];
         e.faults = named;

@@ -60,6 +60,31 @@ fn offences(applies: impl Fn(&str) -> bool, bad: impl Fn(&str) -> bool) -> Vec<S
 }
 
 #[test]
+fn the_lower_layers_do_not_import_the_http_side() {
+    let lower = |f: &str| {
+        ["src/domain/", "src/storage/", "src/services/", "src/sandbox/"]
+            .iter()
+            .any(|d| f.starts_with(d))
+    };
+    let upward = offences(lower, |l| {
+        ["crate::http", "crate::oauth", "crate::webhooks"]
+            .iter()
+            .any(|m| l.contains(m))
+    });
+    assert!(
+        upward.is_empty(),
+        "imports from http, oauth or webhooks below them:\n{}",
+        upward.join("\n")
+    );
+}
+
+#[test]
+fn storage_does_not_import_the_scenario() {
+    let found = offences(|f| f.starts_with("src/storage/"), |l| l.contains("crate::scenario"));
+    assert!(found.is_empty(), "storage imports the scenario:\n{}", found.join("\n"));
+}
+
+#[test]
 fn sled_is_named_only_inside_storage() {
     let found = offences(
         |f| !f.starts_with("src/storage/"),

@@ -9,8 +9,8 @@ use crate::error::ApiError;
 use crate::http::extract::{Admin, ApiJson};
 use crate::http::route::{RouteSpec, Routes};
 use crate::sandbox::Sandbox;
+use crate::sandbox::controls::{Stop, StopRecord, StopScope, Target};
 use crate::services::clients::{self, ClientError, ClientSettings};
-use crate::services::controls::{Stop, StopRecord, StopScope, Target};
 use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
@@ -374,10 +374,7 @@ fn stop_of(req: StopRequest) -> Result<(StopScope, String), ApiError> {
 }
 
 async fn put_stop(app: &Sandbox, target: Target<'_>, req: StopRequest) -> Result<Json<StopView>, ApiError> {
-    let (stop, _) = app
-        .controls
-        .set(app, target, Some(stop_of(req)?), "sandbox-admin")
-        .await?;
+    let (stop, _) = crate::services::controls::set(app, target, Some(stop_of(req)?), "sandbox-admin").await?;
     let (name, id) = match target {
         Target::Client(id) => ("client", Some(id.to_owned())),
         Target::User(id) => ("user", Some(id.to_owned())),
@@ -420,9 +417,7 @@ pub async fn suspend_client(
               (status = 404, description = "No such client", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn resume_client(_: Admin, app: Sandbox, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     known_client(&app, &id)?;
-    app.controls
-        .set(&app, Target::Client(&id), None, "sandbox-admin")
-        .await?;
+    crate::services::controls::set(&app, Target::Client(&id), None, "sandbox-admin").await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -495,9 +490,7 @@ pub async fn suspend_user(
               (status = 404, description = "No such user", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn resume_user(_: Admin, app: Sandbox, Path(username): Path<String>) -> Result<StatusCode, ApiError> {
     let name = known_user(&app, &username)?;
-    app.controls
-        .set(&app, Target::User(&name), None, "sandbox-admin")
-        .await?;
+    crate::services::controls::set(&app, Target::User(&name), None, "sandbox-admin").await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -522,7 +515,7 @@ pub async fn emergency_stop(
     responses((status = 204, description = "Not stopped (any more)"),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn lift_emergency_stop(_: Admin, app: Sandbox) -> Result<StatusCode, ApiError> {
-    app.controls.set(&app, Target::Bank, None, "sandbox-admin").await?;
+    crate::services::controls::set(&app, Target::Bank, None, "sandbox-admin").await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

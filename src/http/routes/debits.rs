@@ -168,7 +168,7 @@ macro_rules! debit_routes {
 
             pub fn router() -> crate::http::route::Routes {
                 use crate::http::route::RouteSpec;
-                use crate::services::bearer::ScopeRule;
+                use crate::domain::consent::ScopeRule;
                 let update = RouteSpec::update($segment, ScopeRule::Debits);
                 crate::http::route::Routes::new()
                     .add(update, utoipa_axum::routes!(debit_request))

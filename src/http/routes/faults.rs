@@ -8,7 +8,7 @@ use crate::http::extract::{Admin, ApiJson};
 use crate::http::faults::faultable_operation;
 use crate::http::route::{RouteSpec, Routes};
 use crate::sandbox::Sandbox;
-use crate::services::faults::{RuleError, RuleView};
+use crate::sandbox::faults::{RuleError, RuleView};
 use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;

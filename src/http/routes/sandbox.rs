@@ -333,7 +333,7 @@ fn find_user(app: &Sandbox, name: &str) -> Result<crate::domain::customer::User,
               (status = 404, description = "No such grant", body = crate::error::Problem, content_type = "application/problem+json"),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn revoke_grant(_: Admin, app: Sandbox, Path(grant_id): Path<String>) -> Result<StatusCode, ApiError> {
-    if consent::revoke_grant_by_id(&app, &grant_id, "user").await? {
+    if crate::services::grants::revoke_grant_by_id(&app, &grant_id, "user").await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("grant_not_found", format!("no grant {grant_id:?}")))

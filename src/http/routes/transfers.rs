@@ -255,7 +255,7 @@ pub struct VerifyResult {
 
 /// 403 unless the token has a transfer scope.
 fn require_transfer_scope(who: &Authenticated) -> Result<(), ApiError> {
-    crate::http::route::check_scope(crate::services::bearer::ScopeRule::Transfers, &who.0)
+    crate::http::route::check_scope(crate::domain::consent::ScopeRule::Transfers, &who.0)
 }
 
 pub async fn quote(
@@ -489,7 +489,7 @@ macro_rules! transfer_routes {
 
             pub fn router() -> crate::http::route::Routes {
                 use crate::http::route::RouteSpec;
-                use crate::services::bearer::ScopeRule;
+                use crate::domain::consent::ScopeRule;
                 let update = RouteSpec::update($segment, ScopeRule::Transfers);
                 let read = RouteSpec::reference($segment).with_scope(ScopeRule::Transfers);
                 crate::http::route::Routes::new()

@@ -2,8 +2,20 @@
 //! scenario, signing key and issuer, caches). Handlers and services take the `Sandbox` they
 //! serve; the server resolves it from the request path. Cheap to clone.
 
+pub mod capacity;
+pub mod controls;
+pub mod faults;
+pub mod maintenance;
+pub mod pending;
+pub mod signing_key;
+pub mod source_guards;
+pub mod storage_use;
+pub mod token_cache;
+pub mod webhook_audience;
+pub mod webhooks;
+
 use crate::clock::Clock;
-use crate::oauth::jwt::SigningKey;
+use crate::sandbox::signing_key::SigningKey;
 use crate::scenario::LoadedScenario;
 use crate::storage::SandboxStore;
 use std::sync::Arc;
@@ -29,36 +41,54 @@ pub struct SandboxParts {
     pub issuer: String,
     /// Key for this sandbox's `/sandbox/v1` control plane.
     pub admin_key: String,
-    /// Recently used access tokens (see `services::bearer::TokenCache`).
-    pub token_cache: crate::services::bearer::TokenCache,
-    /// Idempotency keys whose first request is still running.
-    pub in_flight: crate::http::idempotency::InFlight,
+    /// Recently used access tokens (see `token_cache::TokenCache`).
+    pub token_cache: crate::sandbox::token_cache::TokenCache,
     /// The server's transfer writer (shared by every sandbox; each job carries this store).
-    pub transfer_writer: crate::services::transfer_writer::TransferWriter,
+    pub transfer_writer: crate::storage::group_commit::GroupWriter,
     /// Login failures per source address (see `services::lockout`).
-    pub login_sources: crate::services::lockout::SourceGuards,
+    pub login_sources: crate::sandbox::source_guards::SourceGuards,
     /// Failed client authentications per source address (held back after too many).
-    pub client_auth_sources: crate::services::lockout::SourceGuards,
+    pub client_auth_sources: crate::sandbox::source_guards::SourceGuards,
     /// Authorization requests waiting for login and consent (in memory only).
-    pub pending: crate::services::pending::PendingAuthorizations,
-    /// Logged-in approvers of the bank-side approval page.
-    pub approval_sessions: crate::http::approvals::ApprovalSessions,
+    pub pending: crate::sandbox::pending::PendingAuthorizations,
+    /// What the layers above keep per handle (the HTTP side's in-flight idempotency keys and
+    /// approval sessions).
+    pub attachments: Attachments,
     /// Fault rules and transfer outcome rules, with their counters and seeded stream.
-    pub faults: crate::services::faults::Faults,
+    pub faults: crate::sandbox::faults::Faults,
     /// Capacity policies (per client and bank-wide) with their live counters.
-    pub capacity: crate::services::capacity::Capacity,
+    pub capacity: crate::sandbox::capacity::Capacity,
     /// Planned maintenance windows.
-    pub maintenance: crate::services::maintenance::Maintenance,
+    pub maintenance: crate::sandbox::maintenance::Maintenance,
     /// The kill switch: stopped clients and users, and the bank-wide stop.
-    pub controls: crate::services::controls::Controls,
+    pub controls: crate::sandbox::controls::Controls,
     /// Webhook endpoints and the deliveries waiting for their next attempt.
-    pub webhooks: crate::webhooks::Webhooks,
+    pub webhooks: crate::sandbox::webhooks::Webhooks,
     /// Requests served and when it was last used, for the operator's listing and idle expiry.
     pub usage: Usage,
     /// What requests and workers pass to use this handle; lifecycle changes close it.
     pub gate: Arc<Gate>,
     /// Its storage use against its quota, as last measured.
-    pub storage_use: crate::services::quota::StorageUse,
+    pub storage_use: crate::sandbox::storage_use::StorageUse,
+}
+
+/// State that a layer above the sandbox core keeps per sandbox handle, by its type: created
+/// on first use and dropped with the handle, so a reset or restore (a new handle) starts it
+/// afresh like the rest of the world. The core knows nothing of the types it holds.
+#[derive(Default)]
+pub struct Attachments(std::sync::Mutex<Vec<Arc<dyn std::any::Any + Send + Sync>>>);
+
+impl Attachments {
+    /// The handle's `T`, made with `T::default()` on first use.
+    pub fn get<T: std::any::Any + Send + Sync + Default>(&self) -> Arc<T> {
+        let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = held.iter().find_map(|a| a.clone().downcast::<T>().ok()) {
+            return found;
+        }
+        let made = Arc::new(T::default());
+        held.push(made.clone());
+        made
+    }
 }
 
 /// The gate of a sandbox handle. Every request (but the lifecycle calls themselves) and every

@@ -513,9 +513,7 @@ impl Faults {
     /// Stores counters and the stream position if requests moved them since the last time
     /// (the access-log writer calls this every few dozen milliseconds, and a snapshot first).
     pub fn persist(&self, store: &SandboxStore) -> Result<(), StorageError> {
-        super::sandbox::store_if_moved(store, META_FAULTS, &self.dirty, &self.writing, || {
-            self.encoded(&self.read())
-        })
+        store.meta_put_if_moved(META_FAULTS, &self.dirty, &self.writing, || self.encoded(&self.read()))
     }
 
     /// Stops storing anything: the sandbox's records are about to be replaced. Waits for a

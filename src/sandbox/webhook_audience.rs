@@ -4,7 +4,7 @@
 
 use crate::domain::consent::{Grant, Scope};
 use crate::domain::event::Audience;
-use crate::sandbox::Sandbox;
+use crate::storage::SandboxStore;
 use crate::storage::StorageError;
 use jiff::Timestamp;
 use std::collections::HashMap;
@@ -49,14 +49,14 @@ pub struct GrantIndex {
 }
 
 impl GrantIndex {
-    fn refresh(&mut self, app: &Sandbox) -> Result<(), StorageError> {
-        let generation = app.store.signals().grants.load(Ordering::Acquire);
+    fn refresh(&mut self, store: &SandboxStore) -> Result<(), StorageError> {
+        let generation = store.signals().grants.load(Ordering::Acquire);
         if self.generation == Some(generation) {
             return Ok(());
         }
         self.by_customer.clear();
         self.by_user.clear();
-        for g in app.store.grants(|_| true)? {
+        for g in store.grants(|_| true)? {
             let span = Span::of(&g);
             self.by_customer
                 .entry((g.client_id.clone(), g.customer_id.clone()))
@@ -72,7 +72,7 @@ impl GrantIndex {
     /// at sandbox time `now`. Endpoint-addressed events are judged by the caller.
     pub fn allows(
         &mut self,
-        app: &Sandbox,
+        store: &SandboxStore,
         client_id: &str,
         audience: Audience<'_>,
         at: Timestamp,
@@ -82,9 +82,9 @@ impl GrantIndex {
             Audience::Everyone | Audience::Endpoint(_) => Ok(true),
             Audience::Client(c) => Ok(c == client_id),
             Audience::Account(account_id) => {
-                self.refresh(app)?;
+                self.refresh(store)?;
                 if !self.owners.contains_key(account_id) {
-                    let owner = app.store.account(account_id)?.map(|a| a.customer_id);
+                    let owner = store.account(account_id)?.map(|a| a.customer_id);
                     self.owners.insert(account_id.to_owned(), owner);
                 }
                 let Some(Some(owner)) = self.owners.get(account_id) else {
@@ -96,7 +96,7 @@ impl GrantIndex {
                     .is_some_and(|spans| spans.iter().any(|s| s.reads && s.covers(at, now))))
             }
             Audience::User(username) => {
-                self.refresh(app)?;
+                self.refresh(store)?;
                 let user_id = format!("u-{username}");
                 Ok(self
                     .by_user
