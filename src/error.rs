@@ -52,18 +52,7 @@ impl Problem {
     }
 }
 
-/// One field that needs fixing.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct FieldError {
-    /// The transfer item it concerns (1-based), if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub item_id: Option<u32>,
-    /// The field, as named in the request.
-    pub field: String,
-    /// What is wrong and how to fix it.
-    pub message: String,
-}
+pub use crate::domain::validation::FieldError;
 
 /// An API error: status, stable code and a message that says what to fix.
 #[derive(Debug, Clone)]

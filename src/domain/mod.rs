@@ -17,4 +17,5 @@ pub mod money;
 pub mod outcome;
 pub mod transaction;
 pub mod transfer;
+pub mod validation;
 pub mod webhook;

@@ -335,6 +335,9 @@ pub async fn approvals_decide(app: Sandbox, form: Result<Form<DecideForm>, FormR
             );
             list(&app, &form.session, &user_id, Some((&msg, true)))
         }
-        Err(e) => list(&app, &form.session, &user_id, Some((&e.detail, false))),
+        Err(e) => {
+            let e = crate::error::ApiError::from(e);
+            list(&app, &form.session, &user_id, Some((&e.detail, false)))
+        }
     }
 }

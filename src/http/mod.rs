@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod openapi;
 pub mod policy;
+pub mod problems;
 pub mod response;
 pub mod route;
 pub mod routes;

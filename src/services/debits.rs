@@ -9,8 +9,8 @@ use crate::domain::debit::{DebitResult, Mandate, MandateStatus};
 use crate::domain::event::{DebitData, DebitFailedData, EventKind, MandateData, MovementData};
 use crate::domain::money::Yen;
 use crate::domain::transaction::{Direction, TransactionKind};
-use crate::error::ApiError;
 use crate::sandbox::Sandbox;
+use crate::storage::StorageError;
 use crate::storage::{Counter, LedgerTx, TxError, TxResult, abort};
 
 /// A debit's outcome.
@@ -28,13 +28,28 @@ fn biller_account(client_id: &str) -> String {
 }
 
 /// 403 unless the token has the `debits` scope.
-pub fn require_scope(who: &Principal) -> Result<(), ApiError> {
-    let rule = crate::domain::consent::ScopeRule::Debits;
-    if rule.allows(who) {
+pub fn require_scope(who: &Principal) -> Result<(), DebitError> {
+    if crate::domain::consent::ScopeRule::Debits.allows(who) {
         Ok(())
     } else {
-        Err(ApiError::insufficient_scope(rule.label()))
+        Err(DebitError::MissingScope)
     }
+}
+
+/// Why a debit use case refused or failed; `http` answers each as a problem document.
+#[derive(Debug, thiserror::Error)]
+pub enum DebitError {
+    /// The token's grant has no `debits` scope.
+    #[error("this endpoint needs the `debits` scope")]
+    MissingScope,
+    #[error("amount must be at least 1 yen")]
+    InvalidAmount,
+    #[error("no mandate {0:?}")]
+    MandateNotFound(String),
+    #[error("the debit's write was aborted")]
+    Aborted,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
 }
 
 /// Debits `amount` under `mandate_id`. Any answer other than an error is a bank result code:
@@ -46,10 +61,10 @@ pub async fn debit(
     mandate_id: &str,
     amount: Yen,
     remarks: Option<&str>,
-) -> Result<DebitOutcome, ApiError> {
+) -> Result<DebitOutcome, DebitError> {
     require_scope(who)?;
     if amount.0 < 1 {
-        return Err(ApiError::bad_request("invalid_amount", "amount must be at least 1 yen"));
+        return Err(DebitError::InvalidAmount);
     }
     let now = app.clock.now();
     let (result, debit_id) = app
@@ -75,7 +90,7 @@ pub async fn debit(
             Ok((result, debit_id))
         })
         .map_err(|e: TxError<()>| match e {
-            TxError::Abort(()) => ApiError::internal("debit aborted"),
+            TxError::Abort(()) => DebitError::Aborted,
             TxError::Storage(e) => e.into(),
         })?;
     if result != DebitResult::NoMandate {
@@ -210,7 +225,7 @@ pub fn end_mandates_of_grant(
 }
 
 /// The biller's mandates granted through this token's grant's user.
-pub fn mandates_of_biller(app: &Sandbox, who: &Principal) -> Result<Vec<Mandate>, ApiError> {
+pub fn mandates_of_biller(app: &Sandbox, who: &Principal) -> Result<Vec<Mandate>, DebitError> {
     require_scope(who)?;
     Ok(app
         .store
@@ -218,7 +233,11 @@ pub fn mandates_of_biller(app: &Sandbox, who: &Principal) -> Result<Vec<Mandate>
 }
 
 /// Changes a mandate's status: the biller cancels (`by_biller`), or the depositor stops it.
-pub async fn end_mandate(app: &Sandbox, mandate_id: &str, by_biller: Option<&Principal>) -> Result<Mandate, ApiError> {
+pub async fn end_mandate(
+    app: &Sandbox,
+    mandate_id: &str,
+    by_biller: Option<&Principal>,
+) -> Result<Mandate, DebitError> {
     if let Some(who) = by_biller {
         require_scope(who)?;
     }
@@ -251,7 +270,7 @@ pub async fn end_mandate(app: &Sandbox, mandate_id: &str, by_biller: Option<&Pri
             Ok(m)
         })
         .map_err(|e| match e {
-            TxError::Abort(()) => ApiError::not_found("mandate_not_found", format!("no mandate {mandate_id:?}")),
+            TxError::Abort(()) => DebitError::MandateNotFound(mandate_id.to_owned()),
             TxError::Storage(e) => e.into(),
         })?;
     app.store.flush().await?;

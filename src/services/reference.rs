@@ -5,27 +5,48 @@ use crate::domain::account::Account;
 use crate::domain::consent::Principal;
 use crate::domain::money::Yen;
 use crate::domain::transaction::{Direction, TransactionKind};
-use crate::error::ApiError;
 use crate::sandbox::Sandbox;
+use crate::storage::StorageError;
 use jiff::civil::Date;
 use std::sync::Arc;
 
 /// Most items a history page holds.
 pub const MAX_PAGE: usize = 500;
 
+/// Why a reference request was refused; `http` answers each as a problem document.
+#[derive(Debug, thiserror::Error)]
+pub enum ReferenceError {
+    /// Not one of the token's accounts (never "forbidden": no hint that it exists).
+    #[error("no account {0:?} among the accounts this token may read")]
+    AccountNotFound(String),
+    #[error("{name} must be a real date written YYYY-MM-DD, got {value:?}")]
+    InvalidDate { name: &'static str, value: String },
+    #[error("dateTo needs dateFrom; send both, or only dateFrom")]
+    DateToWithoutFrom,
+    #[error("dateFrom {from} is after dateTo {to}")]
+    RangeReversed { from: Date, to: Date },
+    #[error("a history request may span at most two years")]
+    RangeTooLong,
+    #[error("nextItemKey {0:?} is not one this API returned")]
+    InvalidItemKey(String),
+    #[error("nextItemKey lies outside dateFrom..dateTo; send the same dates as the first page")]
+    ItemKeyOutsideRange,
+    #[error("limit must be 1..={MAX_PAGE}, got {0}")]
+    InvalidLimit(u32),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
 /// The principal's customer's accounts.
-pub fn accounts(app: &Sandbox, who: &Principal) -> Result<Vec<Arc<Account>>, ApiError> {
+pub fn accounts(app: &Sandbox, who: &Principal) -> Result<Vec<Arc<Account>>, ReferenceError> {
     Ok(app.store.accounts_of_shared(&who.customer_id)?)
 }
 
 /// One of the principal's accounts; any other id is 404 (never 403: no hint that it exists).
-pub fn account(app: &Sandbox, who: &Principal, account_id: &str) -> Result<Arc<Account>, ApiError> {
+pub fn account(app: &Sandbox, who: &Principal, account_id: &str) -> Result<Arc<Account>, ReferenceError> {
     match app.store.account_shared(account_id)? {
         Some(a) if a.customer_id == who.customer_id => Ok(a),
-        _ => Err(ApiError::not_found(
-            "account_not_found",
-            format!("no account {account_id:?} among the accounts this token may read"),
-        )),
+        _ => Err(ReferenceError::AccountNotFound(account_id.to_owned())),
     }
 }
 
@@ -48,7 +69,7 @@ pub fn balance(account: &Account, today: Date) -> BalanceFigures {
 }
 
 /// A parsed `YYYY-MM-DD` query date.
-pub fn parse_date(name: &str, value: &str) -> Result<Date, ApiError> {
+pub fn parse_date(name: &'static str, value: &str) -> Result<Date, ReferenceError> {
     let ok_shape = value.len() == 10
         && value.bytes().enumerate().all(|(i, b)| {
             if i == 4 || i == 7 {
@@ -58,41 +79,30 @@ pub fn parse_date(name: &str, value: &str) -> Result<Date, ApiError> {
             }
         });
     let parsed = ok_shape.then(|| value.parse::<Date>().ok()).flatten();
-    parsed.ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_date",
-            format!("{name} must be a real date written YYYY-MM-DD, got {value:?}"),
-        )
+    parsed.ok_or_else(|| ReferenceError::InvalidDate {
+        name,
+        value: value.to_owned(),
     })
 }
 
 /// The date range of a history request: none = today; only `dateFrom` = from..today;
 /// `dateFrom` after `dateTo` = 400.
-pub fn date_range(from: Option<&str>, to: Option<&str>, today: Date) -> Result<(Date, Date), ApiError> {
+pub fn date_range(from: Option<&str>, to: Option<&str>, today: Date) -> Result<(Date, Date), ReferenceError> {
     let from = from.map(|v| parse_date("dateFrom", v)).transpose()?;
     let to = to.map(|v| parse_date("dateTo", v)).transpose()?;
     let (from, to) = match (from, to) {
         (None, None) => (today, today),
         (Some(f), None) => (f, today.max(f)),
         (None, Some(_)) => {
-            return Err(ApiError::bad_request(
-                "invalid_date",
-                "dateTo needs dateFrom; send both, or only dateFrom",
-            ));
+            return Err(ReferenceError::DateToWithoutFrom);
         }
         (Some(f), Some(t)) => (f, t),
     };
     if from > to {
-        return Err(ApiError::bad_request(
-            "invalid_date_range",
-            format!("dateFrom {from} is after dateTo {to}"),
-        ));
+        return Err(ReferenceError::RangeReversed { from, to });
     }
     if to.since(from).map(|s| s.get_days()).unwrap_or(i32::MAX) > 366 * 2 {
-        return Err(ApiError::bad_request(
-            "invalid_date_range",
-            "a history request may span at most two years",
-        ));
+        return Err(ReferenceError::RangeTooLong);
     }
     Ok((from, to))
 }
@@ -111,13 +121,8 @@ pub fn push_item_key(out: &mut String, date: Date, seq: u32) {
     crate::clock::push_digits(out, seq as u64, 10);
 }
 
-pub fn parse_item_key(key: &str) -> Result<(Date, u32), ApiError> {
-    let bad = || {
-        ApiError::bad_request(
-            "invalid_item_key",
-            format!("nextItemKey {key:?} is not one this API returned"),
-        )
-    };
+pub fn parse_item_key(key: &str) -> Result<(Date, u32), ReferenceError> {
+    let bad = || ReferenceError::InvalidItemKey(key.to_owned());
     if key.len() != 18 || !key.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
@@ -152,25 +157,19 @@ pub fn history(
     next_item_key: Option<&str>,
     limit: Option<u32>,
     kind: HistoryKind,
-) -> Result<HistoryPage, ApiError> {
+) -> Result<HistoryPage, ReferenceError> {
     let limit = match limit {
         None => MAX_PAGE,
         Some(n) if (1..=MAX_PAGE as u32).contains(&n) => n as usize,
         Some(n) => {
-            return Err(ApiError::bad_request(
-                "invalid_limit",
-                format!("limit must be 1..={MAX_PAGE}, got {n}"),
-            ));
+            return Err(ReferenceError::InvalidLimit(n));
         }
     };
     let start = next_item_key.map(parse_item_key).transpose()?;
     if let Some((d, _)) = start
         && (d < range.0 || d > range.1)
     {
-        return Err(ApiError::bad_request(
-            "invalid_item_key",
-            "nextItemKey lies outside dateFrom..dateTo; send the same dates as the first page",
-        ));
+        return Err(ReferenceError::ItemKeyOutsideRange);
     }
     let page = app
         .store

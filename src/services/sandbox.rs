@@ -12,7 +12,7 @@ use crate::storage::registry::meta::{CLOCK_OFFSET as META_CLOCK_OFFSET, OPENING_
 /// Moves the sandbox clock forward and makes the new time durable. Scheduled work due on
 /// the way (scheduled transfers, settlements, approval deadlines) runs at its own instant:
 /// the clock stops at each due time, runs what is due, and moves on.
-pub async fn advance_clock(app: &Sandbox, by: SignedDuration) -> Result<Timestamp, crate::error::ApiError> {
+pub async fn advance_clock(app: &Sandbox, by: SignedDuration) -> Result<Timestamp, super::transfers::TransferError> {
     let target = app.clock.now().saturating_add(by).unwrap_or(Timestamp::MAX);
     loop {
         let next = app.store.due(target)?.into_iter().map(|(at, _)| at).min();

@@ -93,6 +93,17 @@ fn sled_is_named_only_inside_storage() {
     assert!(found.is_empty(), "sled outside src/storage/:\n{}", found.join("\n"));
 }
 
+#[test]
+fn no_api_error_or_status_code_below_http() {
+    let lower = |f: &str| {
+        ["src/domain/", "src/storage/", "src/services/", "src/sandbox/"]
+            .iter()
+            .any(|d| f.starts_with(d))
+    };
+    let found = offences(lower, |l| l.contains("ApiError") || l.contains("StatusCode"));
+    assert!(found.is_empty(), "HTTP answers below http:\n{}", found.join("\n"));
+}
+
 /// A path test is a method of `str` that compares with a literal path (`starts_with("/…")`,
 /// `== "/…"` and the like). Only the route declarations (`src/http/route.rs`, `src/http/routes/`)
 /// may decide what a path is; every layer reads the declaration of the matched route.
