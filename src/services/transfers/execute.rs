@@ -201,28 +201,10 @@ pub(super) fn execute_items(
     for item in &req.items {
         decided.push(receiving(app, tx, req, item, now)?);
     }
-    let total = Yen(req
-        .items
-        .iter()
-        .zip(&decided)
-        .filter(|(_, d)| !matches!(d, Receiving::Fail(_)))
-        .map(|(i, _)| i.amount.0 + i.fee.0)
-        .sum());
-    if total > remitter.withdrawable() {
-        return Ok(Err(ExecError::InsufficientFunds {
-            needed: total,
-            available: remitter.withdrawable(),
-        }));
-    }
-    let today = now.to_zoned(jst()).date();
-    let sent = match remitter.daily_out {
-        Some((d, y)) if d == today => y.0,
-        _ => 0,
+    let total = match check_debit(app, &mut remitter, req, &decided, now) {
+        Ok(total) => total,
+        Err(e) => return Ok(Err(e)),
     };
-    if sent + total.0 > app.scenario.scenario.limits.daily_per_account as i64 {
-        return Ok(Err(ExecError::DailyLimit));
-    }
-    remitter.daily_out = Some((today, Yen(sent + total.0)));
     if new {
         transfer_event(tx, TransferEventKind::Accepted, req, now)?;
     }
@@ -239,99 +221,20 @@ pub(super) fn execute_items(
         )?;
     }
     let mut settle_at: Vec<Timestamp> = Vec::new();
+    let from = Remitter {
+        apply_no: &req.apply_no,
+        account_id: &req.account_id,
+        name: &req.remitter_name,
+    };
     for (item, decision) in req.items.iter_mut().zip(decided) {
         if let Receiving::Fail(why) = decision {
             item.status = TransferStatus::Failed;
             item.status_reason = Some(why);
             continue;
         }
-        let to = format!("ﾌﾘｺﾐ {}", item.beneficiary_name);
-        ledger::post(
-            tx,
-            &mut remitter,
-            Entry {
-                direction: Direction::Debit,
-                kind: TransactionKind::Transfer,
-                amount: item.amount,
-                remarks: &to,
-                remitter_name: None,
-            },
-            now,
-        )?;
-        if item.fee.0 > 0 {
-            ledger::post(
-                tx,
-                &mut remitter,
-                Entry {
-                    direction: Direction::Debit,
-                    kind: TransactionKind::Other,
-                    amount: item.fee,
-                    remarks: "ﾌﾘｺﾐﾃｽｳﾘﾖｳ",
-                    remitter_name: None,
-                },
-                now,
-            )?;
-            ledger::post_system(tx, ledger::FEE_INCOME, item.fee.0)?;
-        }
-        match decision {
-            Receiving::Credit(id) if id == remitter.id => {}
-            Receiving::Credit(id) => {
-                let Some(mut beneficiary) = tx.account(&id)? else {
-                    continue;
-                };
-                let from = format!("ﾌﾘｺﾐ {}", req.remitter_name);
-                ledger::post(
-                    tx,
-                    &mut beneficiary,
-                    Entry {
-                        direction: Direction::Credit,
-                        kind: TransactionKind::Transfer,
-                        amount: item.amount,
-                        remarks: &from,
-                        remitter_name: Some(&req.remitter_name),
-                    },
-                    now,
-                )?;
-                tx.put_account(&beneficiary)?;
-                ledger::notify(
-                    tx,
-                    &beneficiary,
-                    "入金のお知らせ / Incoming transfer",
-                    format!("{} 様から {}円のお振込みがありました。", req.remitter_name, item.amount),
-                    now,
-                )?;
-                ledger::event(
-                    tx,
-                    EventKind::AccountCredited(CreditData {
-                        account_id: id.clone(),
-                        amount: item.amount.to_api_string(),
-                        remitter_name: req.remitter_name.clone(),
-                        apply_no: Some(req.apply_no.clone()),
-                    }),
-                    now,
-                )?;
-                item.status = TransferStatus::Completed;
-            }
-            Receiving::Clearing => {
-                ledger::post_system(tx, &ledger::clearing(item.bank_code.as_str()), item.amount.0)?;
-                item.status = TransferStatus::Completed;
-            }
-            Receiving::ClearThenReturn(end) => {
-                ledger::post_system(tx, &ledger::clearing(item.bank_code.as_str()), item.amount.0)?;
-                item.status = TransferStatus::Completed;
-                settle_at.push(end.at);
-                item.pending = Some(end);
-            }
-            Receiving::Hold(status, end) => {
-                ledger::post_system(tx, ledger::SUSPENSE, item.amount.0)?;
-                item.status = status;
-                settle_at.push(end.at);
-                item.pending = Some(end);
-            }
-            Receiving::Reject(why) => {
-                return_item(tx, (&req.apply_no, &req.account_id), &mut remitter, item, &why, now)?
-            }
-            Receiving::Fail(_) => {}
+        debit_item(tx, &mut remitter, item, now)?;
+        if let Some(at) = receive_item(tx, &from, &mut remitter, item, decision, now)? {
+            settle_at.push(at);
         }
     }
     tx.put_account(&remitter)?;
@@ -357,6 +260,165 @@ pub(super) fn execute_items(
         now,
     )?;
     Ok(Ok(()))
+}
+
+/// The request an item belongs to, as its receiving side sees it.
+struct Remitter<'a> {
+    apply_no: &'a str,
+    account_id: &'a str,
+    name: &'a str,
+}
+
+/// What the items that move money take from the remitter, within what it can withdraw and
+/// its daily limit (recorded on the account for today).
+fn check_debit(
+    app: &Sandbox,
+    remitter: &mut Account,
+    req: &TransferRequest,
+    decided: &[Receiving],
+    now: Timestamp,
+) -> Result<Yen, ExecError> {
+    let total = Yen(req
+        .items
+        .iter()
+        .zip(decided)
+        .filter(|(_, d)| !matches!(d, Receiving::Fail(_)))
+        .map(|(i, _)| i.amount.0 + i.fee.0)
+        .sum());
+    if total > remitter.withdrawable() {
+        return Err(ExecError::InsufficientFunds {
+            needed: total,
+            available: remitter.withdrawable(),
+        });
+    }
+    let today = now.to_zoned(jst()).date();
+    let sent = match remitter.daily_out {
+        Some((d, y)) if d == today => y.0,
+        _ => 0,
+    };
+    if sent + total.0 > app.scenario.scenario.limits.daily_per_account as i64 {
+        return Err(ExecError::DailyLimit);
+    }
+    remitter.daily_out = Some((today, Yen(sent + total.0)));
+    Ok(total)
+}
+
+/// The item's amount and fee off the remitter's account.
+fn debit_item(tx: &LedgerTx<'_>, remitter: &mut Account, item: &TransferItem, now: Timestamp) -> TxResult<()> {
+    let to = format!("ﾌﾘｺﾐ {}", item.beneficiary_name);
+    ledger::post(
+        tx,
+        remitter,
+        Entry {
+            direction: Direction::Debit,
+            kind: TransactionKind::Transfer,
+            amount: item.amount,
+            remarks: &to,
+            remitter_name: None,
+        },
+        now,
+    )?;
+    if item.fee.0 > 0 {
+        ledger::post(
+            tx,
+            remitter,
+            Entry {
+                direction: Direction::Debit,
+                kind: TransactionKind::Other,
+                amount: item.fee,
+                remarks: "ﾌﾘｺﾐﾃｽｳﾘﾖｳ",
+                remitter_name: None,
+            },
+            now,
+        )?;
+        ledger::post_system(tx, ledger::FEE_INCOME, item.fee.0)?;
+    }
+    Ok(())
+}
+
+/// The receiving side of one item: credited here, cleared, held in suspense or rejected.
+/// Answers when the item must be settled later, if it must.
+fn receive_item(
+    tx: &LedgerTx<'_>,
+    from: &Remitter<'_>,
+    remitter: &mut Account,
+    item: &mut TransferItem,
+    decision: Receiving,
+    now: Timestamp,
+) -> TxResult<Option<Timestamp>> {
+    match decision {
+        Receiving::Credit(id) if id == remitter.id => {}
+        Receiving::Credit(id) => {
+            let Some(mut beneficiary) = tx.account(&id)? else {
+                return Ok(None);
+            };
+            credit_beneficiary(tx, from, &mut beneficiary, item.amount, now)?;
+            item.status = TransferStatus::Completed;
+        }
+        Receiving::Clearing => {
+            ledger::post_system(tx, &ledger::clearing(item.bank_code.as_str()), item.amount.0)?;
+            item.status = TransferStatus::Completed;
+        }
+        Receiving::ClearThenReturn(end) => {
+            ledger::post_system(tx, &ledger::clearing(item.bank_code.as_str()), item.amount.0)?;
+            item.status = TransferStatus::Completed;
+            let at = end.at;
+            item.pending = Some(end);
+            return Ok(Some(at));
+        }
+        Receiving::Hold(status, end) => {
+            ledger::post_system(tx, ledger::SUSPENSE, item.amount.0)?;
+            item.status = status;
+            let at = end.at;
+            item.pending = Some(end);
+            return Ok(Some(at));
+        }
+        Receiving::Reject(why) => return_item(tx, (from.apply_no, from.account_id), remitter, item, &why, now)?,
+        Receiving::Fail(_) => {}
+    }
+    Ok(None)
+}
+
+/// Credits a beneficiary of this bank, with its notice and `account.credited`.
+fn credit_beneficiary(
+    tx: &LedgerTx<'_>,
+    from: &Remitter<'_>,
+    beneficiary: &mut Account,
+    amount: Yen,
+    now: Timestamp,
+) -> TxResult<()> {
+    let remarks = format!("ﾌﾘｺﾐ {}", from.name);
+    ledger::post(
+        tx,
+        beneficiary,
+        Entry {
+            direction: Direction::Credit,
+            kind: TransactionKind::Transfer,
+            amount,
+            remarks: &remarks,
+            remitter_name: Some(from.name),
+        },
+        now,
+    )?;
+    tx.put_account(beneficiary)?;
+    ledger::notify(
+        tx,
+        beneficiary,
+        "入金のお知らせ / Incoming transfer",
+        format!("{} 様から {}円のお振込みがありました。", from.name, amount),
+        now,
+    )?;
+    ledger::event(
+        tx,
+        EventKind::AccountCredited(CreditData {
+            account_id: beneficiary.id.clone(),
+            amount: amount.to_api_string(),
+            remitter_name: from.name.to_owned(),
+            apply_no: Some(from.apply_no.to_owned()),
+        }),
+        now,
+    )?;
+    Ok(())
 }
 
 /// Carries out the item ends that are due (see `PendingEnd`); true if any was.

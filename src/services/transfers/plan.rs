@@ -3,6 +3,8 @@
 //! problems, and the fees, execution date and mode that follow.
 
 use super::*;
+use crate::domain::consent::ScopeRule;
+use std::sync::Arc;
 
 /// A transfer request as the API receives it (strings, validated here).
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
@@ -78,19 +80,68 @@ impl Plan {
     }
 }
 
-/// Checks everything a request would check and works out fees, dates and mode.
+/// Checks everything a request would check and works out fees, dates and mode. Every
+/// problem is reported at once, in the order of the request's fields and items.
 pub fn plan(app: &Sandbox, who: &Principal, input: &TransferInput) -> Result<Plan, TransferError> {
-    if !who.has(Scope::TransfersAny) && !who.has(Scope::TransfersOwn) {
+    let account = remitting_account(app, who, input)?;
+    let today = app.clock.now_jst().date();
+    let mut errors = Vec::new();
+    let header = check_header(input, &account, today, &mut errors);
+    let reach = Reach::of(app, who)?;
+    let mut items = Vec::new();
+    for (i, it) in input.transfers.iter().enumerate() {
+        let id = it.item_id.unwrap_or(i as u32 + 1);
+        if let Some(item) = plan_item(app, &account, &reach, id, it, &mut errors) {
+            items.push(item);
+        }
+    }
+    check_ids_and_totals(input, &mut errors);
+    let execution = execution_date(&items, &header, today, &mut errors);
+    if !errors.is_empty() {
+        let summary = if errors.len() == 1 {
+            format!("{}: {}", errors[0].field, errors[0].message)
+        } else {
+            format!("{} problems; see errors", errors.len())
+        };
+        return Err(TransferError::Invalid {
+            code: "invalid_transfer",
+            summary,
+            errors,
+        });
+    }
+    let plan = Plan {
+        immediate: execution == today,
+        account,
+        remitter_name: header.remitter_name,
+        designated: header.designated,
+        execution,
+        holiday_rule: header.holiday_rule,
+        items,
+    };
+    check_funds(app, &plan)?;
+    Ok(plan)
+}
+
+/// The remitting account: the token's, open, and the token able to transfer at all.
+fn remitting_account(app: &Sandbox, who: &Principal, input: &TransferInput) -> Result<Arc<Account>, TransferError> {
+    if !ScopeRule::Transfers.allows(who) {
         return Err(TransferError::MissingScope);
     }
     let account = crate::services::reference::account(app, who, &input.account_id)?;
     if account.closed_at.is_some() {
         return Err(TransferError::RemitterClosed);
     }
-    let now = app.clock.now_jst();
-    let today = now.date();
-    let mut errors = Vec::new();
+    Ok(account)
+}
 
+/// The request's own fields, checked.
+struct Header {
+    remitter_name: String,
+    designated: Date,
+    holiday_rule: HolidayRule,
+}
+
+fn check_header(input: &TransferInput, account: &Account, today: Date, errors: &mut Vec<FieldError>) -> Header {
     if input.transfers.is_empty() || input.transfers.len() > MAX_ITEMS {
         errors.push(field(
             None,
@@ -145,149 +196,219 @@ pub fn plan(app: &Sandbox, who: &Principal, input: &TransferInput) -> Result<Pla
             HolidayRule::NextBusinessDay
         }
     };
+    Header {
+        remitter_name,
+        designated,
+        holiday_rule,
+    }
+}
 
-    let fees = fee_table(app);
-    let limit = account.transfer_limit;
-    // Only the own-accounts scope needs to know the customer's accounts and payees.
-    let own_only = !who.has(Scope::TransfersAny);
-    let customer = if own_only {
-        app.store.customer(&who.customer_id)?
-    } else {
-        None
-    };
-    let own_accounts = if own_only {
-        app.store.accounts_of(&who.customer_id)?
-    } else {
-        Vec::new()
-    };
-    let mut items = Vec::new();
-    for (i, it) in input.transfers.iter().enumerate() {
-        let id = it.item_id.unwrap_or(i as u32 + 1);
-        let before = errors.len();
-        let amount = parse_amount(&it.transfer_amount);
-        match amount {
-            None => errors.push(field(
-                Some(id),
-                "transferAmount",
-                "whole yen as a string of digits, e.g. \"15000\"",
-            )),
-            Some(a) if a.0 < 1 => errors.push(field(Some(id), "transferAmount", "must be at least 1 yen")),
-            Some(a) if a > limit => errors.push(field(
-                Some(id),
-                "transferAmount",
-                format!("above the per-transfer limit of {limit} yen"),
-            )),
-            _ => {}
+/// Whom the token may pay: anyone (`transfers:any`), or only the customer's own accounts and
+/// registered payees (`transfers:own`), which are read only then.
+struct Reach {
+    any: bool,
+    customer: Option<crate::domain::customer::Customer>,
+    own_accounts: Vec<Account>,
+}
+
+impl Reach {
+    fn of(app: &Sandbox, who: &Principal) -> Result<Reach, TransferError> {
+        let any = who.has(Scope::TransfersAny);
+        Ok(Reach {
+            any,
+            customer: if any {
+                None
+            } else {
+                app.store.customer(&who.customer_id)?
+            },
+            own_accounts: if any {
+                Vec::new()
+            } else {
+                app.store.accounts_of(&who.customer_id)?
+            },
+        })
+    }
+
+    /// Whether a beneficiary is within reach.
+    fn allows(
+        &self,
+        ours: bool,
+        bank: &BankCode,
+        branch: &BranchCode,
+        kind: AccountType,
+        number: &AccountNumber,
+    ) -> bool {
+        if self.any {
+            return true;
         }
-        let bank = BankCode::parse(&it.beneficiary_bank_code);
-        let branch = BranchCode::parse(&it.beneficiary_branch_code);
-        let number = AccountNumber::parse(&it.account_number);
-        let kind = account_type(&it.account_type_code);
-        let name = KanaName::parse(&it.beneficiary_name);
-        if let Err(e) = &bank {
-            errors.push(field(Some(id), "beneficiaryBankCode", e.clone()));
-        }
-        if let Err(e) = &branch {
-            errors.push(field(Some(id), "beneficiaryBranchCode", e.clone()));
-        }
-        if let Err(e) = &number {
-            errors.push(field(Some(id), "accountNumber", e.clone()));
-        }
-        if kind.is_none() {
+        let own = ours
+            && self
+                .own_accounts
+                .iter()
+                .any(|a| a.branch == *branch && a.account_type == kind && a.number == *number);
+        let registered = self.customer.as_ref().is_some_and(|c| {
+            c.payees.iter().any(|p| {
+                p.bank_code == bank.as_str()
+                    && p.branch_code == branch.as_str()
+                    && p.account_type_code == kind.code()
+                    && p.account_number == number.as_str()
+            })
+        });
+        own || registered
+    }
+}
+
+/// One beneficiary's fields, parsed.
+struct Beneficiary {
+    amount: Yen,
+    bank: BankCode,
+    branch: BranchCode,
+    number: AccountNumber,
+    kind: AccountType,
+    name: KanaName,
+}
+
+/// Parses one item's fields, recording what is wrong with them; `None` when any is.
+fn parse_item(id: u32, it: &TransferItemInput, limit: Yen, errors: &mut Vec<FieldError>) -> Option<Beneficiary> {
+    let amount = parse_amount(&it.transfer_amount);
+    match amount {
+        None => errors.push(field(
+            Some(id),
+            "transferAmount",
+            "whole yen as a string of digits, e.g. \"15000\"",
+        )),
+        Some(a) if a.0 < 1 => errors.push(field(Some(id), "transferAmount", "must be at least 1 yen")),
+        Some(a) if a > limit => errors.push(field(
+            Some(id),
+            "transferAmount",
+            format!("above the per-transfer limit of {limit} yen"),
+        )),
+        _ => {}
+    }
+    let bank = BankCode::parse(&it.beneficiary_bank_code);
+    let branch = BranchCode::parse(&it.beneficiary_branch_code);
+    let number = AccountNumber::parse(&it.account_number);
+    let kind = account_type(&it.account_type_code);
+    let name = KanaName::parse(&it.beneficiary_name);
+    if let Err(e) = &bank {
+        errors.push(field(Some(id), "beneficiaryBankCode", e.clone()));
+    }
+    if let Err(e) = &branch {
+        errors.push(field(Some(id), "beneficiaryBranchCode", e.clone()));
+    }
+    if let Err(e) = &number {
+        errors.push(field(Some(id), "accountNumber", e.clone()));
+    }
+    if kind.is_none() {
+        errors.push(field(
+            Some(id),
+            "accountTypeCode",
+            "must be 1 (普通), 2 (当座), 4 (貯蓄) or 9 (その他)",
+        ));
+    }
+    if let Err(e) = &name {
+        errors.push(field(Some(id), "beneficiaryName", e.clone()));
+    }
+    if it.edi_info.as_ref().is_some_and(|e| e.chars().count() > 20) {
+        errors.push(field(Some(id), "ediInfo", "at most 20 characters"));
+    }
+    Some(Beneficiary {
+        amount: amount?,
+        bank: bank.ok()?,
+        branch: branch.ok()?,
+        number: number.ok()?,
+        kind: kind?,
+        name: name.ok()?,
+    })
+}
+
+/// Where a beneficiary is, recording a branch or bank this bank cannot reach.
+fn destination_of(
+    app: &Sandbox,
+    account: &Account,
+    id: u32,
+    b: &Beneficiary,
+    errors: &mut Vec<FieldError>,
+) -> Destination {
+    if &b.bank != bank_code(app) {
+        if !app.scenario.scenario.other_banks.iter().any(|o| o.code.value == b.bank) {
             errors.push(field(
                 Some(id),
-                "accountTypeCode",
-                "must be 1 (普通), 2 (当座), 4 (貯蓄) or 9 (その他)",
+                "beneficiaryBankCode",
+                format!("bank {} is not one this bank can transfer to", b.bank),
             ));
         }
-        if let Err(e) = &name {
-            errors.push(field(Some(id), "beneficiaryName", e.clone()));
-        }
-        if it.edi_info.as_ref().is_some_and(|e| e.chars().count() > 20) {
-            errors.push(field(Some(id), "ediInfo", "at most 20 characters"));
-        }
-        let (Ok(bank), Ok(branch), Ok(number), Some(kind), Ok(name), Some(amount)) =
-            (bank, branch, number, kind, name, amount)
-        else {
-            continue;
-        };
-        let destination = if &bank == bank_code(app) {
-            if !app
-                .scenario
-                .scenario
-                .bank
-                .branches
-                .iter()
-                .any(|b| b.code.value == branch)
-            {
-                errors.push(field(
-                    Some(id),
-                    "beneficiaryBranchCode",
-                    format!("this bank has no branch {branch}"),
-                ));
-            }
-            if Account::make_id(&branch, kind, &number) == account.id {
-                errors.push(field(
-                    Some(id),
-                    "accountNumber",
-                    "the beneficiary is the remitting account itself",
-                ));
-            }
-            if branch == account.branch {
-                Destination::SameBranch
-            } else {
-                Destination::SameBank
-            }
-        } else {
-            if !app.scenario.scenario.other_banks.iter().any(|b| b.code.value == bank) {
-                errors.push(field(
-                    Some(id),
-                    "beneficiaryBankCode",
-                    format!("bank {bank} is not one this bank can transfer to"),
-                ));
-            }
-            Destination::OtherBank
-        };
-        if !who.has(Scope::TransfersAny) {
-            let own = bank == *bank_code(app)
-                && own_accounts
-                    .iter()
-                    .any(|a| a.branch == branch && a.account_type == kind && a.number == number);
-            let registered = customer.as_ref().is_some_and(|c| {
-                c.payees.iter().any(|p| {
-                    p.bank_code == bank.as_str()
-                        && p.branch_code == branch.as_str()
-                        && p.account_type_code == kind.code()
-                        && p.account_number == number.as_str()
-                })
-            });
-            if !own && !registered {
-                errors.push(field(
-                    Some(id),
-                    "accountNumber",
-                    "the transfers:own scope only reaches your own accounts and registered payees; this needs transfers:any",
-                ));
-            }
-        }
-        if errors.len() > before {
-            continue;
-        }
-        items.push(TransferItem {
-            item_id: id,
-            amount,
-            fee: fees.fee(destination, amount),
-            bank_code: bank,
-            branch_code: branch,
-            account_type: kind,
-            account_number: number,
-            beneficiary_name: name.to_string(),
-            edi_info: it.edi_info.clone(),
-            destination,
-            status: TransferStatus::Scheduled,
-            status_reason: None,
-            pending: None,
-        });
+        return Destination::OtherBank;
     }
+    if !app
+        .scenario
+        .scenario
+        .bank
+        .branches
+        .iter()
+        .any(|br| br.code.value == b.branch)
+    {
+        errors.push(field(
+            Some(id),
+            "beneficiaryBranchCode",
+            format!("this bank has no branch {}", b.branch),
+        ));
+    }
+    if Account::make_id(&b.branch, b.kind, &b.number) == account.id {
+        errors.push(field(
+            Some(id),
+            "accountNumber",
+            "the beneficiary is the remitting account itself",
+        ));
+    }
+    if b.branch == account.branch {
+        Destination::SameBranch
+    } else {
+        Destination::SameBank
+    }
+}
+
+/// One item checked and priced; `None` when it has a problem (recorded in `errors`).
+fn plan_item(
+    app: &Sandbox,
+    account: &Account,
+    reach: &Reach,
+    id: u32,
+    it: &TransferItemInput,
+    errors: &mut Vec<FieldError>,
+) -> Option<TransferItem> {
+    let before = errors.len();
+    let b = parse_item(id, it, account.transfer_limit, errors)?;
+    let destination = destination_of(app, account, id, &b, errors);
+    if !reach.allows(&b.bank == bank_code(app), &b.bank, &b.branch, b.kind, &b.number) {
+        errors.push(field(
+            Some(id),
+            "accountNumber",
+            "the transfers:own scope only reaches your own accounts and registered payees; this needs transfers:any",
+        ));
+    }
+    if errors.len() > before {
+        return None;
+    }
+    Some(TransferItem {
+        item_id: id,
+        amount: b.amount,
+        fee: fee_table(app).fee(destination, b.amount),
+        bank_code: b.bank,
+        branch_code: b.branch,
+        account_type: b.kind,
+        account_number: b.number,
+        beneficiary_name: b.name.to_string(),
+        edi_info: it.edi_info.clone(),
+        destination,
+        status: TransferStatus::Scheduled,
+        status_reason: None,
+        pending: None,
+    })
+}
+
+/// Item ids unique; `totalCount` and `totalAmount`, when given, match the items.
+fn check_ids_and_totals(input: &TransferInput, errors: &mut Vec<FieldError>) {
     let mut ids: Vec<u32> = input
         .transfers
         .iter()
@@ -322,56 +443,41 @@ pub fn plan(app: &Sandbox, who: &Principal, input: &TransferInput) -> Result<Pla
             ));
         }
     }
+}
 
-    // Business days matter to other banks; same-bank transfers run any day.
+/// The day it runs: business days matter to other banks; same-bank transfers run any day.
+fn execution_date(items: &[TransferItem], header: &Header, today: Date, errors: &mut Vec<FieldError>) -> Date {
+    let designated = header.designated;
     let to_other_bank = items.iter().any(|i| i.destination == Destination::OtherBank);
-    let execution = if to_other_bank && !is_business_day(designated) {
-        match holiday_rule {
-            HolidayRule::NextBusinessDay => next_business_day(designated),
-            HolidayRule::PreviousBusinessDay => {
-                let prev = previous_business_day(designated);
-                if prev < today {
-                    errors.push(field(
-                        None,
-                        "transferDateHolidayCode",
-                        format!("the previous business day {prev} is already past"),
-                    ));
-                }
-                prev.max(today)
-            }
-            HolidayRule::Reject => {
+    if !to_other_bank || is_business_day(designated) {
+        return designated;
+    }
+    match header.holiday_rule {
+        HolidayRule::NextBusinessDay => next_business_day(designated),
+        HolidayRule::PreviousBusinessDay => {
+            let prev = previous_business_day(designated);
+            if prev < today {
                 errors.push(field(
                     None,
-                    "transferDesignatedDate",
-                    format!("{designated} is not a business day and transferDateHolidayCode is 3 (reject)"),
+                    "transferDateHolidayCode",
+                    format!("the previous business day {prev} is already past"),
                 ));
-                designated
             }
+            prev.max(today)
         }
-    } else {
-        designated
-    };
-    if !errors.is_empty() {
-        let summary = if errors.len() == 1 {
-            format!("{}: {}", errors[0].field, errors[0].message)
-        } else {
-            format!("{} problems; see errors", errors.len())
-        };
-        return Err(TransferError::Invalid {
-            code: "invalid_transfer",
-            summary,
-            errors,
-        });
+        HolidayRule::Reject => {
+            errors.push(field(
+                None,
+                "transferDesignatedDate",
+                format!("{designated} is not a business day and transferDateHolidayCode is 3 (reject)"),
+            ));
+            designated
+        }
     }
-    let plan = Plan {
-        immediate: execution == today,
-        account,
-        remitter_name,
-        designated,
-        execution,
-        holiday_rule,
-        items,
-    };
+}
+
+/// Enough money for a transfer that runs now, and the account's daily limit on its day.
+fn check_funds(app: &Sandbox, plan: &Plan) -> Result<(), TransferError> {
     if plan.immediate && plan.total_debit() > plan.account.withdrawable() {
         return Err(TransferError::InsufficientFunds {
             needed: plan.total_debit(),
@@ -390,5 +496,5 @@ pub fn plan(app: &Sandbox, who: &Principal, input: &TransferInput) -> Result<Pla
             limit: daily,
         });
     }
-    Ok(plan)
+    Ok(())
 }
