@@ -30,7 +30,7 @@ fn method_name(m: &Method) -> &'static str {
 }
 
 /// Runs the rest of the request (`next`) and records the call.
-pub async fn access_log<P, F>(app: &Sandbox, route: &str, spec: &RouteSpec, req: Request, next: P) -> Response
+pub async fn access_log<P, F>(sandbox: &Sandbox, route: &str, spec: &RouteSpec, req: Request, next: P) -> Response
 where
     P: FnOnce(Request) -> F,
     F: Future<Output = Response>,
@@ -65,9 +65,9 @@ where
         res.status().as_u16()
     };
     record_access(
-        app,
+        sandbox,
         PendingAccess {
-            at: app.clock.now(),
+            at: sandbox.clock.now(),
             request_id,
             client_id,
             user_id,

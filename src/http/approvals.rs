@@ -44,10 +44,10 @@ fn page(status: StatusCode, bank: &str, body: &str) -> Response {
     res
 }
 
-fn login_form(app: &Sandbox, message: Option<&str>) -> String {
+fn login_form(sandbox: &Sandbox, message: Option<&str>) -> String {
     // The scenario's approvers, so a tester knows whom to log in as (their passwords and
     // codes are in the scenario and the startup banner).
-    let approvers: Vec<String> = app
+    let approvers: Vec<String> = sandbox
         .scenario
         .scenario
         .customers
@@ -82,16 +82,16 @@ fn login_form(app: &Sandbox, message: Option<&str>) -> String {
         message
             .map(|m| format!(r#"<p class="error" role="alert">{}</p>"#, escape(m)))
             .unwrap_or_default(),
-        base = app.base_path,
+        base = sandbox.base_path,
     )
 }
 
 /// The approval login page.
-pub async fn approvals_page(app: Sandbox) -> Response {
+pub async fn approvals_page(sandbox: Sandbox) -> Response {
     page(
         StatusCode::OK,
-        &app.scenario.scenario.bank.name,
-        &login_form(&app, None),
+        &sandbox.scenario.scenario.bank.name,
+        &login_form(&sandbox, None),
     )
 }
 
@@ -111,25 +111,30 @@ pub struct DecideForm {
     comment: Option<String>,
 }
 
-fn list(app: &Sandbox, session: &str, user_id: &str, message: Option<(&str, bool)>) -> Response {
-    let bank = &app.scenario.scenario.bank.name;
-    let base = &app.base_path;
-    let Ok(Some(user)) = app.store.user(user_id) else {
+fn list(sandbox: &Sandbox, session: &str, user_id: &str, message: Option<(&str, bool)>) -> Response {
+    let bank = &sandbox.scenario.scenario.bank.name;
+    let base = &sandbox.base_path;
+    let Ok(Some(user)) = sandbox.store.user(user_id) else {
         return page(
             StatusCode::BAD_REQUEST,
             bank,
-            &login_form(app, Some("このユーザーは存在しません。 / The user no longer exists.")),
+            &login_form(
+                sandbox,
+                Some("このユーザーは存在しません。 / The user no longer exists."),
+            ),
         );
     };
-    let today = app.clock.now_jst().date();
+    let today = sandbox.clock.now_jst().date();
     let mut rows = String::new();
-    for account in app.store.accounts_of(&user.customer_id).unwrap_or_default() {
-        let (apply_nos, _) = app
+    for account in sandbox.store.accounts_of(&user.customer_id).unwrap_or_default() {
+        let (apply_nos, _) = sandbox
             .store
             .transfers_of(&account.id, jiff::civil::date(2000, 1, 1), today, None, 10_000)
             .unwrap_or_default();
         for no in apply_nos {
-            let Ok(Some(t)) = app.store.transfer(&no) else { continue };
+            let Ok(Some(t)) = sandbox.store.transfer(&no) else {
+                continue;
+            };
             if t.status() != TransferStatus::PendingApproval {
                 continue;
             }
@@ -183,45 +188,48 @@ fn list(app: &Sandbox, session: &str, user_id: &str, message: Option<(&str, bool
 
 /// Log in as an approver; shows the list.
 pub async fn approvals_login(
-    app: Sandbox,
+    sandbox: Sandbox,
     crate::http::extract::ClientAddr(source): crate::http::extract::ClientAddr,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
-    let bank = app.scenario.scenario.bank.name.clone();
+    let bank = sandbox.scenario.scenario.bank.name.clone();
     let Ok(Form(form)) = form else {
         return page(
             StatusCode::BAD_REQUEST,
             &bank,
             &login_form(
-                &app,
+                &sandbox,
                 Some(
                     "ユーザー名、パスワード、ワンタイムパスワードを入力してください。 / Send username, password and one-time code.",
                 ),
             ),
         );
     };
-    match check_login(&app, &form.username, &form.password, source) {
+    match check_login(&sandbox, &form.username, &form.password, source) {
         Ok(Login::Locked(lock)) => page(
             StatusCode::TOO_MANY_REQUESTS,
             &bank,
-            &login_form(&app, Some(&crate::services::lockout::locked_message(lock))),
+            &login_form(&sandbox, Some(&crate::services::lockout::locked_message(lock))),
         ),
         Ok(Login::Ok(user)) if matches!(user.role, Role::Approver | Role::Admin) => {
             use crate::services::lockout::Verdict;
-            match crate::services::consent::check_otp(&app, &user, form.otp.as_deref(), source) {
+            match crate::services::consent::check_otp(&sandbox, &user, form.otp.as_deref(), source) {
                 Ok(Verdict::Passed) => {}
                 Ok(Verdict::Wrong) => {
                     return page(
                         StatusCode::UNAUTHORIZED,
                         &bank,
-                        &login_form(&app, Some("ワンタイムパスワードが違います。 / Wrong one-time code.")),
+                        &login_form(
+                            &sandbox,
+                            Some("ワンタイムパスワードが違います。 / Wrong one-time code."),
+                        ),
                     );
                 }
                 Ok(Verdict::Locked(lock)) => {
                     return page(
                         StatusCode::TOO_MANY_REQUESTS,
                         &bank,
-                        &login_form(&app, Some(&crate::services::lockout::locked_message(lock))),
+                        &login_form(&sandbox, Some(&crate::services::lockout::locked_message(lock))),
                     );
                 }
                 Err(e) => {
@@ -230,7 +238,7 @@ pub async fn approvals_login(
                         StatusCode::SERVICE_UNAVAILABLE,
                         &bank,
                         &login_form(
-                            &app,
+                            &sandbox,
                             Some(
                                 "確認できませんでした。もう一度お試しください。 / The bank could not check the code; try again.",
                             ),
@@ -239,22 +247,22 @@ pub async fn approvals_login(
                 }
             }
             let session = crate::ids::prefixed_secret("apv");
-            let expires = app
+            let expires = sandbox
                 .clock
                 .now()
                 .saturating_add(SESSION)
-                .unwrap_or_else(|_| app.clock.now());
-            if let Ok(mut s) = app.attachments.get::<ApprovalSessions>().0.lock() {
-                s.retain(|_, (_, exp)| *exp > app.clock.now());
+                .unwrap_or_else(|_| sandbox.clock.now());
+            if let Ok(mut s) = sandbox.attachments.get::<ApprovalSessions>().0.lock() {
+                s.retain(|_, (_, exp)| *exp > sandbox.clock.now());
                 s.insert(session.clone(), (user.id.clone(), expires));
             }
-            list(&app, &session, &user.id, None)
+            list(&sandbox, &session, &user.id, None)
         }
         Ok(Login::Ok(_)) => page(
             StatusCode::FORBIDDEN,
             &bank,
             &login_form(
-                &app,
+                &sandbox,
                 Some("このユーザーは承認者ではありません。 / This user is not an approver."),
             ),
         ),
@@ -262,7 +270,7 @@ pub async fn approvals_login(
             StatusCode::UNAUTHORIZED,
             &bank,
             &login_form(
-                &app,
+                &sandbox,
                 Some("ユーザー名またはパスワードが違います。 / Wrong username or password."),
             ),
         ),
@@ -271,37 +279,43 @@ pub async fn approvals_login(
             page(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &bank,
-                &login_form(&app, Some("もう一度お試しください。 / Try again.")),
+                &login_form(&sandbox, Some("もう一度お試しください。 / Try again.")),
             )
         }
     }
 }
 
 /// Approve or return one transfer; shows the list again.
-pub async fn approvals_decide(app: Sandbox, form: Result<Form<DecideForm>, FormRejection>) -> Response {
-    let bank = app.scenario.scenario.bank.name.clone();
+pub async fn approvals_decide(sandbox: Sandbox, form: Result<Form<DecideForm>, FormRejection>) -> Response {
+    let bank = sandbox.scenario.scenario.bank.name.clone();
     let Ok(Form(form)) = form else {
         return page(
             StatusCode::BAD_REQUEST,
             &bank,
             &login_form(
-                &app,
+                &sandbox,
                 Some("フォームが不完全です。ログインし直してください。 / The form is incomplete; log in again."),
             ),
         );
     };
-    let now = app.clock.now();
-    let user_id = app.attachments.get::<ApprovalSessions>().0.lock().ok().and_then(|s| {
-        s.get(&form.session)
-            .filter(|(_, exp)| *exp > now)
-            .map(|(u, _)| u.clone())
-    });
+    let now = sandbox.clock.now();
+    let user_id = sandbox
+        .attachments
+        .get::<ApprovalSessions>()
+        .0
+        .lock()
+        .ok()
+        .and_then(|s| {
+            s.get(&form.session)
+                .filter(|(_, exp)| *exp > now)
+                .map(|(u, _)| u.clone())
+        });
     let Some(user_id) = user_id else {
         return page(
             StatusCode::UNAUTHORIZED,
             &bank,
             &login_form(
-                &app,
+                &sandbox,
                 Some("セッションが切れました。 / The session expired; log in again."),
             ),
         );
@@ -311,7 +325,7 @@ pub async fn approvals_decide(app: Sandbox, form: Result<Form<DecideForm>, FormR
         "return" => Decision::Return,
         _ => {
             return list(
-                &app,
+                &sandbox,
                 &form.session,
                 &user_id,
                 Some((
@@ -322,7 +336,7 @@ pub async fn approvals_decide(app: Sandbox, form: Result<Form<DecideForm>, FormR
         }
     };
     let comment = form.comment.as_deref().filter(|c| !c.trim().is_empty());
-    match transfers::decide(&app, &user_id, &form.apply_no, decision, comment).await {
+    match transfers::decide(&sandbox, &user_id, &form.apply_no, decision, comment).await {
         Ok(t) => {
             let msg = format!(
                 "{}: {}（{}） / {}: {} (status {})",
@@ -333,11 +347,11 @@ pub async fn approvals_decide(app: Sandbox, form: Result<Form<DecideForm>, FormR
                 t.status().name_en(),
                 t.status().code()
             );
-            list(&app, &form.session, &user_id, Some((&msg, true)))
+            list(&sandbox, &form.session, &user_id, Some((&msg, true)))
         }
         Err(e) => {
             let e = crate::error::ApiError::from(e);
-            list(&app, &form.session, &user_id, Some((&e.detail, false)))
+            list(&sandbox, &form.session, &user_id, Some((&e.detail, false)))
         }
     }
 }

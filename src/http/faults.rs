@@ -67,28 +67,28 @@ pub fn query_value(req: &Request, name: &str) -> Option<String> {
 /// Applies the sandbox's fault rules (or a `Sandbank-Simulate` header) to an API request of
 /// `kind` on `route`; called by the policy layer after the kill switch, maintenance and
 /// capacity let the request through.
-pub async fn faults<P, F>(app: &Sandbox, route: &str, kind: RequestKind, req: Request, next: P) -> Response
+pub async fn faults<P, F>(sandbox: &Sandbox, route: &str, kind: RequestKind, req: Request, next: P) -> Response
 where
     P: FnOnce(Request) -> F,
     F: Future<Output = Response>,
 {
     let simulate = req.headers().get(&super::names::SANDBANK_SIMULATE).cloned();
-    if simulate.is_none() && !app.faults.active() {
+    if simulate.is_none() && !sandbox.faults.active() {
         return next(req).await;
     }
     let (req, decision) = match simulate {
-        Some(value) => match simulated(app, &value, kind, &req) {
+        Some(value) => match simulated(sandbox, &value, kind, &req) {
             Ok(d) => (req, d),
             Err(e) => return e.into_response(),
         },
-        None => match decide(app, route, kind, req).await {
+        None => match decide(sandbox, route, kind, req).await {
             (req, Some(d)) => (req, d),
             (req, None) => return next(req).await,
         },
     };
     let rule_id = decision.rule_id.clone();
-    let mut res = apply(app, decision, kind, req, next).await;
-    if app.faults.options.show_rule
+    let mut res = apply(sandbox, decision, kind, req, next).await;
+    if sandbox.faults.options.show_rule
         && let Ok(v) = HeaderValue::from_str(&rule_id)
     {
         res.headers_mut().insert(FAULT_HEADER, v);
@@ -98,8 +98,8 @@ where
 }
 
 /// The one-shot effect a `Sandbank-Simulate` header asks for.
-fn simulated(app: &Sandbox, value: &HeaderValue, kind: RequestKind, req: &Request) -> Result<Decision, ApiError> {
-    if !app.faults.options.simulate_header {
+fn simulated(sandbox: &Sandbox, value: &HeaderValue, kind: RequestKind, req: &Request) -> Result<Decision, ApiError> {
+    if !sandbox.faults.options.simulate_header {
         return Err(ApiError::bad_request(
             "simulate_header_not_allowed",
             "this sandbox's scenario does not accept the Sandbank-Simulate header (faultSettings.simulateHeader: true turns it on); use a fault rule instead",
@@ -108,7 +108,7 @@ fn simulated(app: &Sandbox, value: &HeaderValue, kind: RequestKind, req: &Reques
     let effect = value
         .to_str()
         .map_err(|_| "the header is not ASCII".to_owned())
-        .and_then(|v| app.faults.simulated(v))
+        .and_then(|v| sandbox.faults.simulated(v))
         .map_err(|e| {
             ApiError::bad_request(
                 "invalid_simulate_header",
@@ -141,9 +141,9 @@ fn simulated(app: &Sandbox, value: &HeaderValue, kind: RequestKind, req: &Reques
 }
 
 /// Asks the rules; reads the body first when a rule needs a client id or account id from it.
-async fn decide(app: &Sandbox, route: &str, kind: RequestKind, req: Request) -> (Request, Option<Decision>) {
+async fn decide(sandbox: &Sandbox, route: &str, kind: RequestKind, req: Request) -> (Request, Option<Decision>) {
     let wants_body = (kind == RequestKind::Token && req.method() == Method::POST)
-        || (app.faults.wants_account() && req.method() == Method::POST && kind == RequestKind::Update);
+        || (sandbox.faults.wants_account() && req.method() == Method::POST && kind == RequestKind::Update);
     let (req, body) = if wants_body {
         let (parts, body) = req.into_parts();
         let bytes = to_bytes(body, MAX_PEEK).await.unwrap_or_default();
@@ -160,7 +160,7 @@ async fn decide(app: &Sandbox, route: &str, kind: RequestKind, req: Request) -> 
         RequestKind::Auth => query_value(&req, "client_id"),
         _ => None,
     };
-    let account_id = if app.faults.wants_account() {
+    let account_id = if sandbox.faults.wants_account() {
         query_value(&req, "accountId").or_else(|| {
             body.as_deref()
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
@@ -177,7 +177,7 @@ async fn decide(app: &Sandbox, route: &str, kind: RequestKind, req: Request) -> 
         user_id: user.map(|p| p.user_id.as_str()),
         account_id: account_id.as_deref(),
     };
-    let decision = app.faults.decide(&facts, app.clock.now());
+    let decision = sandbox.faults.decide(&facts, sandbox.clock.now());
     (req, decision)
 }
 
@@ -203,7 +203,7 @@ async fn sleep(d: jiff::SignedDuration) {
     }
 }
 
-async fn apply<P, F>(app: &Sandbox, decision: Decision, kind: RequestKind, req: Request, next: P) -> Response
+async fn apply<P, F>(sandbox: &Sandbox, decision: Decision, kind: RequestKind, req: Request, next: P) -> Response
 where
     P: FnOnce(Request) -> F,
     F: Future<Output = Response>,
@@ -290,11 +290,11 @@ where
             };
             let token = bearer_token(req.headers()).unwrap_or_default().to_owned();
             let ended = if matches!(decision.effect, Effect::TokenExpired) {
-                crate::services::grants::expire_access_token(app, &token)
+                crate::services::grants::expire_access_token(sandbox, &token)
                     .await
                     .map(|_| "the access token has expired; refresh it")
             } else {
-                crate::services::grants::revoke_grant_by_id(app, &principal.grant_id, "revoked_by_bank")
+                crate::services::grants::revoke_grant_by_id(sandbox, &principal.grant_id, "revoked_by_bank")
                     .await
                     .map(|_| "the grant behind this token was revoked")
             };

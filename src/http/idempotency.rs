@@ -102,7 +102,7 @@ fn replay(answer: &IdempotentAnswer) -> Response {
 }
 
 /// Replays, refuses or records a keyed update around the rest of the request (`next`).
-pub async fn idempotency<P, F>(app: &Sandbox, spec: &RouteSpec, req: Request, next: P) -> Response
+pub async fn idempotency<P, F>(sandbox: &Sandbox, spec: &RouteSpec, req: Request, next: P) -> Response
 where
     P: FnOnce(Request) -> F,
     F: Future<Output = Response>,
@@ -152,9 +152,9 @@ where
     };
     let fingerprint = crate::ids::sha256_b64(format!("{} {}\n", parts.method, parts.uri.path()).as_bytes())
         + &crate::ids::sha256_b64(&bytes);
-    let now = app.clock.now();
+    let now = sandbox.clock.now();
 
-    match app.store.idempotent_answer(&client_id, &user_id, &key) {
+    match sandbox.store.idempotent_answer(&client_id, &user_id, &key) {
         Ok(Some(answer)) if answer.created_at.saturating_add(KEEP).unwrap_or(answer.created_at) > now => {
             if answer.fingerprint == fingerprint {
                 return replay(&answer);
@@ -170,7 +170,7 @@ where
         Err(e) => return ApiError::from(e).into_response(),
     }
     let slot = (client_id.clone(), user_id.clone(), key.clone());
-    let in_flight = app.attachments.get::<InFlight>();
+    let in_flight = sandbox.attachments.get::<InFlight>();
     let first = in_flight
         .0
         .lock()
@@ -191,7 +191,7 @@ where
         fingerprint: fingerprint.clone(),
     });
     let res = next(req).await;
-    let res = record(app, (&client_id, &user_id, &key), fingerprint, res, now).await;
+    let res = record(sandbox, (&client_id, &user_id, &key), fingerprint, res, now).await;
     if let Ok(mut set) = in_flight.0.lock() {
         set.remove(&slot);
     }
@@ -215,7 +215,7 @@ fn is_outcome(status: StatusCode) -> bool {
 
 /// Stores an outcome answer durably before it is sent.
 async fn record(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     (client_id, user_id, key): (&str, &str, &str),
     fingerprint: String,
     res: Response,
@@ -243,10 +243,12 @@ async fn record(
     };
     // A problem body is re-rendered with the request id later; store what the client sees
     // without it (the replay gets its own request id).
-    if let Err(e) = app.store.put_idempotent_answer(client_id, user_id, key, &answer) {
+    if let Err(e) = sandbox
+        .store
+        .put_idempotent_answer(client_id, user_id, key, &answer)
+        .await
+    {
         tracing::warn!(error = %e, "could not store an idempotent answer");
-    } else if let Err(e) = app.store.flush().await {
-        tracing::warn!(error = %e, "could not flush an idempotent answer");
     }
     Response::from_parts(parts, Body::from(bytes))
 }

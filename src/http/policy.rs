@@ -27,7 +27,7 @@ use axum::response::{Html, IntoResponse, Response};
 const MAX_PEEK: usize = 64 * 1024;
 
 /// Runs the checks in order, then the rest of the request (`next`) if none answers.
-pub async fn policy<P, F>(app: &Sandbox, route: &str, spec: &RouteSpec, req: Request, next: P) -> Response
+pub async fn policy<P, F>(sandbox: &Sandbox, route: &str, spec: &RouteSpec, req: Request, next: P) -> Response
 where
     P: FnOnce(Request) -> F,
     F: Future<Output = Response>,
@@ -37,13 +37,13 @@ where
     };
     // A sandbox over its storage quota takes no more writes that grow it (one flag, set by
     // the last measurement).
-    if kind == RequestKind::Update && app.storage_use.is_over() {
-        return over_quota(app);
+    if kind == RequestKind::Update && sandbox.storage_use.is_over() {
+        return over_quota(sandbox);
     }
-    if !app.controls.active() && !app.maintenance.active() && !app.capacity.active() {
-        return faults::faults(app, route, kind, req, next).await;
+    if !sandbox.controls.active() && !sandbox.maintenance.active() && !sandbox.capacity.active() {
+        return faults::faults(sandbox, route, kind, req, next).await;
     }
-    let now = app.clock.now();
+    let now = sandbox.clock.now();
     let principal = match req.extensions().get::<Identity>() {
         Some(Identity::User(p)) => Some(p.clone()),
         _ => None,
@@ -54,18 +54,18 @@ where
     // maintenance: it is how connecting companies learn about them.
     let public = spec.always_up;
     // 1. The kill switch.
-    if !public && let Some(refusal) = app.controls.refusal(client, user, kind) {
-        crate::metrics::metrics().stopped(&app.id, refusal.target);
-        return stopped(app, &refusal, spec.answers);
+    if !public && let Some(refusal) = sandbox.controls.refusal(client, user, kind) {
+        crate::metrics::metrics().stopped(&sandbox.id, refusal.target);
+        return stopped(sandbox, &refusal, spec.answers);
     }
     // 2. Maintenance.
-    if !public && let Some(window) = app.maintenance.stopping(kind, req.method().as_str(), route, now) {
-        crate::metrics::metrics().in_maintenance(&app.id, &window.id);
-        return in_maintenance(app, &window, spec.answers, now);
+    if !public && let Some(window) = sandbox.maintenance.stopping(kind, req.method().as_str(), route, now) {
+        crate::metrics::metrics().in_maintenance(&sandbox.id, &window.id);
+        return in_maintenance(sandbox, &window, spec.answers, now);
     }
     // 3. Capacity. The token endpoint's client is in its credentials, read only when a
     // client policy counts token requests.
-    let (req, token_client) = if kind == RequestKind::Token && client.is_none() && app.capacity.counts_tokens() {
+    let (req, token_client) = if kind == RequestKind::Token && client.is_none() && sandbox.capacity.counts_tokens() {
         let (parts, body) = req.into_parts();
         let Ok(bytes) = to_bytes(body, MAX_PEEK).await else {
             return problem_of(Problem::new(
@@ -83,7 +83,7 @@ where
             .filter(|(id, secret)| {
                 secret
                     .as_deref()
-                    .is_some_and(|s| crate::services::consent::authenticate_client(app, id, s).is_ok())
+                    .is_some_and(|s| crate::services::consent::authenticate_client(sandbox, id, s).is_ok())
             })
             .map(|(id, _)| id);
         (req, client)
@@ -104,29 +104,29 @@ where
             authorize_client.as_deref()
         }
         (RequestKind::Auth, Charged::Caller) => client,
-        (RequestKind::Auth, Charged::Nobody) => return faults::faults(app, route, kind, req, next).await,
+        (RequestKind::Auth, Charged::Nobody) => return faults::faults(sandbox, route, kind, req, next).await,
         _ => client,
     };
-    let mut admission = match app.capacity.admit(client, kind, now) {
+    let mut admission = match sandbox.capacity.admit(client, kind, now) {
         Ok(a) => a,
         Err(limited) => {
-            crate::metrics::metrics().rate_limited(&app.id, client, &limited.limit);
-            return rate_limited(app, limited, spec.answers);
+            crate::metrics::metrics().rate_limited(&sandbox.id, client, &limited.limit);
+            return rate_limited(sandbox, limited, spec.answers);
         }
     };
     if admission.latency > jiff::SignedDuration::ZERO {
         tokio::time::sleep(admission.latency.unsigned_abs()).await;
     }
     // 4. Faults, and the operation itself.
-    let mut res = faults::faults(app, route, kind, req, next).await;
+    let mut res = faults::faults(sandbox, route, kind, req, next).await;
     rate_limit_fields(res.headers_mut(), admission.fields.take());
     drop(admission);
     res
 }
 
 /// 409 for a write while the sandbox is over its storage quota.
-fn over_quota(app: &Sandbox) -> Response {
-    let detail = crate::services::quota::exceeded_detail(&app.id, app.storage_use.report(), None);
+fn over_quota(sandbox: &Sandbox) -> Response {
+    let detail = crate::services::quota::exceeded_detail(&sandbox.id, sandbox.storage_use.report(), None);
     crate::error::ApiError::new(StatusCode::CONFLICT, "storage_quota_exceeded", detail).into_response()
 }
 
@@ -143,14 +143,14 @@ fn rate_limit_fields(headers: &mut HeaderMap, fields: Option<RateLimitFields>) {
 }
 
 /// An answer in the shape of the endpoint.
-fn answer(app: &Sandbox, shape: Answers, problem: Problem, oauth_error: &str) -> Response {
+fn answer(sandbox: &Sandbox, shape: Answers, problem: Problem, oauth_error: &str) -> Response {
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     match shape {
         Answers::OAuth => oauth_answer(status, oauth_error, &problem.detail),
         Answers::Page => (
             status,
             Html(crate::oauth::pages::error(
-                &app.scenario.scenario.bank.name,
+                &sandbox.scenario.scenario.bank.name,
                 &problem.detail,
             )),
         )
@@ -159,7 +159,7 @@ fn answer(app: &Sandbox, shape: Answers, problem: Problem, oauth_error: &str) ->
     }
 }
 
-fn stopped(app: &Sandbox, refusal: &Refusal, shape: Answers) -> Response {
+fn stopped(sandbox: &Sandbox, refusal: &Refusal, shape: Answers) -> Response {
     let what = match refusal.stop.scope {
         crate::sandbox::controls::StopScope::All => "all API calls",
         crate::sandbox::controls::StopScope::Update => "update calls",
@@ -192,10 +192,10 @@ fn stopped(app: &Sandbox, refusal: &Refusal, shape: Answers) -> Response {
     } else {
         "temporarily_unavailable"
     };
-    answer(app, shape, Problem::new(status, code, &detail), oauth_error)
+    answer(sandbox, shape, Problem::new(status, code, &detail), oauth_error)
 }
 
-fn in_maintenance(app: &Sandbox, w: &InWindow, shape: Answers, now: jiff::Timestamp) -> Response {
+fn in_maintenance(sandbox: &Sandbox, w: &InWindow, shape: Answers, now: jiff::Timestamp) -> Response {
     let end = crate::clock::format_jst(w.occurrence.end);
     let about = w.description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
     let detail = format!(
@@ -205,16 +205,16 @@ fn in_maintenance(app: &Sandbox, w: &InWindow, shape: Answers, now: jiff::Timest
     );
     let mut problem = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "maintenance", &detail);
     problem.maintenance_window = Some(w.id.clone());
-    let mut res = answer(app, shape, problem, "temporarily_unavailable");
+    let mut res = answer(sandbox, shape, problem, "temporarily_unavailable");
     let left = w.occurrence.end.duration_since(now).as_secs_f64().ceil().max(1.0) as u64;
     retry_after(res.headers_mut(), left);
     res
 }
 
-fn rate_limited(app: &Sandbox, l: Limited, shape: Answers) -> Response {
+fn rate_limited(sandbox: &Sandbox, l: Limited, shape: Answers) -> Response {
     let mut problem = Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", &l.detail);
     problem.limit = Some(l.limit.to_string());
-    let mut res = answer(app, shape, problem, "rate_limited");
+    let mut res = answer(sandbox, shape, problem, "rate_limited");
     retry_after(res.headers_mut(), l.retry_after);
     rate_limit_fields(res.headers_mut(), Some(l.fields));
     res

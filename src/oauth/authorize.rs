@@ -56,20 +56,20 @@ fn page_redirecting_to(status: StatusCode, html: String, redirect_uri: Option<&s
     res
 }
 
-fn error_page(app: &Sandbox, status: StatusCode, message: &str) -> Response {
-    page(status, pages::error(&app.scenario.scenario.bank.name, message))
+fn error_page(sandbox: &Sandbox, status: StatusCode, message: &str) -> Response {
+    page(status, pages::error(&sandbox.scenario.scenario.bank.name, message))
 }
 
 /// The error page a stopped client or user gets instead of the consent flow; never a
 /// redirect, so nothing reaches the client. A stop of update calls only stops
 /// authorizations that ask for a scope that moves money.
-fn stopped_page(app: &Sandbox, client_id: &str, user_id: Option<&str>, scopes: &[Scope]) -> Option<Response> {
+fn stopped_page(sandbox: &Sandbox, client_id: &str, user_id: Option<&str>, scopes: &[Scope]) -> Option<Response> {
     let kind = if scopes.iter().any(|s| s.moves_money()) {
         crate::domain::fault::RequestKind::Update
     } else {
         crate::domain::fault::RequestKind::Reference
     };
-    let refusal = app.controls.refusal(Some(client_id), user_id, kind)?;
+    let refusal = sandbox.controls.refusal(Some(client_id), user_id, kind)?;
     let who = match refusal.target {
         "bank" => "The bank has stopped API access for every connecting company".to_owned(),
         "client" => format!("The bank has suspended the connecting company {client_id:?}"),
@@ -79,7 +79,7 @@ fn stopped_page(app: &Sandbox, client_id: &str, user_id: Option<&str>, scopes: &
         "{who}: {}. No authorization can be given now. / 現在、この接続先への認可はできません。",
         refusal.stop.reason
     );
-    Some(error_page(app, StatusCode::FORBIDDEN, &message))
+    Some(error_page(sandbox, StatusCode::FORBIDDEN, &message))
 }
 
 /// `redirect_uri` with the given parameters appended to its query.
@@ -123,7 +123,7 @@ fn redirect_to(redirect_uri: &str, params: &[(&str, Option<&str>)]) -> Response 
         (status = 429, description = "Error page: too many authorization requests are waiting for this client or from this address (with Retry-After)", content_type = "text/html", body = String),
     ))]
 pub async fn authorize(
-    app: Sandbox,
+    sandbox: Sandbox,
     server: crate::server::Server,
     crate::http::extract::ClientAddr(source): crate::http::extract::ClientAddr,
     uri: Uri,
@@ -132,28 +132,30 @@ pub async fn authorize(
         Ok(Query(p)) => p,
         Err(e) => {
             return error_page(
-                &app,
+                &sandbox,
                 StatusCode::BAD_REQUEST,
                 &format!("The authorization request is malformed: {}", e.body_text()),
             );
         }
     };
-    match consent::start_authorization(&app, params, source, &server.config.limits) {
-        Ok((pending, client)) => stopped_page(&app, &client.client_id, None, &pending.scopes).unwrap_or_else(|| {
-            page(
-                StatusCode::OK,
-                pages::login(
-                    &app.scenario.scenario.bank.name,
-                    &app.base_path,
-                    &pending,
-                    &client,
-                    None,
-                ),
-            )
-        }),
-        Err(AuthorizeRejection::Page(message)) => error_page(&app, StatusCode::BAD_REQUEST, &message),
+    match consent::start_authorization(&sandbox, params, source, &server.config.limits) {
+        Ok((pending, client)) => {
+            stopped_page(&sandbox, &client.client_id, None, &pending.scopes).unwrap_or_else(|| {
+                page(
+                    StatusCode::OK,
+                    pages::login(
+                        &sandbox.scenario.scenario.bank.name,
+                        &sandbox.base_path,
+                        &pending,
+                        &client,
+                        None,
+                    ),
+                )
+            })
+        }
+        Err(AuthorizeRejection::Page(message)) => error_page(&sandbox, StatusCode::BAD_REQUEST, &message),
         Err(AuthorizeRejection::TooMany(message)) => {
-            let mut res = error_page(&app, StatusCode::TOO_MANY_REQUESTS, &message);
+            let mut res = error_page(&sandbox, StatusCode::TOO_MANY_REQUESTS, &message);
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
             res
@@ -168,13 +170,13 @@ pub async fn authorize(
                 ("error", Some(error.error)),
                 ("error_description", Some(&error.description)),
                 ("state", state.as_deref()),
-                ("iss", Some(&app.issuer)),
+                ("iss", Some(&sandbox.issuer)),
             ],
         ),
         Err(AuthorizeRejection::Storage(e)) => {
             tracing::error!(error = %e, "storage error in authorize");
             error_page(
-                &app,
+                &sandbox,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "処理できませんでした。もう一度お試しください。 / The bank could not process the request; try again.",
             )
@@ -203,32 +205,32 @@ pub struct LoginForm {
         (status = 429, description = "Login page again: the user is locked, or logins from this address are held back, until the time it names", content_type = "text/html", body = String),
     ))]
 pub async fn login(
-    app: Sandbox,
+    sandbox: Sandbox,
     crate::http::extract::ClientAddr(source): crate::http::extract::ClientAddr,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
         return error_page(
-            &app,
+            &sandbox,
             StatusCode::BAD_REQUEST,
             "The login form is incomplete: send request_id, username and password.",
         );
     };
-    let bank = &app.scenario.scenario.bank.name;
+    let bank = &sandbox.scenario.scenario.bank.name;
     let result = (|| -> Result<Response, crate::storage::StorageError> {
-        let Some((pending, client)) = consent::pending_request(&app, &form.request_id)? else {
+        let Some((pending, client)) = consent::pending_request(&sandbox, &form.request_id)? else {
             return Ok(error_page(
-                &app,
+                &sandbox,
                 StatusCode::BAD_REQUEST,
                 "この認可リクエストは無効か、有効期限（10分）が切れています。 / This authorization request is unknown or has expired (10 minutes).",
             ));
         };
-        let user = match consent::check_login(&app, &form.username, &form.password, source)? {
+        let user = match consent::check_login(&sandbox, &form.username, &form.password, source)? {
             consent::Login::Ok(user) => user,
             consent::Login::Wrong => {
                 let html = pages::login(
                     bank,
-                    &app.base_path,
+                    &sandbox.base_path,
                     &pending,
                     &client,
                     Some("ユーザー名またはパスワードが違います。 / Wrong username or password."),
@@ -237,27 +239,27 @@ pub async fn login(
             }
             consent::Login::Locked(lock) => {
                 let message = crate::services::lockout::locked_message(lock);
-                let html = pages::login(bank, &app.base_path, &pending, &client, Some(&message));
+                let html = pages::login(bank, &sandbox.base_path, &pending, &client, Some(&message));
                 return Ok(page(StatusCode::TOO_MANY_REQUESTS, html));
             }
         };
-        if let Some(stopped) = stopped_page(&app, &client.client_id, Some(&user.id), &pending.scopes) {
+        if let Some(stopped) = stopped_page(&sandbox, &client.client_id, Some(&user.id), &pending.scopes) {
             return Ok(stopped);
         }
-        let pending = consent::record_login(&app, pending, &user)?;
+        let pending = consent::record_login(&sandbox, pending, &user)?;
         Ok(page_redirecting_to(
             StatusCode::OK,
             pages::consent(
                 pages::Site {
                     bank,
-                    base: &app.base_path,
+                    base: &sandbox.base_path,
                 },
                 &pending,
                 &client,
                 &user.display_name,
-                app.clock.now(),
+                sandbox.clock.now(),
                 None,
-                &account_choices(&app, &user.id),
+                &account_choices(&sandbox, &user.id),
             ),
             Some(&pending.redirect_uri),
         ))
@@ -265,7 +267,7 @@ pub async fn login(
     result.unwrap_or_else(|e| {
         tracing::error!(error = %e, "storage error in login");
         error_page(
-            &app,
+            &sandbox,
             StatusCode::INTERNAL_SERVER_ERROR,
             "ログインを処理できませんでした。もう一度お試しください。 / The bank could not process the login; try again.",
         )
@@ -288,15 +290,16 @@ pub struct ConsentForm {
 }
 
 /// The user's accounts as the consent page offers them (the mandate's choice, the transfer limits).
-fn account_choices(app: &Sandbox, user_id: &str) -> Vec<pages::AccountChoice> {
-    let customer = app
+fn account_choices(sandbox: &Sandbox, user_id: &str) -> Vec<pages::AccountChoice> {
+    let customer = sandbox
         .store
         .user(user_id)
         .ok()
         .flatten()
         .map(|u| u.customer_id)
         .unwrap_or_default();
-    app.store
+    sandbox
+        .store
         .accounts_of(&customer)
         .unwrap_or_default()
         .into_iter()
@@ -319,22 +322,22 @@ fn account_choices(app: &Sandbox, user_id: &str) -> Vec<pages::AccountChoice> {
         (status = 429, description = "Error page: the user is locked, or this address is held back, after too many wrong one-time codes", content_type = "text/html", body = String),
     ))]
 pub async fn decide(
-    app: Sandbox,
+    sandbox: Sandbox,
     crate::http::extract::ClientAddr(source): crate::http::extract::ClientAddr,
     form: Result<Form<ConsentForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
         return error_page(
-            &app,
+            &sandbox,
             StatusCode::BAD_REQUEST,
             "The consent form is incomplete: send request_id, consent_token and decision.",
         );
     };
-    let pending = match consent::pending_request(&app, &form.request_id) {
+    let pending = match consent::pending_request(&sandbox, &form.request_id) {
         Ok(Some((pending, client))) => (pending, client),
         Ok(None) => {
             return error_page(
-                &app,
+                &sandbox,
                 StatusCode::BAD_REQUEST,
                 "この認可リクエストは無効か、有効期限（10分）が切れています。 / This authorization request is unknown or has expired (10 minutes).",
             );
@@ -342,7 +345,7 @@ pub async fn decide(
         Err(e) => {
             tracing::error!(error = %e, "storage error in consent");
             return error_page(
-                &app,
+                &sandbox,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "処理できませんでした。もう一度お試しください。 / The bank could not process the decision; try again.",
             );
@@ -355,42 +358,42 @@ pub async fn decide(
         });
     if !logged_in {
         return error_page(
-            &app,
+            &sandbox,
             StatusCode::BAD_REQUEST,
             "先にログインしてください。 / Log in before deciding; the consent form does not belong to a login.",
         );
     }
     // The stops are checked again: the form may have been shown before the client, the user
     // or the whole bank was stopped.
-    if let Some(stopped) = stopped_page(&app, &client.client_id, pending.user_id.as_deref(), &pending.scopes) {
-        consent::forget_request(&app, &pending.id);
+    if let Some(stopped) = stopped_page(&sandbox, &client.client_id, pending.user_id.as_deref(), &pending.scopes) {
+        consent::forget_request(&sandbox, &pending.id);
         return stopped;
     }
-    let iss = Some(app.issuer.as_str());
+    let iss = Some(sandbox.issuer.as_str());
     if form.decision == "approve" && pending.scopes.iter().any(|s| s.moves_money()) {
-        let user = match app.store.user(pending.user_id.as_deref().unwrap_or_default()) {
+        let user = match sandbox.store.user(pending.user_id.as_deref().unwrap_or_default()) {
             Ok(Some(u)) => u,
             _ => {
                 return error_page(
-                    &app,
+                    &sandbox,
                     StatusCode::BAD_REQUEST,
                     "ログインしたユーザーは存在しません。 / The user who logged in no longer exists.",
                 );
             }
         };
         use crate::services::lockout::{self, Verdict};
-        let verdict = consent::check_otp(&app, &user, form.otp.as_deref(), source);
+        let verdict = consent::check_otp(&sandbox, &user, form.otp.as_deref(), source);
         let otp_ok = match verdict {
             Ok(Verdict::Passed) => true,
             Ok(Verdict::Wrong) => false,
             Ok(Verdict::Locked(lock)) => {
-                let html = pages::error(&app.scenario.scenario.bank.name, &lockout::locked_message(lock));
+                let html = pages::error(&sandbox.scenario.scenario.bank.name, &lockout::locked_message(lock));
                 return page(StatusCode::TOO_MANY_REQUESTS, html);
             }
             Err(e) => {
                 tracing::error!(error = %e, "storage error in the one-time-code lockout");
                 return error_page(
-                    &app,
+                    &sandbox,
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "コードを確認できませんでした。もう一度お試しください。 / The bank could not check the code; try again.",
                 );
@@ -399,46 +402,46 @@ pub async fn decide(
         if !otp_ok {
             let html = pages::consent(
                 pages::Site {
-                    bank: &app.scenario.scenario.bank.name,
-                    base: &app.base_path,
+                    bank: &sandbox.scenario.scenario.bank.name,
+                    base: &sandbox.base_path,
                 },
                 &pending,
                 &client,
                 &user.display_name,
-                app.clock.now(),
+                sandbox.clock.now(),
                 Some("ワンタイムパスワードが違います。 / Wrong one-time code."),
-                &account_choices(&app, &user.id),
+                &account_choices(&sandbox, &user.id),
             );
             return page_redirecting_to(StatusCode::UNAUTHORIZED, html, Some(&pending.redirect_uri));
         }
     }
-    let choices = account_choices(&app, pending.user_id.as_deref().unwrap_or_default());
+    let choices = account_choices(&sandbox, pending.user_id.as_deref().unwrap_or_default());
     let debit_account = form
         .debit_account
         .as_deref()
         .filter(|a| choices.iter().any(|c| c.id == *a));
     if form.decision == "approve" && pending.debit_limits.is_some() && debit_account.is_none() {
         // The consent page again, saying what is missing (not a dead end).
-        let name = match pending.user_id.as_deref().map(|u| app.store.user(u)) {
+        let name = match pending.user_id.as_deref().map(|u| sandbox.store.user(u)) {
             Some(Ok(Some(u))) => u.display_name,
             _ => String::new(),
         };
         let html = pages::consent(
             pages::Site {
-                bank: &app.scenario.scenario.bank.name,
-                base: &app.base_path,
+                bank: &sandbox.scenario.scenario.bank.name,
+                base: &sandbox.base_path,
             },
             &pending,
             &client,
             &name,
-            app.clock.now(),
+            sandbox.clock.now(),
             Some("引落口座を選んでください。 / Choose one of your accounts for the debit mandate."),
             &choices,
         );
         return page_redirecting_to(StatusCode::BAD_REQUEST, html, Some(&pending.redirect_uri));
     }
     match form.decision.as_str() {
-        "approve" => match consent::approve(&app, &pending, &client, debit_account).await {
+        "approve" => match consent::approve(&sandbox, &pending, &client, debit_account).await {
             Ok(code) => redirect_to(
                 &pending.redirect_uri,
                 &[("code", Some(&code)), ("state", pending.state.as_deref()), ("iss", iss)],
@@ -446,14 +449,14 @@ pub async fn decide(
             Err(e) => {
                 tracing::error!(error = %e, "storage error in approve");
                 error_page(
-                    &app,
+                    &sandbox,
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "同意を記録できませんでした。もう一度お試しください。 / The bank could not record the consent; try again.",
                 )
             }
         },
         "deny" => {
-            consent::forget_request(&app, &pending.id);
+            consent::forget_request(&sandbox, &pending.id);
             redirect_to(
                 &pending.redirect_uri,
                 &[
@@ -465,7 +468,7 @@ pub async fn decide(
             )
         }
         other => error_page(
-            &app,
+            &sandbox,
             StatusCode::BAD_REQUEST,
             &format!("decision must be approve or deny, got {other:?}"),
         ),

@@ -9,8 +9,8 @@ use crate::sandbox::Sandbox;
 use axum::Json;
 use serde_json::{Value, json};
 
-fn metadata(app: &Sandbox) -> Value {
-    let iss = &app.issuer;
+fn metadata(sandbox: &Sandbox) -> Value {
+    let iss = &sandbox.issuer;
     json!({
         "issuer": iss,
         "authorization_endpoint": format!("{iss}/oauth/authorize"),
@@ -41,22 +41,22 @@ fn metadata(app: &Sandbox) -> Value {
 /// OpenID Connect discovery document.
 #[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "oauth",
     responses((status = 200, description = "OpenID Provider metadata", body = Object)))]
-pub async fn openid_configuration(app: Sandbox) -> Json<Value> {
-    Json(metadata(&app))
+pub async fn openid_configuration(sandbox: Sandbox) -> Json<Value> {
+    Json(metadata(&sandbox))
 }
 
 /// OAuth 2.0 Authorization Server Metadata (RFC 8414).
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth",
     responses((status = 200, description = "Authorization server metadata", body = Object)))]
-pub async fn oauth_metadata(app: Sandbox) -> Json<Value> {
-    Json(metadata(&app))
+pub async fn oauth_metadata(sandbox: Sandbox) -> Json<Value> {
+    Json(metadata(&sandbox))
 }
 
 /// The public keys that verify ID tokens.
 #[utoipa::path(get, path = "/oauth/jwks", tag = "oauth",
     responses((status = 200, description = "JWK Set", body = Object)))]
-pub async fn jwks(app: Sandbox) -> Json<Value> {
-    Json(app.signing_key.jwks())
+pub async fn jwks(sandbox: Sandbox) -> Json<Value> {
+    Json(sandbox.signing_key.jwks())
 }
 
 /// Who the user is (OpenID Connect userinfo). Needs `openid`; names need `profile`.
@@ -67,12 +67,12 @@ pub async fn jwks(app: Sandbox) -> Json<Value> {
         (status = 401, description = "Missing, unknown or expired token", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Scope openid missing", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
-pub async fn userinfo(app: Sandbox, who: Authenticated) -> Result<Json<Value>, ApiError> {
+pub async fn userinfo(sandbox: Sandbox, who: Authenticated) -> Result<Json<Value>, ApiError> {
     who.require(Scope::OpenId)?;
     let mut claims = json!({ "sub": who.0.user_id });
     if who.0.has(Scope::Profile) {
-        let user = app.store.user(&who.0.user_id)?;
-        let customer = app.store.customer(&who.0.customer_id)?;
+        let user = sandbox.store.user(&who.0.user_id)?;
+        let customer = sandbox.store.customer(&who.0.customer_id)?;
         if let (Some(user), Some(c)) = (user, customer) {
             let map = claims
                 .as_object_mut()

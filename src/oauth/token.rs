@@ -175,7 +175,7 @@ pub struct TokenForm {
         (status = 429, description = "Too many failed client authentications from this address: held back until Retry-After", body = OAuthErrorBody),
     ))]
 pub async fn token(
-    app: Sandbox,
+    sandbox: Sandbox,
     crate::http::extract::ClientAddr(source): crate::http::extract::ClientAddr,
     headers: HeaderMap,
     body: Bytes,
@@ -188,14 +188,15 @@ pub async fn token(
         Ok(c) => c,
         Err(e) => return oauth_error(e, true),
     };
-    let client = match consent::authenticate_client_from(&app, source, &client_id, &secret) {
+    let client = match consent::authenticate_client_from(&sandbox, source, &client_id, &secret) {
         Ok(c) => c,
         Err(e) => return consent_error(e, basic),
     };
     // The kill switch: a suspended connecting company gets no tokens (RFC 6749 §5.2).
-    if let Some(refusal) = app
-        .controls
-        .refusal(Some(&client.client_id), None, crate::domain::fault::RequestKind::Token)
+    if let Some(refusal) =
+        sandbox
+            .controls
+            .refusal(Some(&client.client_id), None, crate::domain::fault::RequestKind::Token)
     {
         return oauth_error(
             OAuthError::new(
@@ -211,9 +212,16 @@ pub async fn token(
     let get = |k: &str| form.get(k).map(String::as_str);
     let result = match get("grant_type") {
         Some("authorization_code") => {
-            consent::exchange_code(&app, &client, get("code"), get("redirect_uri"), get("code_verifier")).await
+            consent::exchange_code(
+                &sandbox,
+                &client,
+                get("code"),
+                get("redirect_uri"),
+                get("code_verifier"),
+            )
+            .await
         }
-        Some("refresh_token") => consent::refresh(&app, &client, get("refresh_token"), get("scope")).await,
+        Some("refresh_token") => consent::refresh(&sandbox, &client, get("refresh_token"), get("scope")).await,
         Some(other) => Err(ConsentError::OAuth(OAuthError::new(
             "unsupported_grant_type",
             format!("grant_type {other:?} is not supported; use authorization_code or refresh_token"),
@@ -239,14 +247,15 @@ pub struct TokenParamForm {
 }
 
 async fn with_client(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     source: Option<std::net::IpAddr>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(crate::domain::consent::Client, String), Response> {
     let form = parse_form(headers, body).map_err(|e| oauth_error(e, false))?;
     let (id, secret, basic) = client_credentials(headers, &form).map_err(|e| oauth_error(e, true))?;
-    let client = consent::authenticate_client_from(app, source, &id, &secret).map_err(|e| consent_error(e, basic))?;
+    let client =
+        consent::authenticate_client_from(sandbox, source, &id, &secret).map_err(|e| consent_error(e, basic))?;
     let token = form
         .get("token")
         .cloned()
@@ -264,16 +273,16 @@ async fn with_client(
         (status = 429, description = "Too many failed client authentications from this address: held back until Retry-After", body = OAuthErrorBody),
     ))]
 pub async fn revoke(
-    app: Sandbox,
+    sandbox: Sandbox,
     crate::http::extract::ClientAddr(source): crate::http::extract::ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (client, token) = match with_client(&app, source, &headers, &body).await {
+    let (client, token) = match with_client(&sandbox, source, &headers, &body).await {
         Ok(v) => v,
         Err(res) => return res,
     };
-    match consent::revoke(&app, &client, &token).await {
+    match consent::revoke(&sandbox, &client, &token).await {
         Ok(()) => no_store(StatusCode::OK.into_response()),
         Err(e) => consent_error(ConsentError::Storage(e), false),
     }
@@ -289,16 +298,16 @@ pub async fn revoke(
         (status = 429, description = "Too many failed client authentications from this address: held back until Retry-After", body = OAuthErrorBody),
     ))]
 pub async fn introspect(
-    app: Sandbox,
+    sandbox: Sandbox,
     crate::http::extract::ClientAddr(source): crate::http::extract::ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (client, token) = match with_client(&app, source, &headers, &body).await {
+    let (client, token) = match with_client(&sandbox, source, &headers, &body).await {
         Ok(v) => v,
         Err(res) => return res,
     };
-    match consent::introspect(&app, &client, &token) {
+    match consent::introspect(&sandbox, &client, &token) {
         Ok(answer) => no_store(Json(answer).into_response()),
         Err(e) => consent_error(ConsentError::Storage(e), false),
     }

@@ -604,7 +604,18 @@ impl Capacity {
     }
 
     /// Replaces the bank-wide policy (`client: None`) or a client's; counters start afresh.
-    pub fn set(
+    pub async fn set(
+        &self,
+        store: &SandboxStore,
+        client: Option<&str>,
+        spec: CapacityPolicy,
+    ) -> Result<CapacityPolicy, PolicyError> {
+        store.durable(self.set_unsynced(store, client, spec)).await
+    }
+
+    /// `set` without waiting for the disk: for a caller that makes its whole change durable
+    /// at once.
+    pub fn set_unsynced(
         &self,
         store: &SandboxStore,
         client: Option<&str>,

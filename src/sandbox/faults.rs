@@ -331,11 +331,20 @@ impl Faults {
     }
 
     /// Adds a rule at the end of the list and stores it.
-    pub fn add(
+    pub async fn add(
         &self,
         store: &SandboxStore,
         rule: &FaultRule,
-        operation_exists: &dyn Fn(&str) -> bool,
+        operation_exists: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<RuleView, RuleError> {
+        store.durable(self.add_unsynced(store, rule, operation_exists)).await
+    }
+
+    fn add_unsynced(
+        &self,
+        store: &SandboxStore,
+        rule: &FaultRule,
+        operation_exists: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<RuleView, RuleError> {
         self.change(store, |st| {
             if st.rules.len() >= MAX_RULES {
@@ -355,7 +364,11 @@ impl Faults {
     }
 
     /// Deletes one rule (false: no such rule) or, with `None`, every rule.
-    pub fn remove(&self, store: &SandboxStore, id: Option<&str>) -> Result<bool, RuleError> {
+    pub async fn remove(&self, store: &SandboxStore, id: Option<&str>) -> Result<bool, RuleError> {
+        store.durable(self.remove_unsynced(store, id)).await
+    }
+
+    fn remove_unsynced(&self, store: &SandboxStore, id: Option<&str>) -> Result<bool, RuleError> {
         self.change(store, |st| {
             let before = st.rules.len();
             match id {
@@ -372,7 +385,11 @@ impl Faults {
     }
 
     /// Adds an outcome rule at the end of the list and stores it.
-    pub fn add_outcome(&self, store: &SandboxStore, rule: &OutcomeRule) -> Result<OutcomeRule, RuleError> {
+    pub async fn add_outcome(&self, store: &SandboxStore, rule: &OutcomeRule) -> Result<OutcomeRule, RuleError> {
+        store.durable(self.add_outcome_unsynced(store, rule)).await
+    }
+
+    fn add_outcome_unsynced(&self, store: &SandboxStore, rule: &OutcomeRule) -> Result<OutcomeRule, RuleError> {
         self.change(store, |st| {
             if st.outcomes.len() >= MAX_RULES {
                 return Err(RuleError::TooMany);
@@ -392,7 +409,11 @@ impl Faults {
     }
 
     /// Deletes one outcome rule (false: no such rule) or, with `None`, every one.
-    pub fn remove_outcome(&self, store: &SandboxStore, id: Option<&str>) -> Result<bool, RuleError> {
+    pub async fn remove_outcome(&self, store: &SandboxStore, id: Option<&str>) -> Result<bool, RuleError> {
+        store.durable(self.remove_outcome_unsynced(store, id)).await
+    }
+
+    fn remove_outcome_unsynced(&self, store: &SandboxStore, id: Option<&str>) -> Result<bool, RuleError> {
         self.change(store, |st| {
             let before = st.outcomes.len();
             match id {

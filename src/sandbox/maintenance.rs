@@ -178,7 +178,11 @@ impl Maintenance {
     }
 
     /// Removes one window (or all with `None`); answers whether anything was there.
-    pub fn remove(&self, store: &SandboxStore, id: Option<&str>) -> Result<bool, WindowError> {
+    pub async fn remove(&self, store: &SandboxStore, id: Option<&str>) -> Result<bool, WindowError> {
+        store.durable(self.remove_unsynced(store, id)).await
+    }
+
+    fn remove_unsynced(&self, store: &SandboxStore, id: Option<&str>) -> Result<bool, WindowError> {
         self.change(store, |st| {
             let before = st.windows.len();
             match id {

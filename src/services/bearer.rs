@@ -21,9 +21,9 @@ impl From<StorageError> for TokenRejection {
 }
 
 /// Establishes the principal behind an access token (the resource APIs' hot path).
-pub fn authenticate_bearer(app: &Sandbox, token: &str) -> Result<Arc<Principal>, TokenRejection> {
-    let now = app.clock.now();
-    if let Some((expires_at, principal)) = app.token_cache.get(token) {
+pub fn authenticate_bearer(sandbox: &Sandbox, token: &str) -> Result<Arc<Principal>, TokenRejection> {
+    let now = sandbox.clock.now();
+    if let Some((expires_at, principal)) = sandbox.token_cache.get(token) {
         return if now < expires_at {
             Ok(principal)
         } else {
@@ -31,7 +31,7 @@ pub fn authenticate_bearer(app: &Sandbox, token: &str) -> Result<Arc<Principal>,
         };
     }
     let hash = sha256_b64(token.as_bytes());
-    let record = app
+    let record = sandbox
         .store
         .token(&hash)?
         .filter(|t| t.kind == TokenKind::Access)
@@ -39,7 +39,7 @@ pub fn authenticate_bearer(app: &Sandbox, token: &str) -> Result<Arc<Principal>,
     if now >= record.expires_at {
         return Err(TokenRejection::Invalid("the access token has expired; refresh it"));
     }
-    let grant = app
+    let grant = sandbox
         .store
         .grant(&record.grant_id)?
         .ok_or(TokenRejection::Invalid("the grant behind this token no longer exists"))?;
@@ -54,7 +54,8 @@ pub fn authenticate_bearer(app: &Sandbox, token: &str) -> Result<Arc<Principal>,
         customer_kind: record.customer_kind,
         scopes: record.scopes,
     });
-    app.token_cache
+    sandbox
+        .token_cache
         .put(token.to_owned(), record.expires_at, principal.clone());
     Ok(principal)
 }

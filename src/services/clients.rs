@@ -149,7 +149,7 @@ fn apply(c: &mut Client, s: &ClientSettings) -> Result<(), ClientError> {
 /// Creates a client; answers it with its secret (given, or made up). Fields left out take
 /// the scenario's token lifetimes; company, service, redirect URIs and scopes are required.
 pub async fn create(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     client_id: &str,
     secret: Option<String>,
     settings: &ClientSettings,
@@ -173,7 +173,7 @@ pub async fn create(
     {
         problems.push("clientSecret: at least 8 characters".into());
     }
-    let tokens = &app.scenario.scenario.tokens;
+    let tokens = &sandbox.scenario.scenario.tokens;
     let secret = secret.unwrap_or_else(|| crate::ids::prefixed_secret("sbcs"));
     let salt = crate::ids::random_token(12);
     let mut client = Client {
@@ -197,23 +197,24 @@ pub async fn create(
     if !problems.is_empty() {
         return Err(ClientError::Invalid(problems));
     }
-    if app.store.client(client_id)?.is_some() {
+    if sandbox.store.client(client_id)?.is_some() {
         return Err(ClientError::Exists(client_id.to_owned()));
     }
-    if app.store.clients()?.len() >= MAX_CLIENTS {
+    if sandbox.store.clients()?.len() >= MAX_CLIENTS {
         return Err(ClientError::TooMany);
     }
     if let Some(capacity) = &settings.capacity {
-        set_capacity(app, client_id, capacity.clone())?;
+        set_capacity(sandbox, client_id, capacity.clone())?;
     }
-    app.store.put_client(&client)?;
-    app.store.flush().await?;
+    sandbox.store.put_client(&client)?;
+    sandbox.store.flush().await?;
     Ok((client, secret))
 }
 
-fn set_capacity(app: &Sandbox, client_id: &str, policy: CapacityPolicy) -> Result<(), ClientError> {
-    app.capacity
-        .set(&app.store, Some(client_id), policy)
+fn set_capacity(sandbox: &Sandbox, client_id: &str, policy: CapacityPolicy) -> Result<(), ClientError> {
+    sandbox
+        .capacity
+        .set_unsynced(&sandbox.store, Some(client_id), policy)
         .map(|_| ())
         .map_err(|e| match e {
             crate::sandbox::capacity::PolicyError::Invalid(p) => {
@@ -224,47 +225,47 @@ fn set_capacity(app: &Sandbox, client_id: &str, policy: CapacityPolicy) -> Resul
 }
 
 /// Changes a client's settings; answers the client as it now is.
-pub async fn update(app: &Sandbox, client_id: &str, settings: &ClientSettings) -> Result<Client, ClientError> {
-    let mut client = app
+pub async fn update(sandbox: &Sandbox, client_id: &str, settings: &ClientSettings) -> Result<Client, ClientError> {
+    let mut client = sandbox
         .store
         .client(client_id)?
         .ok_or_else(|| ClientError::NotFound(client_id.to_owned()))?;
     apply(&mut client, settings)?;
     if let Some(capacity) = &settings.capacity {
-        set_capacity(app, client_id, capacity.clone())?;
+        set_capacity(sandbox, client_id, capacity.clone())?;
     }
-    app.store.put_client(&client)?;
+    sandbox.store.put_client(&client)?;
     // Cached tokens carry the client's scopes; let them be looked up again.
-    app.token_cache.clear();
-    app.store.flush().await?;
+    sandbox.token_cache.clear();
+    sandbox.store.flush().await?;
     Ok(client)
 }
 
 /// Deletes a client: its grants are revoked (their tokens die with them), its capacity
 /// policy and stop are dropped. Answers whether it existed.
-pub async fn delete(app: &Sandbox, client_id: &str) -> Result<bool, ClientError> {
-    if app.store.client(client_id)?.is_none() {
+pub async fn delete(sandbox: &Sandbox, client_id: &str) -> Result<bool, ClientError> {
+    if sandbox.store.client(client_id)?.is_none() {
         return Ok(false);
     }
-    for g in app
+    for g in sandbox
         .store
         .grants(|g| g.client_id == client_id && g.revoked_at.is_none())?
     {
-        super::grants::revoke_grant_by_id(app, &g.id, "client_deleted").await?;
+        super::grants::revoke_grant_by_id(sandbox, &g.id, "client_deleted").await?;
     }
-    set_capacity(app, client_id, CapacityPolicy::default())?;
-    app.controls.forget_client(&app.store, client_id)?;
-    app.store.meta_put(&previous_key(client_id), b"")?;
-    app.store.remove_client(client_id)?;
-    app.token_cache.clear();
-    app.store.flush().await?;
+    set_capacity(sandbox, client_id, CapacityPolicy::default())?;
+    sandbox.controls.forget_client(&sandbox.store, client_id)?;
+    sandbox.store.meta_put(&previous_key(client_id), b"")?;
+    sandbox.store.remove_client(client_id)?;
+    sandbox.token_cache.clear();
+    sandbox.store.flush().await?;
     Ok(true)
 }
 
 /// Gives a client a new secret (made up, or `secret`); the old one keeps working for `grace`
 /// of sandbox time. Answers the new secret and until when the old one works.
 pub async fn rotate_secret(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     client_id: &str,
     secret: Option<String>,
     grace: SignedDuration,
@@ -274,11 +275,11 @@ pub async fn rotate_secret(
     {
         return Err(ClientError::Invalid(vec!["clientSecret: at least 8 characters".into()]));
     }
-    let mut client = app
+    let mut client = sandbox
         .store
         .client(client_id)?
         .ok_or_else(|| ClientError::NotFound(client_id.to_owned()))?;
-    let until = app.clock.now() + grace;
+    let until = sandbox.clock.now() + grace;
     let previous = PreviousSecret {
         hash: client.secret_hash.clone(),
         salt: client.secret_salt.clone(),
@@ -287,23 +288,23 @@ pub async fn rotate_secret(
     let secret = secret.unwrap_or_else(|| crate::ids::prefixed_secret("sbcs"));
     client.secret_salt = crate::ids::random_token(12);
     client.secret_hash = hash_secret(&client.secret_salt, &secret);
-    app.store.meta_put(
+    sandbox.store.meta_put(
         &previous_key(client_id),
         &serde_json::to_vec(&previous).unwrap_or_default(),
     )?;
-    app.store.put_client(&client)?;
-    app.store.flush().await?;
+    sandbox.store.put_client(&client)?;
+    sandbox.store.flush().await?;
     Ok((secret, until))
 }
 
 /// Whether `secret` is a client's rotated-out secret that still works at `now`.
 pub fn previous_secret_works(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     client: &Client,
     secret: &str,
     now: Timestamp,
 ) -> Result<bool, StorageError> {
-    let Some(bytes) = app.store.meta_get(&previous_key(&client.client_id))? else {
+    let Some(bytes) = sandbox.store.meta_get(&previous_key(&client.client_id))? else {
         return Ok(false);
     };
     let Ok(previous) = serde_json::from_slice::<PreviousSecret>(&bytes) else {
@@ -313,8 +314,8 @@ pub fn previous_secret_works(
 }
 
 /// Until when a client's rotated-out secret works, if one does at `now`.
-pub fn previous_secret_until(app: &Sandbox, client_id: &str, now: Timestamp) -> Option<Timestamp> {
-    let bytes = app.store.meta_get(&previous_key(client_id)).ok()??;
+pub fn previous_secret_until(sandbox: &Sandbox, client_id: &str, now: Timestamp) -> Option<Timestamp> {
+    let bytes = sandbox.store.meta_get(&previous_key(client_id)).ok()??;
     let previous = serde_json::from_slice::<PreviousSecret>(&bytes).ok()?;
     (now < previous.until).then_some(previous.until)
 }

@@ -133,7 +133,7 @@ fn is_pkce_value(s: &str) -> bool {
 /// Checks an authorization request and remembers it (in memory) until the user decides;
 /// `source` is the address it came from (capped with `limits`).
 pub fn start_authorization(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     mut p: AuthorizeParams,
     source: Option<std::net::IpAddr>,
     limits: &crate::config::Limits,
@@ -153,7 +153,7 @@ pub fn start_authorization(
         .as_deref()
         .filter(|s| !s.is_empty())
         .ok_or_else(|| AuthorizeRejection::Page("The request has no client_id.".into()))?;
-    let client = app.store.client(client_id)?.ok_or_else(|| {
+    let client = sandbox.store.client(client_id)?.ok_or_else(|| {
         AuthorizeRejection::Page(format!(
             "Unknown client_id {client_id:?}. Check the client_id registered in the scenario."
         ))
@@ -252,7 +252,7 @@ pub fn start_authorization(
     } else {
         None
     };
-    let now = app.clock.now();
+    let now = sandbox.clock.now();
     let pending = PendingAuthorization {
         id: prefixed_id("areq"),
         client_id: client.client_id.clone(),
@@ -267,7 +267,7 @@ pub fn start_authorization(
         auth_time: None,
         debit_limits,
     };
-    let waiting = app.pending.insert(
+    let waiting = sandbox.pending.insert(
         pending.clone(),
         source,
         now,
@@ -288,16 +288,16 @@ pub fn start_authorization(
 }
 
 /// A pending request that still exists and has not timed out, with its client.
-pub fn pending_request(app: &Sandbox, id: &str) -> Result<Option<(PendingAuthorization, Client)>, StorageError> {
-    let Some(pending) = app.pending.get(id, app.clock.now()) else {
+pub fn pending_request(sandbox: &Sandbox, id: &str) -> Result<Option<(PendingAuthorization, Client)>, StorageError> {
+    let Some(pending) = sandbox.pending.get(id, sandbox.clock.now()) else {
         return Ok(None);
     };
-    Ok(app.store.client(&pending.client_id)?.map(|c| (pending, c)))
+    Ok(sandbox.store.client(&pending.client_id)?.map(|c| (pending, c)))
 }
 
 /// Forgets a pending request (the user decided).
-pub fn forget_request(app: &Sandbox, id: &str) {
-    app.pending.remove(id);
+pub fn forget_request(sandbox: &Sandbox, id: &str) {
+    sandbox.pending.remove(id);
 }
 
 /// How a login attempt ended.
@@ -312,15 +312,15 @@ pub enum Login {
 /// Checks a username and password from `source`, with the lockout of `services::lockout`
 /// (per user, and per source address).
 pub fn check_login(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     username: &str,
     password: &str,
     source: Option<std::net::IpAddr>,
 ) -> Result<Login, StorageError> {
     use super::lockout::{self, Checked, Verdict};
     let mut found = None;
-    let verdict = lockout::attempt(app, username, source, || {
-        let Some(user) = app.store.user(&format!("u-{username}"))? else {
+    let verdict = lockout::attempt(sandbox, username, source, || {
+        let Some(user) = sandbox.store.user(&format!("u-{username}"))? else {
             return Ok(Checked::UnknownUser);
         };
         if hash_secret(&user.password_salt, password) != user.password_hash {
@@ -339,14 +339,14 @@ pub fn check_login(
 /// Checks a user's one-time code (asked for authority that moves money) under the lockout:
 /// wrong codes count towards the user's lock as wrong passwords do.
 pub fn check_otp(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     user: &crate::domain::customer::User,
     otp: Option<&str>,
     source: Option<std::net::IpAddr>,
 ) -> Result<super::lockout::Verdict, StorageError> {
     use super::lockout::{self, Checked};
     let username = user.id.strip_prefix("u-").unwrap_or(&user.id);
-    lockout::attempt(app, username, source, || {
+    lockout::attempt(sandbox, username, source, || {
         let right = otp.is_some_and(|otp| hash_secret(&user.password_salt, otp.trim()) == user.otp_hash);
         Ok(if right { Checked::Right } else { Checked::Wrong })
     })
@@ -355,28 +355,28 @@ pub fn check_otp(
 /// Records a successful login on the pending request and returns the consent token the
 /// consent form must carry.
 pub fn record_login(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     mut pending: PendingAuthorization,
     user: &User,
 ) -> Result<PendingAuthorization, StorageError> {
     pending.user_id = Some(user.id.clone());
     pending.consent_token = Some(prefixed_secret("cst"));
-    pending.auth_time = Some(app.clock.now());
-    app.pending.update(pending.clone());
+    pending.auth_time = Some(sandbox.clock.now());
+    sandbox.pending.update(pending.clone());
     Ok(pending)
 }
 
 /// The user approved: record the grant (and the debit mandate on `debit_account`, which
 /// must be one of the customer's accounts, checked by the caller), issue a single-use code.
 pub async fn approve(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     pending: &PendingAuthorization,
     client: &Client,
     debit_account: Option<&str>,
 ) -> Result<String, StorageError> {
-    let now = app.clock.now();
+    let now = sandbox.clock.now();
     let user_id = pending.user_id.clone().unwrap_or_default();
-    let customer_id = app.store.user(&user_id)?.map(|u| u.customer_id).unwrap_or_default();
+    let customer_id = sandbox.store.user(&user_id)?.map(|u| u.customer_id).unwrap_or_default();
     let grant = new_grant(client, &user_id, &customer_id, pending.scopes.clone(), now);
     let mandate = match (pending.debit_limits, debit_account) {
         (Some((each, month)), Some(account_id)) => Some(MandateTerms {
@@ -386,7 +386,7 @@ pub async fn approve(
         }),
         _ => None,
     };
-    record_grant(app, client, &grant, mandate.as_ref())?;
+    record_grant(sandbox, client, &grant, mandate.as_ref())?;
     let code = prefixed_secret("sbac");
     let record = AuthorizationCode {
         client_id: client.client_id.clone(),
@@ -402,9 +402,9 @@ pub async fn approve(
         grant_id: grant.id,
         redeemed_at: None,
     };
-    app.store.put_code(&sha256_b64(code.as_bytes()), &record)?;
-    app.store.flush().await?;
-    app.pending.remove(&pending.id);
+    sandbox.store.put_code(&sha256_b64(code.as_bytes()), &record)?;
+    sandbox.store.flush().await?;
+    sandbox.pending.remove(&pending.id);
     Ok(code)
 }
 
@@ -419,7 +419,7 @@ pub struct MandateTerms {
 /// Writes a new grant, the instant of its expiry on the schedule, and the debit mandate given
 /// with it (with its `mandate.created` event), in one atomic write.
 fn record_grant(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     client: &Client,
     grant: &Grant,
     mandate: Option<&MandateTerms>,
@@ -427,7 +427,8 @@ fn record_grant(
     use crate::domain::event::EventKind;
     use crate::storage::{Counter, TxError};
     let now = grant.issued_at;
-    app.store
+    sandbox
+        .store
         .atomically::<Option<crate::domain::debit::Mandate>, ()>(|tx| {
             tx.put_grant(grant)?;
             tx.schedule(grant.max_expires_at, &grant.id)?;
@@ -483,33 +484,33 @@ fn new_grant(client: &Client, user_id: &str, customer_id: &str, scopes: Vec<Scop
 /// guessing: refused without looking at the secret while the address is held back, and every
 /// outcome counted for it.
 pub fn authenticate_client_from(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     source: Option<std::net::IpAddr>,
     client_id: &str,
     secret: &str,
 ) -> Result<Client, ConsentError> {
-    if let Some(until) = super::lockout::client_auth_held_until(app, source) {
-        let left = (until - app.clock.now()).get_seconds().clamp(1, u16::MAX as i64) as u16;
+    if let Some(until) = super::lockout::client_auth_held_until(sandbox, source) {
+        let left = (until - sandbox.clock.now()).get_seconds().clamp(1, u16::MAX as i64) as u16;
         return Err(ConsentError::HeldBack(until, left));
     }
-    let result = authenticate_client(app, client_id, secret);
+    let result = authenticate_client(sandbox, client_id, secret);
     match &result {
-        Ok(_) => super::lockout::client_auth_ended(app, source, true),
-        Err(ConsentError::OAuth(_)) => super::lockout::client_auth_ended(app, source, false),
+        Ok(_) => super::lockout::client_auth_ended(sandbox, source, true),
+        Err(ConsentError::OAuth(_)) => super::lockout::client_auth_ended(sandbox, source, false),
         Err(_) => {}
     }
     result
 }
 
-pub fn authenticate_client(app: &Sandbox, client_id: &str, secret: &str) -> Result<Client, ConsentError> {
-    let now = app.clock.now();
-    let client = app
+pub fn authenticate_client(sandbox: &Sandbox, client_id: &str, secret: &str) -> Result<Client, ConsentError> {
+    let now = sandbox.clock.now();
+    let client = sandbox
         .store
         .client(client_id)?
         .filter(|c| {
             hash_secret(&c.secret_salt, secret) == c.secret_hash
                 // A rotated-out secret works until its grace period ends.
-                || super::clients::previous_secret_works(app, c, secret, now).unwrap_or(false)
+                || super::clients::previous_secret_works(sandbox, c, secret, now).unwrap_or(false)
         })
         .ok_or_else(|| {
             oauth(
@@ -563,19 +564,19 @@ fn seconds_between(from: Timestamp, to: Timestamp) -> i64 {
 
 /// Issues an access and refresh token pair for a grant (and an ID token when asked).
 async fn issue_tokens(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     client: &Client,
     grant: &Grant,
     scopes: &[Scope],
     id_token: Option<(Timestamp, Option<&str>)>,
 ) -> Result<TokenResponse, ConsentError> {
-    let now = app.clock.now();
+    let now = sandbox.clock.now();
     let cap = |ttl: i64| -> Timestamp {
         now.saturating_add(SignedDuration::from_secs(ttl))
             .unwrap_or(now)
             .min(grant.max_expires_at)
     };
-    let customer_kind = app
+    let customer_kind = sandbox
         .store
         .customer(&grant.customer_id)?
         .map(|c| c.kind)
@@ -596,9 +597,10 @@ async fn issue_tokens(
     };
     let access_exp = cap(client.policy.access_ttl_secs);
     let refresh_exp = cap(client.policy.refresh_ttl_secs);
-    app.store
+    sandbox
+        .store
         .put_token(&sha256_b64(access.as_bytes()), &record(TokenKind::Access, access_exp))?;
-    app.store.put_token(
+    sandbox.store.put_token(
         &sha256_b64(refresh.as_bytes()),
         &record(TokenKind::Refresh, refresh_exp),
     )?;
@@ -608,27 +610,27 @@ async fn issue_tokens(
                 // ID-token times are real time: an ID token is checked once, by the client's
                 // OIDC library against its own clock, right after the token response. The
                 // lifetime is the access token's; the sandbox instants ride along.
-                let real_now = app.clock.real_now();
+                let real_now = sandbox.clock.real_now();
                 let lifetime = access_exp.duration_since(now);
                 let claims = IdTokenClaims {
-                    iss: &app.issuer,
+                    iss: &sandbox.issuer,
                     sub: &grant.user_id,
                     aud: &client.client_id,
                     exp: real_now.saturating_add(lifetime).unwrap_or(real_now).as_second(),
                     iat: real_now.as_second(),
-                    auth_time: app.clock.to_real(auth_time).min(real_now).as_second(),
+                    auth_time: sandbox.clock.to_real(auth_time).min(real_now).as_second(),
                     nonce,
                     sandbox_iat: now.as_second(),
                     sandbox_exp: access_exp.as_second(),
                     sandbox_auth_time: auth_time.as_second(),
                 };
-                Some(app.signing_key.sign(&claims).map_err(|e| {
+                Some(sandbox.signing_key.sign(&claims).map_err(|e| {
                     ConsentError::Storage(StorageError::Codec(format!("signing the ID token failed: {e}")))
                 })?)
             }
             _ => None,
         };
-    app.store.flush().await?;
+    sandbox.store.flush().await?;
     Ok(TokenResponse {
         access_token: access,
         token_type: "Bearer",
@@ -642,7 +644,7 @@ async fn issue_tokens(
 
 /// `grant_type=authorization_code` (RFC 6749 §4.1.3 with RFC 7636 §4.5).
 pub async fn exchange_code(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     client: &Client,
     code: Option<&str>,
     redirect_uri: Option<&str>,
@@ -657,7 +659,7 @@ pub async fn exchange_code(
         ));
     }
     let hash = sha256_b64(code.as_bytes());
-    let record = app
+    let record = sandbox
         .store
         .code(&hash)?
         .filter(|c| c.client_id == client.client_id)
@@ -667,10 +669,10 @@ pub async fn exchange_code(
                 "the authorization code is unknown or was issued to another client",
             )
         })?;
-    let now = app.clock.now();
+    let now = sandbox.clock.now();
     if record.redeemed_at.is_some() {
-        revoke_grant(app, &record.grant_id, "code_reuse")?;
-        app.store.flush().await?;
+        revoke_grant(sandbox, &record.grant_id, "code_reuse")?;
+        sandbox.store.flush().await?;
         return Err(oauth(
             "invalid_grant",
             "the authorization code was already used; the grant issued from it has been revoked",
@@ -689,7 +691,7 @@ pub async fn exchange_code(
     } else {
         crate::domain::fault::RequestKind::Reference
     };
-    if let Some(refusal) = app
+    if let Some(refusal) = sandbox
         .controls
         .refusal(Some(&client.client_id), Some(&record.user_id), kind)
     {
@@ -717,17 +719,17 @@ pub async fn exchange_code(
         redeemed_at: Some(now),
         ..record.clone()
     };
-    if !app.store.swap_code(&hash, &record, &redeemed)? {
-        revoke_grant(app, &record.grant_id, "code_reuse")?;
+    if !sandbox.store.swap_code(&hash, &record, &redeemed)? {
+        revoke_grant(sandbox, &record.grant_id, "code_reuse")?;
         return Err(oauth("invalid_grant", "the authorization code was already used"));
     }
-    let grant = app
+    let grant = sandbox
         .store
         .grant(&record.grant_id)?
         .filter(|g| g.is_active(now))
         .ok_or_else(|| oauth("invalid_grant", "the grant behind this code is no longer active"))?;
     issue_tokens(
-        app,
+        sandbox,
         client,
         &grant,
         &grant.scopes.clone(),
@@ -738,14 +740,14 @@ pub async fn exchange_code(
 
 /// `grant_type=refresh_token` with rotation; a rotated token used again revokes the grant.
 pub async fn refresh(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     client: &Client,
     token: Option<&str>,
     scope: Option<&str>,
 ) -> Result<TokenResponse, ConsentError> {
     let token = token.ok_or_else(|| oauth("invalid_request", "refresh_token is required"))?;
     let hash = sha256_b64(token.as_bytes());
-    let record = app
+    let record = sandbox
         .store
         .token(&hash)?
         .filter(|t| t.kind == TokenKind::Refresh && t.client_id == client.client_id)
@@ -755,8 +757,8 @@ pub async fn refresh(
                 "the refresh token is unknown or was issued to another client",
             )
         })?;
-    let now = app.clock.now();
-    let grant = app
+    let now = sandbox.clock.now();
+    let grant = sandbox
         .store
         .grant(&record.grant_id)?
         .ok_or_else(|| oauth("invalid_grant", "the grant behind this refresh token no longer exists"))?;
@@ -767,8 +769,8 @@ pub async fn refresh(
         ));
     }
     if record.rotated_at.is_some() && grant.revoked_at.is_none() {
-        revoke_grant(app, &grant.id, "refresh_token_reuse")?;
-        app.store.flush().await?;
+        revoke_grant(sandbox, &grant.id, "refresh_token_reuse")?;
+        sandbox.store.flush().await?;
         return Err(oauth(
             "invalid_grant",
             "this refresh token was already used (rotation); as a precaution the whole grant has been revoked",
@@ -785,7 +787,7 @@ pub async fn refresh(
     }
     // The kill switch: while the bank stops this user's API access, no new tokens (the refresh
     // token is left unused, so it works again once the stop is lifted).
-    if let Some(refusal) = app
+    if let Some(refusal) = sandbox
         .controls
         .refusal(None, Some(&grant.user_id), crate::domain::fault::RequestKind::Token)
         .filter(|r| r.target == "user")
@@ -818,35 +820,35 @@ pub async fn refresh(
         rotated_at: Some(now),
         ..record.clone()
     };
-    if !app.store.swap_token(&hash, &record, &rotated)? {
-        revoke_grant(app, &grant.id, "refresh_token_reuse")?;
-        app.store.flush().await?;
+    if !sandbox.store.swap_token(&hash, &record, &rotated)? {
+        revoke_grant(sandbox, &grant.id, "refresh_token_reuse")?;
+        sandbox.store.flush().await?;
         return Err(oauth(
             "invalid_grant",
             "this refresh token was used concurrently; the grant has been revoked",
         ));
     }
-    issue_tokens(app, client, &grant, &scopes, None).await
+    issue_tokens(sandbox, client, &grant, &scopes, None).await
 }
 
 /// RFC 7009: revoking a refresh token ends its grant; an access token just itself.
-pub async fn revoke(app: &Sandbox, client: &Client, token: &str) -> Result<(), StorageError> {
+pub async fn revoke(sandbox: &Sandbox, client: &Client, token: &str) -> Result<(), StorageError> {
     let hash = sha256_b64(token.as_bytes());
-    if let Some(record) = app.store.token(&hash)?
+    if let Some(record) = sandbox.store.token(&hash)?
         && record.client_id == client.client_id
     {
         match record.kind {
-            TokenKind::Refresh => revoke_grant(app, &record.grant_id, "client")?,
+            TokenKind::Refresh => revoke_grant(sandbox, &record.grant_id, "client")?,
             TokenKind::Access => {
                 let expired = TokenRecord {
-                    expires_at: app.clock.now(),
+                    expires_at: sandbox.clock.now(),
                     ..record.clone()
                 };
-                app.store.swap_token(&hash, &record, &expired)?;
-                app.token_cache.clear();
+                sandbox.store.swap_token(&hash, &record, &expired)?;
+                sandbox.token_cache.clear();
             }
         }
-        app.store.flush().await?;
+        sandbox.store.flush().await?;
     }
     Ok(())
 }
@@ -886,7 +888,7 @@ pub struct Introspection {
     pub iss: Option<String>,
 }
 
-pub fn introspect(app: &Sandbox, client: &Client, token: &str) -> Result<Introspection, StorageError> {
+pub fn introspect(sandbox: &Sandbox, client: &Client, token: &str) -> Result<Introspection, StorageError> {
     let inactive = Introspection {
         active: false,
         scope: None,
@@ -899,11 +901,11 @@ pub fn introspect(app: &Sandbox, client: &Client, token: &str) -> Result<Introsp
         sandbox_iat: None,
         iss: None,
     };
-    let Some(record) = app.store.token(&sha256_b64(token.as_bytes()))? else {
+    let Some(record) = sandbox.store.token(&sha256_b64(token.as_bytes()))? else {
         return Ok(inactive);
     };
-    let now = app.clock.now();
-    let grant_active = app.store.grant(&record.grant_id)?.is_some_and(|g| g.is_active(now));
+    let now = sandbox.clock.now();
+    let grant_active = sandbox.store.grant(&record.grant_id)?.is_some_and(|g| g.is_active(now));
     let active =
         record.client_id == client.client_id && grant_active && now < record.expires_at && record.rotated_at.is_none();
     if !active {
@@ -920,18 +922,18 @@ pub fn introspect(app: &Sandbox, client: &Client, token: &str) -> Result<Introsp
         }),
         // The same instants moved onto the real clock: real now plus what is left (or minus
         // what has passed) in sandbox time.
-        exp: Some(real_of(app, now, record.expires_at)),
-        iat: Some(real_of(app, now, record.issued_at)),
+        exp: Some(real_of(sandbox, now, record.expires_at)),
+        iat: Some(real_of(sandbox, now, record.issued_at)),
         sandbox_exp: Some(record.expires_at.as_second()),
         sandbox_iat: Some(record.issued_at.as_second()),
-        iss: Some(app.issuer.clone()),
+        iss: Some(sandbox.issuer.clone()),
     })
 }
 
 /// A sandbox instant as real Unix seconds, at the distance from real now that it has from the
 /// sandbox's now.
-fn real_of(app: &Sandbox, now: Timestamp, at: Timestamp) -> i64 {
-    let real_now = app.clock.real_now();
+fn real_of(sandbox: &Sandbox, now: Timestamp, at: Timestamp) -> i64 {
+    let real_now = sandbox.clock.real_now();
     real_now
         .saturating_add(at.duration_since(now))
         .unwrap_or(real_now)
@@ -940,15 +942,15 @@ fn real_of(app: &Sandbox, now: Timestamp, at: Timestamp) -> i64 {
 
 /// Sandbox shortcut: a grant and tokens for a user without the browser (admin only).
 pub async fn issue_for_user(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     username: &str,
     client_id: &str,
     scopes: &[Scope],
     mandate: Option<MandateTerms>,
 ) -> Result<(TokenResponse, Grant, Option<crate::domain::debit::Mandate>), ConsentError> {
-    let user = user_by_name(app, username)?
+    let user = user_by_name(sandbox, username)?
         .ok_or_else(|| oauth("user_not_found", format!("no user with username {username:?}")))?;
-    let client = app
+    let client = sandbox
         .store
         .client(client_id)?
         .ok_or_else(|| oauth("client_not_found", format!("no client with client_id {client_id:?}")))?;
@@ -974,7 +976,7 @@ pub async fn issue_for_user(
                 "mandate maxima must be at least 1 yen, and the monthly maximum at least the per-debit one",
             ));
         }
-        let own = app.store.accounts_of(&user.customer_id)?;
+        let own = sandbox.store.accounts_of(&user.customer_id)?;
         if !own.iter().any(|a| a.id == terms.account_id && a.closed_at.is_none()) {
             return Err(oauth(
                 "account_not_found",
@@ -982,21 +984,21 @@ pub async fn issue_for_user(
             ));
         }
     }
-    let now = app.clock.now();
+    let now = sandbox.clock.now();
     let grant = new_grant(&client, &user.id, &user.customer_id, scopes.to_vec(), now);
-    let mandate = record_grant(app, &client, &grant, mandate.as_ref())?;
-    let tokens = issue_tokens(app, &client, &grant, scopes, Some((now, None))).await?;
+    let mandate = record_grant(sandbox, &client, &grant, mandate.as_ref())?;
+    let tokens = issue_tokens(sandbox, &client, &grant, scopes, Some((now, None))).await?;
     Ok((tokens, grant, mandate))
 }
 
 /// A user by the login name the README and banner show (`tanaka`), or by the internal id
 /// that tokens carry as `sub` (`u-tanaka`).
-pub fn user_by_name(app: &Sandbox, name: &str) -> Result<Option<User>, StorageError> {
-    if let Some(u) = app.store.user(&format!("u-{name}"))? {
+pub fn user_by_name(sandbox: &Sandbox, name: &str) -> Result<Option<User>, StorageError> {
+    if let Some(u) = sandbox.store.user(&format!("u-{name}"))? {
         return Ok(Some(u));
     }
     if name.starts_with("u-") {
-        return app.store.user(name);
+        return sandbox.store.user(name);
     }
     Ok(None)
 }

@@ -10,13 +10,13 @@ use crate::storage::StorageError;
 /// change with its record and event, and makes it durable. Answers the stop now in force and
 /// whether anything changed.
 pub async fn set(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     target: Target<'_>,
     stop: Option<(StopScope, String)>,
     by: &str,
 ) -> Result<(Option<Stop>, bool), StorageError> {
-    let now = app.clock.now();
-    let (now_in_force, record) = app.controls.set(&app.store, now, target, stop, by)?;
+    let now = sandbox.clock.now();
+    let (now_in_force, record) = sandbox.controls.set(&sandbox.store, now, target, stop, by)?;
     let Some(record) = record else {
         return Ok((None, false));
     };
@@ -32,7 +32,7 @@ pub async fn set(
     } else {
         EventKind::Resumed(data)
     };
-    super::ledger::write_event(&app.store, kind, now)?;
-    app.store.flush().await?;
+    super::ledger::write_event(&sandbox.store, kind, now)?;
+    sandbox.store.flush().await?;
     Ok((now_in_force, true))
 }

@@ -56,7 +56,7 @@ pub enum DebitError {
 /// 0 debited, 1 insufficient funds, 2 no account, 3 stopped by depositor, 4 no mandate,
 /// 8 stopped by biller, 9 other (over a maximum).
 pub async fn debit(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     who: &Principal,
     mandate_id: &str,
     amount: Yen,
@@ -66,8 +66,8 @@ pub async fn debit(
     if amount.0 < 1 {
         return Err(DebitError::InvalidAmount);
     }
-    let now = app.clock.now();
-    let (result, debit_id) = app
+    let now = sandbox.clock.now();
+    let (result, debit_id) = sandbox
         .store
         .atomically::<(DebitResult, String), ()>(|tx| {
             let debit_id = format!("dbt_{:012}", tx.next(Counter::Debit)?);
@@ -94,7 +94,7 @@ pub async fn debit(
             TxError::Storage(e) => e.into(),
         })?;
     if result != DebitResult::NoMandate {
-        app.store.flush().await?;
+        sandbox.store.flush().await?;
     }
     Ok(DebitOutcome {
         debit_id,
@@ -225,16 +225,16 @@ pub fn end_mandates_of_grant(
 }
 
 /// The biller's mandates granted through this token's grant's user.
-pub fn mandates_of_biller(app: &Sandbox, who: &Principal) -> Result<Vec<Mandate>, DebitError> {
+pub fn mandates_of_biller(sandbox: &Sandbox, who: &Principal) -> Result<Vec<Mandate>, DebitError> {
     require_scope(who)?;
-    Ok(app
+    Ok(sandbox
         .store
         .mandates(|m| m.client_id == who.client_id && m.user_id == who.user_id)?)
 }
 
 /// Changes a mandate's status: the biller cancels (`by_biller`), or the depositor stops it.
 pub async fn end_mandate(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     mandate_id: &str,
     by_biller: Option<&Principal>,
 ) -> Result<Mandate, DebitError> {
@@ -246,8 +246,8 @@ pub async fn end_mandate(
     } else {
         MandateStatus::StoppedByDepositor
     };
-    let now = app.clock.now();
-    let mandate = app
+    let now = sandbox.clock.now();
+    let mandate = sandbox
         .store
         .atomically::<Mandate, ()>(|tx| {
             let Some(mut m) = tx
@@ -273,6 +273,6 @@ pub async fn end_mandate(
             TxError::Abort(()) => DebitError::MandateNotFound(mandate_id.to_owned()),
             TxError::Storage(e) => e.into(),
         })?;
-    app.store.flush().await?;
+    sandbox.store.flush().await?;
     Ok(mandate)
 }

@@ -13,13 +13,18 @@ use jiff::Timestamp;
 ///
 /// `expiry` is the scheduled instant when the grant ends by reaching its maximum lifetime
 /// (its schedule entry is removed in the same write).
-pub fn end_grant(app: &Sandbox, grant_id: &str, reason: &str, expiry: Option<Timestamp>) -> Result<bool, StorageError> {
+pub fn end_grant(
+    sandbox: &Sandbox,
+    grant_id: &str,
+    reason: &str,
+    expiry: Option<Timestamp>,
+) -> Result<bool, StorageError> {
     let expired = expiry.is_some();
     use crate::domain::event::{EventKind, GrantData};
     use crate::storage::TxError;
-    let now = app.clock.now();
-    let mandates = app.store.mandates(|m| m.grant_id == grant_id)?;
-    let ended = app
+    let now = sandbox.clock.now();
+    let mandates = sandbox.store.mandates(|m| m.grant_id == grant_id)?;
+    let ended = sandbox
         .store
         .atomically::<bool, ()>(|tx| {
             if let Some(at) = expiry {
@@ -55,38 +60,38 @@ pub fn end_grant(app: &Sandbox, grant_id: &str, reason: &str, expiry: Option<Tim
             TxError::Abort(()) => StorageError::Codec("grant write aborted".into()),
         })?;
     if ended {
-        app.token_cache.clear();
+        sandbox.token_cache.clear();
     }
     Ok(ended)
 }
 
 /// Revokes a grant (a reason the events name).
-pub(crate) fn revoke_grant(app: &Sandbox, grant_id: &str, reason: &str) -> Result<(), StorageError> {
-    end_grant(app, grant_id, reason, None).map(|_| ())
+pub(crate) fn revoke_grant(sandbox: &Sandbox, grant_id: &str, reason: &str) -> Result<(), StorageError> {
+    end_grant(sandbox, grant_id, reason, None).map(|_| ())
 }
 
 /// Ends an access token now, as if its lifetime had run out: it answers 401 from here on,
 /// while its grant and refresh token live on (a fault rule's `tokenExpired`).
-pub async fn expire_access_token(app: &Sandbox, token: &str) -> Result<(), StorageError> {
+pub async fn expire_access_token(sandbox: &Sandbox, token: &str) -> Result<(), StorageError> {
     let hash = crate::ids::sha256_b64(token.as_bytes());
-    let now = app.clock.now();
-    if let Some(mut record) = app.store.token(&hash)?.filter(|t| t.kind == TokenKind::Access)
+    let now = sandbox.clock.now();
+    if let Some(mut record) = sandbox.store.token(&hash)?.filter(|t| t.kind == TokenKind::Access)
         && record.expires_at > now
     {
         record.expires_at = now;
-        app.store.put_token(&hash, &record)?;
-        app.store.flush().await?;
+        sandbox.store.put_token(&hash, &record)?;
+        sandbox.store.flush().await?;
     }
-    app.token_cache.clear();
+    sandbox.token_cache.clear();
     Ok(())
 }
 
 /// Revokes a grant by id; false when there is no such grant.
-pub async fn revoke_grant_by_id(app: &Sandbox, grant_id: &str, reason: &str) -> Result<bool, StorageError> {
-    if app.store.grant(grant_id)?.is_none() {
+pub async fn revoke_grant_by_id(sandbox: &Sandbox, grant_id: &str, reason: &str) -> Result<bool, StorageError> {
+    if sandbox.store.grant(grant_id)?.is_none() {
         return Ok(false);
     }
-    revoke_grant(app, grant_id, reason)?;
-    app.store.flush().await?;
+    revoke_grant(sandbox, grant_id, reason)?;
+    sandbox.store.flush().await?;
     Ok(true)
 }

@@ -29,8 +29,8 @@ fn meta_name(kind: &str, id: &str) -> String {
     format!("lock:{kind}:{id}")
 }
 
-fn load(app: &Sandbox, name: &str) -> Result<Guard, StorageError> {
-    let Some(bytes) = app.store.meta_get(name)? else {
+fn load(sandbox: &Sandbox, name: &str) -> Result<Guard, StorageError> {
+    let Some(bytes) = sandbox.store.meta_get(name)? else {
         return Ok(Guard::default());
     };
     if bytes.len() != 12 {
@@ -44,11 +44,11 @@ fn load(app: &Sandbox, name: &str) -> Result<Guard, StorageError> {
     Ok(Guard { failures, locked_until })
 }
 
-fn store(app: &Sandbox, name: &str, g: Guard) -> Result<(), StorageError> {
+fn store(sandbox: &Sandbox, name: &str, g: Guard) -> Result<(), StorageError> {
     let mut bytes = g.failures.to_be_bytes().to_vec();
     let secs = g.locked_until.map(|t| t.as_second()).unwrap_or(0);
     bytes.extend_from_slice(&secs.to_be_bytes());
-    app.store.meta_put(name, &bytes)
+    sandbox.store.meta_put(name, &bytes)
 }
 
 /// A lock that holds, and until when (sandbox time).
@@ -59,9 +59,9 @@ pub struct Lock {
     pub by_source: bool,
 }
 
-fn fail(app: &Sandbox, name: &str, limit: u32) -> Result<Option<Timestamp>, StorageError> {
-    let now = app.clock.now();
-    let mut g = load(app, name)?;
+fn fail(sandbox: &Sandbox, name: &str, limit: u32) -> Result<Option<Timestamp>, StorageError> {
+    let now = sandbox.clock.now();
+    let mut g = load(sandbox, name)?;
     if g.locked_until.is_some_and(|t| t <= now) {
         g = Guard::default();
     }
@@ -70,7 +70,7 @@ fn fail(app: &Sandbox, name: &str, limit: u32) -> Result<Option<Timestamp>, Stor
         g.failures = 0;
         g.locked_until = Some(now.saturating_add(LOCK_FOR).unwrap_or(now));
     }
-    store(app, name, g)?;
+    store(sandbox, name, g)?;
     Ok(g.locked_until.filter(|t| *t > now))
 }
 
@@ -97,17 +97,17 @@ pub enum Verdict {
 /// source or the user is locked, else `check` decides and the outcome is counted (a failure
 /// may start a lock).
 pub fn attempt(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     username: &str,
     source: Option<IpAddr>,
     check: impl FnOnce() -> Result<Checked, StorageError>,
 ) -> Result<Verdict, StorageError> {
-    let now = app.clock.now();
-    if let Some(until) = source.and_then(|ip| app.login_sources.locked_until(ip, now)) {
+    let now = sandbox.clock.now();
+    if let Some(until) = source.and_then(|ip| sandbox.login_sources.locked_until(ip, now)) {
         return Ok(Verdict::Locked(Lock { until, by_source: true }));
     }
     let user = meta_name("user", username);
-    if let Some(until) = load(app, &user)?.locked_until.filter(|t| *t > now) {
+    if let Some(until) = load(sandbox, &user)?.locked_until.filter(|t| *t > now) {
         return Ok(Verdict::Locked(Lock {
             until,
             by_source: false,
@@ -115,19 +115,19 @@ pub fn attempt(
     }
     let checked = check()?;
     if checked == Checked::Right {
-        if load(app, &user)? != Guard::default() {
-            store(app, &user, Guard::default())?;
+        if load(sandbox, &user)? != Guard::default() {
+            store(sandbox, &user, Guard::default())?;
         }
         if let Some(ip) = source {
-            app.login_sources.succeed(ip);
+            sandbox.login_sources.succeed(ip);
         }
         return Ok(Verdict::Passed);
     }
     let by_user = match checked {
-        Checked::Wrong => fail(app, &user, USER_FAILURES)?,
+        Checked::Wrong => fail(sandbox, &user, USER_FAILURES)?,
         _ => None,
     };
-    let by_source = source.and_then(|ip| app.login_sources.fail(ip, now));
+    let by_source = source.and_then(|ip| sandbox.login_sources.fail(ip, now));
     Ok(match (by_user, by_source) {
         (Some(until), _) => Verdict::Locked(Lock {
             until,
@@ -139,33 +139,34 @@ pub fn attempt(
 }
 
 /// Until when client authentications from `source` are held back, if they are.
-pub fn client_auth_held_until(app: &Sandbox, source: Option<IpAddr>) -> Option<Timestamp> {
-    source.and_then(|ip| app.client_auth_sources.locked_until(ip, app.clock.now()))
+pub fn client_auth_held_until(sandbox: &Sandbox, source: Option<IpAddr>) -> Option<Timestamp> {
+    source.and_then(|ip| sandbox.client_auth_sources.locked_until(ip, sandbox.clock.now()))
 }
 
 /// Counts how a client authentication from `source` ended; a failure may start a hold.
-pub fn client_auth_ended(app: &Sandbox, source: Option<IpAddr>, passed: bool) {
+pub fn client_auth_ended(sandbox: &Sandbox, source: Option<IpAddr>, passed: bool) {
     let Some(ip) = source else { return };
     if passed {
-        app.client_auth_sources.succeed(ip);
+        sandbox.client_auth_sources.succeed(ip);
     } else {
-        app.client_auth_sources.fail(ip, app.clock.now());
+        sandbox.client_auth_sources.fail(ip, sandbox.clock.now());
     }
 }
 
 /// Lifts every hold on logins and client authentications through a client's pages and
 /// endpoints (control plane: the client-level unlock). Holds are per source address, so this
 /// lifts every address's.
-pub fn unlock_sources(app: &Sandbox) {
-    app.login_sources.clear();
-    app.client_auth_sources.clear();
+pub fn unlock_sources(sandbox: &Sandbox) {
+    sandbox.login_sources.clear();
+    sandbox.client_auth_sources.clear();
 }
 
 /// Lifts a user's lock and forgets the failures, and lifts every source address's hold
 /// (the user may be behind one), so the user can log in again at once (control plane).
-pub fn unlock(app: &Sandbox, username: &str) -> Result<(), StorageError> {
-    app.login_sources.clear();
-    store(app, &meta_name("user", username), Guard::default())
+pub async fn unlock(sandbox: &Sandbox, username: &str) -> Result<(), StorageError> {
+    sandbox.login_sources.clear();
+    let written = store(sandbox, &meta_name("user", username), Guard::default());
+    sandbox.store.durable(written).await
 }
 
 /// The message a page shows while locked: which lock holds and until when (sandbox time).

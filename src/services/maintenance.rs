@@ -7,11 +7,11 @@ use crate::storage::StorageError;
 
 /// Writes `maintenance.announced` for a window just declared, with its next occurrence
 /// (connecting companies learn of it by webhook as well as from the public listing).
-pub async fn announce(app: &Sandbox, w: &MaintenanceWindow) -> Result<(), StorageError> {
+pub async fn announce(sandbox: &Sandbox, w: &MaintenanceWindow) -> Result<(), StorageError> {
     use crate::domain::event::{EventKind, MaintenanceData};
-    let now = app.clock.now();
+    let now = sandbox.clock.now();
     let id = w.id.clone().unwrap_or_default();
-    let next = app.maintenance.next_occurrence(&id, now);
+    let next = sandbox.maintenance.next_occurrence(&id, now);
     let covers = serde_json::to_value(w.covers)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
@@ -23,6 +23,6 @@ pub async fn announce(app: &Sandbox, w: &MaintenanceWindow) -> Result<(), Storag
         end: next.as_ref().map(|o| crate::clock::format_jst(o.end)),
         description: w.description.clone(),
     };
-    crate::services::ledger::write_event(&app.store, EventKind::MaintenanceAnnounced(data), now)?;
-    app.store.flush().await
+    crate::services::ledger::write_event(&sandbox.store, EventKind::MaintenanceAnnounced(data), now)?;
+    sandbox.store.flush().await
 }

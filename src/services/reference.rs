@@ -38,13 +38,13 @@ pub enum ReferenceError {
 }
 
 /// The principal's customer's accounts.
-pub fn accounts(app: &Sandbox, who: &Principal) -> Result<Vec<Arc<Account>>, ReferenceError> {
-    Ok(app.store.accounts_of_shared(&who.customer_id)?)
+pub fn accounts(sandbox: &Sandbox, who: &Principal) -> Result<Vec<Arc<Account>>, ReferenceError> {
+    Ok(sandbox.store.accounts_of_shared(&who.customer_id)?)
 }
 
 /// One of the principal's accounts; any other id is 404 (never 403: no hint that it exists).
-pub fn account(app: &Sandbox, who: &Principal, account_id: &str) -> Result<Arc<Account>, ReferenceError> {
-    match app.store.account_shared(account_id)? {
+pub fn account(sandbox: &Sandbox, who: &Principal, account_id: &str) -> Result<Arc<Account>, ReferenceError> {
+    match sandbox.store.account_shared(account_id)? {
         Some(a) if a.customer_id == who.customer_id => Ok(a),
         _ => Err(ReferenceError::AccountNotFound(account_id.to_owned())),
     }
@@ -151,7 +151,7 @@ pub struct HistoryPage {
 
 /// A page of the account's history in ascending order.
 pub fn history(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     account: &Account,
     range: (Date, Date),
     next_item_key: Option<&str>,
@@ -171,7 +171,7 @@ pub fn history(
     {
         return Err(ReferenceError::ItemKeyOutsideRange);
     }
-    let page = app
+    let page = sandbox
         .store
         .history(&account.id, range.0, range.1, start, limit, |t| match kind {
             HistoryKind::All => true,

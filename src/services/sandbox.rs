@@ -12,30 +12,33 @@ use crate::storage::registry::meta::{CLOCK_OFFSET as META_CLOCK_OFFSET, OPENING_
 /// Moves the sandbox clock forward and makes the new time durable. Scheduled work due on
 /// the way (scheduled transfers, settlements, approval deadlines) runs at its own instant:
 /// the clock stops at each due time, runs what is due, and moves on.
-pub async fn advance_clock(app: &Sandbox, by: SignedDuration) -> Result<Timestamp, super::transfers::TransferError> {
-    let target = app.clock.now().saturating_add(by).unwrap_or(Timestamp::MAX);
+pub async fn advance_clock(
+    sandbox: &Sandbox,
+    by: SignedDuration,
+) -> Result<Timestamp, super::transfers::TransferError> {
+    let target = sandbox.clock.now().saturating_add(by).unwrap_or(Timestamp::MAX);
     loop {
-        let next = app.store.due(target)?.into_iter().map(|(at, _)| at).min();
+        let next = sandbox.store.due(target)?.into_iter().map(|(at, _)| at).min();
         match next {
             Some(at) => {
-                app.clock.advance_to(at);
-                super::transfers::run_due(app).await?;
+                sandbox.clock.advance_to(at);
+                super::transfers::run_due(sandbox).await?;
             }
             None => break,
         }
     }
-    let offset = app.clock.advance_to(target);
-    app.store.meta_put(META_CLOCK_OFFSET, &offset.to_be_bytes())?;
-    app.store.flush().await?;
-    app.webhooks.clock_moved();
-    Ok(app.clock.now())
+    let offset = sandbox.clock.advance_to(target);
+    sandbox.store.meta_put(META_CLOCK_OFFSET, &offset.to_be_bytes())?;
+    sandbox.store.flush().await?;
+    sandbox.webhooks.clock_moved();
+    Ok(sandbox.clock.now())
 }
 
 /// Appends to the access log. Entries are written in batches by `write_access_log_every`
 /// (and before the log is read), which keeps logging off the request's critical path; the
 /// log is durable within a fraction of a second, not per request.
-pub fn record_access(app: &Sandbox, call: PendingAccess) {
-    app.store.append_access_log(call);
+pub fn record_access(sandbox: &Sandbox, call: PendingAccess) {
+    sandbox.store.append_access_log(call);
 }
 
 /// Writes a sandbox's queued access-log entries and counts them in the metrics; answers how
@@ -96,9 +99,9 @@ pub async fn write_access_log_every(server: Server, period: Duration, mut stop: 
     write_all(&server);
 }
 
-pub fn access_logs(app: &Sandbox, filter: &AccessLogFilter) -> Result<(Vec<AccessLogEntry>, bool), StorageError> {
-    write_access_log(app)?;
-    app.store.access_logs(filter)
+pub fn access_logs(sandbox: &Sandbox, filter: &AccessLogFilter) -> Result<(Vec<AccessLogEntry>, bool), StorageError> {
+    write_access_log(sandbox)?;
+    sandbox.store.access_logs(filter)
 }
 
 /// The ledger's totals: every customer account and system account; their sum must equal
@@ -111,18 +114,18 @@ pub struct LedgerSummary {
     pub below_limit: Vec<String>,
 }
 
-pub fn ledger_summary(app: &Sandbox) -> Result<LedgerSummary, StorageError> {
-    let opening_total = app
+pub fn ledger_summary(sandbox: &Sandbox) -> Result<LedgerSummary, StorageError> {
+    let opening_total = sandbox
         .store
         .meta_get(META_OPENING_TOTAL)?
         .and_then(|b| b.try_into().ok().map(i64::from_be_bytes))
         .unwrap_or(0);
-    let (customer_total, account_count, below_limit) = app.store.customer_balance_summary()?;
+    let (customer_total, account_count, below_limit) = sandbox.store.customer_balance_summary()?;
     Ok(LedgerSummary {
         opening_total,
         customer_total,
         account_count,
-        system: app.store.system_balances()?,
+        system: sandbox.store.system_balances()?,
         below_limit,
     })
 }

@@ -27,7 +27,20 @@ impl SandboxStore {
         )
     }
 
-    pub fn put_idempotent_answer(
+    /// Stores the first answer of a keyed request, durable when it returns (its retry must
+    /// find it after a crash).
+    pub async fn put_idempotent_answer(
+        &self,
+        client_id: &str,
+        user_id: &str,
+        key: &str,
+        answer: &IdempotentAnswer,
+    ) -> Result<()> {
+        let written = self.put_idempotent_answer_unsynced(client_id, user_id, key, answer);
+        self.durable(written).await
+    }
+
+    fn put_idempotent_answer_unsynced(
         &self,
         client_id: &str,
         user_id: &str,

@@ -674,6 +674,17 @@ impl SandboxStore {
         Ok(())
     }
 
+    /// Makes what `written` wrote durable before answering it (a change of sandbox state that
+    /// a 2xx must leave on disk); an error is answered as it is.
+    pub async fn durable<T, E: From<StorageError>>(
+        &self,
+        written: std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let value = written?;
+        self.flush().await?;
+        Ok(value)
+    }
+
     /// Stores a piece of sandbox state that requests move (fault counters, quota counts) when
     /// `dirty` says they moved since the last time: under `writing`, so stores happen in the
     /// order their states were taken; `encoded` answers nothing once the owner is retired.

@@ -48,24 +48,24 @@ pub struct Payload<'a> {
 }
 
 /// The exact bytes sent (and signed) for an event.
-pub fn payload(app: &Sandbox, event: &Event) -> Vec<u8> {
+pub fn payload(sandbox: &Sandbox, event: &Event) -> Vec<u8> {
     let p = Payload {
         id: event.id(),
         event_type: event.kind.name(),
         occurred_at: &event.occurred_at,
-        sandbox_id: &app.id,
+        sandbox_id: &sandbox.id,
         data: event.kind.data(),
     };
     serde_json::to_vec(&p).unwrap_or_default()
 }
 
 /// Starts the sandbox's dispatcher if it is not running.
-pub fn ensure_running(app: &Sandbox) {
-    if app.webhooks.is_retired() || app.webhooks.started.swap(true, Ordering::AcqRel) {
+pub fn ensure_running(sandbox: &Sandbox) {
+    if sandbox.webhooks.is_retired() || sandbox.webhooks.started.swap(true, Ordering::AcqRel) {
         return;
     }
-    let app = app.clone();
-    tokio::spawn(async move { run(app).await });
+    let sandbox = sandbox.clone();
+    tokio::spawn(async move { run(sandbox).await });
 }
 
 /// Background worker: keeps a dispatcher running for every sandbox until `stop`, then stops
@@ -85,36 +85,36 @@ pub async fn run_dispatchers(server: Server, mut stop: tokio::sync::watch::Recei
     }
 }
 
-async fn run(app: Sandbox) {
-    let w = &app.webhooks;
-    if let Err(e) = load_pending(&app) {
-        tracing::warn!(sandbox = %app.id, error = %e, "could not load pending webhook deliveries");
+async fn run(sandbox: Sandbox) {
+    let w = &sandbox.webhooks;
+    if let Err(e) = load_pending(&sandbox) {
+        tracing::warn!(sandbox = %sandbox.id, error = %e, "could not load pending webhook deliveries");
     }
     loop {
         if w.is_retired() {
             break;
         }
-        if app.gate.is_retired() {
+        if sandbox.gate.is_retired() {
             break;
         }
         // Deliveries are written under a pass, so a snapshot sees them at a commit point and
         // nothing is written into a world that was replaced.
-        let Some(pass) = app.gate.try_enter() else {
+        let Some(pass) = sandbox.gate.try_enter() else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         let mut again = false;
-        match fan_out(&app).await {
+        match fan_out(&sandbox).await {
             Ok(more) => again = more,
             Err(e) => {
-                tracing::warn!(sandbox = %app.id, error = %e, "webhook fan-out failed; trying again");
+                tracing::warn!(sandbox = %sandbox.id, error = %e, "webhook fan-out failed; trying again");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
         if w.clock_moved.swap(false, Ordering::AcqRel) {
-            lock(&w.queue).clock_moved(app.clock.now());
+            lock(&w.queue).clock_moved(sandbox.clock.now());
         }
-        start_due(&app);
+        start_due(&sandbox);
         drop(pass);
         if again {
             continue;
@@ -124,18 +124,18 @@ async fn run(app: Sandbox) {
             .map(|due| (due - real_now_ms()).clamp(0, 60_000))
             .unwrap_or(60_000);
         tokio::select! {
-            _ = app.store.signals().outbox.notified() => {}
+            _ = sandbox.store.signals().outbox.notified() => {}
             _ = w.wake.notified() => {}
             _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
         }
     }
 }
 
-fn load_pending(app: &Sandbox) -> Result<(), crate::storage::StorageError> {
-    let (list, _) = app.store.deliveries(0, usize::MAX, |d| {
+fn load_pending(sandbox: &Sandbox) -> Result<(), crate::storage::StorageError> {
+    let (list, _) = sandbox.store.deliveries(0, usize::MAX, |d| {
         matches!(d.status, DeliveryStatus::Pending | DeliveryStatus::Held)
     })?;
-    let mut q = lock(&app.webhooks.queue);
+    let mut q = lock(&sandbox.webhooks.queue);
     for d in list {
         let held = d.status == DeliveryStatus::Held;
         q.push(d.seq, Arc::from(d.endpoint_id), d.next_real_ms, d.next_sandbox, held);
@@ -144,18 +144,18 @@ fn load_pending(app: &Sandbox) -> Result<(), crate::storage::StorageError> {
 }
 
 /// Puts a delivery back to pending, due now (redelivery, recovery).
-pub fn requeue(app: &Sandbox, mut d: Delivery) -> Result<(), crate::storage::StorageError> {
+pub fn requeue(sandbox: &Sandbox, mut d: Delivery) -> Result<(), crate::storage::StorageError> {
     let now_ms = real_now_ms();
-    let now = app.clock.now();
+    let now = sandbox.clock.now();
     d.status = DeliveryStatus::Pending;
     d.next_real_ms = now_ms;
     d.next_sandbox = now;
     // A redelivery is sent as it is: a drop or reorder rule decided on the first sending.
     d.fault = None;
     d.fault_rule = None;
-    app.store.put_delivery(&d, None)?;
-    lock(&app.webhooks.queue).push(d.seq, Arc::from(d.endpoint_id), now_ms, now, false);
-    ensure_running(app);
+    sandbox.store.put_delivery(&d, None)?;
+    lock(&sandbox.webhooks.queue).push(d.seq, Arc::from(d.endpoint_id), now_ms, now, false);
+    ensure_running(sandbox);
     Ok(())
 }
 
@@ -192,10 +192,10 @@ fn decide_fault(seed: u64, ep: &mut Endpoint, ty: &str, at: Timestamp) -> Option
 
 /// Reads the outbox past the cursor and writes the deliveries it makes. True when more
 /// events are waiting.
-async fn fan_out(app: &Sandbox) -> Result<bool, String> {
-    let w: &Webhooks = &app.webhooks;
+async fn fan_out(sandbox: &Sandbox) -> Result<bool, String> {
+    let w: &Webhooks = &sandbox.webhooks;
     let cursor = w.cursor.load(Ordering::Acquire);
-    let head = app.store.events_head().map_err(|e| e.to_string())?;
+    let head = sandbox.store.events_head().map_err(|e| e.to_string())?;
     if head <= cursor {
         return Ok(false);
     }
@@ -207,8 +207,8 @@ async fn fan_out(app: &Sandbox) -> Result<bool, String> {
     }
     // Deliver only what is on disk: a crash must not leave a receiver holding an event the
     // bank then forgets.
-    app.store.flush().await.map_err(|e| e.to_string())?;
-    let events = app
+    sandbox.store.flush().await.map_err(|e| e.to_string())?;
+    let events = sandbox
         .store
         .events_after(cursor, FAN_OUT_BATCH)
         .map_err(|e| e.to_string())?;
@@ -216,7 +216,7 @@ async fn fan_out(app: &Sandbox) -> Result<bool, String> {
         w.cursor.store(head, Ordering::Release);
         return Ok(false);
     }
-    let now = app.clock.now();
+    let now = sandbox.clock.now();
     let now_ms = real_now_ms();
     let mut made: Vec<(Delivery, Option<Attempt>)> = Vec::new();
     let mut last = cursor;
@@ -240,7 +240,7 @@ async fn fan_out(app: &Sandbox) -> Result<bool, String> {
                     continue;
                 }
                 if !grants
-                    .allows(&app.store, &ep.client_id, audience, at, now)
+                    .allows(&sandbox.store, &ep.client_id, audience, at, now)
                     .map_err(|e| e.to_string())?
                 {
                     continue;
@@ -293,7 +293,10 @@ async fn fan_out(app: &Sandbox) -> Result<bool, String> {
             }
         }
         let changed: Vec<&Endpoint> = touched.iter().map(|i| &eps[*i]).collect();
-        app.store.fan_out(last, &made, &changed).map_err(|e| e.to_string())?;
+        sandbox
+            .store
+            .fan_out(last, &made, &changed)
+            .map_err(|e| e.to_string())?;
     }
     w.cursor.store(last, Ordering::Release);
     let mut q = lock(&w.queue);
@@ -306,11 +309,11 @@ async fn fan_out(app: &Sandbox) -> Result<bool, String> {
     Ok(last < head)
 }
 
-fn start_due(app: &Sandbox) {
+fn start_due(sandbox: &Sandbox) {
     let now = real_now_ms();
     loop {
         let next = {
-            let mut q = lock(&app.webhooks.queue);
+            let mut q = lock(&sandbox.webhooks.queue);
             if q.in_flight.len() >= MAX_IN_FLIGHT {
                 None
             } else {
@@ -318,19 +321,19 @@ fn start_due(app: &Sandbox) {
             }
         };
         let Some((seq, ep)) = next else { break };
-        let app = app.clone();
+        let sandbox = sandbox.clone();
         tokio::spawn(async move {
-            let result = attempt(&app, seq, &ep).await;
-            let w = &app.webhooks;
+            let result = attempt(&sandbox, seq, &ep).await;
+            let w = &sandbox.webhooks;
             let mut q = lock(&w.queue);
             q.in_flight.remove(&(seq, ep.clone()));
             if let Err(e) = result {
-                tracing::warn!(sandbox = %app.id, seq, endpoint = %ep, error = %e, "webhook attempt failed to run; retrying in 5s");
-                let later = app
+                tracing::warn!(sandbox = %sandbox.id, seq, endpoint = %ep, error = %e, "webhook attempt failed to run; retrying in 5s");
+                let later = sandbox
                     .clock
                     .now()
                     .saturating_add(SignedDuration::from_secs(5))
-                    .unwrap_or(app.clock.now());
+                    .unwrap_or(sandbox.clock.now());
                 q.push(seq, ep, real_now_ms() + 5_000, later, false);
             }
             drop(q);
@@ -357,16 +360,16 @@ struct Sent {
     retry_after: Option<Duration>,
 }
 
-async fn attempt(app: &Sandbox, seq: u64, ep_id: &str) -> Result<(), String> {
-    let w = &app.webhooks;
+async fn attempt(sandbox: &Sandbox, seq: u64, ep_id: &str) -> Result<(), String> {
+    let w = &sandbox.webhooks;
     let store_err = |e: crate::storage::StorageError| e.to_string();
-    let Some(mut d) = app.store.delivery(seq, ep_id).map_err(store_err)? else {
+    let Some(mut d) = sandbox.store.delivery(seq, ep_id).map_err(store_err)? else {
         return Ok(());
     };
     if !matches!(d.status, DeliveryStatus::Pending | DeliveryStatus::Held) {
         return Ok(());
     }
-    let now = app.clock.now();
+    let now = sandbox.clock.now();
     let now_ms = real_now_ms();
     let held = (d.status == DeliveryStatus::Held).then(|| {
         format!(
@@ -379,9 +382,9 @@ async fn attempt(app: &Sandbox, seq: u64, ep_id: &str) -> Result<(), String> {
         // Deleted with its deliveries: nothing to write back.
         return Ok(());
     };
-    let Some(event) = app.store.event(seq).map_err(store_err)? else {
+    let Some(event) = sandbox.store.event(seq).map_err(store_err)? else {
         d.status = DeliveryStatus::Withheld;
-        return app.store.put_delivery(&d, None).map_err(store_err);
+        return sandbox.store.put_delivery(&d, None).map_err(store_err);
     };
     if !ep.enabled {
         d.status = DeliveryStatus::Failed;
@@ -390,17 +393,17 @@ async fn attempt(app: &Sandbox, seq: u64, ep_id: &str) -> Result<(), String> {
             "not sent: the endpoint is disabled ({})",
             ep.disabled_reason.clone().unwrap_or_else(|| "by its owner".into())
         ));
-        return app.store.put_delivery(&d, Some(&att)).map_err(store_err);
+        return sandbox.store.put_delivery(&d, Some(&att)).map_err(store_err);
     }
     let at = event.occurred_at.parse::<Timestamp>().unwrap_or(now);
     let allowed = lock(&w.grants)
-        .allows(&app.store, &ep.client_id, event.kind.audience(), at, now)
+        .allows(&sandbox.store, &ep.client_id, event.kind.audience(), at, now)
         .map_err(store_err)?;
     if !allowed {
         d.status = DeliveryStatus::Withheld;
         d.attempts += 1;
         att.error = Some("not sent: the client's grant no longer covers this event".into());
-        return app.store.put_delivery(&d, Some(&att)).map_err(store_err);
+        return sandbox.store.put_delivery(&d, Some(&att)).map_err(store_err);
     }
     d.attempts += 1;
     let n = d.attempts;
@@ -412,26 +415,26 @@ async fn attempt(app: &Sandbox, seq: u64, ep_id: &str) -> Result<(), String> {
             Outcome::Retry(None)
         }
         _ => {
-            let body = payload(app, &event);
+            let body = payload(sandbox, &event);
             let msg_id = w.message_id(seq);
             let wrong = d.fault == Some(AppliedFault::WrongSignature) && n == 1;
             if wrong {
                 att.fault = Some(format!("wrongSignature ({rule}): signed with another secret"));
             }
-            let sent = send(app, &ep, &msg_id, &body, wrong).await;
+            let sent = send(sandbox, &ep, &msg_id, &body, wrong).await;
             let outcome = record(&mut att, &sent);
             if matches!(outcome, Outcome::Delivered) && d.fault == Some(AppliedFault::Duplicate) {
                 // The same message again, same webhook-id: the receiver must deduplicate.
                 d.status = DeliveryStatus::Delivered;
                 d.delivered_at = Some(now);
-                app.store.put_delivery(&d, Some(&att)).map_err(store_err)?;
+                sandbox.store.put_delivery(&d, Some(&att)).map_err(store_err)?;
                 d.attempts += 1;
                 att = Attempt::new(
                     d.attempts,
-                    app.clock.now(),
+                    sandbox.clock.now(),
                     Some(format!("duplicate ({rule}): sent a second time")),
                 );
-                let again = send(app, &ep, &msg_id, &body, false).await;
+                let again = send(sandbox, &ep, &msg_id, &body, false).await;
                 record(&mut att, &again);
                 // The message was delivered whatever the copy met.
                 Outcome::Delivered
@@ -449,13 +452,13 @@ async fn attempt(app: &Sandbox, seq: u64, ep_id: &str) -> Result<(), String> {
         (Outcome::Retry(_), true) => ("forced", None),
         (Outcome::Retry(_), false) => ("failed", None),
     };
-    crate::metrics::metrics().webhook_attempt(&app.id, label, took);
+    crate::metrics::metrics().webhook_attempt(&sandbox.id, label, took);
     match outcome {
         Outcome::Delivered => {
             d.status = DeliveryStatus::Delivered;
             d.delivered_at.get_or_insert(now);
             if let Some(since) = ep.failing_since_ms {
-                set_failing(app, &ep.id, None);
+                set_failing(sandbox, &ep.id, None);
                 // Back from an outage (not a passing error): send its backlog now.
                 if now_ms - since >= OUTAGE_MS {
                     lock(&w.queue).release_endpoint(&ep.id);
@@ -464,7 +467,7 @@ async fn attempt(app: &Sandbox, seq: u64, ep_id: &str) -> Result<(), String> {
         }
         Outcome::Gone => {
             d.status = DeliveryStatus::Failed;
-            disable(app, &ep.id, "the endpoint answered 410 Gone").await;
+            disable(sandbox, &ep.id, "the endpoint answered 410 Gone").await;
         }
         Outcome::Retry(retry_after) => {
             let schedule = &w.settings.retry_schedule;
@@ -481,17 +484,17 @@ async fn attempt(app: &Sandbox, seq: u64, ep_id: &str) -> Result<(), String> {
             }
             let since = ep.failing_since_ms.unwrap_or(now_ms);
             if ep.failing_since_ms.is_none() {
-                set_failing(app, &ep.id, Some(now_ms));
+                set_failing(sandbox, &ep.id, Some(now_ms));
             } else if w
                 .settings
                 .disable_after
                 .is_some_and(|limit| now_ms - since >= limit.as_millis() as i64)
             {
-                disable(app, &ep.id, "the endpoint kept failing without a success").await;
+                disable(sandbox, &ep.id, "the endpoint kept failing without a success").await;
             }
         }
     }
-    app.store.put_delivery(&d, Some(&att)).map_err(store_err)?;
+    sandbox.store.put_delivery(&d, Some(&att)).map_err(store_err)?;
     let mut q = lock(&w.queue);
     match d.status {
         DeliveryStatus::Pending => q.push(seq, Arc::from(ep_id), d.next_real_ms, d.next_sandbox, false),
@@ -534,8 +537,8 @@ fn record(att: &mut Attempt, sent: &Sent) -> Outcome {
     }
 }
 
-async fn send(app: &Sandbox, ep: &Endpoint, msg_id: &str, body: &[u8], wrong_signature: bool) -> Sent {
-    let w = &app.webhooks;
+async fn send(sandbox: &Sandbox, ep: &Endpoint, msg_id: &str, body: &[u8], wrong_signature: bool) -> Sent {
+    let w = &sandbox.webhooks;
     let started = Instant::now();
     let failed = |error: String| Sent {
         status: None,
@@ -653,15 +656,17 @@ impl reqwest::dns::Resolve for CheckedResolver {
     }
 }
 
-fn set_failing(app: &Sandbox, ep_id: &str, since: Option<i64>) {
-    let result = app
+fn set_failing(sandbox: &Sandbox, ep_id: &str, since: Option<i64>) {
+    let result = sandbox
         .webhooks
-        .change::<_, crate::storage::StorageError>(&app.store, |eps| match eps.iter_mut().find(|e| e.id == ep_id) {
-            Some(e) if e.failing_since_ms != since => {
-                e.failing_since_ms = since;
-                Ok(((), Some(e.id.clone())))
+        .change::<_, crate::storage::StorageError>(&sandbox.store, |eps| {
+            match eps.iter_mut().find(|e| e.id == ep_id) {
+                Some(e) if e.failing_since_ms != since => {
+                    e.failing_since_ms = since;
+                    Ok(((), Some(e.id.clone())))
+                }
+                _ => Ok(((), None)),
             }
-            _ => Ok(((), None)),
         });
     if let Err(e) = result {
         tracing::warn!(endpoint = ep_id, error = ?e, "could not store the endpoint's failure record");
@@ -670,16 +675,18 @@ fn set_failing(app: &Sandbox, ep_id: &str, since: Option<i64>) {
 
 /// Disables an endpoint and writes `webhook.endpoint_disabled` (its client's other
 /// endpoints hear of it).
-async fn disable(app: &Sandbox, ep_id: &str, reason: &str) {
-    let result = app
+async fn disable(sandbox: &Sandbox, ep_id: &str, reason: &str) {
+    let result = sandbox
         .webhooks
-        .change::<_, crate::storage::StorageError>(&app.store, |eps| match eps.iter_mut().find(|e| e.id == ep_id) {
-            Some(e) if e.enabled => {
-                e.enabled = false;
-                e.disabled_reason = Some(reason.to_owned());
-                Ok((Some(e.client_id.clone()), Some(e.id.clone())))
+        .change::<_, crate::storage::StorageError>(&sandbox.store, |eps| {
+            match eps.iter_mut().find(|e| e.id == ep_id) {
+                Some(e) if e.enabled => {
+                    e.enabled = false;
+                    e.disabled_reason = Some(reason.to_owned());
+                    Ok((Some(e.client_id.clone()), Some(e.id.clone())))
+                }
+                _ => Ok((None, None)),
             }
-            _ => Ok((None, None)),
         });
     let client_id = match result {
         Ok(Some(c)) => c,
@@ -689,16 +696,16 @@ async fn disable(app: &Sandbox, ep_id: &str, reason: &str) {
             return;
         }
     };
-    let now = app.clock.now();
+    let now = sandbox.clock.now();
     let data = crate::domain::event::EndpointData {
         endpoint_id: ep_id.to_owned(),
         client_id,
         reason: Some(reason.to_owned()),
     };
-    if let Err(e) = crate::services::ledger::write_event(&app.store, EventKind::EndpointDisabled(data), now) {
+    if let Err(e) = crate::services::ledger::write_event(&sandbox.store, EventKind::EndpointDisabled(data), now) {
         tracing::warn!(endpoint = ep_id, error = %e, "could not write webhook.endpoint_disabled");
     }
-    let _ = app.store.flush().await;
+    let _ = sandbox.store.flush().await;
 }
 
 #[cfg(test)]

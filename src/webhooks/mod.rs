@@ -100,9 +100,9 @@ pub struct NewEndpoint {
 }
 
 /// Creates an endpoint; it receives the events written from now on.
-pub async fn create(app: &Sandbox, new: NewEndpoint) -> Result<Endpoint, ApiError> {
+pub async fn create(sandbox: &Sandbox, new: NewEndpoint) -> Result<Endpoint, ApiError> {
     let mut problems = Vec::new();
-    if let Err(p) = check_url(&new.url, app.webhooks.settings.allow_private) {
+    if let Err(p) = check_url(&new.url, sandbox.webhooks.settings.allow_private) {
         problems.push(p);
     }
     check_types(&new.event_types, &mut problems);
@@ -113,7 +113,7 @@ pub async fn create(app: &Sandbox, new: NewEndpoint) -> Result<Endpoint, ApiErro
     if !problems.is_empty() {
         return Err(invalid(problems));
     }
-    let head = app.store.events_head()?;
+    let head = sandbox.store.events_head()?;
     let endpoint = Endpoint {
         id: crate::ids::prefixed_id("ep"),
         client_id: new.client_id,
@@ -126,13 +126,13 @@ pub async fn create(app: &Sandbox, new: NewEndpoint) -> Result<Endpoint, ApiErro
             .secret
             .unwrap_or_else(|| webhook::new_secret(&crate::ids::random_bytes(24))),
         previous_secret: None,
-        created_at: app.clock.now(),
+        created_at: sandbox.clock.now(),
         after_seq: head,
         failing_since_ms: None,
         faults: Vec::new(),
         fault_counts: Vec::new(),
     };
-    let created = app.webhooks.change::<_, ApiError>(&app.store, |eps| {
+    let created = sandbox.webhooks.change::<_, ApiError>(&sandbox.store, |eps| {
         if eps.len() >= MAX_ENDPOINTS {
             return Err(too_many(format!(
                 "a sandbox has at most {MAX_ENDPOINTS} webhook endpoints"
@@ -146,8 +146,8 @@ pub async fn create(app: &Sandbox, new: NewEndpoint) -> Result<Endpoint, ApiErro
         eps.push(endpoint.clone());
         Ok((endpoint.clone(), Some(endpoint.id.clone())))
     })?;
-    app.store.flush().await?;
-    dispatcher::ensure_running(app);
+    sandbox.store.flush().await?;
+    dispatcher::ensure_running(sandbox);
     Ok(created)
 }
 
@@ -178,18 +178,24 @@ fn find<'a>(eps: &'a mut [Endpoint], client: Option<&str>, id: &str) -> Result<&
 }
 
 /// The endpoint `id`, if the caller may see it.
-pub fn get(app: &Sandbox, client: Option<&str>, id: &str) -> Result<Endpoint, ApiError> {
-    app.webhooks
+pub fn get(sandbox: &Sandbox, client: Option<&str>, id: &str) -> Result<Endpoint, ApiError> {
+    sandbox
+        .webhooks
         .endpoint(id)
         .filter(|e| client.is_none_or(|c| c == e.client_id))
         .ok_or_else(|| no_endpoint(id))
 }
 
 /// Updates an endpoint. Enabling a disabled one clears its failure record.
-pub async fn update(app: &Sandbox, client: Option<&str>, id: &str, ch: EndpointChanges) -> Result<Endpoint, ApiError> {
+pub async fn update(
+    sandbox: &Sandbox,
+    client: Option<&str>,
+    id: &str,
+    ch: EndpointChanges,
+) -> Result<Endpoint, ApiError> {
     let mut problems = Vec::new();
     if let Some(url) = &ch.url {
-        if let Err(p) = check_url(url, app.webhooks.settings.allow_private) {
+        if let Err(p) = check_url(url, sandbox.webhooks.settings.allow_private) {
             problems.push(p);
         }
     }
@@ -200,7 +206,7 @@ pub async fn update(app: &Sandbox, client: Option<&str>, id: &str, ch: EndpointC
     if !problems.is_empty() {
         return Err(invalid(problems));
     }
-    let updated = app.webhooks.change::<_, ApiError>(&app.store, |eps| {
+    let updated = sandbox.webhooks.change::<_, ApiError>(&sandbox.store, |eps| {
         let e = find(eps, client, id)?;
         if let Some(url) = ch.url {
             e.url = url;
@@ -220,26 +226,26 @@ pub async fn update(app: &Sandbox, client: Option<&str>, id: &str, ch: EndpointC
         }
         Ok((e.clone(), Some(e.id.clone())))
     })?;
-    app.store.flush().await?;
-    app.webhooks.wake.notify_one();
+    sandbox.store.flush().await?;
+    sandbox.webhooks.wake.notify_one();
     Ok(updated)
 }
 
 /// Deletes an endpoint with its deliveries and attempts.
-pub async fn delete(app: &Sandbox, client: Option<&str>, id: &str) -> Result<(), ApiError> {
-    app.webhooks.change::<_, ApiError>(&app.store, |eps| {
+pub async fn delete(sandbox: &Sandbox, client: Option<&str>, id: &str) -> Result<(), ApiError> {
+    sandbox.webhooks.change::<_, ApiError>(&sandbox.store, |eps| {
         find(eps, client, id)?;
         eps.retain(|e| e.id != id);
         Ok(((), Some(id.to_owned())))
     })?;
-    app.store.remove_deliveries_of(id)?;
-    app.store.flush().await?;
+    sandbox.store.remove_deliveries_of(id)?;
+    sandbox.store.flush().await?;
     Ok(())
 }
 
 /// Deletes every endpoint of a client (the client was deleted).
-pub async fn delete_all_of(app: &Sandbox, client_id: &str) -> Result<(), ApiError> {
-    let ids: Vec<String> = app
+pub async fn delete_all_of(sandbox: &Sandbox, client_id: &str) -> Result<(), ApiError> {
+    let ids: Vec<String> = sandbox
         .webhooks
         .endpoints()
         .into_iter()
@@ -247,7 +253,7 @@ pub async fn delete_all_of(app: &Sandbox, client_id: &str) -> Result<(), ApiErro
         .map(|e| e.id)
         .collect();
     for id in ids {
-        delete(app, None, &id).await?;
+        delete(sandbox, None, &id).await?;
     }
     Ok(())
 }
@@ -261,7 +267,7 @@ pub const DEFAULT_GRACE: SignedDuration = SignedDuration::from_hours(24);
 /// (a second `v1,` signature) for `grace`, real time, since receivers check signatures
 /// against their own clock.
 pub async fn rotate_secret(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     client: Option<&str>,
     id: &str,
     secret: Option<String>,
@@ -284,19 +290,19 @@ pub async fn rotate_secret(
         ));
     }
     let now_ms = crate::clock::real_now_ms();
-    let rotated = app.webhooks.change::<_, ApiError>(&app.store, |eps| {
+    let rotated = sandbox.webhooks.change::<_, ApiError>(&sandbox.store, |eps| {
         let e = find(eps, client, id)?;
         let new = secret.unwrap_or_else(|| webhook::new_secret(&crate::ids::random_bytes(24)));
         let old = std::mem::replace(&mut e.secret, new);
         e.previous_secret = (grace > SignedDuration::ZERO).then(|| (old, now_ms + grace.as_millis() as i64));
         Ok((e.clone(), Some(e.id.clone())))
     })?;
-    app.store.flush().await?;
+    sandbox.store.flush().await?;
     Ok(rotated)
 }
 
 /// Replaces an endpoint's delivery faults (counters start again).
-pub async fn set_faults(app: &Sandbox, id: &str, faults: Vec<DeliveryFault>) -> Result<Endpoint, ApiError> {
+pub async fn set_faults(sandbox: &Sandbox, id: &str, faults: Vec<DeliveryFault>) -> Result<Endpoint, ApiError> {
     let mut problems = Vec::new();
     if faults.len() > MAX_FAULTS {
         problems.push(format!("at most {MAX_FAULTS} faults per endpoint"));
@@ -325,43 +331,43 @@ pub async fn set_faults(app: &Sandbox, id: &str, faults: Vec<DeliveryFault>) -> 
             problems,
         ));
     }
-    let updated = app.webhooks.change::<_, ApiError>(&app.store, |eps| {
+    let updated = sandbox.webhooks.change::<_, ApiError>(&sandbox.store, |eps| {
         let e = find(eps, None, id)?;
         e.fault_counts = vec![(0, 0); named.len()];
         e.faults = named;
         Ok((e.clone(), Some(e.id.clone())))
     })?;
-    app.store.flush().await?;
+    sandbox.store.flush().await?;
     Ok(updated)
 }
 
 /// Sends again: the message's deliveries (to the endpoints the caller may see, or to
 /// `endpoint`) go back to pending, due now. Answers how many were queued.
 pub async fn redeliver(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     client: Option<&str>,
     seq: u64,
     endpoint: Option<&str>,
 ) -> Result<usize, ApiError> {
     let mut queued = 0;
-    for d in app.store.deliveries_of(seq)? {
+    for d in sandbox.store.deliveries_of(seq)? {
         if client.is_some_and(|c| c != d.client_id) || endpoint.is_some_and(|e| e != d.endpoint_id) {
             continue;
         }
         if d.status == DeliveryStatus::Withheld {
             continue;
         }
-        dispatcher::requeue(app, d)?;
+        dispatcher::requeue(sandbox, d)?;
         queued += 1;
     }
-    requeued(app, queued).await
+    requeued(sandbox, queued).await
 }
 
 /// Makes `n` requeued deliveries durable and wakes the dispatcher for them.
-async fn requeued(app: &Sandbox, n: usize) -> Result<usize, ApiError> {
+async fn requeued(sandbox: &Sandbox, n: usize) -> Result<usize, ApiError> {
     if n > 0 {
-        app.store.flush().await?;
-        app.webhooks.wake.notify_one();
+        sandbox.store.flush().await?;
+        sandbox.webhooks.wake.notify_one();
     }
     Ok(n)
 }
@@ -369,39 +375,41 @@ async fn requeued(app: &Sandbox, n: usize) -> Result<usize, ApiError> {
 /// Sends again every message to `endpoint_id` that was not delivered (failed, dropped or
 /// still pending) among those since sandbox time `since`.
 pub async fn recover(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     client: Option<&str>,
     endpoint_id: &str,
     since: Timestamp,
 ) -> Result<usize, ApiError> {
-    get(app, client, endpoint_id)?;
-    let (list, _) = app.store.deliveries(0, usize::MAX, |d| {
+    get(sandbox, client, endpoint_id)?;
+    let (list, _) = sandbox.store.deliveries(0, usize::MAX, |d| {
         d.endpoint_id == endpoint_id && matches!(d.status, DeliveryStatus::Failed | DeliveryStatus::Dropped)
     })?;
     let mut queued = 0;
     for d in list {
-        let Some(event) = app.store.event(d.seq)? else { continue };
+        let Some(event) = sandbox.store.event(d.seq)? else {
+            continue;
+        };
         let at = event.occurred_at.parse::<Timestamp>().unwrap_or(Timestamp::MIN);
         if at < since {
             continue;
         }
-        dispatcher::requeue(app, d)?;
+        dispatcher::requeue(sandbox, d)?;
         queued += 1;
     }
-    requeued(app, queued).await
+    requeued(sandbox, queued).await
 }
 
 /// Writes a `webhook.test` event addressed to one endpoint; answers its message id.
-pub async fn send_test(app: &Sandbox, endpoint_id: &str, note: Option<String>) -> Result<(String, u64), ApiError> {
-    let e = get(app, None, endpoint_id)?;
-    let now = app.clock.now();
+pub async fn send_test(sandbox: &Sandbox, endpoint_id: &str, note: Option<String>) -> Result<(String, u64), ApiError> {
+    let e = get(sandbox, None, endpoint_id)?;
+    let now = sandbox.clock.now();
     let data = crate::domain::event::EndpointData {
         endpoint_id: e.id.clone(),
         client_id: e.client_id.clone(),
         reason: note,
     };
-    let seq = crate::services::ledger::write_event(&app.store, EventKind::WebhookTest(data), now)?;
-    app.store.flush().await?;
-    dispatcher::ensure_running(app);
-    Ok((app.webhooks.message_id(seq), seq))
+    let seq = crate::services::ledger::write_event(&sandbox.store, EventKind::WebhookTest(data), now)?;
+    sandbox.store.flush().await?;
+    dispatcher::ensure_running(sandbox);
+    Ok((sandbox.webhooks.message_id(seq), seq))
 }

@@ -192,8 +192,8 @@ pub struct TransactionsResponse {
 
 pub use crate::http::route::Segment;
 
-fn base_date_time(app: &Sandbox) -> (Date, String, String) {
-    let now = crate::clock::jst_datetime(app.clock.now());
+fn base_date_time(sandbox: &Sandbox) -> (Date, String, String) {
+    let now = crate::clock::jst_datetime(sandbox.clock.now());
     let mut date = String::with_capacity(10);
     crate::clock::push_date(&mut date, now.date());
     let mut time = String::with_capacity(14);
@@ -201,8 +201,9 @@ fn base_date_time(app: &Sandbox) -> (Date, String, String) {
     (now.date(), date, time)
 }
 
-fn branch_name(app: &Sandbox, code: &str) -> String {
-    app.scenario
+fn branch_name(sandbox: &Sandbox, code: &str) -> String {
+    sandbox
+        .scenario
         .scenario
         .bank
         .branches
@@ -212,11 +213,11 @@ fn branch_name(app: &Sandbox, code: &str) -> String {
         .unwrap_or_default()
 }
 
-fn account_item(app: &Sandbox, a: &Account) -> AccountItem {
+fn account_item(sandbox: &Sandbox, a: &Account) -> AccountItem {
     AccountItem {
         account_id: a.id.clone(),
         branch_code: a.branch.to_string(),
-        branch_name: branch_name(app, a.branch.as_str()),
+        branch_name: branch_name(sandbox, a.branch.as_str()),
         account_type_code: a.account_type.code().to_owned(),
         account_type_name: a.account_type.name_ja().to_owned(),
         account_number: a.number.to_string(),
@@ -232,33 +233,33 @@ fn account_item(app: &Sandbox, a: &Account) -> AccountItem {
 
 pub async fn list_accounts(
     segment: Segment,
-    app: Sandbox,
+    sandbox: Sandbox,
     who: Authenticated,
 ) -> Result<Json<AccountsResponse>, ApiError> {
     segment.check(&who)?;
     who.require(Scope::AccountsRead)?;
-    let accounts = reference::accounts(&app, &who.0)?;
-    let (_, base_date, base_time) = base_date_time(&app);
+    let accounts = reference::accounts(&sandbox, &who.0)?;
+    let (_, base_date, base_time) = base_date_time(&sandbox);
     Ok(Json(AccountsResponse {
         base_date,
         base_time,
-        accounts: accounts.iter().map(|a| account_item(&app, a)).collect(),
+        accounts: accounts.iter().map(|a| account_item(&sandbox, a)).collect(),
     }))
 }
 
 pub async fn balances(
     segment: Segment,
-    app: Sandbox,
+    sandbox: Sandbox,
     who: Authenticated,
     q: BalancesQuery,
 ) -> Result<Response, ApiError> {
     segment.check(&who)?;
     who.require(Scope::AccountsRead)?;
     let accounts = match &q.account_id {
-        Some(id) => vec![reference::account(&app, &who.0, id)?],
-        None => reference::accounts(&app, &who.0)?,
+        Some(id) => vec![reference::account(&sandbox, &who.0, id)?],
+        None => reference::accounts(&sandbox, &who.0)?,
     };
-    let (today, base_date, base_time) = base_date_time(&app);
+    let (today, base_date, base_time) = base_date_time(&sandbox);
     Ok(write_balances(&accounts, today, &base_date, &base_time).into_response())
 }
 
@@ -285,17 +286,17 @@ fn write_balances(accounts: &[std::sync::Arc<Account>], today: Date, base_date: 
 
 pub async fn transactions(
     segment: Segment,
-    app: Sandbox,
+    sandbox: Sandbox,
     who: Authenticated,
     q: TransactionsQuery,
     kind: HistoryKind,
 ) -> Result<Response, ApiError> {
     segment.check(&who)?;
     who.require(Scope::TransactionsRead)?;
-    let account = reference::account(&app, &who.0, &q.account_id)?;
-    let (today, base_date, base_time) = base_date_time(&app);
+    let account = reference::account(&sandbox, &who.0, &q.account_id)?;
+    let (today, base_date, base_time) = base_date_time(&sandbox);
     let range = reference::date_range(q.date_from.as_deref(), q.date_to.as_deref(), today)?;
-    let page = reference::history(&app, &account, range, q.next_item_key.as_deref(), q.limit, kind)?;
+    let page = reference::history(&sandbox, &account, range, q.next_item_key.as_deref(), q.limit, kind)?;
     Ok(write_transactions(&account.id, &page, &base_date, &base_time).into_response())
 }
 
@@ -372,8 +373,8 @@ macro_rules! segment_routes {
                     (status = 401, description = "Missing, unknown or expired token", body = crate::error::Problem, content_type = "application/problem+json"),
                     (status = 403, description = "Scope accounts:read missing, or wrong segment", body = crate::error::Problem, content_type = "application/problem+json"),
                 ))]
-            pub async fn accounts(app: Sandbox, who: Authenticated) -> Result<Json<AccountsResponse>, ApiError> {
-                list_accounts($segment, app, who).await
+            pub async fn accounts(sandbox: Sandbox, who: Authenticated) -> Result<Json<AccountsResponse>, ApiError> {
+                list_accounts($segment, sandbox, who).await
             }
 
             /// Balances of one account, or of all the token's accounts.
@@ -386,8 +387,8 @@ macro_rules! segment_routes {
                     (status = 403, description = "Scope accounts:read missing, or wrong segment", body = crate::error::Problem, content_type = "application/problem+json"),
                     (status = 404, description = "Not one of the token's accounts", body = crate::error::Problem, content_type = "application/problem+json"),
                 ))]
-            pub async fn balances(app: Sandbox, who: Authenticated, ApiQuery(q): ApiQuery<BalancesQuery>) -> Result<Response, ApiError> {
-                super::balances($segment, app, who, q).await
+            pub async fn balances(sandbox: Sandbox, who: Authenticated, ApiQuery(q): ApiQuery<BalancesQuery>) -> Result<Response, ApiError> {
+                super::balances($segment, sandbox, who, q).await
             }
 
             /// Account history (入出金明細), ascending, paged by `nextItemKey`.
@@ -400,8 +401,8 @@ macro_rules! segment_routes {
                     (status = 403, description = "Scope transactions:read missing, or wrong segment", body = crate::error::Problem, content_type = "application/problem+json"),
                     (status = 404, description = "Not one of the token's accounts", body = crate::error::Problem, content_type = "application/problem+json"),
                 ))]
-            pub async fn transactions(app: Sandbox, who: Authenticated, ApiQuery(q): ApiQuery<TransactionsQuery>) -> Result<Response, ApiError> {
-                super::transactions($segment, app, who, q, HistoryKind::All).await
+            pub async fn transactions(sandbox: Sandbox, who: Authenticated, ApiQuery(q): ApiQuery<TransactionsQuery>) -> Result<Response, ApiError> {
+                super::transactions($segment, sandbox, who, q, HistoryKind::All).await
             }
 
             /// Incoming transfers only (入金明細), same rules as the history API.
@@ -414,8 +415,8 @@ macro_rules! segment_routes {
                     (status = 403, description = "Scope transactions:read missing, or wrong segment", body = crate::error::Problem, content_type = "application/problem+json"),
                     (status = 404, description = "Not one of the token's accounts", body = crate::error::Problem, content_type = "application/problem+json"),
                 ))]
-            pub async fn deposit_transactions(app: Sandbox, who: Authenticated, ApiQuery(q): ApiQuery<TransactionsQuery>) -> Result<Response, ApiError> {
-                super::transactions($segment, app, who, q, HistoryKind::Deposits).await
+            pub async fn deposit_transactions(sandbox: Sandbox, who: Authenticated, ApiQuery(q): ApiQuery<TransactionsQuery>) -> Result<Response, ApiError> {
+                super::transactions($segment, sandbox, who, q, HistoryKind::Deposits).await
             }
 
             pub fn router() -> crate::http::route::Routes {

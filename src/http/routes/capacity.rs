@@ -36,8 +36,8 @@ fn policy_error(e: PolicyError) -> ApiError {
     security(("adminKey" = [])),
     responses((status = 200, description = "The policy", body = CapacityPolicy),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn get_bank_capacity(_: Admin, app: Sandbox) -> Json<CapacityPolicy> {
-    Json(app.capacity.bank_policy())
+pub async fn get_bank_capacity(_: Admin, sandbox: Sandbox) -> Json<CapacityPolicy> {
+    Json(sandbox.capacity.bank_policy())
 }
 
 /// Replace the bank-wide capacity policy (its counters start afresh).
@@ -48,11 +48,14 @@ pub async fn get_bank_capacity(_: Admin, app: Sandbox) -> Json<CapacityPolicy> {
               (status = 422, description = "A limit cannot be used", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn put_bank_capacity(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     ApiJson(policy): ApiJson<CapacityPolicy>,
 ) -> Result<Json<CapacityPolicy>, ApiError> {
-    let policy = app.capacity.set(&app.store, None, policy).map_err(policy_error)?;
-    app.store.flush().await?;
+    let policy = sandbox
+        .capacity
+        .set(&sandbox.store, None, policy)
+        .await
+        .map_err(policy_error)?;
     Ok(Json(policy))
 }
 
@@ -65,11 +68,11 @@ pub async fn put_bank_capacity(
               (status = 404, description = "No such client", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn get_client_capacity(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     Path(id): Path<String>,
 ) -> Result<Json<CapacityPolicy>, ApiError> {
-    known_client(&app, &id)?;
-    Ok(Json(app.capacity.client_policy(&id)))
+    known_client(&sandbox, &id)?;
+    Ok(Json(sandbox.capacity.client_policy(&id)))
 }
 
 /// Replace a client's capacity policy (its counters start afresh; `{}` removes it).
@@ -82,13 +85,16 @@ pub async fn get_client_capacity(
               (status = 422, description = "A limit cannot be used", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn put_client_capacity(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     Path(id): Path<String>,
     ApiJson(policy): ApiJson<CapacityPolicy>,
 ) -> Result<Json<CapacityPolicy>, ApiError> {
-    known_client(&app, &id)?;
-    let policy = app.capacity.set(&app.store, Some(&id), policy).map_err(policy_error)?;
-    app.store.flush().await?;
+    known_client(&sandbox, &id)?;
+    let policy = sandbox
+        .capacity
+        .set(&sandbox.store, Some(&id), policy)
+        .await
+        .map_err(policy_error)?;
     Ok(Json(policy))
 }
 
@@ -126,14 +132,14 @@ fn no_window(id: &str) -> ApiError {
               (status = 422, description = "The window cannot be used", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn add_window(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     ApiJson(w): ApiJson<MaintenanceWindow>,
 ) -> Result<(StatusCode, Json<MaintenanceWindow>), ApiError> {
-    let added = app
+    let added = sandbox
         .maintenance
-        .add(&app.store, &w, &faultable_operation)
+        .add(&sandbox.store, &w, &faultable_operation)
         .map_err(window_error)?;
-    crate::services::maintenance::announce(&app, &added).await?;
+    crate::services::maintenance::announce(&sandbox, &added).await?;
     Ok((StatusCode::CREATED, Json(added)))
 }
 
@@ -142,9 +148,9 @@ pub async fn add_window(
     security(("adminKey" = [])),
     responses((status = 200, description = "The windows", body = MaintenanceWindows),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn list_windows(_: Admin, app: Sandbox) -> Json<MaintenanceWindows> {
+pub async fn list_windows(_: Admin, sandbox: Sandbox) -> Json<MaintenanceWindows> {
     Json(MaintenanceWindows {
-        windows: app.maintenance.list(),
+        windows: sandbox.maintenance.list(),
     })
 }
 
@@ -153,9 +159,12 @@ pub async fn list_windows(_: Admin, app: Sandbox) -> Json<MaintenanceWindows> {
     security(("adminKey" = [])),
     responses((status = 204, description = "No windows left"),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn clear_windows(_: Admin, app: Sandbox) -> Result<StatusCode, ApiError> {
-    app.maintenance.remove(&app.store, None).map_err(window_error)?;
-    app.store.flush().await?;
+pub async fn clear_windows(_: Admin, sandbox: Sandbox) -> Result<StatusCode, ApiError> {
+    sandbox
+        .maintenance
+        .remove(&sandbox.store, None)
+        .await
+        .map_err(window_error)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -166,8 +175,12 @@ pub async fn clear_windows(_: Admin, app: Sandbox) -> Result<StatusCode, ApiErro
     responses((status = 200, description = "The window", body = MaintenanceWindow),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
               (status = 404, description = "No such window", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn get_window(_: Admin, app: Sandbox, Path(id): Path<String>) -> Result<Json<MaintenanceWindow>, ApiError> {
-    app.maintenance.get(&id).map(Json).ok_or_else(|| no_window(&id))
+pub async fn get_window(
+    _: Admin,
+    sandbox: Sandbox,
+    Path(id): Path<String>,
+) -> Result<Json<MaintenanceWindow>, ApiError> {
+    sandbox.maintenance.get(&id).map(Json).ok_or_else(|| no_window(&id))
 }
 
 /// Delete one maintenance window.
@@ -177,11 +190,15 @@ pub async fn get_window(_: Admin, app: Sandbox, Path(id): Path<String>) -> Resul
     responses((status = 204, description = "Deleted"),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
               (status = 404, description = "No such window", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn delete_window(_: Admin, app: Sandbox, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    if !app.maintenance.remove(&app.store, Some(&id)).map_err(window_error)? {
+pub async fn delete_window(_: Admin, sandbox: Sandbox, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    if !sandbox
+        .maintenance
+        .remove(&sandbox.store, Some(&id))
+        .await
+        .map_err(window_error)?
+    {
         return Err(no_window(&id));
     }
-    app.store.flush().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -202,13 +202,13 @@ fn no_client(id: &str) -> ApiError {
     )
 }
 
-fn view(app: &Sandbox, c: Client) -> ClientView {
-    let suspension = app.controls.stop_of(Target::Client(&c.client_id));
+fn view(sandbox: &Sandbox, c: Client) -> ClientView {
+    let suspension = sandbox.controls.stop_of(Target::Client(&c.client_id));
     ClientView {
         status: if suspension.is_some() { "suspended" } else { "active" }.into(),
         suspension,
-        capacity: app.capacity.client_policy(&c.client_id),
-        previous_secret_valid_until: clients::previous_secret_until(app, &c.client_id, app.clock.now())
+        capacity: sandbox.capacity.client_policy(&c.client_id),
+        previous_secret_valid_until: clients::previous_secret_until(sandbox, &c.client_id, sandbox.clock.now())
             .map(crate::clock::format_jst),
         scopes: c.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
         access_ttl: c.policy.access_ttl_secs,
@@ -222,8 +222,8 @@ fn view(app: &Sandbox, c: Client) -> ClientView {
 }
 
 /// The client `id`, or 404 `client_not_found`.
-pub(super) fn known_client(app: &Sandbox, id: &str) -> Result<Client, ApiError> {
-    app.store.client(id)?.ok_or_else(|| no_client(id))
+pub(super) fn known_client(sandbox: &Sandbox, id: &str) -> Result<Client, ApiError> {
+    sandbox.store.client(id)?.ok_or_else(|| no_client(id))
 }
 
 /// Every connecting company with its status (active or suspended) and capacity policy.
@@ -231,8 +231,13 @@ pub(super) fn known_client(app: &Sandbox, id: &str) -> Result<Client, ApiError> 
     security(("adminKey" = [])),
     responses((status = 200, description = "The clients", body = ClientList),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn list_clients(_: Admin, app: Sandbox) -> Result<Json<ClientList>, ApiError> {
-    let clients = app.store.clients()?.into_iter().map(|c| view(&app, c)).collect();
+pub async fn list_clients(_: Admin, sandbox: Sandbox) -> Result<Json<ClientList>, ApiError> {
+    let clients = sandbox
+        .store
+        .clients()?
+        .into_iter()
+        .map(|c| view(&sandbox, c))
+        .collect();
     Ok(Json(ClientList { clients }))
 }
 
@@ -245,7 +250,7 @@ pub async fn list_clients(_: Admin, app: Sandbox) -> Result<Json<ClientList>, Ap
               (status = 422, description = "A setting cannot be used", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn create_client(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     ApiJson(new): ApiJson<NewClient>,
 ) -> Result<(StatusCode, Json<ClientCreated>), ApiError> {
     let settings = ClientSettings {
@@ -258,13 +263,13 @@ pub async fn create_client(
         refresh_max_lifetime: new.refresh_max_lifetime,
         capacity: new.capacity,
     };
-    let (client, secret) = clients::create(&app, &new.client_id, new.client_secret, &settings)
+    let (client, secret) = clients::create(&sandbox, &new.client_id, new.client_secret, &settings)
         .await
         .map_err(client_error)?;
     Ok((
         StatusCode::CREATED,
         Json(ClientCreated {
-            client: view(&app, client),
+            client: view(&sandbox, client),
             client_secret: secret,
         }),
     ))
@@ -277,8 +282,8 @@ pub async fn create_client(
     responses((status = 200, description = "The client", body = ClientView),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
               (status = 404, description = "No such client", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn get_client(_: Admin, app: Sandbox, Path(id): Path<String>) -> Result<Json<ClientView>, ApiError> {
-    Ok(Json(view(&app, known_client(&app, &id)?)))
+pub async fn get_client(_: Admin, sandbox: Sandbox, Path(id): Path<String>) -> Result<Json<ClientView>, ApiError> {
+    Ok(Json(view(&sandbox, known_client(&sandbox, &id)?)))
 }
 
 /// Change a connecting company's redirect URIs, scopes, token lifetimes or capacity.
@@ -291,7 +296,7 @@ pub async fn get_client(_: Admin, app: Sandbox, Path(id): Path<String>) -> Resul
               (status = 422, description = "A setting cannot be used", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn update_client(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     Path(id): Path<String>,
     ApiJson(changes): ApiJson<ClientChanges>,
 ) -> Result<Json<ClientView>, ApiError> {
@@ -305,8 +310,8 @@ pub async fn update_client(
         refresh_max_lifetime: changes.refresh_max_lifetime,
         capacity: changes.capacity,
     };
-    let client = clients::update(&app, &id, &settings).await.map_err(client_error)?;
-    Ok(Json(view(&app, client)))
+    let client = clients::update(&sandbox, &id, &settings).await.map_err(client_error)?;
+    Ok(Json(view(&sandbox, client)))
 }
 
 /// Delete a connecting company: its consents are revoked and its tokens stop working.
@@ -316,12 +321,12 @@ pub async fn update_client(
     responses((status = 204, description = "Deleted"),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
               (status = 404, description = "No such client", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn delete_client(_: Admin, app: Sandbox, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    if !clients::delete(&app, &id).await.map_err(client_error)? {
+pub async fn delete_client(_: Admin, sandbox: Sandbox, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    if !clients::delete(&sandbox, &id).await.map_err(client_error)? {
         return Err(no_client(&id));
     }
     // Its webhook endpoints go with it.
-    crate::webhooks::delete_all_of(&app, &id).await?;
+    crate::webhooks::delete_all_of(&sandbox, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -336,7 +341,7 @@ pub async fn delete_client(_: Admin, app: Sandbox, Path(id): Path<String>) -> Re
               (status = 422, description = "Bad secret or grace period", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn rotate_secret(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     Path(id): Path<String>,
     ApiJson(r): ApiJson<SecretRotation>,
 ) -> Result<Json<RotatedSecret>, ApiError> {
@@ -351,7 +356,7 @@ pub async fn rotate_secret(
                 )]))
             })?,
     };
-    let (secret, until) = clients::rotate_secret(&app, &id, r.client_secret, grace)
+    let (secret, until) = clients::rotate_secret(&sandbox, &id, r.client_secret, grace)
         .await
         .map_err(client_error)?;
     Ok(Json(RotatedSecret {
@@ -373,8 +378,8 @@ fn stop_of(req: StopRequest) -> Result<(StopScope, String), ApiError> {
     Ok((req.scope.unwrap_or(StopScope::All), reason))
 }
 
-async fn put_stop(app: &Sandbox, target: Target<'_>, req: StopRequest) -> Result<Json<StopView>, ApiError> {
-    let (stop, _) = crate::services::controls::set(app, target, Some(stop_of(req)?), "sandbox-admin").await?;
+async fn put_stop(sandbox: &Sandbox, target: Target<'_>, req: StopRequest) -> Result<Json<StopView>, ApiError> {
+    let (stop, _) = crate::services::controls::set(sandbox, target, Some(stop_of(req)?), "sandbox-admin").await?;
     let (name, id) = match target {
         Target::Client(id) => ("client", Some(id.to_owned())),
         Target::User(id) => ("user", Some(id.to_owned())),
@@ -400,12 +405,12 @@ async fn put_stop(app: &Sandbox, target: Target<'_>, req: StopRequest) -> Result
               (status = 422, description = "No reason given", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn suspend_client(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<StopRequest>,
 ) -> Result<Json<StopView>, ApiError> {
-    known_client(&app, &id)?;
-    put_stop(&app, Target::Client(&id), req).await
+    known_client(&sandbox, &id)?;
+    put_stop(&sandbox, Target::Client(&id), req).await
 }
 
 /// Lift a client's suspension; its unexpired grants and tokens work again.
@@ -415,9 +420,9 @@ pub async fn suspend_client(
     responses((status = 204, description = "Not suspended (any more)"),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
               (status = 404, description = "No such client", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn resume_client(_: Admin, app: Sandbox, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    known_client(&app, &id)?;
-    crate::services::controls::set(&app, Target::Client(&id), None, "sandbox-admin").await?;
+pub async fn resume_client(_: Admin, sandbox: Sandbox, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    known_client(&sandbox, &id)?;
+    crate::services::controls::set(&sandbox, Target::Client(&id), None, "sandbox-admin").await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -441,18 +446,22 @@ pub struct ClientUnlockView {
     responses((status = 200, description = "Nothing holds it back any more", body = ClientUnlockView),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
               (status = 404, description = "No such client", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn unlock_client(_: Admin, app: Sandbox, Path(id): Path<String>) -> Result<Json<ClientUnlockView>, ApiError> {
-    known_client(&app, &id)?;
-    crate::services::lockout::unlock_sources(&app);
+pub async fn unlock_client(
+    _: Admin,
+    sandbox: Sandbox,
+    Path(id): Path<String>,
+) -> Result<Json<ClientUnlockView>, ApiError> {
+    known_client(&sandbox, &id)?;
+    crate::services::lockout::unlock_sources(&sandbox);
     Ok(Json(ClientUnlockView {
         client_id: id,
         held_back: false,
     }))
 }
 
-fn known_user(app: &Sandbox, username: &str) -> Result<String, ApiError> {
+fn known_user(sandbox: &Sandbox, username: &str) -> Result<String, ApiError> {
     let name = username.strip_prefix("u-").unwrap_or(username);
-    match app.store.user(&format!("u-{name}"))? {
+    match sandbox.store.user(&format!("u-{name}"))? {
         Some(_) => Ok(name.to_owned()),
         None => Err(ApiError::not_found(
             "user_not_found",
@@ -473,12 +482,12 @@ fn known_user(app: &Sandbox, username: &str) -> Result<String, ApiError> {
               (status = 422, description = "No reason given", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn suspend_user(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     Path(username): Path<String>,
     ApiJson(req): ApiJson<StopRequest>,
 ) -> Result<Json<StopView>, ApiError> {
-    let name = known_user(&app, &username)?;
-    put_stop(&app, Target::User(&name), req).await
+    let name = known_user(&sandbox, &username)?;
+    put_stop(&sandbox, Target::User(&name), req).await
 }
 
 /// Lift a user's stop.
@@ -488,9 +497,9 @@ pub async fn suspend_user(
     responses((status = 204, description = "Not stopped (any more)"),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
               (status = 404, description = "No such user", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn resume_user(_: Admin, app: Sandbox, Path(username): Path<String>) -> Result<StatusCode, ApiError> {
-    let name = known_user(&app, &username)?;
-    crate::services::controls::set(&app, Target::User(&name), None, "sandbox-admin").await?;
+pub async fn resume_user(_: Admin, sandbox: Sandbox, Path(username): Path<String>) -> Result<StatusCode, ApiError> {
+    let name = known_user(&sandbox, &username)?;
+    crate::services::controls::set(&sandbox, Target::User(&name), None, "sandbox-admin").await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -503,10 +512,10 @@ pub async fn resume_user(_: Admin, app: Sandbox, Path(username): Path<String>) -
               (status = 422, description = "No reason given", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn emergency_stop(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     ApiJson(req): ApiJson<StopRequest>,
 ) -> Result<Json<StopView>, ApiError> {
-    put_stop(&app, Target::Bank, req).await
+    put_stop(&sandbox, Target::Bank, req).await
 }
 
 /// Lift the emergency stop.
@@ -514,8 +523,8 @@ pub async fn emergency_stop(
     security(("adminKey" = [])),
     responses((status = 204, description = "Not stopped (any more)"),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn lift_emergency_stop(_: Admin, app: Sandbox) -> Result<StatusCode, ApiError> {
-    crate::services::controls::set(&app, Target::Bank, None, "sandbox-admin").await?;
+pub async fn lift_emergency_stop(_: Admin, sandbox: Sandbox) -> Result<StatusCode, ApiError> {
+    crate::services::controls::set(&sandbox, Target::Bank, None, "sandbox-admin").await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -524,13 +533,13 @@ pub async fn lift_emergency_stop(_: Admin, app: Sandbox) -> Result<StatusCode, A
     security(("adminKey" = [])),
     responses((status = 200, description = "Stops and their record", body = StopsView),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn suspensions(_: Admin, app: Sandbox) -> Json<StopsView> {
-    let (clients, users, bank) = app.controls.stops();
+pub async fn suspensions(_: Admin, sandbox: Sandbox) -> Json<StopsView> {
+    let (clients, users, bank) = sandbox.controls.stops();
     Json(StopsView {
         bank,
         clients,
         users,
-        history: app.controls.history(),
+        history: sandbox.controls.history(),
     })
 }
 

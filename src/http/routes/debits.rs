@@ -88,7 +88,7 @@ pub fn mandate_view(m: &Mandate) -> MandateView {
 
 pub async fn request(
     segment: super::accounts::Segment,
-    app: Sandbox,
+    sandbox: Sandbox,
     who: Authenticated,
     r: DebitRequest,
 ) -> Result<Json<DebitResultView>, ApiError> {
@@ -111,7 +111,7 @@ pub async fn request(
         ));
     }
     let o = debits::debit(
-        &app,
+        &sandbox,
         &who.0,
         &r.mandate_id,
         crate::domain::money::Yen(amount),
@@ -140,8 +140,8 @@ macro_rules! debit_routes {
                 responses((status = 200, description = "The result code (0 debited; 1, 2, 3, 4, 8, 9 not debited)", body = DebitResultView),
                           (status = 400, description = "Bad amount", body = crate::error::Problem, content_type = "application/problem+json"),
                           (status = 403, description = "No debits scope or wrong segment", body = crate::error::Problem, content_type = "application/problem+json")))]
-            pub async fn debit_request(app: Sandbox, who: Authenticated, ApiJson(r): ApiJson<DebitRequest>) -> Result<Json<DebitResultView>, ApiError> {
-                super::request($segment, app, who, r).await
+            pub async fn debit_request(sandbox: Sandbox, who: Authenticated, ApiJson(r): ApiJson<DebitRequest>) -> Result<Json<DebitResultView>, ApiError> {
+                super::request($segment, sandbox, who, r).await
             }
 
             /// The mandates this user granted to the calling biller.
@@ -149,9 +149,9 @@ macro_rules! debit_routes {
                 security(("bearer" = ["debits"])),
                 responses((status = 200, description = "Mandates", body = MandateList),
                           (status = 403, description = "No debits scope", body = crate::error::Problem, content_type = "application/problem+json")))]
-            pub async fn debit_mandates(app: Sandbox, who: Authenticated) -> Result<Json<MandateList>, ApiError> {
+            pub async fn debit_mandates(sandbox: Sandbox, who: Authenticated) -> Result<Json<MandateList>, ApiError> {
                 $segment.check(&who)?;
-                let list = debits::mandates_of_biller(&app, &who.0)?;
+                let list = debits::mandates_of_biller(&sandbox, &who.0)?;
                 Ok(Json(MandateList { mandates: list.iter().map(mandate_view).collect() }))
             }
 
@@ -160,9 +160,9 @@ macro_rules! debit_routes {
                 security(("bearer" = ["debits"])),
                 responses((status = 200, description = "The mandate", body = MandateView),
                           (status = 404, description = "No such mandate for this biller", body = crate::error::Problem, content_type = "application/problem+json")))]
-            pub async fn debit_mandate_cancel(app: Sandbox, who: Authenticated, ApiJson(r): ApiJson<MandateRef>) -> Result<Json<MandateView>, ApiError> {
+            pub async fn debit_mandate_cancel(sandbox: Sandbox, who: Authenticated, ApiJson(r): ApiJson<MandateRef>) -> Result<Json<MandateView>, ApiError> {
                 $segment.check(&who)?;
-                let m = debits::end_mandate(&app, &r.mandate_id, Some(&who.0)).await?;
+                let m = debits::end_mandate(&sandbox, &r.mandate_id, Some(&who.0)).await?;
                 Ok(Json(mandate_view(&m)))
             }
 

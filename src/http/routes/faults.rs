@@ -84,14 +84,14 @@ const PROBLEM: &str = "application/problem+json";
               (status = 422, description = "The rule cannot be used (unknown operation, probability outside 0–1, window end before start, effect missing …)", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn add_fault(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     ApiJson(rule): ApiJson<FaultRule>,
 ) -> Result<(StatusCode, Json<FaultRuleView>), ApiError> {
-    let added = app
+    let added = sandbox
         .faults
-        .add(&app.store, &rule, &faultable_operation)
+        .add(&sandbox.store, &rule, &faultable_operation)
+        .await
         .map_err(|e| rule_error(e, "invalid_fault_rule"))?;
-    app.store.flush().await?;
     Ok((StatusCode::CREATED, Json(view(added))))
 }
 
@@ -100,9 +100,9 @@ pub async fn add_fault(
     security(("adminKey" = [])),
     responses((status = 200, description = "The rules", body = FaultRuleList),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn list_faults(_: Admin, app: Sandbox) -> Json<FaultRuleList> {
+pub async fn list_faults(_: Admin, sandbox: Sandbox) -> Json<FaultRuleList> {
     Json(FaultRuleList {
-        rules: app.faults.list().into_iter().map(view).collect(),
+        rules: sandbox.faults.list().into_iter().map(view).collect(),
     })
 }
 
@@ -111,11 +111,12 @@ pub async fn list_faults(_: Admin, app: Sandbox) -> Json<FaultRuleList> {
     security(("adminKey" = [])),
     responses((status = 204, description = "No rules left"),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn clear_faults(_: Admin, app: Sandbox) -> Result<StatusCode, ApiError> {
-    app.faults
-        .remove(&app.store, None)
+pub async fn clear_faults(_: Admin, sandbox: Sandbox) -> Result<StatusCode, ApiError> {
+    sandbox
+        .faults
+        .remove(&sandbox.store, None)
+        .await
         .map_err(|e| rule_error(e, "invalid_fault_rule"))?;
-    app.store.flush().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -126,8 +127,12 @@ pub async fn clear_faults(_: Admin, app: Sandbox) -> Result<StatusCode, ApiError
     responses((status = 200, description = "The rule", body = FaultRuleView),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
               (status = 404, description = "No such rule", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn get_fault(_: Admin, app: Sandbox, Path(id): Path<String>) -> Result<Json<FaultRuleView>, ApiError> {
-    app.faults.get(&id).map(|v| Json(view(v))).ok_or_else(|| no_rule(&id))
+pub async fn get_fault(_: Admin, sandbox: Sandbox, Path(id): Path<String>) -> Result<Json<FaultRuleView>, ApiError> {
+    sandbox
+        .faults
+        .get(&id)
+        .map(|v| Json(view(v)))
+        .ok_or_else(|| no_rule(&id))
 }
 
 /// Delete one fault rule.
@@ -137,15 +142,15 @@ pub async fn get_fault(_: Admin, app: Sandbox, Path(id): Path<String>) -> Result
     responses((status = 204, description = "Deleted"),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
               (status = 404, description = "No such rule", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn delete_fault(_: Admin, app: Sandbox, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    let removed = app
+pub async fn delete_fault(_: Admin, sandbox: Sandbox, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    let removed = sandbox
         .faults
-        .remove(&app.store, Some(&id))
+        .remove(&sandbox.store, Some(&id))
+        .await
         .map_err(|e| rule_error(e, "invalid_fault_rule"))?;
     if !removed {
         return Err(no_rule(&id));
     }
-    app.store.flush().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -159,14 +164,14 @@ pub async fn delete_fault(_: Admin, app: Sandbox, Path(id): Path<String>) -> Res
               (status = 422, description = "The rule cannot be used", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn add_outcome(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     ApiJson(rule): ApiJson<OutcomeRule>,
 ) -> Result<(StatusCode, Json<OutcomeRule>), ApiError> {
-    let added = app
+    let added = sandbox
         .faults
-        .add_outcome(&app.store, &rule)
+        .add_outcome(&sandbox.store, &rule)
+        .await
         .map_err(|e| rule_error(e, "invalid_outcome_rule"))?;
-    app.store.flush().await?;
     Ok((StatusCode::CREATED, Json(added)))
 }
 
@@ -175,9 +180,9 @@ pub async fn add_outcome(
     security(("adminKey" = [])),
     responses((status = 200, description = "The rules", body = OutcomeRuleList),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn list_outcomes(_: Admin, app: Sandbox) -> Json<OutcomeRuleList> {
+pub async fn list_outcomes(_: Admin, sandbox: Sandbox) -> Json<OutcomeRuleList> {
     Json(OutcomeRuleList {
-        rules: app.faults.outcomes(),
+        rules: sandbox.faults.outcomes(),
     })
 }
 
@@ -188,15 +193,15 @@ pub async fn list_outcomes(_: Admin, app: Sandbox) -> Json<OutcomeRuleList> {
     responses((status = 204, description = "Deleted"),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
               (status = 404, description = "No such rule", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn delete_outcome(_: Admin, app: Sandbox, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    let removed = app
+pub async fn delete_outcome(_: Admin, sandbox: Sandbox, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    let removed = sandbox
         .faults
-        .remove_outcome(&app.store, Some(&id))
+        .remove_outcome(&sandbox.store, Some(&id))
+        .await
         .map_err(|e| rule_error(e, "invalid_outcome_rule"))?;
     if !removed {
         return Err(no_rule(&id));
     }
-    app.store.flush().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

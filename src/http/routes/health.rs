@@ -35,11 +35,11 @@ pub async fn healthz() -> Json<Health> {
               (status = 401, description = "Missing or wrong operator key", body = crate::error::Problem, content_type = "application/problem+json"),
               (status = 404, description = "Asked under a created sandbox's prefix", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn metrics(
-    app: Sandbox,
+    sandbox: Sandbox,
     server: Server,
     Extension(identity): Extension<Identity>,
 ) -> Result<Response, ApiError> {
-    if !app.is_default() {
+    if !sandbox.is_default() {
         return Err(ApiError::not_found(
             "not_found",
             "the server's metrics are served at the root: GET /metrics",

@@ -590,17 +590,17 @@ pub async fn operator_delete_snapshot(
 #[utoipa::path(post, path = "/sandbox/v1/reset", tag = "sandbox",
     security(("adminKey" = [])),
     responses((status = 200, description = "Reset", body = SandboxView)))]
-pub async fn reset_own(_: Admin, app: Sandbox, server: Server) -> Result<Json<SandboxView>, ApiError> {
-    reset_view(&server, &app.id).await
+pub async fn reset_own(_: Admin, sandbox: Sandbox, server: Server) -> Result<Json<SandboxView>, ApiError> {
+    reset_view(&server, &sandbox.id).await
 }
 
 /// This sandbox's snapshots.
 #[utoipa::path(get, path = "/sandbox/v1/snapshots", tag = "sandbox",
     security(("adminKey" = [])),
     responses((status = 200, description = "Oldest first", body = [SnapshotView])))]
-pub async fn own_snapshots(_: Admin, app: Sandbox, server: Server) -> Result<Json<Vec<SnapshotView>>, ApiError> {
+pub async fn own_snapshots(_: Admin, sandbox: Sandbox, server: Server) -> Result<Json<Vec<SnapshotView>>, ApiError> {
     Ok(Json(
-        sandboxes::snapshots(&server, &app.id)?
+        sandboxes::snapshots(&server, &sandbox.id)?
             .iter()
             .map(snapshot_view)
             .collect(),
@@ -614,11 +614,11 @@ pub async fn own_snapshots(_: Admin, app: Sandbox, server: Server) -> Result<Jso
               (status = 400, description = "Not a valid snapshot name", body = Problem, content_type = "application/problem+json")))]
 pub async fn snapshot_own(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     server: Server,
     ApiJson(req): ApiJson<SnapshotRequest>,
 ) -> Result<(StatusCode, Json<SnapshotView>), ApiError> {
-    let info = sandboxes::snapshot(&server, &app.id, &req.name).await?;
+    let info = sandboxes::snapshot(&server, &sandbox.id, &req.name).await?;
     Ok((StatusCode::CREATED, Json(snapshot_view(&info))))
 }
 
@@ -630,12 +630,15 @@ pub async fn snapshot_own(
               (status = 404, description = "No such snapshot", body = Problem, content_type = "application/problem+json")))]
 pub async fn restore_own(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     server: Server,
     Path(name): Path<String>,
 ) -> Result<Json<SandboxView>, ApiError> {
-    sandboxes::restore(&server, &app.id, &name).await?;
-    Ok(Json(sandbox_view(sandboxes::summary(&server, &app.id, false)?, false)))
+    sandboxes::restore(&server, &sandbox.id, &name).await?;
+    Ok(Json(sandbox_view(
+        sandboxes::summary(&server, &sandbox.id, false)?,
+        false,
+    )))
 }
 
 /// Delete one of this sandbox's snapshots.
@@ -646,11 +649,11 @@ pub async fn restore_own(
               (status = 404, description = "No such snapshot", body = Problem, content_type = "application/problem+json")))]
 pub async fn delete_own_snapshot(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     server: Server,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    sandboxes::delete_snapshot(&server, &app.id, &name).await?;
+    sandboxes::delete_snapshot(&server, &sandbox.id, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -90,8 +90,8 @@ fn range(r: &crate::scenario::schema::TimeRange) -> String {
 /// The bank, its hours and holidays.
 #[utoipa::path(get, path = "/public/v1/bank", tag = "public",
     responses((status = 200, description = "Bank facts", body = BankInfo)))]
-pub async fn bank(app: Sandbox) -> Json<BankInfo> {
-    let b = &app.scenario.scenario.bank;
+pub async fn bank(sandbox: Sandbox) -> Json<BankInfo> {
+    let b = &sandbox.scenario.scenario.bank;
     Json(BankInfo {
         bank_code: b.code.to_string(),
         bank_name: b.name.clone(),
@@ -105,8 +105,8 @@ pub async fn bank(app: Sandbox) -> Json<BankInfo> {
 /// The bank's branches.
 #[utoipa::path(get, path = "/public/v1/branches", tag = "public",
     responses((status = 200, description = "Branches", body = BranchesResponse)))]
-pub async fn branches(app: Sandbox) -> Json<BranchesResponse> {
-    let branches = app
+pub async fn branches(sandbox: Sandbox) -> Json<BranchesResponse> {
+    let branches = sandbox
         .scenario
         .scenario
         .bank
@@ -125,8 +125,8 @@ pub async fn branches(app: Sandbox) -> Json<BranchesResponse> {
 /// The bank's ATMs and their hours.
 #[utoipa::path(get, path = "/public/v1/atms", tag = "public",
     responses((status = 200, description = "ATMs", body = AtmsResponse)))]
-pub async fn atms(app: Sandbox) -> Json<AtmsResponse> {
-    let atms = app
+pub async fn atms(sandbox: Sandbox) -> Json<AtmsResponse> {
+    let atms = sandbox
         .scenario
         .scenario
         .bank
@@ -189,9 +189,9 @@ pub struct CalendarMonth {
 #[utoipa::path(get, path = "/public/v1/calendar", tag = "public", params(CalendarQuery),
     responses((status = 200, description = "The month", body = CalendarMonth),
               (status = 400, description = "The month is not YYYY-MM", body = crate::error::Problem, content_type = "application/problem+json")))]
-pub async fn calendar(app: Sandbox, ApiQuery(q): ApiQuery<CalendarQuery>) -> Result<Json<CalendarMonth>, ApiError> {
+pub async fn calendar(sandbox: Sandbox, ApiQuery(q): ApiQuery<CalendarQuery>) -> Result<Json<CalendarMonth>, ApiError> {
     let first = match q.month.as_deref() {
-        None => app.clock.now_jst().date().first_of_month(),
+        None => sandbox.clock.now_jst().date().first_of_month(),
         Some(m) => format!("{m}-01")
             .parse::<jiff::civil::Date>()
             .ok()
@@ -203,7 +203,7 @@ pub async fn calendar(app: Sandbox, ApiQuery(q): ApiQuery<CalendarQuery>) -> Res
                 )
             })?,
     };
-    let peak = &app.capacity.peak_days;
+    let peak = &sandbox.capacity.peak_days;
     let mut days = Vec::new();
     let mut d = first;
     while d.month() == first.month() {
@@ -296,9 +296,9 @@ pub struct MaintenanceList {
 /// Current and upcoming maintenance windows, from their announcement on.
 #[utoipa::path(get, path = "/public/v1/maintenance", tag = "public",
     responses((status = 200, description = "The windows", body = MaintenanceList)))]
-pub async fn maintenance(app: Sandbox) -> Json<MaintenanceList> {
-    let now = app.clock.now();
-    let windows = app
+pub async fn maintenance(sandbox: Sandbox) -> Json<MaintenanceList> {
+    let now = sandbox.clock.now();
+    let windows = sandbox
         .maintenance
         .announced(now)
         .into_iter()

@@ -42,12 +42,12 @@ pub struct AdvanceRequest {
     pub by: String,
 }
 
-fn clock_view(app: &Sandbox) -> ClockView {
-    let now = app.clock.now();
+fn clock_view(sandbox: &Sandbox) -> ClockView {
+    let now = sandbox.clock.now();
     ClockView {
         now: format_jst(now),
-        date: app.clock.now_jst().date().to_string(),
-        offset_seconds: app.clock.offset_nanos() / 1_000_000_000,
+        date: sandbox.clock.now_jst().date().to_string(),
+        offset_seconds: sandbox.clock.offset_nanos() / 1_000_000_000,
     }
 }
 
@@ -56,8 +56,8 @@ fn clock_view(app: &Sandbox) -> ClockView {
     security(("adminKey" = [])),
     responses((status = 200, description = "The clock", body = ClockView),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = "application/problem+json")))]
-pub async fn get_clock(_: Admin, app: Sandbox) -> Json<ClockView> {
-    Json(clock_view(&app))
+pub async fn get_clock(_: Admin, sandbox: Sandbox) -> Json<ClockView> {
+    Json(clock_view(&sandbox))
 }
 
 /// Move the sandbox clock forward (time travel). Tokens, codes and grants expire accordingly.
@@ -68,7 +68,7 @@ pub async fn get_clock(_: Admin, app: Sandbox) -> Json<ClockView> {
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn advance_clock(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     ApiJson(req): ApiJson<AdvanceRequest>,
 ) -> Result<Json<ClockView>, ApiError> {
     let by = parse_duration(&req.by).map_err(|e| ApiError::bad_request("invalid_duration", e))?;
@@ -84,8 +84,8 @@ pub async fn advance_clock(
             "advance at most 20 years at a time",
         ));
     }
-    sandbox::advance_clock(&app, by).await?;
-    Ok(Json(clock_view(&app)))
+    sandbox::advance_clock(&sandbox, by).await?;
+    Ok(Json(clock_view(&sandbox)))
 }
 
 /// A grant to create without the browser.
@@ -148,7 +148,7 @@ pub struct CreatedGrant {
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn create_grant(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     ApiJson(req): ApiJson<CreateGrantRequest>,
 ) -> Result<(StatusCode, Json<CreatedGrant>), ApiError> {
     let scopes = Scope::parse_list(&req.scopes.join(" ")).map_err(|e| ApiError::bad_request("invalid_scope", e))?;
@@ -170,7 +170,7 @@ pub async fn create_grant(
             })
         }
     };
-    let (tokens, grant, mandate) = consent::issue_for_user(&app, &req.username, &req.client_id, &scopes, mandate)
+    let (tokens, grant, mandate) = consent::issue_for_user(&sandbox, &req.username, &req.client_id, &scopes, mandate)
         .await
         .map_err(oauth_error_to_api)?;
     Ok((
@@ -236,16 +236,20 @@ pub struct GrantList {
               (status = 404, description = "No such user", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn list_grants(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     ApiQuery(q): ApiQuery<GrantsQuery>,
 ) -> Result<Json<GrantList>, ApiError> {
-    let user = find_user(&app, &q.username)?;
-    let now = app.clock.now();
-    let mut grants = app.store.grants(|g| g.user_id == user.id)?;
+    let user = find_user(&sandbox, &q.username)?;
+    let now = sandbox.clock.now();
+    let mut grants = sandbox.store.grants(|g| g.user_id == user.id)?;
     grants.sort_by_key(|g| g.issued_at);
     let mut out = Vec::with_capacity(grants.len());
     for g in grants {
-        let company = app.store.client(&g.client_id)?.map(|c| c.company).unwrap_or_default();
+        let company = sandbox
+            .store
+            .client(&g.client_id)?
+            .map(|c| c.company)
+            .unwrap_or_default();
         let status = match (&g.revoked_at, &g.revoked_reason) {
             (Some(_), Some(r)) if r == "max_lifetime" => "expired",
             (Some(_), _) => "revoked",
@@ -308,11 +312,10 @@ pub struct LockView {
     responses((status = 200, description = "Unlocked", body = LockView),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = "application/problem+json"),
               (status = 404, description = "No such user", body = crate::error::Problem, content_type = "application/problem+json")))]
-pub async fn unlock_user(_: Admin, app: Sandbox, Path(username): Path<String>) -> Result<Json<LockView>, ApiError> {
-    let user = find_user(&app, &username)?;
+pub async fn unlock_user(_: Admin, sandbox: Sandbox, Path(username): Path<String>) -> Result<Json<LockView>, ApiError> {
+    let user = find_user(&sandbox, &username)?;
     let login = user.id.strip_prefix("u-").unwrap_or(&user.id).to_owned();
-    crate::services::lockout::unlock(&app, &login)?;
-    app.store.flush().await?;
+    crate::services::lockout::unlock(&sandbox, &login).await?;
     Ok(Json(LockView {
         username: login,
         locked: false,
@@ -320,8 +323,8 @@ pub async fn unlock_user(_: Admin, app: Sandbox, Path(username): Path<String>) -
 }
 
 /// A user named as the README shows it (`tanaka`) or by internal id (`u-tanaka`); 404 else.
-fn find_user(app: &Sandbox, name: &str) -> Result<crate::domain::customer::User, ApiError> {
-    consent::user_by_name(app, name)?
+fn find_user(sandbox: &Sandbox, name: &str) -> Result<crate::domain::customer::User, ApiError> {
+    consent::user_by_name(sandbox, name)?
         .ok_or_else(|| ApiError::not_found("user_not_found", format!("no user with username {name:?}")))
 }
 
@@ -332,8 +335,8 @@ fn find_user(app: &Sandbox, name: &str) -> Result<crate::domain::customer::User,
     responses((status = 204, description = "Revoked"),
               (status = 404, description = "No such grant", body = crate::error::Problem, content_type = "application/problem+json"),
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = "application/problem+json")))]
-pub async fn revoke_grant(_: Admin, app: Sandbox, Path(grant_id): Path<String>) -> Result<StatusCode, ApiError> {
-    if crate::services::grants::revoke_grant_by_id(&app, &grant_id, "user").await? {
+pub async fn revoke_grant(_: Admin, sandbox: Sandbox, Path(grant_id): Path<String>) -> Result<StatusCode, ApiError> {
+    if crate::services::grants::revoke_grant_by_id(&sandbox, &grant_id, "user").await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("grant_not_found", format!("no grant {grant_id:?}")))
@@ -414,7 +417,7 @@ pub struct AccessLogPage {
               (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn access_logs(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     ApiQuery(q): ApiQuery<AccessLogQuery>,
 ) -> Result<Json<AccessLogPage>, ApiError> {
     let limit = page_limit(q.limit, 50, 200)?;
@@ -429,7 +432,7 @@ pub async fn access_logs(
     }
     // The log records the token's `sub` (u-tanaka); accept the login name too.
     let user_id = match q.user_id {
-        Some(u) => Some(consent::user_by_name(&app, &u)?.map(|user| user.id).unwrap_or(u)),
+        Some(u) => Some(consent::user_by_name(&sandbox, &u)?.map(|user| user.id).unwrap_or(u)),
         None => None,
     };
     let filter = AccessLogFilter {
@@ -441,7 +444,7 @@ pub async fn access_logs(
         before,
         limit,
     };
-    let (entries, has_next) = sandbox::access_logs(&app, &filter)?;
+    let (entries, has_next) = sandbox::access_logs(&sandbox, &filter)?;
     let next_before = if has_next { entries.last().map(|e| e.id) } else { None };
     Ok(Json(AccessLogPage {
         entries: entries
@@ -498,7 +501,7 @@ pub struct AccountBalance {
               (status = 404, description = "No such account", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn credit(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     Path(account_id): Path<String>,
     ApiJson(req): ApiJson<CreditRequest>,
 ) -> Result<(StatusCode, Json<AccountBalance>), ApiError> {
@@ -519,7 +522,7 @@ pub async fn credit(
         return Err(ApiError::bad_request("invalid_edi", "ediInfo: at most 20 characters"));
     }
     let account = crate::services::transfers::credit_from_outside(
-        &app,
+        &sandbox,
         &account_id,
         crate::domain::money::Yen(amount),
         remitter.as_str(),
@@ -545,10 +548,10 @@ pub async fn credit(
               (status = 409, description = "Already closed", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn close_account(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     Path(account_id): Path<String>,
 ) -> Result<Json<AccountBalance>, ApiError> {
-    let a = crate::services::transfers::close_account(&app, &account_id).await?;
+    let a = crate::services::transfers::close_account(&sandbox, &account_id).await?;
     Ok(Json(AccountBalance {
         account_id: a.id,
         balance: a.balance.to_api_string(),
@@ -605,11 +608,11 @@ pub struct AdminAccountPage {
     responses((status = 200, description = "Accounts", body = AdminAccountPage)))]
 pub async fn list_accounts(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     ApiQuery(q): ApiQuery<AccountsQuery>,
 ) -> Result<Json<AdminAccountPage>, ApiError> {
     let limit = page_limit(q.limit, 100, 1000)?;
-    let (accounts, has_next) = app
+    let (accounts, has_next) = sandbox
         .store
         .list_accounts(q.customer_id.as_deref(), q.after.as_deref(), limit)?;
     Ok(Json(AdminAccountPage {
@@ -673,12 +676,12 @@ pub struct NotificationList {
               (status = 404, description = "No such user", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn notifications(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     ApiQuery(q): ApiQuery<NotificationsQuery>,
 ) -> Result<Json<NotificationList>, ApiError> {
-    let customer_id = find_user(&app, &q.username)?.customer_id;
+    let customer_id = find_user(&sandbox, &q.username)?.customer_id;
     let limit = page_limit(q.limit, 50, 500)?;
-    let list = app.store.notifications(&customer_id, limit)?;
+    let list = sandbox.store.notifications(&customer_id, limit)?;
     Ok(Json(NotificationList {
         notifications: list
             .into_iter()
@@ -725,8 +728,8 @@ pub struct LedgerView {
 #[utoipa::path(get, path = "/sandbox/v1/ledger", tag = "sandbox",
     security(("adminKey" = [])),
     responses((status = 200, description = "Totals", body = LedgerView)))]
-pub async fn ledger(_: Admin, app: Sandbox) -> Result<Json<LedgerView>, ApiError> {
-    let s = sandbox::ledger_summary(&app)?;
+pub async fn ledger(_: Admin, sandbox: Sandbox) -> Result<Json<LedgerView>, ApiError> {
+    let s = sandbox::ledger_summary(&sandbox)?;
     let system_total: i64 = s.system.iter().map(|(_, v)| v).sum();
     Ok(Json(LedgerView {
         opening_total: s.opening_total.to_string(),
@@ -770,7 +773,7 @@ pub struct ApprovalRequest {
               (status = 409, description = "Not waiting for approval", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn approval(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     Path(apply_no): Path<String>,
     ApiJson(req): ApiJson<ApprovalRequest>,
 ) -> Result<Json<crate::http::routes::transfers::TransferView>, ApiError> {
@@ -784,8 +787,9 @@ pub async fn approval(
             ));
         }
     };
-    let approver = find_user(&app, &req.approver)?;
-    let r = crate::services::transfers::decide(&app, &approver.id, &apply_no, decision, req.comment.as_deref()).await?;
+    let approver = find_user(&sandbox, &req.approver)?;
+    let r =
+        crate::services::transfers::decide(&sandbox, &approver.id, &apply_no, decision, req.comment.as_deref()).await?;
     Ok(Json(crate::http::routes::transfers::view(&r)))
 }
 
@@ -832,8 +836,12 @@ pub struct EventList {
 #[utoipa::path(get, path = "/sandbox/v1/events", tag = "sandbox", params(EventsQuery),
     security(("adminKey" = [])),
     responses((status = 200, description = "Events", body = EventList)))]
-pub async fn events(_: Admin, app: Sandbox, ApiQuery(q): ApiQuery<EventsQuery>) -> Result<Json<EventList>, ApiError> {
-    let list = app
+pub async fn events(
+    _: Admin,
+    sandbox: Sandbox,
+    ApiQuery(q): ApiQuery<EventsQuery>,
+) -> Result<Json<EventList>, ApiError> {
+    let list = sandbox
         .store
         .events_after(cursor("after", q.after.unwrap_or(0))?, page_limit(q.limit, 100, 1000)?)?;
     Ok(Json(EventList {
@@ -866,11 +874,11 @@ pub struct MandatesQuery {
               (status = 404, description = "No such user", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn mandates(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     ApiQuery(q): ApiQuery<MandatesQuery>,
 ) -> Result<Json<crate::http::routes::debits::MandateList>, ApiError> {
-    let user = find_user(&app, &q.username)?;
-    let list = app.store.mandates(|m| m.user_id == user.id)?;
+    let user = find_user(&sandbox, &q.username)?;
+    let list = sandbox.store.mandates(|m| m.user_id == user.id)?;
     Ok(Json(crate::http::routes::debits::MandateList {
         mandates: list.iter().map(crate::http::routes::debits::mandate_view).collect(),
     }))
@@ -884,10 +892,10 @@ pub async fn mandates(
               (status = 404, description = "No such mandate", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn stop_mandate(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     Path(mandate_id): Path<String>,
 ) -> Result<Json<crate::http::routes::debits::MandateView>, ApiError> {
-    let m = crate::services::debits::end_mandate(&app, &mandate_id, None).await?;
+    let m = crate::services::debits::end_mandate(&sandbox, &mandate_id, None).await?;
     Ok(Json(crate::http::routes::debits::mandate_view(&m)))
 }
 

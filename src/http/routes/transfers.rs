@@ -260,12 +260,12 @@ fn require_transfer_scope(who: &Authenticated) -> Result<(), ApiError> {
 
 pub async fn quote(
     segment: super::accounts::Segment,
-    app: Sandbox,
+    sandbox: Sandbox,
     who: Authenticated,
     input: TransferInput,
 ) -> Result<Json<FeeQuote>, ApiError> {
     segment.check(&who)?;
-    let plan = transfers::plan(&app, &who.0, &input)?;
+    let plan = transfers::plan(&sandbox, &who.0, &input)?;
     Ok(Json(FeeQuote {
         account_id: plan.account.id.clone(),
         total_amount: plan.items.iter().map(|i| i.amount.0).sum::<i64>().to_string(),
@@ -286,7 +286,7 @@ pub async fn quote(
 
 pub async fn request(
     segment: super::accounts::Segment,
-    app: Sandbox,
+    sandbox: Sandbox,
     who: Authenticated,
     idem: Option<crate::http::idempotency::IdempotencyContext>,
     input: TransferInput,
@@ -294,7 +294,7 @@ pub async fn request(
     use axum::response::IntoResponse;
     segment.check(&who)?;
     let key = idem.as_ref().map(|c| (c.key.as_str(), c.fingerprint.as_str()));
-    let accepted = transfers::request(&app, &who.0, &input, key).await?;
+    let accepted = transfers::request(&sandbox, &who.0, &input, key).await?;
     let mut res = (StatusCode::CREATED, Json(view(&accepted.transfer))).into_response();
     // The key lives in the transfer's own write; the idempotency layer stores no second copy.
     res.extensions_mut()
@@ -310,25 +310,25 @@ pub async fn request(
 
 pub async fn result(
     segment: super::accounts::Segment,
-    app: Sandbox,
+    sandbox: Sandbox,
     who: Authenticated,
     q: ApplyNoQuery,
 ) -> Result<Json<TransferView>, ApiError> {
     segment.check(&who)?;
     require_transfer_scope(&who)?;
-    Ok(Json(view(&transfers::get(&app, &who.0, &q.apply_no)?)))
+    Ok(Json(view(&transfers::get(&sandbox, &who.0, &q.apply_no)?)))
 }
 
 pub async fn status(
     segment: super::accounts::Segment,
-    app: Sandbox,
+    sandbox: Sandbox,
     who: Authenticated,
     q: StatusQuery,
 ) -> Result<Json<TransferList>, ApiError> {
     segment.check(&who)?;
     require_transfer_scope(&who)?;
     if let Some(apply_no) = &q.apply_no {
-        let one = view(&transfers::get(&app, &who.0, apply_no)?);
+        let one = view(&transfers::get(&sandbox, &who.0, apply_no)?);
         return Ok(Json(TransferList {
             transfers: vec![one],
             has_next: false,
@@ -340,8 +340,8 @@ pub async fn status(
         .account_id
         .as_deref()
         .ok_or_else(|| ApiError::bad_request("invalid_query", "send applyNo, or accountId with dateFrom/dateTo"))?;
-    let account = crate::services::reference::account(&app, &who.0, account_id)?;
-    let today = app.clock.now_jst().date();
+    let account = crate::services::reference::account(&sandbox, &who.0, account_id)?;
+    let today = sandbox.clock.now_jst().date();
     let (from, to) = crate::services::reference::date_range(q.date_from.as_deref(), q.date_to.as_deref(), today)?;
     let limit = match q.limit {
         None => 100,
@@ -362,12 +362,12 @@ pub async fn status(
         ));
     }
     // nextItemKey is the last applyNo of the previous page.
-    let (apply_nos, has_next) = app
+    let (apply_nos, has_next) = sandbox
         .store
         .transfers_of(&account.id, from, to, q.next_item_key.as_deref(), limit)?;
     let mut list = Vec::new();
     for no in &apply_nos {
-        if let Some(r) = app.store.transfer(no)? {
+        if let Some(r) = sandbox.store.transfer(no)? {
             list.push(view(&r));
         }
     }
@@ -381,26 +381,26 @@ pub async fn status(
 
 pub async fn cancel(
     segment: super::accounts::Segment,
-    app: Sandbox,
+    sandbox: Sandbox,
     who: Authenticated,
     q: ApplyNoQuery,
 ) -> Result<Json<TransferView>, ApiError> {
     segment.check(&who)?;
     require_transfer_scope(&who)?;
-    let r = transfers::cancel(&app, Some(&who.0), &q.apply_no).await?;
+    let r = transfers::cancel(&sandbox, Some(&who.0), &q.apply_no).await?;
     Ok(Json(view(&r)))
 }
 
 pub async fn verify(
     segment: super::accounts::Segment,
-    app: Sandbox,
+    sandbox: Sandbox,
     who: Authenticated,
     r: VerifyRequest,
 ) -> Result<Json<VerifyResult>, ApiError> {
     segment.check(&who)?;
     require_transfer_scope(&who)?;
     let (code, name) = transfers::verify_account(
-        &app,
+        &sandbox,
         &r.bank_code,
         &r.branch_code,
         &r.account_type_code,
@@ -427,8 +427,8 @@ macro_rules! transfer_routes {
                           (status = 400, description = "Invalid request (per-item errors)", body = crate::error::Problem, content_type = "application/problem+json"),
                           (status = 403, description = "No transfer scope, payee not allowed, or wrong segment", body = crate::error::Problem, content_type = "application/problem+json"),
                           (status = 404, description = "Not one of the token's accounts", body = crate::error::Problem, content_type = "application/problem+json")))]
-            pub async fn transfer_fee(app: Sandbox, who: Authenticated, ApiJson(input): ApiJson<TransferInput>) -> Result<Json<FeeQuote>, ApiError> {
-                super::quote($segment, app, who, input).await
+            pub async fn transfer_fee(sandbox: Sandbox, who: Authenticated, ApiJson(input): ApiJson<TransferInput>) -> Result<Json<FeeQuote>, ApiError> {
+                super::quote($segment, sandbox, who, input).await
             }
 
             /// Request a transfer of 1–99 items. Accepts `Idempotency-Key`.
@@ -441,12 +441,12 @@ macro_rules! transfer_routes {
                           (status = 409, description = "The same Idempotency-Key is still being processed", body = crate::error::Problem, content_type = "application/problem+json"),
                           (status = 422, description = "The Idempotency-Key was used with another body", body = crate::error::Problem, content_type = "application/problem+json")))]
             pub async fn transfer_request(
-                app: Sandbox,
+                sandbox: Sandbox,
                 who: Authenticated,
                 idem: Option<axum::Extension<crate::http::idempotency::IdempotencyContext>>,
                 ApiJson(input): ApiJson<TransferInput>,
             ) -> Result<axum::response::Response, ApiError> {
-                super::request($segment, app, who, idem.map(|e| e.0), input).await
+                super::request($segment, sandbox, who, idem.map(|e| e.0), input).await
             }
 
             /// The result of a request by acceptance number.
@@ -454,8 +454,8 @@ macro_rules! transfer_routes {
                 security(("bearer" = ["transfers:own", "transfers:any"])),
                 responses((status = 200, description = "The transfer", body = TransferView),
                           (status = 404, description = "No such transfer for this customer", body = crate::error::Problem, content_type = "application/problem+json")))]
-            pub async fn transfer_request_result(app: Sandbox, who: Authenticated, ApiQuery(q): ApiQuery<ApplyNoQuery>) -> Result<Json<TransferView>, ApiError> {
-                super::result($segment, app, who, q).await
+            pub async fn transfer_request_result(sandbox: Sandbox, who: Authenticated, ApiQuery(q): ApiQuery<ApplyNoQuery>) -> Result<Json<TransferView>, ApiError> {
+                super::result($segment, sandbox, who, q).await
             }
 
             /// Status inquiry: one transfer by applyNo, or an account's transfers by acceptance date, paged.
@@ -464,8 +464,8 @@ macro_rules! transfer_routes {
                 responses((status = 200, description = "Transfers", body = TransferList),
                           (status = 400, description = "Bad query", body = crate::error::Problem, content_type = "application/problem+json"),
                           (status = 404, description = "No such transfer or account", body = crate::error::Problem, content_type = "application/problem+json")))]
-            pub async fn transfer_status(app: Sandbox, who: Authenticated, ApiQuery(q): ApiQuery<StatusQuery>) -> Result<Json<TransferList>, ApiError> {
-                super::status($segment, app, who, q).await
+            pub async fn transfer_status(sandbox: Sandbox, who: Authenticated, ApiQuery(q): ApiQuery<StatusQuery>) -> Result<Json<TransferList>, ApiError> {
+                super::status($segment, sandbox, who, q).await
             }
 
             /// Cancel a scheduled transfer (11) or one waiting for approval (2). Accepts `Idempotency-Key`.
@@ -474,8 +474,8 @@ macro_rules! transfer_routes {
                 responses((status = 200, description = "Cancelled (status 8)", body = TransferView),
                           (status = 404, description = "No such transfer", body = crate::error::Problem, content_type = "application/problem+json"),
                           (status = 409, description = "Not cancellable in its state", body = crate::error::Problem, content_type = "application/problem+json")))]
-            pub async fn transfer_cancel(app: Sandbox, who: Authenticated, ApiJson(q): ApiJson<ApplyNoQuery>) -> Result<Json<TransferView>, ApiError> {
-                super::cancel($segment, app, who, q).await
+            pub async fn transfer_cancel(sandbox: Sandbox, who: Authenticated, ApiJson(q): ApiJson<ApplyNoQuery>) -> Result<Json<TransferView>, ApiError> {
+                super::cancel($segment, sandbox, who, q).await
             }
 
             /// Account-name verification (口座確認): 0 confirmed, 1 no account, 2 name mismatch, 9 other.
@@ -483,8 +483,8 @@ macro_rules! transfer_routes {
                 security(("bearer" = ["transfers:own", "transfers:any"])),
                 responses((status = 200, description = "Answer code", body = VerifyResult),
                           (status = 400, description = "Malformed codes", body = crate::error::Problem, content_type = "application/problem+json")))]
-            pub async fn verify_account(app: Sandbox, who: Authenticated, ApiJson(r): ApiJson<VerifyRequest>) -> Result<Json<VerifyResult>, ApiError> {
-                super::verify($segment, app, who, r).await
+            pub async fn verify_account(sandbox: Sandbox, who: Authenticated, ApiJson(r): ApiJson<VerifyRequest>) -> Result<Json<VerifyResult>, ApiError> {
+                super::verify($segment, sandbox, who, r).await
             }
 
             pub fn router() -> crate::http::route::Routes {

@@ -314,16 +314,16 @@ pub struct TestSent {
     pub event_id: String,
 }
 
-fn message_view(app: &Sandbox, d: &Delivery) -> MessageView {
-    let payload = app
+fn message_view(sandbox: &Sandbox, d: &Delivery) -> MessageView {
+    let payload = sandbox
         .store
         .event(d.seq)
         .ok()
         .flatten()
-        .map(|e| serde_json::from_slice(&webhooks::dispatcher::payload(app, &e)).unwrap_or_default())
+        .map(|e| serde_json::from_slice(&webhooks::dispatcher::payload(sandbox, &e)).unwrap_or_default())
         .unwrap_or_default();
     MessageView {
-        id: app.webhooks.message_id(d.seq),
+        id: sandbox.webhooks.message_id(d.seq),
         event_id: format!("evt_{:012}", d.seq),
         event_type: d.event_type.clone(),
         endpoint_id: d.endpoint_id.clone(),
@@ -351,8 +351,8 @@ fn attempt_view(endpoint_id: &str, a: &Attempt) -> AttemptView {
     }
 }
 
-fn message_seq(app: &Sandbox, id: &str) -> Result<u64, ApiError> {
-    app.webhooks.message_seq(id).ok_or_else(|| no_message(id))
+fn message_seq(sandbox: &Sandbox, id: &str) -> Result<u64, ApiError> {
+    sandbox.webhooks.message_seq(id).ok_or_else(|| no_message(id))
 }
 
 fn no_message(id: &str) -> ApiError {
@@ -378,7 +378,7 @@ fn parse_grace(v: Option<&str>) -> Result<Option<jiff::SignedDuration>, ApiError
 
 /// Lists messages matching `q`, and whether `undelivered_only`.
 fn list_messages(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     caller: &WebhookCaller,
     q: MessagesQuery,
     undelivered_only: bool,
@@ -390,7 +390,7 @@ fn list_messages(
     };
     let after = match &q.after {
         None => 0,
-        Some(id) => app.webhooks.message_seq(id).ok_or_else(|| {
+        Some(id) => sandbox.webhooks.message_seq(id).ok_or_else(|| {
             ApiError::bad_request(
                 "invalid_after",
                 format!("after must be a message id of this sandbox (msg_…), as nextAfter gives it; got {id:?}"),
@@ -419,22 +419,22 @@ fn list_messages(
         ),
     };
     if let Some(ep) = &q.endpoint_id {
-        webhooks::get(app, caller.client(), ep)?;
+        webhooks::get(sandbox, caller.client(), ep)?;
     }
     let client = caller.client();
-    let (list, has_next) = app.store.deliveries(after, limit, |d| {
+    let (list, has_next) = sandbox.store.deliveries(after, limit, |d| {
         client.is_none_or(|c| c == d.client_id)
             && q.endpoint_id.as_ref().is_none_or(|e| e == &d.endpoint_id)
             && status.is_none_or(|s| s == d.status)
             && (!undelivered_only || d.status.undelivered())
     })?;
     let next_after = if has_next {
-        list.last().map(|d| app.webhooks.message_id(d.seq))
+        list.last().map(|d| sandbox.webhooks.message_id(d.seq))
     } else {
         None
     };
     Ok(MessageList {
-        messages: list.iter().map(|d| message_view(app, d)).collect(),
+        messages: list.iter().map(|d| message_view(sandbox, d)).collect(),
         has_next,
         next_after,
     })
@@ -448,14 +448,14 @@ fn list_messages(
               (status = 422, description = "The endpoint cannot be used", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn create_webhook_endpoint(
     caller: WebhookCaller,
-    app: Sandbox,
+    sandbox: Sandbox,
     ApiJson(input): ApiJson<EndpointInput>,
 ) -> Result<(StatusCode, Json<EndpointView>), ApiError> {
     let Some(client) = caller.client() else {
         return Err(ApiError::internal("the webhook API was reached without a client"));
     };
     let e = webhooks::create(
-        &app,
+        &sandbox,
         NewEndpoint {
             client_id: client.to_owned(),
             url: input.url,
@@ -473,10 +473,10 @@ pub async fn create_webhook_endpoint(
 #[utoipa::path(get, path = "/webhooks/v1/endpoints", tag = "webhooks",
     security(("clientBasic" = [])),
     responses((status = 200, description = "The endpoints", body = EndpointList)))]
-pub async fn list_webhook_endpoints(caller: WebhookCaller, app: Sandbox) -> Json<EndpointList> {
+pub async fn list_webhook_endpoints(caller: WebhookCaller, sandbox: Sandbox) -> Json<EndpointList> {
     let client = caller.client();
     Json(EndpointList {
-        endpoints: app
+        endpoints: sandbox
             .webhooks
             .endpoints()
             .iter()
@@ -494,10 +494,13 @@ pub async fn list_webhook_endpoints(caller: WebhookCaller, app: Sandbox) -> Json
               (status = 404, description = "No such endpoint of yours", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn get_webhook_endpoint(
     caller: WebhookCaller,
-    app: Sandbox,
+    sandbox: Sandbox,
     Path(id): Path<String>,
 ) -> Result<Json<EndpointView>, ApiError> {
-    Ok(Json(endpoint_view(&webhooks::get(&app, caller.client(), &id)?, false)))
+    Ok(Json(endpoint_view(
+        &webhooks::get(&sandbox, caller.client(), &id)?,
+        false,
+    )))
 }
 
 /// Change an endpoint's URL, event types, description or whether it is enabled.
@@ -509,7 +512,7 @@ pub async fn get_webhook_endpoint(
               (status = 422, description = "The change cannot be used", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn update_webhook_endpoint(
     caller: WebhookCaller,
-    app: Sandbox,
+    sandbox: Sandbox,
     Path(id): Path<String>,
     ApiJson(p): ApiJson<EndpointPatch>,
 ) -> Result<Json<EndpointView>, ApiError> {
@@ -519,7 +522,7 @@ pub async fn update_webhook_endpoint(
         description: p.description,
         enabled: p.enabled,
     };
-    let e = webhooks::update(&app, caller.client(), &id, changes).await?;
+    let e = webhooks::update(&sandbox, caller.client(), &id, changes).await?;
     Ok(Json(endpoint_view(&e, false)))
 }
 
@@ -531,10 +534,10 @@ pub async fn update_webhook_endpoint(
               (status = 404, description = "No such endpoint of yours", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn delete_webhook_endpoint(
     caller: WebhookCaller,
-    app: Sandbox,
+    sandbox: Sandbox,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    webhooks::delete(&app, caller.client(), &id).await?;
+    webhooks::delete(&sandbox, caller.client(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -549,12 +552,12 @@ pub async fn delete_webhook_endpoint(
               (status = 422, description = "The rotation cannot be done so", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn rotate_webhook_secret(
     caller: WebhookCaller,
-    app: Sandbox,
+    sandbox: Sandbox,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<RotateInput>,
 ) -> Result<Json<EndpointView>, ApiError> {
     let grace = parse_grace(input.grace_period.as_deref())?;
-    let e = webhooks::rotate_secret(&app, caller.client(), &id, input.secret, grace).await?;
+    let e = webhooks::rotate_secret(&sandbox, caller.client(), &id, input.secret, grace).await?;
     Ok(Json(endpoint_view(&e, true)))
 }
 
@@ -569,15 +572,15 @@ pub async fn rotate_webhook_secret(
               (status = 422, description = "since is not a time", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn recover_webhook_messages(
     caller: WebhookCaller,
-    app: Sandbox,
+    sandbox: Sandbox,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<RecoverInput>,
 ) -> Result<(StatusCode, Json<Queued>), ApiError> {
-    recover_as(&app, &caller, &id, input).await
+    recover_as(&sandbox, &caller, &id, input).await
 }
 
 async fn recover_as(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     caller: &WebhookCaller,
     id: &str,
     input: RecoverInput,
@@ -593,7 +596,7 @@ async fn recover_as(
             )],
         )
     })?;
-    let queued = webhooks::recover(app, caller.client(), id, since).await?;
+    let queued = webhooks::recover(sandbox, caller.client(), id, since).await?;
     Ok((StatusCode::ACCEPTED, Json(Queued { queued })))
 }
 
@@ -604,10 +607,10 @@ async fn recover_as(
               (status = 404, description = "No such endpoint of yours", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn list_webhook_messages(
     caller: WebhookCaller,
-    app: Sandbox,
+    sandbox: Sandbox,
     ApiQuery(q): ApiQuery<MessagesQuery>,
 ) -> Result<Json<MessageList>, ApiError> {
-    Ok(Json(list_messages(&app, &caller, q, false)?))
+    Ok(Json(list_messages(&sandbox, &caller, q, false)?))
 }
 
 /// The pull API for what was not delivered: messages pending, failed, dropped or held, oldest
@@ -618,10 +621,10 @@ pub async fn list_webhook_messages(
               (status = 404, description = "No such endpoint of yours", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn list_undelivered_webhook_messages(
     caller: WebhookCaller,
-    app: Sandbox,
+    sandbox: Sandbox,
     ApiQuery(q): ApiQuery<MessagesQuery>,
 ) -> Result<Json<MessageList>, ApiError> {
-    Ok(Json(list_messages(&app, &caller, q, true)?))
+    Ok(Json(list_messages(&sandbox, &caller, q, true)?))
 }
 
 /// One message, per endpoint of yours it goes to.
@@ -632,18 +635,18 @@ pub async fn list_undelivered_webhook_messages(
               (status = 404, description = "No such message of yours", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn get_webhook_message(
     caller: WebhookCaller,
-    app: Sandbox,
+    sandbox: Sandbox,
     Path(id): Path<String>,
 ) -> Result<Json<MessageList>, ApiError> {
-    one_message(&app, &caller, &id)
+    one_message(&sandbox, &caller, &id)
 }
 
 /// The message `id` (its sequence number) and its deliveries the caller may see; 404 when
 /// there are none.
-fn deliveries_for(app: &Sandbox, caller: &WebhookCaller, id: &str) -> Result<(u64, Vec<Delivery>), ApiError> {
-    let seq = message_seq(app, id)?;
+fn deliveries_for(sandbox: &Sandbox, caller: &WebhookCaller, id: &str) -> Result<(u64, Vec<Delivery>), ApiError> {
+    let seq = message_seq(sandbox, id)?;
     let client = caller.client();
-    let list: Vec<Delivery> = app
+    let list: Vec<Delivery> = sandbox
         .store
         .deliveries_of(seq)?
         .into_iter()
@@ -655,10 +658,10 @@ fn deliveries_for(app: &Sandbox, caller: &WebhookCaller, id: &str) -> Result<(u6
     Ok((seq, list))
 }
 
-fn one_message(app: &Sandbox, caller: &WebhookCaller, id: &str) -> Result<Json<MessageList>, ApiError> {
-    let (_, list) = deliveries_for(app, caller, id)?;
+fn one_message(sandbox: &Sandbox, caller: &WebhookCaller, id: &str) -> Result<Json<MessageList>, ApiError> {
+    let (_, list) = deliveries_for(sandbox, caller, id)?;
     Ok(Json(MessageList {
-        messages: list.iter().map(|d| message_view(app, d)).collect(),
+        messages: list.iter().map(|d| message_view(sandbox, d)).collect(),
         has_next: false,
         next_after: None,
     }))
@@ -673,17 +676,17 @@ fn one_message(app: &Sandbox, caller: &WebhookCaller, id: &str) -> Result<Json<M
               (status = 404, description = "No such message of yours", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn list_webhook_attempts(
     caller: WebhookCaller,
-    app: Sandbox,
+    sandbox: Sandbox,
     Path(id): Path<String>,
 ) -> Result<Json<AttemptList>, ApiError> {
-    attempts_of(&app, &caller, id)
+    attempts_of(&sandbox, &caller, id)
 }
 
-fn attempts_of(app: &Sandbox, caller: &WebhookCaller, id: String) -> Result<Json<AttemptList>, ApiError> {
-    let (seq, deliveries) = deliveries_for(app, caller, &id)?;
+fn attempts_of(sandbox: &Sandbox, caller: &WebhookCaller, id: String) -> Result<Json<AttemptList>, ApiError> {
+    let (seq, deliveries) = deliveries_for(sandbox, caller, &id)?;
     let mut out = Vec::new();
     for d in &deliveries {
-        for a in app.store.attempts(seq, &d.endpoint_id)? {
+        for a in sandbox.store.attempts(seq, &d.endpoint_id)? {
             out.push(attempt_view(&d.endpoint_id, &a));
         }
     }
@@ -701,21 +704,21 @@ fn attempts_of(app: &Sandbox, caller: &WebhookCaller, id: String) -> Result<Json
               (status = 404, description = "No such message of yours", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn redeliver_webhook_message(
     caller: WebhookCaller,
-    app: Sandbox,
+    sandbox: Sandbox,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<RedeliverQuery>,
 ) -> Result<(StatusCode, Json<Queued>), ApiError> {
-    redeliver_as(&app, &caller, &id, q).await
+    redeliver_as(&sandbox, &caller, &id, q).await
 }
 
 async fn redeliver_as(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     caller: &WebhookCaller,
     id: &str,
     q: RedeliverQuery,
 ) -> Result<(StatusCode, Json<Queued>), ApiError> {
-    let seq = message_seq(app, id)?;
-    let queued = webhooks::redeliver(app, caller.client(), seq, q.endpoint_id.as_deref()).await?;
+    let seq = message_seq(sandbox, id)?;
+    let queued = webhooks::redeliver(sandbox, caller.client(), seq, q.endpoint_id.as_deref()).await?;
     if queued == 0 {
         return Err(no_message(id));
     }
@@ -731,12 +734,12 @@ async fn redeliver_as(
               (status = 422, description = "The endpoint cannot be used", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn create_any_webhook_endpoint(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     ApiJson(input): ApiJson<ControlEndpointInput>,
 ) -> Result<(StatusCode, Json<EndpointView>), ApiError> {
-    super::clients::known_client(&app, &input.client_id)?;
+    super::clients::known_client(&sandbox, &input.client_id)?;
     let e = webhooks::create(
-        &app,
+        &sandbox,
         NewEndpoint {
             client_id: input.client_id,
             url: input.url,
@@ -754,9 +757,9 @@ pub async fn create_any_webhook_endpoint(
 #[utoipa::path(get, path = "/sandbox/v1/webhooks/endpoints", tag = "webhooks",
     security(("adminKey" = [])),
     responses((status = 200, description = "The endpoints", body = EndpointList)))]
-pub async fn list_all_webhook_endpoints(caller: Admin, app: Sandbox) -> Json<EndpointList> {
+pub async fn list_all_webhook_endpoints(caller: Admin, sandbox: Sandbox) -> Json<EndpointList> {
     let _ = caller;
-    list_webhook_endpoints(WebhookCaller::Admin, app).await
+    list_webhook_endpoints(WebhookCaller::Admin, sandbox).await
 }
 
 /// One endpoint.
@@ -767,10 +770,10 @@ pub async fn list_all_webhook_endpoints(caller: Admin, app: Sandbox) -> Json<End
               (status = 404, description = "No such endpoint", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn get_any_webhook_endpoint(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     Path(id): Path<String>,
 ) -> Result<Json<EndpointView>, ApiError> {
-    Ok(Json(endpoint_view(&webhooks::get(&app, None, &id)?, false)))
+    Ok(Json(endpoint_view(&webhooks::get(&sandbox, None, &id)?, false)))
 }
 
 /// Delete an endpoint.
@@ -781,10 +784,10 @@ pub async fn get_any_webhook_endpoint(
               (status = 404, description = "No such endpoint", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn delete_any_webhook_endpoint(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    webhooks::delete(&app, None, &id).await?;
+    webhooks::delete(&sandbox, None, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -796,11 +799,11 @@ pub async fn delete_any_webhook_endpoint(
               (status = 404, description = "No such endpoint", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn get_delivery_faults(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     Path(id): Path<String>,
 ) -> Result<Json<FaultsInput>, ApiError> {
     Ok(Json(FaultsInput {
-        faults: webhooks::get(&app, None, &id)?.faults,
+        faults: webhooks::get(&sandbox, None, &id)?.faults,
     }))
 }
 
@@ -817,12 +820,12 @@ pub async fn get_delivery_faults(
               (status = 422, description = "A fault cannot be used", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn put_delivery_faults(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<FaultsInput>,
 ) -> Result<Json<FaultsInput>, ApiError> {
-    webhooks::get(&app, None, &id)?;
-    let e = webhooks::set_faults(&app, &id, input.faults).await?;
+    webhooks::get(&sandbox, None, &id)?;
+    let e = webhooks::set_faults(&sandbox, &id, input.faults).await?;
     Ok(Json(FaultsInput { faults: e.faults }))
 }
 
@@ -833,7 +836,7 @@ pub async fn put_delivery_faults(
               (status = 404, description = "No such endpoint", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn send_test_webhook(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     ApiJson(input): ApiJson<TestInput>,
 ) -> Result<(StatusCode, Json<TestSent>), ApiError> {
     if input.message.as_ref().is_some_and(|m| m.chars().count() > 500) {
@@ -844,7 +847,7 @@ pub async fn send_test_webhook(
             vec!["message: at most 500 characters".into()],
         ));
     }
-    let (message_id, seq) = webhooks::send_test(&app, &input.endpoint_id, input.message).await?;
+    let (message_id, seq) = webhooks::send_test(&sandbox, &input.endpoint_id, input.message).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(TestSent {
@@ -861,10 +864,10 @@ pub async fn send_test_webhook(
               (status = 404, description = "No such endpoint", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn admin_list_messages(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     ApiQuery(q): ApiQuery<MessagesQuery>,
 ) -> Result<Json<MessageList>, ApiError> {
-    Ok(Json(list_messages(&app, &WebhookCaller::Admin, q, false)?))
+    Ok(Json(list_messages(&sandbox, &WebhookCaller::Admin, q, false)?))
 }
 
 /// Every client's undelivered messages (control plane).
@@ -874,10 +877,10 @@ pub async fn admin_list_messages(
               (status = 404, description = "No such endpoint", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn admin_list_undelivered(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     ApiQuery(q): ApiQuery<MessagesQuery>,
 ) -> Result<Json<MessageList>, ApiError> {
-    Ok(Json(list_messages(&app, &WebhookCaller::Admin, q, true)?))
+    Ok(Json(list_messages(&sandbox, &WebhookCaller::Admin, q, true)?))
 }
 
 /// One message, per endpoint it goes to (control plane).
@@ -886,8 +889,12 @@ pub async fn admin_list_undelivered(
     security(("adminKey" = [])),
     responses((status = 200, description = "The message's deliveries", body = MessageList),
               (status = 404, description = "No such message", body = crate::error::Problem, content_type = PROBLEM)))]
-pub async fn admin_get_message(_: Admin, app: Sandbox, Path(id): Path<String>) -> Result<Json<MessageList>, ApiError> {
-    one_message(&app, &WebhookCaller::Admin, &id)
+pub async fn admin_get_message(
+    _: Admin,
+    sandbox: Sandbox,
+    Path(id): Path<String>,
+) -> Result<Json<MessageList>, ApiError> {
+    one_message(&sandbox, &WebhookCaller::Admin, &id)
 }
 
 /// Every attempt to deliver a message (control plane).
@@ -898,10 +905,10 @@ pub async fn admin_get_message(_: Admin, app: Sandbox, Path(id): Path<String>) -
               (status = 404, description = "No such message", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn admin_list_attempts(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     Path(id): Path<String>,
 ) -> Result<Json<AttemptList>, ApiError> {
-    attempts_of(&app, &WebhookCaller::Admin, id)
+    attempts_of(&sandbox, &WebhookCaller::Admin, id)
 }
 
 /// Send a message again now (control plane).
@@ -912,11 +919,11 @@ pub async fn admin_list_attempts(
               (status = 404, description = "No such message", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn admin_redeliver(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<RedeliverQuery>,
 ) -> Result<(StatusCode, Json<Queued>), ApiError> {
-    redeliver_as(&app, &WebhookCaller::Admin, &id, q).await
+    redeliver_as(&sandbox, &WebhookCaller::Admin, &id, q).await
 }
 
 /// Send again every failed or dropped message to the endpoint since a time (control plane).
@@ -929,11 +936,11 @@ pub async fn admin_redeliver(
               (status = 422, description = "since is not a time", body = crate::error::Problem, content_type = PROBLEM)))]
 pub async fn admin_recover(
     _: Admin,
-    app: Sandbox,
+    sandbox: Sandbox,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<RecoverInput>,
 ) -> Result<(StatusCode, Json<Queued>), ApiError> {
-    recover_as(&app, &WebhookCaller::Admin, &id, input).await
+    recover_as(&sandbox, &WebhookCaller::Admin, &id, input).await
 }
 
 /// Webhook management takes no `Idempotency-Key`: it answers secrets once, and redeliveries are

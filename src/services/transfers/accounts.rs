@@ -5,18 +5,18 @@ use super::*;
 
 /// Credits an account from outside the bank (sandbox control): salary from another bank etc.
 pub async fn credit_from_outside(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     account_id: &str,
     amount: Yen,
     remitter: &str,
     edi: Option<&str>,
 ) -> Result<Account, TransferError> {
-    let now = app.clock.now();
+    let now = sandbox.clock.now();
     let remarks = match edi {
         Some(e) => format!("ﾌﾘｺﾐ {remitter} {e}"),
         None => format!("ﾌﾘｺﾐ {remitter}"),
     };
-    let account = app
+    let account = sandbox
         .store
         .atomically::<Account, ExecError>(|tx| {
             let Some(mut account) = tx.account(account_id)? else {
@@ -63,15 +63,15 @@ pub async fn credit_from_outside(
             TxError::Abort(_) => TransferError::CreditToClosed(account_id.to_owned()),
             TxError::Storage(e) => e.into(),
         })?;
-    app.store.flush().await?;
+    sandbox.store.flush().await?;
     Ok(account)
 }
 
 /// Closes an account (sandbox control): what is left is paid out in cash, then the account
 /// neither sends nor receives (transfers to it are returned, debits answer 2).
-pub async fn close_account(app: &Sandbox, account_id: &str) -> Result<Account, TransferError> {
-    let now = app.clock.now();
-    let account = app
+pub async fn close_account(sandbox: &Sandbox, account_id: &str) -> Result<Account, TransferError> {
+    let now = sandbox.clock.now();
+    let account = sandbox
         .store
         .atomically::<Account, ExecError>(|tx| {
             let Some(mut account) = tx.account(account_id)? else {
@@ -120,6 +120,6 @@ pub async fn close_account(app: &Sandbox, account_id: &str) -> Result<Account, T
             TxError::Abort(_) => TransferError::AlreadyClosed,
             TxError::Storage(e) => e.into(),
         })?;
-    app.store.flush().await?;
+    sandbox.store.flush().await?;
     Ok(account)
 }

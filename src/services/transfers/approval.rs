@@ -3,9 +3,13 @@
 use super::*;
 
 /// Cancels a scheduled transfer or one waiting for approval (status 8).
-pub async fn cancel(app: &Sandbox, who: Option<&Principal>, apply_no: &str) -> Result<TransferRequest, TransferError> {
-    let now = app.clock.now();
-    let req = app
+pub async fn cancel(
+    sandbox: &Sandbox,
+    who: Option<&Principal>,
+    apply_no: &str,
+) -> Result<TransferRequest, TransferError> {
+    let now = sandbox.clock.now();
+    let req = sandbox
         .store
         .atomically::<TransferRequest, ExecError>(|tx| {
             let Some(mut req) = tx
@@ -30,27 +34,27 @@ pub async fn cancel(app: &Sandbox, who: Option<&Principal>, apply_no: &str) -> R
             Ok(req)
         })
         .map_err(|e| transfer_tx_error(e, apply_no))?;
-    app.store.flush().await?;
+    sandbox.store.flush().await?;
     Ok(req)
 }
 
 /// Approves (the transfer then runs or is scheduled) or returns (差戻, status 3) a request
 /// waiting for approval. `approver` must be an approver or admin of the same corporation.
 pub async fn decide(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     approver_id: &str,
     apply_no: &str,
     decision: Decision,
     comment: Option<&str>,
 ) -> Result<TransferRequest, TransferError> {
-    let approver = app
+    let approver = sandbox
         .store
         .user(approver_id)?
         .filter(|u| matches!(u.role, Role::Approver | Role::Admin))
         .ok_or_else(|| TransferError::NotAnApprover(approver_id.to_owned()))?;
-    let now = app.clock.now();
+    let now = sandbox.clock.now();
     let today = now.to_zoned(jst()).date();
-    let req = app
+    let req = sandbox
         .store
         .atomically::<TransferRequest, ExecError>(|tx| {
             let Some(mut req) = tx.transfer(apply_no)?.filter(|r| r.customer_id == approver.customer_id) else {
@@ -72,7 +76,7 @@ pub async fn decide(
                     transfer_event(tx, TransferEventKind::Approved, &req, now)?;
                     let execution = req.execution_date.max(today);
                     if execution == today {
-                        if let Err(e) = execute_items(app, tx, &mut req, now, false)? {
+                        if let Err(e) = execute_items(sandbox, tx, &mut req, now, false)? {
                             return abort(e);
                         }
                     } else {
@@ -86,6 +90,6 @@ pub async fn decide(
             Ok(req)
         })
         .map_err(|e| transfer_tx_error(e, apply_no))?;
-    app.store.flush().await?;
+    sandbox.store.flush().await?;
     Ok(req)
 }

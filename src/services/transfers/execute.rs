@@ -34,12 +34,12 @@ pub(super) fn due_at(due: Due, now: Timestamp) -> Option<Timestamp> {
 
 /// What a transfer outcome rule says about an item to another bank, if one matches.
 pub(super) fn by_outcome_rule(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     req: &TransferRequest,
     item: &TransferItem,
     now: Timestamp,
 ) -> Option<Receiving> {
-    let rule = app.faults.outcome_for(&ItemFacts {
+    let rule = sandbox.faults.outcome_for(&ItemFacts {
         bank_code: item.bank_code.as_str(),
         branch_code: item.branch_code.as_str(),
         account_number: item.account_number.as_str(),
@@ -65,7 +65,7 @@ pub(super) fn by_outcome_rule(
 }
 
 pub(super) fn receiving(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     tx: &LedgerTx<'_>,
     req: &TransferRequest,
     item: &TransferItem,
@@ -84,10 +84,10 @@ pub(super) fn receiving(
             Some(_) => Receiving::Credit(id),
         });
     }
-    if let Some(decided) = by_outcome_rule(app, req, item, now) {
+    if let Some(decided) = by_outcome_rule(sandbox, req, item, now) {
         return Ok(decided);
     }
-    let bank = app
+    let bank = sandbox
         .scenario
         .scenario
         .other_banks
@@ -113,7 +113,7 @@ pub(super) fn receiving(
         }
     }
     let local = now.to_zoned(jst());
-    let (open, close) = transfer_hours(app);
+    let (open, close) = transfer_hours(sandbox);
     let time = local.time();
     if is_business_day(local.date()) && time >= open && time < close {
         Ok(Receiving::Clearing)
@@ -187,7 +187,7 @@ pub(super) fn return_item(
 /// says the request is being accepted in this very write (its `transfer.accepted` event is
 /// written first, once the checks pass, so a refused request leaves no event).
 pub(super) fn execute_items(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     tx: &LedgerTx<'_>,
     req: &mut TransferRequest,
     now: Timestamp,
@@ -199,9 +199,9 @@ pub(super) fn execute_items(
     // Where each item goes, first: an item refused outright (40) takes no money and no fee.
     let mut decided = Vec::with_capacity(req.items.len());
     for item in &req.items {
-        decided.push(receiving(app, tx, req, item, now)?);
+        decided.push(receiving(sandbox, tx, req, item, now)?);
     }
-    let total = match check_debit(app, &mut remitter, req, &decided, now) {
+    let total = match check_debit(sandbox, &mut remitter, req, &decided, now) {
         Ok(total) => total,
         Err(e) => return Ok(Err(e)),
     };
@@ -272,7 +272,7 @@ struct Remitter<'a> {
 /// What the items that move money take from the remitter, within what it can withdraw and
 /// its daily limit (recorded on the account for today).
 fn check_debit(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     remitter: &mut Account,
     req: &TransferRequest,
     decided: &[Receiving],
@@ -296,7 +296,7 @@ fn check_debit(
         Some((d, y)) if d == today => y.0,
         _ => 0,
     };
-    if sent + total.0 > app.scenario.scenario.limits.daily_per_account as i64 {
+    if sent + total.0 > sandbox.scenario.scenario.limits.daily_per_account as i64 {
         return Err(ExecError::DailyLimit);
     }
     remitter.daily_out = Some((today, Yen(sent + total.0)));

@@ -116,8 +116,8 @@ pub const MAX_ITEMS: usize = 99;
 /// How far ahead a transfer may be designated.
 const MAX_DAYS_AHEAD: i64 = 365;
 
-fn fee_table(app: &Sandbox) -> FeeTable {
-    let f = &app.scenario.scenario.fees;
+fn fee_table(sandbox: &Sandbox) -> FeeTable {
+    let f = &sandbox.scenario.scenario.fees;
     let y = |v: [u32; 2]| [Yen(v[0] as i64), Yen(v[1] as i64)];
     FeeTable {
         same_branch: y(f.same_branch),
@@ -126,14 +126,15 @@ fn fee_table(app: &Sandbox) -> FeeTable {
     }
 }
 
-fn bank_code(app: &Sandbox) -> &BankCode {
-    &app.scenario.scenario.bank.code
+fn bank_code(sandbox: &Sandbox) -> &BankCode {
+    &sandbox.scenario.scenario.bank.code
 }
 
 /// The bank's hours for same-day transfers to other banks (default 08:30–15:00).
-fn transfer_hours(app: &Sandbox) -> (Time, Time) {
+fn transfer_hours(sandbox: &Sandbox) -> (Time, Time) {
     let parse = |s: &str| s.parse::<Time>().ok();
-    app.scenario
+    sandbox
+        .scenario
         .scenario
         .bank
         .hours

@@ -82,16 +82,16 @@ impl Plan {
 
 /// Checks everything a request would check and works out fees, dates and mode. Every
 /// problem is reported at once, in the order of the request's fields and items.
-pub fn plan(app: &Sandbox, who: &Principal, input: &TransferInput) -> Result<Plan, TransferError> {
-    let account = remitting_account(app, who, input)?;
-    let today = app.clock.now_jst().date();
+pub fn plan(sandbox: &Sandbox, who: &Principal, input: &TransferInput) -> Result<Plan, TransferError> {
+    let account = remitting_account(sandbox, who, input)?;
+    let today = sandbox.clock.now_jst().date();
     let mut errors = Vec::new();
     let header = check_header(input, &account, today, &mut errors);
-    let reach = Reach::of(app, who)?;
+    let reach = Reach::of(sandbox, who)?;
     let mut items = Vec::new();
     for (i, it) in input.transfers.iter().enumerate() {
         let id = it.item_id.unwrap_or(i as u32 + 1);
-        if let Some(item) = plan_item(app, &account, &reach, id, it, &mut errors) {
+        if let Some(item) = plan_item(sandbox, &account, &reach, id, it, &mut errors) {
             items.push(item);
         }
     }
@@ -118,16 +118,16 @@ pub fn plan(app: &Sandbox, who: &Principal, input: &TransferInput) -> Result<Pla
         holiday_rule: header.holiday_rule,
         items,
     };
-    check_funds(app, &plan)?;
+    check_funds(sandbox, &plan)?;
     Ok(plan)
 }
 
 /// The remitting account: the token's, open, and the token able to transfer at all.
-fn remitting_account(app: &Sandbox, who: &Principal, input: &TransferInput) -> Result<Arc<Account>, TransferError> {
+fn remitting_account(sandbox: &Sandbox, who: &Principal, input: &TransferInput) -> Result<Arc<Account>, TransferError> {
     if !ScopeRule::Transfers.allows(who) {
         return Err(TransferError::MissingScope);
     }
-    let account = crate::services::reference::account(app, who, &input.account_id)?;
+    let account = crate::services::reference::account(sandbox, who, &input.account_id)?;
     if account.closed_at.is_some() {
         return Err(TransferError::RemitterClosed);
     }
@@ -212,19 +212,19 @@ struct Reach {
 }
 
 impl Reach {
-    fn of(app: &Sandbox, who: &Principal) -> Result<Reach, TransferError> {
+    fn of(sandbox: &Sandbox, who: &Principal) -> Result<Reach, TransferError> {
         let any = who.has(Scope::TransfersAny);
         Ok(Reach {
             any,
             customer: if any {
                 None
             } else {
-                app.store.customer(&who.customer_id)?
+                sandbox.store.customer(&who.customer_id)?
             },
             own_accounts: if any {
                 Vec::new()
             } else {
-                app.store.accounts_of(&who.customer_id)?
+                sandbox.store.accounts_of(&who.customer_id)?
             },
         })
     }
@@ -324,14 +324,20 @@ fn parse_item(id: u32, it: &TransferItemInput, limit: Yen, errors: &mut Vec<Fiel
 
 /// Where a beneficiary is, recording a branch or bank this bank cannot reach.
 fn destination_of(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     account: &Account,
     id: u32,
     b: &Beneficiary,
     errors: &mut Vec<FieldError>,
 ) -> Destination {
-    if &b.bank != bank_code(app) {
-        if !app.scenario.scenario.other_banks.iter().any(|o| o.code.value == b.bank) {
+    if &b.bank != bank_code(sandbox) {
+        if !sandbox
+            .scenario
+            .scenario
+            .other_banks
+            .iter()
+            .any(|o| o.code.value == b.bank)
+        {
             errors.push(field(
                 Some(id),
                 "beneficiaryBankCode",
@@ -340,7 +346,7 @@ fn destination_of(
         }
         return Destination::OtherBank;
     }
-    if !app
+    if !sandbox
         .scenario
         .scenario
         .bank
@@ -370,7 +376,7 @@ fn destination_of(
 
 /// One item checked and priced; `None` when it has a problem (recorded in `errors`).
 fn plan_item(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     account: &Account,
     reach: &Reach,
     id: u32,
@@ -379,8 +385,8 @@ fn plan_item(
 ) -> Option<TransferItem> {
     let before = errors.len();
     let b = parse_item(id, it, account.transfer_limit, errors)?;
-    let destination = destination_of(app, account, id, &b, errors);
-    if !reach.allows(&b.bank == bank_code(app), &b.bank, &b.branch, b.kind, &b.number) {
+    let destination = destination_of(sandbox, account, id, &b, errors);
+    if !reach.allows(&b.bank == bank_code(sandbox), &b.bank, &b.branch, b.kind, &b.number) {
         errors.push(field(
             Some(id),
             "accountNumber",
@@ -393,7 +399,7 @@ fn plan_item(
     Some(TransferItem {
         item_id: id,
         amount: b.amount,
-        fee: fee_table(app).fee(destination, b.amount),
+        fee: fee_table(sandbox).fee(destination, b.amount),
         bank_code: b.bank,
         branch_code: b.branch,
         account_type: b.kind,
@@ -477,14 +483,14 @@ fn execution_date(items: &[TransferItem], header: &Header, today: Date, errors: 
 }
 
 /// Enough money for a transfer that runs now, and the account's daily limit on its day.
-fn check_funds(app: &Sandbox, plan: &Plan) -> Result<(), TransferError> {
+fn check_funds(sandbox: &Sandbox, plan: &Plan) -> Result<(), TransferError> {
     if plan.immediate && plan.total_debit() > plan.account.withdrawable() {
         return Err(TransferError::InsufficientFunds {
             needed: plan.total_debit(),
             available: plan.account.withdrawable(),
         });
     }
-    let daily = app.scenario.scenario.limits.daily_per_account as i64;
+    let daily = sandbox.scenario.scenario.limits.daily_per_account as i64;
     let sent_today = match plan.account.daily_out {
         Some((d, y)) if d == plan.execution => y.0,
         _ => 0,

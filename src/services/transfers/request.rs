@@ -10,24 +10,27 @@ pub type IdempotencyKey<'a> = Option<(&'a str, &'a str)>;
 /// scheduled. Durable when it returns. With an idempotency key, a transfer already created by
 /// the same key and request is returned instead of making another.
 pub async fn request(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     who: &Principal,
     input: &TransferInput,
     idem: IdempotencyKey<'_>,
 ) -> Result<Accepted, TransferError> {
     if let Some((key, fingerprint)) = idem
-        && let Some(existing) = existing_for_key(app, who, key, fingerprint)?
+        && let Some(existing) = existing_for_key(sandbox, who, key, fingerprint)?
     {
         return Ok(Accepted {
             transfer: existing,
             replayed: true,
         });
     }
-    let plan = plan(app, who, input)?;
-    let now = app.clock.now();
+    let plan = plan(sandbox, who, input)?;
+    let now = sandbox.clock.now();
     let today = now.to_zoned(jst()).date();
     let needs_approval = who.customer_kind == CustomerKind::Corporation
-        && app.store.user(&who.user_id)?.is_some_and(|u| u.role == Role::Operator);
+        && sandbox
+            .store
+            .user(&who.user_id)?
+            .is_some_and(|u| u.role == Role::Operator);
     let mut req = TransferRequest {
         // Allocated inside the atomic write (see `new_apply_no`).
         apply_no: String::new(),
@@ -49,7 +52,7 @@ pub async fn request(
         approver_comment: None,
     };
     if needs_approval {
-        let ttl = app.scenario.scenario.approval_ttl.0;
+        let ttl = sandbox.scenario.scenario.approval_ttl.0;
         req.approval_deadline = Some(now.saturating_add(ttl).unwrap_or(now));
         req.set_status(TransferStatus::PendingApproval, None);
     }
@@ -57,9 +60,9 @@ pub async fn request(
     let client_id = who.client_id.clone();
     let user_id = who.user_id.clone();
     let idem = idem.map(|(k, f)| (k.to_owned(), f.to_owned()));
-    let worker = app.clone();
+    let worker = sandbox.clone();
     let work = move |tx: &LedgerTx<'_>| -> TxResult<Result<Written, ExecError>> {
-        let app = &worker;
+        let sandbox = &worker;
         let mut req = req.clone();
         if let Some((key, fingerprint)) = &idem {
             match tx.idempotent_transfer(&client_id, &user_id, key)? {
@@ -83,7 +86,7 @@ pub async fn request(
             }
         } else if immediate {
             // Nothing is written before this check fails, so a failed job leaves no trace.
-            if let Err(e) = execute_items(app, tx, &mut req, now, true)? {
+            if let Err(e) = execute_items(sandbox, tx, &mut req, now, true)? {
                 return Ok(Err(e));
             }
         } else {
@@ -99,13 +102,14 @@ pub async fn request(
     };
     let (reply, answer) = tokio::sync::oneshot::channel();
     let job = TransferWrite {
-        sandbox_id: app.id.clone(),
+        sandbox_id: sandbox.id.clone(),
         work,
         written: std::sync::Mutex::new(None),
         reply,
     };
-    app.transfer_writer
-        .submit(&app.store, Box::new(job))
+    sandbox
+        .transfer_writer
+        .submit(&sandbox.store, Box::new(job))
         .map_err(|_| TransferError::WriterStopped)?;
     let written = answer.await.map_err(|_| TransferError::WriterStopped)??;
     match written? {
@@ -164,7 +168,7 @@ where
 /// belongs to this client and user, and the token may request transfers for this customer,
 /// exactly as a fresh request would need. Otherwise the request runs (and fails) as new.
 pub(super) fn existing_for_key(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     who: &Principal,
     key: &str,
     fingerprint: &str,
@@ -175,12 +179,12 @@ pub(super) fn existing_for_key(
     // Most keys are new: one plain read says so, without the storage engine's transaction
     // lock (which every transfer write holds). The writer checks the key again inside the
     // transfer's own write, so this read only decides whether to answer a replay early.
-    match app.store.idempotent_transfer(&who.client_id, &who.user_id, key)? {
+    match sandbox.store.idempotent_transfer(&who.client_id, &who.user_id, key)? {
         None => return Ok(None),
         Some((_, fp)) if fp != fingerprint => return Err(TransferError::KeyReused),
         Some(_) => {}
     }
-    let found = app
+    let found = sandbox
         .store
         .atomically::<Option<TransferRequest>, ExecError>(|tx| {
             match tx.idempotent_transfer(&who.client_id, &who.user_id, key)? {
@@ -194,8 +198,9 @@ pub(super) fn existing_for_key(
 }
 
 /// One of the principal's transfers.
-pub fn get(app: &Sandbox, who: &Principal, apply_no: &str) -> Result<TransferRequest, TransferError> {
-    app.store
+pub fn get(sandbox: &Sandbox, who: &Principal, apply_no: &str) -> Result<TransferRequest, TransferError> {
+    sandbox
+        .store
         .transfer(apply_no)?
         .filter(|r| r.customer_id == who.customer_id)
         .ok_or_else(|| TransferError::TransferNotFound(apply_no.to_owned()))

@@ -5,18 +5,18 @@ use super::*;
 
 /// Runs scheduled work that is due: scheduled transfers, settlement of other-bank transfers
 /// held in suspense, and approval deadlines. Called when the clock moves and periodically.
-pub async fn run_due(app: &Sandbox) -> Result<usize, TransferError> {
-    let now = app.clock.now();
-    let due = app.store.due(now)?;
+pub async fn run_due(sandbox: &Sandbox) -> Result<usize, TransferError> {
+    let now = sandbox.clock.now();
+    let due = sandbox.store.due(now)?;
     let mut done = 0;
     for (at, apply_no) in due {
         // Grants are on the schedule too: at their maximum lifetime they end (grant.expired).
         if apply_no.starts_with("grt_") {
-            crate::services::grants::end_grant(app, &apply_no, "max_lifetime", Some(at))?;
+            crate::services::grants::end_grant(sandbox, &apply_no, "max_lifetime", Some(at))?;
             done += 1;
             continue;
         }
-        let result = app.store.atomically::<(), ExecError>(|tx| {
+        let result = sandbox.store.atomically::<(), ExecError>(|tx| {
             tx.unschedule(at, &apply_no)?;
             let Some(mut req) = tx.transfer(&apply_no)? else {
                 return Ok(());
@@ -26,7 +26,7 @@ pub async fn run_due(app: &Sandbox) -> Result<usize, TransferError> {
             let when = now;
             let settled = settle_due_items(tx, &mut req, when)?;
             match req.status() {
-                TransferStatus::Scheduled => match execute_items(app, tx, &mut req, when, false)? {
+                TransferStatus::Scheduled => match execute_items(sandbox, tx, &mut req, when, false)? {
                     Ok(()) => {}
                     Err(ExecError::InsufficientFunds { .. }) => req.set_status(
                         TransferStatus::Failed,
@@ -54,7 +54,7 @@ pub async fn run_due(app: &Sandbox) -> Result<usize, TransferError> {
         done += 1;
     }
     if done > 0 {
-        app.store.flush().await?;
+        sandbox.store.flush().await?;
     }
     Ok(done)
 }
@@ -71,13 +71,13 @@ pub async fn run_due_every(
             _ = stop.changed() => break,
         }
         // Each sandbox on its own clock.
-        for app in server.sandboxes() {
+        for sandbox in server.sandboxes() {
             // Not while a lifecycle change holds the sandbox still; the next tick runs it.
-            let Some(_pass) = app.gate.try_enter() else {
+            let Some(_pass) = sandbox.gate.try_enter() else {
                 continue;
             };
-            if let Err(e) = run_due(&app).await {
-                tracing::warn!(sandbox = %app.id, error = %e, "running scheduled transfers failed");
+            if let Err(e) = run_due(&sandbox).await {
+                tracing::warn!(sandbox = %sandbox.id, error = %e, "running scheduled transfers failed");
             }
         }
     }

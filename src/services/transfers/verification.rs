@@ -4,7 +4,7 @@ use super::*;
 
 /// Answer codes of account-name verification (照会回答コード).
 pub fn verify_account(
-    app: &Sandbox,
+    sandbox: &Sandbox,
     bank: &str,
     branch: &str,
     kind: &str,
@@ -42,9 +42,9 @@ pub fn verify_account(
             errors,
         });
     }
-    if &bank == bank_code(app) {
+    if &bank == bank_code(sandbox) {
         return Ok(
-            match app
+            match sandbox
                 .store
                 .account(&Account::make_id(&branch, kind, &number))?
                 .filter(|a| a.closed_at.is_none())
@@ -55,7 +55,13 @@ pub fn verify_account(
             },
         );
     }
-    let Some(other) = app.scenario.scenario.other_banks.iter().find(|b| b.code.value == bank) else {
+    let Some(other) = sandbox
+        .scenario
+        .scenario
+        .other_banks
+        .iter()
+        .find(|b| b.code.value == bank)
+    else {
         return Ok(("9", None));
     };
     if other.accounts.is_empty() {
