@@ -74,43 +74,77 @@ impl StorageError {
 
 pub type Result<T> = std::result::Result<T, StorageError>;
 
-/// The open database and its trees (replaced as a whole when the engine is reopened).
-pub struct Engine {
-    db: sled::Db,
-    meta: sled::Tree,
-    customers: sled::Tree,
-    users: sled::Tree,
-    accounts: sled::Tree,
-    customer_accounts: sled::Tree,
-    transactions: sled::Tree,
-    /// History entries posted after the world was built (one small value each).
-    postings: sled::Tree,
-    clients: sled::Tree,
-    grants: sled::Tree,
-    tokens: sled::Tree,
-    codes: sled::Tree,
-    pending: sled::Tree,
-    access_log: sled::Tree,
-    ledger: sled::Tree,
-    transfers: sled::Tree,
-    transfer_index: sled::Tree,
-    schedule: sled::Tree,
-    /// The event outbox: the events of one atomic write in chunks of up to
-    /// `ledger::OUTBOX_CHUNK`, each under the sequence number of its first event.
-    outbox: sled::Tree,
-    notifications: sled::Tree,
-    idempotency: sled::Tree,
-    mandates: sled::Tree,
-    /// Webhook endpoints, deliveries, attempts and the fan-out cursor.
-    webhooks: sled::Tree,
-    /// The server's sandbox registry: one record per sandbox (not scoped by sandbox).
-    sandboxes: sled::Tree,
-    /// Process-wide settings kept in the data dir (the operator key).
-    server: sled::Tree,
-    /// Key spaces to be deleted: ones being built (a crash leaves them unadopted) and ones a
-    /// lifecycle change left behind (see `services::sandboxes`). Value: when they were first
-    /// cleared (Unix seconds, big-endian), or empty when not yet.
-    garbage: sled::Tree,
+/// The trees of the database, listed once: each with its field name and its name on disk.
+/// `scoped` trees hold sandbox-scoped records (every key starts with a sandbox's key space, so
+/// copying, measuring and clearing a sandbox walks them); `server` trees hold the server's own.
+macro_rules! engine_trees {
+    (
+        scoped { $($(#[$sdoc:meta])* $scoped:ident: $scoped_name:literal,)* }
+        server { $($(#[$vdoc:meta])* $server:ident: $server_name:literal,)* }
+    ) => {
+        /// The open database and its trees (replaced as a whole when the engine is reopened).
+        pub struct Engine {
+            db: sled::Db,
+            $($(#[$sdoc])* $scoped: sled::Tree,)*
+            $($(#[$vdoc])* $server: sled::Tree,)*
+        }
+
+        impl Engine {
+            fn with_trees(db: sled::Db) -> Result<Engine> {
+                Ok(Engine {
+                    $($scoped: db.open_tree($scoped_name)?,)*
+                    $($server: db.open_tree($server_name)?,)*
+                    db,
+                })
+            }
+
+            /// The trees that hold sandbox-scoped records.
+            fn all_trees(&self) -> impl Iterator<Item = &sled::Tree> {
+                [$(&self.$scoped),*].into_iter()
+            }
+        }
+    };
+}
+
+engine_trees! {
+    scoped {
+        meta: "meta",
+        customers: "customers",
+        users: "users",
+        accounts: "accounts",
+        customer_accounts: "customer_accounts",
+        transactions: "transactions",
+        /// History entries posted after the world was built (one small value each).
+        postings: "posted_transactions",
+        clients: "clients",
+        grants: "grants",
+        tokens: "tokens",
+        codes: "codes",
+        pending: "pending_authorizations",
+        access_log: "access_log",
+        ledger: "ledger_postings",
+        transfers: "transfers",
+        transfer_index: "transfer_index",
+        schedule: "schedule",
+        /// The event outbox: the events of one atomic write in chunks of up to
+        /// `ledger::OUTBOX_CHUNK`, each under the sequence number of its first event.
+        outbox: "outbox",
+        notifications: "notifications",
+        idempotency: "idempotency",
+        mandates: "debit_mandates",
+        /// Webhook endpoints, deliveries, attempts and the fan-out cursor.
+        webhooks: "webhooks",
+    }
+    server {
+        /// The server's sandbox registry: one record per sandbox (not scoped by sandbox).
+        sandboxes: "sandboxes",
+        /// Process-wide settings kept in the data dir (the operator key).
+        server: "server",
+        /// Key spaces to be deleted: ones being built (a crash leaves them unadopted) and ones a
+        /// lifecycle change left behind (see `services::sandboxes`). Value: when they were first
+        /// cleared (Unix seconds, big-endian), or empty when not yet.
+        garbage: "garbage_spaces",
+    }
 }
 
 /// The storage of the data dir: the engine and what lives beside it in memory. The engine is
@@ -170,35 +204,7 @@ impl Engine {
             .cache_capacity(cache_bytes)
             .mode(sled::Mode::HighThroughput)
             .open()?;
-        let tree = |name: &str| db.open_tree(name);
-        Ok(Engine {
-            meta: tree("meta")?,
-            customers: tree("customers")?,
-            users: tree("users")?,
-            accounts: tree("accounts")?,
-            customer_accounts: tree("customer_accounts")?,
-            transactions: tree("transactions")?,
-            postings: tree("posted_transactions")?,
-            clients: tree("clients")?,
-            grants: tree("grants")?,
-            tokens: tree("tokens")?,
-            codes: tree("codes")?,
-            pending: tree("pending_authorizations")?,
-            access_log: tree("access_log")?,
-            ledger: tree("ledger_postings")?,
-            transfers: tree("transfers")?,
-            transfer_index: tree("transfer_index")?,
-            schedule: tree("schedule")?,
-            outbox: tree("outbox")?,
-            notifications: tree("notifications")?,
-            idempotency: tree("idempotency")?,
-            mandates: tree("debit_mandates")?,
-            webhooks: tree("webhooks")?,
-            sandboxes: tree("sandboxes")?,
-            server: tree("server")?,
-            garbage: tree("garbage_spaces")?,
-            db,
-        })
+        Engine::with_trees(db)
     }
 
     /// Data dirs written before the outbox was chunked kept one event per record in the tree
@@ -218,34 +224,6 @@ impl Engine {
         self.db.flush()?;
         self.db.drop_tree("events")?;
         Ok(())
-    }
-
-    /// The trees that hold sandbox-scoped records.
-    fn all_trees(&self) -> [&sled::Tree; 22] {
-        [
-            &self.meta,
-            &self.customers,
-            &self.users,
-            &self.accounts,
-            &self.customer_accounts,
-            &self.transactions,
-            &self.postings,
-            &self.clients,
-            &self.grants,
-            &self.tokens,
-            &self.codes,
-            &self.pending,
-            &self.access_log,
-            &self.ledger,
-            &self.transfers,
-            &self.transfer_index,
-            &self.schedule,
-            &self.outbox,
-            &self.notifications,
-            &self.idempotency,
-            &self.mandates,
-            &self.webhooks,
-        ]
     }
 }
 

@@ -214,14 +214,17 @@ impl Browser {
 
     /// Waits until the page's text contains `what` (10 s), else fails showing the page.
     async fn wait_for_text(&self, what: &str) -> String {
-        for _ in 0..100 {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
             let text = self.text().await;
             if text.contains(what) {
                 return text;
             }
+            if tokio::time::Instant::now() >= deadline {
+                panic!("the page never showed {what:?}; it shows:\n{text}");
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("the page never showed {what:?}; it shows:\n{}", self.text().await);
     }
 
     async fn clear(&self, css: &str) {

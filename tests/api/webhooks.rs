@@ -203,14 +203,12 @@ async fn attempts(app: &TestApp, msg: &str) -> Vec<Value> {
 /// Waits until the message has `n` attempts logged (an attempt is logged after the receiver
 /// answered).
 async fn wait_attempts(app: &TestApp, msg: &str, n: usize) -> Vec<Value> {
-    for _ in 0..300 {
+    let what = format!("{msg} reaching {n} attempts");
+    crate::common::eventually(&what, Duration::from_secs(6), || async {
         let a = attempts(app, msg).await;
-        if a.len() >= n {
-            return a;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("{msg} never reached {n} attempts: {:?}", attempts(app, msg).await);
+        (a.len() >= n).then_some(a)
+    })
+    .await
 }
 
 async fn undelivered(app: &TestApp, client: (&str, &str), endpoint: &str) -> Vec<Value> {

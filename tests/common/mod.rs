@@ -25,6 +25,25 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
+/// Polls `check` until it answers `Some` (every 20 ms), for at most `within`; else fails,
+/// naming what never happened. Tests wait on a condition, never for a guessed time.
+pub async fn eventually<T, F, Fut>(what: &str, within: std::time::Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("{what} did not happen within {within:?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(Policy::none())
@@ -477,13 +496,21 @@ impl BinaryServer {
             .expect("start sandbank");
         let base = format!("http://127.0.0.1:{port}");
         let http = http_client();
-        for _ in 0..600 {
-            if let Ok(r) = http.get(format!("{base}/healthz")).send().await
-                && r.status() == 200
-            {
-                return BinaryServer { child, base };
+        let healthy = async {
+            loop {
+                if let Ok(r) = http.get(format!("{base}/healthz")).send().await
+                    && r.status() == 200
+                {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        };
+        if tokio::time::timeout(std::time::Duration::from_secs(6), healthy)
+            .await
+            .is_ok()
+        {
+            return BinaryServer { child, base };
         }
         let _ = child.kill();
         let _ = child.wait();
