@@ -230,6 +230,7 @@ fn parse_optional_duration(name: &str, value: &str) -> Result<Option<SignedDurat
 }
 
 impl Config {
+    // Long on purpose: one setting after another (flag, environment, file, default), in the order `--help` lists them.
     /// Resolves the layers: defaults, then the file named by `--config` (if any), then the
     /// environment and flags (clap has already merged those two, flags winning).
     pub fn resolve(args: &ServeArgs) -> Result<Config, String> {

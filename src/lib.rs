@@ -10,9 +10,9 @@
 
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod domain;
-pub mod error;
 pub mod http;
 pub mod ids;
 pub mod metrics;
@@ -27,13 +27,13 @@ pub mod webhooks;
 pub use config::Config;
 pub use sandbox::Sandbox;
 pub use server::Server;
-pub use services::sandboxes::{BootConfig, BootReport};
+pub use services::lifecycle::{BootConfig, BootReport};
 
 /// Opens the data dir and every sandbox in it (generating the default one into an empty data
 /// dir), with the HTTP client webhooks are delivered with.
-pub fn boot(cfg: BootConfig) -> Result<(server::Server, BootReport), services::sandboxes::BootError> {
+pub fn boot(cfg: BootConfig) -> Result<(server::Server, BootReport), services::lifecycle::BootError> {
     let webhook_http = webhooks::dispatcher::http_client(&cfg.config.webhooks);
-    services::sandboxes::boot(cfg, webhook_http)
+    services::lifecycle::boot(cfg, webhook_http)
 }
 
 use std::future::Future;
@@ -45,6 +45,7 @@ pub fn build_app(server: Server) -> axum::Router {
     http::build_router(server)
 }
 
+// Long on purpose: starts and supervises every worker in one place, so the start and shutdown order reads top to bottom.
 /// Serves every sandbox on a pre-bound listener until `shutdown` completes, then drains
 /// in-flight requests and makes every write durable. Starts and stops the background work
 /// that serves all sandboxes: the transfer writer, group commit, the scheduler of due
@@ -90,7 +91,7 @@ pub async fn run(
     };
     watch(
         "the access-log writer",
-        tokio::spawn(services::sandbox::write_access_log_every(
+        tokio::spawn(services::access_log::write_access_log_every(
             server.clone(),
             std::time::Duration::from_millis(50),
             stop_rx,
@@ -110,7 +111,7 @@ pub async fn run(
     );
     watch(
         "housekeeping",
-        tokio::spawn(services::sandboxes::housekeeping_every(
+        tokio::spawn(services::lifecycle::housekeeping_every(
             server.clone(),
             server.config.limits.idle_check,
             stop_tx.subscribe(),

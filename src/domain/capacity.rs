@@ -177,6 +177,7 @@ fn good_name(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
+// Long on purpose: one check per field of a policy, in the order its problems are reported.
 /// Checks a policy; the problems are `field: what to fix`.
 pub fn compile(p: &CapacityPolicy) -> Result<CompiledPolicy, Vec<String>> {
     let mut problems = Vec::new();

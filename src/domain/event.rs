@@ -481,6 +481,7 @@ pub fn describe(event_type: &str) -> &'static str {
     }
 }
 
+// Long on purpose: one example per event type, for the OpenAPI description.
 /// One example of every event type (their payloads document the webhooks).
 pub fn examples() -> Vec<EventKind> {
     let transfer = |status: &str| TransferData {

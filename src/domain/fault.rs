@@ -456,6 +456,7 @@ impl CompiledWhen {
     }
 }
 
+// Long on purpose: one short arm per kind of effect, in the order problems are reported.
 fn compile_effect(e: &FaultEffect, ctx: &RuleContext<'_>, m: &FaultMatch, p: &mut Vec<String>) -> Option<Effect> {
     let given = [
         e.status.is_some(),

@@ -136,6 +136,7 @@ fn time_of_day(field: &str, s: &str, problems: &mut Vec<String>) -> Option<Time>
     }
 }
 
+// Long on purpose: one check per field of a window, in the order its problems are reported.
 /// Checks a window; `operation_exists` says which operations the API has.
 pub fn compile(
     w: &MaintenanceWindow,

@@ -148,6 +148,7 @@ fn amount(field: &str, s: &Option<String>, p: &mut Vec<String>) -> Option<Yen> {
     }
 }
 
+// Long on purpose: one check per field of a rule, in the order its problems are reported.
 /// Checks a rule and compiles it; `own_bank` is this sandbox's bank code (its transfers
 /// are credited at once, so no rule can decide them).
 pub fn compile(rule: &OutcomeRule, id: &str, own_bank: &BankCode) -> Result<CompiledOutcome, Vec<String>> {

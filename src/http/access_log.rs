@@ -8,7 +8,7 @@ use super::faults::{FaultApplied, NoAnswer};
 use super::identity::Identity;
 use super::route::RouteSpec;
 use crate::sandbox::Sandbox;
-use crate::services::sandbox::record_access;
+use crate::services::access_log::record_access;
 use crate::storage::PendingAccess;
 use axum::extract::Request;
 use axum::http::Method;

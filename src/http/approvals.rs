@@ -350,7 +350,7 @@ pub async fn approvals_decide(sandbox: Sandbox, form: Result<Form<DecideForm>, F
             list(&sandbox, &form.session, &user_id, Some((&msg, true)))
         }
         Err(e) => {
-            let e = crate::error::ApiError::from(e);
+            let e = crate::http::error::ApiError::from(e);
             list(&sandbox, &form.session, &user_id, Some((&e.detail, false)))
         }
     }

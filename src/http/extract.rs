@@ -3,7 +3,7 @@
 
 use crate::domain::consent::Principal;
 use crate::domain::consent::Scope;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::http::identity::Identity;
 use crate::sandbox::Sandbox;
 use crate::server::Server;
@@ -173,7 +173,7 @@ impl<S: Send + Sync> FromRequestParts<S> for WebhookCaller {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         match identity(parts)? {
             Identity::Client(c) => Ok(WebhookCaller::Client(c.clone())),
-            Identity::ClientHeldBack(until, left) => Err(crate::error::held_back(*until, *left)),
+            Identity::ClientHeldBack(until, left) => Err(crate::http::error::held_back(*until, *left)),
             Identity::BadClient(why) => Err(ApiError {
                 www_authenticate: Some(BASIC_CHALLENGE.into()),
                 ..ApiError::new(StatusCode::UNAUTHORIZED, "invalid_client", *why)
@@ -235,7 +235,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Operator {
     }
 }
 
-/// The sandbox the request is for (resolved from the path by `sandbox_scope`).
+/// The sandbox the request is for (resolved from the path by `tenancy`).
 impl<S: Send + Sync> FromRequestParts<S> for Sandbox {
     type Rejection = ApiError;
 

@@ -9,12 +9,13 @@
 //! the transfer recorded its key), so a retry with the same key gets the real answer.
 
 use crate::domain::fault::{Effect, RequestFacts, RequestKind};
-use crate::error::{ApiError, problem_answer};
 use crate::http::connection::Connection;
+use crate::http::error::{ApiError, problem_answer};
 use crate::http::extract::bearer_token;
 use crate::http::identity::Identity;
 use crate::sandbox::Sandbox;
 use crate::sandbox::faults::{Decision, SIMULATE_RULE_ID};
+use crate::services::grants::{SessionEnd, end_session};
 use axum::body::{Body, to_bytes};
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -203,6 +204,7 @@ async fn sleep(d: jiff::SignedDuration) {
     }
 }
 
+// Long on purpose: one arm per fault effect, each the answer that effect makes.
 async fn apply<P, F>(sandbox: &Sandbox, decision: Decision, kind: RequestKind, req: Request, next: P) -> Response
 where
     P: FnOnce(Request) -> F,
@@ -289,15 +291,12 @@ where
                 _ => return next(req).await,
             };
             let token = bearer_token(req.headers()).unwrap_or_default().to_owned();
-            let ended = if matches!(decision.effect, Effect::TokenExpired) {
-                crate::services::grants::expire_access_token(sandbox, &token)
-                    .await
-                    .map(|_| "the access token has expired; refresh it")
+            let how = if matches!(decision.effect, Effect::TokenExpired) {
+                SessionEnd::TokenExpired
             } else {
-                crate::services::grants::revoke_grant_by_id(sandbox, &principal.grant_id, "revoked_by_bank")
-                    .await
-                    .map(|_| "the grant behind this token was revoked")
+                SessionEnd::GrantRevoked
             };
+            let ended = end_session(sandbox, &token, &principal.grant_id, how).await;
             match ended {
                 Ok(why) => ApiError::invalid_token(why).into_response(),
                 Err(e) => ApiError::from(e).into_response(),

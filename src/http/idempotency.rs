@@ -15,7 +15,7 @@
 //! answers are marked `RecordedByOperation` and not stored a second time here.
 
 use crate::domain::consent::Principal;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::http::identity::Identity;
 use crate::http::route::{RouteSpec, check_scope};
 use crate::sandbox::Sandbox;

@@ -4,8 +4,8 @@
 //! from there; nothing authenticates a second time.
 
 use crate::domain::consent::Principal;
-use crate::error::ApiError;
 use crate::http::credentials::{ClientAddr, admin_key_given, basic_credentials, bearer_token};
+use crate::http::error::ApiError;
 use crate::http::route::{Caller, RouteSpec};
 use crate::sandbox::Sandbox;
 use crate::server::Server;

@@ -6,6 +6,7 @@ pub mod access_log;
 pub mod approvals;
 pub mod connection;
 pub mod credentials;
+pub mod error;
 pub mod extract;
 pub mod faults;
 pub mod idempotency;
@@ -16,10 +17,10 @@ pub mod problems;
 pub mod response;
 pub mod route;
 pub mod routes;
-pub mod sandbox_scope;
 pub mod serve;
+pub mod tenancy;
 
-use crate::error::{ApiError, Problem, problem_response};
+use crate::http::error::{ApiError, Problem, problem_response};
 use crate::sandbox::Sandbox;
 use crate::server::Server;
 use axum::Router;
@@ -43,7 +44,7 @@ pub fn api_router() -> Routes {
         .merge(routes::debits::personal::router())
         .merge(routes::debits::corporation::router())
         .merge(routes::public::router())
-        .merge(routes::sandbox::router())
+        .merge(routes::control::router())
         .merge(routes::faults::router())
         .merge(routes::capacity::router())
         .merge(routes::clients::router())
@@ -228,7 +229,7 @@ async fn front(State(server): State<Server>, mut req: Request, next: Next) -> Re
         )
         .into_response())
     } else {
-        sandbox_scope::resolve(&server, &mut req)
+        tenancy::resolve(&server, &mut req)
     };
     let mut res = match resolved {
         Ok(sandbox) => {
@@ -239,7 +240,7 @@ async fn front(State(server): State<Server>, mut req: Request, next: Next) -> Re
         }
         Err(res) => res,
     };
-    if let Some(cause) = res.extensions_mut().remove::<crate::error::ErrorCause>() {
+    if let Some(cause) = res.extensions_mut().remove::<crate::http::error::ErrorCause>() {
         tracing::error!(request_id = %request_id, status = res.status().as_u16(), cause = %cause.0, "request failed in storage");
     }
     if let Some(mut problem) = res.extensions_mut().remove::<Problem>() {
@@ -281,7 +282,7 @@ async fn operation(State(table): State<Arc<RouteTable>>, mut req: Request, next:
     let route = matched.as_ref().map_or("", |m| m.as_str());
     let spec = *table.spec(req.method(), route);
     let (sandbox, pass) = if spec.gated() {
-        match sandbox_scope::enter(&server, sandbox).await {
+        match tenancy::enter(&server, sandbox).await {
             Ok((sandbox, pass)) => {
                 req.extensions_mut().insert(sandbox.clone());
                 (sandbox, Some(pass))

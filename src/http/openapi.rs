@@ -122,6 +122,7 @@ fn for_each_operation(
     }
 }
 
+// Long on purpose: one entry per answer a layer gives, in the order the layers run.
 /// Adds to every operation the answers that layers in front of its handler give, so the
 /// description lists every status the server really answers: 401/403 for token-protected
 /// operations (no, invalid or expired token; missing scope or wrong segment), 401 for the

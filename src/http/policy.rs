@@ -12,7 +12,7 @@ use super::faults::{self, client_credentials_of_token_request};
 use super::response::{oauth_answer, retry_after};
 use super::route::{Answers, Charged, RouteSpec};
 use crate::domain::fault::RequestKind;
-use crate::error::{Problem, problem_of};
+use crate::http::error::{Problem, problem_of};
 use crate::http::identity::Identity;
 use crate::sandbox::Sandbox;
 use crate::sandbox::capacity::{Limited, RateLimitFields};
@@ -127,7 +127,7 @@ where
 /// 409 for a write while the sandbox is over its storage quota.
 fn over_quota(sandbox: &Sandbox) -> Response {
     let detail = crate::services::quota::exceeded_detail(&sandbox.id, sandbox.storage_use.report(), None);
-    crate::error::ApiError::new(StatusCode::CONFLICT, "storage_quota_exceeded", detail).into_response()
+    crate::http::error::ApiError::new(StatusCode::CONFLICT, "storage_quota_exceeded", detail).into_response()
 }
 
 /// `RateLimit-Policy` and `RateLimit` (IETF draft) for the limits that counted a request.

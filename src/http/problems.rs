@@ -2,7 +2,7 @@
 //! variants get their status, stable code and message (the message is the error's own text,
 //! which says what to fix).
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::services::debits::DebitError;
 use crate::services::reference::ReferenceError;
 use crate::services::transfers::TransferError;

@@ -11,7 +11,7 @@
 use crate::domain::consent::{Principal, ScopeRule};
 use crate::domain::customer::CustomerKind;
 use crate::domain::fault::RequestKind;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use axum::http::{Method, StatusCode};
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -321,6 +321,7 @@ fn account_choices(sandbox: &Sandbox, user_id: &str) -> Vec<pages::AccountChoice
         (status = 403, description = "Error page: the client, the user or the bank was stopped since the form was shown", content_type = "text/html", body = String),
         (status = 429, description = "Error page: the user is locked, or this address is held back, after too many wrong one-time codes", content_type = "text/html", body = String),
     ))]
+// Long on purpose: the consent form's outcomes (refusal, accounts, a debit mandate) each end in their own redirect or page.
 pub async fn decide(
     sandbox: Sandbox,
     crate::http::extract::ClientAddr(source): crate::http::extract::ClientAddr,

@@ -3,7 +3,7 @@
 
 use crate::domain::consent::Scope;
 use crate::domain::customer::CustomerKind;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::http::extract::Authenticated;
 use crate::sandbox::Sandbox;
 use axum::Json;
@@ -64,8 +64,8 @@ pub async fn jwks(sandbox: Sandbox) -> Json<Value> {
     security(("bearer" = ["openid", "profile"])),
     responses(
         (status = 200, description = "Claims about the user", body = Object),
-        (status = 401, description = "Missing, unknown or expired token", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Scope openid missing", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown or expired token", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Scope openid missing", body = crate::http::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn userinfo(sandbox: Sandbox, who: Authenticated) -> Result<Json<Value>, ApiError> {
     who.require(Scope::OpenId)?;

@@ -8,7 +8,7 @@ pub mod pages;
 pub mod token;
 
 use crate::domain::fault::RequestKind;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::http::route::{Answers, Charged, RouteSpec, Routes};
 use crate::services::consent::ConsentError;
 use serde::Serialize;
@@ -35,7 +35,7 @@ pub fn oauth_error_to_api(e: ConsentError) -> ApiError {
             _ => ApiError::bad_request(e.error, e.description),
         },
         ConsentError::Storage(e) => e.into(),
-        ConsentError::HeldBack(until, left) => crate::error::held_back(until, left),
+        ConsentError::HeldBack(until, left) => crate::http::error::held_back(until, left),
     }
 }
 

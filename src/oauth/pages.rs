@@ -114,6 +114,7 @@ pub struct AccountChoice {
     pub transfer_limit: crate::domain::money::Yen,
 }
 
+// Long on purpose: an HTML template.
 /// The consent screen: who, which service, what, how long, how to cancel, cautions.
 pub fn consent(
     site: Site<'_>,

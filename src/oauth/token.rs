@@ -48,14 +48,14 @@ fn no_store(mut res: Response) -> Response {
 fn consent_error(e: ConsentError, basic_used: bool) -> Response {
     match e {
         ConsentError::HeldBack(until, left) => {
-            let api = crate::error::held_back(until, left);
+            let api = crate::http::error::held_back(until, left);
             let description = api.detail.to_string();
             in_oauth_shape(api, OAuthError::new("invalid_client", description))
         }
         ConsentError::OAuth(e) => oauth_error(e, basic_used),
         ConsentError::Storage(e) => {
             // 507 for a full disk, 503 with Retry-After for another storage fault.
-            let api = crate::error::ApiError::from(e);
+            let api = crate::http::error::ApiError::from(e);
             let description = match api.status {
                 StatusCode::INSUFFICIENT_STORAGE => "the bank's disk is full, so nothing was issued; try again later",
                 StatusCode::SERVICE_UNAVAILABLE => {
@@ -70,7 +70,7 @@ fn consent_error(e: ConsentError, basic_used: bool) -> Response {
 
 /// A problem the token endpoint answers with the problem's status, `Retry-After` and logged
 /// cause, its body in the RFC 6749 shape.
-fn in_oauth_shape(api: crate::error::ApiError, body: OAuthError) -> Response {
+fn in_oauth_shape(api: crate::http::error::ApiError, body: OAuthError) -> Response {
     let mut res = oauth_error(body, false);
     *res.status_mut() = api.status;
     if let Some(seconds) = api.retry_after {
@@ -78,7 +78,7 @@ fn in_oauth_shape(api: crate::error::ApiError, body: OAuthError) -> Response {
             .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     if let Some(cause) = api.cause {
-        res.extensions_mut().insert(crate::error::ErrorCause(cause));
+        res.extensions_mut().insert(crate::http::error::ErrorCause(cause));
     }
     res
 }

@@ -436,6 +436,7 @@ impl Capacity {
         Day { date, peak }
     }
 
+    // Long on purpose: every counted request passes here: the limits are checked in one pass, in order, without allocating.
     /// Lets a request of `kind` by `client` (`None`: no client known) through at sandbox
     /// time `now`, or says which limit refuses it.
     pub fn admit(&self, client: Option<&str>, kind: RequestKind, now: Timestamp) -> Result<Admission, Limited> {

@@ -548,6 +548,7 @@ fn each_day(first: Date, end: Date) -> impl Iterator<Item = Date> {
     std::iter::successors(Some(first), |d| d.tomorrow().ok()).take_while(move |d| *d < end)
 }
 
+// Long on purpose: a generated customer's facets drawn one after another from the seeded stream; moving a draw changes every seed's world.
 fn plan_individual(
     rng: &mut ChaCha8Rng,
     activity: Activity,

@@ -131,6 +131,7 @@ fn pos<T>(s: &Spanned<T>) -> &Location {
 const MAX_HISTORY_DAYS: u32 = 400;
 const MAX_POPULATION: u32 = 1_000_000;
 
+// Long on purpose: every scenario check with its located error, in the order of the file.
 fn check(s: &Scenario, origin: &str, operation_exists: &dyn Fn(&str) -> bool) -> Vec<String> {
     let mut p = Problems {
         origin,

@@ -130,6 +130,7 @@ fn is_pkce_value(s: &str) -> bool {
     (43..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
+// Long on purpose: the authorization request's checks in RFC 6749 order, which decides which errors redirect and which show a page.
 /// Checks an authorization request and remembers it (in memory) until the user decides;
 /// `source` is the address it came from (capped with `limits`).
 pub fn start_authorization(

@@ -95,3 +95,31 @@ pub async fn revoke_grant_by_id(sandbox: &Sandbox, grant_id: &str, reason: &str)
     sandbox.store.flush().await?;
     Ok(true)
 }
+
+/// How a fault rule ends the caller's session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The access token expires now; the grant and refresh token live on.
+    TokenExpired,
+    /// The bank revokes the grant behind the token.
+    GrantRevoked,
+}
+
+/// Ends the caller's session as a fault rule says, and answers why (as the refusal words it).
+pub async fn end_session(
+    sandbox: &Sandbox,
+    token: &str,
+    grant_id: &str,
+    how: SessionEnd,
+) -> Result<&'static str, StorageError> {
+    match how {
+        SessionEnd::TokenExpired => {
+            expire_access_token(sandbox, token).await?;
+            Ok("the access token has expired; refresh it")
+        }
+        SessionEnd::GrantRevoked => {
+            revoke_grant_by_id(sandbox, grant_id, "revoked_by_bank").await?;
+            Ok("the grant behind this token was revoked")
+        }
+    }
+}

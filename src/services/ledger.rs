@@ -8,7 +8,8 @@ use crate::domain::account::Account;
 use crate::domain::event::{Event, EventKind, Notification};
 use crate::domain::money::Yen;
 use crate::domain::transaction::{Direction, Transaction, TransactionKind};
-use crate::storage::{Counter, LedgerTx, TxResult};
+use crate::sandbox::Sandbox;
+use crate::storage::{Counter, LedgerTx, StorageError, TxResult};
 use jiff::Timestamp;
 
 /// System ledger accounts.
@@ -105,4 +106,30 @@ pub fn notify(tx: &LedgerTx<'_>, account: &Account, subject: &str, body: String,
         body,
     };
     tx.insert_notification(&n)
+}
+
+/// The ledger's totals: every customer account and system account; their sum must equal
+/// the total of opening balances (money is neither created nor destroyed).
+pub struct LedgerSummary {
+    pub opening_total: i64,
+    pub customer_total: i64,
+    pub account_count: u64,
+    pub system: Vec<(String, i64)>,
+    pub below_limit: Vec<String>,
+}
+
+pub fn ledger_summary(sandbox: &Sandbox) -> Result<LedgerSummary, StorageError> {
+    let opening_total = sandbox
+        .store
+        .meta_get(crate::storage::registry::meta::OPENING_TOTAL)?
+        .and_then(|b| b.try_into().ok().map(i64::from_be_bytes))
+        .unwrap_or(0);
+    let (customer_total, account_count, below_limit) = sandbox.store.customer_balance_summary()?;
+    Ok(LedgerSummary {
+        opening_total,
+        customer_total,
+        account_count,
+        system: sandbox.store.system_balances()?,
+        below_limit,
+    })
 }

@@ -141,7 +141,7 @@ engine_trees! {
         /// Process-wide settings kept in the data dir (the operator key).
         server: "server",
         /// Key spaces to be deleted: ones being built (a crash leaves them unadopted) and ones a
-        /// lifecycle change left behind (see `services::sandboxes`). Value: when they were first
+        /// lifecycle change left behind (see `services::lifecycle`). Value: when they were first
         /// cleared (Unix seconds, big-endian), or empty when not yet.
         garbage: "garbage_spaces",
     }
@@ -483,7 +483,7 @@ impl Storage {
         Ok(())
     }
 
-    /// Every record of the sandbox registry, as stored (see `services::sandboxes`).
+    /// Every record of the sandbox registry, as stored (see `services::lifecycle`).
     pub fn registry(&self) -> Result<Vec<Vec<u8>>> {
         self.engine()?
             .sandboxes

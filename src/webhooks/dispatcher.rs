@@ -190,6 +190,7 @@ fn decide_fault(seed: u64, ep: &mut Endpoint, ty: &str, at: Timestamp) -> Option
     None
 }
 
+// Long on purpose: one fan-out pass: read the outbox, decide each endpoint's audience and faults, queue, store the cursor.
 /// Reads the outbox past the cursor and writes the deliveries it makes. True when more
 /// events are waiting.
 async fn fan_out(sandbox: &Sandbox) -> Result<bool, String> {
@@ -360,6 +361,7 @@ struct Sent {
     retry_after: Option<Duration>,
 }
 
+// Long on purpose: one delivery attempt: sign, send, record the attempt, and schedule the retry or the end.
 async fn attempt(sandbox: &Sandbox, seq: u64, ep_id: &str) -> Result<(), String> {
     let w = &sandbox.webhooks;
     let store_err = |e: crate::storage::StorageError| e.to_string();

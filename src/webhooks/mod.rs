@@ -10,7 +10,7 @@ pub mod dispatcher;
 
 use crate::domain::event::EventKind;
 use crate::domain::webhook::{self, DeliveryFault, DeliveryStatus, Endpoint};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::sandbox::Sandbox;
 use axum::http::StatusCode;
 use jiff::{SignedDuration, Timestamp};

@@ -564,7 +564,7 @@ async fn limits_and_idle_expiry_on_the_servers_clock() {
     app.bank().wall.advance(jiff::SignedDuration::from_hours(6 * 24));
     let t = first.access_token("tanaka", &["accounts:read"]).await;
     app.bank().wall.advance(jiff::SignedDuration::from_hours(2 * 24));
-    let expired = sandbank::services::sandboxes::expire_idle(app.bank()).await.unwrap();
+    let expired = sandbank::services::lifecycle::expire_idle(app.bank()).await.unwrap();
     assert_eq!(expired, vec![second_body["id"].as_str().unwrap().to_owned()]);
     let (status, _) = second.admin_get("/sandbox/v1/clock").await;
     assert_eq!(status, 404);

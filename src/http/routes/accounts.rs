@@ -4,7 +4,7 @@
 
 use crate::domain::account::Account;
 use crate::domain::consent::Scope;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::http::extract::{ApiQuery, Authenticated};
 use crate::http::response::JsonObject;
 use crate::sandbox::Sandbox;
@@ -370,8 +370,8 @@ macro_rules! segment_routes {
                 security(("bearer" = ["accounts:read"])),
                 responses(
                     (status = 200, description = "The accounts", body = AccountsResponse),
-                    (status = 401, description = "Missing, unknown or expired token", body = crate::error::Problem, content_type = "application/problem+json"),
-                    (status = 403, description = "Scope accounts:read missing, or wrong segment", body = crate::error::Problem, content_type = "application/problem+json"),
+                    (status = 401, description = "Missing, unknown or expired token", body = crate::http::error::Problem, content_type = "application/problem+json"),
+                    (status = 403, description = "Scope accounts:read missing, or wrong segment", body = crate::http::error::Problem, content_type = "application/problem+json"),
                 ))]
             pub async fn accounts(sandbox: Sandbox, who: Authenticated) -> Result<Json<AccountsResponse>, ApiError> {
                 list_accounts($segment, sandbox, who).await
@@ -382,10 +382,10 @@ macro_rules! segment_routes {
                 security(("bearer" = ["accounts:read"])),
                 responses(
                     (status = 200, description = "The balances", body = BalancesResponse),
-                    (status = 400, description = "Bad query", body = crate::error::Problem, content_type = "application/problem+json"),
-                    (status = 401, description = "Missing, unknown or expired token", body = crate::error::Problem, content_type = "application/problem+json"),
-                    (status = 403, description = "Scope accounts:read missing, or wrong segment", body = crate::error::Problem, content_type = "application/problem+json"),
-                    (status = 404, description = "Not one of the token's accounts", body = crate::error::Problem, content_type = "application/problem+json"),
+                    (status = 400, description = "Bad query", body = crate::http::error::Problem, content_type = "application/problem+json"),
+                    (status = 401, description = "Missing, unknown or expired token", body = crate::http::error::Problem, content_type = "application/problem+json"),
+                    (status = 403, description = "Scope accounts:read missing, or wrong segment", body = crate::http::error::Problem, content_type = "application/problem+json"),
+                    (status = 404, description = "Not one of the token's accounts", body = crate::http::error::Problem, content_type = "application/problem+json"),
                 ))]
             pub async fn balances(sandbox: Sandbox, who: Authenticated, ApiQuery(q): ApiQuery<BalancesQuery>) -> Result<Response, ApiError> {
                 super::balances($segment, sandbox, who, q).await
@@ -396,10 +396,10 @@ macro_rules! segment_routes {
                 security(("bearer" = ["transactions:read"])),
                 responses(
                     (status = 200, description = "A page of history", body = TransactionsResponse),
-                    (status = 400, description = "Bad dates, key or limit", body = crate::error::Problem, content_type = "application/problem+json"),
-                    (status = 401, description = "Missing, unknown or expired token", body = crate::error::Problem, content_type = "application/problem+json"),
-                    (status = 403, description = "Scope transactions:read missing, or wrong segment", body = crate::error::Problem, content_type = "application/problem+json"),
-                    (status = 404, description = "Not one of the token's accounts", body = crate::error::Problem, content_type = "application/problem+json"),
+                    (status = 400, description = "Bad dates, key or limit", body = crate::http::error::Problem, content_type = "application/problem+json"),
+                    (status = 401, description = "Missing, unknown or expired token", body = crate::http::error::Problem, content_type = "application/problem+json"),
+                    (status = 403, description = "Scope transactions:read missing, or wrong segment", body = crate::http::error::Problem, content_type = "application/problem+json"),
+                    (status = 404, description = "Not one of the token's accounts", body = crate::http::error::Problem, content_type = "application/problem+json"),
                 ))]
             pub async fn transactions(sandbox: Sandbox, who: Authenticated, ApiQuery(q): ApiQuery<TransactionsQuery>) -> Result<Response, ApiError> {
                 super::transactions($segment, sandbox, who, q, HistoryKind::All).await
@@ -410,10 +410,10 @@ macro_rules! segment_routes {
                 security(("bearer" = ["transactions:read"])),
                 responses(
                     (status = 200, description = "A page of incoming transfers", body = TransactionsResponse),
-                    (status = 400, description = "Bad dates, key or limit", body = crate::error::Problem, content_type = "application/problem+json"),
-                    (status = 401, description = "Missing, unknown or expired token", body = crate::error::Problem, content_type = "application/problem+json"),
-                    (status = 403, description = "Scope transactions:read missing, or wrong segment", body = crate::error::Problem, content_type = "application/problem+json"),
-                    (status = 404, description = "Not one of the token's accounts", body = crate::error::Problem, content_type = "application/problem+json"),
+                    (status = 400, description = "Bad dates, key or limit", body = crate::http::error::Problem, content_type = "application/problem+json"),
+                    (status = 401, description = "Missing, unknown or expired token", body = crate::http::error::Problem, content_type = "application/problem+json"),
+                    (status = 403, description = "Scope transactions:read missing, or wrong segment", body = crate::http::error::Problem, content_type = "application/problem+json"),
+                    (status = 404, description = "Not one of the token's accounts", body = crate::http::error::Problem, content_type = "application/problem+json"),
                 ))]
             pub async fn deposit_transactions(sandbox: Sandbox, who: Authenticated, ApiQuery(q): ApiQuery<TransactionsQuery>) -> Result<Response, ApiError> {
                 super::transactions($segment, sandbox, who, q, HistoryKind::Deposits).await

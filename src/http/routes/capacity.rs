@@ -3,7 +3,7 @@
 
 use crate::domain::capacity::CapacityPolicy;
 use crate::domain::maintenance::MaintenanceWindow;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::http::extract::{Admin, ApiJson};
 use crate::http::faults::faultable_operation;
 use crate::http::route::{RouteSpec, Routes};
@@ -35,7 +35,7 @@ fn policy_error(e: PolicyError) -> ApiError {
 #[utoipa::path(get, path = "/sandbox/v1/capacity", tag = "capacity",
     security(("adminKey" = [])),
     responses((status = 200, description = "The policy", body = CapacityPolicy),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn get_bank_capacity(_: Admin, sandbox: Sandbox) -> Json<CapacityPolicy> {
     Json(sandbox.capacity.bank_policy())
 }
@@ -44,8 +44,8 @@ pub async fn get_bank_capacity(_: Admin, sandbox: Sandbox) -> Json<CapacityPolic
 #[utoipa::path(put, path = "/sandbox/v1/capacity", tag = "capacity", request_body = CapacityPolicy,
     security(("adminKey" = [])),
     responses((status = 200, description = "The policy now in force", body = CapacityPolicy),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 422, description = "A limit cannot be used", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 422, description = "A limit cannot be used", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn put_bank_capacity(
     _: Admin,
     sandbox: Sandbox,
@@ -64,8 +64,8 @@ pub async fn put_bank_capacity(
     params(("client_id" = String, Path, description = "The client's id")),
     security(("adminKey" = [])),
     responses((status = 200, description = "The policy", body = CapacityPolicy),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 404, description = "No such client", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 404, description = "No such client", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn get_client_capacity(
     _: Admin,
     sandbox: Sandbox,
@@ -80,9 +80,9 @@ pub async fn get_client_capacity(
     params(("client_id" = String, Path, description = "The client's id")),
     security(("adminKey" = [])),
     responses((status = 200, description = "The policy now in force", body = CapacityPolicy),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 404, description = "No such client", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 422, description = "A limit cannot be used", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 404, description = "No such client", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 422, description = "A limit cannot be used", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn put_client_capacity(
     _: Admin,
     sandbox: Sandbox,
@@ -127,9 +127,9 @@ fn no_window(id: &str) -> ApiError {
 #[utoipa::path(post, path = "/sandbox/v1/maintenance", tag = "capacity", request_body = MaintenanceWindow,
     security(("adminKey" = [])),
     responses((status = 201, description = "The window as stored, with its id", body = MaintenanceWindow),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 409, description = "A window with that id exists, or too many", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 422, description = "The window cannot be used", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "A window with that id exists, or too many", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 422, description = "The window cannot be used", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn add_window(
     _: Admin,
     sandbox: Sandbox,
@@ -147,7 +147,7 @@ pub async fn add_window(
 #[utoipa::path(get, path = "/sandbox/v1/maintenance", tag = "capacity",
     security(("adminKey" = [])),
     responses((status = 200, description = "The windows", body = MaintenanceWindows),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn list_windows(_: Admin, sandbox: Sandbox) -> Json<MaintenanceWindows> {
     Json(MaintenanceWindows {
         windows: sandbox.maintenance.list(),
@@ -158,7 +158,7 @@ pub async fn list_windows(_: Admin, sandbox: Sandbox) -> Json<MaintenanceWindows
 #[utoipa::path(delete, path = "/sandbox/v1/maintenance", tag = "capacity",
     security(("adminKey" = [])),
     responses((status = 204, description = "No windows left"),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn clear_windows(_: Admin, sandbox: Sandbox) -> Result<StatusCode, ApiError> {
     sandbox
         .maintenance
@@ -173,8 +173,8 @@ pub async fn clear_windows(_: Admin, sandbox: Sandbox) -> Result<StatusCode, Api
     params(("id" = String, Path, description = "The window's id")),
     security(("adminKey" = [])),
     responses((status = 200, description = "The window", body = MaintenanceWindow),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 404, description = "No such window", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 404, description = "No such window", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn get_window(
     _: Admin,
     sandbox: Sandbox,
@@ -188,8 +188,8 @@ pub async fn get_window(
     params(("id" = String, Path, description = "The window's id")),
     security(("adminKey" = [])),
     responses((status = 204, description = "Deleted"),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 404, description = "No such window", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 404, description = "No such window", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn delete_window(_: Admin, sandbox: Sandbox, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     if !sandbox
         .maintenance

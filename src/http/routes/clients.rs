@@ -5,7 +5,7 @@
 
 use crate::domain::capacity::CapacityPolicy;
 use crate::domain::consent::Client;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::http::extract::{Admin, ApiJson};
 use crate::http::route::{RouteSpec, Routes};
 use crate::sandbox::Sandbox;
@@ -230,7 +230,7 @@ pub(super) fn known_client(sandbox: &Sandbox, id: &str) -> Result<Client, ApiErr
 #[utoipa::path(get, path = "/sandbox/v1/clients", tag = "clients",
     security(("adminKey" = [])),
     responses((status = 200, description = "The clients", body = ClientList),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn list_clients(_: Admin, sandbox: Sandbox) -> Result<Json<ClientList>, ApiError> {
     let clients = sandbox
         .store
@@ -245,9 +245,9 @@ pub async fn list_clients(_: Admin, sandbox: Sandbox) -> Result<Json<ClientList>
 #[utoipa::path(post, path = "/sandbox/v1/clients", tag = "clients", request_body = NewClient,
     security(("adminKey" = [])),
     responses((status = 201, description = "Created, with its secret", body = ClientCreated),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 409, description = "A client with that id exists", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 422, description = "A setting cannot be used", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "A client with that id exists", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 422, description = "A setting cannot be used", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn create_client(
     _: Admin,
     sandbox: Sandbox,
@@ -280,8 +280,8 @@ pub async fn create_client(
     params(("client_id" = String, Path, description = "The client's id")),
     security(("adminKey" = [])),
     responses((status = 200, description = "The client", body = ClientView),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 404, description = "No such client", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 404, description = "No such client", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn get_client(_: Admin, sandbox: Sandbox, Path(id): Path<String>) -> Result<Json<ClientView>, ApiError> {
     Ok(Json(view(&sandbox, known_client(&sandbox, &id)?)))
 }
@@ -291,9 +291,9 @@ pub async fn get_client(_: Admin, sandbox: Sandbox, Path(id): Path<String>) -> R
     params(("client_id" = String, Path, description = "The client's id")),
     security(("adminKey" = [])),
     responses((status = 200, description = "The client as it now is", body = ClientView),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 404, description = "No such client", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 422, description = "A setting cannot be used", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 404, description = "No such client", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 422, description = "A setting cannot be used", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn update_client(
     _: Admin,
     sandbox: Sandbox,
@@ -319,8 +319,8 @@ pub async fn update_client(
     params(("client_id" = String, Path, description = "The client's id")),
     security(("adminKey" = [])),
     responses((status = 204, description = "Deleted"),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 404, description = "No such client", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 404, description = "No such client", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn delete_client(_: Admin, sandbox: Sandbox, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     if !clients::delete(&sandbox, &id).await.map_err(client_error)? {
         return Err(no_client(&id));
@@ -336,9 +336,9 @@ pub async fn delete_client(_: Admin, sandbox: Sandbox, Path(id): Path<String>) -
     params(("client_id" = String, Path, description = "The client's id")),
     security(("adminKey" = [])),
     responses((status = 200, description = "The new secret", body = RotatedSecret),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 404, description = "No such client", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 422, description = "Bad secret or grace period", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 404, description = "No such client", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 422, description = "Bad secret or grace period", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn rotate_secret(
     _: Admin,
     sandbox: Sandbox,
@@ -400,9 +400,9 @@ async fn put_stop(sandbox: &Sandbox, target: Target<'_>, req: StopRequest) -> Re
     params(("client_id" = String, Path, description = "The client's id")),
     security(("adminKey" = [])),
     responses((status = 200, description = "The suspension in force", body = StopView),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 404, description = "No such client", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 422, description = "No reason given", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 404, description = "No such client", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 422, description = "No reason given", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn suspend_client(
     _: Admin,
     sandbox: Sandbox,
@@ -418,8 +418,8 @@ pub async fn suspend_client(
     params(("client_id" = String, Path, description = "The client's id")),
     security(("adminKey" = [])),
     responses((status = 204, description = "Not suspended (any more)"),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 404, description = "No such client", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 404, description = "No such client", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn resume_client(_: Admin, sandbox: Sandbox, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     known_client(&sandbox, &id)?;
     crate::services::controls::set(&sandbox, Target::Client(&id), None, "sandbox-admin").await?;
@@ -444,8 +444,8 @@ pub struct ClientUnlockView {
     params(("client_id" = String, Path, description = "The client's id")),
     security(("adminKey" = [])),
     responses((status = 200, description = "Nothing holds it back any more", body = ClientUnlockView),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 404, description = "No such client", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 404, description = "No such client", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn unlock_client(
     _: Admin,
     sandbox: Sandbox,
@@ -477,9 +477,9 @@ fn known_user(sandbox: &Sandbox, username: &str) -> Result<String, ApiError> {
     params(("username" = String, Path, description = "The user's login name")),
     security(("adminKey" = [])),
     responses((status = 200, description = "The stop in force", body = StopView),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 404, description = "No such user", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 422, description = "No reason given", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 404, description = "No such user", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 422, description = "No reason given", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn suspend_user(
     _: Admin,
     sandbox: Sandbox,
@@ -495,8 +495,8 @@ pub async fn suspend_user(
     params(("username" = String, Path, description = "The user's login name")),
     security(("adminKey" = [])),
     responses((status = 204, description = "Not stopped (any more)"),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 404, description = "No such user", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 404, description = "No such user", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn resume_user(_: Admin, sandbox: Sandbox, Path(username): Path<String>) -> Result<StatusCode, ApiError> {
     let name = known_user(&sandbox, &username)?;
     crate::services::controls::set(&sandbox, Target::User(&name), None, "sandbox-admin").await?;
@@ -508,8 +508,8 @@ pub async fn resume_user(_: Admin, sandbox: Sandbox, Path(username): Path<String
 #[utoipa::path(post, path = "/sandbox/v1/emergency-stop", tag = "clients", request_body = StopRequest,
     security(("adminKey" = [])),
     responses((status = 200, description = "The stop in force", body = StopView),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 422, description = "No reason given", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 422, description = "No reason given", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn emergency_stop(
     _: Admin,
     sandbox: Sandbox,
@@ -522,7 +522,7 @@ pub async fn emergency_stop(
 #[utoipa::path(delete, path = "/sandbox/v1/emergency-stop", tag = "clients",
     security(("adminKey" = [])),
     responses((status = 204, description = "Not stopped (any more)"),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn lift_emergency_stop(_: Admin, sandbox: Sandbox) -> Result<StatusCode, ApiError> {
     crate::services::controls::set(&sandbox, Target::Bank, None, "sandbox-admin").await?;
     Ok(StatusCode::NO_CONTENT)
@@ -532,7 +532,7 @@ pub async fn lift_emergency_stop(_: Admin, sandbox: Sandbox) -> Result<StatusCod
 #[utoipa::path(get, path = "/sandbox/v1/suspensions", tag = "clients",
     security(("adminKey" = [])),
     responses((status = 200, description = "Stops and their record", body = StopsView),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn suspensions(_: Admin, sandbox: Sandbox) -> Json<StopsView> {
     let (clients, users, bank) = sandbox.controls.stops();
     Json(StopsView {

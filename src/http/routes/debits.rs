@@ -2,7 +2,7 @@
 //! granted to the biller, cancel one.
 
 use crate::domain::debit::Mandate;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, Authenticated};
 use crate::sandbox::Sandbox;
 use crate::services::debits;
@@ -138,8 +138,8 @@ macro_rules! debit_routes {
             #[utoipa::path(post, path = $request, tag = $tag, operation_id = concat!($op, "DebitRequest"), request_body = DebitRequest,
                 security(("bearer" = ["debits"])),
                 responses((status = 200, description = "The result code (0 debited; 1, 2, 3, 4, 8, 9 not debited)", body = DebitResultView),
-                          (status = 400, description = "Bad amount", body = crate::error::Problem, content_type = "application/problem+json"),
-                          (status = 403, description = "No debits scope or wrong segment", body = crate::error::Problem, content_type = "application/problem+json")))]
+                          (status = 400, description = "Bad amount", body = crate::http::error::Problem, content_type = "application/problem+json"),
+                          (status = 403, description = "No debits scope or wrong segment", body = crate::http::error::Problem, content_type = "application/problem+json")))]
             pub async fn debit_request(sandbox: Sandbox, who: Authenticated, ApiJson(r): ApiJson<DebitRequest>) -> Result<Json<DebitResultView>, ApiError> {
                 super::request($segment, sandbox, who, r).await
             }
@@ -148,7 +148,7 @@ macro_rules! debit_routes {
             #[utoipa::path(get, path = $mandates, tag = $tag, operation_id = concat!($op, "DebitMandates"),
                 security(("bearer" = ["debits"])),
                 responses((status = 200, description = "Mandates", body = MandateList),
-                          (status = 403, description = "No debits scope", body = crate::error::Problem, content_type = "application/problem+json")))]
+                          (status = 403, description = "No debits scope", body = crate::http::error::Problem, content_type = "application/problem+json")))]
             pub async fn debit_mandates(sandbox: Sandbox, who: Authenticated) -> Result<Json<MandateList>, ApiError> {
                 $segment.check(&who)?;
                 let list = debits::mandates_of_biller(&sandbox, &who.0)?;
@@ -159,7 +159,7 @@ macro_rules! debit_routes {
             #[utoipa::path(post, path = $cancel, tag = $tag, operation_id = concat!($op, "DebitMandateCancel"), request_body = MandateRef,
                 security(("bearer" = ["debits"])),
                 responses((status = 200, description = "The mandate", body = MandateView),
-                          (status = 404, description = "No such mandate for this biller", body = crate::error::Problem, content_type = "application/problem+json")))]
+                          (status = 404, description = "No such mandate for this biller", body = crate::http::error::Problem, content_type = "application/problem+json")))]
             pub async fn debit_mandate_cancel(sandbox: Sandbox, who: Authenticated, ApiJson(r): ApiJson<MandateRef>) -> Result<Json<MandateView>, ApiError> {
                 $segment.check(&who)?;
                 let m = debits::end_mandate(&sandbox, &r.mandate_id, Some(&who.0)).await?;

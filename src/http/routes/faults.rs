@@ -3,7 +3,7 @@
 
 use crate::domain::fault::FaultRule;
 use crate::domain::outcome::OutcomeRule;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::http::extract::{Admin, ApiJson};
 use crate::http::faults::faultable_operation;
 use crate::http::route::{RouteSpec, Routes};
@@ -79,9 +79,9 @@ const PROBLEM: &str = "application/problem+json";
 #[utoipa::path(post, path = "/sandbox/v1/faults", tag = "faults", request_body = FaultRule,
     security(("adminKey" = [])),
     responses((status = 201, description = "The rule as stored, with its id", body = FaultRuleView),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 409, description = "A rule with that id exists, or the sandbox holds too many", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 422, description = "The rule cannot be used (unknown operation, probability outside 0–1, window end before start, effect missing …)", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "A rule with that id exists, or the sandbox holds too many", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 422, description = "The rule cannot be used (unknown operation, probability outside 0–1, window end before start, effect missing …)", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn add_fault(
     _: Admin,
     sandbox: Sandbox,
@@ -99,7 +99,7 @@ pub async fn add_fault(
 #[utoipa::path(get, path = "/sandbox/v1/faults", tag = "faults",
     security(("adminKey" = [])),
     responses((status = 200, description = "The rules", body = FaultRuleList),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn list_faults(_: Admin, sandbox: Sandbox) -> Json<FaultRuleList> {
     Json(FaultRuleList {
         rules: sandbox.faults.list().into_iter().map(view).collect(),
@@ -110,7 +110,7 @@ pub async fn list_faults(_: Admin, sandbox: Sandbox) -> Json<FaultRuleList> {
 #[utoipa::path(delete, path = "/sandbox/v1/faults", tag = "faults",
     security(("adminKey" = [])),
     responses((status = 204, description = "No rules left"),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn clear_faults(_: Admin, sandbox: Sandbox) -> Result<StatusCode, ApiError> {
     sandbox
         .faults
@@ -125,8 +125,8 @@ pub async fn clear_faults(_: Admin, sandbox: Sandbox) -> Result<StatusCode, ApiE
     params(("id" = String, Path, description = "The rule's id")),
     security(("adminKey" = [])),
     responses((status = 200, description = "The rule", body = FaultRuleView),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 404, description = "No such rule", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 404, description = "No such rule", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn get_fault(_: Admin, sandbox: Sandbox, Path(id): Path<String>) -> Result<Json<FaultRuleView>, ApiError> {
     sandbox
         .faults
@@ -140,8 +140,8 @@ pub async fn get_fault(_: Admin, sandbox: Sandbox, Path(id): Path<String>) -> Re
     params(("id" = String, Path, description = "The rule's id")),
     security(("adminKey" = [])),
     responses((status = 204, description = "Deleted"),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 404, description = "No such rule", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 404, description = "No such rule", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn delete_fault(_: Admin, sandbox: Sandbox, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let removed = sandbox
         .faults
@@ -159,9 +159,9 @@ pub async fn delete_fault(_: Admin, sandbox: Sandbox, Path(id): Path<String>) ->
 #[utoipa::path(post, path = "/sandbox/v1/transfer-outcomes", tag = "faults", request_body = OutcomeRule,
     security(("adminKey" = [])),
     responses((status = 201, description = "The rule as stored, with its id", body = OutcomeRule),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 409, description = "A rule with that id exists, or the sandbox holds too many", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 422, description = "The rule cannot be used", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "A rule with that id exists, or the sandbox holds too many", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 422, description = "The rule cannot be used", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn add_outcome(
     _: Admin,
     sandbox: Sandbox,
@@ -179,7 +179,7 @@ pub async fn add_outcome(
 #[utoipa::path(get, path = "/sandbox/v1/transfer-outcomes", tag = "faults",
     security(("adminKey" = [])),
     responses((status = 200, description = "The rules", body = OutcomeRuleList),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn list_outcomes(_: Admin, sandbox: Sandbox) -> Json<OutcomeRuleList> {
     Json(OutcomeRuleList {
         rules: sandbox.faults.outcomes(),
@@ -191,8 +191,8 @@ pub async fn list_outcomes(_: Admin, sandbox: Sandbox) -> Json<OutcomeRuleList> 
     params(("id" = String, Path, description = "The rule's id")),
     security(("adminKey" = [])),
     responses((status = 204, description = "Deleted"),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 404, description = "No such rule", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 404, description = "No such rule", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn delete_outcome(_: Admin, sandbox: Sandbox, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let removed = sandbox
         .faults

@@ -1,6 +1,6 @@
 //! Liveness, and the process's metrics in the Prometheus text format.
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::http::identity::Identity;
 use crate::http::route::{RouteSpec, Routes};
 use crate::sandbox::Sandbox;
@@ -32,8 +32,8 @@ pub async fn healthz() -> Json<Health> {
 #[utoipa::path(get, path = "/metrics", tag = "health",
     security(("operatorKey" = [])),
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
-              (status = 401, description = "Missing or wrong operator key", body = crate::error::Problem, content_type = "application/problem+json"),
-              (status = 404, description = "Asked under a created sandbox's prefix", body = crate::error::Problem, content_type = "application/problem+json")))]
+              (status = 401, description = "Missing or wrong operator key", body = crate::http::error::Problem, content_type = "application/problem+json"),
+              (status = 404, description = "Asked under a created sandbox's prefix", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 pub async fn metrics(
     sandbox: Sandbox,
     server: Server,

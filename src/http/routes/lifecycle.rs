@@ -2,13 +2,13 @@
 //! catalogue or from YAML, list, delete, reset, snapshots) and the same reset and snapshots
 //! for a sandbox's own admin under its control plane (`/sandbox/v1/reset`, `…/snapshots`).
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::http::extract::{Admin, ApiJson, Operator};
 use crate::http::route::{RouteSpec, Routes};
 use crate::sandbox::Sandbox;
 use crate::scenario::LoadedScenario;
 use crate::server::Server;
-use crate::services::sandboxes::{self, LifecycleError, NewSandbox, SandboxSummary, SnapshotInfo};
+use crate::services::lifecycle::{self as lifecycle, LifecycleError, NewSandbox, SandboxSummary, SnapshotInfo};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::Path;
@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::routes;
 
-type Problem = crate::error::Problem;
+type Problem = crate::http::error::Problem;
 
 impl From<LifecycleError> for ApiError {
     fn from(e: LifecycleError) -> Self {
@@ -235,7 +235,7 @@ pub struct SandboxList {
 fn snapshot_view(s: &SnapshotInfo) -> SnapshotView {
     SnapshotView {
         name: s.name.clone(),
-        taken_at: sandboxes::jst_of_secs(s.taken_at),
+        taken_at: lifecycle::jst_of_secs(s.taken_at),
         sandbox_time: crate::clock::format_jst(s.sandbox_time),
     }
 }
@@ -247,14 +247,14 @@ fn sandbox_view(s: SandboxSummary, with_bytes: bool) -> SandboxView {
         base_url: s.base_url,
         scenario: r.scenario_name,
         scenario_source: match r.source {
-            sandboxes::ScenarioSource::Startup => "startup",
-            sandboxes::ScenarioSource::Catalogue(_) => "catalogue",
-            sandboxes::ScenarioSource::Inline(_) => "inline",
+            lifecycle::ScenarioSource::Startup => "startup",
+            lifecycle::ScenarioSource::Catalogue(_) => "catalogue",
+            lifecycle::ScenarioSource::Inline(_) => "inline",
         }
         .into(),
-        created_at: sandboxes::jst_of_secs(r.created_at),
-        last_used_at: sandboxes::jst_of_secs(s.last_used),
-        expires_at: s.expires_at.map(sandboxes::jst_of_secs),
+        created_at: lifecycle::jst_of_secs(r.created_at),
+        last_used_at: lifecycle::jst_of_secs(s.last_used),
+        expires_at: s.expires_at.map(lifecycle::jst_of_secs),
         customers: r.customers,
         accounts: r.accounts,
         stored_bytes: with_bytes.then_some(s.stored_bytes),
@@ -274,7 +274,7 @@ fn sandbox_view(s: SandboxSummary, with_bytes: bool) -> SandboxView {
             snapshot_bytes: s.storage.snapshots,
             quota_bytes: s.storage.quota,
             over_quota: s.storage.over(),
-            measured_at: (s.storage.measured_at != 0).then(|| sandboxes::jst_of_secs(s.storage.measured_at)),
+            measured_at: (s.storage.measured_at != 0).then(|| lifecycle::jst_of_secs(s.storage.measured_at)),
         },
         id: r.id,
     }
@@ -284,7 +284,7 @@ fn sandbox_view(s: SandboxSummary, with_bytes: bool) -> SandboxView {
 /// replace the scenario's client secrets.
 pub fn credentials(
     scenario: &LoadedScenario,
-    secrets: &sandboxes::ClientSecrets,
+    secrets: &lifecycle::ClientSecrets,
 ) -> (Vec<ClientCredentials>, Vec<TestUser>) {
     let s = &scenario.scenario;
     let clients = s
@@ -403,7 +403,7 @@ pub async fn create_sandbox(
             }
         }
     };
-    let (created, size) = sandboxes::create(&server, what, &crate::http::faults::faultable_operation).await?;
+    let (created, size) = lifecycle::create(&server, what, &crate::http::faults::faultable_operation).await?;
     let (clients, users) = credentials(&created.scenario, &created.client_secrets);
     let now = server
         .sandbox(&created.id)
@@ -447,7 +447,7 @@ pub async fn list_sandboxes(
     let with_bytes = q.size.unwrap_or(false);
     let list = {
         let server = server.clone();
-        tokio::task::spawn_blocking(move || sandboxes::list(&server, with_bytes))
+        tokio::task::spawn_blocking(move || lifecycle::list(&server, with_bytes))
             .await
             .map_err(ApiError::internal)??
     };
@@ -464,7 +464,7 @@ pub async fn list_sandboxes(
     responses((status = 200, description = "The sandbox", body = SandboxView),
               (status = 404, description = "No such sandbox", body = Problem, content_type = "application/problem+json")))]
 pub async fn get_sandbox(Operator(server): Operator, Path(id): Path<String>) -> Result<Json<SandboxView>, ApiError> {
-    let summary = tokio::task::spawn_blocking(move || sandboxes::summary(&server, &id, true))
+    let summary = tokio::task::spawn_blocking(move || lifecycle::summary(&server, &id, true))
         .await
         .map_err(ApiError::internal)??;
     Ok(Json(sandbox_view(summary, true)))
@@ -478,7 +478,7 @@ pub async fn get_sandbox(Operator(server): Operator, Path(id): Path<String>) -> 
               (status = 404, description = "No such sandbox", body = Problem, content_type = "application/problem+json"),
               (status = 409, description = "The default sandbox cannot be deleted", body = Problem, content_type = "application/problem+json")))]
 pub async fn delete_sandbox(Operator(server): Operator, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    sandboxes::delete(&server, &id).await?;
+    lifecycle::delete(&server, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -504,13 +504,13 @@ pub async fn set_storage_quota(
             "maxMb: give at most 1073741824 (MiB), 0 for no quota, or null for the server's default",
         ));
     }
-    sandboxes::set_storage_quota(&server, &id, req.max_mb).await?;
-    Ok(Json(sandbox_view(sandboxes::summary(&server, &id, false)?, false)))
+    lifecycle::set_storage_quota(&server, &id, req.max_mb).await?;
+    Ok(Json(sandbox_view(lifecycle::summary(&server, &id, false)?, false)))
 }
 
 async fn reset_view(server: &Server, id: &str) -> Result<Json<SandboxView>, ApiError> {
-    sandboxes::reset(server, id).await?;
-    Ok(Json(sandbox_view(sandboxes::summary(server, id, false)?, false)))
+    lifecycle::reset(server, id).await?;
+    Ok(Json(sandbox_view(lifecycle::summary(server, id, false)?, false)))
 }
 
 /// Return a sandbox to its scenario's initial state: same ids and credentials, clock back at
@@ -535,7 +535,7 @@ pub async fn operator_snapshots(
     Path(id): Path<String>,
 ) -> Result<Json<Vec<SnapshotView>>, ApiError> {
     Ok(Json(
-        sandboxes::snapshots(&server, &id)?.iter().map(snapshot_view).collect(),
+        lifecycle::snapshots(&server, &id)?.iter().map(snapshot_view).collect(),
     ))
 }
 
@@ -553,7 +553,7 @@ pub async fn operator_snapshot(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<SnapshotRequest>,
 ) -> Result<(StatusCode, Json<SnapshotView>), ApiError> {
-    let info = sandboxes::snapshot(&server, &id, &req.name).await?;
+    let info = lifecycle::snapshot(&server, &id, &req.name).await?;
     Ok((StatusCode::CREATED, Json(snapshot_view(&info))))
 }
 
@@ -567,8 +567,8 @@ pub async fn operator_restore(
     Operator(server): Operator,
     Path((id, name)): Path<(String, String)>,
 ) -> Result<Json<SandboxView>, ApiError> {
-    sandboxes::restore(&server, &id, &name).await?;
-    Ok(Json(sandbox_view(sandboxes::summary(&server, &id, false)?, false)))
+    lifecycle::restore(&server, &id, &name).await?;
+    Ok(Json(sandbox_view(lifecycle::summary(&server, &id, false)?, false)))
 }
 
 /// Delete a snapshot.
@@ -581,7 +581,7 @@ pub async fn operator_delete_snapshot(
     Operator(server): Operator,
     Path((id, name)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    sandboxes::delete_snapshot(&server, &id, &name).await?;
+    lifecycle::delete_snapshot(&server, &id, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -600,7 +600,7 @@ pub async fn reset_own(_: Admin, sandbox: Sandbox, server: Server) -> Result<Jso
     responses((status = 200, description = "Oldest first", body = [SnapshotView])))]
 pub async fn own_snapshots(_: Admin, sandbox: Sandbox, server: Server) -> Result<Json<Vec<SnapshotView>>, ApiError> {
     Ok(Json(
-        sandboxes::snapshots(&server, &sandbox.id)?
+        lifecycle::snapshots(&server, &sandbox.id)?
             .iter()
             .map(snapshot_view)
             .collect(),
@@ -618,7 +618,7 @@ pub async fn snapshot_own(
     server: Server,
     ApiJson(req): ApiJson<SnapshotRequest>,
 ) -> Result<(StatusCode, Json<SnapshotView>), ApiError> {
-    let info = sandboxes::snapshot(&server, &sandbox.id, &req.name).await?;
+    let info = lifecycle::snapshot(&server, &sandbox.id, &req.name).await?;
     Ok((StatusCode::CREATED, Json(snapshot_view(&info))))
 }
 
@@ -634,9 +634,9 @@ pub async fn restore_own(
     server: Server,
     Path(name): Path<String>,
 ) -> Result<Json<SandboxView>, ApiError> {
-    sandboxes::restore(&server, &sandbox.id, &name).await?;
+    lifecycle::restore(&server, &sandbox.id, &name).await?;
     Ok(Json(sandbox_view(
-        sandboxes::summary(&server, &sandbox.id, false)?,
+        lifecycle::summary(&server, &sandbox.id, false)?,
         false,
     )))
 }
@@ -653,7 +653,7 @@ pub async fn delete_own_snapshot(
     server: Server,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    sandboxes::delete_snapshot(&server, &sandbox.id, &name).await?;
+    lifecycle::delete_snapshot(&server, &sandbox.id, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -3,11 +3,11 @@
 pub mod accounts;
 pub mod capacity;
 pub mod clients;
+pub mod control;
 pub mod debits;
 pub mod faults;
 pub mod health;
 pub mod lifecycle;
 pub mod public;
-pub mod sandbox;
 pub mod transfers;
 pub mod webhooks;

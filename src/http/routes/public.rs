@@ -4,7 +4,7 @@
 
 use crate::domain::calendar::{self, PeakReason};
 use crate::domain::maintenance::Coverage;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::http::extract::ApiQuery;
 use crate::http::route::{RouteSpec, Routes};
 use crate::sandbox::Sandbox;
@@ -188,7 +188,7 @@ pub struct CalendarMonth {
 /// The bank's business days, holidays and peak days of a month, to plan around.
 #[utoipa::path(get, path = "/public/v1/calendar", tag = "public", params(CalendarQuery),
     responses((status = 200, description = "The month", body = CalendarMonth),
-              (status = 400, description = "The month is not YYYY-MM", body = crate::error::Problem, content_type = "application/problem+json")))]
+              (status = 400, description = "The month is not YYYY-MM", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 pub async fn calendar(sandbox: Sandbox, ApiQuery(q): ApiQuery<CalendarQuery>) -> Result<Json<CalendarMonth>, ApiError> {
     let first = match q.month.as_deref() {
         None => sandbox.clock.now_jst().date().first_of_month(),

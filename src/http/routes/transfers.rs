@@ -2,7 +2,7 @@
 //! status inquiry, cancel, and account-name verification (口座確認).
 
 use crate::domain::transfer::{TransferRequest, TransferStatus};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery, Authenticated};
 use crate::sandbox::Sandbox;
 use crate::services::transfers::{self, TransferInput};
@@ -424,9 +424,9 @@ macro_rules! transfer_routes {
             #[utoipa::path(post, path = $fee, tag = $tag, operation_id = concat!($op, "TransferFee"), request_body = TransferInput,
                 security(("bearer" = ["transfers:own", "transfers:any"])),
                 responses((status = 200, description = "Fees and total debit", body = FeeQuote),
-                          (status = 400, description = "Invalid request (per-item errors)", body = crate::error::Problem, content_type = "application/problem+json"),
-                          (status = 403, description = "No transfer scope, payee not allowed, or wrong segment", body = crate::error::Problem, content_type = "application/problem+json"),
-                          (status = 404, description = "Not one of the token's accounts", body = crate::error::Problem, content_type = "application/problem+json")))]
+                          (status = 400, description = "Invalid request (per-item errors)", body = crate::http::error::Problem, content_type = "application/problem+json"),
+                          (status = 403, description = "No transfer scope, payee not allowed, or wrong segment", body = crate::http::error::Problem, content_type = "application/problem+json"),
+                          (status = 404, description = "Not one of the token's accounts", body = crate::http::error::Problem, content_type = "application/problem+json")))]
             pub async fn transfer_fee(sandbox: Sandbox, who: Authenticated, ApiJson(input): ApiJson<TransferInput>) -> Result<Json<FeeQuote>, ApiError> {
                 super::quote($segment, sandbox, who, input).await
             }
@@ -436,10 +436,10 @@ macro_rules! transfer_routes {
                 params(("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key and body replay the first answer")),
                 security(("bearer" = ["transfers:own", "transfers:any"])),
                 responses((status = 201, description = "Accepted: applyNo and status (20 done, 11 scheduled, 12 processing, 2 waiting for approval, 22 funds returned)", body = TransferView),
-                          (status = 400, description = "Invalid request, insufficient funds or limit", body = crate::error::Problem, content_type = "application/problem+json"),
-                          (status = 403, description = "No transfer scope, payee not allowed, or wrong segment", body = crate::error::Problem, content_type = "application/problem+json"),
-                          (status = 409, description = "The same Idempotency-Key is still being processed", body = crate::error::Problem, content_type = "application/problem+json"),
-                          (status = 422, description = "The Idempotency-Key was used with another body", body = crate::error::Problem, content_type = "application/problem+json")))]
+                          (status = 400, description = "Invalid request, insufficient funds or limit", body = crate::http::error::Problem, content_type = "application/problem+json"),
+                          (status = 403, description = "No transfer scope, payee not allowed, or wrong segment", body = crate::http::error::Problem, content_type = "application/problem+json"),
+                          (status = 409, description = "The same Idempotency-Key is still being processed", body = crate::http::error::Problem, content_type = "application/problem+json"),
+                          (status = 422, description = "The Idempotency-Key was used with another body", body = crate::http::error::Problem, content_type = "application/problem+json")))]
             pub async fn transfer_request(
                 sandbox: Sandbox,
                 who: Authenticated,
@@ -453,7 +453,7 @@ macro_rules! transfer_routes {
             #[utoipa::path(get, path = $result, tag = $tag, operation_id = concat!($op, "TransferRequestResult"), params(ApplyNoQuery),
                 security(("bearer" = ["transfers:own", "transfers:any"])),
                 responses((status = 200, description = "The transfer", body = TransferView),
-                          (status = 404, description = "No such transfer for this customer", body = crate::error::Problem, content_type = "application/problem+json")))]
+                          (status = 404, description = "No such transfer for this customer", body = crate::http::error::Problem, content_type = "application/problem+json")))]
             pub async fn transfer_request_result(sandbox: Sandbox, who: Authenticated, ApiQuery(q): ApiQuery<ApplyNoQuery>) -> Result<Json<TransferView>, ApiError> {
                 super::result($segment, sandbox, who, q).await
             }
@@ -462,8 +462,8 @@ macro_rules! transfer_routes {
             #[utoipa::path(get, path = $status, tag = $tag, operation_id = concat!($op, "TransferStatus"), params(StatusQuery),
                 security(("bearer" = ["transfers:own", "transfers:any"])),
                 responses((status = 200, description = "Transfers", body = TransferList),
-                          (status = 400, description = "Bad query", body = crate::error::Problem, content_type = "application/problem+json"),
-                          (status = 404, description = "No such transfer or account", body = crate::error::Problem, content_type = "application/problem+json")))]
+                          (status = 400, description = "Bad query", body = crate::http::error::Problem, content_type = "application/problem+json"),
+                          (status = 404, description = "No such transfer or account", body = crate::http::error::Problem, content_type = "application/problem+json")))]
             pub async fn transfer_status(sandbox: Sandbox, who: Authenticated, ApiQuery(q): ApiQuery<StatusQuery>) -> Result<Json<TransferList>, ApiError> {
                 super::status($segment, sandbox, who, q).await
             }
@@ -472,8 +472,8 @@ macro_rules! transfer_routes {
             #[utoipa::path(post, path = $cancel, tag = $tag, operation_id = concat!($op, "TransferCancel"), request_body = ApplyNoQuery,
                 security(("bearer" = ["transfers:own", "transfers:any"])),
                 responses((status = 200, description = "Cancelled (status 8)", body = TransferView),
-                          (status = 404, description = "No such transfer", body = crate::error::Problem, content_type = "application/problem+json"),
-                          (status = 409, description = "Not cancellable in its state", body = crate::error::Problem, content_type = "application/problem+json")))]
+                          (status = 404, description = "No such transfer", body = crate::http::error::Problem, content_type = "application/problem+json"),
+                          (status = 409, description = "Not cancellable in its state", body = crate::http::error::Problem, content_type = "application/problem+json")))]
             pub async fn transfer_cancel(sandbox: Sandbox, who: Authenticated, ApiJson(q): ApiJson<ApplyNoQuery>) -> Result<Json<TransferView>, ApiError> {
                 super::cancel($segment, sandbox, who, q).await
             }
@@ -482,7 +482,7 @@ macro_rules! transfer_routes {
             #[utoipa::path(post, path = $verify, tag = $tag, operation_id = concat!($op, "VerifyAccount"), request_body = VerifyRequest,
                 security(("bearer" = ["transfers:own", "transfers:any"])),
                 responses((status = 200, description = "Answer code", body = VerifyResult),
-                          (status = 400, description = "Malformed codes", body = crate::error::Problem, content_type = "application/problem+json")))]
+                          (status = 400, description = "Malformed codes", body = crate::http::error::Problem, content_type = "application/problem+json")))]
             pub async fn verify_account(sandbox: Sandbox, who: Authenticated, ApiJson(r): ApiJson<VerifyRequest>) -> Result<Json<VerifyResult>, ApiError> {
                 super::verify($segment, sandbox, who, r).await
             }

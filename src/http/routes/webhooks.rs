@@ -5,7 +5,7 @@
 //! plus delivery faults and test events.
 
 use crate::domain::webhook::{Attempt, Delivery, DeliveryFault, DeliveryStatus, Endpoint};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::http::extract::{Admin, ApiJson, ApiQuery, WebhookCaller};
 use crate::http::route::{RouteSpec, Routes};
 use crate::sandbox::Sandbox;
@@ -444,8 +444,8 @@ fn list_messages(
 #[utoipa::path(post, path = "/webhooks/v1/endpoints", tag = "webhooks", request_body = EndpointInput,
     security(("clientBasic" = [])),
     responses((status = 201, description = "The endpoint, with its secret", body = EndpointView),
-              (status = 409, description = "Too many endpoints", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 422, description = "The endpoint cannot be used", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 409, description = "Too many endpoints", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 422, description = "The endpoint cannot be used", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn create_webhook_endpoint(
     caller: WebhookCaller,
     sandbox: Sandbox,
@@ -491,7 +491,7 @@ pub async fn list_webhook_endpoints(caller: WebhookCaller, sandbox: Sandbox) -> 
     params(("endpoint_id" = String, Path, description = "The endpoint")),
     security(("clientBasic" = [])),
     responses((status = 200, description = "The endpoint", body = EndpointView),
-              (status = 404, description = "No such endpoint of yours", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such endpoint of yours", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn get_webhook_endpoint(
     caller: WebhookCaller,
     sandbox: Sandbox,
@@ -508,8 +508,8 @@ pub async fn get_webhook_endpoint(
     params(("endpoint_id" = String, Path, description = "The endpoint")),
     security(("clientBasic" = [])),
     responses((status = 200, description = "The endpoint", body = EndpointView),
-              (status = 404, description = "No such endpoint of yours", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 422, description = "The change cannot be used", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such endpoint of yours", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 422, description = "The change cannot be used", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn update_webhook_endpoint(
     caller: WebhookCaller,
     sandbox: Sandbox,
@@ -531,7 +531,7 @@ pub async fn update_webhook_endpoint(
     params(("endpoint_id" = String, Path, description = "The endpoint")),
     security(("clientBasic" = [])),
     responses((status = 204, description = "Deleted"),
-              (status = 404, description = "No such endpoint of yours", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such endpoint of yours", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn delete_webhook_endpoint(
     caller: WebhookCaller,
     sandbox: Sandbox,
@@ -548,8 +548,8 @@ pub async fn delete_webhook_endpoint(
     params(("endpoint_id" = String, Path, description = "The endpoint")),
     security(("clientBasic" = [])),
     responses((status = 200, description = "The endpoint, with its new secret", body = EndpointView),
-              (status = 404, description = "No such endpoint of yours", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 422, description = "The rotation cannot be done so", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such endpoint of yours", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 422, description = "The rotation cannot be done so", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn rotate_webhook_secret(
     caller: WebhookCaller,
     sandbox: Sandbox,
@@ -568,8 +568,8 @@ pub async fn rotate_webhook_secret(
     params(("endpoint_id" = String, Path, description = "The endpoint")),
     security(("clientBasic" = [])),
     responses((status = 202, description = "How many were queued", body = Queued),
-              (status = 404, description = "No such endpoint of yours", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 422, description = "since is not a time", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such endpoint of yours", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 422, description = "since is not a time", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn recover_webhook_messages(
     caller: WebhookCaller,
     sandbox: Sandbox,
@@ -604,7 +604,7 @@ async fn recover_as(
 #[utoipa::path(get, path = "/webhooks/v1/messages", tag = "webhooks", params(MessagesQuery),
     security(("clientBasic" = [])),
     responses((status = 200, description = "A page of messages", body = MessageList),
-              (status = 404, description = "No such endpoint of yours", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such endpoint of yours", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn list_webhook_messages(
     caller: WebhookCaller,
     sandbox: Sandbox,
@@ -618,7 +618,7 @@ pub async fn list_webhook_messages(
 #[utoipa::path(get, path = "/webhooks/v1/undelivered", tag = "webhooks", params(MessagesQuery),
     security(("clientBasic" = [])),
     responses((status = 200, description = "A page of undelivered messages", body = MessageList),
-              (status = 404, description = "No such endpoint of yours", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such endpoint of yours", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn list_undelivered_webhook_messages(
     caller: WebhookCaller,
     sandbox: Sandbox,
@@ -632,7 +632,7 @@ pub async fn list_undelivered_webhook_messages(
     params(("message_id" = String, Path, description = "The message (`webhook-id`)")),
     security(("clientBasic" = [])),
     responses((status = 200, description = "The message's deliveries", body = MessageList),
-              (status = 404, description = "No such message of yours", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such message of yours", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn get_webhook_message(
     caller: WebhookCaller,
     sandbox: Sandbox,
@@ -673,7 +673,7 @@ fn one_message(sandbox: &Sandbox, caller: &WebhookCaller, id: &str) -> Result<Js
     params(("message_id" = String, Path, description = "The message (`webhook-id`)")),
     security(("clientBasic" = [])),
     responses((status = 200, description = "The attempts", body = AttemptList),
-              (status = 404, description = "No such message of yours", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such message of yours", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn list_webhook_attempts(
     caller: WebhookCaller,
     sandbox: Sandbox,
@@ -701,7 +701,7 @@ fn attempts_of(sandbox: &Sandbox, caller: &WebhookCaller, id: String) -> Result<
     params(("message_id" = String, Path, description = "The message (`webhook-id`)"), RedeliverQuery),
     security(("clientBasic" = [])),
     responses((status = 202, description = "How many deliveries were queued", body = Queued),
-              (status = 404, description = "No such message of yours", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such message of yours", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn redeliver_webhook_message(
     caller: WebhookCaller,
     sandbox: Sandbox,
@@ -729,9 +729,9 @@ async fn redeliver_as(
 #[utoipa::path(post, path = "/sandbox/v1/webhooks/endpoints", tag = "webhooks", request_body = ControlEndpointInput,
     security(("adminKey" = [])),
     responses((status = 201, description = "The endpoint, with its secret", body = EndpointView),
-              (status = 404, description = "No such client", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 409, description = "Too many endpoints", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 422, description = "The endpoint cannot be used", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such client", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "Too many endpoints", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 422, description = "The endpoint cannot be used", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn create_any_webhook_endpoint(
     _: Admin,
     sandbox: Sandbox,
@@ -767,7 +767,7 @@ pub async fn list_all_webhook_endpoints(caller: Admin, sandbox: Sandbox) -> Json
     params(("endpoint_id" = String, Path, description = "The endpoint")),
     security(("adminKey" = [])),
     responses((status = 200, description = "The endpoint", body = EndpointView),
-              (status = 404, description = "No such endpoint", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such endpoint", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn get_any_webhook_endpoint(
     _: Admin,
     sandbox: Sandbox,
@@ -781,7 +781,7 @@ pub async fn get_any_webhook_endpoint(
     params(("endpoint_id" = String, Path, description = "The endpoint")),
     security(("adminKey" = [])),
     responses((status = 204, description = "Deleted"),
-              (status = 404, description = "No such endpoint", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such endpoint", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn delete_any_webhook_endpoint(
     _: Admin,
     sandbox: Sandbox,
@@ -796,7 +796,7 @@ pub async fn delete_any_webhook_endpoint(
     params(("endpoint_id" = String, Path, description = "The endpoint")),
     security(("adminKey" = [])),
     responses((status = 200, description = "The faults", body = FaultsInput),
-              (status = 404, description = "No such endpoint", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such endpoint", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn get_delivery_faults(
     _: Admin,
     sandbox: Sandbox,
@@ -816,8 +816,8 @@ pub async fn get_delivery_faults(
     params(("endpoint_id" = String, Path, description = "The endpoint")),
     security(("adminKey" = [])),
     responses((status = 200, description = "The faults as stored", body = FaultsInput),
-              (status = 404, description = "No such endpoint", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 422, description = "A fault cannot be used", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such endpoint", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 422, description = "A fault cannot be used", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn put_delivery_faults(
     _: Admin,
     sandbox: Sandbox,
@@ -833,7 +833,7 @@ pub async fn put_delivery_faults(
 #[utoipa::path(post, path = "/sandbox/v1/webhooks/test", tag = "webhooks", request_body = TestInput,
     security(("adminKey" = [])),
     responses((status = 202, description = "The test event, on its way", body = TestSent),
-              (status = 404, description = "No such endpoint", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such endpoint", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn send_test_webhook(
     _: Admin,
     sandbox: Sandbox,
@@ -861,7 +861,7 @@ pub async fn send_test_webhook(
 #[utoipa::path(get, path = "/sandbox/v1/webhooks/messages", tag = "webhooks", params(MessagesQuery),
     security(("adminKey" = [])),
     responses((status = 200, description = "A page of messages", body = MessageList),
-              (status = 404, description = "No such endpoint", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such endpoint", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn admin_list_messages(
     _: Admin,
     sandbox: Sandbox,
@@ -874,7 +874,7 @@ pub async fn admin_list_messages(
 #[utoipa::path(get, path = "/sandbox/v1/webhooks/undelivered", tag = "webhooks", params(MessagesQuery),
     security(("adminKey" = [])),
     responses((status = 200, description = "A page of undelivered messages", body = MessageList),
-              (status = 404, description = "No such endpoint", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such endpoint", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn admin_list_undelivered(
     _: Admin,
     sandbox: Sandbox,
@@ -888,7 +888,7 @@ pub async fn admin_list_undelivered(
     params(("message_id" = String, Path, description = "The message (`webhook-id`)")),
     security(("adminKey" = [])),
     responses((status = 200, description = "The message's deliveries", body = MessageList),
-              (status = 404, description = "No such message", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such message", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn admin_get_message(
     _: Admin,
     sandbox: Sandbox,
@@ -902,7 +902,7 @@ pub async fn admin_get_message(
     params(("message_id" = String, Path, description = "The message (`webhook-id`)")),
     security(("adminKey" = [])),
     responses((status = 200, description = "The attempts", body = AttemptList),
-              (status = 404, description = "No such message", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such message", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn admin_list_attempts(
     _: Admin,
     sandbox: Sandbox,
@@ -916,7 +916,7 @@ pub async fn admin_list_attempts(
     params(("message_id" = String, Path, description = "The message (`webhook-id`)"), RedeliverQuery),
     security(("adminKey" = [])),
     responses((status = 202, description = "How many deliveries were queued", body = Queued),
-              (status = 404, description = "No such message", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such message", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn admin_redeliver(
     _: Admin,
     sandbox: Sandbox,
@@ -932,8 +932,8 @@ pub async fn admin_redeliver(
     params(("endpoint_id" = String, Path, description = "The endpoint")),
     security(("adminKey" = [])),
     responses((status = 202, description = "How many were queued", body = Queued),
-              (status = 404, description = "No such endpoint", body = crate::error::Problem, content_type = PROBLEM),
-              (status = 422, description = "since is not a time", body = crate::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such endpoint", body = crate::http::error::Problem, content_type = PROBLEM),
+              (status = 422, description = "since is not a time", body = crate::http::error::Problem, content_type = PROBLEM)))]
 pub async fn admin_recover(
     _: Admin,
     sandbox: Sandbox,

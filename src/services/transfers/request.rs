@@ -6,6 +6,7 @@ use super::*;
 /// An idempotency key carried into the transfer's own atomic write: (key, request fingerprint).
 pub type IdempotencyKey<'a> = Option<(&'a str, &'a str)>;
 
+// Long on purpose: builds the transfer and the write that carries it into the group writer; the write owns what it captures.
 /// Accepts a request: corporate operators' requests wait for approval, the rest run now or are
 /// scheduled. Durable when it returns. With an idempotency key, a transfer already created by
 /// the same key and request is returned instead of making another.

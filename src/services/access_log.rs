@@ -1,38 +1,9 @@
-//! Operating one sandbox: its clock (time travel), its access log and its ledger totals.
-//! (Building, resetting and snapshotting sandboxes is `services::sandboxes`.)
+//! The access log: calls recorded off the request's path, written in batches, listed.
 
 use crate::sandbox::Sandbox;
 use crate::server::Server;
 use crate::storage::{AccessLogEntry, AccessLogFilter, PendingAccess, StorageError};
-use jiff::{SignedDuration, Timestamp};
 use std::time::Duration;
-
-use crate::storage::registry::meta::{CLOCK_OFFSET as META_CLOCK_OFFSET, OPENING_TOTAL as META_OPENING_TOTAL};
-
-/// Moves the sandbox clock forward and makes the new time durable. Scheduled work due on
-/// the way (scheduled transfers, settlements, approval deadlines) runs at its own instant:
-/// the clock stops at each due time, runs what is due, and moves on.
-pub async fn advance_clock(
-    sandbox: &Sandbox,
-    by: SignedDuration,
-) -> Result<Timestamp, super::transfers::TransferError> {
-    let target = sandbox.clock.now().saturating_add(by).unwrap_or(Timestamp::MAX);
-    loop {
-        let next = sandbox.store.due(target)?.into_iter().map(|(at, _)| at).min();
-        match next {
-            Some(at) => {
-                sandbox.clock.advance_to(at);
-                super::transfers::run_due(sandbox).await?;
-            }
-            None => break,
-        }
-    }
-    let offset = sandbox.clock.advance_to(target);
-    sandbox.store.meta_put(META_CLOCK_OFFSET, &offset.to_be_bytes())?;
-    sandbox.store.flush().await?;
-    sandbox.webhooks.clock_moved();
-    Ok(sandbox.clock.now())
-}
 
 /// Appends to the access log. Entries are written in batches by `write_access_log_every`
 /// (and before the log is read), which keeps logging off the request's critical path; the
@@ -102,30 +73,4 @@ pub async fn write_access_log_every(server: Server, period: Duration, mut stop: 
 pub fn access_logs(sandbox: &Sandbox, filter: &AccessLogFilter) -> Result<(Vec<AccessLogEntry>, bool), StorageError> {
     write_access_log(sandbox)?;
     sandbox.store.access_logs(filter)
-}
-
-/// The ledger's totals: every customer account and system account; their sum must equal
-/// the total of opening balances (money is neither created nor destroyed).
-pub struct LedgerSummary {
-    pub opening_total: i64,
-    pub customer_total: i64,
-    pub account_count: u64,
-    pub system: Vec<(String, i64)>,
-    pub below_limit: Vec<String>,
-}
-
-pub fn ledger_summary(sandbox: &Sandbox) -> Result<LedgerSummary, StorageError> {
-    let opening_total = sandbox
-        .store
-        .meta_get(META_OPENING_TOTAL)?
-        .and_then(|b| b.try_into().ok().map(i64::from_be_bytes))
-        .unwrap_or(0);
-    let (customer_total, account_count, below_limit) = sandbox.store.customer_balance_summary()?;
-    Ok(LedgerSummary {
-        opening_total,
-        customer_total,
-        account_count,
-        system: sandbox.store.system_balances()?,
-        below_limit,
-    })
 }

@@ -3,7 +3,7 @@
 //! sandbox — before routing, and lets the routed request through its gate (counting it for
 //! the sandbox) unless its route is a lifecycle call.
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::http::route::{self, SandboxPath};
 use crate::sandbox::{DEFAULT_SANDBOX, Pass, Refused, Sandbox};
 use crate::server::Server;

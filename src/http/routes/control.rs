@@ -3,12 +3,12 @@
 
 use crate::clock::{format_jst, parse_duration};
 use crate::domain::consent::Scope;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::http::extract::{Admin, ApiJson, ApiQuery};
 use crate::http::route::{RouteSpec, Routes};
 use crate::oauth::oauth_error_to_api;
 use crate::sandbox::Sandbox;
-use crate::services::{consent, sandbox};
+use crate::services::{access_log, clock, consent, ledger};
 use crate::storage::AccessLogFilter;
 use axum::Json;
 use axum::extract::Path;
@@ -55,7 +55,7 @@ fn clock_view(sandbox: &Sandbox) -> ClockView {
 #[utoipa::path(get, path = "/sandbox/v1/clock", tag = "sandbox",
     security(("adminKey" = [])),
     responses((status = 200, description = "The clock", body = ClockView),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = "application/problem+json")))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 pub async fn get_clock(_: Admin, sandbox: Sandbox) -> Json<ClockView> {
     Json(clock_view(&sandbox))
 }
@@ -64,8 +64,8 @@ pub async fn get_clock(_: Admin, sandbox: Sandbox) -> Json<ClockView> {
 #[utoipa::path(post, path = "/sandbox/v1/clock/advance", tag = "sandbox", request_body = AdvanceRequest,
     security(("adminKey" = [])),
     responses((status = 200, description = "The clock after moving", body = ClockView),
-              (status = 400, description = "Not a positive duration", body = crate::error::Problem, content_type = "application/problem+json"),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = "application/problem+json")))]
+              (status = 400, description = "Not a positive duration", body = crate::http::error::Problem, content_type = "application/problem+json"),
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 pub async fn advance_clock(
     _: Admin,
     sandbox: Sandbox,
@@ -84,7 +84,7 @@ pub async fn advance_clock(
             "advance at most 20 years at a time",
         ));
     }
-    sandbox::advance_clock(&sandbox, by).await?;
+    clock::advance_clock(&sandbox, by).await?;
     Ok(Json(clock_view(&sandbox)))
 }
 
@@ -142,10 +142,10 @@ pub struct CreatedGrant {
 #[utoipa::path(post, path = "/sandbox/v1/grants", tag = "sandbox", request_body = CreateGrantRequest,
     security(("adminKey" = [])),
     responses((status = 201, description = "Grant and tokens", body = CreatedGrant),
-              (status = 400, description = "Unknown scope name or invalid mandate maxima", body = crate::error::Problem, content_type = "application/problem+json"),
-              (status = 403, description = "The client is not allowed a scope", body = crate::error::Problem, content_type = "application/problem+json"),
-              (status = 404, description = "No such user or client, or the mandate's account is not the user's", body = crate::error::Problem, content_type = "application/problem+json"),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = "application/problem+json")))]
+              (status = 400, description = "Unknown scope name or invalid mandate maxima", body = crate::http::error::Problem, content_type = "application/problem+json"),
+              (status = 403, description = "The client is not allowed a scope", body = crate::http::error::Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such user or client, or the mandate's account is not the user's", body = crate::http::error::Problem, content_type = "application/problem+json"),
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 pub async fn create_grant(
     _: Admin,
     sandbox: Sandbox,
@@ -231,9 +231,9 @@ pub struct GrantList {
 #[utoipa::path(get, path = "/sandbox/v1/grants", tag = "sandbox", params(GrantsQuery),
     security(("adminKey" = [])),
     responses((status = 200, description = "The user's grants", body = GrantList),
-              (status = 400, description = "Bad query", body = crate::error::Problem, content_type = "application/problem+json"),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = "application/problem+json"),
-              (status = 404, description = "No such user", body = crate::error::Problem, content_type = "application/problem+json")))]
+              (status = 400, description = "Bad query", body = crate::http::error::Problem, content_type = "application/problem+json"),
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such user", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 pub async fn list_grants(
     _: Admin,
     sandbox: Sandbox,
@@ -310,8 +310,8 @@ pub struct LockView {
     params(("username" = String, Path, description = "Login name (`tanaka`) or internal id (`u-tanaka`)")),
     security(("adminKey" = [])),
     responses((status = 200, description = "Unlocked", body = LockView),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = "application/problem+json"),
-              (status = 404, description = "No such user", body = crate::error::Problem, content_type = "application/problem+json")))]
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such user", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 pub async fn unlock_user(_: Admin, sandbox: Sandbox, Path(username): Path<String>) -> Result<Json<LockView>, ApiError> {
     let user = find_user(&sandbox, &username)?;
     let login = user.id.strip_prefix("u-").unwrap_or(&user.id).to_owned();
@@ -333,8 +333,8 @@ fn find_user(sandbox: &Sandbox, name: &str) -> Result<crate::domain::customer::U
     params(("grant_id" = String, Path, description = "The grant to revoke")),
     security(("adminKey" = [])),
     responses((status = 204, description = "Revoked"),
-              (status = 404, description = "No such grant", body = crate::error::Problem, content_type = "application/problem+json"),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = "application/problem+json")))]
+              (status = 404, description = "No such grant", body = crate::http::error::Problem, content_type = "application/problem+json"),
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 pub async fn revoke_grant(_: Admin, sandbox: Sandbox, Path(grant_id): Path<String>) -> Result<StatusCode, ApiError> {
     if crate::services::grants::revoke_grant_by_id(&sandbox, &grant_id, "user").await? {
         Ok(StatusCode::NO_CONTENT)
@@ -413,8 +413,8 @@ pub struct AccessLogPage {
 #[utoipa::path(get, path = "/sandbox/v1/access-logs", tag = "sandbox", params(AccessLogQuery),
     security(("adminKey" = [])),
     responses((status = 200, description = "Access log page", body = AccessLogPage),
-              (status = 400, description = "Bad filter", body = crate::error::Problem, content_type = "application/problem+json"),
-              (status = 401, description = "Missing or wrong admin key", body = crate::error::Problem, content_type = "application/problem+json")))]
+              (status = 400, description = "Bad filter", body = crate::http::error::Problem, content_type = "application/problem+json"),
+              (status = 401, description = "Missing or wrong admin key", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 pub async fn access_logs(
     _: Admin,
     sandbox: Sandbox,
@@ -444,7 +444,7 @@ pub async fn access_logs(
         before,
         limit,
     };
-    let (entries, has_next) = sandbox::access_logs(&sandbox, &filter)?;
+    let (entries, has_next) = access_log::access_logs(&sandbox, &filter)?;
     let next_before = if has_next { entries.last().map(|e| e.id) } else { None };
     Ok(Json(AccessLogPage {
         entries: entries
@@ -497,8 +497,8 @@ pub struct AccountBalance {
     params(("account_id" = String, Path, description = "The account to credit")),
     security(("adminKey" = [])),
     responses((status = 201, description = "Credited", body = AccountBalance),
-              (status = 400, description = "Bad amount or name", body = crate::error::Problem, content_type = "application/problem+json"),
-              (status = 404, description = "No such account", body = crate::error::Problem, content_type = "application/problem+json")))]
+              (status = 400, description = "Bad amount or name", body = crate::http::error::Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such account", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 pub async fn credit(
     _: Admin,
     sandbox: Sandbox,
@@ -544,8 +544,8 @@ pub async fn credit(
     params(("account_id" = String, Path, description = "The account to close")),
     security(("adminKey" = [])),
     responses((status = 200, description = "Closed (balance 0)", body = AccountBalance),
-              (status = 404, description = "No such account", body = crate::error::Problem, content_type = "application/problem+json"),
-              (status = 409, description = "Already closed", body = crate::error::Problem, content_type = "application/problem+json")))]
+              (status = 404, description = "No such account", body = crate::http::error::Problem, content_type = "application/problem+json"),
+              (status = 409, description = "Already closed", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 pub async fn close_account(
     _: Admin,
     sandbox: Sandbox,
@@ -672,8 +672,8 @@ pub struct NotificationList {
 #[utoipa::path(get, path = "/sandbox/v1/notifications", tag = "sandbox", params(NotificationsQuery),
     security(("adminKey" = [])),
     responses((status = 200, description = "Notifications", body = NotificationList),
-              (status = 400, description = "Neither username nor customerId", body = crate::error::Problem, content_type = "application/problem+json"),
-              (status = 404, description = "No such user", body = crate::error::Problem, content_type = "application/problem+json")))]
+              (status = 400, description = "Neither username nor customerId", body = crate::http::error::Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such user", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 pub async fn notifications(
     _: Admin,
     sandbox: Sandbox,
@@ -729,7 +729,7 @@ pub struct LedgerView {
     security(("adminKey" = [])),
     responses((status = 200, description = "Totals", body = LedgerView)))]
 pub async fn ledger(_: Admin, sandbox: Sandbox) -> Result<Json<LedgerView>, ApiError> {
-    let s = sandbox::ledger_summary(&sandbox)?;
+    let s = ledger::ledger_summary(&sandbox)?;
     let system_total: i64 = s.system.iter().map(|(_, v)| v).sum();
     Ok(Json(LedgerView {
         opening_total: s.opening_total.to_string(),
@@ -767,10 +767,10 @@ pub struct ApprovalRequest {
     params(("apply_no" = String, Path, description = "Acceptance number")),
     security(("adminKey" = [])),
     responses((status = 200, description = "The transfer after the decision", body = crate::http::routes::transfers::TransferView),
-              (status = 400, description = "Bad decision", body = crate::error::Problem, content_type = "application/problem+json"),
-              (status = 403, description = "Not an approver", body = crate::error::Problem, content_type = "application/problem+json"),
-              (status = 404, description = "No such transfer for the approver's corporation", body = crate::error::Problem, content_type = "application/problem+json"),
-              (status = 409, description = "Not waiting for approval", body = crate::error::Problem, content_type = "application/problem+json")))]
+              (status = 400, description = "Bad decision", body = crate::http::error::Problem, content_type = "application/problem+json"),
+              (status = 403, description = "Not an approver", body = crate::http::error::Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such transfer for the approver's corporation", body = crate::http::error::Problem, content_type = "application/problem+json"),
+              (status = 409, description = "Not waiting for approval", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 pub async fn approval(
     _: Admin,
     sandbox: Sandbox,
@@ -871,7 +871,7 @@ pub struct MandatesQuery {
 #[utoipa::path(get, path = "/sandbox/v1/mandates", tag = "sandbox", params(MandatesQuery),
     security(("adminKey" = [])),
     responses((status = 200, description = "Mandates", body = crate::http::routes::debits::MandateList),
-              (status = 404, description = "No such user", body = crate::error::Problem, content_type = "application/problem+json")))]
+              (status = 404, description = "No such user", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 pub async fn mandates(
     _: Admin,
     sandbox: Sandbox,
@@ -889,7 +889,7 @@ pub async fn mandates(
     params(("mandate_id" = String, Path, description = "The mandate")),
     security(("adminKey" = [])),
     responses((status = 200, description = "The mandate", body = crate::http::routes::debits::MandateView),
-              (status = 404, description = "No such mandate", body = crate::error::Problem, content_type = "application/problem+json")))]
+              (status = 404, description = "No such mandate", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 pub async fn stop_mandate(
     _: Admin,
     sandbox: Sandbox,

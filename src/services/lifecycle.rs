@@ -725,6 +725,7 @@ pub struct Credentials {
     pub client_secrets: ClientSecrets,
 }
 
+// Long on purpose: the crash-safe creation sequence (reserve, build, adopt, install) reads top to bottom.
 /// Creates a sandbox and answers once it is built and durable. `operation_exists` says
 /// which operations the scenario's fault rules may name (the HTTP layer knows them).
 pub async fn create(
@@ -1046,7 +1047,7 @@ pub async fn snapshot(server: &Server, id: &str, name: &str) -> Result<SnapshotI
     let copy = {
         let sandbox = sandbox.clone();
         tokio::task::spawn_blocking(move || -> Result<u64, StorageError> {
-            super::sandbox::write_access_log(&sandbox)?;
+            super::access_log::write_access_log(&sandbox)?;
             sandbox.faults.persist(&sandbox.store)?;
             sandbox.capacity.persist(&sandbox.store)?;
             // The live clock offset is only stored when the clock is advanced; store it now
