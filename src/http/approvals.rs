@@ -5,7 +5,7 @@
 
 use crate::domain::customer::Role;
 use crate::domain::transfer::TransferStatus;
-use crate::oauth::pages::escape;
+use crate::http::pages::escape;
 use crate::sandbox::Sandbox;
 use crate::services::consent::{Login, check_login};
 use crate::services::transfers::{self, Decision};
@@ -26,7 +26,7 @@ const SESSION: SignedDuration = SignedDuration::from_mins(30);
 pub struct ApprovalSessions(Mutex<HashMap<String, (String, Timestamp)>>);
 
 fn page(status: StatusCode, bank: &str, body: &str) -> Response {
-    let html = crate::oauth::pages::layout("承認 / Approvals", body, bank);
+    let html = crate::http::pages::layout("承認 / Approvals", body, bank);
     let mut res = (status, Html(html)).into_response();
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -12,6 +12,7 @@ pub mod faults;
 pub mod idempotency;
 pub mod identity;
 pub mod openapi;
+pub mod pages;
 pub mod policy;
 pub mod problems;
 pub mod response;

@@ -149,7 +149,7 @@ fn answer(sandbox: &Sandbox, shape: Answers, problem: Problem, oauth_error: &str
         Answers::OAuth => oauth_answer(status, oauth_error, &problem.detail),
         Answers::Page => (
             status,
-            Html(crate::oauth::pages::error(
+            Html(crate::http::pages::error(
                 &sandbox.scenario.scenario.bank.name,
                 &problem.detail,
             )),

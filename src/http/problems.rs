@@ -76,3 +76,36 @@ impl From<DebitError> for ApiError {
         }
     }
 }
+
+impl From<crate::webhooks::WebhookError> for ApiError {
+    fn from(e: crate::webhooks::WebhookError) -> Self {
+        use crate::webhooks::WebhookError;
+        let detail = e.to_string();
+        match e {
+            WebhookError::NoEndpoint(_) => ApiError::not_found("endpoint_not_found", detail),
+            WebhookError::Unusable {
+                code,
+                summary,
+                field,
+                problems,
+            } => ApiError::unusable(code, summary, field, problems),
+            WebhookError::TooMany(_) => ApiError::new(StatusCode::CONFLICT, "too_many_endpoints", detail),
+            WebhookError::Storage(e) => e.into(),
+        }
+    }
+}
+
+/// Maps a consent-service failure onto the problem shape (for the control plane).
+pub fn oauth_error_to_api(e: crate::services::consent::ConsentError) -> ApiError {
+    match e {
+        crate::services::consent::ConsentError::OAuth(e) => match e.error {
+            "user_not_found" | "client_not_found" | "account_not_found" => {
+                ApiError::new(StatusCode::NOT_FOUND, e.error, e.description)
+            }
+            "scope_not_allowed" => ApiError::new(StatusCode::FORBIDDEN, e.error, e.description),
+            _ => ApiError::bad_request(e.error, e.description),
+        },
+        crate::services::consent::ConsentError::Storage(e) => e.into(),
+        crate::services::consent::ConsentError::HeldBack(until, left) => crate::http::error::held_back(until, left),
+    }
+}

@@ -2,8 +2,8 @@
 //! the redirect back to the client with `code`, `state` and `iss` (RFC 9207). Problems with the
 //! client or redirect URI are shown as a page and never redirected.
 
-use super::pages;
 use crate::domain::consent::Scope;
+use crate::http::pages;
 use crate::sandbox::Sandbox;
 use crate::services::consent::{self, AuthorizeParams, AuthorizeRejection};
 use axum::Form;

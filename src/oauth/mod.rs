@@ -4,13 +4,10 @@
 
 pub mod authorize;
 pub mod discovery;
-pub mod pages;
 pub mod token;
 
 use crate::domain::fault::RequestKind;
-use crate::http::error::ApiError;
 use crate::http::route::{Answers, Charged, RouteSpec, Routes};
-use crate::services::consent::ConsentError;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::routes;
@@ -22,21 +19,6 @@ pub struct OAuthErrorBody {
     pub error: String,
     /// What went wrong and how to fix it.
     pub error_description: String,
-}
-
-/// Maps a consent-service failure onto the problem shape (for the control plane).
-pub fn oauth_error_to_api(e: ConsentError) -> ApiError {
-    match e {
-        ConsentError::OAuth(e) => match e.error {
-            "user_not_found" | "client_not_found" | "account_not_found" => {
-                ApiError::new(axum::http::StatusCode::NOT_FOUND, e.error, e.description)
-            }
-            "scope_not_allowed" => ApiError::new(axum::http::StatusCode::FORBIDDEN, e.error, e.description),
-            _ => ApiError::bad_request(e.error, e.description),
-        },
-        ConsentError::Storage(e) => e.into(),
-        ConsentError::HeldBack(until, left) => crate::http::error::held_back(until, left),
-    }
 }
 
 /// The authorization server's routes. `auth` capacity limits count the authorization request

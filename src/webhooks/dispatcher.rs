@@ -710,6 +710,20 @@ async fn disable(sandbox: &Sandbox, ep_id: &str, reason: &str) {
     let _ = sandbox.store.flush().await;
 }
 
+/// The HTTP client every sandbox's dispatcher shares: addresses checked against the private
+/// ranges (unless allowed), no redirects, the delivery timeout.
+pub fn http_client(settings: &crate::config::WebhookSettings) -> reqwest::Client {
+    reqwest::Client::builder()
+        .dns_resolver(Arc::new(CheckedResolver {
+            allow_private: settings.allow_private,
+        }))
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(settings.timeout)
+        .user_agent(concat!("sandbank-webhooks/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::CheckedResolver;
@@ -731,18 +745,4 @@ mod tests {
             "{addrs:?}"
         );
     }
-}
-
-/// The HTTP client every sandbox's dispatcher shares: addresses checked against the private
-/// ranges (unless allowed), no redirects, the delivery timeout.
-pub fn http_client(settings: &crate::config::WebhookSettings) -> reqwest::Client {
-    reqwest::Client::builder()
-        .dns_resolver(Arc::new(CheckedResolver {
-            allow_private: settings.allow_private,
-        }))
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(settings.timeout)
-        .user_agent(concat!("sandbank-webhooks/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_default()
 }

@@ -10,9 +10,8 @@ pub mod dispatcher;
 
 use crate::domain::event::EventKind;
 use crate::domain::webhook::{self, DeliveryFault, DeliveryStatus, Endpoint};
-use crate::http::error::ApiError;
 use crate::sandbox::Sandbox;
-use axum::http::StatusCode;
+use crate::storage::StorageError;
 use jiff::{SignedDuration, Timestamp};
 
 pub use dispatcher::run_dispatchers;
@@ -26,16 +25,39 @@ pub const MAX_FAULTS: usize = 20;
 pub use crate::sandbox::webhooks::Webhooks;
 use crate::sandbox::webhooks::lock;
 
-/// The problem for an endpoint the caller cannot see.
-pub fn no_endpoint(id: &str) -> ApiError {
-    ApiError::not_found(
-        "endpoint_not_found",
-        format!("no webhook endpoint {id:?} here; GET the endpoints to list yours"),
-    )
+/// Why a webhook use case refused or failed; `http` answers each as a problem document.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// An endpoint the caller cannot see.
+    #[error("no webhook endpoint {0:?} here; GET the endpoints to list yours")]
+    NoEndpoint(String),
+    /// What was sent cannot be used; each problem is `field: message` (else of `field`).
+    #[error("{summary}: {}", problems.join("; "))]
+    Unusable {
+        code: &'static str,
+        summary: &'static str,
+        field: &'static str,
+        problems: Vec<String>,
+    },
+    /// The sandbox or the client holds the most endpoints it may.
+    #[error("{0}")]
+    TooMany(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
 }
 
-fn invalid(problems: Vec<String>) -> ApiError {
-    ApiError::unusable("invalid_endpoint", "the endpoint cannot be used", "endpoint", problems)
+/// The error for an endpoint the caller cannot see.
+pub fn no_endpoint(id: &str) -> WebhookError {
+    WebhookError::NoEndpoint(id.to_owned())
+}
+
+fn invalid(problems: Vec<String>) -> WebhookError {
+    WebhookError::Unusable {
+        code: "invalid_endpoint",
+        summary: "the endpoint cannot be used",
+        field: "endpoint",
+        problems,
+    }
 }
 
 /// Checks an endpoint URL: http(s), a host, no fragment; and, when the operator refuses
@@ -100,7 +122,7 @@ pub struct NewEndpoint {
 }
 
 /// Creates an endpoint; it receives the events written from now on.
-pub async fn create(sandbox: &Sandbox, new: NewEndpoint) -> Result<Endpoint, ApiError> {
+pub async fn create(sandbox: &Sandbox, new: NewEndpoint) -> Result<Endpoint, WebhookError> {
     let mut problems = Vec::new();
     if let Err(p) = check_url(&new.url, sandbox.webhooks.settings.allow_private) {
         problems.push(p);
@@ -132,7 +154,7 @@ pub async fn create(sandbox: &Sandbox, new: NewEndpoint) -> Result<Endpoint, Api
         faults: Vec::new(),
         fault_counts: Vec::new(),
     };
-    let created = sandbox.webhooks.change::<_, ApiError>(&sandbox.store, |eps| {
+    let created = sandbox.webhooks.change::<_, WebhookError>(&sandbox.store, |eps| {
         if eps.len() >= MAX_ENDPOINTS {
             return Err(too_many(format!(
                 "a sandbox has at most {MAX_ENDPOINTS} webhook endpoints"
@@ -151,8 +173,8 @@ pub async fn create(sandbox: &Sandbox, new: NewEndpoint) -> Result<Endpoint, Api
     Ok(created)
 }
 
-fn too_many(detail: String) -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, "too_many_endpoints", detail)
+fn too_many(detail: String) -> WebhookError {
+    WebhookError::TooMany(detail)
 }
 
 fn dedup(mut v: Vec<String>) -> Vec<String> {
@@ -171,14 +193,14 @@ pub struct EndpointChanges {
 }
 
 /// Finds the endpoint `id` the caller may touch (`client`: a client sees only its own).
-fn find<'a>(eps: &'a mut [Endpoint], client: Option<&str>, id: &str) -> Result<&'a mut Endpoint, ApiError> {
+fn find<'a>(eps: &'a mut [Endpoint], client: Option<&str>, id: &str) -> Result<&'a mut Endpoint, WebhookError> {
     eps.iter_mut()
         .find(|e| e.id == id && client.is_none_or(|c| c == e.client_id))
         .ok_or_else(|| no_endpoint(id))
 }
 
 /// The endpoint `id`, if the caller may see it.
-pub fn get(sandbox: &Sandbox, client: Option<&str>, id: &str) -> Result<Endpoint, ApiError> {
+pub fn get(sandbox: &Sandbox, client: Option<&str>, id: &str) -> Result<Endpoint, WebhookError> {
     sandbox
         .webhooks
         .endpoint(id)
@@ -192,7 +214,7 @@ pub async fn update(
     client: Option<&str>,
     id: &str,
     ch: EndpointChanges,
-) -> Result<Endpoint, ApiError> {
+) -> Result<Endpoint, WebhookError> {
     let mut problems = Vec::new();
     if let Some(url) = &ch.url {
         if let Err(p) = check_url(url, sandbox.webhooks.settings.allow_private) {
@@ -206,7 +228,7 @@ pub async fn update(
     if !problems.is_empty() {
         return Err(invalid(problems));
     }
-    let updated = sandbox.webhooks.change::<_, ApiError>(&sandbox.store, |eps| {
+    let updated = sandbox.webhooks.change::<_, WebhookError>(&sandbox.store, |eps| {
         let e = find(eps, client, id)?;
         if let Some(url) = ch.url {
             e.url = url;
@@ -232,8 +254,8 @@ pub async fn update(
 }
 
 /// Deletes an endpoint with its deliveries and attempts.
-pub async fn delete(sandbox: &Sandbox, client: Option<&str>, id: &str) -> Result<(), ApiError> {
-    sandbox.webhooks.change::<_, ApiError>(&sandbox.store, |eps| {
+pub async fn delete(sandbox: &Sandbox, client: Option<&str>, id: &str) -> Result<(), WebhookError> {
+    sandbox.webhooks.change::<_, WebhookError>(&sandbox.store, |eps| {
         find(eps, client, id)?;
         eps.retain(|e| e.id != id);
         Ok(((), Some(id.to_owned())))
@@ -244,7 +266,7 @@ pub async fn delete(sandbox: &Sandbox, client: Option<&str>, id: &str) -> Result
 }
 
 /// Deletes every endpoint of a client (the client was deleted).
-pub async fn delete_all_of(sandbox: &Sandbox, client_id: &str) -> Result<(), ApiError> {
+pub async fn delete_all_of(sandbox: &Sandbox, client_id: &str) -> Result<(), WebhookError> {
     let ids: Vec<String> = sandbox
         .webhooks
         .endpoints()
@@ -272,7 +294,7 @@ pub async fn rotate_secret(
     id: &str,
     secret: Option<String>,
     grace: Option<SignedDuration>,
-) -> Result<Endpoint, ApiError> {
+) -> Result<Endpoint, WebhookError> {
     let mut problems = Vec::new();
     if secret.as_ref().is_some_and(|s| !webhook::valid_secret(s)) {
         problems.push("secret: give whsec_ followed by base64 of 24 to 64 random bytes, or leave it out".into());
@@ -282,15 +304,15 @@ pub async fn rotate_secret(
         problems.push("gracePeriod: give a duration from 0s to 7d".into());
     }
     if !problems.is_empty() {
-        return Err(ApiError::unusable(
-            "invalid_rotation",
-            "the secret cannot be rotated so",
-            "secret",
+        return Err(WebhookError::Unusable {
+            code: "invalid_rotation",
+            summary: "the secret cannot be rotated so",
+            field: "secret",
             problems,
-        ));
+        });
     }
     let now_ms = crate::clock::real_now_ms();
-    let rotated = sandbox.webhooks.change::<_, ApiError>(&sandbox.store, |eps| {
+    let rotated = sandbox.webhooks.change::<_, WebhookError>(&sandbox.store, |eps| {
         let e = find(eps, client, id)?;
         let new = secret.unwrap_or_else(|| webhook::new_secret(&crate::ids::random_bytes(24)));
         let old = std::mem::replace(&mut e.secret, new);
@@ -302,7 +324,7 @@ pub async fn rotate_secret(
 }
 
 /// Replaces an endpoint's delivery faults (counters start again).
-pub async fn set_faults(sandbox: &Sandbox, id: &str, faults: Vec<DeliveryFault>) -> Result<Endpoint, ApiError> {
+pub async fn set_faults(sandbox: &Sandbox, id: &str, faults: Vec<DeliveryFault>) -> Result<Endpoint, WebhookError> {
     let mut problems = Vec::new();
     if faults.len() > MAX_FAULTS {
         problems.push(format!("at most {MAX_FAULTS} faults per endpoint"));
@@ -324,14 +346,14 @@ pub async fn set_faults(sandbox: &Sandbox, id: &str, faults: Vec<DeliveryFault>)
         named.push(f);
     }
     if !problems.is_empty() {
-        return Err(ApiError::unusable(
-            "invalid_delivery_fault",
-            "the delivery faults cannot be used",
-            "faults",
+        return Err(WebhookError::Unusable {
+            code: "invalid_delivery_fault",
+            summary: "the delivery faults cannot be used",
+            field: "faults",
             problems,
-        ));
+        });
     }
-    let updated = sandbox.webhooks.change::<_, ApiError>(&sandbox.store, |eps| {
+    let updated = sandbox.webhooks.change::<_, WebhookError>(&sandbox.store, |eps| {
         let e = find(eps, None, id)?;
         e.fault_counts = vec![(0, 0); named.len()];
         e.faults = named;
@@ -348,7 +370,7 @@ pub async fn redeliver(
     client: Option<&str>,
     seq: u64,
     endpoint: Option<&str>,
-) -> Result<usize, ApiError> {
+) -> Result<usize, WebhookError> {
     let mut queued = 0;
     for d in sandbox.store.deliveries_of(seq)? {
         if client.is_some_and(|c| c != d.client_id) || endpoint.is_some_and(|e| e != d.endpoint_id) {
@@ -364,7 +386,7 @@ pub async fn redeliver(
 }
 
 /// Makes `n` requeued deliveries durable and wakes the dispatcher for them.
-async fn requeued(sandbox: &Sandbox, n: usize) -> Result<usize, ApiError> {
+async fn requeued(sandbox: &Sandbox, n: usize) -> Result<usize, WebhookError> {
     if n > 0 {
         sandbox.store.flush().await?;
         sandbox.webhooks.wake.notify_one();
@@ -379,7 +401,7 @@ pub async fn recover(
     client: Option<&str>,
     endpoint_id: &str,
     since: Timestamp,
-) -> Result<usize, ApiError> {
+) -> Result<usize, WebhookError> {
     get(sandbox, client, endpoint_id)?;
     let (list, _) = sandbox.store.deliveries(0, usize::MAX, |d| {
         d.endpoint_id == endpoint_id && matches!(d.status, DeliveryStatus::Failed | DeliveryStatus::Dropped)
@@ -400,7 +422,11 @@ pub async fn recover(
 }
 
 /// Writes a `webhook.test` event addressed to one endpoint; answers its message id.
-pub async fn send_test(sandbox: &Sandbox, endpoint_id: &str, note: Option<String>) -> Result<(String, u64), ApiError> {
+pub async fn send_test(
+    sandbox: &Sandbox,
+    endpoint_id: &str,
+    note: Option<String>,
+) -> Result<(String, u64), WebhookError> {
     let e = get(sandbox, None, endpoint_id)?;
     let now = sandbox.clock.now();
     let data = crate::domain::event::EndpointData {

@@ -756,7 +756,9 @@ async fn approval_page_in_chromium_on_a_phone() {
     browser.type_into("input[name=password]", "approver-pass").await;
     browser.type_into("input[name=otp]", "444444").await;
     browser.click("button[type=submit]").await;
-    let text = browser.wait_for_text("承認待ちの振込").await;
+    // The login page's own description says 承認待ちの振込 too: wait for the list itself.
+    let text = browser.wait_for_text(&apply_nos[0]).await;
+    assert!(text.contains("承認待ちの振込"), "{text}");
     for no in &apply_nos {
         assert!(text.contains(no.as_str()), "{no} is listed:\n{text}");
     }
