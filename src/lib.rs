@@ -72,7 +72,7 @@ pub async fn run(
         std::sync::Arc::new(|size, sync| crate::metrics::metrics().write_batch(size, sync)),
     )?;
     let group_commit = server.storage.start_group_commit()?;
-    let sandbox = build_app(server.clone());
+    let router = build_app(server.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // Every worker reports here when it ends; before the stop signal that is a failure.
     let (ended_tx, mut ended) = tokio::sync::mpsc::unbounded_channel::<(&'static str, Result<(), String>)>();
@@ -139,7 +139,7 @@ pub async fn run(
     };
     let mut serving = tokio::spawn(http::serve::serve(
         listener,
-        sandbox,
+        router,
         server.config.connections.clone(),
         shutdown,
     ));

@@ -21,10 +21,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tower_service::Service;
 
-/// Serves `app` on `listener` until `shutdown` completes, then drains the connections.
+/// Serves `router` on `listener` until `shutdown` completes, then drains the connections.
 pub async fn serve(
     listener: TcpListener,
-    sandbox: axum::Router,
+    router: axum::Router,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -53,7 +53,7 @@ pub async fn serve(
             continue;
         };
         let task = ConnectionTask {
-            sandbox: sandbox.clone(),
+            router: router.clone(),
             limits: limits.clone(),
             stopping: stopping.clone(),
             slot,
@@ -145,7 +145,7 @@ impl Drop for SourceSlot {
 }
 
 struct ConnectionTask {
-    sandbox: axum::Router,
+    router: axum::Router,
     limits: Arc<ConnectionLimits>,
     stopping: watch::Receiver<()>,
     slot: SourceSlot,
@@ -155,7 +155,7 @@ impl ConnectionTask {
     async fn run(mut self, stream: TcpStream, peer: SocketAddr) {
         let state = ConnectionState::new();
         let connection = Connection::new(state.clone(), peer.ip());
-        let sandbox = self.sandbox.clone();
+        let router = self.router.clone();
         let body_time = self.limits.header_read_timeout;
         let service = {
             let state = state.clone();
@@ -164,7 +164,7 @@ impl ConnectionTask {
                 req.extensions_mut().insert(ConnectInfo(connection.clone()));
                 let in_flight = state.begin_request();
                 // The router is always ready (axum documents it), so it is called directly.
-                let answer = sandbox.clone().call(req);
+                let answer = router.clone().call(req);
                 async move {
                     let answer = answer.await;
                     drop(in_flight);
