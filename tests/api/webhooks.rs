@@ -1153,3 +1153,34 @@ async fn a_test_event_reaches_an_endpoint_that_filters_event_types() {
     let attempts = wait_attempts(&app, &msg, 1).await;
     assert_eq!(attempts[0]["succeeded"], true, "{attempts:?}");
 }
+
+/// A connecting company's own webhook API answers signing secrets: no cache may keep them,
+/// as with the token endpoint and the control plane.
+#[tokio::test]
+async fn the_client_webhook_api_is_not_cached() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .http
+        .post(app.url("/webhooks/v1/endpoints"))
+        .basic_auth(DEMO_PAY.0, Some(DEMO_PAY.1))
+        .json(&json!({"url": "https://example.com/hook", "eventTypes": ["transfer.completed"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["secret"].as_str().is_some_and(|s| s.starts_with("whsec_")),
+        "{body}"
+    );
+    let res = app
+        .http
+        .get(app.url("/webhooks/v1/endpoints"))
+        .basic_auth(DEMO_PAY.0, Some(DEMO_PAY.1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+}
