@@ -67,8 +67,8 @@ pub fn route_table() -> &'static RouteTable {
 /// switch → maintenance → capacity → faults) → idempotency → handler; every layer after
 /// routing reads the matched route's declaration (`route::RouteSpec`).
 pub fn build_router(server: Server) -> Router {
-    let (router, table) = api_router().with_pages().into_parts();
-    let (router, api) = router.split_for_parts();
+    // The layers read the one route table (`route_table`), built from the same declarations.
+    let (router, api) = api_router().with_pages().router.split_for_parts();
     let api = Arc::new(openapi::finished(&api));
     // "Authorize" in Swagger UI: the authorization code flow with PKCE, back to
     // …/swagger-ui/oauth2-redirect.html (registered for the demo clients in the scenario).
@@ -93,7 +93,7 @@ pub fn build_router(server: Server) -> Router {
         .merge(SwaggerUi::new("/swagger-ui").config(swagger_config))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .route_layer(middleware::from_fn_with_state(table, operation));
+        .route_layer(middleware::from_fn_with_state(route_table(), operation));
     Router::new()
         .fallback_service(sandbox_routes)
         .layer(middleware::from_fn_with_state(server, front))
@@ -272,7 +272,7 @@ async fn front(State(server): State<Server>, mut req: Request, next: Next) -> Re
 /// pass of the sandbox's gate (unless the route changes the whole sandbox itself), resolves
 /// the caller, then runs access log → policy → idempotency → handler, and marks the answer as
 /// the declaration says (`no-store`, framing).
-async fn operation(State(table): State<Arc<RouteTable>>, mut req: Request, next: Next) -> Response {
+async fn operation(State(table): State<&'static RouteTable>, mut req: Request, next: Next) -> Response {
     let (Some(sandbox), Some(server)) = (
         req.extensions().get::<Sandbox>().cloned(),
         req.extensions().get::<Server>().cloned(),

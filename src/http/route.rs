@@ -14,7 +14,6 @@ use crate::domain::fault::RequestKind;
 use crate::http::error::ApiError;
 use axum::http::{Method, StatusCode};
 use std::collections::HashMap;
-use std::sync::Arc;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
 /// Who may call a route, and so which credentials the identity layer reads.
@@ -307,6 +306,7 @@ impl RouteTable {
                 by_method
                     .iter()
                     .find(|(m, _)| m == method)
+                    // HEAD is routed to the GET handler: it is that route.
                     .or_else(|| by_method.first())
                     .map(|(_, s)| s)
             })
@@ -410,10 +410,6 @@ impl Routes {
             self.table.routes.entry(route).or_default().extend(ms);
         }
         self
-    }
-
-    pub fn into_parts(self) -> (OpenApiRouter, Arc<RouteTable>) {
-        (self.router, Arc::new(self.table))
     }
 }
 

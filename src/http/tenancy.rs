@@ -91,7 +91,7 @@ pub async fn enter(server: &Server, mut sandbox: Sandbox) -> Result<(Sandbox, Pa
                 return Ok((sandbox, pass));
             }
             // Replaced (reset, restore) or deleted meanwhile: look again.
-            Err(Refused::Retired) => sandbox = lookup(server, &sandbox.id.clone())?,
+            Err(Refused::Retired) => sandbox = lookup(server, &sandbox.id)?,
             Err(Refused::Busy) => return Err(unavailable()),
         }
     }

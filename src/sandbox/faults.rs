@@ -337,15 +337,6 @@ impl Faults {
         rule: &FaultRule,
         operation_exists: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<RuleView, RuleError> {
-        store.durable(self.add_unsynced(store, rule, operation_exists)).await
-    }
-
-    fn add_unsynced(
-        &self,
-        store: &SandboxStore,
-        rule: &FaultRule,
-        operation_exists: &(dyn Fn(&str) -> bool + Sync),
-    ) -> Result<RuleView, RuleError> {
         self.change(store, |st| {
             if st.rules.len() >= MAX_RULES {
                 return Err(RuleError::TooMany);
@@ -361,14 +352,11 @@ impl Faults {
             st.rules.push(Counted::new(compiled, 0, 0));
             Ok(view(st.rules.last().expect("just pushed")))
         })
+        .await
     }
 
     /// Deletes one rule (false: no such rule) or, with `None`, every rule.
     pub async fn remove(&self, store: &SandboxStore, id: Option<&str>) -> Result<bool, RuleError> {
-        store.durable(self.remove_unsynced(store, id)).await
-    }
-
-    fn remove_unsynced(&self, store: &SandboxStore, id: Option<&str>) -> Result<bool, RuleError> {
         self.change(store, |st| {
             let before = st.rules.len();
             match id {
@@ -377,6 +365,7 @@ impl Faults {
             }
             Ok(st.rules.len() != before || id.is_none())
         })
+        .await
     }
 
     /// The outcome rules, in the order they are tried.
@@ -386,10 +375,6 @@ impl Faults {
 
     /// Adds an outcome rule at the end of the list and stores it.
     pub async fn add_outcome(&self, store: &SandboxStore, rule: &OutcomeRule) -> Result<OutcomeRule, RuleError> {
-        store.durable(self.add_outcome_unsynced(store, rule)).await
-    }
-
-    fn add_outcome_unsynced(&self, store: &SandboxStore, rule: &OutcomeRule) -> Result<OutcomeRule, RuleError> {
         self.change(store, |st| {
             if st.outcomes.len() >= MAX_RULES {
                 return Err(RuleError::TooMany);
@@ -406,14 +391,11 @@ impl Faults {
             st.outcomes.push(compiled);
             Ok(spec)
         })
+        .await
     }
 
     /// Deletes one outcome rule (false: no such rule) or, with `None`, every one.
     pub async fn remove_outcome(&self, store: &SandboxStore, id: Option<&str>) -> Result<bool, RuleError> {
-        store.durable(self.remove_outcome_unsynced(store, id)).await
-    }
-
-    fn remove_outcome_unsynced(&self, store: &SandboxStore, id: Option<&str>) -> Result<bool, RuleError> {
         self.change(store, |st| {
             let before = st.outcomes.len();
             match id {
@@ -422,27 +404,33 @@ impl Faults {
             }
             Ok(st.outcomes.len() != before || id.is_none())
         })
+        .await
     }
 
     /// Changes the state and stores it. The state lock is never held while storage works:
     /// the transfer writer reads outcome rules inside a storage transaction, and sled's
     /// transaction lock would then wait on ours while we wait on it. `writing` keeps stores
     /// in the order their states were taken.
-    fn change<T>(
+    async fn change<T>(
         &self,
         store: &SandboxStore,
         change: impl FnOnce(&mut State) -> Result<T, RuleError>,
     ) -> Result<T, RuleError> {
-        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
-        let (out, bytes) = {
-            let mut st = self.lock();
-            let out = change(&mut st)?;
-            self.refresh_flags(&st);
-            (out, self.encoded(&st))
+        let out = {
+            let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+            let (out, bytes) = {
+                let mut st = self.lock();
+                let out = change(&mut st)?;
+                self.refresh_flags(&st);
+                (out, self.encoded(&st))
+            };
+            if let Some(bytes) = bytes {
+                store.meta_put(META_FAULTS, &bytes)?;
+            }
+            out
         };
-        if let Some(bytes) = bytes {
-            store.meta_put(META_FAULTS, &bytes)?;
-        }
+        // Durable before the change is answered.
+        store.flush().await?;
         Ok(out)
     }
 

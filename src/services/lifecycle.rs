@@ -175,11 +175,6 @@ pub fn build_world(
 
 use crate::storage::registry::{live_space, snapshot_space};
 
-/// The store of one of a sandbox's snapshots.
-pub fn snapshot_store(server: &Server, id: &str, snapshot: &SnapshotInfo) -> SandboxStore {
-    server.storage.snapshot_store(id, snapshot)
-}
-
 /// Every key space a sandbox's record names: its world and its snapshots.
 fn spaces_of(record: &SandboxRecord) -> Vec<String> {
     let mut out = vec![live_space(&record.id, record.space)];

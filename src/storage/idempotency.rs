@@ -36,23 +36,12 @@ impl SandboxStore {
         key: &str,
         answer: &IdempotentAnswer,
     ) -> Result<()> {
-        let written = self.put_idempotent_answer_unsynced(client_id, user_id, key, answer);
-        self.durable(written).await
-    }
-
-    fn put_idempotent_answer_unsynced(
-        &self,
-        client_id: &str,
-        user_id: &str,
-        key: &str,
-        answer: &IdempotentAnswer,
-    ) -> Result<()> {
         let hash = self.idempotency_key_hash(client_id, user_id, key);
         self.storage.known_keys.note(hash);
         self.storage.engine()?.idempotency.insert(
             self.key(&[client_id.as_bytes(), user_id.as_bytes(), key.as_bytes()]),
             encode(answer)?,
         )?;
-        Ok(())
+        self.flush().await
     }
 }
