@@ -150,4 +150,20 @@ pub struct ServeArgs {
     /// [default: allow when listening on a loopback address, refuse otherwise].
     #[arg(long, env = "SANDBANK_WEBHOOK_PRIVATE_ADDRESSES", global = true)]
     pub webhook_private_addresses: Option<String>,
+    /// Let visitors create their own sandbox in the portal (`/portal/sign-up`), for a public
+    /// deployment.
+    #[arg(long, env = "SANDBANK_PORTAL_SIGNUP", global = true)]
+    pub portal_signup: bool,
+    /// The code a visitor must give to sign up (default: none needed).
+    #[arg(long, env = "SANDBANK_PORTAL_INVITE_CODE", global = true, hide_env_values = true)]
+    pub portal_invite_code: Option<String>,
+    /// End a portal session unused for this long [default: 30m].
+    #[arg(long, env = "SANDBANK_PORTAL_IDLE_TIMEOUT", global = true)]
+    pub portal_idle_timeout: Option<String>,
+    /// Sandboxes one source address may create by sign-up per day [default: 3].
+    #[arg(long, env = "SANDBANK_PORTAL_SIGNUPS_PER_SOURCE", global = true)]
+    pub portal_signups_per_source: Option<u32>,
+    /// Sandboxes all visitors together may create by sign-up per day [default: 100].
+    #[arg(long, env = "SANDBANK_PORTAL_SIGNUPS_PER_DAY", global = true)]
+    pub portal_signups_per_day: Option<u32>,
 }

@@ -42,6 +42,38 @@ struct FileConfig {
     webhook_timeout: Option<String>,
     webhook_disable_after: Option<String>,
     webhook_private_addresses: Option<String>,
+    portal_signup: Option<bool>,
+    portal_invite_code: Option<String>,
+    portal_idle_timeout: Option<String>,
+    portal_signups_per_source: Option<u32>,
+    portal_signups_per_day: Option<u32>,
+}
+
+/// The developer portal's settings.
+#[derive(Debug, Clone)]
+pub struct PortalSettings {
+    /// A portal session unused for this long (real time) ends.
+    pub idle_timeout: Duration,
+    /// Whether visitors may create their own sandbox at `/portal/sign-up`.
+    pub signup: bool,
+    /// The code a visitor must give to sign up, when set.
+    pub invite_code: Option<String>,
+    /// Sandboxes one source address may create by sign-up per day.
+    pub signups_per_source: u32,
+    /// Sandboxes all visitors together may create by sign-up per day.
+    pub signups_per_day: u32,
+}
+
+impl Default for PortalSettings {
+    fn default() -> Self {
+        PortalSettings {
+            idle_timeout: Duration::from_secs(30 * 60),
+            signup: false,
+            invite_code: None,
+            signups_per_source: 3,
+            signups_per_day: 100,
+        }
+    }
 }
 
 /// How webhooks are delivered.
@@ -193,6 +225,7 @@ pub struct Config {
     /// Serve `/metrics` without the operator key.
     pub public_metrics: bool,
     pub webhooks: WebhookSettings,
+    pub portal: PortalSettings,
 }
 
 impl Default for Config {
@@ -213,6 +246,7 @@ impl Default for Config {
             connections: ConnectionLimits::default(),
             public_metrics: false,
             webhooks: WebhookSettings::default(),
+            portal: PortalSettings::default(),
         }
     }
 }
@@ -349,6 +383,24 @@ impl Config {
             }
             None => is_loopback_host(&c.host),
         };
+        c.portal.signup = args.portal_signup || file.portal_signup.unwrap_or(false);
+        c.portal.invite_code = args
+            .portal_invite_code
+            .clone()
+            .or(file.portal_invite_code)
+            .filter(|code| !code.is_empty());
+        if let Some(v) = args.portal_idle_timeout.clone().or(file.portal_idle_timeout) {
+            c.portal.idle_timeout = parse_optional_duration("portal-idle-timeout", &v)?
+                .filter(|d| *d >= SignedDuration::from_secs(1) && *d <= SignedDuration::from_hours(24))
+                .ok_or("portal-idle-timeout: give a duration from 1s to 24h, e.g. \"30m\"")?
+                .unsigned_abs();
+        }
+        if let Some(n) = args.portal_signups_per_source.or(file.portal_signups_per_source) {
+            c.portal.signups_per_source = n;
+        }
+        if let Some(n) = args.portal_signups_per_day.or(file.portal_signups_per_day) {
+            c.portal.signups_per_day = n;
+        }
         Ok(c)
     }
 }

@@ -17,6 +17,7 @@ pub mod http;
 pub mod ids;
 pub mod metrics;
 pub mod oauth;
+pub mod portal;
 pub mod sandbox;
 pub mod scenario;
 pub mod server;

@@ -45,6 +45,8 @@ pub struct ServerParts {
     pub(crate) quarantined: Mutex<HashMap<String, String>>,
     /// Key spaces being built right now (garbage collection leaves them alone).
     pub(crate) building: Mutex<std::collections::HashSet<String>>,
+    /// State a face keeps for the whole server (the portal's sessions), by its type.
+    pub attachments: crate::sandbox::Attachments,
 }
 
 impl Server {
@@ -78,6 +80,7 @@ impl Server {
             lifecycle_locks: Mutex::new(HashMap::new()),
             quarantined: Mutex::new(HashMap::new()),
             building: Mutex::new(Default::default()),
+            attachments: Default::default(),
         }
     }
 

@@ -1,9 +1,10 @@
 //! The access log stage: records every API call — time, request id, client, user, operation,
-//! account, status, latency and the end user's IP (`x-end-user-ip`), never tokens or
-//! passwords. The request path only gathers the raw facts; `storage::access_log` formats them
+//! account, status, latency, the end user's IP (`x-end-user-ip`) and, for a refusal, the
+//! reason code and detail the refusing code gave — never tokens or passwords. The request path only gathers the raw facts; `storage::access_log` formats them
 //! when it writes the log.
 
 use super::RequestId;
+use super::error::RefusalReason;
 use super::faults::{FaultApplied, NoAnswer};
 use super::identity::Identity;
 use super::route::RouteSpec;
@@ -58,6 +59,14 @@ where
         .unwrap_or_default();
     let res = next(req).await;
     let fault_rule = res.extensions().get::<FaultApplied>().map(|f| f.0.to_string());
+    // Only refusals carry a reason (a 2xx never says why).
+    let reason = if res.status().as_u16() >= 400 {
+        res.extensions()
+            .get::<RefusalReason>()
+            .map(|r| (r.reason.clone(), r.detail.clone()))
+    } else {
+        None
+    };
     // 0: the connection was cut and nothing was answered.
     let status = if res.extensions().get::<NoAnswer>().is_some() {
         0
@@ -77,6 +86,7 @@ where
             end_user_ip,
             status,
             fault_rule,
+            reason,
             latency_micros: started.elapsed().as_micros() as u64,
             kind: spec.kind,
         },

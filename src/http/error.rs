@@ -69,6 +69,27 @@ pub struct ApiError {
     /// What failed inside, for the server log (never shown to the caller): the front layer
     /// logs it once, with the request id.
     pub cause: Option<Box<str>>,
+    /// A reason finer than `code` (e.g. `token_expired` under `invalid_token`) for the access
+    /// log; `code` when absent.
+    pub reason: Option<&'static str>,
+}
+
+/// Why a call was refused, carried in the answer's extensions to the access log: a stable
+/// reason code (the answer's own code, or a finer one named by the code that refused) and the
+/// detail it gave. The portal's explainer reads it back; nothing guesses afterwards.
+#[derive(Debug, Clone)]
+pub struct RefusalReason {
+    pub reason: std::borrow::Cow<'static, str>,
+    pub detail: String,
+}
+
+impl RefusalReason {
+    pub fn new(reason: impl Into<std::borrow::Cow<'static, str>>, detail: impl Into<String>) -> RefusalReason {
+        RefusalReason {
+            reason: reason.into(),
+            detail: detail.into(),
+        }
+    }
 }
 
 /// The inside cause of an error answer, carried in the response's extensions to the front
@@ -86,7 +107,14 @@ impl ApiError {
             errors: Vec::new(),
             retry_after: None,
             cause: None,
+            reason: None,
         }
+    }
+
+    /// Names a reason finer than the code, for the access log.
+    pub fn because(mut self, reason: &'static str) -> Self {
+        self.reason = Some(reason);
+        self
     }
 
     /// Adds `Retry-After: {seconds}`.
@@ -244,6 +272,8 @@ pub fn problem_answer(status: StatusCode, code: &str, detail: &str) -> Response 
 pub fn problem_of(problem: Problem) -> Response {
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut res = problem_response(status, &problem);
+    res.extensions_mut()
+        .insert(RefusalReason::new(problem.code.clone(), problem.detail.clone()));
     res.extensions_mut().insert(problem);
     res
 }
@@ -264,6 +294,8 @@ impl IntoResponse for ApiError {
         if let Some(cause) = self.cause {
             res.extensions_mut().insert(ErrorCause(cause));
         }
+        res.extensions_mut()
+            .insert(RefusalReason::new(self.reason.unwrap_or(self.code), self.detail));
         // The request-context middleware re-renders the body with the request id.
         res.extensions_mut().insert(problem);
         res

@@ -23,6 +23,8 @@ pub enum Identity {
     User(Arc<Principal>),
     /// An access token that was refused, and why.
     BadToken(&'static str),
+    /// An access token that expired at this sandbox time.
+    ExpiredToken(jiff::Timestamp),
     /// The sandbox's admin key (control plane).
     Admin,
     /// A key was sent to the control plane but it is not this sandbox's admin key.
@@ -59,6 +61,11 @@ impl Identity {
         match self {
             Identity::User(p) => Ok(p),
             Identity::BadToken(why) => Err(ApiError::invalid_token(*why)),
+            Identity::ExpiredToken(at) => Err(ApiError::invalid_token(format!(
+                "the access token expired at {} (sandbox time); refresh it",
+                crate::clock::format_jst(*at)
+            ))
+            .because("token_expired")),
             Identity::Failed(e) => Err(e.clone().into()),
             _ => Err(ApiError::missing_token()),
         }
@@ -143,6 +150,7 @@ pub fn resolve(server: &Server, sandbox: &Sandbox, spec: &RouteSpec, req: &Reque
         Some(token) => match authenticate_bearer(sandbox, token) {
             Ok(p) => Identity::User(p),
             Err(TokenRejection::Invalid(why)) => Identity::BadToken(why),
+            Err(TokenRejection::Expired(at)) => Identity::ExpiredToken(at),
             Err(TokenRejection::Storage(e)) => Identity::Failed(e),
         },
         None => Identity::Anonymous,

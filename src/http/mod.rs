@@ -127,6 +127,7 @@ impl Routes {
             axum::routing::post(approvals::approvals_decide),
         )
         .declare(RouteSpec::docs(), "/openapi.json", Method::GET)
+        .merge(crate::portal::router())
     }
 }
 
@@ -306,10 +307,13 @@ async fn operation(State(table): State<&'static RouteTable>, mut req: Request, n
     let headers = res.headers_mut();
     if !spec.framable {
         headers.insert(axum::http::header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-        headers.insert(
-            axum::http::header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("frame-ancestors 'none'"),
-        );
+        // A page with its own policy (the portal's) already forbids framing in it.
+        if !headers.contains_key(axum::http::header::CONTENT_SECURITY_POLICY) {
+            headers.insert(
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("frame-ancestors 'none'"),
+            );
+        }
     }
     // Token and control-plane answers carry tokens, secrets and customer data.
     if spec.secrets {

@@ -119,6 +119,8 @@ pub fn oauth_answer(status: StatusCode, error: &str, description: &str) -> Respo
         .into_response();
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.extensions_mut()
+        .insert(crate::http::error::RefusalReason::new(error.to_owned(), description));
     res
 }
 

@@ -233,6 +233,27 @@ impl RouteSpec {
         Self::BASE
     }
 
+    /// A page of a sandbox's developer portal: its own cookie session (checked by the page),
+    /// not in the access log it shows, never cached or framed, refusals as pages. No policy
+    /// touches it: the portal is how a user lifts a stop or ends a maintenance window.
+    pub const fn portal() -> RouteSpec {
+        RouteSpec {
+            logged: false,
+            secrets: true,
+            framable: false,
+            answers: Answers::Page,
+            ..Self::BASE
+        }
+    }
+
+    /// A page of the operator's portal: belongs to no sandbox, like the operator API.
+    pub const fn operator_portal() -> RouteSpec {
+        RouteSpec {
+            caller: Caller::Operator,
+            ..Self::portal()
+        }
+    }
+
     pub const fn keyed(self) -> RouteSpec {
         RouteSpec { keyed: true, ..self }
     }

@@ -57,7 +57,10 @@ fn page_redirecting_to(status: StatusCode, html: String, redirect_uri: Option<&s
 }
 
 fn error_page(sandbox: &Sandbox, status: StatusCode, message: &str) -> Response {
-    page(status, pages::error(&sandbox.scenario.scenario.bank.name, message))
+    let mut res = page(status, pages::error(&sandbox.scenario.scenario.bank.name, message));
+    res.extensions_mut()
+        .insert(crate::http::error::RefusalReason::new("authorization_refused", message));
+    res
 }
 
 /// The error page a stopped client or user gets instead of the consent flow; never a
@@ -154,6 +157,14 @@ pub async fn authorize(
             })
         }
         Err(AuthorizeRejection::Page(message)) => error_page(&sandbox, StatusCode::BAD_REQUEST, &message),
+        Err(AuthorizeRejection::UnregisteredRedirect(message)) => {
+            let mut res = error_page(&sandbox, StatusCode::BAD_REQUEST, &message);
+            res.extensions_mut().insert(crate::http::error::RefusalReason::new(
+                "redirect_uri_not_registered",
+                message,
+            ));
+            res
+        }
         Err(AuthorizeRejection::TooMany(message)) => {
             let mut res = error_page(&sandbox, StatusCode::TOO_MANY_REQUESTS, &message);
             res.headers_mut()

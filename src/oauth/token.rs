@@ -20,6 +20,7 @@ fn oauth_error(e: OAuthError, basic_used: bool) -> Response {
     } else {
         StatusCode::BAD_REQUEST
     };
+    let reason = crate::http::error::RefusalReason::new(e.reason.unwrap_or(e.error), e.description.clone());
     let mut res = (
         status,
         Json(OAuthErrorBody {
@@ -28,6 +29,7 @@ fn oauth_error(e: OAuthError, basic_used: bool) -> Response {
         }),
     )
         .into_response();
+    res.extensions_mut().insert(reason);
     if status == StatusCode::UNAUTHORIZED && basic_used {
         res.headers_mut().insert(
             header::WWW_AUTHENTICATE,

@@ -11,6 +11,8 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub enum TokenRejection {
     Invalid(&'static str),
+    /// The token expired at this sandbox time.
+    Expired(jiff::Timestamp),
     Storage(StorageError),
 }
 
@@ -27,7 +29,7 @@ pub fn authenticate_bearer(sandbox: &Sandbox, token: &str) -> Result<Arc<Princip
         return if now < expires_at {
             Ok(principal)
         } else {
-            Err(TokenRejection::Invalid("the access token has expired; refresh it"))
+            Err(TokenRejection::Expired(expires_at))
         };
     }
     let hash = sha256_b64(token.as_bytes());
@@ -37,7 +39,7 @@ pub fn authenticate_bearer(sandbox: &Sandbox, token: &str) -> Result<Arc<Princip
         .filter(|t| t.kind == TokenKind::Access)
         .ok_or(TokenRejection::Invalid("the access token is not recognised"))?;
     if now >= record.expires_at {
-        return Err(TokenRejection::Invalid("the access token has expired; refresh it"));
+        return Err(TokenRejection::Expired(record.expires_at));
     }
     let grant = sandbox
         .store

@@ -57,6 +57,28 @@ fn previous_key(id: &str) -> String {
     format!("previous-secret:{id}")
 }
 
+/// Where the secret set at run time is kept in the clear, for the sandbox's admin to read back
+/// in the portal (a test environment's dashboard shows its keys; a real bank would not).
+fn secret_key(id: &str) -> String {
+    format!("secret:{id}")
+}
+
+/// A client's secret in force, when the sandbox knows it in the clear: set at run time, or one
+/// of `known` (the sandbox's own secrets given at creation, the scenario's). Answered only while
+/// it is the secret in force (its hash matches).
+pub fn current_secret(sandbox: &Sandbox, known: &[&str], client: &Client) -> Option<String> {
+    let stored = sandbox
+        .store
+        .meta_get(&secret_key(&client.client_id))
+        .ok()
+        .flatten()
+        .and_then(|b| String::from_utf8(b).ok());
+    stored
+        .into_iter()
+        .chain(known.iter().map(|s| s.to_string()))
+        .find(|s| hash_secret(&client.secret_salt, s) == client.secret_hash)
+}
+
 fn good_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
@@ -206,6 +228,7 @@ pub async fn create(
     if let Some(capacity) = &settings.capacity {
         set_capacity(sandbox, client_id, capacity.clone())?;
     }
+    sandbox.store.meta_put(&secret_key(client_id), secret.as_bytes())?;
     sandbox.store.put_client(&client)?;
     sandbox.store.flush().await?;
     Ok((client, secret))
@@ -292,6 +315,7 @@ pub async fn rotate_secret(
         &previous_key(client_id),
         &serde_json::to_vec(&previous).unwrap_or_default(),
     )?;
+    sandbox.store.meta_put(&secret_key(client_id), secret.as_bytes())?;
     sandbox.store.put_client(&client)?;
     sandbox.store.flush().await?;
     Ok((secret, until))

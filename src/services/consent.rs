@@ -21,6 +21,8 @@ const PENDING_TTL: SignedDuration = SignedDuration::from_mins(10);
 pub struct OAuthError {
     pub error: &'static str,
     pub description: String,
+    /// A reason finer than `error` for the access log (`pkce_mismatch` under `invalid_grant`).
+    pub reason: Option<&'static str>,
 }
 
 impl OAuthError {
@@ -28,7 +30,14 @@ impl OAuthError {
         OAuthError {
             error,
             description: description.into(),
+            reason: None,
         }
+    }
+
+    /// Names a reason finer than the error code.
+    pub fn because(mut self, reason: &'static str) -> Self {
+        self.reason = Some(reason);
+        self
     }
 }
 
@@ -81,6 +90,8 @@ pub struct AuthorizeParams {
 pub enum AuthorizeRejection {
     /// The client or redirect URI cannot be trusted: show an error page, never redirect.
     Page(String),
+    /// The redirect URI is not one of the client's: an error page naming the registered ones.
+    UnregisteredRedirect(String),
     /// Tell the client through its redirect URI (RFC 6749 §4.1.2.1).
     Redirect {
         redirect_uri: String,
@@ -130,6 +141,20 @@ fn is_pkce_value(s: &str) -> bool {
     (43..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
+/// The redirect URIs every client of a sandbox has besides its own: the sandbox's Swagger UI
+/// (its Authorize button) and the portal's Try-it callback. Both are the bank's own pages.
+pub fn built_in_redirects(sandbox: &Sandbox) -> [String; 2] {
+    [
+        format!("{}/swagger-ui/oauth2-redirect.html", sandbox.issuer),
+        format!("{}/portal/callback", sandbox.issuer),
+    ]
+}
+
+/// Whether `uri` is registered for `client`, exactly, or is one of the sandbox's own pages.
+pub fn accepts_redirect(sandbox: &Sandbox, client: &Client, uri: &str) -> bool {
+    client.redirect_uris.iter().any(|u| u == uri) || built_in_redirects(sandbox).iter().any(|u| u == uri)
+}
+
 // Long on purpose: the authorization request's checks in RFC 6749 order, which decides which errors redirect and which show a page.
 /// Checks an authorization request and remembers it (in memory) until the user decides;
 /// `source` is the address it came from (capped with `limits`).
@@ -164,9 +189,14 @@ pub fn start_authorization(
             "The request has no redirect_uri; send one of the client's registered redirect URIs.".into(),
         )
     })?;
-    if !client.redirect_uris.contains(&redirect_uri) {
-        return Err(AuthorizeRejection::Page(format!(
-            "redirect_uri {redirect_uri:?} is not registered for client {client_id:?}; it must match a registered URI exactly."
+    if !accepts_redirect(sandbox, &client, &redirect_uri) {
+        return Err(AuthorizeRejection::UnregisteredRedirect(format!(
+            "redirect_uri {redirect_uri:?} is not registered for client {client_id:?}; it must match a registered URI exactly. Registered: {}.",
+            built_in_redirects(sandbox)
+                .into_iter()
+                .chain(client.redirect_uris.iter().cloned())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     let state = p.state.clone();
@@ -711,9 +741,12 @@ pub async fn exchange_code(
         ));
     }
     if pkce_s256(verifier) != record.code_challenge {
-        return Err(oauth(
-            "invalid_grant",
-            "PKCE verification failed: code_verifier does not match code_challenge",
+        return Err(ConsentError::OAuth(
+            OAuthError::new(
+                "invalid_grant",
+                "PKCE verification failed: code_verifier does not match code_challenge",
+            )
+            .because("pkce_mismatch"),
         ));
     }
     let redeemed = AuthorizationCode {

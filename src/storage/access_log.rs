@@ -55,6 +55,8 @@ pub struct PendingAccess {
     pub end_user_ip: Option<std::net::IpAddr>,
     pub status: u16,
     pub fault_rule: Option<String>,
+    /// Why a refused call was refused (a stable reason code) and the detail it was told.
+    pub reason: Option<(std::borrow::Cow<'static, str>, String)>,
     pub latency_micros: u64,
     /// The operation kind its route declares (for the request metrics).
     pub kind: Option<crate::domain::fault::RequestKind>,
@@ -80,6 +82,9 @@ impl PendingAccess {
             latency_micros: self.latency_micros,
             end_user_ip: self.end_user_ip.map(|ip| ip.to_string()),
             kind: self.kind,
+            reason: self.reason.as_ref().map(|(r, _)| r.to_string()),
+            // Bounded: a detail is a sentence, never a body.
+            detail: self.reason.map(|(_, d)| d.chars().take(600).collect()),
         }
     }
 }
@@ -105,6 +110,63 @@ pub struct AccessLogEntry {
     /// The operation kind its route declared; known only on the way to storage (metrics).
     #[serde(skip)]
     pub kind: Option<crate::domain::fault::RequestKind>,
+    /// For a refused call: the stable reason code the refusing code named.
+    pub reason: Option<String>,
+    /// For a refused call: the detail it was told.
+    pub detail: Option<String>,
+}
+
+/// An entry as stored before reasons were recorded (read back from older data dirs).
+#[derive(Deserialize)]
+struct EntryWithoutReason {
+    id: u64,
+    time: String,
+    request_id: String,
+    client_id: Option<String>,
+    user_id: Option<String>,
+    operation: String,
+    account_id: Option<String>,
+    status: u16,
+    fault_rule: Option<String>,
+    latency_micros: u64,
+    end_user_ip: Option<String>,
+}
+
+/// The first byte of a chunk stored with reasons. A chunk stored before them starts with its
+/// entry count, which is never 0, so the two shapes cannot be mistaken for each other.
+const WITH_REASONS: u8 = 0;
+
+fn encode_chunk(chunk: &[AccessLogEntry]) -> Result<Vec<u8>> {
+    let mut bytes = vec![WITH_REASONS];
+    bytes.extend_from_slice(&encode(&chunk)?);
+    Ok(bytes)
+}
+
+/// A stored chunk, in today's shape or the one before reasons.
+fn decode_chunk(bytes: &[u8]) -> Result<Vec<AccessLogEntry>> {
+    if let Some(rest) = bytes.strip_prefix(&[WITH_REASONS]) {
+        return decode(rest);
+    }
+    let old: Vec<EntryWithoutReason> = decode(bytes)?;
+    Ok(old
+        .into_iter()
+        .map(|o| AccessLogEntry {
+            id: o.id,
+            time: o.time,
+            request_id: o.request_id,
+            client_id: o.client_id,
+            user_id: o.user_id,
+            operation: o.operation,
+            account_id: o.account_id,
+            status: o.status,
+            fault_rule: o.fault_rule,
+            latency_micros: o.latency_micros,
+            end_user_ip: o.end_user_ip,
+            kind: None,
+            reason: None,
+            detail: None,
+        })
+        .collect())
 }
 
 /// What to list.
@@ -116,6 +178,10 @@ pub struct AccessLogFilter {
     pub status: Option<u16>,
     /// Substring of the operation.
     pub operation: Option<String>,
+    /// Only entries at or after this sandbox time (RFC 3339 as the log writes it, +09:00).
+    pub since: Option<String>,
+    /// Only entries before this sandbox time (same form).
+    pub until: Option<String>,
     /// Only entries older than this id (paging).
     pub before: Option<u64>,
     pub limit: usize,
@@ -131,6 +197,9 @@ impl AccessLogFilter {
             && eq(&self.account_id, &e.account_id)
             && self.status.is_none_or(|s| s == e.status)
             && self.operation.as_ref().is_none_or(|o| e.operation.contains(o.as_str()))
+            // The log's times share one fixed-width +09:00 form, so text order is time order.
+            && self.since.as_ref().is_none_or(|t| e.time.as_str() >= t.as_str())
+            && self.until.as_ref().is_none_or(|t| e.time.as_str() < t.as_str())
     }
 }
 
@@ -145,7 +214,7 @@ impl SandboxStore {
             let last = engine
                 .and_then(|e| e.access_log.scan_prefix(&*self.prefix).next_back())
                 .and_then(|kv| kv.ok())
-                .and_then(|(_, v)| decode::<Vec<AccessLogEntry>>(&v).ok())
+                .and_then(|(_, v)| decode_chunk(&v).ok())
                 .and_then(|chunk| chunk.last().map(|e| e.id))
                 .unwrap_or(0);
             buffer.next_id.store(last + 1, Ordering::Relaxed);
@@ -182,7 +251,7 @@ impl SandboxStore {
             self.storage
                 .engine()?
                 .access_log
-                .insert(self.key(&[&first.id.to_be_bytes()]), encode(&chunk)?)?;
+                .insert(self.key(&[&first.id.to_be_bytes()]), encode_chunk(&chunk)?)?;
             written(&chunk);
             total += chunk.len();
             if chunk.len() < CHUNK {
@@ -203,7 +272,7 @@ impl SandboxStore {
         let mut any = false;
         for kv in engine.access_log.range(lo..hi) {
             let (k, v) = kv?;
-            let chunk: Vec<AccessLogEntry> = decode(&v)?;
+            let chunk = decode_chunk(&v)?;
             let newest = chunk.last().and_then(|e| e.time.parse::<jiff::Timestamp>().ok());
             if newest.is_none_or(|t| t >= cutoff) {
                 break;
@@ -248,7 +317,7 @@ impl SandboxStore {
         // Chunks are keyed by their first id, so every chunk holding an id below `before`
         // starts below it.
         for kv in self.storage.engine()?.access_log.range(lo..hi).rev() {
-            let chunk: Vec<AccessLogEntry> = decode(&kv?.1)?;
+            let chunk = decode_chunk(&kv?.1)?;
             for e in chunk.into_iter().rev() {
                 if f.before.is_some_and(|b| e.id >= b) || !f.matches(&e) {
                     continue;

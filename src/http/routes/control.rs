@@ -1,7 +1,7 @@
 //! The sandbox control plane (admin key): the clock, grants without the browser, and the
 //! access log.
 
-use crate::clock::{format_jst, parse_duration};
+use crate::clock::format_jst;
 use crate::domain::consent::Scope;
 use crate::http::error::ApiError;
 use crate::http::extract::{Admin, ApiJson, ApiQuery};
@@ -13,7 +13,6 @@ use crate::storage::AccessLogFilter;
 use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
-use jiff::SignedDuration;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::routes;
@@ -71,19 +70,7 @@ pub async fn advance_clock(
     sandbox: Sandbox,
     ApiJson(req): ApiJson<AdvanceRequest>,
 ) -> Result<Json<ClockView>, ApiError> {
-    let by = parse_duration(&req.by).map_err(|e| ApiError::bad_request("invalid_duration", e))?;
-    if by <= SignedDuration::ZERO {
-        return Err(ApiError::bad_request(
-            "invalid_duration",
-            "the clock only moves forward; give a positive duration",
-        ));
-    }
-    if by > SignedDuration::from_hours(24 * 365 * 20) {
-        return Err(ApiError::bad_request(
-            "invalid_duration",
-            "advance at most 20 years at a time",
-        ));
-    }
+    let by = clock::parse_advance(&req.by).map_err(|e| ApiError::bad_request("invalid_duration", e))?;
     clock::advance_clock(&sandbox, by).await?;
     Ok(Json(clock_view(&sandbox)))
 }
@@ -359,6 +346,10 @@ pub struct AccessLogQuery {
     pub status: Option<u16>,
     /// Only operations containing this text, e.g. "transactions".
     pub operation: Option<String>,
+    /// Only calls at or after this sandbox time (RFC 3339).
+    pub since: Option<String>,
+    /// Only calls before this sandbox time (RFC 3339).
+    pub until: Option<String>,
     /// Page on: entries older than this id (the previous page's `nextBefore`).
     #[param(minimum = 0, maximum = 9_007_199_254_740_991_i64)]
     pub before: Option<u64>,
@@ -395,6 +386,13 @@ pub struct AccessLogItem {
     pub latency_micros: u64,
     /// End user's IP as sent in `x-end-user-ip`.
     pub end_user_ip: Option<String>,
+    /// For a refused call (4xx/5xx): the stable reason code of the rule that refused it
+    /// (`token_expired`, `insufficient_scope`, `pkce_mismatch`, `rate_limited`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// For a refused call: the detail the caller was told.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// A page of the access log, newest first.
@@ -407,6 +405,16 @@ pub struct AccessLogPage {
     pub has_next: bool,
     /// Pass as `before` for the next page.
     pub next_before: Option<u64>,
+}
+
+/// A time filter in the log's own form (+09:00), from any RFC 3339 time.
+fn log_time(name: &str, value: &str) -> Result<String, ApiError> {
+    value.parse::<jiff::Timestamp>().map(format_jst).map_err(|_| {
+        ApiError::bad_request(
+            "invalid_time",
+            format!("{name} must be an RFC 3339 time such as 2026-04-01T09:00:00+09:00, got {value:?}"),
+        )
+    })
 }
 
 /// List recorded API calls, newest first.
@@ -441,6 +449,8 @@ pub async fn access_logs(
         account_id: q.account_id,
         status: q.status,
         operation: q.operation,
+        since: q.since.as_deref().map(|t| log_time("since", t)).transpose()?,
+        until: q.until.as_deref().map(|t| log_time("until", t)).transpose()?,
         before,
         limit,
     };
@@ -461,6 +471,8 @@ pub async fn access_logs(
                 fault_rule: e.fault_rule,
                 latency_micros: e.latency_micros,
                 end_user_ip: e.end_user_ip,
+                reason: e.reason,
+                detail: e.detail,
             })
             .collect(),
         has_next,

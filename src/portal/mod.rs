@@ -1,0 +1,180 @@
+//! The developer portal: server-rendered pages (maud) inside the binary, for every lever of a
+//! sandbox without curl — under each sandbox's base URL (`/portal`, `/s/{id}/portal`) and
+//! the operator's at `/operator/portal`. A face like `http` and `oauth`: it calls the same
+//! services as the API and reads the same stores; its routes are declared like the API's, so
+//! the layers (gate, no-store, framing) treat them by their declaration.
+
+pub mod assets;
+mod clients;
+mod data;
+mod events;
+pub mod explain;
+mod log;
+mod operator;
+mod overview;
+mod rehearse;
+pub mod session;
+mod signin;
+pub mod view;
+
+use crate::http::route::{RouteSpec, Routes};
+use axum::http::Method;
+use axum::routing::{get, post};
+
+/// Every portal route with its declaration.
+pub fn router() -> Routes {
+    let page = RouteSpec::portal();
+    // Reset and restore change the whole sandbox: they close its gate themselves.
+    let lifecycle = RouteSpec::portal().lifecycle();
+    let operator = RouteSpec::operator_portal();
+    let asset = RouteSpec::docs();
+    Routes::new()
+        .page(asset, "/portal/assets/portal.css", Method::GET, get(assets::stylesheet))
+        .page(asset, "/portal/assets/portal.js", Method::GET, get(assets::script))
+        .page(page, "/portal", Method::GET, get(overview::overview))
+        .page(
+            page,
+            "/portal/sign-in",
+            Method::GET,
+            get(signin::form).post(signin::sign_in),
+        )
+        .declare(page, "/portal/sign-in", Method::POST)
+        .page(page, "/portal/sign-out", Method::POST, post(signin::sign_out))
+        .page(
+            page,
+            "/portal/clock/advance",
+            Method::POST,
+            post(overview::advance_clock),
+        )
+        .page(page, "/portal/confirm", Method::GET, get(overview::confirm))
+        .page(lifecycle, "/portal/reset", Method::POST, post(overview::reset))
+        .page(
+            lifecycle,
+            "/portal/snapshots",
+            Method::POST,
+            post(overview::take_snapshot),
+        )
+        .page(
+            lifecycle,
+            "/portal/snapshots/restore",
+            Method::POST,
+            post(overview::restore),
+        )
+        .page(
+            lifecycle,
+            "/portal/snapshots/delete",
+            Method::POST,
+            post(overview::delete_snapshot),
+        )
+        .page(
+            page,
+            "/portal/clients",
+            Method::GET,
+            get(clients::list).post(clients::create),
+        )
+        .declare(page, "/portal/clients", Method::POST)
+        .page(
+            page,
+            "/portal/clients/{client_id}",
+            Method::GET,
+            get(clients::one).post(clients::edit),
+        )
+        .declare(page, "/portal/clients/{client_id}", Method::POST)
+        .page(
+            page,
+            "/portal/clients/{client_id}/rotate",
+            Method::POST,
+            post(clients::rotate),
+        )
+        .page(
+            page,
+            "/portal/clients/{client_id}/try",
+            Method::POST,
+            post(clients::try_it),
+        )
+        .page(page, "/portal/callback", Method::GET, get(clients::callback))
+        .page(page, "/portal/tried", Method::GET, get(clients::tried))
+        .page(page, "/portal/users", Method::GET, get(clients::users))
+        .page(page, "/portal/log", Method::GET, get(log::log))
+        .page(page, "/portal/log/rows", Method::GET, get(log::rows))
+        .page(page, "/portal/log/{id}", Method::GET, get(log::entry))
+        .page(page, "/portal/events", Method::GET, get(events::events))
+        .page(page, "/portal/rehearse", Method::GET, get(rehearse::rehearse))
+        .page(page, "/portal/rehearse/faults", Method::POST, post(rehearse::add_fault))
+        .page(
+            page,
+            "/portal/rehearse/faults/delete",
+            Method::POST,
+            post(rehearse::delete_fault),
+        )
+        .page(page, "/portal/rehearse/stops", Method::POST, post(rehearse::stop))
+        .page(page, "/portal/data", Method::GET, get(data::data))
+        .page(operator, "/operator/portal", Method::GET, get(operator::home))
+        .page(
+            operator,
+            "/operator/portal/sign-in",
+            Method::GET,
+            get(signin::operator_form).post(signin::operator_sign_in),
+        )
+        .declare(operator, "/operator/portal/sign-in", Method::POST)
+        .page(
+            operator,
+            "/operator/portal/sign-out",
+            Method::POST,
+            post(signin::operator_sign_out),
+        )
+        .page(
+            operator,
+            "/operator/portal/sandboxes",
+            Method::POST,
+            post(operator::create),
+        )
+        .page(
+            operator,
+            "/operator/portal/sandboxes/delete",
+            Method::POST,
+            post(operator::delete),
+        )
+        .page(
+            operator,
+            "/operator/portal/sandboxes/reset",
+            Method::POST,
+            post(operator::reset),
+        )
+        .page(
+            operator,
+            "/operator/portal/assets/portal.css",
+            Method::GET,
+            get(assets::stylesheet),
+        )
+        .page(
+            operator,
+            "/operator/portal/assets/portal.js",
+            Method::GET,
+            get(assets::script),
+        )
+}
+
+/// A form body, or a page saying it could not be read (never axum's plain-text rejection).
+pub struct PageForm<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for PageForm<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = axum::response::Response;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Form::<T>::from_request(req, state).await {
+            Ok(axum::Form(t)) => Ok(PageForm(t)),
+            Err(e) => Err(view::answer(
+                axum::http::StatusCode::BAD_REQUEST,
+                maud::html! {
+                    p.error role="alert" { "The form could not be read: " (e.body_text()) ". Go back, reload the page and try again." }
+                }
+                .into_string(),
+            )),
+        }
+    }
+}

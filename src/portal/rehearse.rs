@@ -1,0 +1,316 @@
+//! Rehearse: the fault rules with their counters (add from a template or as JSON, remove) and
+//! the kill switch (suspend a client or a user, stop the bank, each with its reason; resume).
+
+use super::PageForm;
+use super::session::Signed;
+use super::view::{PageInfo, bi, csrf, page, problem_page, see_other};
+use crate::domain::fault::FaultRule;
+use crate::sandbox::controls::{StopScope, Target};
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::html;
+use serde::Deserialize;
+
+/// Ready-made rules: (name, JSON).
+const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "Every 3rd balance call answers 503",
+        r#"{"description":"every 3rd balance call fails","matches":{"operation":"GET /personal/v1/accounts/balances"},"when":{"every":3},"effect":{"status":503,"code":"service_unavailable","detail":"the bank's system is busy; retry later"}}"#,
+    ),
+    (
+        "The token endpoint is slow (2 s) half the time",
+        r#"{"description":"slow token endpoint","matches":{"operation":"POST /oauth/token"},"when":{"probability":0.5},"effect":{"latencyMs":2000}}"#,
+    ),
+    (
+        "The next transfer request times out after it was accepted",
+        r#"{"description":"ambiguous transfer","matches":{"kind":"update"},"when":{"times":1},"effect":{"status":504,"code":"gateway_timeout","detail":"no answer in time","afterHandler":true}}"#,
+    ),
+];
+
+/// The rehearse page.
+pub async fn rehearse(signed: Signed) -> Response {
+    let home = signed.home();
+    let rules = signed.sandbox.faults.list();
+    let (clients, users, bank) = signed.sandbox.controls.stops();
+    let body = html! {
+        h1 { (bi("リハーサル", "Rehearse")) }
+        section #faults {
+            h2 { (bi("障害ルール", "Fault rules")) }
+            @if rules.is_empty() {
+                p #no-faults { (bi("ルールはありません。", "No rules.")) }
+            } @else {
+                div.wide {
+                    table.stack #fault-list {
+                        thead { tr { th { "Id" } th { (bi("内容", "Rule")) } th { (bi("一致", "Matched")) } th { (bi("発動", "Fired")) } th {} } }
+                        tbody {
+                            @for r in &rules {
+                                @let id = r.rule.id.clone().unwrap_or_default();
+                                tr #{ "fault-" (id) } {
+                                    td { code { (id) } }
+                                    td { (r.rule.description.as_deref().unwrap_or("")) br; code { (serde_json::to_string(&r.rule).unwrap_or_default()) } }
+                                    td.num { (r.seen) }
+                                    td.num { (r.hits) }
+                                    td {
+                                        form method="post" action={ (home) "/rehearse/faults/delete" } {
+                                            (csrf(&signed))
+                                            input type="hidden" name="id" value=(id);
+                                            button.small.danger type="submit" { (bi("削除", "Remove")) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            h3 { (bi("テンプレートから追加", "Add from a template")) }
+            @for (name, json) in TEMPLATES {
+                form.inline method="post" action={ (home) "/rehearse/faults" } {
+                    (csrf(&signed))
+                    input type="hidden" name="rule" value=(json);
+                    button.small type="submit" { (name) }
+                }
+            }
+            h3 { (bi("JSONで追加", "Add as JSON")) }
+            form method="post" action={ (home) "/rehearse/faults" } {
+                (csrf(&signed))
+                label for="rule" { "Rule (the body of POST /sandbox/v1/faults)" }
+                textarea #rule name="rule" required { (TEMPLATES[0].1) }
+                button.primary type="submit" { (bi("追加", "Add")) }
+            }
+        }
+        section #stops {
+            h2 { (bi("キルスイッチ", "Kill switch")) }
+            div.wide {
+                table.stack #stop-list {
+                    thead { tr { th { (bi("対象", "Target")) } th { (bi("範囲", "Scope")) } th { (bi("理由", "Reason")) } th { (bi("時刻", "Since")) } th {} } }
+                    tbody {
+                        @for (target, id, stop) in bank.iter().map(|s| ("bank", String::new(), s)).chain(clients.iter().map(|(id, s)| ("client", id.clone(), s))).chain(users.iter().map(|(id, s)| ("user", id.clone(), s))) {
+                            tr {
+                                td { (target) " " code { (id) } }
+                                td { (stop.scope.as_str()) }
+                                td { (stop.reason) }
+                                td { (stop.at) }
+                                td {
+                                    form method="post" action={ (home) "/rehearse/stops" } {
+                                        (csrf(&signed))
+                                        input type="hidden" name="target" value=(target);
+                                        input type="hidden" name="id" value=(id);
+                                        input type="hidden" name="action" value="resume";
+                                        button.small type="submit" { (bi("再開", "Resume")) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            form method="post" action={ (home) "/rehearse/stops" } {
+                (csrf(&signed))
+                input type="hidden" name="action" value="stop";
+                label for="stop-target" { (bi("対象", "Target")) }
+                select #stop-target name="target" {
+                    option value="client" { "client — a connecting company" }
+                    option value="user" { "user — one customer's access" }
+                    option value="bank" { "bank — every connecting company" }
+                }
+                label for="stop-id" { (bi("クライアントIDまたはユーザー名", "Client id or username")) " " span.en { "(empty for the bank)" } }
+                input #stop-id type="text" name="id";
+                label for="stop-scope" { (bi("範囲", "Scope")) }
+                select #stop-scope name="scope" {
+                    option value="all" { "all calls" }
+                    option value="update" { "update calls only" }
+                }
+                label for="stop-reason" { (bi("理由（接続先に伝えられます）", "Reason (told to the connecting company)")) }
+                input #stop-reason type="text" name="reason" required maxlength="500";
+                button.primary.danger type="submit" { (bi("停止する", "Stop")) }
+            }
+        }
+    };
+    page(
+        &signed,
+        PageInfo {
+            title: "Rehearse",
+            active: "/rehearse",
+        },
+        body,
+    )
+}
+
+#[derive(Deserialize)]
+pub struct RuleForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    rule: String,
+    #[serde(default)]
+    id: String,
+}
+
+pub async fn add_fault(signed: Signed, PageForm(f): PageForm<RuleForm>) -> Response {
+    if let Err(res) = signed.check_csrf(&f.csrf) {
+        return res;
+    }
+    let back = format!("{}/rehearse#faults", signed.home());
+    let rule: FaultRule = match serde_json::from_str(&f.rule) {
+        Ok(r) => r,
+        Err(e) => {
+            return problem_page(
+                &signed,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "The rule was not added",
+                &format!("The rule is not valid JSON for a fault rule: {e}"),
+                &back,
+            );
+        }
+    };
+    match signed
+        .sandbox
+        .faults
+        .add(&signed.sandbox.store, &rule, &crate::http::faults::faultable_operation)
+        .await
+    {
+        Ok(added) => {
+            signed.flash(
+                true,
+                format!("Fault rule {} was added.", added.rule.id.unwrap_or_default()),
+            );
+            see_other(&back)
+        }
+        Err(e) => problem_page(
+            &signed,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The rule was not added",
+            &e.to_string(),
+            &back,
+        ),
+    }
+}
+
+pub async fn delete_fault(signed: Signed, PageForm(f): PageForm<RuleForm>) -> Response {
+    if let Err(res) = signed.check_csrf(&f.csrf) {
+        return res;
+    }
+    let back = format!("{}/rehearse#faults", signed.home());
+    match signed.sandbox.faults.remove(&signed.sandbox.store, Some(&f.id)).await {
+        Ok(true) => {
+            signed.flash(true, format!("Fault rule {} was removed.", f.id));
+            see_other(&back)
+        }
+        Ok(false) => problem_page(
+            &signed,
+            StatusCode::NOT_FOUND,
+            "No such rule",
+            &format!("There is no fault rule {:?}.", f.id),
+            &back,
+        ),
+        Err(e) => problem_page(
+            &signed,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The rule was not removed",
+            &e.to_string(),
+            &back,
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct StopForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    target: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn stop(signed: Signed, PageForm(f): PageForm<StopForm>) -> Response {
+    if let Err(res) = signed.check_csrf(&f.csrf) {
+        return res;
+    }
+    let back = format!("{}/rehearse#stops", signed.home());
+    let sandbox = &signed.sandbox;
+    let id = f.id.trim();
+    // A user is named by login; the kill switch keys users by their subject.
+    let user_id = match f.target.as_str() {
+        "user" => match crate::services::consent::user_by_name(sandbox, id) {
+            Ok(Some(u)) => u.id,
+            _ => {
+                return problem_page(
+                    &signed,
+                    StatusCode::NOT_FOUND,
+                    "Nothing was stopped",
+                    &format!("There is no user {id:?}."),
+                    &back,
+                );
+            }
+        },
+        _ => String::new(),
+    };
+    let target = match f.target.as_str() {
+        "bank" => Target::Bank,
+        "client" => {
+            if !matches!(sandbox.store.client(id), Ok(Some(_))) {
+                return problem_page(
+                    &signed,
+                    StatusCode::NOT_FOUND,
+                    "Nothing was changed",
+                    &format!("There is no client {id:?}."),
+                    &back,
+                );
+            }
+            Target::Client(id)
+        }
+        "user" => Target::User(&user_id),
+        other => {
+            return problem_page(
+                &signed,
+                StatusCode::BAD_REQUEST,
+                "Nothing was changed",
+                &format!("Unknown target {other:?}: choose client, user or bank."),
+                &back,
+            );
+        }
+    };
+    let stop = match f.action.as_str() {
+        "resume" => None,
+        _ => {
+            let reason = f.reason.trim();
+            if reason.is_empty() || reason.chars().count() > 500 {
+                return problem_page(
+                    &signed,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Nothing was stopped",
+                    "Say why in 1–500 characters: the stopped calls' answers quote it.",
+                    &back,
+                );
+            }
+            let scope = if f.scope == "update" {
+                StopScope::Update
+            } else {
+                StopScope::All
+            };
+            Some((scope, reason.to_owned()))
+        }
+    };
+    let stopping = stop.is_some();
+    match crate::services::controls::set(sandbox, target, stop, "portal").await {
+        Ok(_) => {
+            signed.flash(true, if stopping { "The stop is in force." } else { "Resumed." });
+            see_other(&back)
+        }
+        Err(e) => problem_page(
+            &signed,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Nothing was changed",
+            &e.to_string(),
+            &back,
+        ),
+    }
+}
