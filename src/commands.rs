@@ -395,6 +395,12 @@ fn banner(
     out.push_str(&format!(
         "  approval page:   {issuer}/bank/approvals   (corporate approvers approve or return transfers)\n"
     ));
+    out.push_str(&format!(
+        "  portal:          {issuer}/portal   (every lever in the browser: sign in with the admin key)\n"
+    ));
+    out.push_str(&format!(
+        "  operator portal: {issuer}/operator/portal   (sign in with the operator key)\n"
+    ));
     out.push_str(&format!("  data dir:        {}\n", data_dir.display()));
     out.push_str(&format!(
         "  for the README's commands, paste:\n    export SANDBANK_URL={issuer} ADMIN={} OP={}\n",

@@ -15,15 +15,15 @@ use serde::Deserialize;
 const TEMPLATES: &[(&str, &str)] = &[
     (
         "Every 3rd balance call answers 503",
-        r#"{"description":"every 3rd balance call fails","matches":{"operation":"GET /personal/v1/accounts/balances"},"when":{"every":3},"effect":{"status":503,"code":"service_unavailable","detail":"the bank's system is busy; retry later"}}"#,
+        r#"{"description":"every 3rd balance call fails","match":{"operation":"GET /personal/v1/accounts/balances"},"when":{"every":3},"effect":{"status":503,"code":"service_unavailable","detail":"the bank's system is busy; retry later"}}"#,
     ),
     (
         "The token endpoint is slow (2 s) half the time",
-        r#"{"description":"slow token endpoint","matches":{"operation":"POST /oauth/token"},"when":{"probability":0.5},"effect":{"latencyMs":2000}}"#,
+        r#"{"description":"slow token endpoint","match":{"operation":"POST /oauth/token"},"when":{"probability":0.5},"effect":{"latency":"2s"}}"#,
     ),
     (
         "The next transfer request times out after it was accepted",
-        r#"{"description":"ambiguous transfer","matches":{"kind":"update"},"when":{"times":1},"effect":{"status":504,"code":"gateway_timeout","detail":"no answer in time","afterHandler":true}}"#,
+        r#"{"description":"ambiguous transfer","match":{"kind":"update"},"when":{"times":1},"effect":{"ambiguous":{"status":504}}}"#,
     ),
 ];
 

@@ -18,6 +18,7 @@ mod lifecycle_crash;
 mod oauth_flow;
 mod oauth_negative;
 mod openapi;
+mod portal;
 mod reference_api;
 mod restarts;
 mod sandboxes;

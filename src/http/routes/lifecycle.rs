@@ -112,6 +112,8 @@ pub struct SandboxCreated {
     pub discovery_url: String,
     /// `{baseUrl}/swagger-ui/`.
     pub swagger_ui: String,
+    /// `{baseUrl}/portal`: the sandbox's developer portal (sign in with the admin key).
+    pub portal: String,
     /// The scenario's name.
     pub scenario: String,
     /// Customers built.
@@ -414,6 +416,7 @@ pub async fn create_sandbox(
         Json(SandboxCreated {
             discovery_url: format!("{}/.well-known/openid-configuration", created.base_url),
             swagger_ui: format!("{}/swagger-ui/", created.base_url),
+            portal: format!("{}/portal", created.base_url),
             id: created.id,
             base_url: created.base_url,
             admin_key: created.admin_key,
