@@ -1,9 +1,10 @@
-//! Bank data: the sandbox's accounts, searched by holder name (kana), account number or
-//! customer id, with balances; and the ledger check (every yen accounted for).
+//! Bank data: the sandbox's accounts, searched by customer name (kanji or kana), account
+//! number or customer id, with balances; one account's balances, history, transfers and debit
+//! mandates; and the ledger check (every yen accounted for).
 
 use super::session::Signed;
 use super::view::{PageInfo, bi, page, problem_page};
-use axum::extract::Query;
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::html;
@@ -23,7 +24,9 @@ pub struct DataQuery {
 pub async fn data(signed: Signed, Query(query): Query<DataQuery>) -> Response {
     let home = signed.home();
     let needle = query.q.trim().to_owned();
-    let kana = crate::domain::kana::to_zengin(&needle).unwrap_or_else(|_| needle.clone());
+    // Kana is compared as the bank writes names (half-width); anything else (kanji) is looked
+    // for in the customer's name.
+    let kana = crate::domain::kana::to_zengin(&needle).ok();
     let mut found = Vec::new();
     let mut after: Option<String> = None;
     loop {
@@ -47,7 +50,17 @@ pub async fn data(signed: Signed, Query(query): Query<DataQuery>) -> Response {
                 || a.number.to_string().contains(&needle)
                 || a.customer_id.contains(&needle)
                 || holder.contains(&needle)
-                || (!kana.is_empty() && holder.contains(&kana));
+                || kana
+                    .as_ref()
+                    .is_some_and(|k| !k.is_empty() && holder.contains(k.as_str()))
+                || (kana.is_none()
+                    && signed
+                        .sandbox
+                        .store
+                        .customer(&a.customer_id)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|c| c.name.contains(&needle)));
             if hit {
                 found.push(a);
             }
@@ -62,7 +75,7 @@ pub async fn data(signed: Signed, Query(query): Query<DataQuery>) -> Response {
         h1 { (bi("銀行データ", "Bank data")) }
         section {
             form.filters method="get" action={ (home) "/data" } {
-                label { (bi("口座名義（カナ）・口座番号・顧客ID", "Holder (kana), account number or customer id")) br; input type="text" name="q" value=(query.q); }
+                label { (bi("氏名（漢字・カナ）・口座番号・顧客ID", "Name (kanji or kana), account number or customer id")) br; input type="text" name="q" value=(query.q); }
                 button.primary type="submit" { (bi("検索", "Search")) }
             }
             div.wide {
@@ -71,7 +84,7 @@ pub async fn data(signed: Signed, Query(query): Query<DataQuery>) -> Response {
                     tbody {
                         @for a in &found {
                             tr {
-                                td { code { (a.id) } }
+                                td { a href={ (home) "/data/accounts/" (a.id) } { code { (a.id) } } }
                                 td { code { (a.customer_id) } }
                                 td { (a.branch.to_string()) " · " (a.account_type.code()) " · " (a.number.to_string()) }
                                 td { (a.holder_kana.to_string()) }
@@ -105,6 +118,127 @@ pub async fn data(signed: Signed, Query(query): Query<DataQuery>) -> Response {
         &signed,
         PageInfo {
             title: "Bank data",
+            active: "/data",
+        },
+        body,
+    )
+}
+
+/// One account: balances, the last 31 days of history, transfers and debit mandates.
+pub async fn account(signed: Signed, Path(id): Path<String>) -> Response {
+    let home = signed.home();
+    let back = format!("{home}/data");
+    let sandbox = &signed.sandbox;
+    let account = match sandbox.store.account(&id) {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            return problem_page(
+                &signed,
+                StatusCode::NOT_FOUND,
+                "No such account",
+                &format!("There is no account {id:?} in this sandbox."),
+                &back,
+            );
+        }
+        Err(e) => {
+            return problem_page(
+                &signed,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Bank data",
+                &e.to_string(),
+                &back,
+            );
+        }
+    };
+    let today = sandbox.clock.now_jst().date();
+    let figures = crate::services::reference::balance(&account, today);
+    let from = today.checked_sub(jiff::Span::new().days(31)).unwrap_or(today);
+    let history = crate::services::reference::history(
+        sandbox,
+        &account,
+        (from, today),
+        None,
+        None,
+        crate::services::reference::HistoryKind::All,
+    );
+    let customer = sandbox.store.customer(&account.customer_id).ok().flatten();
+    let (transfers, _) = sandbox
+        .store
+        .transfers_of(
+            &account.id,
+            today.checked_sub(jiff::Span::new().days(90)).unwrap_or(today),
+            today.checked_add(jiff::Span::new().days(366)).unwrap_or(today),
+            None,
+            50,
+        )
+        .unwrap_or_default();
+    let mandates = sandbox
+        .store
+        .mandates(|m| m.account_id == account.id)
+        .unwrap_or_default();
+    let body = html! {
+        h1 { (bi("口座", "Account")) " " code { (account.id) } }
+        section {
+            dl.facts {
+                dt { (bi("顧客", "Customer")) } dd { (customer.as_ref().map(|c| c.name.clone()).unwrap_or_default()) " " code { (account.customer_id) } }
+                dt { (bi("名義", "Holder")) } dd { (account.holder_kana.to_string()) }
+                dt { (bi("店番・科目・番号", "Branch · type · number")) } dd { (account.branch.to_string()) " · " (account.account_type.code()) " · " (account.number.to_string()) }
+                dt { (bi("残高", "Balance")) } dd #balance { "¥" (figures.balance.to_api_string()) }
+                dt { (bi("支払可能残高", "Withdrawable")) } dd { "¥" (figures.withdrawable.to_api_string()) }
+                dt { (bi("前日残高", "End of yesterday")) } dd { "¥" (figures.previous_day.to_api_string()) }
+                dt { (bi("前月末残高", "End of last month")) } dd { "¥" (figures.previous_month.to_api_string()) }
+            }
+        }
+        section #history {
+            h2 { (bi("入出金明細（31日）", "History (31 days)")) }
+            @match &history {
+                Ok(page) => {
+                    div.wide {
+                        table.stack {
+                            thead { tr { th { (bi("日付", "Date")) } th { (bi("摘要", "Remarks")) } th { (bi("金額", "Amount")) } th { (bi("残高", "Balance after")) } } }
+                            tbody {
+                                @for t in page.entries.items() {
+                                    tr {
+                                        td { (t.date.to_string()) }
+                                        td { (t.remarks) }
+                                        td.num { (if t.direction == crate::domain::transaction::Direction::Credit { "+" } else { "−" }) "¥" (t.amount.to_api_string()) }
+                                        td.num { "¥" (t.balance_after.to_api_string()) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    @if page.next_item_key.is_some() { p.en { "More entries in this period: the history API pages on with nextItemKey." } }
+                }
+                Err(e) => p.error { (e.to_string()) },
+            }
+        }
+        section #transfers {
+            h2 { (bi("振込", "Transfers")) }
+            @if transfers.is_empty() { p { (bi("振込はありません。", "No transfers.")) } }
+            ul {
+                @for apply_no in &transfers {
+                    @if let Ok(Some(t)) = sandbox.store.transfer(apply_no) {
+                        li { code { (t.apply_no) } " · " (t.execution_date.to_string()) " · ¥" (t.total_amount().to_api_string()) " · status " (t.status().code()) " · " (t.client_id) }
+                    }
+                }
+            }
+        }
+        section #mandates {
+            h2 { (bi("口座振替の委任", "Debit mandates")) }
+            @if mandates.is_empty() { p { (bi("委任はありません。", "No mandates.")) } }
+            ul {
+                @for m in &mandates {
+                    li { code { (m.id) } " · " (m.biller_name) " (" (m.client_id) ") · up to ¥" (m.max_per_debit.to_api_string()) " per debit, ¥" (m.max_per_month.to_api_string()) " per month · " (format!("{:?}", m.status)) }
+                }
+            }
+        }
+        p { a href=(back) { (bi("口座一覧へ", "Back to the accounts")) } }
+    };
+    page(
+        &signed,
+        PageInfo {
+            title: "Account",
             active: "/data",
         },
         body,

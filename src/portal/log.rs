@@ -52,21 +52,12 @@ impl LogQuery {
     }
 }
 
-/// A time from the form (`datetime-local` gives `2026-04-01T09:00`, taken as Japan time; a
-/// full RFC 3339 time works too) in the log's own form.
+/// An optional time filter from the form, in the log's own form.
 fn log_time(name: &str, value: &str) -> Result<Option<String>, String> {
-    let v = value.trim();
-    if v.is_empty() {
+    if value.trim().is_empty() {
         return Ok(None);
     }
-    if let Ok(t) = v.parse::<jiff::Timestamp>() {
-        return Ok(Some(crate::clock::format_jst(t)));
-    }
-    v.parse::<jiff::civil::DateTime>()
-        .ok()
-        .and_then(|dt| dt.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(9))).ok())
-        .map(|z| Some(crate::clock::format_jst(z.timestamp())))
-        .ok_or_else(|| format!("{name}: {v:?} is not a time; give e.g. 2026-04-01T09:00 (Japan time)"))
+    super::form_time(name, value).map(Some)
 }
 
 fn filter_of(signed: &Signed, q: &LogQuery, limit: usize) -> Result<AccessLogFilter, String> {

@@ -15,7 +15,9 @@ mod overview;
 mod rehearse;
 pub mod session;
 mod signin;
+mod signup;
 pub mod view;
+mod webhooks;
 
 use crate::http::route::{RouteSpec, Routes};
 use axum::http::Method;
@@ -40,6 +42,13 @@ pub fn router() -> Routes {
         )
         .declare(page, "/portal/sign-in", Method::POST)
         .page(page, "/portal/sign-out", Method::POST, post(signin::sign_out))
+        .page(
+            page,
+            "/portal/sign-up",
+            Method::GET,
+            get(signup::signup_form).post(signup::sign_up),
+        )
+        .declare(page, "/portal/sign-up", Method::POST)
         .page(
             page,
             "/portal/clock/advance",
@@ -99,6 +108,33 @@ pub fn router() -> Routes {
         .page(page, "/portal/log/rows", Method::GET, get(log::rows))
         .page(page, "/portal/log/{id}", Method::GET, get(log::entry))
         .page(page, "/portal/events", Method::GET, get(events::events))
+        .page(page, "/portal/webhooks", Method::GET, get(webhooks::webhooks_page))
+        .page(
+            page,
+            "/portal/webhooks/endpoints",
+            Method::POST,
+            post(webhooks::create_endpoint),
+        )
+        .page(page, "/portal/webhooks/test", Method::POST, post(webhooks::send_test))
+        .page(page, "/portal/webhooks/recover", Method::POST, post(webhooks::recover))
+        .page(
+            page,
+            "/portal/webhooks/faults",
+            Method::POST,
+            post(webhooks::set_faults),
+        )
+        .page(
+            page,
+            "/portal/webhooks/messages/{message_id}",
+            Method::GET,
+            get(webhooks::message),
+        )
+        .page(
+            page,
+            "/portal/webhooks/messages/{message_id}/redeliver",
+            Method::POST,
+            post(webhooks::redeliver),
+        )
         .page(page, "/portal/rehearse", Method::GET, get(rehearse::rehearse))
         .page(page, "/portal/rehearse/faults", Method::POST, post(rehearse::add_fault))
         .page(
@@ -108,7 +144,43 @@ pub fn router() -> Routes {
             post(rehearse::delete_fault),
         )
         .page(page, "/portal/rehearse/stops", Method::POST, post(rehearse::stop))
+        .page(
+            page,
+            "/portal/rehearse/outcomes",
+            Method::POST,
+            post(rehearse::add_outcome),
+        )
+        .page(
+            page,
+            "/portal/rehearse/outcomes/delete",
+            Method::POST,
+            post(rehearse::delete_outcome),
+        )
+        .page(
+            page,
+            "/portal/rehearse/capacity",
+            Method::POST,
+            post(rehearse::set_capacity),
+        )
+        .page(
+            page,
+            "/portal/rehearse/maintenance",
+            Method::POST,
+            post(rehearse::announce),
+        )
+        .page(
+            page,
+            "/portal/rehearse/maintenance/cancel",
+            Method::POST,
+            post(rehearse::cancel_window),
+        )
         .page(page, "/portal/data", Method::GET, get(data::data))
+        .page(
+            page,
+            "/portal/data/accounts/{account_id}",
+            Method::GET,
+            get(data::account),
+        )
         .page(operator, "/operator/portal", Method::GET, get(operator::home))
         .page(
             operator,
@@ -177,4 +249,17 @@ where
             )),
         }
     }
+}
+
+/// A time from a `datetime-local` field (Japan time) as RFC 3339, or what is wrong with it.
+pub fn form_time(name: &str, v: &str) -> Result<String, String> {
+    let v = v.trim();
+    if let Ok(t) = v.parse::<jiff::Timestamp>() {
+        return Ok(crate::clock::format_jst(t));
+    }
+    v.parse::<jiff::civil::DateTime>()
+        .ok()
+        .and_then(|dt| dt.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(9))).ok())
+        .map(|z| crate::clock::format_jst(z.timestamp()))
+        .ok_or_else(|| format!("{name}: {v:?} is not a time; give e.g. 2026-12-01T02:00 (Japan time)"))
 }

@@ -1,10 +1,15 @@
-//! Rehearse: the fault rules with their counters (add from a template or as JSON, remove) and
-//! the kill switch (suspend a client or a user, stop the bank, each with its reason; resume).
+//! Rehearse: the fault rules with their counters (add from a template or as JSON, remove),
+//! transfer outcome rules, capacity limits and peak days, maintenance windows (announce, list,
+//! cancel) and the kill switch (suspend a client or a user, stop the bank, each with its
+//! reason; resume).
 
 use super::PageForm;
 use super::session::Signed;
 use super::view::{PageInfo, bi, csrf, page, problem_page, see_other};
+use crate::domain::capacity::CapacityPolicy;
 use crate::domain::fault::FaultRule;
+use crate::domain::maintenance::MaintenanceWindow;
+use crate::domain::outcome::OutcomeRule;
 use crate::sandbox::controls::{StopScope, Target};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -77,6 +82,72 @@ pub async fn rehearse(signed: Signed) -> Response {
                 label for="rule" { "Rule (the body of POST /sandbox/v1/faults)" }
                 textarea #rule name="rule" required { (TEMPLATES[0].1) }
                 button.primary type="submit" { (bi("追加", "Add")) }
+            }
+        }
+        section #outcomes {
+            h2 { (bi("振込結果ルール", "Transfer outcome rules")) }
+            @let outcomes = signed.sandbox.faults.outcomes();
+            @if outcomes.is_empty() { p { (bi("ルールはありません。", "No rules.")) } }
+            ul #outcome-list {
+                @for o in &outcomes {
+                    @let id = o.id.clone().unwrap_or_default();
+                    li #{ "outcome-" (id) } {
+                        code { (serde_json::to_string(o).unwrap_or_default()) }
+                        form.inline method="post" action={ (home) "/rehearse/outcomes/delete" } {
+                            (csrf(&signed))
+                            input type="hidden" name="id" value=(id);
+                            button.small.danger type="submit" { (bi("削除", "Remove")) }
+                        }
+                    }
+                }
+            }
+            form method="post" action={ (home) "/rehearse/outcomes" } {
+                (csrf(&signed))
+                label for="outcome" { "Rule (the body of POST /sandbox/v1/transfer-outcomes)" }
+                textarea #outcome name="rule" required { r#"{"match":{"minAmount":"900000"},"outcome":{"result":"failed"}}"# }
+                button.primary type="submit" { (bi("追加", "Add")) }
+            }
+        }
+        section #capacity {
+            h2 { (bi("流量制限とピーク日", "Capacity limits and peak days")) }
+            p.en { "The bank-wide policy (PUT /sandbox/v1/capacity); name a client to set its own instead. Peak days in the next 31 days (scenario peakDays, where peak limits apply): "
+                @for d in next_peak_days(&signed) { code.peak-day { (d) } " " } }
+            form method="post" action={ (home) "/rehearse/capacity" } {
+                (csrf(&signed))
+                label for="capacity-client" { (bi("クライアントID（空なら銀行全体）", "Client id (empty for bank-wide)")) }
+                input #capacity-client type="text" name="client";
+                label for="capacity-policy" { "Policy" }
+                textarea #capacity-policy name="policy" required { (serde_json::to_string_pretty(&signed.sandbox.capacity.bank_policy()).unwrap_or_default()) }
+                button.primary type="submit" { (bi("保存", "Save")) }
+            }
+        }
+        section #maintenance {
+            h2 { (bi("メンテナンス", "Maintenance windows")) }
+            @let windows = signed.sandbox.maintenance.list();
+            @if windows.is_empty() { p #no-windows { (bi("予定はありません。", "None announced.")) } }
+            ul #window-list {
+                @for w in &windows {
+                    @let id = w.id.clone().unwrap_or_default();
+                    li {
+                        code { (id) } " " (w.description.as_deref().unwrap_or("")) " "
+                        (w.start.as_deref().unwrap_or("")) " – " (w.end.as_deref().unwrap_or(""))
+                        form.inline method="post" action={ (home) "/rehearse/maintenance/cancel" } {
+                            (csrf(&signed))
+                            input type="hidden" name="id" value=(id);
+                            button.small.danger type="submit" { (bi("取消", "Cancel")) }
+                        }
+                    }
+                }
+            }
+            form method="post" action={ (home) "/rehearse/maintenance" } {
+                (csrf(&signed))
+                label for="window-start" { (bi("開始（日本時間）", "Start (Japan time)")) }
+                input #window-start type="datetime-local" name="start" required;
+                label for="window-end" { (bi("終了（日本時間）", "End (Japan time)")) }
+                input #window-end type="datetime-local" name="end" required;
+                label for="window-description" { (bi("お知らせ文", "Notice")) }
+                input #window-description type="text" name="description" required;
+                button.primary type="submit" { (bi("告知する", "Announce")) }
             }
         }
         section #stops {
@@ -313,4 +384,248 @@ pub async fn stop(signed: Signed, PageForm(f): PageForm<StopForm>) -> Response {
             &back,
         ),
     }
+}
+
+pub async fn add_outcome(signed: Signed, PageForm(f): PageForm<RuleForm>) -> Response {
+    if let Err(res) = signed.check_csrf(&f.csrf) {
+        return res;
+    }
+    let back = format!("{}/rehearse#outcomes", signed.home());
+    let rule: OutcomeRule = match serde_json::from_str(&f.rule) {
+        Ok(r) => r,
+        Err(e) => {
+            return problem_page(
+                &signed,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "The rule was not added",
+                &format!("The rule is not valid JSON for an outcome rule: {e}"),
+                &back,
+            );
+        }
+    };
+    match signed.sandbox.faults.add_outcome(&signed.sandbox.store, &rule).await {
+        Ok(added) => {
+            signed.flash(
+                true,
+                format!("Outcome rule {} was added.", added.id.unwrap_or_default()),
+            );
+            see_other(&back)
+        }
+        Err(e) => problem_page(
+            &signed,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The rule was not added",
+            &e.to_string(),
+            &back,
+        ),
+    }
+}
+
+pub async fn delete_outcome(signed: Signed, PageForm(f): PageForm<RuleForm>) -> Response {
+    if let Err(res) = signed.check_csrf(&f.csrf) {
+        return res;
+    }
+    let back = format!("{}/rehearse#outcomes", signed.home());
+    match signed
+        .sandbox
+        .faults
+        .remove_outcome(&signed.sandbox.store, Some(&f.id))
+        .await
+    {
+        Ok(true) => {
+            signed.flash(true, format!("Outcome rule {} was removed.", f.id));
+            see_other(&back)
+        }
+        Ok(false) => problem_page(
+            &signed,
+            StatusCode::NOT_FOUND,
+            "No such rule",
+            &format!("There is no outcome rule {:?}.", f.id),
+            &back,
+        ),
+        Err(e) => problem_page(
+            &signed,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The rule was not removed",
+            &e.to_string(),
+            &back,
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CapacityForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    client: String,
+    #[serde(default)]
+    policy: String,
+}
+
+pub async fn set_capacity(signed: Signed, PageForm(f): PageForm<CapacityForm>) -> Response {
+    if let Err(res) = signed.check_csrf(&f.csrf) {
+        return res;
+    }
+    let back = format!("{}/rehearse#capacity", signed.home());
+    let policy: CapacityPolicy = match serde_json::from_str(&f.policy) {
+        Ok(p) => p,
+        Err(e) => {
+            return problem_page(
+                &signed,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "The policy was not saved",
+                &format!("The policy is not valid JSON for a capacity policy: {e}"),
+                &back,
+            );
+        }
+    };
+    let client = Some(f.client.trim()).filter(|c| !c.is_empty());
+    if let Some(c) = client
+        && !matches!(signed.sandbox.store.client(c), Ok(Some(_)))
+    {
+        return problem_page(
+            &signed,
+            StatusCode::NOT_FOUND,
+            "The policy was not saved",
+            &format!("There is no client {c:?}."),
+            &back,
+        );
+    }
+    match signed.sandbox.capacity.set(&signed.sandbox.store, client, policy).await {
+        Ok(_) => {
+            signed.flash(
+                true,
+                match client {
+                    Some(c) => format!("The capacity policy of {c} is in force."),
+                    None => "The bank-wide capacity policy is in force.".to_owned(),
+                },
+            );
+            see_other(&back)
+        }
+        Err(e) => problem_page(
+            &signed,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The policy was not saved",
+            &e.to_string(),
+            &back,
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct WindowForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    start: String,
+    #[serde(default)]
+    end: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    id: String,
+}
+
+pub async fn announce(signed: Signed, PageForm(f): PageForm<WindowForm>) -> Response {
+    if let Err(res) = signed.check_csrf(&f.csrf) {
+        return res;
+    }
+    let back = format!("{}/rehearse#maintenance", signed.home());
+    let (start, end) = match (super::form_time("start", &f.start), super::form_time("end", &f.end)) {
+        (Ok(s), Ok(e)) => (s, e),
+        (Err(why), _) | (_, Err(why)) => {
+            return problem_page(
+                &signed,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Nothing was announced",
+                &why,
+                &back,
+            );
+        }
+    };
+    let mut window: MaintenanceWindow = match serde_json::from_value(serde_json::json!({"start": start, "end": end})) {
+        Ok(w) => w,
+        Err(e) => {
+            return problem_page(
+                &signed,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Nothing was announced",
+                &e.to_string(),
+                &back,
+            );
+        }
+    };
+    window.description = Some(f.description.trim().to_owned()).filter(|d| !d.is_empty());
+    let sandbox = &signed.sandbox;
+    match sandbox
+        .maintenance
+        .add(&sandbox.store, &window, &crate::http::faults::faultable_operation)
+    {
+        Ok(added) => {
+            if let Err(e) = crate::services::maintenance::announce(sandbox, &added).await {
+                return problem_page(
+                    &signed,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The notice was not sent",
+                    &e.to_string(),
+                    &back,
+                );
+            }
+            signed.flash(
+                true,
+                format!("Maintenance window {} was announced.", added.id.unwrap_or_default()),
+            );
+            see_other(&back)
+        }
+        Err(e) => problem_page(
+            &signed,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Nothing was announced",
+            &e.to_string(),
+            &back,
+        ),
+    }
+}
+
+pub async fn cancel_window(signed: Signed, PageForm(f): PageForm<WindowForm>) -> Response {
+    if let Err(res) = signed.check_csrf(&f.csrf) {
+        return res;
+    }
+    let back = format!("{}/rehearse#maintenance", signed.home());
+    match signed
+        .sandbox
+        .maintenance
+        .remove(&signed.sandbox.store, Some(&f.id))
+        .await
+    {
+        Ok(true) => {
+            signed.flash(true, format!("Maintenance window {} was cancelled.", f.id));
+            see_other(&back)
+        }
+        Ok(false) => problem_page(
+            &signed,
+            StatusCode::NOT_FOUND,
+            "No such window",
+            &format!("There is no maintenance window {:?}.", f.id),
+            &back,
+        ),
+        Err(e) => problem_page(
+            &signed,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Nothing was cancelled",
+            &e.to_string(),
+            &back,
+        ),
+    }
+}
+
+/// The peak days from today (sandbox clock) over the next 31 days.
+fn next_peak_days(signed: &Signed) -> Vec<String> {
+    let today = signed.sandbox.clock.now_jst().date();
+    (0..31)
+        .filter_map(|n| today.checked_add(jiff::Span::new().days(n)).ok())
+        .filter(|d| !signed.sandbox.capacity.peak_days.reasons(*d).is_empty())
+        .map(|d| d.to_string())
+        .collect()
 }

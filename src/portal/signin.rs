@@ -100,6 +100,14 @@ fn form_page(
             }
         },
     );
+    pair_form(&mut res, server, &home, &token);
+    res
+}
+
+/// Pairs a form that has no session yet (sign-in, sign-up) with this browser: `token` goes in
+/// the form and in a cookie, and `paired` checks the two agree (another site's page can
+/// post the form but cannot read or set the cookie).
+pub fn pair_form(res: &mut Response, server: &Server, home: &str, token: &str) {
     let secure = if server.public_url.starts_with("https://") {
         "; Secure"
     } else {
@@ -108,10 +116,14 @@ fn form_page(
     if let Ok(v) = format!("{FORM_COOKIE}={token}; Path={home}; HttpOnly; SameSite=Strict{secure}").parse() {
         res.headers_mut().append(header::SET_COOKIE, v);
     }
-    res
 }
 
-fn parts_context(parts: &Parts) -> Result<(Sandbox, Server), Response> {
+/// Whether a posted form's token is the one its page paired with this browser.
+pub fn paired(parts: &Parts, given: &str) -> bool {
+    cookie(parts, FORM_COOKIE).is_some_and(|c| !given.is_empty() && c == given)
+}
+
+pub fn parts_context(parts: &Parts) -> Result<(Sandbox, Server), Response> {
     session::context(parts).ok_or_else(|| {
         axum::response::IntoResponse::into_response(crate::http::error::ApiError::internal("no sandbox was resolved"))
     })
@@ -139,7 +151,7 @@ fn try_sign_in(parts: Parts, f: SignInForm, operator: bool) -> Response {
     };
     let from = source(&parts, &server);
     let all = sessions(&server);
-    if cookie(&parts, FORM_COOKIE).is_none_or(|c| f.csrf.is_empty() || c != f.csrf) {
+    if !paired(&parts, &f.csrf) {
         return form_page(
             &sandbox,
             &server,

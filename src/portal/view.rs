@@ -24,7 +24,8 @@ const SANDBOX_NAV: &[(&str, &str, &str)] = &[
     ("/clients", "クライアント", "Clients"),
     ("/users", "テストユーザー", "Test users"),
     ("/log", "リクエストログ", "Request log"),
-    ("/events", "イベント", "Events & webhooks"),
+    ("/events", "イベント", "Events"),
+    ("/webhooks", "Webhook", "Webhooks"),
     ("/rehearse", "リハーサル", "Rehearse"),
     ("/data", "銀行データ", "Bank data"),
 ];

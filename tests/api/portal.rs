@@ -570,3 +570,197 @@ async fn rehearse_adds_every_template_removes_rules_and_stops_and_resumes_a_clie
     assert_eq!(status, 303);
     assert_eq!(app.get("/personal/v1/accounts", &access).await.status(), 200);
 }
+
+#[tokio::test]
+async fn sign_up_is_off_by_default_and_when_on_needs_the_invite_code_and_counts_per_source() {
+    let app = TestApp::spawn().await;
+    let mut v = Visitor::new(&app);
+    let (status, _, _) = v.get("/portal/sign-up").await;
+    assert_eq!(status, 404, "off unless --portal-signup");
+
+    let app = TestApp::spawn_configured(|c| {
+        c.portal.signup = true;
+        c.portal.invite_code = Some("hackathon-2026".into());
+        c.portal.signups_per_source = 1;
+    })
+    .await;
+    let mut v = Visitor::new(&app);
+    let (status, html, _) = v.get("/portal/sign-up").await;
+    assert_eq!(status, 200, "{html}");
+    let token = hidden_field(&html, "csrf").unwrap();
+    let (status, html, _) = v
+        .post(
+            "/portal/sign-up",
+            &[
+                ("scenario", "default"),
+                ("yaml", ""),
+                ("invite", "wrong"),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert!(html.contains("invite code"), "{html}");
+    let token = hidden_field(&html, "csrf").unwrap();
+    let (status, html, _) = v
+        .post(
+            "/portal/sign-up",
+            &[
+                ("scenario", "default"),
+                ("yaml", "name: [broken"),
+                ("invite", "hackathon-2026"),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422, "bad YAML says what is wrong: {html}");
+    let token = hidden_field(&html, "csrf").unwrap();
+    let (status, html, h) = v
+        .post(
+            "/portal/sign-up",
+            &[
+                ("scenario", "default"),
+                ("yaml", ""),
+                ("invite", "hackathon-2026"),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(status, 201, "{html}");
+    let id = html
+        .split("id=\"new-id\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    let key = html
+        .split("id=\"new-admin-key\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        h.get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains(&format!("Path=/s/{id}/portal"))
+    );
+    // Landed signed in to its portal; the key works for the API too.
+    let (status, html, _) = v.get(&format!("/s/{id}/portal")).await;
+    assert_eq!(status, 200, "{html}");
+    let res = app
+        .http
+        .get(app.url(&format!("/s/{id}/sandbox/v1/clock")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // One per source today.
+    let (_, html, _) = v.get("/portal/sign-up").await;
+    let token = hidden_field(&html, "csrf").unwrap();
+    let (status, html, _) = v
+        .post(
+            "/portal/sign-up",
+            &[
+                ("scenario", "default"),
+                ("yaml", ""),
+                ("invite", "hackathon-2026"),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(status, 429, "{html}");
+    let list: serde_json::Value = app
+        .http
+        .get(app.url("/operator/v1/sandboxes"))
+        .bearer_auth(&app.operator_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["sandboxes"].as_array().map(|a| a.len()), Some(2), "{list}");
+}
+
+#[tokio::test]
+async fn webhooks_and_bank_data_pages_drive_the_real_outbox_and_ledger() {
+    let app = TestApp::spawn().await;
+    let mut v = Visitor::new(&app);
+    v.sign_in("/portal", &app.admin_key).await;
+    let (_, html, _) = v.get("/portal/webhooks").await;
+    let token = csrf_of(&html);
+    let (status, html, _) = v
+        .post(
+            "/portal/webhooks/endpoints",
+            &[
+                ("client_id", "demo-pfm"),
+                ("url", "not a url"),
+                ("event_types", ""),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422, "{html}");
+    let (status, _, _) = v
+        .post(
+            "/portal/webhooks/endpoints",
+            &[
+                ("client_id", "demo-pfm"),
+                ("url", "http://127.0.0.1:9/hook"),
+                ("event_types", ""),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (_, eps) = app.admin_get("/sandbox/v1/webhooks/endpoints").await;
+    let ep = eps["endpoints"][0]["id"].as_str().unwrap().to_owned();
+    let (status, _, h) = v
+        .post("/portal/webhooks/test", &[("endpoint_id", &ep), ("csrf", &token)])
+        .await;
+    assert_eq!(status, 303);
+    let message = location_of(&h);
+    assert!(message.starts_with("/portal/webhooks/messages/msg_"), "{message}");
+    let (status, html, _) = v.get(&message).await;
+    assert_eq!(status, 200);
+    assert!(html.contains(&ep), "{html}");
+    let (status, _, _) = v
+        .post(
+            &format!("{message}/redeliver"),
+            &[("endpoint_id", &ep), ("csrf", &token)],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (status, html, _) = v
+        .post(
+            "/portal/webhooks/faults",
+            &[("endpoint_id", &ep), ("faults", "{not json"), ("csrf", &token)],
+        )
+        .await;
+    assert_eq!(status, 422, "{html}");
+    let (status, _, _) = v.get("/portal/webhooks?undelivered=1").await;
+    assert_eq!(status, 200);
+
+    // Bank data: search by kanji name, by kana, by number; one account's page.
+    let (_, html, _) = v.get("/portal/data?q=%E7%94%B0%E4%B8%AD").await;
+    assert!(html.contains("00111234567"), "田中 finds tanaka's account: {html}");
+    let (_, html, _) = v.get("/portal/data?q=%E3%82%BF%E3%83%8A%E3%82%AB").await;
+    assert!(html.contains("00111234567"), "タナカ finds it too");
+    let (status, html, _) = v.get("/portal/data/accounts/00111234567").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"balance\""), "{html}");
+    let (status, _, _) = v.get("/portal/data/accounts/nope").await;
+    assert_eq!(status, 404);
+    let (_, html, _) = v.get("/portal/data").await;
+    assert!(
+        html.contains("id=\"discrepancy\" class=\"ok\">0<"),
+        "the ledger balances: {html}"
+    );
+}

@@ -49,3 +49,13 @@ function pretty(b) { try { return JSON.stringify(JSON.parse(b), null, 2); } catc
   }
   setInterval(poll, 2000);
 })();
+// Sign-up: a chosen YAML file is read into the text box the form sends.
+(function () {
+  var file = document.getElementById("yaml-file");
+  var text = document.getElementById("yaml");
+  if (!file || !text) return;
+  file.addEventListener("change", function () {
+    if (!file.files.length) return;
+    file.files[0].text().then(function (t) { text.value = t; });
+  });
+})();
