@@ -847,3 +847,165 @@ async fn lockout_and_stop_pages_in_chromium() {
     assert_eq!(forms, json!(0), "the stop page offers no form");
     browser.end().await;
 }
+
+impl Browser {
+    /// Saves a screenshot of the window as `target/portal-screenshots/{name}.png`.
+    async fn screenshot(&self, name: &str) {
+        use base64::Engine;
+        let png = self.call(reqwest::Method::GET, "/screenshot", Value::Null).await;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap_or_default())
+            .expect("a base64 screenshot");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/portal-screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), bytes).unwrap();
+    }
+
+    /// The form fields on the page that have no label (a screen reader could not name them).
+    async fn unlabelled_fields(&self) -> Value {
+        self.script(
+            "return [...document.querySelectorAll('input:not([type=hidden]),select,textarea')]
+               .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+               .map(e => e.name || e.id)",
+        )
+        .await
+    }
+}
+
+/// The portal as a person uses it: sign in by typing the key (a wrong one first), reveal a
+/// client's secret, run Try it through login, consent and the one-time code to the tokens,
+/// call the balance API from the page, watch a refused call arrive in the live log and read
+/// why, reset through the confirmation page, look at every page on a phone, sign out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portal_in_chromium_from_sign_in_through_try_it_to_the_balance_and_the_why() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    browser.goto(&app.url("/portal")).await;
+    browser.wait_for_text("Sign in to the portal").await;
+    browser.type_into("#key", "sbadm_wrong").await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for_text("That is not the admin key").await;
+    browser.type_into("#key", &app.admin_key).await;
+    browser.click("button[type=submit]").await;
+    let text = browser.wait_for_text("Sandbox clock").await;
+    assert!(text.contains(&app.base), "the base URL is on the overview:\n{text}");
+    assert_eq!(browser.script("return document.documentElement.lang").await, "ja");
+    assert_eq!(
+        browser.script("return document.querySelectorAll('script:not([src])').length").await,
+        0,
+        "no inline script"
+    );
+    browser.screenshot("overview-desktop").await;
+
+    // A client's secret, revealed on click.
+    browser.click("nav a[href='/portal/clients']").await;
+    browser.wait_for_text("Create a client").await;
+    browser.click("a[href='/portal/clients/demo-pay']").await;
+    browser.wait_for_text("Credentials").await;
+    assert_eq!(browser.script("return document.getElementById('client-secret').hidden").await, true);
+    browser.click("button[data-reveal=client-secret]").await;
+    assert_eq!(browser.script("return document.getElementById('client-secret').hidden").await, false);
+    assert!(browser.text().await.contains("pay-secret"));
+
+    // Try it, with a scope that moves money (so the one-time code is asked).
+    browser.click("input[name=scope][value='transfers:any']").await;
+    browser.click("#start-try").await;
+    browser.type_into("input[name=username]", "tanaka").await;
+    browser.type_into("input[name=password]", "tanaka-pass").await;
+    browser.click("button[type=submit]").await;
+    let consent = browser.wait_for_text("株式会社デモペイ").await;
+    assert!(consent.contains("transfers:any") || consent.contains("振込"), "{consent}");
+    browser.type_into("input[name=otp]", "111111").await;
+    browser.click("button[value=approve]").await;
+    let text = browser.wait_for_text("Tokens received").await;
+    assert!(text.contains("transfers:any"), "{text}");
+    let claims = browser.script("return document.getElementById('id-claims').innerText").await;
+    assert!(claims.as_str().unwrap().contains("\"sub\""), "{claims}");
+    assert!(claims.as_str().unwrap().contains(&app.base), "iss is the sandbox: {claims}");
+    browser.click("#call-balance").await;
+    let answer = browser.wait_for_text("HTTP 200").await;
+    assert!(answer.contains("00111234567"), "tanaka's balances:\n{answer}");
+    assert!(answer.contains("curl -H 'Authorization: Bearer"), "copy as curl");
+    browser.screenshot("try-it-desktop").await;
+
+    // A refused call appears in the open log page, and its why is one click away.
+    browser.goto(&app.url("/portal/log")).await;
+    browser.wait_for_text("Request log").await;
+    let res = app.get("/personal/v1/accounts/balances", "not-a-token").await;
+    assert_eq!(res.status(), 401);
+    browser.wait_for_text("invalid_token").await;
+    browser.click("#log-rows tr[data-id] a").await;
+    let why = browser.wait_for_text("Why it was refused").await;
+    assert!(why.contains("What to do") && why.contains("invalid_token"), "{why}");
+    browser.screenshot("why-desktop").await;
+
+    // Reset asks first.
+    browser.goto(&app.url("/portal")).await;
+    browser.click("a[href='/portal/confirm?action=reset']").await;
+    browser.wait_for_text("Reset the sandbox?").await;
+    browser.click("#confirm").await;
+    browser.wait_for_text("The sandbox was reset").await;
+
+    // Every page on a phone: nothing to scroll sideways, every field labelled.
+    browser.resize(390, 844).await;
+    for (page, unique) in [
+        ("/portal", "Sandbox clock"),
+        ("/portal/clients", "Create a client"),
+        ("/portal/clients/demo-pfm", "Credentials"),
+        ("/portal/users", "yamada-approver"),
+        ("/portal/log", "Request log"),
+        ("/portal/events", "Events"),
+        ("/portal/webhooks", "Add an endpoint"),
+        ("/portal/rehearse", "Kill switch"),
+        ("/portal/data", "Ledger check"),
+        ("/portal/data/accounts/00111234567", "History"),
+        ("/portal/tried", "Tokens received"),
+    ] {
+        browser.goto(&app.url(page)).await;
+        browser.wait_for_text(unique).await;
+        let wide = browser
+            .script(
+                "return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).slice(0, 5).map(e => e.tagName + '#' + e.id + '.' + e.className)",
+            )
+            .await;
+        assert!(browser.fits_the_width().await, "{page} is wider than a phone: {wide}");
+        assert_eq!(browser.unlabelled_fields().await, json!([]), "{page} has unlabelled fields");
+        browser.screenshot(&format!("phone{}", page.replace('/', "-"))).await;
+    }
+    browser.resize(1280, 2400).await;
+    browser.goto(&app.url("/portal")).await;
+    browser.click(".signout button").await;
+    browser.wait_for_text("Sign in to the portal").await;
+    browser.goto(&app.url("/portal/clients")).await;
+    browser.wait_for_text("Sign in to the portal").await;
+    browser.end().await;
+}
+
+/// The operator's portal in the browser: sign in, create a sandbox, follow its portal link
+/// and sign in there with the key shown once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_portal_in_chromium_creates_a_sandbox_and_its_owner_signs_in() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    browser.goto(&app.url("/operator/portal")).await;
+    browser.wait_for_text("Operator sign-in").await;
+    browser.type_into("#key", &app.operator_key).await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for_text("Create a sandbox").await;
+    browser.click("#create button[type=submit]").await;
+    browser.wait_for_text("shown this once").await;
+    let key = browser.script("return document.getElementById('new-admin-key').innerText").await;
+    let key = key.as_str().unwrap().to_owned();
+    browser.screenshot("operator-created").await;
+    browser.click("#new-portal").await;
+    browser.wait_for_text("Sign in to the portal").await;
+    browser.type_into("#key", &key).await;
+    browser.click("button[type=submit]").await;
+    let text = browser.wait_for_text("Sandbox clock").await;
+    assert!(text.contains("/s/"), "the new sandbox's own base URL:\n{text}");
+    browser.end().await;
+}
