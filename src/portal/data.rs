@@ -13,12 +13,18 @@ use serde::Deserialize;
 /// Most accounts shown for one search.
 const SHOWN: usize = 100;
 /// Accounts read per storage page while searching.
-const BATCH: usize = 1000;
+const BATCH: usize = 500;
+/// Accounts one search page looks at, at most (then it offers to search on), so a page stays
+/// quick in a large world.
+const SEARCH: usize = 3000;
 
 #[derive(Deserialize, Default)]
 pub struct DataQuery {
     #[serde(default)]
     q: String,
+    /// Search on after this account id.
+    #[serde(default)]
+    after: Option<String>,
 }
 
 pub async fn data(signed: Signed, Query(query): Query<DataQuery>) -> Response {
@@ -28,7 +34,10 @@ pub async fn data(signed: Signed, Query(query): Query<DataQuery>) -> Response {
     // for in the customer's name.
     let kana = crate::domain::kana::to_zengin(&needle).ok();
     let mut found = Vec::new();
-    let mut after: Option<String> = None;
+    let mut after: Option<String> = query.after.clone().filter(|a| !a.is_empty());
+    let mut looked = 0;
+    // Where to search on, when the search stopped before the last account.
+    let mut resume: Option<String> = None;
     loop {
         let (page_of, more) = match signed.sandbox.store.list_accounts(None, after.as_deref(), BATCH) {
             Ok(p) => p,
@@ -43,6 +52,7 @@ pub async fn data(signed: Signed, Query(query): Query<DataQuery>) -> Response {
             }
         };
         after = page_of.last().map(|a| a.id.clone());
+        looked += page_of.len();
         for a in page_of {
             let holder = a.holder_kana.to_string();
             let hit = needle.is_empty()
@@ -65,11 +75,19 @@ pub async fn data(signed: Signed, Query(query): Query<DataQuery>) -> Response {
                 found.push(a);
             }
         }
-        if !more || found.len() >= SHOWN {
+        if !more {
+            break;
+        }
+        if found.len() >= SHOWN || looked >= SEARCH {
+            resume = after.clone();
             break;
         }
     }
-    found.truncate(SHOWN);
+    if found.len() > SHOWN {
+        // Search on after the last account shown.
+        found.truncate(SHOWN);
+        resume = found.last().map(|a| a.id.clone());
+    }
     let ledger = crate::services::ledger::ledger_summary(&signed.sandbox);
     let body = html! {
         h1 { (bi("銀行データ", "Bank data")) }
@@ -95,6 +113,12 @@ pub async fn data(signed: Signed, Query(query): Query<DataQuery>) -> Response {
                 }
             }
             @if found.is_empty() { p { (bi("該当する口座はありません。", "No account matches.")) } }
+            @if let Some(after) = &resume {
+                p #search-on {
+                    span.en { "Searched up to account " code { (after) } ". " }
+                    a.button href={ (home) "/data?q=" (form_urlencoded::byte_serialize(query.q.as_bytes()).collect::<String>()) "&after=" (after) } { (bi("続きを検索", "Search further")) }
+                }
+            }
         }
         section #ledger {
             h2 { (bi("元帳チェック", "Ledger check")) }

@@ -6,8 +6,8 @@
 use super::explain::explain;
 use super::session::Signed;
 use super::view::{PageInfo, answer, bi, page, problem_page};
-use crate::services::access_log::access_logs;
-use crate::storage::{AccessLogEntry, AccessLogFilter};
+use crate::services::access_log::{access_logs, access_logs_within};
+use crate::storage::{AccessLogEntry, AccessLogFilter, ScanEnd};
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -16,6 +16,9 @@ use serde::Deserialize;
 
 /// Rows per page.
 const PAGE: usize = 50;
+/// Entries one page looks at, at most: a filter matching few calls searches the log this far
+/// and offers to search on, so a page stays quick however long the log is.
+const SEARCH: usize = 50_000;
 
 /// The filters, as the form sends them (empty fields mean "any").
 #[derive(Deserialize, Default, Clone)]
@@ -125,7 +128,7 @@ pub async fn log(signed: Signed, Query(q): Query<LogQuery>) -> Response {
             );
         }
     };
-    let (entries, more) = match access_logs(&signed.sandbox, &filter) {
+    let (entries, end) = match access_logs_within(&signed.sandbox, &filter, SEARCH) {
         Ok(found) => found,
         Err(e) => {
             return problem_page(
@@ -136,6 +139,12 @@ pub async fn log(signed: Signed, Query(q): Query<LogQuery>) -> Response {
                 &home,
             );
         }
+    };
+    // Where the next page starts: after the last row shown, or where the search stopped.
+    let older = match end {
+        ScanEnd::Start => None,
+        ScanEnd::Full => entries.last().map(|e| e.id),
+        ScanEnd::Looked(id) => Some(id),
     };
     let filters = q.filters();
     let live_url = format!("{home}/log/rows?{filters}");
@@ -168,10 +177,14 @@ pub async fn log(signed: Signed, Query(q): Query<LogQuery>) -> Response {
             @if entries.is_empty() {
                 p #log-empty { (bi("該当する呼び出しはありません。", "No calls match.")) }
             }
-            @if more {
-                @if let Some(last) = entries.last() {
-                    p { a.button href={ (home) "/log?" (filters) "&before=" (last.id) } { (bi("さらに古い呼び出し", "Older calls")) } }
-                }
+            @if let ScanEnd::Looked(id) = end {
+                p #searched { (bi("ここまで検索しました。", "Searched back to call")) " #" (id) " (" (SEARCH) " calls at a time). " }
+            }
+            @if let Some(before) = older {
+                p { a.button #older href={ (home) "/log?" (filters) "&before=" (before) } {
+                    @if matches!(end, ScanEnd::Looked(_)) { (bi("さらに古い呼び出しを検索", "Search older calls")) }
+                    @else { (bi("さらに古い呼び出し", "Older calls")) }
+                } }
             }
         }
     };
@@ -202,8 +215,17 @@ pub async fn rows(signed: Signed, Query(q): Query<LogQuery>) -> Response {
 }
 
 /// One entry: every fact recorded, and for a refusal why and what to do.
-pub async fn entry(signed: Signed, Path(id): Path<u64>) -> Response {
+pub async fn entry(signed: Signed, Path(id): Path<String>) -> Response {
     let home = signed.home();
+    let Ok(id) = id.parse::<u64>() else {
+        return problem_page(
+            &signed,
+            StatusCode::NOT_FOUND,
+            "No such entry",
+            &format!("{id:?} is not an entry number."),
+            &format!("{home}/log"),
+        );
+    };
     let filter = AccessLogFilter {
         before: id.checked_add(1),
         limit: 1,

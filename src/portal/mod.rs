@@ -215,6 +215,12 @@ pub fn router() -> Routes {
         )
         .page(
             operator,
+            "/operator/portal/sandboxes/quota",
+            Method::POST,
+            post(operator::set_quota),
+        )
+        .page(
+            operator,
             "/operator/portal/assets/portal.css",
             Method::GET,
             get(assets::stylesheet),
@@ -238,15 +244,25 @@ where
     type Rejection = axum::response::Response;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let sandbox = req.extensions().get::<crate::sandbox::Sandbox>().cloned();
         match axum::Form::<T>::from_request(req, state).await {
             Ok(axum::Form(t)) => Ok(PageForm(t)),
-            Err(e) => Err(view::answer(
-                axum::http::StatusCode::BAD_REQUEST,
-                maud::html! {
-                    p.error role="alert" { "The form could not be read: " (e.body_text()) ". Go back, reload the page and try again." }
-                }
-                .into_string(),
-            )),
+            Err(e) => {
+                let body = maud::html! {
+                    h1 { (view::bi("フォームを読めません", "The form could not be read")) }
+                    p.error role="alert" { (e.body_text()) ". Nothing was changed: go back, reload the page and try again." }
+                };
+                Err(match sandbox {
+                    Some(s) => view::public_page(
+                        &s,
+                        &s.path("/portal"),
+                        axum::http::StatusCode::BAD_REQUEST,
+                        "Form refused",
+                        body,
+                    ),
+                    None => view::answer(axum::http::StatusCode::BAD_REQUEST, body.into_string()),
+                })
+            }
         }
     }
 }

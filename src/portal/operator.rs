@@ -1,6 +1,7 @@
 //! The operator's portal: every sandbox of the server with its scenario, size, use and expiry;
 //! create one from the catalogue or from YAML (its admin key shown once, with its portal's
-//! link), reset and delete (each asked for first).
+//! link), set its storage quota, reset and delete it (deletion asks to be sure); the
+//! server's totals on top.
 
 use super::PageForm;
 use super::session::OperatorSigned;
@@ -14,8 +15,20 @@ use serde::Deserialize;
 pub async fn home(OperatorSigned(signed): OperatorSigned) -> Response {
     let home = signed.home();
     let list = lifecycle::list(&signed.server, false).unwrap_or_default();
+    let requests: u64 = list.iter().map(|s| s.requests).sum();
+    let stored: u64 = list.iter().map(|s| s.storage.live + s.storage.snapshots).sum();
+    let quarantined = list.iter().filter(|s| s.quarantined.is_some()).count();
     let body = html! {
         h1 { (bi("サンドボックス", "Sandboxes")) }
+        section #summary {
+            dl.facts {
+                dt { (bi("サンドボックス数", "Sandboxes")) } dd { (list.len()) " of at most " (signed.server.config.limits.max_sandboxes) }
+                dt { (bi("リクエスト合計", "Requests served")) } dd { (requests) }
+                dt { (bi("保存容量", "Stored")) } dd { (stored / 1024) " KiB" }
+                dt { (bi("隔離中", "Quarantined")) } dd { (quarantined) }
+            }
+            p.en { "Per-process metrics (Prometheus) are at /metrics with the operator key." }
+        }
         section {
             div.wide {
                 table.stack #sandbox-list {
@@ -29,13 +42,19 @@ pub async fn home(OperatorSigned(signed): OperatorSigned) -> Response {
                                 td.num { (s.requests) }
                                 td { (lifecycle::jst_of_secs(s.last_used)) }
                                 td { (s.expires_at.map(lifecycle::jst_of_secs).unwrap_or_else(|| "—".into())) }
-                                td.num { ((s.storage.live + s.storage.snapshots) / 1024) " KiB" @if let Some(q) = s.storage.quota { " / " (q) " MiB" } }
+                                td.num { ((s.storage.live + s.storage.snapshots) / 1024) " KiB" @if let Some(q) = s.storage.quota { " / " (q / (1024 * 1024)) " MiB" } }
                                 td {
                                     @if s.quarantined.is_some() { span.error { "quarantined" } br; }
                                     form.inline method="post" action={ (home) "/sandboxes/reset" } {
                                         (csrf(&signed))
                                         input type="hidden" name="id" value=(s.record.id);
                                         button.small type="submit" { (bi("リセット", "Reset")) }
+                                    }
+                                    form.inline method="post" action={ (home) "/sandboxes/quota" } {
+                                        (csrf(&signed))
+                                        input type="hidden" name="id" value=(s.record.id);
+                                        label.choice { (bi("容量上限MiB", "Quota MiB")) " " input type="number" name="quota" min="0" value=[s.storage.quota.map(|q| q / (1024 * 1024))] class="narrow"; }
+                                        button.small type="submit" { (bi("設定", "Set")) }
                                     }
                                     @if s.record.id != crate::sandbox::DEFAULT_SANDBOX {
                                         form.inline method="post" action={ (home) "/sandboxes/delete" } {
@@ -149,6 +168,44 @@ pub struct IdForm {
     id: String,
     #[serde(default)]
     sure: String,
+    #[serde(default)]
+    quota: String,
+}
+
+/// Sets a sandbox's storage quota (MiB; 0 for none, empty for the server's default).
+pub async fn set_quota(OperatorSigned(signed): OperatorSigned, PageForm(f): PageForm<IdForm>) -> Response {
+    if let Err(res) = signed.check_csrf(&f.csrf) {
+        return res;
+    }
+    let home = signed.home();
+    let mb = match f.quota.trim() {
+        "" => None,
+        q => match q.parse::<u64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                return problem_page(
+                    &signed,
+                    StatusCode::BAD_REQUEST,
+                    "The quota was not set",
+                    &format!("{q:?} is not a number of MiB (0 for none)."),
+                    &home,
+                );
+            }
+        },
+    };
+    match lifecycle::set_storage_quota(&signed.server, &f.id, mb).await {
+        Ok(()) => {
+            signed.flash(true, format!("The storage quota of {} was set.", f.id));
+            see_other(&home)
+        }
+        Err(e) => problem_page(
+            &signed,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The quota was not set",
+            &e.to_string(),
+            &home,
+        ),
+    }
 }
 
 pub async fn delete(OperatorSigned(signed): OperatorSigned, PageForm(f): PageForm<IdForm>) -> Response {

@@ -74,3 +74,14 @@ pub fn access_logs(sandbox: &Sandbox, filter: &AccessLogFilter) -> Result<(Vec<A
     write_access_log(sandbox)?;
     sandbox.store.access_logs(filter)
 }
+
+/// Matching entries, newest first, looking at no more than about `budget` entries; and where
+/// the search stopped (for a page that offers to search on).
+pub fn access_logs_within(
+    sandbox: &Sandbox,
+    filter: &AccessLogFilter,
+    budget: usize,
+) -> Result<(Vec<AccessLogEntry>, crate::storage::ScanEnd), StorageError> {
+    write_access_log(sandbox)?;
+    sandbox.store.access_logs_within(filter, budget)
+}

@@ -308,26 +308,57 @@ impl SandboxStore {
     /// Matching stored entries, newest first, and whether more remain (write the queued ones
     /// first to see them).
     pub fn access_logs(&self, f: &AccessLogFilter) -> Result<(Vec<AccessLogEntry>, bool)> {
+        let (out, end) = self.scan_access_log(f, usize::MAX)?;
+        Ok((out, !matches!(end, ScanEnd::Start)))
+    }
+
+    /// Like `access_logs`, but looks at no more than about `budget` entries (a filter that
+    /// matches few calls would otherwise read the whole log for one page): answers the
+    /// matches and where the search stopped.
+    pub fn access_logs_within(&self, f: &AccessLogFilter, budget: usize) -> Result<(Vec<AccessLogEntry>, ScanEnd)> {
+        self.scan_access_log(f, budget)
+    }
+
+    fn scan_access_log(&self, f: &AccessLogFilter, budget: usize) -> Result<(Vec<AccessLogEntry>, ScanEnd)> {
         let lo = self.key(&[b""]);
         let hi = match f.before {
             Some(id) => self.key(&[&id.to_be_bytes()]),
             None => self.key(&[&u64::MAX.to_be_bytes()]),
         };
         let mut out = Vec::new();
+        let mut looked = 0usize;
         // Chunks are keyed by their first id, so every chunk holding an id below `before`
         // starts below it.
         for kv in self.storage.engine()?.access_log.range(lo..hi).rev() {
             let chunk = decode_chunk(&kv?.1)?;
+            let first = chunk.first().map(|e| e.id);
             for e in chunk.into_iter().rev() {
                 if f.before.is_some_and(|b| e.id >= b) || !f.matches(&e) {
                     continue;
                 }
                 if out.len() == f.limit {
-                    return Ok((out, true));
+                    return Ok((out, ScanEnd::Full));
                 }
                 out.push(e);
             }
+            looked += CHUNK;
+            if looked >= budget
+                && let Some(first) = first
+            {
+                return Ok((out, ScanEnd::Looked(first)));
+            }
         }
-        Ok((out, false))
+        Ok((out, ScanEnd::Start))
     }
+}
+
+/// Where a search of the log stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanEnd {
+    /// At the oldest entry: nothing older remains.
+    Start,
+    /// The page is full; older matches may remain.
+    Full,
+    /// The budget was spent: entries before this id were not looked at.
+    Looked(u64),
 }

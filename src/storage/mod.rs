@@ -15,7 +15,7 @@ mod reserve;
 mod webhooks;
 mod world;
 
-pub use access_log::{AccessLogEntry, AccessLogFilter, PendingAccess};
+pub use access_log::{AccessLogEntry, AccessLogFilter, PendingAccess, ScanEnd};
 pub use idempotency::IdempotentAnswer;
 pub use ledger::{Counter, LedgerTx, TxError, TxResult, abort};
 pub use world::{HistoryPage, WorldWriter};

@@ -893,7 +893,9 @@ async fn portal_in_chromium_from_sign_in_through_try_it_to_the_balance_and_the_w
     assert!(text.contains(&app.base), "the base URL is on the overview:\n{text}");
     assert_eq!(browser.script("return document.documentElement.lang").await, "ja");
     assert_eq!(
-        browser.script("return document.querySelectorAll('script:not([src])').length").await,
+        browser
+            .script("return document.querySelectorAll('script:not([src])').length")
+            .await,
         0,
         "no inline script"
     );
@@ -904,9 +906,19 @@ async fn portal_in_chromium_from_sign_in_through_try_it_to_the_balance_and_the_w
     browser.wait_for_text("Create a client").await;
     browser.click("a[href='/portal/clients/demo-pay']").await;
     browser.wait_for_text("Credentials").await;
-    assert_eq!(browser.script("return document.getElementById('client-secret').hidden").await, true);
+    assert_eq!(
+        browser
+            .script("return document.getElementById('client-secret').hidden")
+            .await,
+        true
+    );
     browser.click("button[data-reveal=client-secret]").await;
-    assert_eq!(browser.script("return document.getElementById('client-secret').hidden").await, false);
+    assert_eq!(
+        browser
+            .script("return document.getElementById('client-secret').hidden")
+            .await,
+        false
+    );
     assert!(browser.text().await.contains("pay-secret"));
 
     // Try it, with a scope that moves money (so the one-time code is asked).
@@ -916,14 +928,22 @@ async fn portal_in_chromium_from_sign_in_through_try_it_to_the_balance_and_the_w
     browser.type_into("input[name=password]", "tanaka-pass").await;
     browser.click("button[type=submit]").await;
     let consent = browser.wait_for_text("株式会社デモペイ").await;
-    assert!(consent.contains("transfers:any") || consent.contains("振込"), "{consent}");
+    assert!(
+        consent.contains("transfers:any") || consent.contains("振込"),
+        "{consent}"
+    );
     browser.type_into("input[name=otp]", "111111").await;
     browser.click("button[value=approve]").await;
     let text = browser.wait_for_text("Tokens received").await;
     assert!(text.contains("transfers:any"), "{text}");
-    let claims = browser.script("return document.getElementById('id-claims').innerText").await;
+    let claims = browser
+        .script("return document.getElementById('id-claims').innerText")
+        .await;
     assert!(claims.as_str().unwrap().contains("\"sub\""), "{claims}");
-    assert!(claims.as_str().unwrap().contains(&app.base), "iss is the sandbox: {claims}");
+    assert!(
+        claims.as_str().unwrap().contains(&app.base),
+        "iss is the sandbox: {claims}"
+    );
     browser.click("#call-balance").await;
     let answer = browser.wait_for_text("HTTP 200").await;
     assert!(answer.contains("00111234567"), "tanaka's balances:\n{answer}");
@@ -971,7 +991,11 @@ async fn portal_in_chromium_from_sign_in_through_try_it_to_the_balance_and_the_w
             )
             .await;
         assert!(browser.fits_the_width().await, "{page} is wider than a phone: {wide}");
-        assert_eq!(browser.unlabelled_fields().await, json!([]), "{page} has unlabelled fields");
+        assert_eq!(
+            browser.unlabelled_fields().await,
+            json!([]),
+            "{page} has unlabelled fields"
+        );
         browser.screenshot(&format!("phone{}", page.replace('/', "-"))).await;
     }
     browser.resize(1280, 2400).await;
@@ -998,7 +1022,9 @@ async fn operator_portal_in_chromium_creates_a_sandbox_and_its_owner_signs_in() 
     browser.wait_for_text("Create a sandbox").await;
     browser.click("#create button[type=submit]").await;
     browser.wait_for_text("shown this once").await;
-    let key = browser.script("return document.getElementById('new-admin-key').innerText").await;
+    let key = browser
+        .script("return document.getElementById('new-admin-key').innerText")
+        .await;
     let key = key.as_str().unwrap().to_owned();
     browser.screenshot("operator-created").await;
     browser.click("#new-portal").await;

@@ -764,3 +764,177 @@ async fn webhooks_and_bank_data_pages_drive_the_real_outbox_and_ledger() {
         "the ledger balances: {html}"
     );
 }
+
+#[tokio::test]
+async fn clients_are_created_edited_and_rotated_in_the_portal_and_the_sandboxs_own_pages_are_redirect_uris() {
+    let app = TestApp::spawn().await;
+    let mut v = Visitor::new(&app);
+    v.sign_in("/portal", &app.admin_key).await;
+    let (_, html, _) = v.get("/portal/clients").await;
+    let token = csrf_of(&html);
+    let (status, html, _) = v
+        .post(
+            "/portal/clients",
+            &[
+                ("client_id", "bad id!"),
+                ("company", "X"),
+                ("service", "Y"),
+                ("redirect_uris", "ftp://x"),
+                ("scope", "openid"),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422, "{html}");
+    assert!(
+        html.contains("clientId") && html.contains("redirectUris"),
+        "says what to fix: {html}"
+    );
+    let (status, _, h) = v
+        .post(
+            "/portal/clients",
+            &[
+                ("client_id", "hack-app"),
+                ("company", "株式会社ハック"),
+                ("service", "Hack家計簿"),
+                ("redirect_uris", "http://127.0.0.1:5000/cb\nhttp://localhost:5000/cb"),
+                ("scope", "openid"),
+                ("scope", "accounts:read"),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(location_of(&h), "/portal/clients/hack-app");
+    let (_, html, _) = v.get("/portal/clients/hack-app").await;
+    let secret = html
+        .split("id=\"client-secret\" hidden>")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    // The secret shown works at the token endpoint (introspection authenticates the client).
+    let res = app
+        .http
+        .post(app.url("/oauth/introspect"))
+        .basic_auth("hack-app", Some(&secret))
+        .form(&[("token", "nothing")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the revealed secret authenticates");
+    // Edit: the scopes change as the form says.
+    let (status, _, _) = v
+        .post(
+            "/portal/clients/hack-app",
+            &[
+                ("company", "株式会社ハック"),
+                ("service", "Hack家計簿"),
+                ("redirect_uris", "http://127.0.0.1:5000/cb"),
+                ("scope", "openid"),
+                ("scope", "transactions:read"),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (_, client) = app.admin_get("/sandbox/v1/clients/hack-app").await;
+    assert_eq!(client["scopes"], json!(["openid", "transactions:read"]), "{client}");
+    // Rotate: a new secret is revealed, the old one still works for the grace period.
+    let (status, _, _) = v.post("/portal/clients/hack-app/rotate", &[("csrf", &token)]).await;
+    assert_eq!(status, 303);
+    let (_, html, _) = v.get("/portal/clients/hack-app").await;
+    assert!(html.contains("still works until"), "{html}");
+    let rotated = html
+        .split("id=\"client-secret\" hidden>")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_ne!(rotated, secret);
+
+    // In a created sandbox, its Swagger UI and portal callback are redirect URIs of every client.
+    let (_, created) = app.create_sandbox(json!({"scenario": "default"})).await;
+    let id = created["id"].as_str().unwrap();
+    let (_, challenge) = pkce_pair();
+    for uri in [
+        format!("{}/s/{id}/swagger-ui/oauth2-redirect.html", app.base),
+        format!("{}/s/{id}/portal/callback", app.base),
+    ] {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        q.append_pair("response_type", "code")
+            .append_pair("client_id", "demo-pfm")
+            .append_pair("redirect_uri", &uri)
+            .append_pair("scope", "openid accounts:read")
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256");
+        let res = app
+            .http
+            .get(app.url(&format!("/s/{id}/oauth/authorize?{}", q.finish())))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let html = res.text().await.unwrap();
+        assert_eq!(status, 200, "{uri} is accepted: {html}");
+        assert!(html.contains("username"), "the login page: {html}");
+    }
+    // …but not another sandbox's.
+    let res = app
+        .http
+        .get(authorize_url_with(
+            &app,
+            &[
+                ("response_type", "code"),
+                ("client_id", "demo-pfm"),
+                ("redirect_uri", &format!("{}/s/{id}/portal/callback", app.base)),
+                ("scope", "openid"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        400,
+        "the default sandbox does not accept another sandbox's callback"
+    );
+
+    // The operator sets that sandbox's quota in its portal.
+    let mut op = Visitor::new(&app);
+    op.sign_in("/operator/portal", &app.operator_key).await;
+    let (_, html, _) = op.get("/operator/portal").await;
+    assert!(html.contains("Requests served"), "{html}");
+    let token = csrf_of(&html);
+    let (status, _, _) = op
+        .post(
+            "/operator/portal/sandboxes/quota",
+            &[("id", id), ("quota", "lots"), ("csrf", &token)],
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, _, _) = op
+        .post(
+            "/operator/portal/sandboxes/quota",
+            &[("id", id), ("quota", "64"), ("csrf", &token)],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let res: serde_json::Value = app
+        .http
+        .get(app.url(&format!("/operator/v1/sandboxes/{id}")))
+        .bearer_auth(&app.operator_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(res["storage"]["quotaBytes"], 64 * 1024 * 1024, "{res}");
+}
