@@ -61,7 +61,7 @@ pub struct ApiError {
     pub code: &'static str,
     pub detail: String,
     /// Extra `WWW-Authenticate` challenge for 401/403 on bearer-protected resources.
-    pub www_authenticate: Option<String>,
+    pub www_authenticate: Option<Box<str>>,
     /// Per-field problems.
     pub errors: Vec<FieldError>,
     /// Seconds for a `Retry-After` header (503 and 429 answers).
@@ -176,10 +176,13 @@ impl ApiError {
     pub fn invalid_token(detail: impl Into<String>) -> Self {
         let detail = detail.into();
         ApiError {
-            www_authenticate: Some(format!(
-                "Bearer realm=\"sandbank\", error=\"invalid_token\", error_description=\"{}\"",
-                detail.replace('"', "'")
-            )),
+            www_authenticate: Some(
+                format!(
+                    "Bearer realm=\"sandbank\", error=\"invalid_token\", error_description=\"{}\"",
+                    detail.replace('"', "'")
+                )
+                .into(),
+            ),
             ..Self::new(StatusCode::UNAUTHORIZED, "invalid_token", detail)
         }
     }
@@ -187,9 +190,9 @@ impl ApiError {
     /// 403 `insufficient_scope` naming the scope the endpoint needs.
     pub fn insufficient_scope(scope: &str) -> Self {
         ApiError {
-            www_authenticate: Some(format!(
-                "Bearer realm=\"sandbank\", error=\"insufficient_scope\", scope=\"{scope}\""
-            )),
+            www_authenticate: Some(
+                format!("Bearer realm=\"sandbank\", error=\"insufficient_scope\", scope=\"{scope}\"").into(),
+            ),
             ..Self::new(
                 StatusCode::FORBIDDEN,
                 "insufficient_scope",

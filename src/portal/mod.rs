@@ -4,6 +4,9 @@
 //! services as the API and reads the same stores; its routes are declared like the API's, so
 //! the layers (gate, no-store, framing) treat them by their declaration.
 
+// A refusal here is the page answered instead, made once per refused request: not worth a box.
+#![allow(clippy::result_large_err)]
+
 pub mod assets;
 mod clients;
 mod data;
