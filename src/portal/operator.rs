@@ -114,6 +114,17 @@ pub fn new_sandbox(scenario: &str, yaml: &str) -> NewSandbox {
     }
 }
 
+/// A new sandbox's id, base URL and admin key (shown once).
+pub fn credentials(created: &lifecycle::Credentials) -> maud::Markup {
+    html! {
+        dl.facts {
+            dt { "Id" } dd { code #new-id { (created.id) } }
+            dt { (bi("ベースURL", "Base URL")) } dd { (copyable("new-base", &created.base_url)) }
+            dt { (bi("管理キー", "Admin key")) } dd { (copyable("new-admin-key", &created.admin_key)) }
+        }
+    }
+}
+
 /// The page that shows a new sandbox's admin key, once.
 pub fn created_page(signed: &super::session::Signed, created: &lifecycle::Credentials) -> Response {
     page(
@@ -126,10 +137,8 @@ pub fn created_page(signed: &super::session::Signed, created: &lifecycle::Creden
             section #created {
                 h1 { (bi("サンドボックスを作りました", "Sandbox created")) }
                 p.note { (bi("管理キーはこの一度だけ表示されます。控えてください。", "The admin key is shown this once: keep it now.")) }
+                (credentials(created))
                 dl.facts {
-                    dt { "Id" } dd { code #new-id { (created.id) } }
-                    dt { (bi("ベースURL", "Base URL")) } dd { (copyable("new-base", &created.base_url)) }
-                    dt { (bi("管理キー", "Admin key")) } dd { (copyable("new-admin-key", &created.admin_key)) }
                     dt { (bi("ポータル", "Portal")) } dd { a #new-portal href={ (created.base_url) "/portal/sign-in" } { (created.base_url) "/portal" } }
                 }
             }

@@ -263,26 +263,13 @@ pub async fn delete_fault(signed: Signed, PageForm(f): PageForm<RuleForm>) -> Re
         return res;
     }
     let back = format!("{}/rehearse#faults", signed.home());
-    match signed.sandbox.faults.remove(&signed.sandbox.store, Some(&f.id)).await {
-        Ok(true) => {
-            signed.flash(true, format!("Fault rule {} was removed.", f.id));
-            see_other(&back)
-        }
-        Ok(false) => problem_page(
-            &signed,
-            StatusCode::NOT_FOUND,
-            "No such rule",
-            &format!("There is no fault rule {:?}.", f.id),
-            &back,
-        ),
-        Err(e) => problem_page(
-            &signed,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The rule was not removed",
-            &e.to_string(),
-            &back,
-        ),
-    }
+    removal(
+        &signed,
+        signed.sandbox.faults.remove(&signed.sandbox.store, Some(&f.id)).await,
+        "fault rule",
+        &f.id,
+        &back,
+    )
 }
 
 #[derive(Deserialize)]
@@ -426,31 +413,12 @@ pub async fn delete_outcome(signed: Signed, PageForm(f): PageForm<RuleForm>) -> 
         return res;
     }
     let back = format!("{}/rehearse#outcomes", signed.home());
-    match signed
+    let removed = signed
         .sandbox
         .faults
         .remove_outcome(&signed.sandbox.store, Some(&f.id))
-        .await
-    {
-        Ok(true) => {
-            signed.flash(true, format!("Outcome rule {} was removed.", f.id));
-            see_other(&back)
-        }
-        Ok(false) => problem_page(
-            &signed,
-            StatusCode::NOT_FOUND,
-            "No such rule",
-            &format!("There is no outcome rule {:?}.", f.id),
-            &back,
-        ),
-        Err(e) => problem_page(
-            &signed,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The rule was not removed",
-            &e.to_string(),
-            &back,
-        ),
-    }
+        .await;
+    removal(&signed, removed, "outcome rule", &f.id, &back)
 }
 
 #[derive(Deserialize)]
@@ -593,31 +561,12 @@ pub async fn cancel_window(signed: Signed, PageForm(f): PageForm<WindowForm>) ->
         return res;
     }
     let back = format!("{}/rehearse#maintenance", signed.home());
-    match signed
+    let removed = signed
         .sandbox
         .maintenance
         .remove(&signed.sandbox.store, Some(&f.id))
-        .await
-    {
-        Ok(true) => {
-            signed.flash(true, format!("Maintenance window {} was cancelled.", f.id));
-            see_other(&back)
-        }
-        Ok(false) => problem_page(
-            &signed,
-            StatusCode::NOT_FOUND,
-            "No such window",
-            &format!("There is no maintenance window {:?}.", f.id),
-            &back,
-        ),
-        Err(e) => problem_page(
-            &signed,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Nothing was cancelled",
-            &e.to_string(),
-            &back,
-        ),
-    }
+        .await;
+    removal(&signed, removed, "maintenance window", &f.id, &back)
 }
 
 /// The peak days from today (sandbox clock) over the next 31 days.
@@ -628,4 +577,35 @@ fn next_peak_days(signed: &Signed) -> Vec<String> {
         .filter(|d| !signed.sandbox.capacity.peak_days.reasons(*d).is_empty())
         .map(|d| d.to_string())
         .collect()
+}
+
+/// The answer to removing `what` `id`: back to the page with a message, 404 when there was
+/// none, 503 when it could not be stored.
+fn removal<E: std::fmt::Display>(
+    signed: &Signed,
+    removed: Result<bool, E>,
+    what: &str,
+    id: &str,
+    back: &str,
+) -> Response {
+    match removed {
+        Ok(true) => {
+            signed.flash(true, format!("The {what} {id} was removed."));
+            see_other(back)
+        }
+        Ok(false) => problem_page(
+            signed,
+            StatusCode::NOT_FOUND,
+            "Nothing was removed",
+            &format!("There is no {what} {id:?}."),
+            back,
+        ),
+        Err(e) => problem_page(
+            signed,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Nothing was removed",
+            &e.to_string(),
+            back,
+        ),
+    }
 }

@@ -8,7 +8,7 @@
 use super::PageForm;
 use super::session::{self, Realm, sessions, source};
 use super::signin::{pair_form, paired, parts_context};
-use super::view::{bi, copyable, public_page};
+use super::view::{bi, public_page};
 use crate::sandbox::Sandbox;
 use crate::server::Server;
 use crate::services::lifecycle;
@@ -208,11 +208,7 @@ pub async fn sign_up(parts: Parts, PageForm(f): PageForm<SignupForm>) -> Respons
             section #created {
                 h1 { (bi("サンドボックスを作りました", "Your sandbox is ready")) }
                 p.note { (bi("管理キーはこの一度だけ表示されます。控えてください。", "The admin key is shown this once: keep it now. You need it to sign in again.")) }
-                dl.facts {
-                    dt { "Id" } dd { code #new-id { (created.id) } }
-                    dt { (bi("ベースURL", "Base URL")) } dd { (copyable("new-base", &created.base_url)) }
-                    dt { (bi("管理キー", "Admin key")) } dd { (copyable("new-admin-key", &created.admin_key)) }
-                }
+                (super::operator::credentials(&created))
                 p { a.button.primary #to-portal href=(portal) { (bi("ポータルへ", "Go to your portal")) } }
                 p.en { "Later, sign in at " a href={ (portal) "/sign-in" } { (created.base_url) "/portal/sign-in" } " with the admin key." }
             }
