@@ -57,16 +57,14 @@ where
         .get::<RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_default();
-    let res = next(req).await;
+    let mut res = next(req).await;
     let fault_rule = res.extensions().get::<FaultApplied>().map(|f| f.0.to_string());
-    // Only refusals carry a reason (a 2xx never says why).
-    let reason = if res.status().as_u16() >= 400 {
-        res.extensions()
-            .get::<RefusalReason>()
-            .map(|r| (r.reason.clone(), r.detail.clone()))
-    } else {
-        None
-    };
+    // Only refusals carry a reason (a 2xx never says why); the log is its only reader.
+    let reason = res
+        .extensions_mut()
+        .remove::<RefusalReason>()
+        .filter(|_| res.status().as_u16() >= 400)
+        .map(|r| (r.reason, r.detail));
     // 0: the connection was cut and nothing was answered.
     let status = if res.extensions().get::<NoAnswer>().is_some() {
         0

@@ -118,6 +118,7 @@ pub struct AccessLogEntry {
 
 /// An entry as stored before reasons were recorded (read back from older data dirs).
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct EntryWithoutReason {
     id: u64,
     time: String,
@@ -361,4 +362,39 @@ pub enum ScanEnd {
     Full,
     /// The budget was spent: entries before this id were not looked at.
     Looked(u64),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn old_entry(id: u64) -> EntryWithoutReason {
+        EntryWithoutReason {
+            id,
+            time: "2026-11-21T09:00:00+09:00".into(),
+            request_id: format!("req-{id}"),
+            client_id: Some("demo-pfm".into()),
+            user_id: None,
+            operation: "GET /personal/v1/accounts".into(),
+            account_id: None,
+            status: 401,
+            fault_rule: None,
+            latency_micros: 7,
+            end_user_ip: None,
+        }
+    }
+
+    #[test]
+    fn chunks_stored_before_reasons_still_read_and_new_ones_keep_theirs() {
+        let old: Vec<EntryWithoutReason> = (1..=3).map(old_entry).collect();
+        let read = decode_chunk(&encode(&old).unwrap()).unwrap();
+        assert_eq!(read.len(), 3);
+        assert_eq!(read[2].request_id, "req-3");
+        assert_eq!(read[0].reason, None);
+        let mut new = read.clone();
+        new[1].reason = Some("token_expired".into());
+        new[1].detail = Some("the access token expired at …".into());
+        let back = decode_chunk(&encode_chunk(&new).unwrap()).unwrap();
+        assert_eq!(back, new);
+    }
 }
