@@ -7,7 +7,7 @@ use super::session::{Flash, Realm, Signed};
 use crate::sandbox::Sandbox;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 
 /// Every portal page's policy: only this origin's stylesheet, script and calls; forms post
 /// only here; never framed.
@@ -185,9 +185,4 @@ pub fn revealable(id: &str, value: &str) -> Markup {
             button.copy type="button" data-copy=(id) { (bi("コピー", "Copy")) }
         }
     }
-}
-
-/// Raw HTML that is known to be safe (pretty-printed JSON is escaped by the caller).
-pub fn trusted(s: String) -> PreEscaped<String> {
-    PreEscaped(s)
 }

@@ -36,7 +36,11 @@ function pretty(b) { try { return JSON.stringify(JSON.parse(b), null, 2); } catc
   function poll() {
     if (!live.checked) return;
     fetch(rows.dataset.live + "&after=" + newest(), { headers: { Accept: "text/html" } })
-      .then(function (r) { return r.ok ? r.text() : ""; })
+      .then(function (r) {
+        // Sent to the sign-in page: the session ended; stop following.
+        if (r.redirected) { live.checked = false; return ""; }
+        return r.ok ? r.text() : "";
+      })
       .then(function (html) {
         if (!html) return;
         var tmp = document.createElement("tbody");
