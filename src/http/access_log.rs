@@ -1,7 +1,7 @@
 //! The access log stage: records every API call — time, request id, client, user, operation,
 //! account, status, latency, the end user's IP (`x-end-user-ip`) and, for a refusal, the
-//! reason code and detail the refusing code gave — never tokens or passwords. The request path only gathers the raw facts; `storage::access_log` formats them
-//! when it writes the log.
+//! reason code and detail the refusing code gave — never tokens or passwords. The request
+//! path only gathers the raw facts; `storage::access_log` formats them when it writes the log.
 
 use super::RequestId;
 use super::error::RefusalReason;
