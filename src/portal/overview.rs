@@ -82,7 +82,7 @@ fn snapshot_section(signed: &Signed) -> Markup {
             form method="post" action={ (home) "/snapshots" } {
                 (csrf(signed))
                 label for="snapshot-name" { (bi("名前", "Name")) " " span.en { "(letters, digits, - and _)" } }
-                input #snapshot-name type="text" name="name" required pattern="[A-Za-z0-9_-]{1,64}";
+                input #snapshot-name type="text" name="name" required pattern="[A-Za-z0-9_\\-]{1,64}";
                 button.primary type="submit" { (bi("スナップショットを撮る", "Take a snapshot")) }
             }
         }

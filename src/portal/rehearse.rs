@@ -19,7 +19,7 @@ use serde::Deserialize;
 /// Ready-made rules: (name, JSON).
 const TEMPLATES: &[(&str, &str)] = &[
     (
-        "Every 3rd balance call answers 503",
+        "Every 3rd balance read answers 503",
         r#"{"description":"every 3rd balance call fails","match":{"operation":"GET /personal/v1/accounts/balances"},"when":{"every":3},"effect":{"status":503,"code":"service_unavailable","detail":"the bank's system is busy; retry later"}}"#,
     ),
     (
@@ -27,8 +27,12 @@ const TEMPLATES: &[(&str, &str)] = &[
         r#"{"description":"slow token endpoint","match":{"operation":"POST /oauth/token"},"when":{"probability":0.5},"effect":{"latency":"2s"}}"#,
     ),
     (
-        "The next transfer request times out after it was accepted",
-        r#"{"description":"ambiguous transfer","match":{"kind":"update"},"when":{"times":1},"effect":{"ambiguous":{"status":504}}}"#,
+        "A transfer times out but executes (the next update call)",
+        r#"{"description":"transfer times out but executes","match":{"kind":"update"},"when":{"times":1},"effect":{"ambiguous":{"status":504}}}"#,
+    ),
+    (
+        "The token expires now (the next balance read)",
+        r#"{"description":"token expires now","match":{"operation":"GET /personal/v1/accounts/balances"},"when":{"times":1},"effect":{"tokenExpired":true}}"#,
     ),
 ];
 

@@ -968,9 +968,12 @@ async fn portal_in_chromium_from_sign_in_through_try_it_to_the_balance_and_the_w
     browser.click("#confirm").await;
     browser.wait_for_text("The sandbox was reset").await;
 
-    // Every page on a phone: nothing to scroll sideways, every field labelled.
-    browser.resize(390, 844).await;
-    for (page, unique) in [
+    // The session cookie is never readable by script.
+    assert_eq!(browser.script("return document.cookie").await, "");
+
+    // Every page at desktop width and on a phone: nothing to scroll sideways on the phone,
+    // every field labelled.
+    let pages = [
         ("/portal", "Sandbox clock"),
         ("/portal/clients", "Create a client"),
         ("/portal/clients/demo-pfm", "Credentials"),
@@ -982,7 +985,14 @@ async fn portal_in_chromium_from_sign_in_through_try_it_to_the_balance_and_the_w
         ("/portal/data", "Ledger check"),
         ("/portal/data/accounts/00111234567", "History"),
         ("/portal/tried", "Tokens received"),
-    ] {
+    ];
+    for (page, unique) in pages {
+        browser.goto(&app.url(page)).await;
+        browser.wait_for_text(unique).await;
+        browser.screenshot(&format!("desktop{}", page.replace('/', "-"))).await;
+    }
+    browser.resize(390, 844).await;
+    for (page, unique) in pages {
         browser.goto(&app.url(page)).await;
         browser.wait_for_text(unique).await;
         let wide = browser
@@ -1033,5 +1043,145 @@ async fn operator_portal_in_chromium_creates_a_sandbox_and_its_owner_signs_in() 
     browser.click("button[type=submit]").await;
     let text = browser.wait_for_text("Sandbox clock").await;
     assert!(text.contains("/s/"), "the new sandbox's own base URL:\n{text}");
+    browser.end().await;
+}
+
+/// The portal's forms as a person fills them in: each one's happy path and a bad input that
+/// gets a clear message on the page with nothing changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portal_forms_in_chromium_say_what_is_wrong_and_change_nothing_until_right() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    browser.goto(&app.url("/portal/sign-in")).await;
+    browser.type_into("#key", &app.admin_key).await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for_text("Sandbox clock").await;
+    let (_, before) = app.admin_get("/sandbox/v1/clock").await;
+
+    // The clock: a duration it cannot read, then a quick button.
+    browser.type_into("#by", "yesterday").await;
+    browser.click("#clock button.primary").await;
+    browser.wait_for_text("The clock was not moved").await;
+    let (_, after) = app.admin_get("/sandbox/v1/clock").await;
+    assert_eq!(before["offsetSeconds"], after["offsetSeconds"]);
+    browser.goto(&app.url("/portal")).await;
+    let plus_day = browser
+        .element_by_script(
+            "return [...document.querySelectorAll('#clock button.small')].find(b => b.innerText.includes('+1 day'))",
+        )
+        .await;
+    browser.click_element(&plus_day).await;
+    browser.wait_for_text("The clock moved forward by 1d").await;
+
+    // A snapshot: a name the field refuses (the browser holds the form), then a good one.
+    browser.type_into("#snapshot-name", "two words").await;
+    browser.click("#snapshots button.primary").await;
+    assert!(browser.text().await.contains("Take a snapshot"));
+    let (_, list) = app.admin_get("/sandbox/v1/snapshots").await;
+    assert_eq!(list, json!([]), "nothing taken");
+    browser.clear("#snapshot-name").await;
+    browser.type_into("#snapshot-name", "before-drill").await;
+    browser.click("#snapshots button.primary").await;
+    browser.wait_for_text("Snapshot \"before-drill\" was taken").await;
+
+    // A client: a redirect URI that is not http(s), then a good one.
+    browser.goto(&app.url("/portal/clients")).await;
+    browser.type_into("#client_id", "browser-app").await;
+    browser.type_into("#company", "株式会社ブラウザ").await;
+    browser.type_into("#service", "ブラウザ家計簿").await;
+    browser.clear("#redirect_uris").await;
+    browser.type_into("#redirect_uris", "ftp://example/cb").await;
+    browser.click("#create button.primary").await;
+    browser.wait_for_text("must be an absolute http(s) URL").await;
+    let (status, _) = app.admin_get("/sandbox/v1/clients/browser-app").await;
+    assert_eq!(status, 404, "nothing was created");
+    browser.goto(&app.url("/portal/clients")).await;
+    browser.type_into("#client_id", "browser-app").await;
+    browser.type_into("#company", "株式会社ブラウザ").await;
+    browser.type_into("#service", "ブラウザ家計簿").await;
+    browser.click("#create button.primary").await;
+    browser.wait_for_text("Client \"browser-app\" was created").await;
+
+    // A fault rule from a template, shown with its counters; JSON it cannot read; removal.
+    browser.goto(&app.url("/portal/rehearse")).await;
+    let template = browser
+        .element_by_script(
+            "return [...document.querySelectorAll('#faults form.inline button')].find(b => b.innerText.includes('Every 3rd'))",
+        )
+        .await;
+    browser.click_element(&template).await;
+    browser.wait_for_text("was added").await;
+    assert!(browser.text().await.contains("every 3rd balance call fails"));
+    browser.clear("#rule").await;
+    browser.type_into("#rule", "{not json").await;
+    let add = browser
+        .element_by_script("return document.querySelector('#faults form:not(.inline) button.primary')")
+        .await;
+    browser.click_element(&add).await;
+    browser.wait_for_text("not valid JSON").await;
+    browser.goto(&app.url("/portal/rehearse")).await;
+    let remove = browser
+        .element_by_script("return document.querySelector('#fault-list button.danger')")
+        .await;
+    browser.click_element(&remove).await;
+    browser.wait_for_text("was removed").await;
+    let (_, rules) = app.admin_get("/sandbox/v1/faults").await;
+    assert_eq!(rules["rules"], json!([]));
+
+    // The kill switch: a user who does not exist, then a real one, then resume.
+    for (who, reason) in [("nobody", "drill"), ("tanaka", "account under review")] {
+        browser.goto(&app.url("/portal/rehearse")).await;
+        let user = browser
+            .element_by_script("return document.querySelector('#stop-target option[value=user]')")
+            .await;
+        browser.click_element(&user).await;
+        browser.type_into("#stop-id", who).await;
+        browser.type_into("#stop-reason", reason).await;
+        let stop = browser
+            .element_by_script("return document.querySelector('#stops form:not(.inline) button.primary, #stops > form button.primary')")
+            .await;
+        browser.click_element(&stop).await;
+        if who == "nobody" {
+            browser.wait_for_text("There is no user \"nobody\"").await;
+        } else {
+            browser.wait_for_text("The stop is in force").await;
+        }
+    }
+    assert!(browser.text().await.contains("account under review"));
+    let resume = browser
+        .element_by_script("return document.querySelector('#stop-list button')")
+        .await;
+    browser.click_element(&resume).await;
+    browser.wait_for_text("Resumed").await;
+
+    // A webhook endpoint: an event type there is none of, then one it takes; a test event.
+    browser.goto(&app.url("/portal/webhooks")).await;
+    browser.type_into("#wh-url", "http://127.0.0.1:9/hook").await;
+    browser.type_into("#wh-types", "no.such.event").await;
+    let add = browser
+        .element_by_script("return document.querySelector('#endpoints form[action$=endpoints] button')")
+        .await;
+    browser.click_element(&add).await;
+    browser.wait_for_text("unknown event type").await;
+    browser.goto(&app.url("/portal/webhooks")).await;
+    browser.type_into("#wh-url", "http://127.0.0.1:9/hook").await;
+    let add = browser
+        .element_by_script("return document.querySelector('#endpoints form[action$=endpoints] button')")
+        .await;
+    browser.click_element(&add).await;
+    browser.wait_for_text("was added for").await;
+    let test = browser
+        .element_by_script("return document.querySelector('form[action$=\"/webhooks/test\"] button')")
+        .await;
+    browser.click_element(&test).await;
+    browser.wait_for_text("Test event sent as message").await;
+
+    // Bank data: a search that finds nothing says so.
+    browser
+        .goto(&app.url("/portal/data?q=%E5%BE%B3%E5%B7%9D%E5%AE%B6%E5%BA%B7"))
+        .await;
+    browser.wait_for_text("No account matches").await;
     browser.end().await;
 }

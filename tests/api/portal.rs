@@ -511,7 +511,7 @@ async fn rehearse_adds_every_template_removes_rules_and_stops_and_resumes_a_clie
                 .replace("&amp;", "&")
         })
         .collect();
-    assert_eq!(templates.len(), 3, "{html}");
+    assert_eq!(templates.len(), 4, "{html}");
     for t in &templates {
         let (status, html, _) = v
             .post("/portal/rehearse/faults", &[("rule", t), ("csrf", &token)])
@@ -519,7 +519,7 @@ async fn rehearse_adds_every_template_removes_rules_and_stops_and_resumes_a_clie
         assert_eq!(status, 303, "template {t} refused: {html}");
     }
     let (_, list) = app.admin_get("/sandbox/v1/faults").await;
-    assert_eq!(list["rules"].as_array().unwrap().len(), 3, "{list}");
+    assert_eq!(list["rules"].as_array().unwrap().len(), 4, "{list}");
     let (status, html, _) = v
         .post(
             "/portal/rehearse/faults",
@@ -533,7 +533,7 @@ async fn rehearse_adds_every_template_removes_rules_and_stops_and_resumes_a_clie
         .await;
     assert_eq!(status, 303);
     let (_, list) = app.admin_get("/sandbox/v1/faults").await;
-    assert_eq!(list["rules"].as_array().unwrap().len(), 2);
+    assert_eq!(list["rules"].as_array().unwrap().len(), 3);
 
     let access = app.grant("tanaka", "demo-pfm", &["openid", "accounts:read"]).await;
     let access = access["tokens"]["access_token"].as_str().unwrap().to_owned();
