@@ -5,7 +5,7 @@
 
 use super::PageForm;
 use super::session::OperatorSigned;
-use super::view::{PageInfo, bi, copyable, csrf, page, problem_page, see_other};
+use super::view::{PageInfo, after, bi, copyable, csrf, page, problem_page};
 use crate::services::lifecycle::{self, NewSandbox};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -202,19 +202,16 @@ pub async fn set_quota(OperatorSigned(signed): OperatorSigned, PageForm(f): Page
             }
         },
     };
-    match lifecycle::set_storage_quota(&signed.server, &f.id, mb).await {
-        Ok(()) => {
-            signed.flash(true, format!("The storage quota of {} was set.", f.id));
-            see_other(&home)
-        }
-        Err(e) => problem_page(
-            &signed,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "The quota was not set",
-            &e.to_string(),
-            &home,
-        ),
-    }
+    let done = lifecycle::set_storage_quota(&signed.server, &f.id, mb)
+        .await
+        .map(|()| format!("The storage quota of {} was set.", f.id));
+    after(
+        &signed,
+        done,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "The quota was not set",
+        &home,
+    )
 }
 
 pub async fn delete(OperatorSigned(signed): OperatorSigned, PageForm(f): PageForm<IdForm>) -> Response {
@@ -231,19 +228,10 @@ pub async fn delete(OperatorSigned(signed): OperatorSigned, PageForm(f): PageFor
             &home,
         );
     }
-    match lifecycle::delete(&signed.server, &f.id).await {
-        Ok(()) => {
-            signed.flash(true, format!("Sandbox {} was deleted.", f.id));
-            see_other(&home)
-        }
-        Err(e) => problem_page(
-            &signed,
-            StatusCode::CONFLICT,
-            "Nothing was deleted",
-            &e.to_string(),
-            &home,
-        ),
-    }
+    let done = lifecycle::delete(&signed.server, &f.id)
+        .await
+        .map(|()| format!("Sandbox {} was deleted.", f.id));
+    after(&signed, done, StatusCode::CONFLICT, "Nothing was deleted", &home)
 }
 
 pub async fn reset(OperatorSigned(signed): OperatorSigned, PageForm(f): PageForm<IdForm>) -> Response {
@@ -251,17 +239,8 @@ pub async fn reset(OperatorSigned(signed): OperatorSigned, PageForm(f): PageForm
         return res;
     }
     let home = signed.home();
-    match lifecycle::reset(&signed.server, &f.id).await {
-        Ok(_) => {
-            signed.flash(true, format!("Sandbox {} was reset.", f.id));
-            see_other(&home)
-        }
-        Err(e) => problem_page(
-            &signed,
-            StatusCode::CONFLICT,
-            "Nothing was reset",
-            &e.to_string(),
-            &home,
-        ),
-    }
+    let done = lifecycle::reset(&signed.server, &f.id)
+        .await
+        .map(|_| format!("Sandbox {} was reset.", f.id));
+    after(&signed, done, StatusCode::CONFLICT, "Nothing was reset", &home)
 }

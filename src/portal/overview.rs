@@ -12,10 +12,6 @@ use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-fn jst_of_secs(secs: i64) -> String {
-    lifecycle::jst_of_secs(secs)
-}
-
 fn clock_section(signed: &Signed) -> Markup {
     let clock = &signed.sandbox.clock;
     let offset = clock.offset_nanos() / 1_000_000_000;
@@ -67,7 +63,7 @@ fn snapshot_section(signed: &Signed) -> Markup {
                             @for s in &snapshots {
                                 tr {
                                     td { code { (s.name) } }
-                                    td { (jst_of_secs(s.taken_at)) }
+                                    td { (lifecycle::jst_of_secs(s.taken_at)) }
                                     td { (crate::clock::format_jst(s.sandbox_time)) }
                                     td {
                                         a.button.small href={ (home) "/confirm?action=restore&name=" (s.name) } { (bi("復元…", "Restore…")) }

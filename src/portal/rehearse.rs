@@ -5,7 +5,7 @@
 
 use super::PageForm;
 use super::session::Signed;
-use super::view::{PageInfo, bi, csrf, page, problem_page, see_other};
+use super::view::{PageInfo, after, bi, csrf, page, problem_page, see_other};
 use crate::domain::capacity::CapacityPolicy;
 use crate::domain::fault::FaultRule;
 use crate::domain::maintenance::MaintenanceWindow;
@@ -239,27 +239,19 @@ pub async fn add_fault(signed: Signed, PageForm(f): PageForm<RuleForm>) -> Respo
             );
         }
     };
-    match signed
+    let done = signed
         .sandbox
         .faults
         .add(&signed.sandbox.store, &rule, &crate::http::faults::faultable_operation)
         .await
-    {
-        Ok(added) => {
-            signed.flash(
-                true,
-                format!("Fault rule {} was added.", added.rule.id.unwrap_or_default()),
-            );
-            see_other(&back)
-        }
-        Err(e) => problem_page(
-            &signed,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "The rule was not added",
-            &e.to_string(),
-            &back,
-        ),
-    }
+        .map(|added| format!("Fault rule {} was added.", added.rule.id.unwrap_or_default()));
+    after(
+        &signed,
+        done,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "The rule was not added",
+        &back,
+    )
 }
 
 pub async fn delete_fault(signed: Signed, PageForm(f): PageForm<RuleForm>) -> Response {
@@ -394,22 +386,19 @@ pub async fn add_outcome(signed: Signed, PageForm(f): PageForm<RuleForm>) -> Res
             );
         }
     };
-    match signed.sandbox.faults.add_outcome(&signed.sandbox.store, &rule).await {
-        Ok(added) => {
-            signed.flash(
-                true,
-                format!("Outcome rule {} was added.", added.id.unwrap_or_default()),
-            );
-            see_other(&back)
-        }
-        Err(e) => problem_page(
-            &signed,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "The rule was not added",
-            &e.to_string(),
-            &back,
-        ),
-    }
+    let done = signed
+        .sandbox
+        .faults
+        .add_outcome(&signed.sandbox.store, &rule)
+        .await
+        .map(|added| format!("Outcome rule {} was added.", added.id.unwrap_or_default()));
+    after(
+        &signed,
+        done,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "The rule was not added",
+        &back,
+    )
 }
 
 pub async fn delete_outcome(signed: Signed, PageForm(f): PageForm<RuleForm>) -> Response {
@@ -464,25 +453,22 @@ pub async fn set_capacity(signed: Signed, PageForm(f): PageForm<CapacityForm>) -
             &back,
         );
     }
-    match signed.sandbox.capacity.set(&signed.sandbox.store, client, policy).await {
-        Ok(_) => {
-            signed.flash(
-                true,
-                match client {
-                    Some(c) => format!("The capacity policy of {c} is in force."),
-                    None => "The bank-wide capacity policy is in force.".to_owned(),
-                },
-            );
-            see_other(&back)
-        }
-        Err(e) => problem_page(
-            &signed,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "The policy was not saved",
-            &e.to_string(),
-            &back,
-        ),
-    }
+    let done = signed
+        .sandbox
+        .capacity
+        .set(&signed.sandbox.store, client, policy)
+        .await
+        .map(|_| match client {
+            Some(c) => format!("The capacity policy of {c} is in force."),
+            None => "The bank-wide capacity policy is in force.".to_owned(),
+        });
+    after(
+        &signed,
+        done,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "The policy was not saved",
+        &back,
+    )
 }
 
 #[derive(Deserialize)]

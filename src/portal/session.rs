@@ -32,6 +32,17 @@ pub enum Realm {
     Operator,
 }
 
+impl Realm {
+    /// The operator's portal, or `sandbox`'s own.
+    pub fn of(sandbox: &Sandbox, operator: bool) -> Realm {
+        if operator {
+            Realm::Operator
+        } else {
+            Realm::Sandbox(sandbox.id.to_string())
+        }
+    }
+}
+
 /// A one-shot message shown on the next page (after a form's redirect).
 #[derive(Debug, Clone)]
 pub struct Flash {
@@ -259,11 +270,7 @@ fn signed_in(parts: &Parts, operator: bool) -> Result<Signed, Response> {
     let Some((sandbox, server)) = context(parts) else {
         return Err(crate::http::error::ApiError::internal("no sandbox was resolved for this request").into_response());
     };
-    let realm = if operator {
-        Realm::Operator
-    } else {
-        Realm::Sandbox(sandbox.id.to_string())
-    };
+    let realm = Realm::of(&sandbox, operator);
     let (name, path) = cookie_of(&sandbox, &realm);
     let token = cookie(parts, name);
     let found = token

@@ -37,14 +37,6 @@ pub struct CsrfOnly {
     csrf: String,
 }
 
-fn realm_of(sandbox: &Sandbox, operator: bool) -> Realm {
-    if operator {
-        Realm::Operator
-    } else {
-        Realm::Sandbox(sandbox.id.to_string())
-    }
-}
-
 fn form_page(
     sandbox: &Sandbox,
     server: &Server,
@@ -53,7 +45,7 @@ fn form_page(
     message: Option<&str>,
     ended: bool,
 ) -> Response {
-    let realm = realm_of(sandbox, operator);
+    let realm = Realm::of(sandbox, operator);
     let home = session::cookie_of(sandbox, &realm).1;
     let token = crate::ids::random_token(24);
     let (title, label) = if operator {
@@ -201,7 +193,7 @@ fn try_sign_in(parts: Parts, f: SignInForm, operator: bool) -> Response {
         );
     }
     all.passed(from);
-    let realm = realm_of(&sandbox, operator);
+    let realm = Realm::of(&sandbox, operator);
     let token = all.start(realm.clone());
     let home = session::cookie_of(&sandbox, &realm).1;
     let mut res = see_other(&home);

@@ -57,7 +57,7 @@ impl SignupCounts {
 }
 
 fn home_of(sandbox: &Sandbox) -> String {
-    session::cookie_of(sandbox, &Realm::Sandbox(sandbox.id.to_string())).1
+    session::cookie_of(sandbox, &Realm::of(sandbox, false)).1
 }
 
 fn form(sandbox: &Sandbox, server: &Server, status: StatusCode, message: Option<&str>) -> Response {

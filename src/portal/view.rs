@@ -159,6 +159,24 @@ pub fn problem_page(signed: &Signed, status: StatusCode, title: &str, message: &
     res
 }
 
+/// The answer to a form's change: back to `back` with the message of what was done, or a
+/// page (of `status`) saying why nothing was changed.
+pub fn after<E: std::fmt::Display>(
+    signed: &Signed,
+    done: Result<String, E>,
+    status: StatusCode,
+    failed: &str,
+    back: &str,
+) -> Response {
+    match done {
+        Ok(message) => {
+            signed.flash(true, message);
+            see_other(back)
+        }
+        Err(e) => problem_page(signed, status, failed, &e.to_string(), back),
+    }
+}
+
 /// A hidden CSRF field for a form of this session.
 pub fn csrf(signed: &Signed) -> Markup {
     html! { input type="hidden" name="csrf" value=(signed.csrf); }
